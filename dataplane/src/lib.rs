@@ -1,0 +1,10 @@
+//! BlackBook's data plane: the hot path, with no async runtime.
+//!
+//! Wire types and codecs, Proof of History, signature verification, Sealevel execution over
+//! fork-aware banks, packet I/O and the redb ledger. The control plane steers it through typed
+//! messages (see [`plane`]).
+
+pub mod genesis;
+pub mod metrics;
+pub mod txn;
+pub mod types;

@@ -1,0 +1,767 @@
+//! Solana legacy transactions: a zero-copy, single-pass, bounded parser and a transfer builder.
+//!
+//! The parser records offsets into the packet (as Firedancer's `fd_txn_parse` does) and allocates
+//! nothing; every length is checked against what is left of the packet before it is used, so any byte
+//! string either parses into a [`TxnLayout`] or yields a [`TxnError`] naming the problem.
+//!
+//! Wire format (Solana's): `compact-u16 n, n × 64-byte signatures, message`, where the legacy message is
+//! `header(3) | compact-u16 k, k × 32-byte keys | 32-byte recent blockhash | compact-u16 m, m ×
+//! (program index u8, compact-u16 a, a × u8 account index, compact-u16 d, d × data byte)`.
+
+use ed25519_dalek::{Signer, SigningKey};
+
+use crate::types::{Hash, Lamports, Pubkey, Signature};
+
+/// Largest transaction we accept, in bytes: Solana's `PACKET_DATA_SIZE` (IPv6 MTU minus headers).
+pub const TXN_SIZE_MAX: usize = 1232;
+/// Most signatures that fit in one packet (19 × 64 + the rest of a minimal message ≤ 1232).
+pub const SIGNATURES_MAX: usize = 19;
+/// Most account keys that fit in one packet after one signature.
+pub const ACCOUNT_KEYS_MAX: usize = 35;
+/// Most instructions one transaction may carry (each needs at least 3 bytes).
+pub const INSTRUCTIONS_MAX: usize = 64;
+/// Size of a System Program transfer's instruction data: `u32` discriminant 2, `u64` lamports.
+pub const TRANSFER_DATA_LEN: usize = 12;
+/// The System Program's instruction discriminant for `Transfer`.
+const SYSTEM_TRANSFER: u32 = 2;
+
+/// Why a byte string is not an acceptable transaction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnError {
+    /// Larger than one packet.
+    #[error("transaction is {len} bytes, more than the {TXN_SIZE_MAX}-byte limit")]
+    Oversized {
+        /// Bytes received.
+        len: usize,
+    },
+    /// The bytes end before a field they announce.
+    #[error("transaction truncated: {field} needs {needed} bytes at offset {offset}, {available} left")]
+    Truncated {
+        /// What was being read.
+        field: &'static str,
+        /// Where it starts.
+        offset: usize,
+        /// Bytes it needs.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// A compact-u16 length is longer than 3 bytes, overflows, or is not in its shortest form.
+    #[error("invalid compact-u16 length for {field} at offset {offset}")]
+    BadCompactU16 {
+        /// What was being read.
+        field: &'static str,
+        /// Where it starts.
+        offset: usize,
+    },
+    /// Bytes are left after the last instruction.
+    #[error("{extra} trailing bytes after the transaction")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+    /// A version-prefixed (v0) message: only legacy messages are accepted.
+    #[error("versioned (v0) messages are not supported; send a legacy transaction")]
+    VersionedMessage,
+    /// The header, the signature count and the key count disagree.
+    #[error("invalid message header: {0}")]
+    BadHeader(&'static str),
+    /// More of something than a packet can hold.
+    #[error("{field} count {count} exceeds the limit {max}")]
+    TooMany {
+        /// What was counted.
+        field: &'static str,
+        /// How many were announced.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// An instruction names an account index past the key list.
+    #[error("instruction {instruction} uses account index {index}, but the message has {num_keys} keys")]
+    AccountIndexOutOfRange {
+        /// Instruction position.
+        instruction: usize,
+        /// The bad index.
+        index: u8,
+        /// Keys in the message.
+        num_keys: usize,
+    },
+    /// The same account key appears twice.
+    #[error("account key {0} appears more than once")]
+    DuplicateAccountKey(Pubkey),
+    /// The transaction has no instructions.
+    #[error("transaction has no instructions")]
+    NoInstructions,
+    /// An instruction calls a program other than the System Program.
+    #[error("program {0} is not supported (only the System Program's transfer is)")]
+    UnsupportedProgram(Pubkey),
+    /// A System Program instruction other than `Transfer`.
+    #[error("system instruction {discriminant} is not supported (only Transfer = 2 is)")]
+    UnsupportedInstruction {
+        /// The instruction's discriminant, or `u32::MAX` if its data is shorter than 4 bytes.
+        discriminant: u32,
+    },
+    /// A transfer with the wrong accounts or data length.
+    #[error("malformed transfer in instruction {instruction}: {reason}")]
+    MalformedTransfer {
+        /// Instruction position.
+        instruction: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Offsets and counts of one parsed transaction, relative to the start of its bytes.
+///
+/// All offsets fit in `u16` because a transaction is at most [`TXN_SIZE_MAX`] bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TxnLayout {
+    /// Total length in bytes.
+    pub len: u16,
+    /// Number of signatures (equals `num_required_signatures`).
+    pub num_signatures: u8,
+    /// Offset of the first signature.
+    pub signatures_off: u16,
+    /// Offset of the message (what the signatures sign).
+    pub message_off: u16,
+    /// Header: signatures required.
+    pub num_required_signatures: u8,
+    /// Header: read-only accounts among the signers.
+    pub num_readonly_signed: u8,
+    /// Header: read-only accounts among the non-signers.
+    pub num_readonly_unsigned: u8,
+    /// Number of account keys.
+    pub num_account_keys: u8,
+    /// Offset of the first account key.
+    pub account_keys_off: u16,
+    /// Offset of the recent blockhash.
+    pub recent_blockhash_off: u16,
+    /// Number of instructions.
+    pub num_instructions: u8,
+    /// Offset of the first instruction.
+    pub instructions_off: u16,
+}
+
+/// One System Program transfer, with accounts as indices into the key list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    /// Index of the debited account (a writable signer).
+    pub from: u8,
+    /// Index of the credited account (writable).
+    pub to: u8,
+    /// Amount moved.
+    pub lamports: Lamports,
+}
+
+/// A cursor over untrusted bytes; every read is bounds-checked.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], TxnError> {
+        let available = self.bytes.len() - self.pos;
+        if n > available {
+            return Err(TxnError::Truncated {
+                field,
+                offset: self.pos,
+                needed: n,
+                available,
+            });
+        }
+        let s = &self.bytes[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, TxnError> {
+        Ok(self.take(field, 1)?[0])
+    }
+
+    /// Solana's `short_vec` length: 7 bits per byte, at most 3 bytes, canonical form only.
+    fn compact_u16(&mut self, field: &'static str) -> Result<usize, TxnError> {
+        let start = self.pos;
+        let bad = TxnError::BadCompactU16 {
+            field,
+            offset: start,
+        };
+        let mut value: u32 = 0;
+        for i in 0..3 {
+            let b = self.u8(field)?;
+            if i == 2 && b > 0x03 {
+                return Err(bad);
+            }
+            value |= u32::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                // A zero continuation byte means a longer-than-needed (aliased) encoding.
+                if i > 0 && b == 0 {
+                    return Err(bad);
+                }
+                return Ok(value as usize);
+            }
+            if i == 2 {
+                return Err(bad);
+            }
+        }
+        Err(bad)
+    }
+}
+
+/// Appends `v` as a compact-u16.
+pub fn write_compact_u16(out: &mut Vec<u8>, mut v: u16) {
+    loop {
+        let mut b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v != 0 {
+            b |= 0x80;
+        }
+        out.push(b);
+        if v == 0 {
+            break;
+        }
+    }
+}
+
+fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnError> {
+    if count > max {
+        Err(TxnError::TooMany { field, count, max })
+    } else {
+        Ok(())
+    }
+}
+
+/// Parses and sanitizes a transaction in one bounded pass, without allocating.
+///
+/// Accepts only legacy messages whose every instruction is a System Program transfer between
+/// distinct-role accounts (debited account a writable signer, credited account writable).
+pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
+    if bytes.len() > TXN_SIZE_MAX {
+        return Err(TxnError::Oversized { len: bytes.len() });
+    }
+    let mut r = Reader { bytes, pos: 0 };
+    let num_signatures = r.compact_u16("signature count")?;
+    too_many("signature", num_signatures, SIGNATURES_MAX)?;
+    let signatures_off = r.pos;
+    r.take("signatures", num_signatures * Signature::LEN)?;
+    let message_off = r.pos;
+
+    let first = r.u8("message header")?;
+    if first & 0x80 != 0 {
+        return Err(TxnError::VersionedMessage);
+    }
+    let num_required_signatures = first;
+    let num_readonly_signed = r.u8("message header")?;
+    let num_readonly_unsigned = r.u8("message header")?;
+    if usize::from(num_required_signatures) != num_signatures {
+        return Err(TxnError::BadHeader(
+            "signature count differs from the header's required signatures",
+        ));
+    }
+    if num_required_signatures == 0 {
+        return Err(TxnError::BadHeader("a transaction needs a fee payer signature"));
+    }
+    if num_readonly_signed >= num_required_signatures {
+        return Err(TxnError::BadHeader("the fee payer must be writable"));
+    }
+
+    let num_keys = r.compact_u16("account key count")?;
+    too_many("account key", num_keys, ACCOUNT_KEYS_MAX)?;
+    if usize::from(num_required_signatures) + usize::from(num_readonly_unsigned) > num_keys {
+        return Err(TxnError::BadHeader(
+            "signers plus read-only unsigned accounts exceed the account keys",
+        ));
+    }
+    let account_keys_off = r.pos;
+    let keys = r.take("account keys", num_keys * Pubkey::LEN)?;
+    // Quadratic, but over at most 35 keys; a hash set would allocate.
+    for i in 1..num_keys {
+        let ki = &keys[i * 32..i * 32 + 32];
+        for j in 0..i {
+            if ki == &keys[j * 32..j * 32 + 32] {
+                return Err(TxnError::DuplicateAccountKey(
+                    Pubkey::try_from_slice(ki).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let recent_blockhash_off = r.pos;
+    r.take("recent blockhash", Hash::LEN)?;
+
+    let num_instructions = r.compact_u16("instruction count")?;
+    too_many("instruction", num_instructions, INSTRUCTIONS_MAX)?;
+    if num_instructions == 0 {
+        return Err(TxnError::NoInstructions);
+    }
+    let instructions_off = r.pos;
+    let layout_keys = KeyRoles {
+        num_keys,
+        num_required_signatures: usize::from(num_required_signatures),
+        num_readonly_signed: usize::from(num_readonly_signed),
+        num_readonly_unsigned: usize::from(num_readonly_unsigned),
+    };
+    for ix in 0..num_instructions {
+        let program_index = r.u8("program index")?;
+        if usize::from(program_index) >= num_keys {
+            return Err(TxnError::AccountIndexOutOfRange {
+                instruction: ix,
+                index: program_index,
+                num_keys,
+            });
+        }
+        let num_accounts = r.compact_u16("instruction account count")?;
+        let accounts = r.take("instruction accounts", num_accounts)?;
+        for &a in accounts {
+            if usize::from(a) >= num_keys {
+                return Err(TxnError::AccountIndexOutOfRange {
+                    instruction: ix,
+                    index: a,
+                    num_keys,
+                });
+            }
+        }
+        let data_len = r.compact_u16("instruction data length")?;
+        let data = r.take("instruction data", data_len)?;
+
+        let pi = usize::from(program_index) * 32;
+        let program = &keys[pi..pi + 32];
+        if program != Pubkey::SYSTEM_PROGRAM.as_bytes() {
+            return Err(TxnError::UnsupportedProgram(
+                Pubkey::try_from_slice(program).unwrap_or_default(),
+            ));
+        }
+        check_transfer(ix, accounts, data, &layout_keys, program_index)?;
+    }
+    if r.pos != bytes.len() {
+        return Err(TxnError::TrailingBytes {
+            extra: bytes.len() - r.pos,
+        });
+    }
+    Ok(TxnLayout {
+        len: bytes.len() as u16,
+        num_signatures: num_required_signatures,
+        signatures_off: signatures_off as u16,
+        message_off: message_off as u16,
+        num_required_signatures,
+        num_readonly_signed,
+        num_readonly_unsigned,
+        num_account_keys: num_keys as u8,
+        account_keys_off: account_keys_off as u16,
+        recent_blockhash_off: recent_blockhash_off as u16,
+        num_instructions: num_instructions as u8,
+        instructions_off: instructions_off as u16,
+    })
+}
+
+struct KeyRoles {
+    num_keys: usize,
+    num_required_signatures: usize,
+    num_readonly_signed: usize,
+    num_readonly_unsigned: usize,
+}
+
+impl KeyRoles {
+    fn is_signer(&self, i: usize) -> bool {
+        i < self.num_required_signatures
+    }
+
+    fn is_writable(&self, i: usize) -> bool {
+        if i < self.num_required_signatures {
+            i < self.num_required_signatures - self.num_readonly_signed
+        } else {
+            i < self.num_keys - self.num_readonly_unsigned
+        }
+    }
+}
+
+fn check_transfer(
+    ix: usize,
+    accounts: &[u8],
+    data: &[u8],
+    roles: &KeyRoles,
+    program_index: u8,
+) -> Result<(), TxnError> {
+    let discriminant = match data.get(..4) {
+        Some(d) => u32::from_le_bytes([d[0], d[1], d[2], d[3]]),
+        None => u32::MAX,
+    };
+    if discriminant != SYSTEM_TRANSFER {
+        return Err(TxnError::UnsupportedInstruction { discriminant });
+    }
+    let malformed = |reason| TxnError::MalformedTransfer {
+        instruction: ix,
+        reason,
+    };
+    if data.len() != TRANSFER_DATA_LEN {
+        return Err(malformed("instruction data must be 12 bytes"));
+    }
+    if accounts.len() != 2 {
+        return Err(malformed("a transfer takes exactly 2 accounts"));
+    }
+    let (from, to) = (usize::from(accounts[0]), usize::from(accounts[1]));
+    if accounts[0] == program_index || accounts[1] == program_index {
+        return Err(malformed("the System Program cannot be a transfer account"));
+    }
+    if !roles.is_signer(from) {
+        return Err(malformed("the debited account must sign"));
+    }
+    if !roles.is_writable(from) || !roles.is_writable(to) {
+        return Err(malformed("both transfer accounts must be writable"));
+    }
+    Ok(())
+}
+
+/// A parsed transaction borrowed from its packet bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TxnView<'a> {
+    bytes: &'a [u8],
+    layout: TxnLayout,
+}
+
+impl<'a> TxnView<'a> {
+    /// Parses `bytes` (see [`parse`]).
+    pub fn new(bytes: &'a [u8]) -> Result<Self, TxnError> {
+        Ok(Self {
+            layout: parse(bytes)?,
+            bytes,
+        })
+    }
+
+    /// Pairs bytes with a layout previously produced by [`parse`] on the same bytes.
+    ///
+    /// # Panics
+    /// Accessors panic if `layout` did not come from parsing exactly these bytes.
+    pub fn from_parts(bytes: &'a [u8], layout: TxnLayout) -> Self {
+        debug_assert_eq!(usize::from(layout.len), bytes.len());
+        Self { bytes, layout }
+    }
+
+    /// The layout (offsets).
+    pub fn layout(&self) -> &TxnLayout {
+        &self.layout
+    }
+
+    /// The whole wire bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The signed message bytes.
+    pub fn message(&self) -> &'a [u8] {
+        &self.bytes[usize::from(self.layout.message_off)..]
+    }
+
+    /// Signature `i` (raw bytes).
+    pub fn signature_bytes(&self, i: usize) -> &'a [u8; 64] {
+        let off = usize::from(self.layout.signatures_off) + i * 64;
+        self.bytes[off..off + 64]
+            .try_into()
+            .expect("layout bounds signatures")
+    }
+
+    /// The first signature: the transaction's id.
+    pub fn signature(&self) -> Signature {
+        Signature(*self.signature_bytes(0))
+    }
+
+    /// Number of signatures.
+    pub fn num_signatures(&self) -> usize {
+        usize::from(self.layout.num_signatures)
+    }
+
+    /// Account key `i` (raw bytes).
+    pub fn account_key_bytes(&self, i: usize) -> &'a [u8; 32] {
+        let off = usize::from(self.layout.account_keys_off) + i * 32;
+        self.bytes[off..off + 32]
+            .try_into()
+            .expect("layout bounds keys")
+    }
+
+    /// Account key `i`.
+    pub fn account_key(&self, i: usize) -> Pubkey {
+        Pubkey(*self.account_key_bytes(i))
+    }
+
+    /// Number of account keys.
+    pub fn num_account_keys(&self) -> usize {
+        usize::from(self.layout.num_account_keys)
+    }
+
+    /// The fee payer: account 0.
+    pub fn fee_payer(&self) -> Pubkey {
+        self.account_key(0)
+    }
+
+    /// Whether account `i` is written (Sealevel takes an exclusive lock on it).
+    pub fn is_writable(&self, i: usize) -> bool {
+        let l = &self.layout;
+        let signed = usize::from(l.num_required_signatures);
+        if i < signed {
+            i < signed - usize::from(l.num_readonly_signed)
+        } else {
+            i < usize::from(l.num_account_keys) - usize::from(l.num_readonly_unsigned)
+        }
+    }
+
+    /// The blockhash the transaction was signed against.
+    pub fn recent_blockhash(&self) -> Hash {
+        let off = usize::from(self.layout.recent_blockhash_off);
+        Hash(
+            self.bytes[off..off + 32]
+                .try_into()
+                .expect("layout bounds blockhash"),
+        )
+    }
+
+    /// The transfers, in instruction order (every instruction is one, by [`parse`]).
+    pub fn transfers(&self) -> Transfers<'a> {
+        Transfers {
+            bytes: self.bytes,
+            pos: usize::from(self.layout.instructions_off),
+            left: self.layout.num_instructions,
+        }
+    }
+}
+
+/// Iterator over a parsed transaction's transfers; re-walks the already validated instructions.
+pub struct Transfers<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    left: u8,
+}
+
+impl Iterator for Transfers<'_> {
+    type Item = Transfer;
+
+    fn next(&mut self) -> Option<Transfer> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // Validated by `parse`: program index, 1-byte account count (2), 2 indices, 1-byte data len (12).
+        let mut r = Reader {
+            bytes: self.bytes,
+            pos: self.pos,
+        };
+        r.u8("program index").ok()?;
+        let n = r.compact_u16("").ok()?;
+        let accounts = r.take("", n).ok()?;
+        let d = r.compact_u16("").ok()?;
+        let data = r.take("", d).ok()?;
+        self.pos = r.pos;
+        let lamports = u64::from_le_bytes(data.get(4..12)?.try_into().ok()?);
+        Some(Transfer {
+            from: *accounts.first()?,
+            to: *accounts.get(1)?,
+            lamports,
+        })
+    }
+}
+
+/// An owned, parsed transaction: its wire bytes and their layout.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Txn {
+    bytes: Box<[u8]>,
+    layout: TxnLayout,
+}
+
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Txn({})", self.view().signature())
+    }
+}
+
+impl Txn {
+    /// Parses and takes ownership of `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<Txn, TxnError> {
+        let layout = parse(bytes)?;
+        Ok(Txn {
+            bytes: bytes.into(),
+            layout,
+        })
+    }
+
+    /// Builds from bytes and the layout [`parse`] produced for them.
+    pub fn from_parts(bytes: Box<[u8]>, layout: TxnLayout) -> Txn {
+        Txn { bytes, layout }
+    }
+
+    /// A borrowed view.
+    pub fn view(&self) -> TxnView<'_> {
+        TxnView::from_parts(&self.bytes, self.layout)
+    }
+
+    /// The wire bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The id (first signature).
+    pub fn signature(&self) -> Signature {
+        self.view().signature()
+    }
+}
+
+/// Builds and signs a one-instruction System Program transfer in Solana's legacy wire format.
+pub fn build_transfer(
+    from: &SigningKey,
+    to: &Pubkey,
+    lamports: Lamports,
+    recent_blockhash: &Hash,
+) -> Vec<u8> {
+    let from_key = Pubkey(from.verifying_key().to_bytes());
+    let mut msg = Vec::with_capacity(160);
+    // header: 1 signer, 0 read-only signed, 1 read-only unsigned (the System Program).
+    msg.extend_from_slice(&[1, 0, 1]);
+    write_compact_u16(&mut msg, 3);
+    msg.extend_from_slice(from_key.as_bytes());
+    msg.extend_from_slice(to.as_bytes());
+    msg.extend_from_slice(Pubkey::SYSTEM_PROGRAM.as_bytes());
+    msg.extend_from_slice(recent_blockhash.as_bytes());
+    write_compact_u16(&mut msg, 1);
+    msg.push(2); // program index
+    write_compact_u16(&mut msg, 2);
+    msg.extend_from_slice(&[0, 1]);
+    write_compact_u16(&mut msg, TRANSFER_DATA_LEN as u16);
+    msg.extend_from_slice(&SYSTEM_TRANSFER.to_le_bytes());
+    msg.extend_from_slice(&lamports.to_le_bytes());
+    let sig = from.sign(&msg);
+    let mut out = Vec::with_capacity(1 + 64 + msg.len());
+    write_compact_u16(&mut out, 1);
+    out.extend_from_slice(&sig.to_bytes());
+    out.extend_from_slice(&msg);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn builds_and_parses_a_transfer() {
+        let k = key(1);
+        let to = Pubkey([9; 32]);
+        let bh = Hash([3; 32]);
+        let bytes = build_transfer(&k, &to, 1234, &bh);
+        let v = TxnView::new(&bytes).unwrap();
+        assert_eq!(v.num_signatures(), 1);
+        assert_eq!(v.fee_payer(), Pubkey(k.verifying_key().to_bytes()));
+        assert_eq!(v.account_key(1), to);
+        assert_eq!(v.recent_blockhash(), bh);
+        assert!(v.is_writable(0) && v.is_writable(1) && !v.is_writable(2));
+        let t: Vec<_> = v.transfers().collect();
+        assert_eq!(
+            t,
+            vec![Transfer {
+                from: 0,
+                to: 1,
+                lamports: 1234
+            }]
+        );
+        // The signature covers exactly the message bytes.
+        let vk = k.verifying_key();
+        let sig = ed25519_dalek::Signature::from_bytes(v.signature_bytes(0));
+        assert!(vk.verify_strict(v.message(), &sig).is_ok());
+    }
+
+    #[test]
+    fn compact_u16_canonical_forms() {
+        for v in [0u16, 1, 127, 128, 16383, 16384, u16::MAX] {
+            let mut out = Vec::new();
+            write_compact_u16(&mut out, v);
+            let mut r = Reader {
+                bytes: &out,
+                pos: 0,
+            };
+            assert_eq!(r.compact_u16("x").unwrap(), usize::from(v));
+            assert_eq!(r.pos, out.len());
+        }
+        for bad in [&[0x80, 0x00][..], &[0xff, 0xff, 0x04], &[0x80, 0x80, 0x80]] {
+            let mut r = Reader { bytes: bad, pos: 0 };
+            assert!(matches!(
+                r.compact_u16("x"),
+                Err(TxnError::BadCompactU16 { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn rejects_each_kind_of_bad_transaction() {
+        let k = key(2);
+        let good = build_transfer(&k, &Pubkey([5; 32]), 1, &Hash::default());
+        // Trailing byte.
+        let mut t = good.clone();
+        t.push(0);
+        assert_eq!(parse(&t), Err(TxnError::TrailingBytes { extra: 1 }));
+        // Oversized.
+        assert!(matches!(
+            parse(&vec![0u8; 1233]),
+            Err(TxnError::Oversized { len: 1233 })
+        ));
+        // Truncated at every length.
+        for n in 0..good.len() {
+            assert!(parse(&good[..n]).is_err(), "prefix {n} parsed");
+        }
+        // Versioned message.
+        let mut v0 = good.clone();
+        v0[65] = 0x80;
+        assert_eq!(parse(&v0), Err(TxnError::VersionedMessage));
+        // Unknown program: change the third key (program id).
+        let mut p = good.clone();
+        let prog_off = 65 + 3 + 1 + 64;
+        p[prog_off] = 1;
+        assert!(matches!(parse(&p), Err(TxnError::UnsupportedProgram(_))));
+        // Other system instruction (CreateAccount = 0).
+        let mut c = good.clone();
+        let data_off = good.len() - 12;
+        c[data_off] = 0;
+        assert_eq!(
+            parse(&c),
+            Err(TxnError::UnsupportedInstruction { discriminant: 0 })
+        );
+        // Duplicate key.
+        let mut d = good.clone();
+        d[65 + 4 + 32..65 + 4 + 64].copy_from_slice(&good[65 + 4..65 + 4 + 32]);
+        assert!(matches!(parse(&d), Err(TxnError::DuplicateAccountKey(_))));
+        // Signature count disagrees with header.
+        let mut h = good.clone();
+        h[65] = 2;
+        assert!(matches!(parse(&h), Err(TxnError::BadHeader(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1400)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn mutated_transfers_never_panic(idx in 0usize..180, val in any::<u8>(), lamports in any::<u64>()) {
+            let mut b = build_transfer(&key(3), &Pubkey([1; 32]), lamports, &Hash([2; 32]));
+            let i = idx % b.len();
+            b[i] = val;
+            if let Ok(l) = parse(&b) {
+                let v = TxnView::from_parts(&b, l);
+                let _ = v.transfers().count();
+                let _ = v.signature();
+            }
+        }
+
+        #[test]
+        fn built_transfers_round_trip(lamports in any::<u64>(), to in any::<[u8; 32]>()) {
+            prop_assume!(to != [0u8; 32]);
+            let k = key(4);
+            prop_assume!(to != k.verifying_key().to_bytes());
+            let b = build_transfer(&k, &Pubkey(to), lamports, &Hash([7; 32]));
+            let v = TxnView::new(&b).unwrap();
+            let t = v.transfers().next().unwrap();
+            prop_assert_eq!(t.lamports, lamports);
+            prop_assert_eq!(v.account_key(usize::from(t.to)), Pubkey(to));
+        }
+    }
+}

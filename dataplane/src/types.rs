@@ -1,0 +1,211 @@
+//! Primitive value types shared by every stage: keys, signatures, hashes and slots.
+//!
+//! They match Solana's byte layouts (32-byte ed25519 public keys, 64-byte signatures, 32-byte SHA-256
+//! hashes) and print as base58, so wallets and client libraries see the forms they expect.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+/// Why a base58 string is not a valid key, signature or hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseBase58Error {
+    /// The text is not base58.
+    #[error("invalid base58: {0}")]
+    Invalid(String),
+    /// The text decodes to the wrong number of bytes.
+    #[error("expected {expected} bytes, base58 text decodes to {actual}")]
+    WrongLength {
+        /// Bytes the type holds.
+        expected: usize,
+        /// Bytes the text decoded to.
+        actual: usize,
+    },
+}
+
+fn decode_base58<const N: usize>(s: &str) -> Result<[u8; N], ParseBase58Error> {
+    // Base58 needs at most ~1.37 characters per byte; longer text cannot be a valid N-byte value and
+    // is rejected before decoding so a hostile string costs nothing.
+    if s.len() > N * 2 {
+        return Err(ParseBase58Error::WrongLength {
+            expected: N,
+            actual: s.len(),
+        });
+    }
+    let mut out = [0u8; N];
+    let mut buf = [0u8; 128];
+    let n = bs58::decode(s)
+        .onto(&mut buf[..])
+        .map_err(|e| ParseBase58Error::Invalid(e.to_string()))?;
+    if n != N {
+        return Err(ParseBase58Error::WrongLength {
+            expected: N,
+            actual: n,
+        });
+    }
+    out.copy_from_slice(&buf[..N]);
+    Ok(out)
+}
+
+macro_rules! base58_bytes_type {
+    ($(#[$meta:meta])* $name:ident, $len:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(transparent)]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            /// Length of the value in bytes.
+            pub const LEN: usize = $len;
+
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8; $len] {
+                &self.0
+            }
+
+            /// Reads the value from exactly `Self::LEN` bytes; `None` for any other length.
+            pub fn try_from_slice(bytes: &[u8]) -> Option<Self> {
+                <[u8; $len]>::try_from(bytes).ok().map(Self)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self([0u8; $len])
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&bs58::encode(&self.0[..]).into_string())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseBase58Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                decode_base58::<$len>(s).map(Self)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_string())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+base58_bytes_type!(
+    /// An ed25519 public key: an account address or a validator identity.
+    Pubkey,
+    32
+);
+base58_bytes_type!(
+    /// An ed25519 signature; a transaction's first signature is its id.
+    Signature,
+    64
+);
+base58_bytes_type!(
+    /// A SHA-256 digest: PoH hashes, blockhashes, bank hashes, the genesis hash.
+    Hash,
+    32
+);
+
+impl Hash {
+    /// SHA-256 of the concatenation of `parts`.
+    pub fn hashv(parts: &[&[u8]]) -> Hash {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p);
+        }
+        Hash(h.finalize().into())
+    }
+
+    /// SHA-256 of one byte string.
+    pub fn of(bytes: &[u8]) -> Hash {
+        Hash(Sha256::digest(bytes).into())
+    }
+}
+
+impl Pubkey {
+    /// The System Program's id, `11111111111111111111111111111111` (all zero bytes).
+    pub const SYSTEM_PROGRAM: Pubkey = Pubkey([0u8; 32]);
+}
+
+/// A slot number: the leader's turn to produce one block, ticked by PoH.
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Debug, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Slot(pub u64);
+
+impl Slot {
+    /// The slot after this one.
+    pub fn next(self) -> Slot {
+        Slot(self.0.saturating_add(1))
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Lamports: the chain's base unit of money (1 SOL-equivalent = 10^9 lamports).
+pub type Lamports = u64;
+
+/// Number of lamports in one whole token, as in Solana.
+pub const LAMPORTS_PER_TOKEN: Lamports = 1_000_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_program_prints_as_solana_does() {
+        assert_eq!(
+            Pubkey::SYSTEM_PROGRAM.to_string(),
+            "11111111111111111111111111111111"
+        );
+    }
+
+    #[test]
+    fn base58_round_trip_and_length_checks() {
+        let k = Pubkey([7u8; 32]);
+        let s = k.to_string();
+        assert_eq!(s.parse::<Pubkey>().unwrap(), k);
+        let sig = Signature([0xAB; 64]);
+        assert_eq!(sig.to_string().parse::<Signature>().unwrap(), sig);
+        assert!(matches!(
+            sig.to_string().parse::<Pubkey>(),
+            Err(ParseBase58Error::WrongLength { .. })
+        ));
+        assert!(matches!(
+            "0OIl".parse::<Pubkey>(),
+            Err(ParseBase58Error::Invalid(_))
+        ));
+        assert!("1".repeat(10_000).parse::<Hash>().is_err());
+    }
+
+    #[test]
+    fn hashv_equals_hash_of_concatenation() {
+        assert_eq!(Hash::hashv(&[b"ab", b"cd"]), Hash::of(b"abcd"));
+    }
+}
