@@ -17,6 +17,8 @@ pub const LOCALNET_HASHES_PER_TICK: u64 = 2_000;
 pub const DEFAULT_SLOT_DURATION_MS: u64 = 400;
 /// Fee per signature, in lamports (Solana's value).
 pub const DEFAULT_LAMPORTS_PER_SIGNATURE: Lamports = 5_000;
+/// Slots per epoch (Solana's value); epochs frame leader schedules and stake changes.
+pub const DEFAULT_SLOTS_PER_EPOCH: u64 = 432_000;
 /// Blocks during which a blockhash stays valid on its fork (Solana's value).
 pub const MAX_RECENT_BLOCKHASHES: u64 = 150;
 /// Most validators or funded accounts a genesis may list (bounds decoding).
@@ -55,6 +57,8 @@ pub struct Genesis {
     pub slot_duration_ms: u64,
     /// Fee per transaction signature.
     pub lamports_per_signature: Lamports,
+    /// Slots per epoch.
+    pub slots_per_epoch: u64,
     /// Validators and stakes.
     pub validators: Vec<GenesisValidator>,
     /// Funded accounts.
@@ -113,14 +117,20 @@ impl Genesis {
         if self.hashes_per_tick < 2 {
             return bad("hashes_per_tick must be at least 2 (one hash may be a mixin)".into());
         }
+        if self.slots_per_epoch == 0 {
+            return bad("slots_per_epoch must be at least 1".into());
+        }
         if self.slot_duration_ms == 0 {
             return bad("slot_duration_ms must be at least 1".into());
         }
         if self.validators.is_empty() {
             return bad("at least one validator is required".into());
         }
-        if self.validators.len() > GENESIS_ENTRIES_MAX || self.accounts.len() > GENESIS_ENTRIES_MAX {
-            return bad(format!("more than {GENESIS_ENTRIES_MAX} validators or accounts"));
+        if self.validators.len() > GENESIS_ENTRIES_MAX || self.accounts.len() > GENESIS_ENTRIES_MAX
+        {
+            return bad(format!(
+                "more than {GENESIS_ENTRIES_MAX} validators or accounts"
+            ));
         }
         if self.total_supply().is_none() {
             return bad("total supply overflows u64".into());
@@ -146,6 +156,7 @@ impl Genesis {
             self.hashes_per_tick,
             self.slot_duration_ms,
             self.lamports_per_signature,
+            self.slots_per_epoch,
             self.validators.len() as u64,
         ] {
             b.extend_from_slice(&v.to_le_bytes());
@@ -198,6 +209,7 @@ mod tests {
             hashes_per_tick: LOCALNET_HASHES_PER_TICK,
             slot_duration_ms: DEFAULT_SLOT_DURATION_MS,
             lamports_per_signature: DEFAULT_LAMPORTS_PER_SIGNATURE,
+            slots_per_epoch: DEFAULT_SLOTS_PER_EPOCH,
             validators: vec![GenesisValidator {
                 identity: Pubkey([1; 32]),
                 stake: 100,
@@ -240,6 +252,10 @@ mod tests {
         assert!(e.contains("funded twice"), "{e}");
         let mut g = sample();
         g.ticks_per_slot = 0;
-        assert!(g.validate().unwrap_err().to_string().contains("ticks_per_slot"));
+        assert!(g
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ticks_per_slot"));
     }
 }

@@ -97,7 +97,10 @@ impl RejectCounters {
 
     /// All non-zero and zero counts, by reason name.
     pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
-        Reject::ALL.iter().map(|r| (r.name(), self.get(*r))).collect()
+        Reject::ALL
+            .iter()
+            .map(|r| (r.name(), self.get(*r)))
+            .collect()
     }
 }
 

@@ -35,7 +35,9 @@ pub enum TxnError {
         len: usize,
     },
     /// The bytes end before a field they announce.
-    #[error("transaction truncated: {field} needs {needed} bytes at offset {offset}, {available} left")]
+    #[error(
+        "transaction truncated: {field} needs {needed} bytes at offset {offset}, {available} left"
+    )]
     Truncated {
         /// What was being read.
         field: &'static str,
@@ -77,7 +79,9 @@ pub enum TxnError {
         max: usize,
     },
     /// An instruction names an account index past the key list.
-    #[error("instruction {instruction} uses account index {index}, but the message has {num_keys} keys")]
+    #[error(
+        "instruction {instruction} uses account index {index}, but the message has {num_keys} keys"
+    )]
     AccountIndexOutOfRange {
         /// Instruction position.
         instruction: usize,
@@ -259,7 +263,9 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         ));
     }
     if num_required_signatures == 0 {
-        return Err(TxnError::BadHeader("a transaction needs a fee payer signature"));
+        return Err(TxnError::BadHeader(
+            "a transaction needs a fee payer signature",
+        ));
     }
     if num_readonly_signed >= num_required_signatures {
         return Err(TxnError::BadHeader("the fee payer must be writable"));
