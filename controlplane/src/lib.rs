@@ -1,1 +1,7 @@
+//! BlackBook's control plane: sans-IO protocol state machines steering the data plane.
+//!
+//! Nothing here touches sockets, threads or clocks: callers pass the time in and carry the
+//! outputs out, so the node's tokio driver and the deterministic simulator run the same code.
 
+pub mod leader_schedule;
+pub mod slot_clock;
