@@ -1,0 +1,109 @@
+//! A stock Solana client library (`solana-rpc-client` + `solana-sdk`, unchanged) drives a running node:
+//! airdrop, build/sign/send/confirm a System Program transfer, read balances and the transaction.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Options, TestValidator};
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client::rpc_client::RpcClient;
+use solana_rpc_client_api::config::RpcSendTransactionConfig;
+use solana_sdk::native_token::LAMPORTS_PER_SOL;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use solana_system_interface::instruction as system_instruction;
+use solana_transaction_status_client_types::UiTransactionEncoding;
+
+fn wait_for_status(client: &RpcClient, sig: &solana_sdk::signature::Signature) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = client.get_signature_status(sig).unwrap() {
+            status.unwrap();
+            return;
+        }
+        assert!(Instant::now() < deadline, "airdrop {sig} not confirmed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn stock_solana_client_airdrops_transfers_and_reads_balances() {
+    let node = TestValidator::start(Options::default());
+    let client = RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+
+    let version = client.get_version().unwrap();
+    assert!(!version.solana_core.is_empty());
+    let genesis_hash = client.get_genesis_hash().unwrap();
+    assert_eq!(genesis_hash.to_string(), node.genesis.hash().to_string());
+
+    let alice = Keypair::new();
+    let bob = Keypair::new();
+    let airdrop = client
+        .request_airdrop(&alice.pubkey(), 2 * LAMPORTS_PER_SOL)
+        .unwrap();
+    wait_for_status(&client, &airdrop);
+    assert_eq!(client.get_balance(&alice.pubkey()).unwrap(), 2 * LAMPORTS_PER_SOL);
+
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_234_567);
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&alice.pubkey()), &[&alice], blockhash);
+    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000
+    );
+
+    let fetched = client
+        .get_transaction(&sig, UiTransactionEncoding::Json)
+        .unwrap();
+    let meta = fetched.transaction.meta.expect("meta");
+    assert_eq!(meta.fee, 5_000);
+    assert!(meta.err.is_none());
+    assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
+    assert_eq!(meta.post_balances[1], 1_234_567);
+    let decoded = fetched.transaction.transaction.decode().expect("decodable transaction");
+    assert_eq!(decoded.signatures[0], sig);
+
+    // Preflight simulates like Solana's does: an unfundable transfer is refused before inclusion…
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let too_much =
+        system_instruction::transfer(&bob.pubkey(), &alice.pubkey(), 10 * LAMPORTS_PER_SOL);
+    let tx =
+        Transaction::new_signed_with_payer(&[too_much], Some(&bob.pubkey()), &[&bob], blockhash);
+    let err = client.send_and_confirm_transaction(&tx).unwrap_err();
+    assert!(format!("{err:?}").contains("InstructionError"), "{err:?}");
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
+
+    // …and with preflight skipped it is included as failed, still paying its fee.
+    let sig = client
+        .send_transaction_with_config(
+            &tx,
+            RpcSendTransactionConfig {
+                skip_preflight: true,
+                ..RpcSendTransactionConfig::default()
+            },
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = client.get_signature_status(&sig).unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "failed transfer never landed");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(format!("{status:?}").contains("InstructionError"), "{status:?}");
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567 - 5_000);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000
+    );
+
+    let epoch = client.get_epoch_info().unwrap();
+    assert!(epoch.absolute_slot > 0);
+    let slot = client.get_slot().unwrap();
+    assert!(slot >= epoch.absolute_slot.saturating_sub(5));
+}
