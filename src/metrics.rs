@@ -1,0 +1,121 @@
+//! Prometheus metrics: the node's counters rendered in the text exposition format at `GET /metrics`.
+//!
+//! The hot path counts with plain atomics (no registry on the data plane); a scrape copies them into a
+//! fresh `prometheus-client` registry, which does the encoding.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dataplane::metrics::RejectCounters;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Node-level counters and gauges, updated by the stages that own them.
+#[derive(Debug, Default)]
+pub struct NodeMetrics {
+    /// Slot being produced or replayed now.
+    pub slot: AtomicU64,
+    /// Newest rooted (finalized) slot.
+    pub root_slot: AtomicU64,
+    /// Blocks committed to the ledger.
+    pub blocks_stored: AtomicU64,
+    /// Transactions included in blocks (successful or failed).
+    pub transactions_included: AtomicU64,
+    /// Included transactions whose transfer failed after the fee.
+    pub transactions_failed: AtomicU64,
+    /// Packets that passed signature verification.
+    pub sigverify_accepted: AtomicU64,
+    /// Blocks replayed from the ledger at start-up.
+    pub blocks_replayed: AtomicU64,
+    /// Sequential SHA-256 rate measured at start-up.
+    pub poh_hashes_per_second: AtomicU64,
+}
+
+fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let c = Counter::<u64>::default();
+    c.inc_by(value);
+    registry.register(name, help, c);
+}
+
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g = Gauge::<i64>::default();
+    g.set(i64::try_from(value).unwrap_or(i64::MAX));
+    registry.register(name, help, g);
+}
+
+/// Renders every metric in Prometheus' text format.
+pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
+    let mut r = Registry::default();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    gauge(&mut r, "blackbook_slot", "Slot being produced now", get(&node.slot));
+    gauge(&mut r, "blackbook_root_slot", "Newest rooted slot", get(&node.root_slot));
+    gauge(
+        &mut r,
+        "blackbook_poh_hashes_per_second",
+        "Sequential SHA-256 rate measured at start-up",
+        get(&node.poh_hashes_per_second),
+    );
+    counter(&mut r, "blackbook_blocks_stored", "Blocks committed to the ledger", get(&node.blocks_stored));
+    counter(
+        &mut r,
+        "blackbook_blocks_replayed",
+        "Blocks replayed from the ledger at start-up",
+        get(&node.blocks_replayed),
+    );
+    counter(
+        &mut r,
+        "blackbook_transactions_included",
+        "Transactions included in blocks",
+        get(&node.transactions_included),
+    );
+    counter(
+        &mut r,
+        "blackbook_transactions_failed",
+        "Included transactions whose transfer failed after paying the fee",
+        get(&node.transactions_failed),
+    );
+    counter(
+        &mut r,
+        "blackbook_sigverify_accepted",
+        "Packets that passed signature verification",
+        get(&node.sigverify_accepted),
+    );
+    let family = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (reason, n) in rejected.snapshot() {
+        family
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(n);
+    }
+    r.register("blackbook_rejected", "Packets and transactions refused, by reason", family);
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = encode(&mut out, &r);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::metrics::Reject;
+
+    #[test]
+    fn renders_counters_by_reason_in_text_format() {
+        let node = NodeMetrics::default();
+        node.blocks_stored.store(7, Ordering::Relaxed);
+        let rejected = RejectCounters::default();
+        rejected.add_n(Reject::BadSignature, 3);
+        let text = render(&node, &rejected);
+        assert!(text.contains("blackbook_blocks_stored_total 7"), "{text}");
+        assert!(
+            text.contains("blackbook_rejected_total{reason=\"bad_signature\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("blackbook_rejected_total{reason=\"malformed\"} 0"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE blackbook_slot gauge"), "{text}");
+    }
+}
