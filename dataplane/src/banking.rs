@@ -1,0 +1,323 @@
+//! The banking stage: the leader's execute → record → commit loop.
+//!
+//! Verified transactions queue in the Sealevel [`Scheduler`], which hands out conflict-free batches.
+//! Each batch is executed on the [`Executor`]'s workers against the working bank without changing it,
+//! its included transactions are mixed into the PoH chain as one entry, and only once PoH has accepted
+//! the entry are the results committed to the bank. A batch PoH refuses (the slot ended meanwhile)
+//! goes back to the front of the queue for the next slot, so nothing is lost at slot boundaries.
+//!
+//! When PoH reports the slot's last tick, the stage freezes the bank (bank hash), hands it to the
+//! ledger stage for storage and opens the next slot on top of it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+
+use crate::bank::{Bank, TxExecution};
+use crate::bank_forks::BankForks;
+use crate::metrics::{Reject, RejectCounters};
+use crate::poh_service::{PohCommand, PohHandle, RecordError};
+use crate::sealevel::{Executor, Scheduler};
+use crate::txn::Txn;
+use crate::types::{Hash, Pubkey, Slot};
+
+/// Verified transactions the scheduler may hold before new arrivals are refused.
+pub const PENDING_TXNS_MAX: usize = 262_144;
+
+/// Where a slot's ledger stage learns what the banking stage did.
+#[derive(Debug)]
+pub enum BankingOutput {
+    /// Results of one recorded and committed batch, in record order (included transactions only).
+    Committed {
+        /// The slot whose bank took the batch.
+        slot: Slot,
+        /// One result per included transaction, in entry order.
+        executions: Vec<TxExecution>,
+    },
+    /// The slot is complete and its bank frozen: store it.
+    Frozen {
+        /// The frozen bank.
+        bank: Arc<Bank>,
+    },
+}
+
+/// PoH's end-of-slot signal, forwarded by the ledger stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotEnded {
+    /// The slot PoH finished.
+    pub slot: Slot,
+    /// Its blockhash (the last tick's hash).
+    pub blockhash: Hash,
+}
+
+/// The stage's settings.
+#[derive(Debug, Clone)]
+pub struct BankingConfig {
+    /// This node's identity: the collector of its slots' fees.
+    pub identity: Pubkey,
+    /// Most transactions per batch (and so per entry).
+    pub batch_size_max: usize,
+    /// Sealevel worker threads besides the banking thread itself.
+    pub exec_threads: usize,
+    /// Genesis creation time: slot `s` starts at `genesis_unix_ms + s × slot_duration_ms`.
+    pub genesis_unix_ms: u64,
+    /// Slot length.
+    pub slot_duration_ms: u64,
+}
+
+/// Channels and shared state the stage runs with.
+pub struct BankingChannels {
+    /// Verified transactions (sigverify stage and RPC).
+    pub txns: Receiver<Vec<Txn>>,
+    /// End-of-slot signals.
+    pub slot_ended: Receiver<SlotEnded>,
+    /// To the ledger stage.
+    pub output: Sender<BankingOutput>,
+    /// The PoH thread.
+    pub poh: PohHandle,
+    /// All live banks (shared with RPC readers).
+    pub forks: Arc<RwLock<BankForks>>,
+    /// The slot being produced, for readers that want the working bank.
+    pub working_slot: Arc<AtomicU64>,
+    /// Rejection counters.
+    pub counters: Arc<RejectCounters>,
+    /// Set to stop.
+    pub exit: Arc<AtomicBool>,
+}
+
+/// The running stage.
+pub struct BankingStage {
+    thread: JoinHandle<()>,
+}
+
+impl BankingStage {
+    /// Starts leading at `first_slot` on top of the frozen bank `parent` (the newest stored slot).
+    pub fn spawn(
+        config: BankingConfig,
+        channels: BankingChannels,
+        parent: Arc<Bank>,
+        first_slot: Slot,
+    ) -> std::io::Result<BankingStage> {
+        let thread = std::thread::Builder::new()
+            .name("bbBanking".into())
+            .spawn(move || {
+                let mut stage = Banking::new(config, channels);
+                if let Err(e) = stage.run(parent, first_slot) {
+                    tracing::error!("banking stage stopped: {e}");
+                    stage.ch.exit.store(true, Ordering::Relaxed);
+                }
+            })?;
+        Ok(BankingStage { thread })
+    }
+
+    /// Waits for the thread to end (set `exit` first).
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// Why the stage stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum BankingError {
+    /// Creating or inserting a bank failed.
+    #[error("bank forks: {0}")]
+    Forks(#[from] crate::bank_forks::ForkError),
+    /// PoH refused a slot command.
+    #[error("poh: {0}")]
+    Poh(#[from] crate::poh_service::PohCommandError),
+    /// A commit after a successful record failed: the bank and the PoH chain would disagree.
+    #[error("commit after record failed in slot {slot}: {source}")]
+    Commit {
+        /// The slot.
+        slot: Slot,
+        /// Cause.
+        source: crate::bank::CommitError,
+    },
+    /// PoH reported the end of a slot this stage was not producing.
+    #[error("PoH ended slot {ended}, but the banking stage is producing slot {working}")]
+    SlotMismatch {
+        /// Slot PoH ended.
+        ended: Slot,
+        /// Slot in progress here.
+        working: Slot,
+    },
+}
+
+struct Banking {
+    config: BankingConfig,
+    ch: BankingChannels,
+    scheduler: Scheduler,
+    executor: Executor,
+    batch: Vec<Txn>,
+}
+
+impl Banking {
+    fn new(config: BankingConfig, ch: BankingChannels) -> Banking {
+        Banking {
+            scheduler: Scheduler::new(config.batch_size_max),
+            executor: Executor::new(config.exec_threads),
+            batch: Vec::with_capacity(config.batch_size_max),
+            config,
+            ch,
+        }
+    }
+
+    /// When `slot` is due, as an `Instant` (in the past if it already started).
+    fn slot_start(&self, slot: Slot) -> Instant {
+        let due_ms = self
+            .config
+            .genesis_unix_ms
+            .saturating_add(slot.0.saturating_mul(self.config.slot_duration_ms));
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let now = Instant::now();
+        if due_ms >= now_ms {
+            now + Duration::from_millis(due_ms - now_ms)
+        } else {
+            now.checked_sub(Duration::from_millis(now_ms - due_ms))
+                .unwrap_or(now)
+        }
+    }
+
+    fn open_slot(&mut self, parent: &Arc<Bank>, slot: Slot) -> Result<Arc<Bank>, BankingError> {
+        let bank = {
+            let mut forks = self.ch.forks.write().unwrap_or_else(|e| e.into_inner());
+            forks.new_child(parent.slot(), slot, self.config.identity)?
+        };
+        self.ch.working_slot.store(slot.0, Ordering::Release);
+        let parent_blockhash = parent.blockhash().unwrap_or_else(|| parent.last_blockhash());
+        self.ch.poh.send(PohCommand::StartSlot {
+            slot,
+            parent_slot: parent.slot(),
+            parent_blockhash,
+            slot_start: self.slot_start(slot),
+        })?;
+        tracing::debug!(slot = slot.0, parent = parent.slot().0, "leading slot");
+        Ok(bank)
+    }
+
+    fn run(&mut self, parent: Arc<Bank>, first_slot: Slot) -> Result<(), BankingError> {
+        let mut bank = self.open_slot(&parent, first_slot)?;
+        let mut slot_open = true;
+        while !self.ch.exit.load(Ordering::Relaxed) {
+            // Take what has arrived without blocking.
+            while let Ok(txns) = self.ch.txns.try_recv() {
+                self.enqueue(txns);
+            }
+            if let Ok(end) = self.ch.slot_ended.try_recv() {
+                bank = self.finish_slot(&bank, end)?;
+                slot_open = true;
+                continue;
+            }
+            if slot_open && !self.scheduler.is_empty() {
+                slot_open = self.process_batch(&bank)?;
+                continue;
+            }
+            // Idle (or waiting for PoH to close the slot): block until something arrives.
+            select! {
+                recv(self.ch.txns) -> m => if let Ok(txns) = m { self.enqueue(txns) },
+                recv(self.ch.slot_ended) -> m => if let Ok(end) = m {
+                    bank = self.finish_slot(&bank, end)?;
+                    slot_open = true;
+                },
+                default(Duration::from_millis(20)) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, txns: Vec<Txn>) {
+        let room = PENDING_TXNS_MAX.saturating_sub(self.scheduler.len());
+        if txns.len() > room {
+            self.ch
+                .counters
+                .add_n(Reject::QueueFull, (txns.len() - room) as u64);
+            self.scheduler.extend(txns.into_iter().take(room));
+        } else {
+            self.scheduler.extend(txns);
+        }
+    }
+
+    /// Executes, records and commits one batch; false when PoH says the slot has ended.
+    fn process_batch(&mut self, bank: &Arc<Bank>) -> Result<bool, BankingError> {
+        self.batch.clear();
+        if self.scheduler.next_batch(&mut self.batch) == 0 {
+            return Ok(true);
+        }
+        let txs = Arc::new(std::mem::take(&mut self.batch));
+        let executed = self.executor.execute(bank, &txs);
+        let mut included = Vec::with_capacity(executed.len());
+        let mut results = Vec::with_capacity(executed.len());
+        for (tx, e) in txs.iter().zip(executed.executions()) {
+            if e.is_included() {
+                included.push(tx.clone());
+                results.push(e.clone());
+            } else if let Some(reason) = e.status.as_ref().err().and_then(|err| err.reject_reason())
+            {
+                self.ch.counters.add(reason);
+            }
+        }
+        if included.is_empty() {
+            self.batch = Arc::try_unwrap(txs).unwrap_or_default();
+            return Ok(true);
+        }
+        match self.ch.poh.record_or_return(bank.slot(), included) {
+            Ok(()) => {
+                bank.commit(&txs, &executed)
+                    .map_err(|source| BankingError::Commit {
+                        slot: bank.slot(),
+                        source,
+                    })?;
+                let _ = self.ch.output.send(BankingOutput::Committed {
+                    slot: bank.slot(),
+                    executions: results,
+                });
+                self.batch = Arc::try_unwrap(txs).unwrap_or_default();
+                Ok(true)
+            }
+            Err((e, included)) => {
+                // The slot ended before PoH could take the batch: its includable transactions wait
+                // for the next slot (the others were refused and counted above).
+                if !matches!(e, RecordError::SlotEnded | RecordError::NotLeading) {
+                    tracing::warn!(slot = bank.slot().0, "PoH refused a batch: {e}");
+                }
+                self.scheduler.requeue_front(included);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Freezes the finished bank, hands it to the ledger stage and opens the next slot.
+    fn finish_slot(&mut self, bank: &Arc<Bank>, end: SlotEnded) -> Result<Arc<Bank>, BankingError> {
+        if end.slot != bank.slot() {
+            return Err(BankingError::SlotMismatch {
+                ended: end.slot,
+                working: bank.slot(),
+            });
+        }
+        bank.freeze(end.blockhash);
+        let _ = self.ch.output.send(BankingOutput::Frozen { bank: bank.clone() });
+        // A single leader (until the leader schedule rotates) leads the very next slot.
+        self.open_slot(bank, bank.slot().next())
+    }
+}
+
+/// Sends without blocking; a full queue counts as `QueueFull`.
+pub fn offer(
+    tx: &Sender<Vec<Txn>>,
+    txns: Vec<Txn>,
+    counters: &RejectCounters,
+) -> Result<(), Vec<Txn>> {
+    match tx.try_send(txns) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(t)) | Err(TrySendError::Disconnected(t)) => {
+            counters.add_n(Reject::QueueFull, t.len() as u64);
+            Err(t)
+        }
+    }
+}

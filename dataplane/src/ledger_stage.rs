@@ -1,0 +1,243 @@
+//! The ledger stage: assembles each slot's block from the PoH entries, stores it with its state
+//! changes in one redb transaction, roots it, and tells the control plane.
+//!
+//! It sits behind PoH (draining its events so the PoH thread never waits) and beside the banking
+//! stage (forwarding PoH's end-of-slot signal to it and receiving the frozen bank back).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{select, Receiver, Sender};
+
+use crate::bank::{Bank, TxExecution};
+use crate::bank_forks::BankForks;
+use crate::banking::{BankingOutput, SlotEnded};
+use crate::block::encode_entry;
+use crate::entry::Entry;
+use crate::plane::DataEvent;
+use crate::poh_service::PohEvent;
+use crate::store::{SlotCommit, SlotMeta, Store, TxStatusRecord};
+use crate::types::{Signature, Slot};
+
+/// Channels and shared state the stage runs with.
+pub struct LedgerChannels {
+    /// From the PoH thread.
+    pub poh_events: Receiver<PohEvent>,
+    /// From the banking stage.
+    pub banking: Receiver<BankingOutput>,
+    /// To the banking stage: PoH finished a slot.
+    pub slot_ended: Sender<SlotEnded>,
+    /// To the control plane (never blocks: a full queue drops the event).
+    pub events: Sender<DataEvent>,
+    /// Live banks (rooted here).
+    pub forks: Arc<RwLock<BankForks>>,
+    /// The ledger.
+    pub store: Arc<Store>,
+    /// Newest rooted slot, for readers.
+    pub root_slot: Arc<AtomicU64>,
+    /// Set to stop; also set by this stage when storage fails.
+    pub exit: Arc<AtomicBool>,
+}
+
+/// The running stage.
+pub struct LedgerStage {
+    thread: JoinHandle<()>,
+}
+
+impl LedgerStage {
+    /// Starts the stage's thread.
+    pub fn spawn(ch: LedgerChannels) -> std::io::Result<LedgerStage> {
+        let thread = std::thread::Builder::new()
+            .name("bbLedger".into())
+            .spawn(move || {
+                let mut stage = Ledger {
+                    ch,
+                    entries: BTreeMap::new(),
+                    executions: HashMap::new(),
+                };
+                stage.run();
+            })?;
+        Ok(LedgerStage { thread })
+    }
+
+    /// Waits for the thread to end (set `exit` first).
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+struct Ledger {
+    ch: LedgerChannels,
+    entries: BTreeMap<Slot, Vec<Entry>>,
+    executions: HashMap<Slot, Vec<TxExecution>>,
+}
+
+impl Ledger {
+    fn run(&mut self) {
+        while !self.ch.exit.load(Ordering::Relaxed) {
+            select! {
+                recv(self.ch.poh_events) -> m => match m {
+                    Ok(ev) => self.on_poh(ev),
+                    Err(_) => break,
+                },
+                recv(self.ch.banking) -> m => match m {
+                    Ok(out) => self.on_banking(out),
+                    Err(_) => break,
+                },
+                default(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    fn on_poh(&mut self, ev: PohEvent) {
+        match ev {
+            PohEvent::Entry { slot, entry } => self.entries.entry(slot).or_default().push(entry),
+            PohEvent::SlotEnded { slot, blockhash } => {
+                let _ = self.ch.slot_ended.send(SlotEnded { slot, blockhash });
+            }
+            PohEvent::SlotAbandoned { slot } => {
+                self.entries.remove(&slot);
+                self.executions.remove(&slot);
+            }
+        }
+    }
+
+    fn on_banking(&mut self, out: BankingOutput) {
+        match out {
+            BankingOutput::Committed { slot, executions } => {
+                self.executions.entry(slot).or_default().extend(executions);
+            }
+            BankingOutput::Frozen { bank } => {
+                if let Err(e) = self.store_and_root(&bank) {
+                    tracing::error!(slot = bank.slot().0, "storing the block failed: {e}");
+                    self.ch.exit.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn store_and_root(&mut self, bank: &Arc<Bank>) -> Result<(), LedgerError> {
+        let slot = bank.slot();
+        let entries = self.entries.remove(&slot).unwrap_or_default();
+        let executions = self.executions.remove(&slot).unwrap_or_default();
+        // Older slots can no longer complete: drop what they left.
+        self.entries.retain(|s, _| *s > slot);
+        self.executions.retain(|s, _| *s > slot);
+        let blockhash = bank.blockhash().ok_or(LedgerError::NotFrozen(slot))?;
+        let bank_hash = bank.bank_hash().ok_or(LedgerError::NotFrozen(slot))?;
+        let commit = build_commit(bank, &entries, &executions, blockhash, bank_hash)?;
+        let account_updates = {
+            let mut forks = self.ch.forks.write().unwrap_or_else(|e| e.into_inner());
+            forks.set_root(slot)?
+        };
+        let commit = SlotCommit {
+            account_updates,
+            ..commit
+        };
+        self.ch.store.commit_slot(&commit)?;
+        self.ch.root_slot.store(slot.0, Ordering::Release);
+        let _ = self.ch.events.try_send(DataEvent::SlotStored {
+            slot,
+            parent: bank.parent_slot(),
+            bank_hash,
+            blockhash,
+            transactions: commit.meta.transaction_count,
+        });
+        Ok(())
+    }
+}
+
+/// Why a slot could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The bank was handed over unfrozen.
+    #[error("slot {0} reached the ledger stage unfrozen")]
+    NotFrozen(Slot),
+    /// A committed transaction is missing from the block's entries.
+    #[error("slot {slot}: committed transaction {signature} is in no entry")]
+    MissingTransaction {
+        /// The slot.
+        slot: Slot,
+        /// The transaction.
+        signature: Signature,
+    },
+    /// Rooting failed.
+    #[error("rooting: {0}")]
+    Forks(#[from] crate::bank_forks::ForkError),
+    /// redb failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Builds the redb commit for a frozen bank and its block (account updates filled in by the caller).
+pub fn build_commit(
+    bank: &Bank,
+    entries: &[Entry],
+    executions: &[TxExecution],
+    blockhash: crate::types::Hash,
+    bank_hash: crate::types::Hash,
+) -> Result<SlotCommit, LedgerError> {
+    let slot = bank.slot();
+    let mut position: HashMap<Signature, (u32, u16)> = HashMap::with_capacity(executions.len());
+    let mut encoded = Vec::with_capacity(entries.len());
+    for (ei, e) in entries.iter().enumerate() {
+        for (ti, t) in e.transactions.iter().enumerate() {
+            position.insert(t.signature(), (ei as u32, ti as u16));
+        }
+        let mut buf = Vec::with_capacity(48 + e.transactions.len() * 200);
+        encode_entry(e, &mut buf);
+        encoded.push(buf);
+    }
+    let mut statuses = Vec::with_capacity(executions.len());
+    for x in executions {
+        let (entry_index, txn_index) =
+            *position
+                .get(&x.signature)
+                .ok_or(LedgerError::MissingTransaction {
+                    slot,
+                    signature: x.signature,
+                })?;
+        statuses.push((
+            x.signature,
+            TxStatusRecord {
+                slot,
+                entry_index,
+                txn_index,
+                fee: x.fee,
+                err: x
+                    .status
+                    .as_ref()
+                    .err()
+                    .map(|e| e.to_solana_json().to_string()),
+                pre_balances: x.balances.pre().to_vec(),
+                post_balances: x.balances.post().to_vec(),
+            },
+        ));
+    }
+    let block_time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    Ok(SlotCommit {
+        meta: SlotMeta {
+            slot,
+            parent_slot: bank.parent_slot(),
+            blockhash,
+            bank_hash,
+            block_height: bank.block_height(),
+            block_time_ms,
+            leader: bank.collector(),
+            entry_count: entries.len() as u32,
+            transaction_count: executions.len() as u32,
+            signature_count: bank.signature_count(),
+            collected_fees: bank.collected_fees(),
+        },
+        entries: encoded,
+        statuses,
+        account_updates: Vec::new(),
+        root: true,
+    })
+}

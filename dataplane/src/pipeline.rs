@@ -1,0 +1,192 @@
+//! The leader's transaction pipeline, wired: UDP fetch → sigverify ×N → banking (Sealevel) → PoH →
+//! ledger (redb). The node adds RPC and the control plane on top; the `pipeline` bench drives the same
+//! wiring with pre-signed packets.
+
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::bank::Bank;
+use crate::bank_forks::BankForks;
+use crate::banking::{BankingChannels, BankingConfig, BankingStage};
+use crate::genesis::Genesis;
+use crate::ledger_stage::{LedgerChannels, LedgerStage};
+use crate::metrics::RejectCounters;
+use crate::packet::{FetchStage, FetchStats, PacketBatchPool};
+use crate::plane::{DataEvent, DATA_EVENTS_MAX};
+use crate::poh_service::{PohConfig, PohHandle, PohService};
+use crate::sigverify::{SigverifyStage, SigverifyStats};
+use crate::store::Store;
+use crate::txn::Txn;
+use crate::types::{Pubkey, Slot};
+
+/// Packet batches queued between fetch and sigverify (64 packets each).
+pub const FETCH_QUEUE_BATCHES: usize = 1_024;
+/// Batches of verified transactions queued before banking.
+pub const VERIFIED_QUEUE_BATCHES: usize = 4_096;
+/// Packet batches preallocated for the receive path.
+pub const PACKET_POOL_BATCHES: usize = 2_048;
+
+/// How to run the pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// This node's identity (collects its slots' fees).
+    pub identity: Pubkey,
+    /// Sigverify worker threads.
+    pub sigverify_threads: usize,
+    /// Sealevel worker threads besides the banking thread.
+    pub exec_threads: usize,
+    /// Most transactions per batch/entry.
+    pub batch_size_max: usize,
+    /// Core to pin the PoH thread to, where the machine has cores to spare.
+    pub poh_core: Option<usize>,
+}
+
+/// A running leader pipeline and the handles its users read.
+pub struct LeaderPipeline {
+    /// Live banks.
+    pub forks: Arc<RwLock<BankForks>>,
+    /// Slot being produced.
+    pub working_slot: Arc<AtomicU64>,
+    /// Newest rooted slot.
+    pub root_slot: Arc<AtomicU64>,
+    /// Rejections by reason.
+    pub counters: Arc<RejectCounters>,
+    /// Inject verified transactions (RPC).
+    pub txns: Sender<Vec<Txn>>,
+    /// Events for the control plane.
+    pub events: Receiver<DataEvent>,
+    /// Set when the pipeline stops (by request or because a stage failed).
+    pub exit: Arc<AtomicBool>,
+    /// Fetch counters.
+    pub fetch_stats: Arc<FetchStats>,
+    /// Sigverify counters.
+    pub sigverify_stats: Arc<SigverifyStats>,
+    fetch: FetchStage,
+    sigverify: SigverifyStage,
+    banking: BankingStage,
+    ledger: LedgerStage,
+    poh: PohHandle,
+}
+
+impl LeaderPipeline {
+    /// Starts every stage; leading begins at the first slot after the newest bank that is due now.
+    pub fn start(
+        config: PipelineConfig,
+        genesis: &Genesis,
+        store: Arc<Store>,
+        forks: BankForks,
+        tpu: UdpSocket,
+    ) -> std::io::Result<LeaderPipeline> {
+        let parent: Arc<Bank> = forks.highest_frozen();
+        let root = forks.root();
+        let forks = Arc::new(RwLock::new(forks));
+        let exit = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(RejectCounters::default());
+        let working_slot = Arc::new(AtomicU64::new(parent.slot().0));
+        let root_slot = Arc::new(AtomicU64::new(root.0));
+
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let due = Slot(
+            now_ms.saturating_sub(genesis.creation_time_unix_ms) / genesis.slot_duration_ms.max(1),
+        );
+        let first_slot = due.max(parent.slot().next());
+
+        let (poh, poh_events) = PohService::spawn(PohConfig::from_genesis(genesis, config.poh_core));
+        let (banking_tx, banking_rx) = bounded(1_024);
+        let (slot_ended_tx, slot_ended_rx) = bounded(16);
+        let (events_tx, events_rx) = bounded(DATA_EVENTS_MAX);
+        let ledger = LedgerStage::spawn(LedgerChannels {
+            poh_events,
+            banking: banking_rx,
+            slot_ended: slot_ended_tx,
+            events: events_tx,
+            forks: forks.clone(),
+            store,
+            root_slot: root_slot.clone(),
+            exit: exit.clone(),
+        })?;
+        let (txns_tx, txns_rx) = bounded(VERIFIED_QUEUE_BATCHES);
+        let banking = BankingStage::spawn(
+            BankingConfig {
+                identity: config.identity,
+                batch_size_max: config.batch_size_max,
+                exec_threads: config.exec_threads,
+                genesis_unix_ms: genesis.creation_time_unix_ms,
+                slot_duration_ms: genesis.slot_duration_ms,
+            },
+            BankingChannels {
+                txns: txns_rx,
+                slot_ended: slot_ended_rx,
+                output: banking_tx,
+                poh: poh.clone(),
+                forks: forks.clone(),
+                working_slot: working_slot.clone(),
+                counters: counters.clone(),
+                exit: exit.clone(),
+            },
+            parent,
+            first_slot,
+        )?;
+        let pool = PacketBatchPool::new(PACKET_POOL_BATCHES);
+        let (packets_tx, packets_rx) = bounded(FETCH_QUEUE_BATCHES);
+        let sigverify = SigverifyStage::spawn(
+            config.sigverify_threads,
+            packets_rx,
+            txns_tx.clone(),
+            pool.recycler(),
+            counters.clone(),
+            exit.clone(),
+        )?;
+        let fetch = FetchStage::spawn(tpu, pool, packets_tx, counters.clone(), exit.clone())?;
+        Ok(LeaderPipeline {
+            fetch_stats: fetch.stats().clone(),
+            sigverify_stats: sigverify.stats().clone(),
+            forks,
+            working_slot,
+            root_slot,
+            counters,
+            txns: txns_tx,
+            events: events_rx,
+            exit,
+            fetch,
+            sigverify,
+            banking,
+            ledger,
+            poh,
+        })
+    }
+
+    /// The bank of the slot being produced (or the newest frozen one between slots).
+    pub fn working_bank(&self) -> Arc<Bank> {
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+        forks
+            .get(Slot(self.working_slot.load(Ordering::Acquire)))
+            .unwrap_or_else(|| forks.highest_frozen())
+    }
+
+    /// The newest rooted bank.
+    pub fn root_bank(&self) -> Arc<Bank> {
+        self.forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .root_bank()
+    }
+
+    /// Stops every stage and waits for them; the slot in progress is abandoned (its transactions were
+    /// never stored, so they are simply not part of the ledger).
+    pub fn shutdown(self) {
+        self.exit.store(true, Ordering::SeqCst);
+        let _ = self.fetch.join();
+        let _ = self.sigverify.join();
+        self.banking.join();
+        self.poh.shutdown();
+        self.ledger.join();
+    }
+}

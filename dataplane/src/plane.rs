@@ -1,0 +1,32 @@
+//! Typed messages between the planes: the data plane reports events, the control plane sends
+//! commands. Both travel on bounded channels; the data plane never blocks on a full one.
+
+use crate::types::{Hash, Slot};
+
+/// What the data plane tells the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataEvent {
+    /// A block was stored (and, until consensus lands, rooted).
+    SlotStored {
+        /// The slot.
+        slot: Slot,
+        /// Its parent.
+        parent: Slot,
+        /// Bank hash after executing it.
+        bank_hash: Hash,
+        /// Its blockhash.
+        blockhash: Hash,
+        /// Transactions it holds.
+        transactions: u32,
+    },
+    /// A stored block was replayed from the ledger at start-up.
+    SlotReplayed {
+        /// The slot.
+        slot: Slot,
+        /// Bank hash recomputed by replay (equal to the stored one).
+        bank_hash: Hash,
+    },
+}
+
+/// Bound of the data → control event queue.
+pub const DATA_EVENTS_MAX: usize = 4_096;

@@ -1,0 +1,275 @@
+//! Start-up from the ledger: rebuild the banks at the stored root, put back the recent transaction
+//! statuses (so replays stay rejected across a restart), and replay every stored block above the root.
+//!
+//! Replaying a block checks everything a validator will check for a block it receives: the PoH chain
+//! (verified in parallel), the tick structure, conflict-free entries, that every transaction is one a
+//! leader could include, and finally that the recomputed bank hash equals the stored one.
+
+use std::sync::Arc;
+
+use crate::bank::{Bank, RecentBlock, RootState, TxError};
+use crate::bank_forks::BankForks;
+use crate::block::decode_entry;
+use crate::entry::{check_ticks, verify_entries, Entry};
+use crate::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
+use crate::ledger_stage::build_commit;
+use crate::sealevel::{replay_entry, Executor};
+use crate::store::{SlotMeta, Store};
+use crate::types::{Hash, Slot};
+
+/// Why the ledger cannot be loaded or a stored block cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// redb failed.
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A stored entry does not decode.
+    #[error("slot {slot} entry {index}: {source}")]
+    Codec {
+        /// The slot.
+        slot: Slot,
+        /// Entry index.
+        index: usize,
+        /// Cause.
+        source: crate::block::CodecError,
+    },
+    /// The block's PoH chain does not verify.
+    #[error("slot {slot}: {source}")]
+    Poh {
+        /// The slot.
+        slot: Slot,
+        /// Cause.
+        source: crate::entry::PohVerifyError,
+    },
+    /// The block's ticks are wrong.
+    #[error("slot {slot}: {source}")]
+    Ticks {
+        /// The slot.
+        slot: Slot,
+        /// Cause.
+        source: crate::entry::TickError,
+    },
+    /// An entry cannot be executed as stored.
+    #[error("slot {slot}: {source}")]
+    Execute {
+        /// The slot.
+        slot: Slot,
+        /// Cause.
+        source: crate::sealevel::ReplayError,
+    },
+    /// Re-execution gives another bank hash than the stored one.
+    #[error("slot {slot}: replayed bank hash {replayed} differs from stored {stored}")]
+    BankHashMismatch {
+        /// The slot.
+        slot: Slot,
+        /// Recomputed.
+        replayed: Hash,
+        /// Stored.
+        stored: Hash,
+    },
+    /// A stored block's parent is not known.
+    #[error("slot {slot}: parent slot {parent} is not a live bank")]
+    UnknownParent {
+        /// The slot.
+        slot: Slot,
+        /// Its parent.
+        parent: Slot,
+    },
+    /// Rooting failed.
+    #[error("forks: {0}")]
+    Forks(#[from] crate::bank_forks::ForkError),
+    /// Building the genesis slot's commit failed.
+    #[error("genesis slot: {0}")]
+    Ledger(#[from] crate::ledger_stage::LedgerError),
+    /// The replayed bank is still referenced by an executor worker.
+    #[error("slot {0}: replayed bank still shared after execution")]
+    BankShared(Slot),
+    /// The stored slot meta of the root is missing.
+    #[error("the ledger's root slot {0} has no slot metadata")]
+    MissingRootMeta(Slot),
+}
+
+/// What start-up found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The root the node restarted from (0 for a new ledger).
+    pub root: Slot,
+    /// Blocks above the root that were replayed and rooted.
+    pub replayed: Vec<Slot>,
+    /// Transaction statuses put back into the status cache.
+    pub statuses_restored: usize,
+}
+
+/// Opens the chain state from `store`: a new ledger gets the genesis bank stored as slot 0.
+pub fn load(
+    genesis: &Genesis,
+    store: &Store,
+    executor: &mut Executor,
+    verify_threads: usize,
+) -> Result<(BankForks, LoadReport), ReplayError> {
+    let root = match store.root()? {
+        Some(root) => root,
+        None => {
+            store_genesis(genesis, store)?;
+            Slot(0)
+        }
+    };
+    let root_meta = store
+        .slot_meta(root)?
+        .ok_or(ReplayError::MissingRootMeta(root))?;
+    let first_recent = Slot(root.0.saturating_sub(MAX_RECENT_BLOCKHASHES + 1));
+    let recent_metas: Vec<SlotMeta> = store.slots_in_range(first_recent..=root)?;
+    let total_transaction_count = store
+        .slots_in_range(Slot(0)..=root)?
+        .iter()
+        .map(|m| u64::from(m.transaction_count))
+        .sum();
+    let bank = Bank::from_root(RootState {
+        slot: root,
+        parent_slot: root_meta.parent_slot,
+        bank_hash: root_meta.bank_hash,
+        blockhash: root_meta.blockhash,
+        block_height: root_meta.block_height,
+        lamports_per_signature: genesis.lamports_per_signature,
+        total_transaction_count,
+        accounts: store.load_accounts()?,
+        recent_blocks: recent_metas
+            .iter()
+            .map(|m| RecentBlock {
+                slot: m.slot,
+                blockhash: m.blockhash,
+                block_height: m.block_height,
+            })
+            .collect(),
+    });
+    let statuses_restored = restore_statuses(&bank, store, &recent_metas)?;
+    let mut forks = BankForks::new(bank);
+    let mut replayed = Vec::new();
+    for slot in store.slots_above_root()? {
+        replay_stored_slot(genesis, store, &mut forks, executor, verify_threads, slot)?;
+        replayed.push(slot);
+    }
+    Ok((
+        forks,
+        LoadReport {
+            root,
+            replayed,
+            statuses_restored,
+        },
+    ))
+}
+
+/// Stores slot 0: the genesis bank, its accounts rooted.
+fn store_genesis(genesis: &Genesis, store: &Store) -> Result<(), ReplayError> {
+    let bank = Bank::genesis(genesis);
+    let hash = genesis.hash();
+    let mut commit = build_commit(&bank, &[], &[], hash, hash)?;
+    commit.meta.block_time_ms = genesis.creation_time_unix_ms;
+    commit.account_updates = genesis
+        .accounts
+        .iter()
+        .map(|a| (a.pubkey, a.lamports))
+        .collect();
+    store.commit_slot(&commit)?;
+    Ok(())
+}
+
+/// Puts back the statuses of transactions in the recent rooted blocks.
+fn restore_statuses(bank: &Bank, store: &Store, metas: &[SlotMeta]) -> Result<usize, ReplayError> {
+    let mut restored = 0;
+    for meta in metas {
+        for (index, bytes) in store.entries(meta.slot)?.iter().enumerate() {
+            let entry = decode_entry(bytes).map_err(|source| ReplayError::Codec {
+                slot: meta.slot,
+                index,
+                source,
+            })?;
+            for tx in &entry.transactions {
+                let sig = tx.signature();
+                let status = match store.tx_status(&sig)? {
+                    Some(rec) => match rec.err {
+                        None => Ok(()),
+                        Some(text) => Err(serde_json::from_str(&text)
+                            .ok()
+                            .and_then(|v| TxError::from_solana_json(&v))
+                            .unwrap_or(TxError::AlreadyProcessed)),
+                    },
+                    None => Ok(()),
+                };
+                if bank.restore_status(&tx.view().recent_blockhash(), &sig, meta.slot, status) {
+                    restored += 1;
+                }
+            }
+        }
+    }
+    Ok(restored)
+}
+
+/// Replays one stored block on its parent, checks its bank hash, and roots it (memory and redb).
+fn replay_stored_slot(
+    genesis: &Genesis,
+    store: &Store,
+    forks: &mut BankForks,
+    executor: &mut Executor,
+    verify_threads: usize,
+    slot: Slot,
+) -> Result<(), ReplayError> {
+    let meta = store
+        .slot_meta(slot)?
+        .ok_or(ReplayError::MissingRootMeta(slot))?;
+    let entries = store
+        .entries(slot)?
+        .iter()
+        .enumerate()
+        .map(|(index, b)| {
+            decode_entry(b).map_err(|source| ReplayError::Codec {
+                slot,
+                index,
+                source,
+            })
+        })
+        .collect::<Result<Vec<Entry>, _>>()?;
+    let parent = forks.get(meta.parent_slot).ok_or(ReplayError::UnknownParent {
+        slot,
+        parent: meta.parent_slot,
+    })?;
+    let bank = replay_block(genesis, &parent, &meta, &entries, executor, verify_threads)?;
+    forks.insert(bank)?;
+    let updates = forks.set_root(slot)?;
+    store.set_root(slot, &updates)?;
+    tracing::info!(slot = slot.0, "replayed stored block above the root");
+    Ok(())
+}
+
+/// Verifies and re-executes a block on `parent`, returning its frozen bank when the bank hash matches.
+pub fn replay_block(
+    genesis: &Genesis,
+    parent: &Arc<Bank>,
+    meta: &SlotMeta,
+    entries: &[Entry],
+    executor: &mut Executor,
+    verify_threads: usize,
+) -> Result<Bank, ReplayError> {
+    let slot = meta.slot;
+    let start = parent.blockhash().unwrap_or_else(|| parent.last_blockhash());
+    verify_entries(&start, entries, verify_threads)
+        .map_err(|source| ReplayError::Poh { slot, source })?;
+    let ticks = (slot.0.saturating_sub(parent.slot().0)).saturating_mul(genesis.ticks_per_slot);
+    check_ticks(entries, ticks, genesis.hashes_per_tick)
+        .map_err(|source| ReplayError::Ticks { slot, source })?;
+    let bank = Arc::new(Bank::new_child(parent, slot, meta.leader));
+    for e in entries.iter().filter(|e| !e.is_tick()) {
+        let txs = Arc::new(e.transactions.clone());
+        replay_entry(&bank, executor, &txs).map_err(|source| ReplayError::Execute { slot, source })?;
+    }
+    let blockhash = entries.last().map(|e| e.hash).unwrap_or(start);
+    let replayed = bank.freeze(blockhash);
+    if replayed != meta.bank_hash {
+        return Err(ReplayError::BankHashMismatch {
+            slot,
+            replayed,
+            stored: meta.bank_hash,
+        });
+    }
+    Arc::try_unwrap(bank).map_err(|_| ReplayError::BankShared(slot))
+}

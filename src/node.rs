@@ -1,0 +1,250 @@
+//! `blackbook validator`: one node — the data-plane pipeline on its own threads, steered and served by
+//! a tokio control plane (RPC, metrics, signals).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use axum::routing::get;
+use dataplane::genesis::Genesis;
+use dataplane::packet::bind_udp;
+use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
+use dataplane::plane::DataEvent;
+use dataplane::poh::{check_leader_capacity, measure_hash_rate};
+use dataplane::sealevel::Executor;
+use dataplane::store::Store;
+use dataplane::types::Pubkey;
+
+use crate::chain::{Faucet, NodeChain};
+use crate::config::Config;
+use crate::metrics::{render, NodeMetrics};
+use crate::rpc::RpcStats;
+use crate::wallet;
+
+/// How long the start-up PoH speed check hashes.
+const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
+
+/// Thread counts for this machine, from the config or the cores available.
+struct ThreadPlan {
+    sigverify: usize,
+    exec: usize,
+    poh_core: Option<usize>,
+}
+
+fn plan_threads(config: &Config) -> ThreadPlan {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let perf = &config.performance;
+    // PoH gets a core of its own only where one is left for everything else; on small machines the
+    // stages share cores and nothing is pinned (pinning would oversubscribe).
+    let poh_core = (perf.pin_cores && cores >= 4).then_some(cores - 1);
+    let spare = if poh_core.is_some() { cores - 1 } else { cores };
+    let sigverify = match perf.sigverify_threads {
+        0 => spare.saturating_sub(2).max(1),
+        n => n,
+    };
+    let exec = match perf.worker_threads {
+        0 => (spare / 4).max(1),
+        n => n,
+    };
+    ThreadPlan {
+        sigverify,
+        exec,
+        poh_core,
+    }
+}
+
+/// Runs the validator until SIGINT/SIGTERM.
+pub fn run_validator(config: Config) -> anyhow::Result<()> {
+    let genesis = Genesis::load(&config.consensus.genesis)
+        .with_context(|| format!("loading genesis {}", config.consensus.genesis.display()))?;
+    let genesis_hash = genesis.hash();
+    let identity_key = wallet::read_keypair(&config.consensus.identity_keypair)
+        .with_context(|| "consensus.identity_keypair")?;
+    let identity = Pubkey(identity_key.verifying_key().to_bytes());
+    tracing::info!(%identity, %genesis_hash, "starting BlackBook validator {}", env!("CARGO_PKG_VERSION"));
+
+    let metrics = Arc::new(NodeMetrics::default());
+    let measured = measure_hash_rate(HASH_RATE_PROBE);
+    metrics
+        .poh_hashes_per_second
+        .store(measured, Ordering::Relaxed);
+    let required = genesis.required_hashes_per_second();
+    if let Err(e) = check_leader_capacity(measured, required) {
+        bail!("refusing to lead: {e}");
+    }
+    tracing::info!(
+        measured_hps = measured,
+        required_hps = required,
+        "PoH speed check passed"
+    );
+
+    let plan = plan_threads(&config);
+    let ledger_dir = &config.storage.data_dir;
+    std::fs::create_dir_all(ledger_dir)
+        .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
+    let store = Arc::new(open_store(ledger_dir, genesis_hash)?);
+    let mut executor = Executor::new(plan.exec);
+    let (forks, report) = dataplane::replay::load(&genesis, &store, &mut executor, 2)
+        .context("loading the ledger")?;
+    drop(executor);
+    metrics
+        .blocks_replayed
+        .store(report.replayed.len() as u64, Ordering::Relaxed);
+    metrics.root_slot.store(report.root.0, Ordering::Relaxed);
+    tracing::info!(
+        root = report.root.0,
+        statuses_restored = report.statuses_restored,
+        "ledger loaded: replayed {} stored blocks above the root",
+        report.replayed.len()
+    );
+
+    let (tpu, granted_rcv, _) = bind_udp(
+        config.network.tpu_addr,
+        config.network.udp_recv_buffer_bytes,
+        config.network.udp_send_buffer_bytes,
+    )
+    .with_context(|| format!("binding network.tpu_addr {}", config.network.tpu_addr))?;
+    tracing::info!(tpu = %config.network.tpu_addr, recv_buffer_bytes = granted_rcv,
+        sigverify_threads = plan.sigverify, exec_threads = plan.exec, poh_core = ?plan.poh_core,
+        "transaction pipeline starting");
+    let pipeline = LeaderPipeline::start(
+        PipelineConfig {
+            identity,
+            sigverify_threads: plan.sigverify,
+            exec_threads: plan.exec,
+            batch_size_max: config.performance.batch_size_max,
+            poh_core: plan.poh_core,
+        },
+        &genesis,
+        store.clone(),
+        forks,
+        tpu,
+    )?;
+
+    let faucet = match &config.rpc.faucet_keypair {
+        Some(path) => Some(Faucet {
+            key: wallet::read_keypair(path).with_context(|| "rpc.faucet_keypair")?,
+            max_lamports: config.rpc.faucet_max_lamports,
+        }),
+        None => None,
+    };
+    let chain = Arc::new(NodeChain {
+        genesis: genesis.clone(),
+        genesis_hash,
+        identity,
+        forks: pipeline.forks.clone(),
+        working_slot: pipeline.working_slot.clone(),
+        store: store.clone(),
+        txns: pipeline.txns.clone(),
+        counters: pipeline.counters.clone(),
+        faucet,
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bbControl")
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(control_plane(&config, chain, &pipeline, metrics));
+    tracing::info!("stopping the pipeline");
+    pipeline.shutdown();
+    tracing::info!("stopped");
+    result
+}
+
+fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Result<Store> {
+    Store::open(dir, genesis_hash).with_context(|| format!("opening the ledger in {}", dir.display()))
+}
+
+/// The control plane: RPC and metrics server, data-plane events, and signal handling.
+async fn control_plane(
+    config: &Config,
+    chain: Arc<NodeChain>,
+    pipeline: &LeaderPipeline,
+    metrics: Arc<NodeMetrics>,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let rpc_task = if config.rpc.enabled {
+        let addr: SocketAddr = config.rpc.addr;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding rpc.addr {addr}"))?;
+        tracing::info!(%addr, "JSON-RPC listening");
+        let counters = pipeline.counters.clone();
+        let sig_stats = pipeline.sigverify_stats.clone();
+        let node_metrics = metrics.clone();
+        let extra = axum::Router::new().route(
+            "/metrics",
+            get(move || {
+                let text = {
+                    node_metrics.sigverify_accepted.store(
+                        sig_stats.accepted.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
+                    render(&node_metrics, &counters)
+                };
+                async move { text }
+            }),
+        );
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        Some(tokio::spawn(crate::rpc::serve_with_routes(
+            listener,
+            chain.clone(),
+            Arc::new(RpcStats::new()),
+            extra,
+            shutdown,
+        )))
+    } else {
+        None
+    };
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); break; }
+            _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
+            _ = tick.tick() => {
+                while let Ok(ev) = pipeline.events.try_recv() {
+                    on_data_event(&metrics, ev);
+                }
+                metrics.slot.store(pipeline.working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
+                if pipeline.exit.load(Ordering::Relaxed) {
+                    let _ = stop_tx.send(true);
+                    if let Some(t) = rpc_task { let _ = t.await; }
+                    bail!("a pipeline stage stopped; see the log above");
+                }
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    if let Some(t) = rpc_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    Ok(())
+}
+
+fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
+    match ev {
+        DataEvent::SlotStored {
+            slot, transactions, ..
+        } => {
+            metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
+            metrics.root_slot.store(slot.0, Ordering::Relaxed);
+            metrics
+                .transactions_included
+                .fetch_add(u64::from(transactions), Ordering::Relaxed);
+        }
+        DataEvent::SlotReplayed { .. } => {
+            metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
