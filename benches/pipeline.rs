@@ -1,1 +1,136 @@
-fn main() {}
+//! The whole single-leader pipeline: pre-signed transfers in over loopback UDP → fetch → sigverify →
+//! Sealevel → PoH → block stored in redb (fsync'd). Throughput is transactions stored per second,
+//! timed from the first packet sent to the last transaction's block committed.
+
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
+use dataplane::packet::{bind_udp, send_mmsg};
+use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
+use dataplane::plane::DataEvent;
+use dataplane::sealevel::Executor;
+use dataplane::store::Store;
+use dataplane::txn::build_transfer;
+use dataplane::types::{Hash, Pubkey};
+use ed25519_dalek::SigningKey;
+
+/// Transfers per measured iteration.
+const TXS: usize = 30_000;
+/// Distinct fee payers (so most transfers do not contend).
+const PAYERS: usize = 4_096;
+
+fn payer(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&Hash::hashv(&[b"pipeline-bench", &(i as u64).to_le_bytes()]).0)
+}
+
+fn genesis(keys: &[SigningKey]) -> Genesis {
+    Genesis {
+        cluster_name: "bench".into(),
+        creation_time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        ticks_per_slot: 64,
+        hashes_per_tick: 2_000,
+        slot_duration_ms: 400,
+        lamports_per_signature: 5_000,
+        slots_per_epoch: 432_000,
+        validators: vec![GenesisValidator {
+            identity: Pubkey([1; 32]),
+            stake: 1,
+        }],
+        accounts: keys
+            .iter()
+            .map(|k| GenesisAccount {
+                pubkey: Pubkey(k.verifying_key().to_bytes()),
+                lamports: 1_000_000_000_000,
+            })
+            .collect(),
+    }
+}
+
+/// Signs `TXS` transfers on both cores.
+fn sign(keys: &[SigningKey], blockhash: &Hash) -> Vec<Vec<u8>> {
+    std::thread::scope(|s| {
+        let parts: Vec<_> = (0..2)
+            .map(|h| {
+                s.spawn(move || {
+                    (h * TXS / 2..(h + 1) * TXS / 2)
+                        .map(|i| {
+                            let to = Pubkey(Hash::hashv(&[b"to", &(i as u64).to_le_bytes()]).0);
+                            build_transfer(&keys[i % PAYERS], &to, 1 + i as u64, blockhash)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts.into_iter().flat_map(|p| p.join().expect("signer")).collect()
+    })
+}
+
+/// One run: a fresh node, `TXS` transfers sent, the time until the last one is stored.
+fn run_once(keys: &[SigningKey]) -> Duration {
+    let g = genesis(keys);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(dir.path(), g.hash()).expect("store"));
+    let mut exec = Executor::new(0);
+    let (forks, _) = dataplane::replay::load(&g, &store, &mut exec, 1).expect("load");
+    let (tpu, _, _) = bind_udp("127.0.0.1:0".parse().expect("addr"), 64 << 20, 1 << 20).expect("bind");
+    let tpu_addr = tpu.local_addr().expect("addr");
+    let pipeline = LeaderPipeline::start(
+        PipelineConfig {
+            identity: Pubkey([1; 32]),
+            sigverify_threads: 2,
+            exec_threads: 0,
+            batch_size_max: 256,
+            poh_core: None,
+        },
+        &g,
+        store,
+        forks,
+        tpu,
+    )
+    .expect("pipeline");
+    let wires = sign(keys, &g.hash());
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let start = Instant::now();
+    let mut stored = 0usize;
+    for chunk in wires.chunks(64) {
+        let batch: Vec<(&[u8], std::net::SocketAddr)> =
+            chunk.iter().map(|w| (w.as_slice(), tpu_addr)).collect();
+        send_mmsg(&sender, &batch).expect("send");
+        while let Ok(DataEvent::SlotStored { transactions, .. }) = pipeline.events.try_recv() {
+            stored += transactions as usize;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stored < TXS && Instant::now() < deadline {
+        if let Ok(DataEvent::SlotStored { transactions, .. }) =
+            pipeline.events.recv_timeout(Duration::from_millis(100))
+        {
+            stored += transactions as usize;
+        }
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(stored, TXS, "every transfer must be stored");
+    pipeline.shutdown();
+    elapsed
+}
+
+fn pipeline(c: &mut Criterion) {
+    let keys: Vec<SigningKey> = (0..PAYERS).map(payer).collect();
+    let mut g = c.benchmark_group("pipeline");
+    g.throughput(Throughput::Elements(TXS as u64));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("udp_to_stored_block", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| run_once(&keys)).sum())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
