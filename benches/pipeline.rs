@@ -3,6 +3,7 @@
 //! timed from the first packet sent to the last transaction's block committed.
 
 use std::net::UdpSocket;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -98,7 +99,18 @@ fn run_once(keys: &[SigningKey]) -> Duration {
     let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let start = Instant::now();
     let mut stored = 0usize;
+    let fetched = pipeline.fetch_stats.clone();
+    let verified = pipeline.sigverify_stats.clone();
+    let mut sent = 0u64;
     for chunk in wires.chunks(64) {
+        // Closed loop: keep the kernel's socket buffer (small unless tuning/tune.sh ran) and the
+        // sigverify queue from overflowing, as a client that watches the node would.
+        while sent.saturating_sub(fetched.packets.load(Ordering::Relaxed)) > 128
+            || sent.saturating_sub(verified.packets.load(Ordering::Relaxed)) > 16_384
+        {
+            std::thread::yield_now();
+        }
+        sent += chunk.len() as u64;
         let batch: Vec<(&[u8], std::net::SocketAddr)> =
             chunk.iter().map(|w| (w.as_slice(), tpu_addr)).collect();
         send_mmsg(&sender, &batch).expect("send");
