@@ -220,10 +220,7 @@ impl Store {
             match stored.transpose()? {
                 None => {
                     meta.insert(META_GENESIS_HASH, genesis_hash.0.as_slice())?;
-                    meta.insert(
-                        META_SCHEMA_VERSION,
-                        SCHEMA_VERSION.to_le_bytes().as_slice(),
-                    )?;
+                    meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
                 Some(stored) if stored != genesis_hash => {
                     return Err(StoreError::GenesisMismatch {
@@ -332,7 +329,11 @@ impl Store {
 
     /// Roots the stored slot `slot` and applies its account updates, atomically; for when rooting lags
     /// storing. The slot must be stored and above the current root.
-    pub fn set_root(&self, slot: Slot, account_updates: &[(Pubkey, u64)]) -> Result<(), StoreError> {
+    pub fn set_root(
+        &self,
+        slot: Slot,
+        account_updates: &[(Pubkey, u64)],
+    ) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -379,7 +380,10 @@ impl Store {
                 return Err(StoreError::Corrupt {
                     table: "entries",
                     key: format!("slot {slot} entry {index}"),
-                    reason: format!("expected entry {} next: entries are not contiguous", out.len()),
+                    reason: format!(
+                        "expected entry {} next: entries are not contiguous",
+                        out.len()
+                    ),
                 });
             }
             out.push(value.value().to_vec());
@@ -391,10 +395,7 @@ impl Store {
                 return Err(StoreError::Corrupt {
                     table: "entries",
                     key: format!("slot {slot}"),
-                    reason: format!(
-                        "{} entries stored, slot meta says {entry_count}",
-                        out.len()
-                    ),
+                    reason: format!("{} entries stored, slot meta says {entry_count}", out.len()),
                 });
             }
         }

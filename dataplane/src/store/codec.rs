@@ -164,8 +164,8 @@ pub(crate) fn decode_tx_status(bytes: &[u8]) -> Result<TxStatusRecord, String> {
                 ));
             }
             let text = r.bytes(len, "err text")?;
-            let text = std::str::from_utf8(text)
-                .map_err(|e| format!("error text is not UTF-8: {e}"))?;
+            let text =
+                std::str::from_utf8(text).map_err(|e| format!("error text is not UTF-8: {e}"))?;
             Some(text.to_owned())
         }
         tag => return Err(format!("err tag {tag} is neither 0 (none) nor 1 (some)")),
@@ -273,12 +273,17 @@ mod tests {
 
     fn slot_meta_strategy() -> impl Strategy<Value = SlotMeta> {
         (
-            (any::<u64>(), any::<u64>(), any::<[u8; 32]>(), any::<[u8; 32]>()),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                any::<[u8; 32]>(),
+                any::<[u8; 32]>(),
+            ),
             (any::<u64>(), any::<u64>(), any::<[u8; 32]>()),
             (any::<u32>(), any::<u32>(), any::<u64>(), any::<u64>()),
         )
-            .prop_map(|((s, p, bh, bank), (height, time, leader), (e, t, sigs, fees))| {
-                SlotMeta {
+            .prop_map(
+                |((s, p, bh, bank), (height, time, leader), (e, t, sigs, fees))| SlotMeta {
                     slot: Slot(s),
                     parent_slot: Slot(p),
                     blockhash: Hash(bh),
@@ -290,8 +295,8 @@ mod tests {
                     transaction_count: t,
                     signature_count: sigs,
                     collected_fees: fees,
-                }
-            })
+                },
+            )
     }
 
     fn tx_status_strategy() -> impl Strategy<Value = TxStatusRecord> {
@@ -302,8 +307,8 @@ mod tests {
             balances.clone(),
             balances,
         )
-            .prop_map(
-                |((slot, entry_index, txn_index, fee), err, pre, post)| TxStatusRecord {
+            .prop_map(|((slot, entry_index, txn_index, fee), err, pre, post)| {
+                TxStatusRecord {
                     slot: Slot(slot),
                     entry_index,
                     txn_index,
@@ -311,8 +316,8 @@ mod tests {
                     err,
                     pre_balances: pre,
                     post_balances: post,
-                },
-            )
+                }
+            })
     }
 
     fn sample_status() -> TxStatusRecord {
@@ -358,7 +363,9 @@ mod tests {
         let tag_at = 8 + 4 + 2 + 8;
         let mut bad_tag = bytes.clone();
         bad_tag[tag_at] = 7;
-        assert!(decode_tx_status(&bad_tag).unwrap_err().contains("err tag 7"));
+        assert!(decode_tx_status(&bad_tag)
+            .unwrap_err()
+            .contains("err tag 7"));
         let mut bad_text = bytes;
         bad_text[tag_at + 3] = 0xFF;
         assert!(decode_tx_status(&bad_text).unwrap_err().contains("UTF-8"));

@@ -159,7 +159,9 @@ fn unrooted_slots_wait_above_the_root_until_set_root() {
         "unrooted updates must not touch the accounts table"
     );
 
-    store.set_root(Slot(2), &[(pk(1), 400), (pk(2), 600)]).unwrap();
+    store
+        .set_root(Slot(2), &[(pk(1), 400), (pk(2), 600)])
+        .unwrap();
     assert_eq!(store.root().unwrap(), Some(Slot(2)));
     assert_eq!(store.slots_above_root().unwrap(), vec![Slot(3)]);
     assert_eq!(store.account(&pk(2)).unwrap(), Some(600));
@@ -254,13 +256,23 @@ fn inconsistent_commits_are_refused_before_writing() {
     let mut c = commit(1, 3, vec![(pk(1), 5)], true);
     c.meta.entry_count = 4;
     let err = store.commit_slot(&c).unwrap_err();
-    assert!(err.to_string().contains("meta says 4 entries, commit carries 3"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("meta says 4 entries, commit carries 3"),
+        "{err}"
+    );
 
     let mut c = commit(1, 3, vec![(pk(1), 5)], true);
     c.statuses[1].1.post_balances = vec![0; 36];
     let err = store.commit_slot(&c).unwrap_err();
-    assert!(matches!(err, StoreError::InvalidCommit { slot: Slot(1), .. }));
-    assert!(err.to_string().contains("post_balances has 36 entries"), "{err}");
+    assert!(matches!(
+        err,
+        StoreError::InvalidCommit { slot: Slot(1), .. }
+    ));
+    assert!(
+        err.to_string().contains("post_balances has 36 entries"),
+        "{err}"
+    );
 
     assert_eq!(store.slot_meta(Slot(1)).unwrap(), None);
     assert_eq!(store.tx_status(&sig(1, 0)).unwrap(), None);
@@ -287,8 +299,15 @@ fn readers_keep_their_snapshot_while_the_writer_commits() {
 
     let rest: Vec<_> = snapshot.map(Result::unwrap).collect();
     assert_eq!(first, (pk(1), 10));
-    assert_eq!(rest, vec![(pk(2), 20)], "the open iterator sees its snapshot");
-    assert_eq!(store.load_accounts().unwrap(), vec![(pk(1), 10), (pk(3), 20)]);
+    assert_eq!(
+        rest,
+        vec![(pk(2), 20)],
+        "the open iterator sees its snapshot"
+    );
+    assert_eq!(
+        store.load_accounts().unwrap(),
+        vec![(pk(1), 10), (pk(3), 20)]
+    );
 }
 
 #[test]
@@ -344,7 +363,10 @@ fn another_schema_version_is_refused() {
         write_raw(&store, META, META_SCHEMA_VERSION, &99u32.to_le_bytes());
     }
     let err = Store::open(dir.path(), genesis()).unwrap_err();
-    assert!(matches!(err, StoreError::SchemaVersion { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StoreError::SchemaVersion { found: 99, .. }),
+        "{err}"
+    );
 }
 
 /// Writes a row behind the store's back, as disk damage or a buggy older build would.
@@ -392,7 +414,10 @@ fn corrupted_rows_are_typed_errors() {
 
     write_raw(&store, META, META_ROOT_SLOT, &[1, 2, 3]);
     let err = store.root().unwrap_err();
-    assert!(err.to_string().contains("value is 3 bytes, expected 8"), "{err}");
+    assert!(
+        err.to_string().contains("value is 3 bytes, expected 8"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -401,17 +426,30 @@ fn missing_entries_are_reported_not_skipped() {
     let store = open(dir.path());
     store.commit_slot(&commit(1, 4, vec![], false)).unwrap();
     let txn = store.db.begin_write().unwrap();
-    txn.open_table(ENTRIES).unwrap().remove((1u64, 1u32)).unwrap();
+    txn.open_table(ENTRIES)
+        .unwrap()
+        .remove((1u64, 1u32))
+        .unwrap();
     txn.commit().unwrap();
     let err = store.entries(Slot(1)).unwrap_err();
     assert!(err.to_string().contains("not contiguous"), "{err}");
 
     let txn = store.db.begin_write().unwrap();
-    txn.open_table(ENTRIES).unwrap().remove((1u64, 3u32)).unwrap();
-    txn.open_table(ENTRIES).unwrap().remove((1u64, 2u32)).unwrap();
+    txn.open_table(ENTRIES)
+        .unwrap()
+        .remove((1u64, 3u32))
+        .unwrap();
+    txn.open_table(ENTRIES)
+        .unwrap()
+        .remove((1u64, 2u32))
+        .unwrap();
     txn.commit().unwrap();
     let err = store.entries(Slot(1)).unwrap_err();
-    assert!(err.to_string().contains("1 entries stored, slot meta says 4"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("1 entries stored, slot meta says 4"),
+        "{err}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -444,7 +482,9 @@ fn crash_writer_child() {
     let mut slot = match store.latest_slot().unwrap() {
         Some(latest) => latest.0 + 1,
         None => {
-            let funded = (0..CRASH_ACCOUNTS).map(|n| (pk(n), CRASH_BALANCE)).collect();
+            let funded = (0..CRASH_ACCOUNTS)
+                .map(|n| (pk(n), CRASH_BALANCE))
+                .collect();
             store.commit_slot(&crash_commit(0, funded)).unwrap();
             writeln!(stdout, "committed 0").unwrap();
             balances.extend((0..CRASH_ACCOUNTS).map(|n| (pk(n), CRASH_BALANCE)));
@@ -534,7 +574,10 @@ fn sigkill_mid_run_loses_no_committed_slot() {
         }
         let last_reported = *reported.iter().max().unwrap();
         let root = store.root().unwrap().unwrap();
-        assert!(root.0 >= last_reported, "root {root} below reported {last_reported}");
+        assert!(
+            root.0 >= last_reported,
+            "root {root} below reported {last_reported}"
+        );
         assert_eq!(store.latest_slot().unwrap(), Some(root));
         assert_eq!(
             store.total_supply().unwrap(),
