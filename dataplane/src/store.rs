@@ -11,7 +11,7 @@
 //! - `accounts`: pubkey → lamports, **rooted state only**; a zero balance removes the row
 //! - `meta`: genesis hash, schema version, root slot, latest stored slot
 //!
-//! Rows use the compact encodings of [`codec`]; a row that does not decode is reported as
+//! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
 //! [`StoreError::Corrupt`] naming its table and key.
 
 mod codec;

@@ -605,8 +605,13 @@ fn commit_latency_1000_updates_1000_statuses() {
             let mut c = commit(slot, 64, Vec::new(), true);
             // Entries about the size of 1,000 transfers (≈ 215 bytes each) split over 64 entries.
             c.entries = (0..64).map(|_| vec![slot as u8; 3_400]).collect();
+            // Real signatures are random: each status lands on a random leaf of the table.
             c.statuses = (0..STATUSES)
-                .map(|n| (sig(slot, n), status(slot, (n % 64) as u16, None)))
+                .map(|n| {
+                    let mut s = [0u8; 64];
+                    rng.fill(&mut s[..]);
+                    (Signature(s), status(slot, (n % 64) as u16, None))
+                })
                 .collect();
             c.account_updates = (0..UPDATES)
                 .map(|_| (Pubkey(rng.gen()), rng.gen_range(1..1_000_000)))
