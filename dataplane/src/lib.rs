@@ -6,5 +6,6 @@
 
 pub mod genesis;
 pub mod metrics;
+pub mod store;
 pub mod txn;
 pub mod types;

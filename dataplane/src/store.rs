@@ -1,0 +1,598 @@
+//! The ledger store: slots, entries, transaction statuses and rooted accounts in one redb file.
+//!
+//! One write transaction per stored slot keeps a block and its state changes atomic: after a crash the
+//! file holds every slot whose commit returned, and nothing of a commit that did not. Readers use
+//! redb's MVCC read transactions, so RPC reads never wait for the writer.
+//!
+//! Tables (`ledger.redb`):
+//! - `slot_meta`: slot → [`SlotMeta`]
+//! - `entries`: (slot, entry index) → encoded entry bytes (opaque here; the block codec owns them)
+//! - `tx_status`: first signature → [`TxStatusRecord`]
+//! - `accounts`: pubkey → lamports, **rooted state only**; a zero balance removes the row
+//! - `meta`: genesis hash, schema version, root slot, latest stored slot
+//!
+//! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
+//! [`StoreError::Corrupt`] naming its table and key.
+
+mod codec;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::types::{Hash, Pubkey, Signature, Slot};
+
+pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
+
+/// File name of the ledger inside the data directory.
+pub const LEDGER_FILE_NAME: &str = "ledger.redb";
+/// Version of the table layout and row encodings; a file with another version is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
+const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
+const TX_STATUS: TableDefinition<&[u8; 64], &[u8]> = TableDefinition::new("tx_status");
+const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const META_GENESIS_HASH: &str = "genesis_hash";
+const META_SCHEMA_VERSION: &str = "schema_version";
+const META_ROOT_SLOT: &str = "root_slot";
+const META_LATEST_SLOT: &str = "latest_slot";
+
+/// When a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Flushed (fsync) before the commit returns: a crash loses nothing committed. The node's default.
+    #[default]
+    Immediate,
+    /// Visible at once but written to disk only with a later `Immediate` commit or a clean close; a
+    /// crash may lose it. For tests and benches.
+    Buffered,
+}
+
+impl Durability {
+    fn to_redb(self) -> redb::Durability {
+        match self {
+            Durability::Immediate => redb::Durability::Immediate,
+            Durability::Buffered => redb::Durability::None,
+        }
+    }
+}
+
+/// One slot to store, with the state changes that root with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotCommit {
+    /// The block's metadata; `meta.entry_count` must equal `entries.len()`.
+    pub meta: SlotMeta,
+    /// The block's entries, already encoded, in order (entry index = position).
+    pub entries: Vec<Vec<u8>>,
+    /// Status of every transaction in the block, by first signature.
+    pub statuses: Vec<(Signature, TxStatusRecord)>,
+    /// New balances of the accounts the slot changed; applied only when `root` is true.
+    pub account_updates: Vec<(Pubkey, u64)>,
+    /// Root the slot in the same transaction (until consensus lands, every stored slot roots at once).
+    pub root: bool,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error("cannot create ledger directory {path}: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// redb failed (I/O, a file lock held by another process, a damaged file).
+    #[error("ledger database: {0}")]
+    Db(Box<redb::Error>),
+    /// The ledger belongs to another cluster.
+    #[error(
+        "ledger {path} belongs to the cluster with genesis hash {stored}, not {expected}; \
+         use another data directory or remove the old ledger"
+    )]
+    GenesisMismatch {
+        /// The ledger file.
+        path: PathBuf,
+        /// Genesis hash recorded in the ledger.
+        stored: Hash,
+        /// Genesis hash of the cluster this node was started for.
+        expected: Hash,
+    },
+    /// The ledger was written with a layout this build does not read.
+    #[error("ledger {path} has schema version {found}; this build reads version {SCHEMA_VERSION}")]
+    SchemaVersion {
+        /// The ledger file.
+        path: PathBuf,
+        /// Version recorded in the ledger.
+        found: u32,
+    },
+    /// A stored row does not decode.
+    #[error("corrupt row in table {table}, key {key}: {reason}")]
+    Corrupt {
+        /// Table holding the row.
+        table: &'static str,
+        /// The row's key, printed.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The commit is inconsistent or breaks a bound its rows must keep.
+    #[error("refusing to store slot {slot}: {reason}")]
+    InvalidCommit {
+        /// Slot of the refused commit.
+        slot: Slot,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Rooted slots are immutable and the root only moves forward.
+    #[error("slot {slot} is at or below the root {root}")]
+    AtOrBelowRoot {
+        /// The slot given.
+        slot: Slot,
+        /// The current root.
+        root: Slot,
+    },
+    /// `set_root` named a slot that was never stored.
+    #[error("cannot root slot {0}: it is not stored")]
+    UnknownSlot(Slot),
+    /// A failure injected by a test between writing and committing.
+    #[cfg(test)]
+    #[error("injected failure before commit")]
+    Injected,
+}
+
+macro_rules! from_redb_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(Box::new(e.into()))
+            }
+        }
+    )*};
+}
+from_redb_error!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+/// The ledger: a redb file shared by the storing thread and any number of readers (`Arc<Store>`).
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    genesis_hash: Hash,
+    durability: Durability,
+    #[cfg(test)]
+    fail_before_commit: std::sync::atomic::AtomicBool,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("genesis_hash", &self.genesis_hash)
+            .field("durability", &self.durability)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) `dir/ledger.redb` for the cluster `genesis_hash`, committing durably.
+    pub fn open(dir: &Path, genesis_hash: Hash) -> Result<Store, StoreError> {
+        Store::open_with_durability(dir, genesis_hash, Durability::Immediate)
+    }
+
+    /// Like [`Store::open`], with the durability of every later commit.
+    pub fn open_with_durability(
+        dir: &Path,
+        genesis_hash: Hash,
+        durability: Durability,
+    ) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(LEDGER_FILE_NAME);
+        let db = Database::create(&path)?;
+        let txn = db.begin_write()?;
+        {
+            // Opening every table here creates it, so readers never meet a missing table.
+            txn.open_table(SLOT_META)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(TX_STATUS)?;
+            txn.open_table(ACCOUNTS)?;
+            let mut meta = txn.open_table(META)?;
+            let stored = meta
+                .get(META_GENESIS_HASH)?
+                .map(|v| decode_meta::<32>(META_GENESIS_HASH, v.value()).map(Hash));
+            match stored.transpose()? {
+                None => {
+                    meta.insert(META_GENESIS_HASH, genesis_hash.0.as_slice())?;
+                    meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
+                Some(stored) if stored != genesis_hash => {
+                    return Err(StoreError::GenesisMismatch {
+                        path,
+                        stored,
+                        expected: genesis_hash,
+                    });
+                }
+                Some(_) => {
+                    let version = meta
+                        .get(META_SCHEMA_VERSION)?
+                        .map(|v| decode_meta::<4>(META_SCHEMA_VERSION, v.value()))
+                        .transpose()?
+                        .map(u32::from_le_bytes);
+                    match version {
+                        Some(SCHEMA_VERSION) => {}
+                        Some(found) => return Err(StoreError::SchemaVersion { path, found }),
+                        None => {
+                            return Err(StoreError::Corrupt {
+                                table: "meta",
+                                key: META_SCHEMA_VERSION.to_owned(),
+                                reason: "missing while the genesis hash is present".to_owned(),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            path,
+            genesis_hash,
+            durability,
+            #[cfg(test)]
+            fail_before_commit: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Path of the ledger file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Genesis hash of the cluster this ledger belongs to.
+    pub fn genesis_hash(&self) -> Hash {
+        self.genesis_hash
+    }
+
+    /// Stores a slot's meta, entries and statuses — and, when `c.root`, its account updates and the
+    /// new root — in one write transaction: all of it is stored, or none of it.
+    ///
+    /// A slot stored earlier and not rooted is replaced (meta and entries; statuses are overwritten by
+    /// signature). A slot at or below the root is refused.
+    pub fn commit_slot(&self, c: &SlotCommit) -> Result<(), StoreError> {
+        let slot = c.meta.slot;
+        validate_commit(c)?;
+        let txn = self.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            check_above_root(slot, read_meta_slot(&meta, META_ROOT_SLOT)?)?;
+
+            // One buffer for every row of the commit: no allocation per status.
+            let mut row = Vec::with_capacity(codec::SLOT_META_LEN);
+            codec::encode_slot_meta(&c.meta, &mut row);
+            let replaced = txn
+                .open_table(SLOT_META)?
+                .insert(slot.0, row.as_slice())?
+                .is_some();
+
+            let mut entries = txn.open_table(ENTRIES)?;
+            if replaced {
+                entries.retain_in((slot.0, 0)..=(slot.0, u32::MAX), |_, _| false)?;
+            }
+            for (index, entry) in (0u32..).zip(&c.entries) {
+                entries.insert((slot.0, index), entry.as_slice())?;
+            }
+
+            let mut statuses = txn.open_table(TX_STATUS)?;
+            for (signature, record) in &c.statuses {
+                row.clear();
+                codec::encode_tx_status(record, &mut row);
+                statuses.insert(&signature.0, row.as_slice())?;
+            }
+
+            let latest = read_meta_slot(&meta, META_LATEST_SLOT)?;
+            if latest.is_none_or(|latest| slot > latest) {
+                meta.insert(META_LATEST_SLOT, slot.0.to_le_bytes().as_slice())?;
+            }
+            if c.root {
+                apply_account_updates(&txn, &c.account_updates)?;
+                meta.insert(META_ROOT_SLOT, slot.0.to_le_bytes().as_slice())?;
+            }
+        }
+        #[cfg(test)]
+        if self
+            .fail_before_commit
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            // Dropping the transaction aborts it: this is how a failure mid-commit behaves.
+            return Err(StoreError::Injected);
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Roots the stored slot `slot` and applies its account updates, atomically; for when rooting lags
+    /// storing. The slot must be stored and above the current root.
+    pub fn set_root(
+        &self,
+        slot: Slot,
+        account_updates: &[(Pubkey, u64)],
+    ) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            check_above_root(slot, read_meta_slot(&meta, META_ROOT_SLOT)?)?;
+            if txn.open_table(SLOT_META)?.get(slot.0)?.is_none() {
+                return Err(StoreError::UnknownSlot(slot));
+            }
+            apply_account_updates(&txn, account_updates)?;
+            meta.insert(META_ROOT_SLOT, slot.0.to_le_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The highest rooted slot, if any slot is rooted.
+    pub fn root(&self) -> Result<Option<Slot>, StoreError> {
+        let meta = self.read()?.open_table(META)?;
+        read_meta_slot(&meta, META_ROOT_SLOT)
+    }
+
+    /// The highest stored slot, rooted or not.
+    pub fn latest_slot(&self) -> Result<Option<Slot>, StoreError> {
+        let meta = self.read()?.open_table(META)?;
+        read_meta_slot(&meta, META_LATEST_SLOT)
+    }
+
+    /// The metadata of `slot`, if it is stored.
+    pub fn slot_meta(&self, slot: Slot) -> Result<Option<SlotMeta>, StoreError> {
+        let table = self.read()?.open_table(SLOT_META)?;
+        let row = table.get(slot.0)?;
+        row.map(|row| decode_slot_meta_row(slot.0, row.value()))
+            .transpose()
+    }
+
+    /// All entries of `slot` in order; empty when the slot is not stored.
+    pub fn entries(&self, slot: Slot) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(ENTRIES)?;
+        let mut out = Vec::new();
+        for row in table.range((slot.0, 0)..=(slot.0, u32::MAX))? {
+            let (key, value) = row?;
+            let (_, index) = key.value();
+            if index as usize != out.len() {
+                return Err(StoreError::Corrupt {
+                    table: "entries",
+                    key: format!("slot {slot} entry {index}"),
+                    reason: format!(
+                        "expected entry {} next: entries are not contiguous",
+                        out.len()
+                    ),
+                });
+            }
+            out.push(value.value().to_vec());
+        }
+        let meta = txn.open_table(SLOT_META)?;
+        if let Some(row) = meta.get(slot.0)? {
+            let entry_count = decode_slot_meta_row(slot.0, row.value())?.entry_count;
+            if entry_count as usize != out.len() {
+                return Err(StoreError::Corrupt {
+                    table: "entries",
+                    key: format!("slot {slot}"),
+                    reason: format!("{} entries stored, slot meta says {entry_count}", out.len()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entry `index` of `slot`, if stored.
+    pub fn entry(&self, slot: Slot, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.read()?.open_table(ENTRIES)?;
+        let row = table.get((slot.0, index))?;
+        Ok(row.map(|row| row.value().to_vec()))
+    }
+
+    /// Status of the transaction whose first signature is `signature`, if stored.
+    pub fn tx_status(&self, signature: &Signature) -> Result<Option<TxStatusRecord>, StoreError> {
+        let table = self.read()?.open_table(TX_STATUS)?;
+        let row = table.get(&signature.0)?;
+        row.map(|row| {
+            codec::decode_tx_status(row.value()).map_err(|reason| StoreError::Corrupt {
+                table: "tx_status",
+                key: format!("signature {signature}"),
+                reason,
+            })
+        })
+        .transpose()
+    }
+
+    /// Rooted balance of `pubkey`; `None` for an account with no lamports.
+    pub fn account(&self, pubkey: &Pubkey) -> Result<Option<u64>, StoreError> {
+        let table = self.read()?.open_table(ACCOUNTS)?;
+        let row = table.get(&pubkey.0)?;
+        Ok(row.map(|row| row.value()))
+    }
+
+    /// Iterates over the rooted accounts in key order, from one consistent snapshot.
+    pub fn accounts_iter(&self) -> Result<AccountsIter, StoreError> {
+        let table = self.read()?.open_table(ACCOUNTS)?;
+        Ok(AccountsIter {
+            range: table.range::<&[u8; 32]>(..)?,
+        })
+    }
+
+    /// Every rooted account with its balance, in key order (to rebuild the root bank at startup).
+    pub fn load_accounts(&self) -> Result<Vec<(Pubkey, u64)>, StoreError> {
+        self.accounts_iter()?.collect()
+    }
+
+    /// Sum of all rooted balances; conserved by every transfer and fee.
+    pub fn total_supply(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for account in self.accounts_iter()? {
+            let (pubkey, lamports) = account?;
+            total = total
+                .checked_add(lamports)
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "accounts",
+                    key: format!("pubkey {pubkey}"),
+                    reason: "rooted balances sum past u64::MAX".to_owned(),
+                })?;
+        }
+        Ok(total)
+    }
+
+    /// Metadata of every stored slot in `range`, in slot order; callers bound the range (RPC limits).
+    pub fn slots_in_range(&self, range: RangeInclusive<Slot>) -> Result<Vec<SlotMeta>, StoreError> {
+        let table = self.read()?.open_table(SLOT_META)?;
+        let mut out = Vec::new();
+        for row in table.range(range.start().0..=range.end().0)? {
+            let (key, value) = row?;
+            out.push(decode_slot_meta_row(key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Stored slots above the root, ascending: the blocks to replay after a restart.
+    pub fn slots_above_root(&self) -> Result<Vec<Slot>, StoreError> {
+        let txn = self.read()?;
+        let root = read_meta_slot(&txn.open_table(META)?, META_ROOT_SLOT)?;
+        let table = txn.open_table(SLOT_META)?;
+        let rows = match root {
+            Some(root) if root.0 == u64::MAX => return Ok(Vec::new()),
+            Some(root) => table.range(root.0 + 1..)?,
+            None => table.range::<u64>(..)?,
+        };
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(Slot(row?.0.value()));
+        }
+        Ok(out)
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(self.durability.to_redb())?;
+        Ok(txn)
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    /// Makes the next commits fail after writing, before committing (atomicity tests).
+    #[cfg(test)]
+    fn inject_failure_before_commit(&self, fail: bool) {
+        self.fail_before_commit
+            .store(fail, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Rooted accounts from one read snapshot, in key order (see [`Store::accounts_iter`]).
+pub struct AccountsIter {
+    range: redb::Range<'static, &'static [u8; 32], u64>,
+}
+
+impl Iterator for AccountsIter {
+    type Item = Result<(Pubkey, u64), StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.range.next()?;
+        Some(
+            row.map(|(key, value)| (Pubkey(*key.value()), value.value()))
+                .map_err(StoreError::from),
+        )
+    }
+}
+
+/// Refuses a commit its rows could not be read back from, before anything is written.
+fn validate_commit(c: &SlotCommit) -> Result<(), StoreError> {
+    let slot = c.meta.slot;
+    if c.meta.entry_count as usize != c.entries.len() {
+        return Err(StoreError::InvalidCommit {
+            slot,
+            reason: format!(
+                "meta says {} entries, commit carries {}",
+                c.meta.entry_count,
+                c.entries.len()
+            ),
+        });
+    }
+    for (signature, record) in &c.statuses {
+        codec::check_tx_status(record).map_err(|reason| StoreError::InvalidCommit {
+            slot,
+            reason: format!("status of {signature}: {reason}"),
+        })?;
+    }
+    Ok(())
+}
+
+fn check_above_root(slot: Slot, root: Option<Slot>) -> Result<(), StoreError> {
+    match root {
+        Some(root) if slot <= root => Err(StoreError::AtOrBelowRoot { slot, root }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes rooted balances; a zero balance removes the account, as Solana drops empty accounts.
+fn apply_account_updates(
+    txn: &redb::WriteTransaction,
+    account_updates: &[(Pubkey, u64)],
+) -> Result<(), StoreError> {
+    let mut accounts = txn.open_table(ACCOUNTS)?;
+    for (pubkey, lamports) in account_updates {
+        if *lamports == 0 {
+            accounts.remove(&pubkey.0)?;
+        } else {
+            accounts.insert(&pubkey.0, *lamports)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_meta_slot(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &'static str,
+) -> Result<Option<Slot>, StoreError> {
+    let row = meta.get(key)?;
+    row.map(|row| decode_meta::<8>(key, row.value()).map(|b| Slot(u64::from_le_bytes(b))))
+        .transpose()
+}
+
+fn decode_meta<const N: usize>(key: &'static str, bytes: &[u8]) -> Result<[u8; N], StoreError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        table: "meta",
+        key: key.to_owned(),
+        reason: format!("value is {} bytes, expected {N}", bytes.len()),
+    })
+}
+
+fn decode_slot_meta_row(key: u64, bytes: &[u8]) -> Result<SlotMeta, StoreError> {
+    let corrupt = |reason| StoreError::Corrupt {
+        table: "slot_meta",
+        key: format!("slot {key}"),
+        reason,
+    };
+    let meta = codec::decode_slot_meta(bytes).map_err(corrupt)?;
+    if meta.slot.0 != key {
+        return Err(corrupt(format!("row holds slot {}", meta.slot)));
+    }
+    Ok(meta)
+}
