@@ -93,16 +93,20 @@ const INTERMEDIATE_PREFIX: &[u8] = &[1];
 /// at any level pairs with itself. No signatures give `Hash::default()`.
 pub fn hash_signatures(txs: &[Txn]) -> Hash {
     let count: usize = txs.iter().map(|t| t.view().num_signatures()).sum();
+    let signatures = txs.iter().flat_map(|t| {
+        let view = t.view();
+        (0..view.num_signatures()).map(move |i| &view.signature_bytes(i)[..])
+    });
+    merkle_root(signatures, count)
+}
+
+/// Root of Solana's Merkle tree over `count` leaves (see [`hash_signatures`]).
+fn merkle_root<'a>(leaves: impl Iterator<Item = &'a [u8]>, count: usize) -> Hash {
     if count == 0 {
         return Hash::default();
     }
     let mut level: Vec<Hash> = Vec::with_capacity(count);
-    for tx in txs {
-        let view = tx.view();
-        for i in 0..view.num_signatures() {
-            level.push(Hash::hashv(&[LEAF_PREFIX, view.signature_bytes(i)]));
-        }
-    }
+    level.extend(leaves.map(|leaf| Hash::hashv(&[LEAF_PREFIX, leaf])));
     // Reduce in place: node i of the next level overwrites slot i, which was already consumed.
     let mut len = level.len();
     while len > 1 {
@@ -125,7 +129,7 @@ pub fn hash_signatures(txs: &[Txn]) -> Hash {
 #[inline]
 pub(crate) fn hash_chain(state: &mut [u8; 32], n: u64) {
     for _ in 0..n {
-        *state = Sha256::digest(&*state).into();
+        *state = Sha256::digest(*state).into();
     }
 }
 
@@ -133,7 +137,7 @@ pub(crate) fn hash_chain(state: &mut [u8; 32], n: u64) {
 #[inline]
 pub(crate) fn hash_mixin(state: &mut [u8; 32], mixin: &Hash) {
     let mut h = Sha256::new();
-    h.update(&*state);
+    h.update(*state);
     h.update(mixin.0);
     *state = h.finalize().into();
 }
@@ -382,6 +386,21 @@ pub(crate) mod tests {
         assert_eq!(hash_signatures(&pool[..2]), node(a, b));
         // Three leaves: the odd third pairs with itself.
         assert_eq!(hash_signatures(&pool[..3]), node(node(a, b), node(c, c)));
+    }
+
+    #[test]
+    fn merkle_root_matches_solana_known_answer() {
+        // The golden root of `test_tree_from_many` in Solana's merkle-tree crate.
+        let words: [&[u8]; 11] = [
+            b"my", b"very", b"eager", b"mother", b"just", b"served", b"us", b"nine", b"pizzas",
+            b"make", b"prime",
+        ];
+        let root = merkle_root(words.iter().copied(), words.len());
+        let hex: String = root.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "b40c847546fdceea166f927fc46c5ca33c3638236a36275c1346d3dffb84e1bc"
+        );
     }
 
     #[test]
