@@ -1,15 +1,23 @@
-//! Proof of History, layer 1: the pure hash chain (no clock, no threads), and the hash-rate check a
-//! node runs before it agrees to lead.
+//! Proof of History, layer 1: the pure hash chain (no clock, no threads), the hash-rate check a
+//! node runs before it agrees to lead, and the messages to and from the PoH thread ([`PohHandle`]).
 //!
 //! [`Poh`] counts hashes within the current tick so that every entry it yields satisfies
 //! [`next_hash`](crate::entry::next_hash) and every tick closes exactly `hashes_per_tick` hashes
 //! ([`check_ticks`](crate::entry::check_ticks)). The thread that paces it to the wall clock lives in
 //! [`poh_service`](crate::poh_service).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::entry::{hash_chain, hash_mixin};
-use crate::types::Hash;
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+use crate::block::{ENTRIES_PER_BLOCK_MAX, TXNS_PER_ENTRY_MAX};
+use crate::entry::{hash_chain, hash_mixin, hash_signatures, Entry};
+use crate::genesis::Genesis;
+use crate::txn::Txn;
+use crate::types::{Hash, Slot};
 
 /// What [`Poh::record`] and [`Poh::tick`] yield: an entry's hash count and hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +159,285 @@ pub fn check_leader_capacity(measured_hps: u64, required_hps: u64) -> Result<(),
         });
     }
     Ok(())
+}
+
+/// Most ticks (skipped slots' included) one block may hold; the other half of
+/// [`ENTRIES_PER_BLOCK_MAX`] is left for records.
+pub const SLOT_TICKS_MAX: u64 = (ENTRIES_PER_BLOCK_MAX / 2) as u64;
+/// Default capacity of the PoH thread's event channel.
+pub const EVENT_CAPACITY_DEFAULT: usize = 4096;
+
+/// How the PoH thread runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PohConfig {
+    /// Hashes per tick (genesis).
+    pub hashes_per_tick: u64,
+    /// Ticks per slot (genesis).
+    pub ticks_per_slot: u64,
+    /// Wall-clock length of one tick.
+    pub tick_duration_ns: u64,
+    /// Core to pin the thread to; `None` leaves it to the scheduler (small machines).
+    pub pin_core: Option<usize>,
+    /// Capacity of the event channel; PoH waits when the consumer falls this far behind.
+    pub event_capacity: usize,
+}
+
+impl PohConfig {
+    /// The timing rules of `genesis`, pinned to `pin_core`.
+    pub fn from_genesis(genesis: &Genesis, pin_core: Option<usize>) -> PohConfig {
+        PohConfig {
+            hashes_per_tick: genesis.hashes_per_tick,
+            ticks_per_slot: genesis.ticks_per_slot,
+            tick_duration_ns: genesis.tick_duration_ns(),
+            pin_core,
+            event_capacity: EVENT_CAPACITY_DEFAULT,
+        }
+    }
+}
+
+/// Instructions to the PoH thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PohCommand {
+    /// Produce slot `slot` on `parent_slot`: `(slot - parent_slot) × ticks_per_slot` ticks from
+    /// `parent_blockhash`; the slot's own ticks are due from `slot_start`. A slot in progress is
+    /// abandoned.
+    StartSlot {
+        /// The slot to produce.
+        slot: Slot,
+        /// The slot it builds on.
+        parent_slot: Slot,
+        /// The parent's blockhash: where the chain starts.
+        parent_blockhash: Hash,
+        /// When the slot's first tick period begins.
+        slot_start: Instant,
+    },
+    /// Abandon any slot in progress and end the thread.
+    Shutdown,
+}
+
+/// What the PoH thread produces, in chain order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PohEvent {
+    /// A tick or a recorded batch of slot `slot`'s block.
+    Entry {
+        /// The block the entry belongs to.
+        slot: Slot,
+        /// The entry.
+        entry: Entry,
+    },
+    /// Slot `slot`'s last tick has been emitted; its hash is the blockhash.
+    SlotEnded {
+        /// The finished slot.
+        slot: Slot,
+        /// Its blockhash.
+        blockhash: Hash,
+    },
+    /// Slot `slot` was interrupted (by a new `StartSlot` or a shutdown): discard its entries.
+    SlotAbandoned {
+        /// The unfinished slot.
+        slot: Slot,
+    },
+}
+
+/// Why a batch was not recorded; the banking stage keeps such transactions for a later slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The slot has ended (or was abandoned) before the batch could be mixed in.
+    #[error("the slot ended before the batch could be recorded")]
+    SlotEnded,
+    /// The PoH thread is not producing that slot.
+    #[error("PoH is not producing the requested slot")]
+    NotLeading,
+    /// The block has no room for another entry ([`ENTRIES_PER_BLOCK_MAX`]).
+    #[error("the block holds the most entries allowed ({ENTRIES_PER_BLOCK_MAX})")]
+    SlotFull,
+    /// An entry with no transactions would be a tick.
+    #[error("a record batch needs at least one transaction")]
+    EmptyBatch,
+    /// More transactions than one entry may hold.
+    #[error("batch of {count} transactions exceeds the {max} one entry may hold")]
+    TooManyTransactions {
+        /// Transactions in the batch.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The PoH thread has stopped.
+    #[error("the PoH thread has stopped")]
+    Stopped,
+}
+
+/// Why a command was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PohCommandError {
+    /// A slot must come after its parent.
+    #[error("slot {slot} does not come after its parent slot {parent_slot}")]
+    SlotNotAfterParent {
+        /// The slot to produce.
+        slot: Slot,
+        /// Its parent.
+        parent_slot: Slot,
+    },
+    /// The parent is so far back that the block would hold too many ticks.
+    #[error("slot {slot} on parent {parent_slot} needs {ticks} ticks, more than the {max} a block may hold")]
+    TooManyTicks {
+        /// The slot to produce.
+        slot: Slot,
+        /// Its parent.
+        parent_slot: Slot,
+        /// Ticks the block would need.
+        ticks: u64,
+        /// The limit ([`SLOT_TICKS_MAX`]).
+        max: u64,
+    },
+    /// The PoH thread has stopped.
+    #[error("the PoH thread has stopped")]
+    Stopped,
+}
+
+/// A refused record: the reason, and the transactions handed back.
+pub(crate) type RecordReply = Result<(), (RecordError, Vec<Txn>)>;
+
+/// A batch on its way to the PoH thread, with where to answer.
+pub(crate) struct RecordRequest {
+    pub(crate) slot: Slot,
+    pub(crate) mixin: Hash,
+    pub(crate) transactions: Vec<Txn>,
+    pub(crate) reply: Sender<RecordReply>,
+}
+
+/// The node's and banking stage's side of the PoH thread.
+///
+/// Each clone has its own reply channel; one handle serves one thread at a time.
+pub struct PohHandle {
+    commands: Sender<PohCommand>,
+    records: Sender<RecordRequest>,
+    reply_tx: Sender<RecordReply>,
+    reply_rx: Receiver<RecordReply>,
+    stopped: Arc<AtomicBool>,
+    ticks_per_slot: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Clone for PohHandle {
+    fn clone(&self) -> Self {
+        let (reply_tx, reply_rx) = bounded(1);
+        PohHandle {
+            commands: self.commands.clone(),
+            records: self.records.clone(),
+            reply_tx,
+            reply_rx,
+            stopped: self.stopped.clone(),
+            ticks_per_slot: self.ticks_per_slot,
+            thread: None,
+        }
+    }
+}
+
+impl PohHandle {
+    /// Wraps the thread's channels; `stopped` turns true when the thread ends.
+    pub(crate) fn new(
+        commands: Sender<PohCommand>,
+        records: Sender<RecordRequest>,
+        stopped: Arc<AtomicBool>,
+        ticks_per_slot: u64,
+        thread: JoinHandle<()>,
+    ) -> PohHandle {
+        let (reply_tx, reply_rx) = bounded(1);
+        PohHandle {
+            commands,
+            records,
+            reply_tx,
+            reply_rx,
+            stopped,
+            ticks_per_slot,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sends a command, checking `StartSlot`'s slot numbers first.
+    pub fn send(&self, command: PohCommand) -> Result<(), PohCommandError> {
+        if let PohCommand::StartSlot {
+            slot, parent_slot, ..
+        } = command
+        {
+            if slot <= parent_slot {
+                return Err(PohCommandError::SlotNotAfterParent { slot, parent_slot });
+            }
+            let ticks = (slot.0 - parent_slot.0).saturating_mul(self.ticks_per_slot);
+            if ticks > SLOT_TICKS_MAX {
+                return Err(PohCommandError::TooManyTicks {
+                    slot,
+                    parent_slot,
+                    ticks,
+                    max: SLOT_TICKS_MAX,
+                });
+            }
+        }
+        self.commands
+            .send(command)
+            .map_err(|_| PohCommandError::Stopped)
+    }
+
+    /// Mixes `transactions` into slot `slot`'s chain and waits until their entry is emitted.
+    pub fn record(&self, slot: Slot, transactions: Vec<Txn>) -> Result<(), RecordError> {
+        self.record_or_return(slot, transactions)
+            .map_err(|(e, _)| e)
+    }
+
+    /// As [`PohHandle::record`], but a refusal hands the transactions back for a later slot.
+    pub fn record_or_return(
+        &self,
+        slot: Slot,
+        transactions: Vec<Txn>,
+    ) -> Result<(), (RecordError, Vec<Txn>)> {
+        if transactions.is_empty() {
+            return Err((RecordError::EmptyBatch, transactions));
+        }
+        if transactions.len() > TXNS_PER_ENTRY_MAX {
+            let count = transactions.len();
+            let e = RecordError::TooManyTransactions {
+                count,
+                max: TXNS_PER_ENTRY_MAX,
+            };
+            return Err((e, transactions));
+        }
+        // The Merkle root is computed here, on the caller's thread, so the chain never waits for it.
+        let mixin = hash_signatures(&transactions);
+        let request = RecordRequest {
+            slot,
+            mixin,
+            transactions,
+            reply: self.reply_tx.clone(),
+        };
+        if let Err(e) = self.records.send(request) {
+            return Err((RecordError::Stopped, e.into_inner().transactions));
+        }
+        loop {
+            match self.reply_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(reply) => return reply,
+                Err(RecvTimeoutError::Timeout) if self.stopped.load(Ordering::Acquire) => {
+                    // The thread may have answered just before stopping.
+                    return self
+                        .reply_rx
+                        .try_recv()
+                        .unwrap_or(Err((RecordError::Stopped, Vec::new())));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err((RecordError::Stopped, Vec::new()))
+                }
+            }
+        }
+    }
+
+    /// Stops the thread (abandoning any slot) and, from the handle `spawn` returned, waits for it.
+    pub fn shutdown(mut self) {
+        let _ = self.commands.send(PohCommand::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 #[cfg(test)]
