@@ -7,8 +7,9 @@
 //! ```
 //!
 //! Integers are little-endian. Decoding is bounded: every count is checked against a named limit
-//! and against the bytes that remain before anything is allocated, every transaction is validated by
-//! [`Txn::parse`], and unknown versions, truncation and trailing bytes are errors naming the offset.
+//! and against the bytes that remain before anything is allocated, every transaction is validated
+//! by [`Txn::parse`], and unknown versions, truncation and trailing bytes are errors naming the
+//! offset.
 
 use crate::entry::Entry;
 use crate::txn::{Txn, TxnError, TXN_SIZE_MAX};
@@ -99,7 +100,7 @@ impl Block {
         self.entries.last().filter(|e| e.is_tick()).map(|e| e.hash)
     }
 
-    /// Encodes the block (producers keep within [`ENTRIES_PER_BLOCK_MAX`] and [`TXNS_PER_ENTRY_MAX`]).
+    /// Encodes the block; producers keep to [`ENTRIES_PER_BLOCK_MAX`] and [`TXNS_PER_ENTRY_MAX`].
     pub fn encode(&self) -> Vec<u8> {
         debug_assert!(self.entries.len() <= ENTRIES_PER_BLOCK_MAX);
         let len = 1 + 8 + 8 + 4 + self.entries.iter().map(entry_body_len).sum::<usize>();
@@ -469,7 +470,9 @@ mod tests {
         }
 
         #[test]
-        fn entries_round_trip_appended(entries in proptest::collection::vec(entry_strategy(), 1..4)) {
+        fn entries_round_trip_appended(
+            entries in proptest::collection::vec(entry_strategy(), 1..4),
+        ) {
             for e in &entries {
                 let mut out = vec![0xAA];
                 encode_entry(e, &mut out);

@@ -31,7 +31,9 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PohVerifyError {
     /// The entry's hash is not what its hashes (and mixin) produce from the previous entry's hash.
-    #[error("entry {index}: claims hash {claimed} after {num_hashes} hashes, the chain gives {computed}")]
+    #[error(
+        "entry {index}: claims {claimed} after {num_hashes} hashes, the chain gives {computed}"
+    )]
     HashMismatch {
         /// Position of the entry in the slice.
         index: usize,
@@ -70,7 +72,7 @@ pub enum TickError {
         index: usize,
     },
     /// A tick closes the wrong number of hashes.
-    #[error("tick {tick} (entry {index}) closes {actual} hashes since the previous tick, expected {expected}")]
+    #[error("tick {tick} (entry {index}) closes {actual} hashes, expected {expected}")]
     WrongHashesPerTick {
         /// Position of the tick among the slot's ticks (0-based).
         tick: u64,
@@ -144,8 +146,8 @@ pub(crate) fn hash_mixin(state: &mut [u8; 32], mixin: &Hash) {
 
 /// The hash an entry reaches from `start` (Solana's `next_hash`).
 ///
-/// Without transactions: `num_hashes` plain hashes. With transactions: `num_hashes - 1` plain hashes,
-/// then the mixin of [`hash_signatures`].
+/// Without transactions: `num_hashes` plain hashes. With transactions: `num_hashes - 1` plain
+/// hashes, then the mixin of [`hash_signatures`].
 pub fn next_hash(start: &Hash, num_hashes: u64, transactions: &[Txn]) -> Hash {
     let mut state = start.0;
     if transactions.is_empty() {
@@ -157,7 +159,7 @@ pub fn next_hash(start: &Hash, num_hashes: u64, transactions: &[Txn]) -> Hash {
     Hash(state)
 }
 
-/// Verifies `entries` (whose first index in the caller's slice is `first_index`) starting at `start`.
+/// Verifies `entries` from `start`; `first_index` is the first entry's index in the caller's slice.
 fn verify_run(start: &Hash, entries: &[Entry], first_index: usize) -> Result<(), PohVerifyError> {
     let mut prev = *start;
     for (i, e) in entries.iter().enumerate() {
@@ -175,7 +177,7 @@ fn verify_run(start: &Hash, entries: &[Entry], first_index: usize) -> Result<(),
     Ok(())
 }
 
-/// Relative cost of verifying one entry: its hashes plus about two per signature for the Merkle tree.
+/// Relative cost of verifying one entry: its hashes plus about two per signature (Merkle tree).
 fn verify_cost(e: &Entry) -> u128 {
     let signatures: usize = e
         .transactions
@@ -187,9 +189,10 @@ fn verify_cost(e: &Entry) -> u128 {
 
 /// Verifies that `entries` chain from `start`, on up to `threads` threads.
 ///
-/// Entry `i` starts at entry `i-1`'s claimed hash, so the slice is cut into contiguous runs of about
-/// equal hashing work, each verified on its own thread. The error names the lowest failing entry.
-/// Cost is the sum of `num_hashes`: on untrusted entries run [`check_ticks`] first, which bounds it.
+/// Entry `i` starts at entry `i-1`'s claimed hash, so the slice is cut into contiguous runs of
+/// about equal hashing work, each verified on its own thread. The error names the lowest failing
+/// entry. Cost is the sum of `num_hashes`: on untrusted entries run [`check_ticks`] first, which
+/// bounds it.
 pub fn verify_entries(
     start: &Hash,
     entries: &[Entry],
@@ -509,7 +512,10 @@ pub(crate) mod tests {
 
         #[test]
         fn parallel_verdict_equals_sequential(
-            shape in proptest::collection::vec((0u64..20, proptest::collection::vec(0usize..32, 0..3)), 0..30),
+            shape in proptest::collection::vec(
+                (0u64..20, proptest::collection::vec(0usize..32, 0..3)),
+                0..30,
+            ),
             corrupt in proptest::option::of((0usize..30, 0usize..32)),
             threads in 1usize..6,
         ) {

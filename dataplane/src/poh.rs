@@ -3,9 +3,11 @@
 //!
 //! [`Poh`] counts hashes within the current tick so that every entry it yields satisfies
 //! [`next_hash`](crate::entry::next_hash) and every tick closes exactly `hashes_per_tick` hashes
-//! ([`check_ticks`](crate::entry::check_ticks)). The thread that paces it to the wall clock lives in
-//! [`poh_service`](crate::poh_service).
+//! ([`check_ticks`](crate::entry::check_ticks)). The thread that paces it to the wall clock lives
+//! in [`poh_service`](crate::poh_service).
 
+use std::cell::Cell;
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -65,8 +67,8 @@ impl Poh {
         self.remaining_hashes == 1
     }
 
-    /// Mixes `mixin` into the chain as one hash and yields the entry, if the tick still has room for
-    /// it and for the tick's own hash; `None` means tick first.
+    /// Mixes `mixin` into the chain as one hash and yields the entry, if the tick still has room
+    /// for it and for the tick's own hash; `None` means tick first.
     pub fn record(&mut self, mixin: Hash) -> Option<PohEntry> {
         if self.remaining_hashes <= 1 {
             return None;
@@ -279,7 +281,9 @@ pub enum PohCommandError {
         parent_slot: Slot,
     },
     /// The parent is so far back that the block would hold too many ticks.
-    #[error("slot {slot} on parent {parent_slot} needs {ticks} ticks, more than the {max} a block may hold")]
+    #[error(
+        "slot {slot} on parent {parent_slot} needs {ticks} ticks, a block holds at most {max}"
+    )]
     TooManyTicks {
         /// The slot to produce.
         slot: Slot,
@@ -308,7 +312,7 @@ pub(crate) struct RecordRequest {
 
 /// The node's and banking stage's side of the PoH thread.
 ///
-/// Each clone has its own reply channel; one handle serves one thread at a time.
+/// Each clone has its own reply channel, so a handle is not `Sync`: give each thread a clone.
 pub struct PohHandle {
     commands: Sender<PohCommand>,
     records: Sender<RecordRequest>,
@@ -317,6 +321,8 @@ pub struct PohHandle {
     stopped: Arc<AtomicBool>,
     ticks_per_slot: u64,
     thread: Option<JoinHandle<()>>,
+    /// Two threads sharing one reply channel could take each other's answers.
+    not_sync: PhantomData<Cell<()>>,
 }
 
 impl Clone for PohHandle {
@@ -330,6 +336,7 @@ impl Clone for PohHandle {
             stopped: self.stopped.clone(),
             ticks_per_slot: self.ticks_per_slot,
             thread: None,
+            not_sync: PhantomData,
         }
     }
 }
@@ -352,6 +359,7 @@ impl PohHandle {
             stopped,
             ticks_per_slot,
             thread: Some(thread),
+            not_sync: PhantomData,
         }
     }
 
@@ -402,7 +410,7 @@ impl PohHandle {
             };
             return Err((e, transactions));
         }
-        // The Merkle root is computed here, on the caller's thread, so the chain never waits for it.
+        // The Merkle root is computed here, on the caller's thread: the chain never waits for it.
         let mixin = hash_signatures(&transactions);
         let request = RecordRequest {
             slot,
