@@ -4,8 +4,12 @@
 //! fork-aware banks, packet I/O and the redb ledger. The control plane steers it through typed
 //! messages (see [`plane`]).
 
+pub mod block;
+pub mod entry;
 pub mod genesis;
 pub mod metrics;
+pub mod poh;
+pub mod poh_service;
 pub mod store;
 pub mod txn;
 pub mod types;
