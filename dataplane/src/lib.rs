@@ -4,7 +4,10 @@
 //! fork-aware banks, packet I/O and the redb ledger. The control plane steers it through typed
 //! messages (see [`plane`]).
 
+pub mod dedup;
 pub mod genesis;
 pub mod metrics;
+pub mod packet;
+pub mod sigverify;
 pub mod txn;
 pub mod types;
