@@ -20,7 +20,6 @@
 //! The table is shared by all sigverify workers through relaxed atomics: one `swap` per packet, no
 //! lock, no routing of packets to workers.
 
-use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
