@@ -10,7 +10,7 @@
 
 use std::io;
 use std::mem;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
 use crate::metrics::{Reject, RejectCounters};
 
@@ -26,6 +26,8 @@ use crate::metrics::{Reject, RejectCounters};
 pub const PACKET_DATA_SIZE: usize = 1232;
 /// Packets per [`PacketBatch`]: one `recvmmsg` call fills at most this many.
 pub const PACKETS_PER_BATCH: usize = 64;
+/// Placeholder address for packets whose source is unknown.
+const UNSPECIFIED_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 /// How long the fetch thread blocks in one receive before it looks at its exit flag again.
 pub const FETCH_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -62,7 +64,7 @@ impl Default for Packet {
         Packet {
             buf: [0; PACKET_DATA_SIZE],
             len: 0,
-            addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+            addr: UNSPECIFIED_ADDR,
             flags: PacketFlags::default(),
         }
     }
@@ -257,9 +259,9 @@ impl PacketBatchPool {
 /// than [`PACKET_DATA_SIZE`] are truncated and flagged [`PacketFlags::OVERSIZED`].
 pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
     batch.clear();
+    let mut addrs: [SockAddrStorage; PACKETS_PER_BATCH] =
+        std::array::from_fn(|_| SockAddrStorage::zeroed());
     // SAFETY: all-zero bytes are a valid value of these plain C structs (null pointers, zero lengths).
-    let mut addrs: [libc::sockaddr_storage; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-    // SAFETY: as above.
     let mut iovs: [libc::iovec; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
@@ -270,8 +272,8 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
             iov_len: PACKET_DATA_SIZE,
         };
         let hdr = &mut hdrs[i].msg_hdr;
-        hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        hdr.msg_namelen = addrs[i].size_of();
+        hdr.msg_name = (&mut addrs[i] as *mut SockAddrStorage).cast();
         hdr.msg_iov = &mut iovs[i];
         hdr.msg_iovlen = 1;
     }
@@ -305,8 +307,10 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
         if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > PACKET_DATA_SIZE {
             packet.flags.insert(PacketFlags::OVERSIZED);
         }
-        packet.addr = socket_addr_from_raw(&addrs[i], hdr.msg_hdr.msg_namelen)
-            .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+        let storage = mem::replace(&mut addrs[i], SockAddrStorage::zeroed());
+        // SAFETY: the kernel wrote the sender's address into the first `msg_namelen` bytes.
+        let addr = unsafe { SockAddr::new(storage, hdr.msg_hdr.msg_namelen) };
+        packet.addr = addr.as_socket().unwrap_or(UNSPECIFIED_ADDR);
     }
     batch.len = received;
     Ok(received)
@@ -319,22 +323,23 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
 pub fn send_mmsg(socket: &UdpSocket, packets: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
     let mut sent = 0;
     for chunk in packets.chunks(PACKETS_PER_BATCH) {
+        let addrs: [SockAddr; PACKETS_PER_BATCH] = std::array::from_fn(|i| {
+            SockAddr::from(chunk.get(i).map_or(UNSPECIFIED_ADDR, |(_, dest)| *dest))
+        });
         // SAFETY: all-zero bytes are a valid value of these plain C structs.
-        let mut addrs: [libc::sockaddr_storage; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
         let mut iovs: [libc::iovec; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
         // SAFETY: as above.
         let mut hdrs: [libc::mmsghdr; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-        for (i, (payload, dest)) in chunk.iter().enumerate() {
+        for (i, (payload, _)) in chunk.iter().enumerate() {
             // The kernel only reads through `iov_base` on send; the cast to `*mut` is for the C type.
             iovs[i] = libc::iovec {
                 iov_base: payload.as_ptr() as *mut libc::c_void,
                 iov_len: payload.len(),
             };
-            let namelen = socket_addr_to_raw(dest, &mut addrs[i]);
             let hdr = &mut hdrs[i].msg_hdr;
-            hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdr.msg_namelen = namelen;
+            // Read-only for the kernel too.
+            hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
+            hdr.msg_namelen = addrs[i].len();
             hdr.msg_iov = &mut iovs[i];
             hdr.msg_iovlen = 1;
         }
@@ -366,69 +371,6 @@ pub fn send_mmsg(socket: &UdpSocket, packets: &[(&[u8], SocketAddr)]) -> io::Res
         sent += chunk.len();
     }
     Ok(sent)
-}
-
-fn socket_addr_from_raw(
-    storage: &libc::sockaddr_storage,
-    len: libc::socklen_t,
-) -> Option<SocketAddr> {
-    let len = len as usize;
-    match libc::c_int::from(storage.ss_family) {
-        libc::AF_INET if len >= mem::size_of::<libc::sockaddr_in>() => {
-            // SAFETY: the kernel wrote an AF_INET address of sockaddr_in's size; sockaddr_storage is
-            // sized and aligned for every socket address type.
-            let sin =
-                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
-                u16::from_be(sin.sin_port),
-            )))
-        }
-        libc::AF_INET6 if len >= mem::size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: as above, for AF_INET6 and sockaddr_in6.
-            let sin6 = unsafe {
-                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
-                u16::from_be(sin6.sin6_port),
-                u32::from_be(sin6.sin6_flowinfo),
-                sin6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
-fn socket_addr_to_raw(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: sockaddr_storage is sized and aligned for sockaddr_in, and we hold it mutably.
-            let sin = unsafe {
-                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-            };
-            sin.sin_family = libc::AF_INET as libc::sa_family_t;
-            sin.sin_port = a.port().to_be();
-            sin.sin_addr = libc::in_addr {
-                s_addr: u32::from(*a.ip()).to_be(),
-            };
-            mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let sin6 = unsafe {
-                &mut *(storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-            };
-            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sin6.sin6_port = a.port().to_be();
-            sin6.sin6_flowinfo = a.flowinfo().to_be();
-            sin6.sin6_addr = libc::in6_addr {
-                s6_addr: a.ip().octets(),
-            };
-            sin6.sin6_scope_id = a.scope_id();
-            mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
-        }
-    }
 }
 
 /// Binds a UDP socket with the asked-for kernel buffer sizes and returns the sizes the kernel granted.
@@ -484,8 +426,9 @@ pub struct FetchStage {
 impl FetchStage {
     /// Spawns the receiver thread on `socket`, drawing empty batches from `pool` and sending full ones
     /// to `out`; a full `out` queue drops the batch and counts its packets as
-    /// [`Reject::QueueFull`]. The thread ends when `exit` is set (noticed within
-    /// [`FETCH_POLL_INTERVAL`] or the socket's own read timeout) or `out` is disconnected.
+    /// [`Reject::QueueFull`]. Sets the socket blocking with a read timeout of
+    /// [`FETCH_POLL_INTERVAL`]; the thread ends within that time of `exit` being set, or when `out`
+    /// is disconnected.
     pub fn spawn(
         socket: UdpSocket,
         pool: PacketBatchPool,
@@ -493,10 +436,9 @@ impl FetchStage {
         counters: Arc<RejectCounters>,
         exit: Arc<AtomicBool>,
     ) -> io::Result<FetchStage> {
+        // Blocking receives that wake up at least every poll interval to look at `exit`.
         socket.set_nonblocking(false)?;
-        if socket.read_timeout()?.is_none() {
-            socket.set_read_timeout(Some(FETCH_POLL_INTERVAL))?;
-        }
+        socket.set_read_timeout(Some(FETCH_POLL_INTERVAL))?;
         let stats = Arc::new(FetchStats::default());
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
@@ -574,6 +516,10 @@ mod tests {
         p
     }
 
+    fn addressed(payloads: &[Vec<u8>], dest: SocketAddr) -> Vec<(&[u8], SocketAddr)> {
+        payloads.iter().map(|p| (p.as_slice(), dest)).collect()
+    }
+
     fn index_of(data: &[u8]) -> usize {
         u32::from_le_bytes(data[..4].try_into().unwrap()) as usize
     }
@@ -605,8 +551,7 @@ mod tests {
         let mut sizes = Vec::new();
         // Bursts of 64 stay well inside the receive buffer, so nothing is dropped.
         for burst in payloads.chunks(64) {
-            let msgs: Vec<(&[u8], SocketAddr)> =
-                burst.iter().map(|p| (p.as_slice(), dest)).collect();
+            let msgs = addressed(burst, dest);
             assert_eq!(send_mmsg(&tx, &msgs).unwrap(), burst.len());
             let (got, s) = recv_n(&rx, burst.len());
             all.extend(got);
@@ -750,8 +695,7 @@ mod tests {
         let payloads: Vec<Vec<u8>> = (0..500).map(|i| payload(i, 300)).collect();
         let mut got = Vec::new();
         for burst in payloads.chunks(50) {
-            let msgs: Vec<(&[u8], SocketAddr)> =
-                burst.iter().map(|p| (p.as_slice(), dest)).collect();
+            let msgs = addressed(burst, dest);
             send_mmsg(&tx, &msgs).unwrap();
             let want = got.len() + burst.len();
             while got.len() < want {
@@ -785,8 +729,7 @@ mod tests {
             FetchStage::spawn(rx, pool, out_tx, Arc::clone(&counters), Arc::clone(&exit)).unwrap();
         let payloads: Vec<Vec<u8>> = (0..300).map(|i| payload(i, 100)).collect();
         for (n, burst) in payloads.chunks(30).enumerate() {
-            let msgs: Vec<(&[u8], SocketAddr)> =
-                burst.iter().map(|p| (p.as_slice(), dest)).collect();
+            let msgs = addressed(burst, dest);
             send_mmsg(&tx, &msgs).unwrap();
             let want = ((n + 1) * 30) as u64;
             wait_until("fetch to receive the burst", || {
@@ -813,16 +756,5 @@ mod tests {
         // Asking for far more than any default limit is granted only partly, and still binds.
         let (_s, rcv_big, _) = bind_udp(LOCALHOST.parse().unwrap(), 1 << 30, 1 << 30).unwrap();
         assert!(rcv_big < 1 << 30);
-    }
-
-    #[test]
-    fn socket_addresses_round_trip() {
-        for addr in ["192.0.2.7:8001", "[2001:db8::1]:9000"] {
-            let addr: SocketAddr = addr.parse().unwrap();
-            // SAFETY: all-zero is a valid sockaddr_storage.
-            let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-            let len = socket_addr_to_raw(&addr, &mut storage);
-            assert_eq!(socket_addr_from_raw(&storage, len), Some(addr));
-        }
     }
 }
