@@ -5,11 +5,14 @@
 //! messages (see [`plane`]).
 
 pub mod block;
+pub mod dedup;
 pub mod entry;
 pub mod genesis;
 pub mod metrics;
+pub mod packet;
 pub mod poh;
 pub mod poh_service;
+pub mod sigverify;
 pub mod store;
 pub mod txn;
 pub mod types;

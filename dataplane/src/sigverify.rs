@@ -1,0 +1,757 @@
+//! Signature verification: every signature of every transaction, strictly, one at a time.
+//!
+//! A signature is accepted only if ed25519-dalek's `verify_strict` accepts it: the scalar `S` must be
+//! canonical, and neither the public key nor the signature's `R` may be a small-order point. We do not
+//! batch: `verify_batch` checks a random linear combination and gives different verdicts from
+//! `verify_strict` on adversarial small-order and torsion inputs (see the differential test below and
+//! DESIGN §6), and a validator must never accept what its peers' strict check rejects.
+//!
+//! The [`SigverifyStage`] runs N workers over batches from the fetch stage. Per packet, cheapest check
+//! first: oversized flag, zero-copy parse, dedup (a keyed hash of the whole packet), then signatures.
+//! Survivors become owned [`Txn`]s, sent downstream as one `Vec` per batch.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use ed25519_dalek::VerifyingKey;
+
+use crate::dedup::Deduper;
+use crate::metrics::{Reject, RejectCounters};
+use crate::packet::PacketBatch;
+use crate::txn::{self, Txn, TxnView};
+use crate::types::Pubkey;
+
+/// How long a worker waits for a batch before it looks at its exit flag again.
+pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why a transaction's signatures are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigverifyError {
+    /// A signer's key bytes are not the encoding of a curve point.
+    #[error("signer {index} key {signer} is not a valid ed25519 public key")]
+    InvalidPublicKey {
+        /// Position of the signature (and of the signer among the account keys).
+        index: usize,
+        /// The key bytes.
+        signer: Pubkey,
+    },
+    /// `verify_strict` refuses the signature.
+    #[error("signature {index} by {signer} fails strict ed25519 verification")]
+    BadSignature {
+        /// Position of the signature.
+        index: usize,
+        /// The signer's key.
+        signer: Pubkey,
+    },
+}
+
+/// Checks every signature `i` of `view` with `verify_strict` against the message and account key `i`.
+pub fn verify_txn(view: &TxnView<'_>) -> Result<(), SigverifyError> {
+    verify_signatures(view, |key| VerifyingKey::from_bytes(key).ok())
+}
+
+/// [`verify_txn`] with signer keys decompressed through `key_of` (`None`: not a curve point).
+fn verify_signatures(
+    view: &TxnView<'_>,
+    mut key_of: impl FnMut(&[u8; 32]) -> Option<VerifyingKey>,
+) -> Result<(), SigverifyError> {
+    let message = view.message();
+    for index in 0..view.num_signatures() {
+        let key_bytes = view.account_key_bytes(index);
+        let key = key_of(key_bytes).ok_or(SigverifyError::InvalidPublicKey {
+            index,
+            signer: Pubkey(*key_bytes),
+        })?;
+        let signature = ed25519_dalek::Signature::from_bytes(view.signature_bytes(index));
+        key.verify_strict(message, &signature)
+            .map_err(|_| SigverifyError::BadSignature {
+                index,
+                signer: Pubkey(*key_bytes),
+            })?;
+    }
+    Ok(())
+}
+
+/// Entries in each worker's [`KeyCache`] (≈ 200 bytes each).
+const KEY_CACHE_ENTRIES: usize = 1024;
+
+/// Recently used signer keys, already decompressed: decompression is ≈ 12 % of a strict verify, and
+/// fee payers repeat. Direct-mapped by the key's first bytes and compared in full, so a hit gives
+/// exactly what `VerifyingKey::from_bytes` gives; a sender can only evict entries, which costs at
+/// worst the decompression there would be without the cache.
+struct KeyCache {
+    entries: Box<[Option<VerifyingKey>]>,
+}
+
+impl KeyCache {
+    fn new() -> KeyCache {
+        KeyCache {
+            entries: vec![None; KEY_CACHE_ENTRIES].into_boxed_slice(),
+        }
+    }
+
+    fn get(&mut self, key: &[u8; 32]) -> Option<VerifyingKey> {
+        let index = usize::from(u16::from_le_bytes([key[0], key[1]])) % KEY_CACHE_ENTRIES;
+        if let Some(cached) = &self.entries[index] {
+            if cached.as_bytes() == key {
+                return Some(*cached);
+            }
+        }
+        let decoded = VerifyingKey::from_bytes(key).ok()?;
+        self.entries[index] = Some(decoded);
+        Some(decoded)
+    }
+}
+
+/// Counters of the sigverify stage (rejections go to the node's [`RejectCounters`]).
+#[derive(Debug, Default)]
+pub struct SigverifyStats {
+    /// Packets taken from the input queue.
+    pub packets: AtomicU64,
+    /// Transactions that passed every check and were handed downstream.
+    pub accepted: AtomicU64,
+    /// Times the dedup filter was cleared.
+    pub dedup_resets: AtomicU64,
+}
+
+/// N worker threads verifying packet batches into owned transactions.
+///
+/// The workers share one [`Deduper`] whose table is updated with a relaxed atomic `swap` per packet:
+/// no lock, and any worker can take any batch, so load balances itself over the shared input queue.
+/// (One filter per worker would need a dispatcher routing packets by hash: an extra thread and a copy
+/// of every packet, to save one uncontended atomic on an 8 MiB table.)
+#[derive(Debug)]
+pub struct SigverifyStage {
+    workers: Vec<JoinHandle<()>>,
+    stats: Arc<SigverifyStats>,
+}
+
+/// What every worker shares.
+struct Worker {
+    input: Receiver<PacketBatch>,
+    output: Sender<Vec<Txn>>,
+    pool: Sender<PacketBatch>,
+    counters: Arc<RejectCounters>,
+    exit: Arc<AtomicBool>,
+    deduper: Arc<Deduper>,
+    stats: Arc<SigverifyStats>,
+}
+
+impl SigverifyStage {
+    /// Spawns `threads` workers (at least one) reading `input`, sending each batch's survivors to
+    /// `output` (a full queue counts them as [`Reject::QueueFull`]) and returning emptied batches to
+    /// `pool`. Workers end when `exit` is set or `input` is disconnected and drained. On a spawn error
+    /// the workers already started run until `exit` is set.
+    pub fn spawn(
+        threads: usize,
+        input: Receiver<PacketBatch>,
+        output: Sender<Vec<Txn>>,
+        pool: Sender<PacketBatch>,
+        counters: Arc<RejectCounters>,
+        exit: Arc<AtomicBool>,
+    ) -> io::Result<SigverifyStage> {
+        let stats = Arc::new(SigverifyStats::default());
+        let worker = Arc::new(Worker {
+            input,
+            output,
+            pool,
+            counters,
+            exit,
+            deduper: Arc::new(Deduper::default()),
+            stats: Arc::clone(&stats),
+        });
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let worker = Arc::clone(&worker);
+                std::thread::Builder::new()
+                    .name(format!("bb-sigverify-{i}"))
+                    .spawn(move || worker.run(&mut KeyCache::new()))
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(SigverifyStage { workers, stats })
+    }
+
+    /// The stage's counters.
+    pub fn stats(&self) -> &Arc<SigverifyStats> {
+        &self.stats
+    }
+
+    /// Waits for every worker to end (set the exit flag or disconnect the input first).
+    pub fn join(self) -> std::thread::Result<()> {
+        for worker in self.workers {
+            worker.join()?;
+        }
+        Ok(())
+    }
+}
+
+impl Worker {
+    fn run(&self, keys: &mut KeyCache) {
+        loop {
+            match self.input.recv_timeout(SIGVERIFY_POLL_INTERVAL) {
+                Ok(mut batch) => {
+                    let delivered = self.process(&batch, keys);
+                    batch.clear();
+                    let _ = self.pool.try_send(batch);
+                    if !delivered {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            if self.exit.load(Ordering::Relaxed) {
+                return;
+            }
+            if self.deduper.maybe_reset(Instant::now()) {
+                self.stats.dedup_resets.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
+    fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
+        // Counted locally and added once per batch, so workers do not contend on counter lines.
+        let mut rejects = [0u64; Reject::ALL.len()];
+        let mut accepted = Vec::with_capacity(batch.len());
+        for packet in batch {
+            match check_packet(packet.data(), packet.is_oversized(), &self.deduper, keys) {
+                Ok(txn) => accepted.push(txn),
+                Err(reason) => rejects[reason as usize] += 1,
+            }
+        }
+        self.stats
+            .packets
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let mut connected = true;
+        if !accepted.is_empty() {
+            let n = accepted.len() as u64;
+            match self.output.try_send(accepted) {
+                Ok(()) => {
+                    self.stats.accepted.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(TrySendError::Full(_)) => rejects[Reject::QueueFull as usize] += n,
+                Err(TrySendError::Disconnected(_)) => connected = false,
+            }
+        }
+        for reason in Reject::ALL {
+            if rejects[reason as usize] > 0 {
+                self.counters.add_n(reason, rejects[reason as usize]);
+            }
+        }
+        connected
+    }
+}
+
+/// Runs one packet through the checks, cheapest first.
+fn check_packet(
+    data: &[u8],
+    oversized: bool,
+    deduper: &Deduper,
+    keys: &mut KeyCache,
+) -> Result<Txn, Reject> {
+    if oversized {
+        return Err(Reject::Oversized);
+    }
+    let layout = txn::parse(data).map_err(|e| Reject::from(&e))?;
+    if deduper.is_duplicate(data) {
+        return Err(Reject::DuplicateSignature);
+    }
+    verify_signatures(&TxnView::from_parts(data, layout), |key| keys.get(key))
+        .map_err(|_| Reject::BadSignature)?;
+    Ok(Txn::from_parts(data.into(), layout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::PacketBatchPool;
+    use crate::txn::build_transfer;
+    use crate::types::Hash;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use ed25519_dalek::{Signer, SigningKey, Verifier};
+    use sha2::{Digest, Sha512};
+    use std::net::SocketAddr;
+
+    /// ℓ, the order of the ed25519 base point, little-endian.
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    fn sha512(parts: &[&[u8]]) -> Scalar {
+        let mut h = Sha512::new();
+        for p in parts {
+            h.update(p);
+        }
+        let mut wide = [0u8; 64];
+        wide.copy_from_slice(&h.finalize());
+        Scalar::from_bytes_mod_order_wide(&wide)
+    }
+
+    fn secret(seed: &str) -> Scalar {
+        sha512(&[seed.as_bytes()])
+    }
+
+    fn signature(r: &[u8; 32], s: &[u8; 32]) -> [u8; 64] {
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(r);
+        sig[32..].copy_from_slice(s);
+        sig
+    }
+
+    /// Ed25519 signing from parts: key encoding `a_enc` with secret `a`, nonce point encoding `r_enc`
+    /// with nonce `r`. Honest when `a_enc = aB` and `r_enc = rB`; adversarial otherwise.
+    fn sign_raw(
+        a: &Scalar,
+        a_enc: &[u8; 32],
+        r: &Scalar,
+        r_enc: &[u8; 32],
+        msg: &[u8],
+    ) -> [u8; 64] {
+        let k = sha512(&[r_enc, a_enc, msg]);
+        signature(r_enc, &(r + k * a).to_bytes())
+    }
+
+    /// A legacy transfer message signed by `signers` (the first pays and is debited).
+    fn transfer_message(signers: &[[u8; 32]], lamports: u64) -> Vec<u8> {
+        let n = signers.len() as u8;
+        let mut m = vec![n, 0, 1];
+        txn::write_compact_u16(&mut m, u16::from(n) + 2);
+        for s in signers {
+            m.extend_from_slice(s);
+        }
+        m.extend_from_slice(&[0xBB; 32]); // recipient
+        m.extend_from_slice(Pubkey::SYSTEM_PROGRAM.as_bytes());
+        m.extend_from_slice(&[7; 32]); // recent blockhash
+        txn::write_compact_u16(&mut m, 1);
+        m.extend_from_slice(&[n + 1, 2, 0, n, 12]);
+        m.extend_from_slice(&2u32.to_le_bytes());
+        m.extend_from_slice(&lamports.to_le_bytes());
+        m
+    }
+
+    /// One differential vector: a transaction and what each of its signatures covers.
+    struct Vector {
+        name: String,
+        message: Vec<u8>,
+        signers: Vec<([u8; 32], [u8; 64])>,
+        /// What `verify_strict` is expected to say (checks the vector is the case it claims to be).
+        strict_accepts: bool,
+    }
+
+    impl Vector {
+        fn new(
+            name: impl Into<String>,
+            message: Vec<u8>,
+            signers: Vec<([u8; 32], [u8; 64])>,
+        ) -> Self {
+            Vector {
+                name: name.into(),
+                message,
+                signers,
+                strict_accepts: false,
+            }
+        }
+
+        fn accepted(mut self) -> Self {
+            self.strict_accepts = true;
+            self
+        }
+
+        fn wire(&self) -> Vec<u8> {
+            let mut w = Vec::new();
+            txn::write_compact_u16(&mut w, self.signers.len() as u16);
+            for (_, sig) in &self.signers {
+                w.extend_from_slice(sig);
+            }
+            w.extend_from_slice(&self.message);
+            w
+        }
+
+        /// Bare `verify_strict` on every (key, message, signature), as any strict verifier does.
+        fn bare_strict(&self) -> bool {
+            self.signers.iter().all(|(key, sig)| {
+                VerifyingKey::from_bytes(key).is_ok_and(|vk| {
+                    vk.verify_strict(&self.message, &ed25519_dalek::Signature::from_bytes(sig))
+                        .is_ok()
+                })
+            })
+        }
+
+        /// Our path: parse, then [`verify_txn`].
+        fn ours(&self) -> bool {
+            let wire = self.wire();
+            TxnView::new(&wire).is_ok_and(|v| verify_txn(&v).is_ok())
+        }
+    }
+
+    /// Signs a one-signer transfer for key `(a, a_enc)` with an honest nonce, varying the amount until
+    /// the challenge `k` satisfies `want(k)`.
+    fn one_signer_where(
+        a: &Scalar,
+        a_enc: [u8; 32],
+        want: impl Fn(&Scalar) -> bool,
+    ) -> (Vec<u8>, [u8; 64]) {
+        for lamports in 1.. {
+            let msg = transfer_message(&[a_enc], lamports);
+            let r = sha512(&[b"nonce", &msg]);
+            let r_enc = EdwardsPoint::mul_base(&r).compress().to_bytes();
+            if want(&sha512(&[&r_enc, &a_enc, &msg])) {
+                let sig = sign_raw(a, &a_enc, &r, &r_enc, &msg);
+                return (msg, sig);
+            }
+        }
+        unreachable!()
+    }
+
+    fn adversarial_vectors() -> Vec<Vector> {
+        let mut v = Vec::new();
+        let sk = SigningKey::from_bytes(&[42; 32]);
+        let pk = sk.verifying_key().to_bytes();
+        let msg = transfer_message(&[pk], 1);
+        let good = sk.sign(&msg).to_bytes();
+        v.push(Vector::new("valid", msg.clone(), vec![(pk, good)]).accepted());
+
+        let a = secret("alice");
+        let a_enc = EdwardsPoint::mul_base(&a).compress().to_bytes();
+        let (m, sig) = one_signer_where(&a, a_enc, |_| true);
+        v.push(Vector::new("valid, raw signer", m, vec![(a_enc, sig)]).accepted());
+
+        let other = sk.sign(&transfer_message(&[pk], 2)).to_bytes();
+        v.push(Vector::new("wrong message", msg.clone(), vec![(pk, other)]));
+
+        // Non-canonical S: S + ℓ verifies the same equation but is a second encoding.
+        let mut s_plus_l = [0u8; 32];
+        let mut carry = 0u16;
+        for i in 0..32 {
+            let sum = u16::from(good[32 + i]) + u16::from(L[i]) + carry;
+            s_plus_l[i] = sum as u8;
+            carry = sum >> 8;
+        }
+        let malleated = signature(good[..32].try_into().unwrap(), &s_plus_l);
+        v.push(Vector::new("S + l", msg.clone(), vec![(pk, malleated)]));
+        let mut high = good;
+        high[63] |= 0xE0;
+        v.push(Vector::new(
+            "S with high bits set",
+            msg.clone(),
+            vec![(pk, high)],
+        ));
+
+        // Small-order public keys. With the identity as key and s = r, [s]B = R + [k]A holds for any
+        // message, so a cofactorless check without the small-order test accepts it.
+        let r = secret("nonce");
+        let r_enc = EdwardsPoint::mul_base(&r).compress().to_bytes();
+        let mut small_order_keys: Vec<[u8; 32]> = EIGHT_TORSION
+            .iter()
+            .map(|t| t.compress().to_bytes())
+            .collect();
+        // The identity again, non-canonically encoded as y = p + 1.
+        let mut y_p_plus_1 = [0xff; 32];
+        y_p_plus_1[0] = 0xee;
+        y_p_plus_1[31] = 0x7f;
+        small_order_keys.push(y_p_plus_1);
+        for (i, key) in small_order_keys.iter().enumerate() {
+            let m = transfer_message(&[*key], 1);
+            let sig = signature(&r_enc, &r.to_bytes());
+            v.push(Vector::new(
+                format!("small-order key {i}"),
+                m,
+                vec![(*key, sig)],
+            ));
+        }
+
+        // Small-order R, with s = k·a so that R = [s]B − [k]A holds for the identity.
+        for (i, t) in EIGHT_TORSION.iter().enumerate() {
+            let t_enc = t.compress().to_bytes();
+            let m = transfer_message(&[a_enc], 1);
+            let sig = sign_raw(&a, &a_enc, &Scalar::ZERO, &t_enc, &m);
+            v.push(Vector::new(
+                format!("small-order R {i}"),
+                m,
+                vec![(a_enc, sig)],
+            ));
+        }
+
+        // Mixed-order key A + T8, signed with the honest scalar a: [s]B − [k]A' = R − [k]T8, so it
+        // verifies exactly when k·T8 is the identity (k ≡ 0 mod 8). `verify_strict` only refuses
+        // small-order keys, so it accepts that case; the differential test pins whatever it says.
+        let t8 = EIGHT_TORSION[1];
+        assert!(!(t8 + t8 + t8 + t8).is_identity(), "T8 must have order 8");
+        let torsioned = (EdwardsPoint::mul_base(&a) + t8).compress().to_bytes();
+        let (m, sig) = one_signer_where(&a, torsioned, |k| !(k * t8).is_identity());
+        v.push(Vector::new(
+            "torsion key, k·T ≠ 0",
+            m,
+            vec![(torsioned, sig)],
+        ));
+        let (m, sig) = one_signer_where(&a, torsioned, |k| (k * t8).is_identity());
+        v.push(Vector::new("torsion key, k·T = 0", m, vec![(torsioned, sig)]).accepted());
+
+        v.push(Vector::new(
+            "all-zero signature",
+            msg.clone(),
+            vec![(pk, [0; 64])],
+        ));
+
+        // Key and R bytes that are not curve points.
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut b = [0u8; 32];
+                b[0] = y;
+                b
+            })
+            .find(|b| CompressedEdwardsY(*b).decompress().is_none())
+            .unwrap();
+        let m = transfer_message(&[not_a_point], 1);
+        v.push(Vector::new(
+            "key not on the curve",
+            m,
+            vec![(not_a_point, good)],
+        ));
+        let mut bad_r = good;
+        bad_r[..32].copy_from_slice(&not_a_point);
+        v.push(Vector::new(
+            "R not on the curve",
+            msg.clone(),
+            vec![(pk, bad_r)],
+        ));
+
+        // Two signers: every signature counts.
+        let sk2 = SigningKey::from_bytes(&[43; 32]);
+        let pk2 = sk2.verifying_key().to_bytes();
+        let m2 = transfer_message(&[pk, pk2], 5);
+        let (s1, s2) = (sk.sign(&m2).to_bytes(), sk2.sign(&m2).to_bytes());
+        v.push(Vector::new("two signers", m2.clone(), vec![(pk, s1), (pk2, s2)]).accepted());
+        v.push(Vector::new(
+            "two signers, second wrong",
+            m2,
+            vec![(pk, s1), (pk2, s1)],
+        ));
+        let id = small_order_keys[0];
+        let m3 = transfer_message(&[pk, id], 5);
+        let s3 = sk.sign(&m3).to_bytes();
+        let id_sig = signature(&r_enc, &r.to_bytes());
+        v.push(Vector::new(
+            "two signers, second small-order",
+            m3,
+            vec![(pk, s3), (id, id_sig)],
+        ));
+        v
+    }
+
+    #[test]
+    fn l_constant_is_the_group_order() {
+        assert_eq!(Scalar::from_bytes_mod_order(L), Scalar::ZERO);
+        assert!(bool::from(Scalar::from_canonical_bytes(L).is_none()));
+    }
+
+    #[test]
+    fn differential_against_bare_verify_strict() {
+        let vectors = adversarial_vectors();
+        for v in &vectors {
+            assert_eq!(v.bare_strict(), v.strict_accepts, "vector `{}`", v.name);
+            assert_eq!(v.ours(), v.bare_strict(), "verdicts differ on `{}`", v.name);
+        }
+        // The same verdicts through the running stage.
+        let accepted = run_stage(vectors.iter().map(Vector::wire).collect());
+        let want: Vec<_> = vectors
+            .iter()
+            .filter(|v| v.bare_strict())
+            .map(Vector::wire)
+            .collect();
+        let got: Vec<_> = accepted.iter().map(|t| t.bytes().to_vec()).collect();
+        assert_eq!(got, want);
+    }
+
+    /// Why neither `verify_batch` nor plain `verify` may replace `verify_strict`.
+    #[test]
+    fn batch_and_plain_verify_disagree_with_strict() {
+        let vectors = adversarial_vectors();
+        let (mut batch_differs, mut plain_differs) = (Vec::new(), Vec::new());
+        for v in vectors.iter().filter(|v| v.signers.len() == 1) {
+            let (key, sig) = v.signers[0];
+            let Ok(vk) = VerifyingKey::from_bytes(&key) else {
+                continue;
+            };
+            let sig = ed25519_dalek::Signature::from_bytes(&sig);
+            let batch = ed25519_dalek::verify_batch(&[&v.message], &[sig], &[vk]).is_ok();
+            if batch != v.bare_strict() {
+                batch_differs.push(v.name.as_str());
+            }
+            if vk.verify(&v.message, &sig).is_ok() != v.bare_strict() {
+                plain_differs.push(v.name.as_str());
+            }
+        }
+        // The identity as key or as R satisfies the equation [s]B = R + [k]A for any weights.
+        for differs in [&batch_differs, &plain_differs] {
+            assert!(
+                differs.contains(&"small-order key 0") && differs.contains(&"small-order R 0"),
+                "disagreements: {differs:?}"
+            );
+        }
+    }
+
+    /// Runs one batch of packets through a one-worker stage and returns what it accepted.
+    fn run_stage(packets: Vec<Vec<u8>>) -> Vec<Txn> {
+        let (accepted, _, _) = run_stage_counting(packets);
+        accepted
+    }
+
+    fn run_stage_counting(packets: Vec<Vec<u8>>) -> (Vec<Txn>, Arc<RejectCounters>, u64) {
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        let pool = PacketBatchPool::new(0);
+        let counters = Arc::new(RejectCounters::default());
+        let exit = Arc::new(AtomicBool::new(false));
+        let stage = SigverifyStage::spawn(
+            1,
+            in_rx,
+            out_tx,
+            pool.recycler(),
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+        )
+        .unwrap();
+        let mut sent = 0;
+        for chunk in packets.chunks(crate::packet::PACKETS_PER_BATCH) {
+            let mut batch = pool.take();
+            for p in chunk {
+                assert!(batch.push(p, addr));
+            }
+            in_tx.send(batch).unwrap();
+            sent += 1;
+        }
+        drop(in_tx);
+        let stats = Arc::clone(stage.stats());
+        stage.join().unwrap();
+        assert_eq!(stats.packets.load(Ordering::Relaxed), packets.len() as u64);
+        assert!(sent > 0 && pool.available() == 1, "batch not recycled");
+        let accepted: Vec<Txn> = out_rx.try_iter().flatten().collect();
+        assert_eq!(
+            stats.accepted.load(Ordering::Relaxed),
+            accepted.len() as u64
+        );
+        (accepted, counters, stats.accepted.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn stage_keeps_only_good_packets_and_counts_the_rest() {
+        let keys: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let good: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| build_transfer(k, &Pubkey([9; 32]), 100, &Hash([1; 32])))
+            .collect();
+        let mut bad_sig = build_transfer(&keys[0], &Pubkey([9; 32]), 101, &Hash([1; 32]));
+        bad_sig[10] ^= 1;
+        let mut trailing = good[0].clone();
+        trailing.push(0);
+        let mut program = good[1].clone();
+        program[65 + 4 + 64] = 1; // the third key, the program id
+        let mut instruction = good[2].clone();
+        let data_off = instruction.len() - 12;
+        instruction[data_off] = 0; // CreateAccount
+        let packets = vec![
+            good[0].clone(),
+            bad_sig,
+            trailing,
+            vec![1, 2, 3],
+            vec![0x55; 1300], // oversized
+            good[1].clone(),
+            good[0].clone(), // duplicate
+            program,
+            instruction,
+            good[2].clone(),
+            good[1].clone(), // duplicate
+        ];
+        let (accepted, counters, n) = run_stage_counting(packets);
+        let got: Vec<&[u8]> = accepted.iter().map(Txn::bytes).collect();
+        let want: Vec<&[u8]> = good.iter().map(Vec::as_slice).collect();
+        assert_eq!(got, want);
+        assert_eq!(n, 3);
+        for (reason, count) in [
+            (Reject::BadSignature, 1),
+            (Reject::Malformed, 2),
+            (Reject::Oversized, 1),
+            (Reject::DuplicateSignature, 2),
+            (Reject::UnsupportedProgram, 1),
+            (Reject::UnsupportedInstruction, 1),
+            (Reject::QueueFull, 0),
+        ] {
+            assert_eq!(counters.get(reason), count, "{}", reason.name());
+        }
+    }
+
+    #[test]
+    fn full_output_queue_is_counted() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(1);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(1);
+        out_tx.send(Vec::new()).unwrap(); // downstream is stuck
+        let counters = Arc::new(RejectCounters::default());
+        let exit = Arc::new(AtomicBool::new(false));
+        let stage = SigverifyStage::spawn(
+            2,
+            in_rx,
+            out_tx,
+            PacketBatchPool::new(1).recycler(),
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+        )
+        .unwrap();
+        let mut batch = PacketBatch::new();
+        for i in 0..3u8 {
+            let k = SigningKey::from_bytes(&[i + 10; 32]);
+            let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
+            batch.push(&t, "127.0.0.1:9".parse().unwrap());
+        }
+        in_tx.send(batch).unwrap();
+        let stats = Arc::clone(stage.stats());
+        while stats.packets.load(Ordering::Relaxed) < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+        assert_eq!(counters.get(Reject::QueueFull), 3);
+        assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
+        assert_eq!(out_rx.len(), 1);
+    }
+
+    #[test]
+    fn verify_txn_names_the_failing_signer() {
+        let sk = SigningKey::from_bytes(&[5; 32]);
+        let mut t = build_transfer(&sk, &Pubkey([9; 32]), 1, &Hash::default());
+        assert_eq!(verify_txn(&TxnView::new(&t).unwrap()), Ok(()));
+        t[1] ^= 0x40;
+        let err = verify_txn(&TxnView::new(&t).unwrap()).unwrap_err();
+        let signer = Pubkey(sk.verifying_key().to_bytes());
+        assert_eq!(err, SigverifyError::BadSignature { index: 0, signer });
+        assert!(err.to_string().contains(&signer.to_string()));
+    }
+
+    #[test]
+    fn key_cache_gives_what_decompression_gives() {
+        let mut cache = KeyCache::new();
+        let a = SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes();
+        // Same cache slot (first two bytes), different key.
+        let mut b = a;
+        b[31] ^= 0x01;
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        for key in [a, b, a, not_a_point, b, a, not_a_point] {
+            assert_eq!(
+                cache.get(&key),
+                VerifyingKey::from_bytes(&key).ok(),
+                "{key:?}"
+            );
+        }
+    }
+}
