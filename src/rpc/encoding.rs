@@ -92,6 +92,7 @@ pub(super) fn required_signatures(message: &[u8]) -> Result<u8, String> {
 }
 
 /// One compiled instruction, borrowed from the wire bytes.
+#[derive(Debug)]
 struct Instruction<'a> {
     program_id_index: u8,
     accounts: &'a [u8],
@@ -99,6 +100,7 @@ struct Instruction<'a> {
 }
 
 /// A legacy transaction's fields, borrowed from its wire bytes.
+#[derive(Debug)]
 pub(super) struct LegacyTxn<'a> {
     signatures: &'a [u8],
     header: [u8; 3],

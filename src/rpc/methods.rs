@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::encoding::{self, decode_wire, required_signatures};
 use super::error::RpcError;
 use super::params::{
-    account_encoding, at_least_confirmed, bad_param, encoding_or_config, AccountInfoConfig,
+    at_least_confirmed, bad_param, empty_account_data, encoding_or_config, AccountInfoConfig,
     AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
     TransactionConfig, TransactionDetails, TransactionEncoding,
 };
@@ -168,7 +168,7 @@ fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     params.at_most(2)?;
     let key: Pubkey = params.base58(0, "pubkey")?;
     let config: AccountInfoConfig = params.config(1)?;
-    let encoding = account_encoding(config.encoding.as_deref())?;
+    let (data, encoding) = empty_account_data(config.encoding.as_deref())?;
     let (slot, lamports) = chain.balance(&key, config.commitment.unwrap_or_default());
     context_slot(slot, config.min_context_slot)?;
     // Solana reports a missing (never funded or emptied) account as null.
@@ -178,7 +178,7 @@ fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
         json!({
             "lamports": lamports,
             "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
-            "data": ["", encoding],
+            "data": [data, encoding],
             "executable": false,
             "rentEpoch": u64::MAX,
             "space": 0,

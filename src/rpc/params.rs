@@ -229,17 +229,21 @@ where
     }
 }
 
-/// Rejects an unknown name early with the list Solana would give.
-pub(super) fn account_encoding(name: Option<&str>) -> Result<&'static str, RpcError> {
+/// `(data text, encoding name)` of an account without data, in the requested account encoding.
+pub(super) fn empty_account_data(
+    name: Option<&str>,
+) -> Result<(&'static str, &'static str), RpcError> {
     match name.unwrap_or("base64") {
-        "base58" => Ok("base58"),
+        "base58" => Ok(("", "base58")),
         // A system account has no data, so there is nothing to parse; Solana falls back to base64.
-        "base64" | "jsonParsed" => Ok("base64"),
+        "base64" | "jsonParsed" => Ok(("", "base64")),
+        // A zstd frame of zero bytes (what `zstd -c </dev/null` writes); stock clients ask for it.
+        "base64+zstd" => Ok(("KLUv/SQAAQAAmenYUQ==", "base64+zstd")),
         other => Err(bad_param(
             1,
             "config",
             &format!(
-                "unsupported account encoding `{}`, expected base58, base64 or jsonParsed",
+                "unsupported account encoding `{}`, expected base58, base64, base64+zstd or jsonParsed",
                 excerpt(other)
             ),
         )),
