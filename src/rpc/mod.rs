@@ -16,7 +16,11 @@ pub mod server;
 pub mod stats;
 
 #[cfg(test)]
+mod test_node;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_envelope;
 #[cfg(test)]
 mod tests_stock_client;
 

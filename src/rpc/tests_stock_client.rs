@@ -19,7 +19,7 @@ use solana_sdk::transaction::Transaction;
 use solana_system_interface::instruction::transfer;
 
 use super::error::{NODE_UNHEALTHY, SEND_TRANSACTION_PREFLIGHT_FAILURE, SLOT_SKIPPED};
-use super::tests::{
+use super::test_node::{
     start, BLOCKHASH, CONFIRMED_SLOT, FINALIZED_SLOT, LAMPORTS_PREFLIGHT_FAIL, PAYER_LAMPORTS,
 };
 
