@@ -494,5 +494,29 @@ mod tests {
             }
             let _ = required_signatures(&bytes);
         }
+
+        #[test]
+        fn mutated_transfers_render_or_fail_cleanly(idx in 0usize..200, byte in any::<u8>()) {
+            let key = SigningKey::from_bytes(&[4; 32]);
+            let mut wire = build_transfer(&key, &Pubkey([2; 32]), 9, &Hash([3; 32]));
+            let i = idx % wire.len();
+            wire[i] = byte;
+            let rec = TransactionRecord {
+                slot: dataplane::types::Slot(1),
+                block_time: None,
+                wire,
+                fee: 5_000,
+                err: None,
+                pre_balances: vec![],
+                post_balances: vec![],
+            };
+            for encoding in [TransactionEncoding::Json, TransactionEncoding::JsonParsed] {
+                match transaction_with_meta(&rec, encoding, true) {
+                    Ok(v) => prop_assert!(v["transaction"]["message"]["instructions"].is_array()),
+                    Err(e) => prop_assert!(e.message.contains("slot 1"), "{}", e.message),
+                }
+            }
+            let _ = transaction_accounts(&rec, true, true);
+        }
     }
 }

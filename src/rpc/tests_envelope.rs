@@ -140,6 +140,20 @@ async fn stats_count_calls_per_method_and_errors() {
     assert_eq!(node.stats.errors(), 3);
 }
 
+#[tokio::test]
+async fn serve_returns_once_shutdown_completes() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let chain: std::sync::Arc<dyn Chain> = std::sync::Arc::new(FakeChain::new());
+    let server = tokio::spawn(serve(listener, chain, async {
+        let _ = rx.await;
+    }));
+    tx.send(()).unwrap();
+    // A guard against hanging forever, not a timing assertion.
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+    assert!(matches!(result, Ok(Ok(Ok(())))), "{result:?}");
+}
+
 /// Arbitrary JSON values, biased toward shapes the params parsers look at.
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
