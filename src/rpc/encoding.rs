@@ -1,0 +1,522 @@
+//! Transactions, their meta and blocks rendered in Solana's JSON shapes, and transactions decoded
+//! from request text.
+//!
+//! Rendering walks the legacy message generically (any program, any instruction) instead of using
+//! `dataplane::txn::parse`, which accepts only the transfers the bank executes today: a stored
+//! transaction must stay renderable when more programs (the vote program) arrive.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use dataplane::txn::{INSTRUCTIONS_MAX, TXN_SIZE_MAX};
+use dataplane::types::{Pubkey, Signature};
+use serde_json::{json, Map, Value};
+
+use super::error::RpcError;
+use super::params::{bad_param, TransactionEncoding};
+use super::TransactionRecord;
+
+/// Longest base58 text that can decode to [`TXN_SIZE_MAX`] bytes (Solana's `MAX_BASE58_SIZE`).
+pub(super) const BASE58_TXN_CHARS_MAX: usize = 1683;
+/// Longest base64 text of [`TXN_SIZE_MAX`] bytes (Solana's `MAX_BASE64_SIZE`).
+pub(super) const BASE64_TXN_CHARS_MAX: usize = 1644;
+
+/// Decodes a transaction (or message) sent as text, bounding both the text and the bytes.
+pub(super) fn decode_wire(
+    text: &str,
+    encoding: TransactionEncoding,
+    index: usize,
+    name: &str,
+) -> Result<Vec<u8>, RpcError> {
+    let bytes = match encoding {
+        TransactionEncoding::Base58 | TransactionEncoding::Binary => {
+            if text.len() > BASE58_TXN_CHARS_MAX {
+                return Err(bad_param(index, name, &format!(
+                    "base58 encoded {name} too large: {} bytes (max: encoded/raw {BASE58_TXN_CHARS_MAX}/{TXN_SIZE_MAX})",
+                    text.len()
+                )));
+            }
+            bs58::decode(text)
+                .into_vec()
+                .map_err(|e| bad_param(index, name, &format!("invalid base58 encoding: {e}")))?
+        }
+        TransactionEncoding::Base64 => {
+            if text.len() > BASE64_TXN_CHARS_MAX {
+                return Err(bad_param(index, name, &format!(
+                    "base64 encoded {name} too large: {} bytes (max: encoded/raw {BASE64_TXN_CHARS_MAX}/{TXN_SIZE_MAX})",
+                    text.len()
+                )));
+            }
+            BASE64
+                .decode(text)
+                .map_err(|e| bad_param(index, name, &format!("invalid base64 encoding: {e}")))?
+        }
+        TransactionEncoding::Json | TransactionEncoding::JsonParsed => {
+            return Err(bad_param(
+                index,
+                name,
+                &format!(
+                    "unsupported encoding: {}. Supported encodings: base58, base64",
+                    encoding.name()
+                ),
+            ))
+        }
+    };
+    if bytes.len() > TXN_SIZE_MAX {
+        return Err(bad_param(
+            index,
+            name,
+            &format!(
+                "decoded {name} too large: {} bytes (max: {TXN_SIZE_MAX} bytes)",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The number of signatures a serialized message requires (its header's first byte), for fee quotes.
+pub(super) fn required_signatures(message: &[u8]) -> Result<u8, String> {
+    let first = *message.first().ok_or("message is empty")?;
+    if first & 0x80 == 0 {
+        return Ok(first);
+    }
+    // A versioned message: a version byte, then the same header.
+    let version = first & 0x7f;
+    if version != 0 {
+        return Err(format!("message version {version} is not supported"));
+    }
+    message
+        .get(1)
+        .copied()
+        .ok_or_else(|| "message ends before its header".to_owned())
+}
+
+/// One compiled instruction, borrowed from the wire bytes.
+#[derive(Debug)]
+struct Instruction<'a> {
+    program_id_index: u8,
+    accounts: &'a [u8],
+    data: &'a [u8],
+}
+
+/// A legacy transaction's fields, borrowed from its wire bytes.
+#[derive(Debug)]
+pub(super) struct LegacyTxn<'a> {
+    signatures: &'a [u8],
+    header: [u8; 3],
+    keys: &'a [u8],
+    recent_blockhash: &'a [u8],
+    instructions: Vec<Instruction<'a>>,
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], String> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(format!(
+                "{field} needs {n} bytes at offset {}, {} left",
+                self.pos,
+                self.bytes.len() - self.pos
+            ));
+        };
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    /// Solana's compact-u16: 7 bits per byte, at most 3 bytes.
+    fn compact_u16(&mut self, field: &str) -> Result<usize, String> {
+        let mut value = 0usize;
+        for i in 0..3 {
+            let b = self.take(1, field)?[0];
+            value |= usize::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(format!("{field}: compact-u16 longer than 3 bytes"))
+    }
+}
+
+impl<'a> LegacyTxn<'a> {
+    /// Splits `wire` into its fields; every length is checked against the bytes left.
+    pub fn decode(wire: &'a [u8]) -> Result<LegacyTxn<'a>, String> {
+        if wire.len() > TXN_SIZE_MAX {
+            return Err(format!("{} bytes exceeds {TXN_SIZE_MAX}", wire.len()));
+        }
+        let mut c = Cursor {
+            bytes: wire,
+            pos: 0,
+        };
+        let num_signatures = c.compact_u16("signature count")?;
+        let signatures = c.take(num_signatures * Signature::LEN, "signatures")?;
+        let header = c.take(3, "message header")?;
+        if header[0] & 0x80 != 0 {
+            return Err("versioned messages are not supported".to_owned());
+        }
+        let num_keys = c.compact_u16("account key count")?;
+        let keys = c.take(num_keys * Pubkey::LEN, "account keys")?;
+        let recent_blockhash = c.take(32, "recent blockhash")?;
+        let num_instructions = c.compact_u16("instruction count")?;
+        if num_instructions > INSTRUCTIONS_MAX {
+            return Err(format!(
+                "{num_instructions} instructions exceeds {INSTRUCTIONS_MAX}"
+            ));
+        }
+        let mut instructions = Vec::with_capacity(num_instructions);
+        for _ in 0..num_instructions {
+            let program_id_index = c.take(1, "program index")?[0];
+            let n = c.compact_u16("instruction account count")?;
+            let accounts = c.take(n, "instruction accounts")?;
+            let d = c.compact_u16("instruction data length")?;
+            let data = c.take(d, "instruction data")?;
+            instructions.push(Instruction {
+                program_id_index,
+                accounts,
+                data,
+            });
+        }
+        if c.pos != wire.len() {
+            return Err(format!("{} trailing bytes", wire.len() - c.pos));
+        }
+        Ok(LegacyTxn {
+            signatures,
+            header: [header[0], header[1], header[2]],
+            keys,
+            recent_blockhash,
+            instructions,
+        })
+    }
+
+    /// The first signature (the transaction id), base58; empty if unsigned.
+    pub fn first_signature(&self) -> String {
+        self.signatures
+            .get(..Signature::LEN)
+            .map(|s| bs58::encode(s).into_string())
+            .unwrap_or_default()
+    }
+
+    fn signature_strings(&self) -> Vec<Value> {
+        self.signatures
+            .chunks_exact(Signature::LEN)
+            .map(|s| Value::String(bs58::encode(s).into_string()))
+            .collect()
+    }
+
+    fn num_keys(&self) -> usize {
+        self.keys.len() / Pubkey::LEN
+    }
+
+    /// Key `i` in base58, or `None` past the key list (a malformed stored instruction).
+    fn key(&self, i: usize) -> Option<String> {
+        let start = i.checked_mul(Pubkey::LEN)?;
+        let k = self.keys.get(start..start + Pubkey::LEN)?;
+        Some(bs58::encode(k).into_string())
+    }
+
+    fn is_signer(&self, i: usize) -> bool {
+        i < usize::from(self.header[0])
+    }
+
+    fn is_writable(&self, i: usize) -> bool {
+        let (signed, ro_signed, ro_unsigned) = (
+            usize::from(self.header[0]),
+            usize::from(self.header[1]),
+            usize::from(self.header[2]),
+        );
+        if i < signed {
+            i < signed.saturating_sub(ro_signed)
+        } else {
+            i < self.num_keys().saturating_sub(ro_unsigned)
+        }
+    }
+
+    fn parsed_account_keys(&self) -> Vec<Value> {
+        (0..self.num_keys())
+            .map(|i| {
+                json!({
+                    "pubkey": self.key(i),
+                    "writable": self.is_writable(i),
+                    "signer": self.is_signer(i),
+                    "source": "transaction",
+                })
+            })
+            .collect()
+    }
+
+    fn raw_message(&self) -> Value {
+        let instructions: Vec<Value> = self
+            .instructions
+            .iter()
+            .map(|ix| {
+                json!({
+                    "programIdIndex": ix.program_id_index,
+                    "accounts": ix.accounts,
+                    "data": bs58::encode(ix.data).into_string(),
+                    "stackHeight": null,
+                })
+            })
+            .collect();
+        json!({
+            "header": {
+                "numRequiredSignatures": self.header[0],
+                "numReadonlySignedAccounts": self.header[1],
+                "numReadonlyUnsignedAccounts": self.header[2],
+            },
+            "accountKeys": (0..self.num_keys()).map(|i| self.key(i)).collect::<Vec<_>>(),
+            "recentBlockhash": bs58::encode(self.recent_blockhash).into_string(),
+            "instructions": instructions,
+        })
+    }
+
+    fn parsed_message(&self) -> Value {
+        let instructions: Vec<Value> = self
+            .instructions
+            .iter()
+            .map(|ix| self.parsed_instruction(ix))
+            .collect();
+        json!({
+            "accountKeys": self.parsed_account_keys(),
+            "recentBlockhash": bs58::encode(self.recent_blockhash).into_string(),
+            "instructions": instructions,
+        })
+    }
+
+    /// A System Program transfer as `{program, programId, parsed: {type, info}}`; anything else
+    /// partially decoded (`{programId, accounts, data}`), as Solana does for unknown programs.
+    fn parsed_instruction(&self, ix: &Instruction<'_>) -> Value {
+        let program_id = self.key(usize::from(ix.program_id_index));
+        let is_system = program_id.as_deref() == Some("11111111111111111111111111111111");
+        if is_system && ix.data.len() == 12 && ix.data[..4] == 2u32.to_le_bytes() {
+            if let [from, to] = ix.accounts {
+                let mut lamports = [0u8; 8];
+                lamports.copy_from_slice(&ix.data[4..12]);
+                return json!({
+                    "program": "system",
+                    "programId": program_id,
+                    "parsed": {
+                        "type": "transfer",
+                        "info": {
+                            "source": self.key(usize::from(*from)),
+                            "destination": self.key(usize::from(*to)),
+                            "lamports": u64::from_le_bytes(lamports),
+                        },
+                    },
+                    "stackHeight": null,
+                });
+            }
+        }
+        json!({
+            "programId": program_id,
+            "accounts": ix.accounts.iter().map(|&a| self.key(usize::from(a))).collect::<Vec<_>>(),
+            "data": bs58::encode(ix.data).into_string(),
+            "stackHeight": null,
+        })
+    }
+}
+
+/// `{"Ok": null}` or `{"Err": err}`: Solana's deprecated but still read `status` field.
+pub(super) fn status_json(err: &Option<Value>) -> Value {
+    match err {
+        None => json!({ "Ok": null }),
+        Some(e) => json!({ "Err": e }),
+    }
+}
+
+/// Solana's `UiTransactionStatusMeta` for a transaction that ran no programs besides the System
+/// Program: no logs, inner instructions, token balances, rewards or loaded addresses.
+fn meta_json(rec: &TransactionRecord, encoding: TransactionEncoding) -> Value {
+    let mut meta = json!({
+        "err": rec.err,
+        "status": status_json(&rec.err),
+        "fee": rec.fee,
+        "preBalances": rec.pre_balances,
+        "postBalances": rec.post_balances,
+        "innerInstructions": [],
+        "logMessages": [],
+        "preTokenBalances": [],
+        "postTokenBalances": [],
+        "rewards": [],
+        "computeUnitsConsumed": 0,
+    });
+    // Solana leaves loaded addresses out of parsed meta (the accounts list already says it).
+    if encoding != TransactionEncoding::JsonParsed {
+        meta["loadedAddresses"] = json!({ "writable": [], "readonly": [] });
+    }
+    meta
+}
+
+fn undecodable(rec: &TransactionRecord, reason: &str) -> RpcError {
+    RpcError::internal(format!(
+        "stored transaction in slot {} cannot be decoded: {reason}",
+        rec.slot
+    ))
+}
+
+/// `{transaction, meta, version?}` for one stored transaction.
+pub(super) fn transaction_with_meta(
+    rec: &TransactionRecord,
+    encoding: TransactionEncoding,
+    show_version: bool,
+) -> Result<Map<String, Value>, RpcError> {
+    let transaction = match encoding {
+        TransactionEncoding::Binary => Value::String(bs58::encode(&rec.wire).into_string()),
+        TransactionEncoding::Base58 => json!([bs58::encode(&rec.wire).into_string(), "base58"]),
+        TransactionEncoding::Base64 => json!([BASE64.encode(&rec.wire), "base64"]),
+        TransactionEncoding::Json | TransactionEncoding::JsonParsed => {
+            let txn = LegacyTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
+            let message = if encoding == TransactionEncoding::Json {
+                txn.raw_message()
+            } else {
+                txn.parsed_message()
+            };
+            json!({ "signatures": txn.signature_strings(), "message": message })
+        }
+    };
+    let mut out = Map::new();
+    out.insert("transaction".into(), transaction);
+    out.insert("meta".into(), meta_json(rec, encoding));
+    if show_version {
+        out.insert("version".into(), json!("legacy"));
+    }
+    Ok(out)
+}
+
+/// `getBlock`'s `transactionDetails: "accounts"` form: signatures and account roles, short meta.
+pub(super) fn transaction_accounts(
+    rec: &TransactionRecord,
+    show_version: bool,
+    show_rewards: bool,
+) -> Result<Value, RpcError> {
+    let txn = LegacyTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
+    let mut meta = json!({
+        "err": rec.err,
+        "status": status_json(&rec.err),
+        "fee": rec.fee,
+        "preBalances": rec.pre_balances,
+        "postBalances": rec.post_balances,
+        "preTokenBalances": [],
+        "postTokenBalances": [],
+    });
+    if show_rewards {
+        meta["rewards"] = json!([]);
+    }
+    let mut out = json!({
+        "transaction": {
+            "signatures": txn.signature_strings(),
+            "accountKeys": txn.parsed_account_keys(),
+        },
+        "meta": meta,
+    });
+    if show_version {
+        out["version"] = json!("legacy");
+    }
+    Ok(out)
+}
+
+/// The first signature of a stored transaction, base58.
+pub(super) fn first_signature(rec: &TransactionRecord) -> Result<String, RpcError> {
+    Ok(LegacyTxn::decode(&rec.wire)
+        .map_err(|e| undecodable(rec, &e))?
+        .first_signature())
+}
+
+/// Base64 of raw bytes (entries' transactions).
+pub(super) fn base64(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::txn::build_transfer;
+    use dataplane::types::Hash;
+    use ed25519_dalek::SigningKey;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_a_transfer_and_rejects_every_truncation() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let wire = build_transfer(&key, &Pubkey([2; 32]), 77, &Hash([3; 32]));
+        let txn = LegacyTxn::decode(&wire).unwrap();
+        assert_eq!(txn.header, [1, 0, 1]);
+        assert_eq!(txn.num_keys(), 3);
+        assert_eq!(txn.instructions.len(), 1);
+        assert_eq!(txn.instructions[0].accounts, &[0, 1]);
+        assert!(txn.is_writable(0) && txn.is_writable(1) && !txn.is_writable(2));
+        for n in 0..wire.len() {
+            assert!(LegacyTxn::decode(&wire[..n]).is_err(), "prefix {n} decoded");
+        }
+        let mut long = wire.clone();
+        long.push(0);
+        assert!(LegacyTxn::decode(&long).unwrap_err().contains("trailing"));
+    }
+
+    #[test]
+    fn decode_wire_bounds_text_and_bytes() {
+        let too_long = "1".repeat(BASE58_TXN_CHARS_MAX + 1);
+        let e = decode_wire(&too_long, TransactionEncoding::Base58, 0, "transaction").unwrap_err();
+        assert!(e.message.contains("too large"), "{}", e.message);
+        // 1644 base64 characters decode to 1233 bytes: within the text bound, over the byte bound.
+        let text = BASE64.encode(vec![7u8; TXN_SIZE_MAX + 1]);
+        assert_eq!(text.len(), BASE64_TXN_CHARS_MAX);
+        let e = decode_wire(&text, TransactionEncoding::Base64, 0, "transaction").unwrap_err();
+        assert!(
+            e.message.contains("decoded transaction too large: 1233"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn required_signatures_reads_legacy_and_v0_headers() {
+        assert_eq!(required_signatures(&[2, 0, 1]), Ok(2));
+        assert_eq!(required_signatures(&[0x80, 3, 0, 1]), Ok(3));
+        assert!(required_signatures(&[0x81, 3]).is_err());
+        assert!(required_signatures(&[0x80]).is_err());
+        assert!(required_signatures(&[]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics_and_renders_when_it_decodes(
+            bytes in proptest::collection::vec(any::<u8>(), 0..1300)
+        ) {
+            if let Ok(txn) = LegacyTxn::decode(&bytes) {
+                let _ = txn.raw_message();
+                let _ = txn.parsed_message();
+                let _ = txn.first_signature();
+            }
+            let _ = required_signatures(&bytes);
+        }
+
+        #[test]
+        fn mutated_transfers_render_or_fail_cleanly(idx in 0usize..200, byte in any::<u8>()) {
+            let key = SigningKey::from_bytes(&[4; 32]);
+            let mut wire = build_transfer(&key, &Pubkey([2; 32]), 9, &Hash([3; 32]));
+            let i = idx % wire.len();
+            wire[i] = byte;
+            let rec = TransactionRecord {
+                slot: dataplane::types::Slot(1),
+                block_time: None,
+                wire,
+                fee: 5_000,
+                err: None,
+                pre_balances: vec![],
+                post_balances: vec![],
+            };
+            for encoding in [TransactionEncoding::Json, TransactionEncoding::JsonParsed] {
+                match transaction_with_meta(&rec, encoding, true) {
+                    Ok(v) => prop_assert!(v["transaction"]["message"]["instructions"].is_array()),
+                    Err(e) => prop_assert!(e.message.contains("slot 1"), "{}", e.message),
+                }
+            }
+            let _ = transaction_accounts(&rec, true, true);
+        }
+    }
+}

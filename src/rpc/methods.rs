@@ -1,0 +1,379 @@
+//! One function per JSON-RPC method: parse the params, ask the [`Chain`], render Solana's shape.
+
+use dataplane::types::{Hash, Pubkey, Signature, Slot};
+use serde_json::{json, Map, Value};
+
+use super::encoding::{self, decode_wire, required_signatures};
+use super::error::RpcError;
+use super::params::{
+    at_least_confirmed, bad_param, empty_account_data, encoding_or_config, AccountInfoConfig,
+    AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
+    TransactionConfig, TransactionDetails, TransactionEncoding,
+};
+use super::{
+    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, SIGNATURE_STATUSES_MAX,
+    SOLANA_CORE_VERSION,
+};
+
+/// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
+const FEATURE_SET_ID: u32 = 0x0b1a_cb00;
+
+/// Runs `method` with `params` against `chain`.
+pub(super) fn call(
+    chain: &dyn Chain,
+    method: Method,
+    params: &Params<'_>,
+) -> Result<Value, RpcError> {
+    match method {
+        Method::GetAccountInfo => get_account_info(chain, params),
+        Method::GetBalance => get_balance(chain, params),
+        Method::GetBlock => get_block(chain, params),
+        Method::GetBlockEntries => get_block_entries(chain, params),
+        Method::GetBlockHeight => {
+            let (c, min) = context_params(params, 0)?;
+            context_slot(chain.slot(c), min)?;
+            Ok(json!(chain.block_height(c)))
+        }
+        Method::GetEpochInfo => {
+            let (c, min) = context_params(params, 0)?;
+            let info = chain.epoch_info(c);
+            context_slot(info.absolute_slot, min)?;
+            Ok(json!({
+                "absoluteSlot": info.absolute_slot.0,
+                "blockHeight": info.block_height,
+                "epoch": info.epoch,
+                "slotIndex": info.slot_index,
+                "slotsInEpoch": info.slots_in_epoch,
+                "transactionCount": info.transaction_count,
+            }))
+        }
+        Method::GetFeeForMessage => get_fee_for_message(chain, params),
+        Method::GetGenesisHash => {
+            params.at_most(0)?;
+            Ok(json!(chain.genesis_hash().to_string()))
+        }
+        Method::GetHealth => {
+            params.at_most(0)?;
+            chain
+                .health()
+                .map_err(|reason| RpcError::node_unhealthy(&reason))?;
+            Ok(json!("ok"))
+        }
+        Method::GetIdentity => {
+            params.at_most(0)?;
+            Ok(json!({ "identity": chain.identity().to_string() }))
+        }
+        Method::GetLatestBlockhash => {
+            let (c, min) = context_params(params, 0)?;
+            let (slot, blockhash, last_valid_block_height) = chain.latest_blockhash(c);
+            context_slot(slot, min)?;
+            Ok(with_context(
+                slot,
+                json!({
+                    "blockhash": blockhash.to_string(),
+                    "lastValidBlockHeight": last_valid_block_height,
+                }),
+            ))
+        }
+        Method::GetMinimumBalanceForRentExemption => {
+            params.at_most(2)?;
+            let _data_len: u64 = params.required(0, "dataLength")?;
+            let _config: ContextConfig = params.config(1)?;
+            // There is no rent: an account of any size is exempt at any balance.
+            Ok(json!(0))
+        }
+        Method::GetSignatureStatuses => get_signature_statuses(chain, params),
+        Method::GetSlot => {
+            let (c, min) = context_params(params, 0)?;
+            Ok(json!(context_slot(chain.slot(c), min)?.0))
+        }
+        Method::GetTransaction => get_transaction(chain, params),
+        Method::GetTransactionCount => {
+            let (c, min) = context_params(params, 0)?;
+            context_slot(chain.slot(c), min)?;
+            Ok(json!(chain.transaction_count(c)))
+        }
+        Method::GetVersion => {
+            params.at_most(0)?;
+            // Clients pick APIs by `solana-core` (older ones fall back to methods removed since,
+            // such as getRecentBlockhash and getFees, for nodes below 1.9), so we report the
+            // release whose API we implement rather than our own version.
+            Ok(json!({
+                "solana-core": SOLANA_CORE_VERSION,
+                "feature-set": FEATURE_SET_ID,
+                "blackbook": env!("CARGO_PKG_VERSION"),
+            }))
+        }
+        Method::IsBlockhashValid => {
+            params.at_most(2)?;
+            let blockhash: Hash = params.base58(0, "blockhash")?;
+            let config: ContextConfig = params.config(1)?;
+            let (slot, valid) = chain.is_blockhash_valid(&blockhash, commitment(&config));
+            context_slot(slot, config.min_context_slot)?;
+            Ok(with_context(slot, json!(valid)))
+        }
+        Method::RequestAirdrop => {
+            params.at_most(3)?;
+            let to: Pubkey = params.base58(0, "pubkey")?;
+            let lamports: u64 = params.required(1, "lamports")?;
+            let _config: AirdropConfig = params.config(2)?;
+            let signature = chain.request_airdrop(&to, lamports)?;
+            Ok(json!(signature.to_string()))
+        }
+        Method::SendTransaction => send_transaction(chain, params),
+    }
+}
+
+/// `{context: {slot, apiVersion}, value}`.
+fn with_context(slot: Slot, value: Value) -> Value {
+    json!({
+        "context": { "slot": slot.0, "apiVersion": SOLANA_CORE_VERSION },
+        "value": value,
+    })
+}
+
+fn commitment(config: &ContextConfig) -> Commitment {
+    config.commitment.unwrap_or_default()
+}
+
+/// `[{commitment, minContextSlot}]` at `index`, as most read methods take.
+fn context_params(
+    params: &Params<'_>,
+    index: usize,
+) -> Result<(Commitment, Option<u64>), RpcError> {
+    params.at_most(index + 1)?;
+    let config: ContextConfig = params.config(index)?;
+    Ok((commitment(&config), config.min_context_slot))
+}
+
+/// `slot`, or -32016 if the caller asked for a later one.
+fn context_slot(slot: Slot, min_context_slot: Option<u64>) -> Result<Slot, RpcError> {
+    match min_context_slot {
+        Some(min) if slot.0 < min => Err(RpcError::min_context_slot_not_reached(slot)),
+        _ => Ok(slot),
+    }
+}
+
+fn get_balance(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let key: Pubkey = params.base58(0, "pubkey")?;
+    let config: ContextConfig = params.config(1)?;
+    let (slot, lamports) = chain.balance(&key, commitment(&config));
+    context_slot(slot, config.min_context_slot)?;
+    Ok(with_context(slot, json!(lamports)))
+}
+
+/// Every account is a System Program account without data, so its balance says everything.
+fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let key: Pubkey = params.base58(0, "pubkey")?;
+    let config: AccountInfoConfig = params.config(1)?;
+    let (data, encoding) = empty_account_data(config.encoding.as_deref())?;
+    let (slot, lamports) = chain.balance(&key, config.commitment.unwrap_or_default());
+    context_slot(slot, config.min_context_slot)?;
+    // Solana reports a missing (never funded or emptied) account as null.
+    let value = if lamports == 0 {
+        Value::Null
+    } else {
+        json!({
+            "lamports": lamports,
+            "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
+            "data": [data, encoding],
+            "executable": false,
+            "rentEpoch": u64::MAX,
+            "space": 0,
+        })
+    };
+    Ok(with_context(slot, value))
+}
+
+fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let text: &str = params.required(0, "transaction")?;
+    let config: SendConfig = params.config(1)?;
+    let encoding = config.encoding.unwrap_or(TransactionEncoding::Base58);
+    let wire = decode_wire(text, encoding, 0, "transaction")?;
+    if let Some(min) = config.min_context_slot {
+        context_slot(
+            chain.slot(config.preflight_commitment.unwrap_or_default()),
+            Some(min),
+        )?;
+    }
+    let signature = chain.submit_transaction(wire)?;
+    Ok(json!(signature.to_string()))
+}
+
+fn get_signature_statuses(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let texts: Vec<&str> = match params.get(0) {
+        // Count before parsing so an oversized list costs nothing.
+        Some(Value::Array(items)) if items.len() > SIGNATURE_STATUSES_MAX => {
+            return Err(RpcError::invalid_params(format!(
+                "Too many inputs provided; max {SIGNATURE_STATUSES_MAX}"
+            )));
+        }
+        _ => params.required(0, "signatures")?,
+    };
+    let signatures = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Signature>()
+                .map_err(|e| bad_param(0, "signatures", &format!("item {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config: SignatureStatusConfig = params.config(1)?;
+    let (slot, statuses) = chain.signature_statuses(&signatures, config.search_transaction_history);
+    if statuses.len() != signatures.len() {
+        return Err(RpcError::internal(format!(
+            "node returned {} statuses for {} signatures",
+            statuses.len(),
+            signatures.len()
+        )));
+    }
+    let value: Vec<Value> = statuses
+        .into_iter()
+        .map(|status| match status {
+            None => Value::Null,
+            Some(s) => json!({
+                "slot": s.slot.0,
+                // Clients treat `confirmations: null` as rooted, so finalized must say null.
+                "confirmations": if s.confirmation_status == Commitment::Finalized {
+                    None
+                } else {
+                    s.confirmations
+                },
+                "status": encoding::status_json(&s.err),
+                "err": s.err,
+                "confirmationStatus": s.confirmation_status.as_str(),
+            }),
+        })
+        .collect();
+    Ok(with_context(slot, Value::Array(value)))
+}
+
+fn get_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let signature: Signature = params.base58(0, "signature")?;
+    let config: TransactionConfig =
+        encoding_or_config(params, 1, |c: &mut TransactionConfig, e| {
+            c.encoding = Some(e)
+        })?;
+    let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
+    let Some(record) = chain.transaction(&signature, c) else {
+        return Ok(Value::Null);
+    };
+    let encoding = config.encoding.unwrap_or(TransactionEncoding::Json);
+    let show_version = config.max_supported_transaction_version.is_some();
+    let mut out = encoding::transaction_with_meta(&record, encoding, show_version)?;
+    out.insert("slot".into(), json!(record.slot.0));
+    out.insert("blockTime".into(), json!(record.block_time));
+    Ok(Value::Object(out))
+}
+
+fn get_block(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let slot: u64 = params.required(0, "slot")?;
+    let config: BlockConfig =
+        encoding_or_config(params, 1, |c: &mut BlockConfig, e| c.encoding = Some(e))?;
+    let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
+    let block = chain.block(Slot(slot), c)?;
+    let encoding = config.encoding.unwrap_or(TransactionEncoding::Json);
+    let show_version = config.max_supported_transaction_version.is_some();
+    let show_rewards = config.rewards.unwrap_or(true);
+
+    let mut out = Map::new();
+    out.insert("blockhash".into(), json!(block.blockhash.to_string()));
+    out.insert(
+        "previousBlockhash".into(),
+        json!(block.previous_blockhash.to_string()),
+    );
+    out.insert("parentSlot".into(), json!(block.parent_slot.0));
+    out.insert("blockHeight".into(), json!(block.block_height));
+    out.insert("blockTime".into(), json!(block.block_time));
+    match config.transaction_details.unwrap_or_default() {
+        TransactionDetails::Full => {
+            let txs = block
+                .transactions
+                .iter()
+                .map(|t| {
+                    encoding::transaction_with_meta(t, encoding, show_version).map(Value::Object)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("transactions".into(), Value::Array(txs));
+        }
+        TransactionDetails::Accounts => {
+            let txs = block
+                .transactions
+                .iter()
+                .map(|t| encoding::transaction_accounts(t, show_version, show_rewards))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("transactions".into(), Value::Array(txs));
+        }
+        TransactionDetails::Signatures => {
+            let sigs = block
+                .transactions
+                .iter()
+                .map(encoding::first_signature)
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("signatures".into(), json!(sigs));
+        }
+        TransactionDetails::None => {}
+    }
+    if show_rewards {
+        // No inflation and fees go straight to the leader's balance: there are no reward records.
+        out.insert("rewards".into(), json!([]));
+    }
+    Ok(Value::Object(out))
+}
+
+fn get_block_entries(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let slot: u64 = params.required(0, "slot")?;
+    let block = chain.block_entries(Slot(slot))?;
+    let entries: Vec<Value> = block
+        .entries
+        .iter()
+        .map(|e| {
+            json!({
+                "numHashes": e.num_hashes,
+                "hash": e.hash.to_string(),
+                "transactions": e.transactions.iter().map(|t| encoding::base64(t)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "slot": block.slot.0,
+        "parentSlot": block.parent_slot.0,
+        "startHash": block.start_hash.to_string(),
+        "ticksPerSlot": block.ticks_per_slot,
+        "hashesPerTick": block.hashes_per_tick,
+        "entries": entries,
+    }))
+}
+
+/// The fee depends only on the signature count, so only the header is read.
+fn get_fee_for_message(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let text: &str = params.required(0, "message")?;
+    let config: ContextConfig = params.config(1)?;
+    let message = decode_wire(text, TransactionEncoding::Base64, 0, "message")?;
+    let signatures = required_signatures(&message).map_err(|e| bad_param(0, "message", &e))?;
+    let slot = context_slot(chain.slot(commitment(&config)), config.min_context_slot)?;
+    let fee = FEE_LAMPORTS_PER_SIGNATURE * u64::from(signatures);
+    Ok(with_context(slot, json!(fee)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_slot_enforces_the_minimum() {
+        assert_eq!(context_slot(Slot(5), None), Ok(Slot(5)));
+        assert_eq!(context_slot(Slot(5), Some(5)), Ok(Slot(5)));
+        let e = context_slot(Slot(5), Some(6)).unwrap_err();
+        assert_eq!(e.code, super::super::error::MIN_CONTEXT_SLOT_NOT_REACHED);
+        assert_eq!(e.data, Some(json!({ "contextSlot": 5 })));
+    }
+}

@@ -1,0 +1,294 @@
+//! Solana-compatible JSON-RPC over HTTP.
+//!
+//! Method names, parameters, response shapes and error codes follow Solana's JSON-RPC API so that stock
+//! clients (`solana-rpc-client`, `@solana/web3.js`, wallets) work against a BlackBook node unchanged.
+//! The server knows nothing about banks, PoH or storage: it talks to the node through the [`Chain`]
+//! trait, runs each request on tokio's blocking pool (a `Chain` call may read redb) and renders the
+//! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method),
+//! `params` (bounded parameter parsing), `encoding` (transactions and blocks as JSON), [`error`]
+//! (Solana's error codes) and [`stats`] (request counters).
+
+mod encoding;
+pub mod error;
+mod methods;
+mod params;
+pub mod server;
+pub mod stats;
+
+#[cfg(test)]
+mod test_node;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_envelope;
+#[cfg(test)]
+mod tests_stock_client;
+
+use std::fmt;
+use std::str::FromStr;
+
+use dataplane::types::{Hash, Pubkey, Signature, Slot};
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+pub use error::RpcError;
+pub use server::{serve, serve_with_stats};
+pub use stats::{Method, RpcStats};
+
+/// The Solana release whose RPC API this server speaks; `getVersion` reports it and every response
+/// context carries it as `apiVersion`.
+pub const SOLANA_CORE_VERSION: &str = "3.0.0";
+/// Largest request body accepted, in bytes; larger bodies get HTTP 413. Fits a batch of ~35 base64
+/// transactions; Solana's own limit is 50 KiB.
+pub const REQUEST_BODY_MAX_BYTES: usize = 64 * 1024;
+/// Most requests in one JSON-RPC batch.
+pub const BATCH_REQUESTS_MAX: usize = 100;
+/// Most signatures in one `getSignatureStatuses` call (Solana's limit).
+pub const SIGNATURE_STATUSES_MAX: usize = 256;
+/// Requests (single or batch) processed at once; later ones wait for a slot, which bounds the
+/// blocking threads and memory that RPC can take from the node.
+pub const CONCURRENT_REQUESTS_MAX: usize = 32;
+/// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
+pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+
+/// How settled the state a request reads must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Commitment {
+    /// The node's latest bank, possibly on a fork that gets abandoned.
+    Processed,
+    /// Voted on by a supermajority.
+    Confirmed,
+    /// Rooted: will never be rolled back.
+    #[default]
+    Finalized,
+}
+
+impl Commitment {
+    /// Solana's name for the level, as used in `confirmationStatus`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Commitment::Processed => "processed",
+            Commitment::Confirmed => "confirmed",
+            Commitment::Finalized => "finalized",
+        }
+    }
+}
+
+impl fmt::Display for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A commitment name that is neither current nor one of Solana's legacy names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown commitment `{0}`, expected processed, confirmed or finalized")]
+pub struct UnknownCommitment(pub String);
+
+impl FromStr for Commitment {
+    type Err = UnknownCommitment;
+
+    /// Accepts the current names and the legacy ones older clients still send
+    /// (`recent`, `single`, `singleGossip`, `root`, `max`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "processed" | "recent" => Ok(Commitment::Processed),
+            "confirmed" | "single" | "singleGossip" => Ok(Commitment::Confirmed),
+            "finalized" | "root" | "max" => Ok(Commitment::Finalized),
+            other => Err(UnknownCommitment(error::excerpt(other))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Commitment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CommitmentVisitor;
+        impl Visitor<'_> for CommitmentVisitor {
+            type Value = Commitment;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a commitment level string")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Commitment, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(CommitmentVisitor)
+    }
+}
+
+/// What the RPC server needs from the node; the node implements it over its banks and ledger.
+///
+/// Calls run on tokio's blocking pool, so they may read storage, but they should not wait on the
+/// pipeline for long.
+pub trait Chain: Send + Sync + 'static {
+    /// The highest slot at commitment `c`.
+    fn slot(&self, c: Commitment) -> Slot;
+    /// The block height (blocks, not slots, since genesis) at commitment `c`.
+    fn block_height(&self, c: Commitment) -> u64;
+    /// `(context slot, lamports)` of `key` at commitment `c`.
+    fn balance(&self, key: &Pubkey, c: Commitment) -> (Slot, u64);
+    /// `(context slot, blockhash, last valid block height)` of the newest blockhash at `c`.
+    fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64);
+    /// `(context slot, valid)`: whether a transaction may still use `h` as its recent blockhash.
+    fn is_blockhash_valid(&self, h: &Hash, c: Commitment) -> (Slot, bool);
+    /// Hands a transaction's wire bytes to the pipeline; returns its signature (its id).
+    fn submit_transaction(&self, wire: Vec<u8>) -> Result<Signature, SubmitError>;
+    /// `(context slot, one entry per signature)`; `None` where the signature is unknown.
+    fn signature_statuses(
+        &self,
+        sigs: &[Signature],
+        search_history: bool,
+    ) -> (Slot, Vec<Option<SignatureStatus>>);
+    /// A transaction in a block at commitment `c`, with its execution results.
+    fn transaction(&self, sig: &Signature, c: Commitment) -> Option<TransactionRecord>;
+    /// The block of `slot` at commitment `c`.
+    fn block(&self, slot: Slot, c: Commitment) -> Result<BlockRecord, BlockError>;
+    /// The PoH entries of `slot`'s block, so anyone can re-verify its hash chain.
+    fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError>;
+    /// The hash of the genesis file: the cluster's identity.
+    fn genesis_hash(&self) -> Hash;
+    /// Epoch and slot position at commitment `c`.
+    fn epoch_info(&self, c: Commitment) -> EpochInfo;
+    /// Sends `lamports` from the faucet to `to`; returns the airdrop transaction's signature.
+    fn request_airdrop(&self, to: &Pubkey, lamports: u64) -> Result<Signature, SubmitError>;
+    /// `Err` while the node is behind or not ready; the message says why.
+    fn health(&self) -> Result<(), String>;
+    /// The validator's identity key.
+    fn identity(&self) -> Pubkey;
+    /// Transactions processed since genesis at commitment `c`.
+    fn transaction_count(&self, c: Commitment) -> u64;
+}
+
+/// A transaction's status as `getSignatureStatuses` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignatureStatus {
+    /// Slot of the block that holds the transaction.
+    pub slot: Slot,
+    /// Blocks built on top since; `None` once rooted (rendered as `null` when finalized).
+    pub confirmations: Option<u64>,
+    /// Solana `TransactionError` JSON if the transaction failed.
+    pub err: Option<serde_json::Value>,
+    /// How settled the block is.
+    pub confirmation_status: Commitment,
+}
+
+/// A stored transaction with its execution results.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionRecord {
+    /// Slot of the block that holds it.
+    pub slot: Slot,
+    /// The block's production time, Unix seconds.
+    pub block_time: Option<i64>,
+    /// The wire bytes as received.
+    pub wire: Vec<u8>,
+    /// Fee charged, in lamports.
+    pub fee: u64,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<serde_json::Value>,
+    /// Balances of its account keys before, in key order.
+    pub pre_balances: Vec<u64>,
+    /// Balances of its account keys after, in key order.
+    pub post_balances: Vec<u64>,
+}
+
+/// A stored block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockRecord {
+    /// Its slot.
+    pub slot: Slot,
+    /// Its parent's slot.
+    pub parent_slot: Slot,
+    /// Hash of its last tick.
+    pub blockhash: Hash,
+    /// Its parent's blockhash.
+    pub previous_blockhash: Hash,
+    /// Blocks since genesis.
+    pub block_height: u64,
+    /// Production time, Unix seconds.
+    pub block_time: Option<i64>,
+    /// Its transactions, in execution order.
+    pub transactions: Vec<TransactionRecord>,
+}
+
+/// A block's PoH entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockEntries {
+    /// The block's slot.
+    pub slot: Slot,
+    /// Its parent's slot.
+    pub parent_slot: Slot,
+    /// The PoH hash the block starts from (the parent's blockhash).
+    pub start_hash: Hash,
+    /// Ticks per slot (genesis).
+    pub ticks_per_slot: u64,
+    /// Hashes per tick (genesis).
+    pub hashes_per_tick: u64,
+    /// The entries in order.
+    pub entries: Vec<EntryRecord>,
+}
+
+/// One PoH entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryRecord {
+    /// Hashes since the previous entry.
+    pub num_hashes: u64,
+    /// The entry's hash.
+    pub hash: Hash,
+    /// Wire bytes of the transactions mixed into it (empty for a tick).
+    pub transactions: Vec<Vec<u8>>,
+}
+
+/// Epoch position, as `getEpochInfo` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EpochInfo {
+    /// The current epoch.
+    pub epoch: u64,
+    /// Slot within the epoch.
+    pub slot_index: u64,
+    /// Slots per epoch.
+    pub slots_in_epoch: u64,
+    /// The current slot.
+    pub absolute_slot: Slot,
+    /// The current block height.
+    pub block_height: u64,
+    /// Transactions processed since genesis.
+    pub transaction_count: u64,
+}
+
+/// Why a block or its entries cannot be returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// Not stored (yet) at the asked commitment; RPC code -32004.
+    #[error("block not available for slot {0}")]
+    NotAvailable(Slot),
+    /// The slot has no block: its leader produced none; RPC code -32007.
+    #[error("slot {0} was skipped")]
+    Skipped(Slot),
+}
+
+/// Why a transaction (or airdrop) was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmitError {
+    /// Not a well-formed transaction; RPC code -32602.
+    #[error("invalid transaction: {0}")]
+    Malformed(String),
+    /// A signature does not verify; RPC code -32003.
+    #[error("Transaction signature verification failure")]
+    BadSignature,
+    /// Refused by the node's pre-execution checks; RPC code -32002 with Solana's simulation data.
+    #[error("Transaction simulation failed: {message}")]
+    Preflight {
+        /// Human-readable reason.
+        message: String,
+        /// Solana `TransactionError` JSON, e.g. `"BlockhashNotFound"`.
+        err: serde_json::Value,
+    },
+    /// A program, instruction or message version the chain does not run; RPC code -32602.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The node cannot take transactions now; RPC code -32005.
+    #[error("{0}")]
+    Unhealthy(String),
+    /// The ingest queue is full; RPC code -32603.
+    #[error("node is overloaded: transaction queue is full, retry later")]
+    Busy,
+}

@@ -1,0 +1,221 @@
+//! The HTTP server and the JSON-RPC 2.0 envelope: single requests, batches, notifications, and the
+//! errors for bodies that are none of these.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+use super::error::RpcError;
+use super::methods;
+use super::params::Params;
+use super::{
+    Chain, Method, RpcStats, BATCH_REQUESTS_MAX, CONCURRENT_REQUESTS_MAX, REQUEST_BODY_MAX_BYTES,
+};
+
+#[derive(Clone)]
+struct AppState {
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    permits: Arc<Semaphore>,
+}
+
+/// Serves JSON-RPC on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    chain: Arc<dyn Chain>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    serve_with_stats(listener, chain, Arc::new(RpcStats::new()), shutdown).await
+}
+
+/// [`serve`], counting requests into `stats` (which the node reads for metrics).
+pub async fn serve_with_stats(
+    listener: tokio::net::TcpListener,
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let state = AppState {
+        chain,
+        stats,
+        permits: Arc::new(Semaphore::new(CONCURRENT_REQUESTS_MAX)),
+    };
+    let router = Router::new()
+        .route("/", post(rpc))
+        .route("/health", get(health))
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
+        .with_state(state);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn rpc(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            // Too large (413) or unreadable: nothing to answer in JSON-RPC terms.
+            state.stats.count_rejected_body();
+            return rejection.into_response();
+        }
+    };
+    // The semaphore is never closed, so acquiring only waits.
+    let Ok(_permit) = state.permits.clone().acquire_owned().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let worker_state = state.clone();
+    // Chain calls may read storage: keep them off the async workers.
+    let outcome = tokio::task::spawn_blocking(move || {
+        handle_body(&*worker_state.chain, &worker_state.stats, &body)
+    })
+    .await;
+    let reply = match outcome {
+        Ok(reply) => reply,
+        Err(join_error) => {
+            tracing::error!(%join_error, "RPC request handler panicked");
+            state.stats.count_error();
+            Some(error_response(
+                Value::Null,
+                &RpcError::internal("Internal error"),
+            ))
+        }
+    };
+    match reply {
+        Some(v) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_vec(&v).unwrap_or_default(),
+        )
+            .into_response(),
+        // Only notifications: JSON-RPC says send nothing back.
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// Solana's `/health`: `ok`, or `behind` while the node is not serving current state.
+async fn health(State(state): State<AppState>) -> &'static str {
+    let chain = state.chain.clone();
+    match tokio::task::spawn_blocking(move || chain.health()).await {
+        Ok(Ok(())) => "ok",
+        _ => "behind",
+    }
+}
+
+/// The response to one HTTP body: a response object, an array for a batch, or `None` when every
+/// request was a notification.
+pub(super) fn handle_body(chain: &dyn Chain, stats: &RpcStats, body: &[u8]) -> Option<Value> {
+    let request: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            stats.count_error();
+            return Some(error_response(Value::Null, &RpcError::parse_error()));
+        }
+    };
+    match request {
+        Value::Array(items) => {
+            let refused = if items.is_empty() {
+                Some("empty batch".to_owned())
+            } else if items.len() > BATCH_REQUESTS_MAX {
+                Some(format!(
+                    "batch of {} requests exceeds the limit of {BATCH_REQUESTS_MAX}",
+                    items.len()
+                ))
+            } else {
+                None
+            };
+            if let Some(detail) = refused {
+                stats.count_error();
+                return Some(error_response(
+                    Value::Null,
+                    &RpcError::invalid_request(&detail),
+                ));
+            }
+            let replies: Vec<Value> = items
+                .iter()
+                .filter_map(|item| handle_request(chain, stats, item))
+                .collect();
+            (!replies.is_empty()).then_some(Value::Array(replies))
+        }
+        single => handle_request(chain, stats, &single),
+    }
+}
+
+/// One request object; `None` for a notification (no `id`).
+fn handle_request(chain: &dyn Chain, stats: &RpcStats, request: &Value) -> Option<Value> {
+    let (id, outcome) = match parse_envelope(request) {
+        Ok((id, name, params)) => (id, dispatch(chain, stats, name, params)),
+        Err((id, e)) => (id, Err(e)),
+    };
+    let id = id?;
+    Some(match outcome {
+        Ok(result) => json!({ "jsonrpc": "2.0", "result": result, "id": id }),
+        Err(e) => {
+            stats.count_error();
+            error_response(id, &e)
+        }
+    })
+}
+
+type Envelope<'a> = (Option<Value>, &'a str, Option<&'a Value>);
+
+/// Checks `{jsonrpc: "2.0", method, params?, id?}`; the id is `None` for a notification.
+fn parse_envelope(request: &Value) -> Result<Envelope<'_>, (Option<Value>, RpcError)> {
+    let Value::Object(fields) = request else {
+        return Err((
+            Some(Value::Null),
+            RpcError::invalid_request("not a request object"),
+        ));
+    };
+    let id = match fields.get("id") {
+        None => None,
+        Some(id @ (Value::Null | Value::Number(_) | Value::String(_))) => Some(id.clone()),
+        Some(_) => {
+            return Err((
+                Some(Value::Null),
+                RpcError::invalid_request("id must be a number, string or null"),
+            ))
+        }
+    };
+    // An invalid request is answered even without an id: the client needs to know.
+    let invalid = |detail: &str| {
+        (
+            Some(id.clone().unwrap_or(Value::Null)),
+            RpcError::invalid_request(detail),
+        )
+    };
+    if fields.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(invalid("jsonrpc must be \"2.0\""));
+    }
+    let Some(name) = fields.get("method").and_then(Value::as_str) else {
+        return Err(invalid("method must be a string"));
+    };
+    Ok((id, name, fields.get("params")))
+}
+
+fn dispatch(
+    chain: &dyn Chain,
+    stats: &RpcStats,
+    name: &str,
+    params: Option<&Value>,
+) -> Result<Value, RpcError> {
+    let Some(method) = Method::from_name(name) else {
+        stats.count_unknown_method();
+        return Err(RpcError::method_not_found());
+    };
+    stats.count_call(method);
+    let params = Params::new(params)?;
+    methods::call(chain, method, &params)
+}
+
+fn error_response(id: Value, e: &RpcError) -> Value {
+    json!({ "jsonrpc": "2.0", "error": e.to_json(), "id": id })
+}

@@ -1,0 +1,351 @@
+//! Test harness: the real server on 127.0.0.1:0 over a fake [`Chain`] with canned data, and a raw
+//! HTTP/1.1 client to speak to it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dataplane::txn::{build_transfer, TxnView};
+use dataplane::types::{Hash, Pubkey, Signature, Slot, LAMPORTS_PER_TOKEN};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::*;
+
+pub(super) const FINALIZED_SLOT: u64 = 10;
+pub(super) const CONFIRMED_SLOT: u64 = 11;
+pub(super) const PROCESSED_SLOT: u64 = 12;
+pub(super) const BLOCKHASH: Hash = Hash([7; 32]);
+pub(super) const PAYER_LAMPORTS: u64 = 1_000_000_000;
+/// Transfers of these amounts make the fake node refuse the transaction in one particular way.
+pub(super) const LAMPORTS_PREFLIGHT_FAIL: u64 = 13;
+pub(super) const LAMPORTS_UNHEALTHY: u64 = 14;
+pub(super) const LAMPORTS_BUSY: u64 = 15;
+pub(super) const LAMPORTS_UNSUPPORTED: u64 = 16;
+pub(super) const FAILED_SIG: Signature = Signature([1; 64]);
+pub(super) const AIRDROP_SIG: Signature = Signature([9; 64]);
+
+/// A node with one block (slot 10) holding one transfer; slot 9 was skipped.
+pub(super) struct FakeChain {
+    pub payer: SigningKey,
+    pub recipient: Pubkey,
+    pub transfer: Vec<u8>,
+    pub healthy: AtomicBool,
+    pub submitted: Mutex<Vec<Vec<u8>>>,
+    pub airdrops: Mutex<Vec<(Pubkey, u64)>>,
+}
+
+impl FakeChain {
+    pub fn new() -> FakeChain {
+        let payer = SigningKey::from_bytes(&[42; 32]);
+        let recipient = Pubkey([3; 32]);
+        let transfer = build_transfer(&payer, &recipient, 250, &BLOCKHASH);
+        FakeChain {
+            payer,
+            recipient,
+            transfer,
+            healthy: AtomicBool::new(true),
+            submitted: Mutex::new(Vec::new()),
+            airdrops: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn payer_key(&self) -> Pubkey {
+        Pubkey(self.payer.verifying_key().to_bytes())
+    }
+
+    pub fn transfer_signature(&self) -> Signature {
+        TxnView::new(&self.transfer).unwrap().signature()
+    }
+
+    fn record(&self) -> TransactionRecord {
+        TransactionRecord {
+            slot: Slot(FINALIZED_SLOT),
+            block_time: Some(1_700_000_000),
+            wire: self.transfer.clone(),
+            fee: 5_000,
+            err: None,
+            pre_balances: vec![PAYER_LAMPORTS + 5_250, 0, 1],
+            post_balances: vec![PAYER_LAMPORTS, 250, 1],
+        }
+    }
+}
+
+fn slot_at(c: Commitment) -> u64 {
+    match c {
+        Commitment::Processed => PROCESSED_SLOT,
+        Commitment::Confirmed => CONFIRMED_SLOT,
+        Commitment::Finalized => FINALIZED_SLOT,
+    }
+}
+
+impl Chain for FakeChain {
+    fn slot(&self, c: Commitment) -> Slot {
+        Slot(slot_at(c))
+    }
+    fn block_height(&self, c: Commitment) -> u64 {
+        slot_at(c) - 3
+    }
+    fn balance(&self, key: &Pubkey, c: Commitment) -> (Slot, u64) {
+        let lamports = if *key == self.payer_key() {
+            PAYER_LAMPORTS
+        } else if *key == self.recipient {
+            250
+        } else {
+            0
+        };
+        (Slot(slot_at(c)), lamports)
+    }
+    fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
+        (Slot(slot_at(c)), BLOCKHASH, slot_at(c) + 150)
+    }
+    fn is_blockhash_valid(&self, h: &Hash, c: Commitment) -> (Slot, bool) {
+        (Slot(slot_at(c)), *h == BLOCKHASH)
+    }
+    fn submit_transaction(&self, wire: Vec<u8>) -> Result<Signature, SubmitError> {
+        let view = TxnView::new(&wire).map_err(|e| SubmitError::Malformed(e.to_string()))?;
+        let payer = VerifyingKey::from_bytes(view.account_key_bytes(0))
+            .map_err(|_| SubmitError::BadSignature)?;
+        let sig = ed25519_dalek::Signature::from_bytes(view.signature_bytes(0));
+        payer
+            .verify_strict(view.message(), &sig)
+            .map_err(|_| SubmitError::BadSignature)?;
+        match view.transfers().next().map(|t| t.lamports) {
+            Some(LAMPORTS_PREFLIGHT_FAIL) => Err(SubmitError::Preflight {
+                message: "Blockhash not found".into(),
+                err: json!("BlockhashNotFound"),
+            }),
+            Some(LAMPORTS_UNHEALTHY) => Err(SubmitError::Unhealthy(
+                "node is 40 slots behind the cluster".into(),
+            )),
+            Some(LAMPORTS_BUSY) => Err(SubmitError::Busy),
+            Some(LAMPORTS_UNSUPPORTED) => Err(SubmitError::Unsupported(
+                "program Vote111 is not supported".into(),
+            )),
+            _ => {
+                let signature = view.signature();
+                self.submitted.lock().unwrap().push(wire);
+                Ok(signature)
+            }
+        }
+    }
+    fn signature_statuses(
+        &self,
+        sigs: &[Signature],
+        _search_history: bool,
+    ) -> (Slot, Vec<Option<SignatureStatus>>) {
+        let statuses = sigs
+            .iter()
+            .map(|s| {
+                if *s == self.transfer_signature() {
+                    Some(SignatureStatus {
+                        slot: Slot(FINALIZED_SLOT),
+                        confirmations: Some(3),
+                        err: None,
+                        confirmation_status: Commitment::Finalized,
+                    })
+                } else if *s == FAILED_SIG {
+                    Some(SignatureStatus {
+                        slot: Slot(PROCESSED_SLOT),
+                        confirmations: Some(0),
+                        err: Some(json!({"InstructionError": [0, {"Custom": 1}]})),
+                        confirmation_status: Commitment::Processed,
+                    })
+                } else {
+                    None
+                }
+            })
+            .collect();
+        (Slot(PROCESSED_SLOT), statuses)
+    }
+    fn transaction(&self, sig: &Signature, _c: Commitment) -> Option<TransactionRecord> {
+        (*sig == self.transfer_signature()).then(|| self.record())
+    }
+    fn block(&self, slot: Slot, _c: Commitment) -> Result<BlockRecord, BlockError> {
+        match slot.0 {
+            FINALIZED_SLOT => Ok(BlockRecord {
+                slot,
+                parent_slot: Slot(8),
+                blockhash: BLOCKHASH,
+                previous_blockhash: Hash([6; 32]),
+                block_height: FINALIZED_SLOT - 3,
+                block_time: Some(1_700_000_000),
+                transactions: vec![self.record()],
+            }),
+            9 => Err(BlockError::Skipped(slot)),
+            _ => Err(BlockError::NotAvailable(slot)),
+        }
+    }
+    fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {
+        self.block(slot, Commitment::Finalized)?;
+        Ok(BlockEntries {
+            slot,
+            parent_slot: Slot(8),
+            start_hash: Hash([6; 32]),
+            ticks_per_slot: 64,
+            hashes_per_tick: 2_000,
+            entries: vec![
+                EntryRecord {
+                    num_hashes: 3,
+                    hash: Hash([8; 32]),
+                    transactions: vec![self.transfer.clone()],
+                },
+                EntryRecord {
+                    num_hashes: 5,
+                    hash: BLOCKHASH,
+                    transactions: vec![],
+                },
+            ],
+        })
+    }
+    fn genesis_hash(&self) -> Hash {
+        Hash([5; 32])
+    }
+    fn epoch_info(&self, c: Commitment) -> EpochInfo {
+        EpochInfo {
+            epoch: 0,
+            slot_index: slot_at(c),
+            slots_in_epoch: 432_000,
+            absolute_slot: Slot(slot_at(c)),
+            block_height: slot_at(c) - 3,
+            transaction_count: 77,
+        }
+    }
+    fn request_airdrop(&self, to: &Pubkey, lamports: u64) -> Result<Signature, SubmitError> {
+        if lamports > 10 * LAMPORTS_PER_TOKEN {
+            return Err(SubmitError::Unsupported(format!(
+                "airdrop of {lamports} lamports exceeds the faucet limit"
+            )));
+        }
+        self.airdrops.lock().unwrap().push((*to, lamports));
+        Ok(AIRDROP_SIG)
+    }
+    fn health(&self) -> Result<(), String> {
+        if self.healthy.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("node is behind by 42 slots".into())
+        }
+    }
+    fn identity(&self) -> Pubkey {
+        Pubkey([4; 32])
+    }
+    fn transaction_count(&self, _c: Commitment) -> u64 {
+        77
+    }
+}
+
+/// A running server; dropping it shuts the server down.
+pub(super) struct TestNode {
+    pub addr: SocketAddr,
+    pub chain: Arc<FakeChain>,
+    pub stats: Arc<RpcStats>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+pub(super) async fn start() -> TestNode {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let chain = Arc::new(FakeChain::new());
+    let stats = Arc::new(RpcStats::new());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server_chain: Arc<dyn Chain> = chain.clone();
+    tokio::spawn(serve_with_stats(
+        listener,
+        server_chain,
+        stats.clone(),
+        async {
+            let _ = rx.await;
+        },
+    ));
+    TestNode {
+        addr,
+        chain,
+        stats,
+        _shutdown: tx,
+    }
+}
+
+impl TestNode {
+    /// One HTTP/1.1 exchange; returns the status and body.
+    pub async fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let stream = TcpStream::connect(self.addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let body = body.to_vec();
+        // Written concurrently: the server may answer and close before reading a refused body. The
+        // write half stays open until the reply is read (hyper drops half-closed connections).
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(head.as_bytes()).await;
+            let _ = wr.write_all(&body).await;
+            wr
+        });
+        let mut raw = Vec::new();
+        let mut chunk = [0u8; 16 * 1024];
+        while let Ok(n) = rd.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&chunk[..n]);
+        }
+        let _ = writer.await;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("no headers");
+        let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+        let status: u16 = head[9..12].parse().unwrap();
+        let mut body = raw[split + 4..].to_vec();
+        if let Some(len) = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+        {
+            body.truncate(len.trim().parse().unwrap());
+        }
+        (status, body)
+    }
+
+    /// POSTs `body` and parses the JSON reply.
+    pub async fn post(&self, body: &[u8]) -> Value {
+        let (status, reply) = self.http("POST", "/", body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+        serde_json::from_slice(&reply).unwrap()
+    }
+
+    pub async fn call(&self, method: &str, params: Value) -> Value {
+        let request = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        self.post(request.to_string().as_bytes()).await
+    }
+
+    /// The result of a call that must succeed.
+    pub async fn ok(&self, method: &str, params: Value) -> Value {
+        let reply = self.call(method, params).await;
+        assert_eq!(reply["jsonrpc"], "2.0");
+        assert_eq!(reply["id"], 1);
+        assert!(reply.get("error").is_none(), "{method}: {reply}");
+        reply["result"].clone()
+    }
+
+    /// The error object of a call that must fail with `code`.
+    pub async fn err(&self, method: &str, params: Value, code: i64) -> Value {
+        let reply = self.call(method, params).await;
+        assert_eq!(reply["error"]["code"], code, "{method}: {reply}");
+        assert!(reply.get("result").is_none());
+        reply["error"].clone()
+    }
+}
+
+pub(super) fn message_of(e: &Value) -> &str {
+    e["message"].as_str().unwrap()
+}
+
+pub(super) fn assert_context(v: &Value, slot: u64) {
+    assert_eq!(v["context"]["slot"], slot, "{v}");
+    assert_eq!(v["context"]["apiVersion"], SOLANA_CORE_VERSION);
+}

@@ -1,0 +1,188 @@
+//! The official `solana-rpc-client` against our server: it deserializes every answer into Solana's
+//! own response types, so any drift in names, shapes or error data fails here.
+
+use std::sync::atomic::Ordering;
+
+use solana_commitment_config::CommitmentConfig;
+use solana_rpc_client::api::client_error::ErrorKind;
+use solana_rpc_client::api::config::{
+    RpcBlockConfig, RpcTransactionConfig, TransactionDetails, UiTransactionEncoding,
+};
+use solana_rpc_client::api::request::{RpcError as ClientRpcError, RpcResponseErrorData};
+use solana_rpc_client::api::response::{
+    EncodedTransaction, TransactionConfirmationStatus, TransactionError,
+};
+use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_sdk::pubkey::Pubkey as SolPubkey;
+use solana_sdk::signature::{Keypair, Signer};
+use solana_sdk::transaction::Transaction;
+use solana_system_interface::instruction::transfer;
+
+use super::error::{NODE_UNHEALTHY, SEND_TRANSACTION_PREFLIGHT_FAILURE, SLOT_SKIPPED};
+use super::test_node::{
+    start, BLOCKHASH, CONFIRMED_SLOT, FINALIZED_SLOT, LAMPORTS_PREFLIGHT_FAIL, PAYER_LAMPORTS,
+};
+
+/// `(code, data)` of a JSON-RPC error as the client reports it.
+fn rpc_error(e: &solana_rpc_client::api::client_error::Error) -> (i64, &RpcResponseErrorData) {
+    match e.kind() {
+        ErrorKind::RpcError(ClientRpcError::RpcResponseError { code, data, .. }) => (*code, data),
+        other => panic!("not an RPC response error: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn stock_client_reads_state_sends_and_confirms_a_transfer() {
+    let node = start().await;
+    let client = RpcClient::new_with_commitment(
+        format!("http://{}", node.addr),
+        CommitmentConfig::confirmed(),
+    );
+    let payer = Keypair::new_from_array([42; 32]);
+    assert_eq!(payer.pubkey().to_bytes(), node.chain.payer_key().0);
+
+    assert_eq!(client.get_version().await.unwrap().solana_core, "3.0.0");
+    assert_eq!(client.get_slot().await.unwrap(), CONFIRMED_SLOT);
+    assert_eq!(client.get_block_height().await.unwrap(), CONFIRMED_SLOT - 3);
+    assert_eq!(
+        client.get_balance(&payer.pubkey()).await.unwrap(),
+        PAYER_LAMPORTS
+    );
+    let account = client.get_account(&payer.pubkey()).await.unwrap();
+    assert_eq!(account.lamports, PAYER_LAMPORTS);
+    assert_eq!(account.owner, SolPubkey::default());
+    assert!(account.data.is_empty());
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    assert_eq!(blockhash.to_bytes(), BLOCKHASH.0);
+    assert!(client
+        .is_blockhash_valid(&blockhash, CommitmentConfig::processed())
+        .await
+        .unwrap());
+
+    // The same transfer the node stored, built and signed by solana-sdk: ed25519 is deterministic,
+    // so equal signatures mean byte-identical messages.
+    let recipient = SolPubkey::new_from_array(node.chain.recipient.0);
+    let ix = transfer(&payer.pubkey(), &recipient, 250);
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer.pubkey()), &[&payer], blockhash);
+    assert_eq!(
+        client.get_fee_for_message(&tx.message).await.unwrap(),
+        5_000
+    );
+    let sig = client.send_and_confirm_transaction(&tx).await.unwrap();
+    assert_eq!(sig.to_string(), node.chain.transfer_signature().to_string());
+    assert_eq!(
+        *node.chain.submitted.lock().unwrap(),
+        vec![node.chain.transfer.clone()]
+    );
+    let status = client.get_signature_statuses(&[sig]).await.unwrap().value[0]
+        .clone()
+        .unwrap();
+    assert_eq!(
+        status.confirmation_status,
+        Some(TransactionConfirmationStatus::Finalized)
+    );
+    assert!(status.satisfies_commitment(CommitmentConfig::finalized()));
+
+    let got = client
+        .get_transaction(&sig, UiTransactionEncoding::Base64)
+        .await
+        .unwrap();
+    assert_eq!(got.slot, FINALIZED_SLOT);
+    let decoded = got.transaction.transaction.decode().unwrap();
+    assert_eq!(decoded.signatures, tx.signatures);
+    let meta = got.transaction.meta.unwrap();
+    assert_eq!((meta.fee, meta.err), (5_000, None));
+    let json = client
+        .get_transaction(&sig, UiTransactionEncoding::Json)
+        .await
+        .unwrap();
+    assert!(matches!(
+        json.transaction.transaction,
+        EncodedTransaction::Json(_)
+    ));
+    let parsed = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::JsonParsed),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(parsed.transaction.version.is_some());
+
+    let block = client.get_block(FINALIZED_SLOT).await.unwrap();
+    assert_eq!(block.blockhash, BLOCKHASH.to_string());
+    assert_eq!(block.transactions.len(), 1);
+    let sigs_only = client
+        .get_block_with_config(
+            FINALIZED_SLOT,
+            RpcBlockConfig {
+                transaction_details: Some(TransactionDetails::Signatures),
+                ..RpcBlockConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sigs_only.signatures, Some(vec![sig.to_string()]));
+
+    let epoch = client.get_epoch_info().await.unwrap();
+    assert_eq!(epoch.absolute_slot, CONFIRMED_SLOT);
+    assert_eq!(epoch.transaction_count, Some(77));
+    client.get_health().await.unwrap();
+    assert_eq!(client.get_genesis_hash().await.unwrap().to_bytes(), [5; 32]);
+    assert_eq!(client.get_identity().await.unwrap().to_bytes(), [4; 32]);
+    assert_eq!(client.get_transaction_count().await.unwrap(), 77);
+    assert_eq!(
+        client
+            .get_minimum_balance_for_rent_exemption(0)
+            .await
+            .unwrap(),
+        0
+    );
+    let airdrop = client
+        .request_airdrop(&recipient, 1_000_000_000)
+        .await
+        .unwrap();
+    assert_eq!(airdrop.as_ref(), &[9u8; 64]);
+}
+
+#[tokio::test]
+async fn stock_client_understands_our_error_data() {
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let payer = Keypair::new_from_array([42; 32]);
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let ix = transfer(
+        &payer.pubkey(),
+        &SolPubkey::new_from_array([3; 32]),
+        LAMPORTS_PREFLIGHT_FAIL,
+    );
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&payer.pubkey()), &[&payer], blockhash);
+    let e = client.send_transaction(&tx).await.unwrap_err();
+    let (code, data) = rpc_error(&e);
+    assert_eq!(code, SEND_TRANSACTION_PREFLIGHT_FAILURE);
+    let RpcResponseErrorData::SendTransactionPreflightFailure(sim) = data else {
+        panic!("preflight data not parsed: {data:?}");
+    };
+    assert_eq!(
+        sim.err.clone().map(TransactionError::from),
+        Some(TransactionError::BlockhashNotFound)
+    );
+
+    let e = client.get_block(9).await.unwrap_err();
+    assert_eq!(rpc_error(&e).0, SLOT_SKIPPED);
+
+    node.chain.healthy.store(false, Ordering::Relaxed);
+    let e = client.get_health().await.unwrap_err();
+    let (code, data) = rpc_error(&e);
+    assert_eq!(code, NODE_UNHEALTHY);
+    assert!(matches!(
+        data,
+        RpcResponseErrorData::NodeUnhealthy {
+            num_slots_behind: None
+        }
+    ));
+}
