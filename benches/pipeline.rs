@@ -68,7 +68,10 @@ fn sign(keys: &[SigningKey], blockhash: &Hash) -> Vec<Vec<u8>> {
                 })
             })
             .collect();
-        parts.into_iter().flat_map(|p| p.join().expect("signer")).collect()
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().expect("signer"))
+            .collect()
     })
 }
 
@@ -79,7 +82,8 @@ fn run_once(keys: &[SigningKey]) -> Duration {
     let store = Arc::new(Store::open(dir.path(), g.hash()).expect("store"));
     let mut exec = Executor::new(0);
     let (forks, _) = dataplane::replay::load(&g, &store, &mut exec, 1).expect("load");
-    let (tpu, _, _) = bind_udp("127.0.0.1:0".parse().expect("addr"), 64 << 20, 1 << 20).expect("bind");
+    let (tpu, _, _) =
+        bind_udp("127.0.0.1:0".parse().expect("addr"), 64 << 20, 1 << 20).expect("bind");
     let tpu_addr = tpu.local_addr().expect("addr");
     let pipeline = LeaderPipeline::start(
         PipelineConfig {

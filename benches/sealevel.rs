@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use dataplane::bank::Bank;
 use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use dataplane::sealevel::{Executor, Scheduler, DEFAULT_BATCH_SIZE_MAX};
@@ -110,7 +112,12 @@ fn sealevel(c: &mut Criterion) {
     let pairs: Vec<(Pubkey, Pubkey)> = payers
         .iter()
         .enumerate()
-        .map(|(i, p)| (*p, Pubkey(Hash::hashv(&[b"to", &(i as u64).to_le_bytes()]).0)))
+        .map(|(i, p)| {
+            (
+                *p,
+                Pubkey(Hash::hashv(&[b"to", &(i as u64).to_le_bytes()]).0),
+            )
+        })
         .collect();
     group.bench_function("bare_hashmap_transfer", |b| {
         let mut map: HashMap<Pubkey, u64, ahash::RandomState> = HashMap::default();

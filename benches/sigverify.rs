@@ -30,13 +30,21 @@ fn signed_pool() -> Vec<Vec<u8>> {
                 s.spawn(move || {
                     (h * POOL / 2..(h + 1) * POOL / 2)
                         .map(|i| {
-                            build_transfer(&keys[i % 256], &Pubkey([7; 32]), 1 + i as u64, &Hash([3; 32]))
+                            build_transfer(
+                                &keys[i % 256],
+                                &Pubkey([7; 32]),
+                                1 + i as u64,
+                                &Hash([3; 32]),
+                            )
                         })
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
-        halves.into_iter().flat_map(|h| h.join().expect("signer")).collect()
+        halves
+            .into_iter()
+            .flat_map(|h| h.join().expect("signer"))
+            .collect()
     })
 }
 
@@ -54,38 +62,36 @@ fn sigverify(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(8));
     for threads in [1usize, 2] {
-        g.bench_with_input(BenchmarkId::new("verify_strict_bare", threads), &threads, |b, &t| {
-            let mut next = 0usize;
-            b.iter(|| {
-                let start = next;
-                next = (next + PER_ITER) % POOL;
-                std::thread::scope(|s| {
-                    for part in 0..t {
-                        let pool = &pool;
-                        s.spawn(move || {
-                            for i in (part..PER_ITER).step_by(t) {
-                                assert!(bare_verify(&pool[(start + i) % POOL]));
-                            }
-                        });
-                    }
-                });
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("verify_strict_bare", threads),
+            &threads,
+            |b, &t| {
+                let mut next = 0usize;
+                b.iter(|| {
+                    let start = next;
+                    next = (next + PER_ITER) % POOL;
+                    std::thread::scope(|s| {
+                        for part in 0..t {
+                            let pool = &pool;
+                            s.spawn(move || {
+                                for i in (part..PER_ITER).step_by(t) {
+                                    assert!(bare_verify(&pool[(start + i) % POOL]));
+                                }
+                            });
+                        }
+                    });
+                })
+            },
+        );
         g.bench_with_input(BenchmarkId::new("stage", threads), &threads, |b, &t| {
             let exit = Arc::new(AtomicBool::new(false));
             let counters = Arc::new(RejectCounters::default());
             let batches = PacketBatchPool::new(256);
             let (in_tx, in_rx) = bounded::<PacketBatch>(256);
             let (out_tx, out_rx) = bounded(1024);
-            let stage = SigverifyStage::spawn(
-                t,
-                in_rx,
-                out_tx,
-                batches.recycler(),
-                counters,
-                exit.clone(),
-            )
-            .expect("spawn");
+            let stage =
+                SigverifyStage::spawn(t, in_rx, out_tx, batches.recycler(), counters, exit.clone())
+                    .expect("spawn");
             let from: std::net::SocketAddr = "127.0.0.1:1".parse().expect("addr");
             let mut next = 0usize;
             b.iter_custom(|iters| {

@@ -183,8 +183,8 @@ impl Chain for NodeChain {
         (bank.slot(), bank.is_blockhash_valid(h))
     }
 
-    fn submit_transaction(&self, wire: Vec<u8>) -> Result<Signature, SubmitError> {
-        self.submit(&wire, true)
+    fn submit_transaction(&self, wire: Vec<u8>, preflight: bool) -> Result<Signature, SubmitError> {
+        self.submit(&wire, preflight)
     }
 
     fn signature_statuses(

@@ -18,7 +18,10 @@ fn b64(b: &[u8]) -> String {
 }
 
 fn send_rpc(node: &TestValidator, wire: &[u8]) -> Result<Value, Value> {
-    node.try_rpc("sendTransaction", json!([b64(wire), {"encoding": "base64"}]))
+    node.try_rpc(
+        "sendTransaction",
+        json!([b64(wire), {"encoding": "base64"}]),
+    )
 }
 
 fn sig_of(wire: &[u8]) -> String {
@@ -55,7 +58,8 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     let blockhash = node.blockhash();
 
     // Malformed packet.
-    udp.send_to(&[0xde, 0xad, 0xbe, 0xef], node.tpu_addr).unwrap();
+    udp.send_to(&[0xde, 0xad, 0xbe, 0xef], node.tpu_addr)
+        .unwrap();
     wait_metric(&node, &rejected("malformed"), 1);
     let e = send_rpc(&node, &[1, 2, 3]).unwrap_err();
     assert_eq!(e["code"], -32602, "{e}");
@@ -84,7 +88,10 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     udp.send_to(&wire, node.tpu_addr).unwrap();
     wait_metric(&node, &rejected("unsupported_program"), 1);
     let e = send_rpc(&node, &wire).unwrap_err();
-    assert!(e["message"].as_str().unwrap().contains("not supported"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not supported"),
+        "{e}"
+    );
 
     // Stale (unknown) blockhash.
     let stale = build_transfer(alice, &bob, 11, &Hash([0x5a; 32]));
@@ -92,7 +99,13 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     wait_metric(&node, &rejected("blockhash_not_found"), 1);
     let e = send_rpc(&node, &stale).unwrap_err();
     assert_eq!(e["code"], -32002, "{e}");
-    assert!(e["message"].as_str().unwrap().contains("Blockhash not found"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Blockhash not found"),
+        "{e}"
+    );
 
     // Fee payer that cannot pay the fee: not included.
     let pauper = SigningKey::from_bytes(&[0x77; 32]);
@@ -110,7 +123,11 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     assert!(e.to_string().contains("InstructionError"), "{e}");
     udp.send_to(&huge, node.tpu_addr).unwrap();
     let status = node.wait_finalized(&sig_of(&huge), Duration::from_secs(30));
-    assert_eq!(status["err"], json!({"InstructionError": [0, {"Custom": 1}]}), "{status}");
+    assert_eq!(
+        status["err"],
+        json!({"InstructionError": [0, {"Custom": 1}]}),
+        "{status}"
+    );
 
     // Duplicate transaction: the same packet twice is dropped by dedup; resubmitting a processed
     // transaction over RPC is refused as already processed.

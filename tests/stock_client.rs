@@ -30,7 +30,8 @@ fn wait_for_status(client: &RpcClient, sig: &solana_sdk::signature::Signature) {
 #[test]
 fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     let node = TestValidator::start(Options::default());
-    let client = RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
 
     let version = client.get_version().unwrap();
     assert!(!version.solana_core.is_empty());
@@ -43,7 +44,10 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         .request_airdrop(&alice.pubkey(), 2 * LAMPORTS_PER_SOL)
         .unwrap();
     wait_for_status(&client, &airdrop);
-    assert_eq!(client.get_balance(&alice.pubkey()).unwrap(), 2 * LAMPORTS_PER_SOL);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        2 * LAMPORTS_PER_SOL
+    );
 
     let blockhash = client.get_latest_blockhash().unwrap();
     let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_234_567);
@@ -64,7 +68,11 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert!(meta.err.is_none());
     assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
     assert_eq!(meta.post_balances[1], 1_234_567);
-    let decoded = fetched.transaction.transaction.decode().expect("decodable transaction");
+    let decoded = fetched
+        .transaction
+        .transaction
+        .decode()
+        .expect("decodable transaction");
     assert_eq!(decoded.signatures[0], sig);
 
     // Preflight simulates like Solana's does: an unfundable transfer is refused before inclusion…
@@ -95,8 +103,14 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         assert!(Instant::now() < deadline, "failed transfer never landed");
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(format!("{status:?}").contains("InstructionError"), "{status:?}");
-    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567 - 5_000);
+    assert!(
+        format!("{status:?}").contains("InstructionError"),
+        "{status:?}"
+    );
+    assert_eq!(
+        client.get_balance(&bob.pubkey()).unwrap(),
+        1_234_567 - 5_000
+    );
     assert_eq!(
         client.get_balance(&alice.pubkey()).unwrap(),
         2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000

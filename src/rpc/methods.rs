@@ -199,7 +199,7 @@ fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
             Some(min),
         )?;
     }
-    let signature = chain.submit_transaction(wire)?;
+    let signature = chain.submit_transaction(wire, !config.skip_preflight)?;
     Ok(json!(signature.to_string()))
 }
 

@@ -31,7 +31,7 @@ use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 pub use error::RpcError;
-pub use server::{serve, serve_with_stats};
+pub use server::{serve, serve_with_routes, serve_with_stats};
 pub use stats::{Method, RpcStats};
 
 /// The Solana release whose RPC API this server speaks; `getVersion` reports it and every response
@@ -130,8 +130,10 @@ pub trait Chain: Send + Sync + 'static {
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64);
     /// `(context slot, valid)`: whether a transaction may still use `h` as its recent blockhash.
     fn is_blockhash_valid(&self, h: &Hash, c: Commitment) -> (Slot, bool);
-    /// Hands a transaction's wire bytes to the pipeline; returns its signature (its id).
-    fn submit_transaction(&self, wire: Vec<u8>) -> Result<Signature, SubmitError>;
+    /// Hands a transaction's wire bytes to the pipeline; returns its signature (its id). With
+    /// `preflight` the transaction is first simulated on the working bank, as Solana's RPC does, and a
+    /// failing one is refused; without it only the checks that decide inclusion run.
+    fn submit_transaction(&self, wire: Vec<u8>, preflight: bool) -> Result<Signature, SubmitError>;
     /// `(context slot, one entry per signature)`; `None` where the signature is unknown.
     fn signature_statuses(
         &self,

@@ -151,10 +151,10 @@ pub(super) struct ContextConfig {
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct SendConfig {
     pub encoding: Option<TransactionEncoding>,
-    // Accepted for compatibility; the node always runs its cheap pre-execution checks and does not
-    // re-broadcast, so neither changes what happens.
-    #[allow(dead_code)]
+    /// Skip the simulation (the inclusion checks still run).
     pub skip_preflight: bool,
+    // Accepted for compatibility: the node hands the transaction straight to its own pipeline and
+    // does not re-broadcast.
     #[allow(dead_code)]
     pub max_retries: Option<u64>,
     pub preflight_commitment: Option<Commitment>,

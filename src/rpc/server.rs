@@ -45,6 +45,18 @@ pub async fn serve_with_stats(
     stats: Arc<RpcStats>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with_routes(listener, chain, stats, Router::new(), shutdown).await
+}
+
+/// [`serve_with_stats`], also serving the node's own `extra` routes (e.g. `GET /metrics`) on the same
+/// port.
+pub async fn serve_with_routes(
+    listener: tokio::net::TcpListener,
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    extra: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let state = AppState {
         chain,
         stats,
@@ -54,7 +66,8 @@ pub async fn serve_with_stats(
         .route("/", post(rpc))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
-        .with_state(state);
+        .with_state(state)
+        .merge(extra);
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

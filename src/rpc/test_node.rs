@@ -104,7 +104,11 @@ impl Chain for FakeChain {
     fn is_blockhash_valid(&self, h: &Hash, c: Commitment) -> (Slot, bool) {
         (Slot(slot_at(c)), *h == BLOCKHASH)
     }
-    fn submit_transaction(&self, wire: Vec<u8>) -> Result<Signature, SubmitError> {
+    fn submit_transaction(
+        &self,
+        wire: Vec<u8>,
+        _preflight: bool,
+    ) -> Result<Signature, SubmitError> {
         let view = TxnView::new(&wire).map_err(|e| SubmitError::Malformed(e.to_string()))?;
         let payer = VerifyingKey::from_bytes(view.account_key_bytes(0))
             .map_err(|_| SubmitError::BadSignature)?;

@@ -230,7 +230,10 @@ impl TestValidator {
 
     /// Finalized balance of `key`.
     pub fn balance(&self, key: &Pubkey) -> u64 {
-        self.rpc("getBalance", json!([key.to_string(), {"commitment": "finalized"}]))["value"]
+        self.rpc(
+            "getBalance",
+            json!([key.to_string(), {"commitment": "finalized"}]),
+        )["value"]
             .as_u64()
             .unwrap()
     }
