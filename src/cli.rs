@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use dataplane::genesis::{self, Genesis, GenesisAccount, GenesisValidator};
 use dataplane::types::{Pubkey, LAMPORTS_PER_TOKEN};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::rpc_client::{Commitment, RpcClient, DEFAULT_RPC_URL};
 use crate::wallet;
 
@@ -172,9 +172,13 @@ impl ValidatorArgs {
     /// The config file (or defaults) with the flags applied, validated.
     pub fn load_config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
-            Some(path) => {
-                Config::load(path).with_context(|| format!("config file {}", path.display()))?
-            }
+            Some(path) => Config::load(path).map_err(|e| match e {
+                // Range errors name only the field; the others already name the file.
+                ConfigError::Invalid { .. } => {
+                    anyhow::Error::from(e).context(format!("config file {}", path.display()))
+                }
+                other => other.into(),
+            })?,
             None => Config::default(),
         };
         let set = |target: &mut PathBuf, flag: &Option<PathBuf>| {

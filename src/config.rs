@@ -20,12 +20,12 @@ pub const SHRED_BYTES_MAX: usize = 1232;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("config file {path}: {source}")]
+    #[error("config file {path}: {cause}")]
     Io {
         /// File path.
         path: String,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (shown in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The file is larger than any real configuration.
     #[error("config file {path} is {len_bytes} bytes; a config file is at most {max_bytes} bytes")]
@@ -385,9 +385,9 @@ impl Config {
     /// Reads, checks and validates a config file; relative paths in it resolve against its directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let shown = path.display().to_string();
-        let io = |source| ConfigError::Io {
+        let io = |cause| ConfigError::Io {
             path: shown.clone(),
-            source,
+            cause,
         };
         let len_bytes = std::fs::metadata(path).map_err(io)?.len();
         if len_bytes > CONFIG_FILE_BYTES_MAX {

@@ -22,12 +22,12 @@ pub const MNEMONIC_WORDS: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum WalletError {
     /// The file could not be read or written.
-    #[error("keypair file {path}: {source}")]
+    #[error("keypair file {path}: {cause}")]
     Io {
         /// File path.
         path: String,
-        /// Cause.
-        source: std::io::Error,
+        /// Cause (shown in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The file exists and overwriting was not asked for.
     #[error("keypair file {path} already exists; pass --force to overwrite it")]
@@ -97,9 +97,9 @@ pub fn decode_keypair(text: &str, source: &str) -> Result<SigningKey, WalletErro
 /// Reads a Solana keypair file, bounded in size, and checks its public half.
 pub fn read_keypair_file(path: &Path) -> Result<SigningKey, WalletError> {
     let shown = path.display().to_string();
-    let io = |source| WalletError::Io {
+    let io = |cause| WalletError::Io {
         path: shown.clone(),
-        source,
+        cause,
     };
     let file = std::fs::File::open(path).map_err(io)?;
     let mut text = String::new();
@@ -139,24 +139,21 @@ pub fn write_keypair_file(
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
+    let mut file = options.open(path).map_err(|cause| {
+        if cause.kind() == std::io::ErrorKind::AlreadyExists {
             WalletError::Exists {
                 path: shown.clone(),
             }
         } else {
             WalletError::Io {
                 path: shown.clone(),
-                source,
+                cause,
             }
         }
     })?;
     file.write_all(encode_keypair(key).as_bytes())
         .and_then(|()| file.sync_all())
-        .map_err(|source| WalletError::Io {
-            path: shown,
-            source,
-        })
+        .map_err(|cause| WalletError::Io { path: shown, cause })
 }
 
 /// A new random 12-word English seed phrase.
