@@ -646,7 +646,11 @@ fn toml_error(text: &str, source_name: &str, e: &toml::de::Error) -> ConfigError
     let (location, field) = match e.span() {
         Some(span) => {
             let offset = span.start.min(text.len());
-            let line = text[..offset].bytes().filter(|&b| b == b'\n').count() + 1;
+            let line = text.as_bytes()[..offset]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             let field = key_path_at(text, offset)
                 .map(|k| format!("{k}: "))
                 .unwrap_or_default();

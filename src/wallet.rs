@@ -297,6 +297,17 @@ mod tests {
         assert!(keypair_from_phrase(&"abandon ".repeat(10_000), "").is_err());
     }
 
+    proptest::proptest! {
+        /// Every secret survives the file format, and any text decodes or fails without panicking.
+        #[test]
+        fn keypair_text_round_trips(secret in proptest::array::uniform32(0u8..), junk in "\\PC{0,80}") {
+            let key = SigningKey::from_bytes(&secret);
+            let back = decode_keypair(&encode_keypair(&key), "p").unwrap();
+            proptest::prop_assert_eq!(back.to_bytes(), secret);
+            let _ = decode_keypair(&junk, "p");
+        }
+    }
+
     /// Files and phrases interoperate with Solana's own keypair code.
     #[test]
     #[allow(deprecated)]

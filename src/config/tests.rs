@@ -368,3 +368,48 @@ fn load_reports_missing_and_oversized_files() {
         Some("turbine.fanout")
     );
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::super::*;
+
+    fn example() -> String {
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("blackbook.example.toml"),
+        )
+        .unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text is a config or a typed error, never a panic.
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = Config::from_toml_str(&text);
+        }
+
+        /// Damaged real configs (a byte range replaced) load or fail with a message, never panic.
+        #[test]
+        fn damaged_example_never_panics(
+            start in 0usize..4000, len in 0usize..40, junk in "[\\[\\]=\"a-z0-9.,\\n #-]{0,20}"
+        ) {
+            let mut text = example();
+            let start = start.min(text.len());
+            let end = (start + len).min(text.len());
+            if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                text.replace_range(start..end, &junk);
+                if let Err(e) = Config::from_toml_str(&text) {
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+
+        /// The key finder takes any text and any offset.
+        #[test]
+        fn key_path_at_any_offset_never_panics(text in "\\PC{0,120}", offset in 0usize..200) {
+            let _ = key_path_at(&text, offset);
+        }
+    }
+}
