@@ -4,7 +4,14 @@
 //! fork-aware banks, packet I/O and the redb ledger. The control plane steers it through typed
 //! messages (see [`plane`]).
 
+pub mod account_locks;
+pub mod accounts;
+pub mod bank;
+pub mod bank_forks;
+pub mod blockhash_queue;
 pub mod genesis;
 pub mod metrics;
+pub mod sealevel;
+pub mod status_cache;
 pub mod txn;
 pub mod types;
