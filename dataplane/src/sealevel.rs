@@ -149,6 +149,7 @@ pub struct Executor {
     workers: Vec<JoinHandle<()>>,
     /// Result buffers handed back by workers, reused for later chunks.
     spare: Vec<Vec<TxExecution>>,
+    chunk_min: usize,
 }
 
 impl std::fmt::Debug for Executor {
@@ -186,7 +187,13 @@ impl Executor {
             done,
             workers,
             spare: Vec::new(),
+            chunk_min: CHUNK_MIN,
         }
+    }
+
+    /// Sets the fewest transactions per worker chunk (at least 1; default [`CHUNK_MIN`]).
+    pub fn set_chunk_min(&mut self, chunk_min: usize) {
+        self.chunk_min = chunk_min.max(1);
     }
 
     /// Number of worker threads.
@@ -199,7 +206,7 @@ impl Executor {
     /// Workers drop their references to `txs` before this returns, so `Arc::get_mut` succeeds after.
     pub fn execute(&mut self, bank: &Arc<Bank>, txs: &Arc<Vec<Txn>>) -> ExecutedBatch {
         let n = txs.len();
-        let chunks = (n / CHUNK_MIN).min(self.jobs.len());
+        let chunks = (n / self.chunk_min).min(self.jobs.len());
         if chunks <= 1 {
             return bank.execute(txs);
         }
