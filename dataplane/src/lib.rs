@@ -4,15 +4,27 @@
 //! fork-aware banks, packet I/O and the redb ledger. The control plane steers it through typed
 //! messages (see [`plane`]).
 
+pub mod account_locks;
+pub mod accounts;
+pub mod bank;
+pub mod bank_forks;
+pub mod banking;
 pub mod block;
+pub mod blockhash_queue;
 pub mod dedup;
 pub mod entry;
 pub mod genesis;
+pub mod ledger_stage;
 pub mod metrics;
 pub mod packet;
+pub mod pipeline;
+pub mod plane;
 pub mod poh;
 pub mod poh_service;
+pub mod replay;
+pub mod sealevel;
 pub mod sigverify;
+pub mod status_cache;
 pub mod store;
 pub mod txn;
 pub mod types;

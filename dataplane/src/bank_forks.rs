@@ -1,0 +1,211 @@
+//! The live banks of a node, by slot: the root and every fork above it.
+//!
+//! Setting a new root squashes the deltas of the banks between the old and new root into the shared
+//! [`RootAccounts`](crate::accounts::RootAccounts), marks their slots rooted in the status cache (which
+//! purges what has aged out), and drops every bank that does not descend from the new root.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::accounts::{new_account_map, write};
+use crate::bank::{Bank, BankError};
+use crate::types::{Lamports, Pubkey, Slot};
+
+/// Why a fork operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForkError {
+    /// No live bank has this slot.
+    #[error("no bank for slot {0}")]
+    UnknownSlot(Slot),
+    /// A bank for this slot is already held.
+    #[error("a bank for slot {0} already exists")]
+    DuplicateSlot(Slot),
+    /// A bank's parent is not held (or was pruned).
+    #[error("parent slot {parent} of slot {slot} is not a live bank")]
+    UnknownParent {
+        /// The new bank's slot.
+        slot: Slot,
+        /// Its parent's slot.
+        parent: Slot,
+    },
+    /// Only a frozen bank can become the root.
+    #[error("slot {0} is not frozen and cannot become the root")]
+    NotFrozen(Slot),
+    /// The new root must descend from the current one.
+    #[error("slot {slot} does not descend from the root {root}")]
+    NotDescendant {
+        /// The requested root.
+        slot: Slot,
+        /// The current root.
+        root: Slot,
+    },
+    /// The child bank could not be created.
+    #[error(transparent)]
+    Bank(#[from] BankError),
+}
+
+/// Banks by slot: the root and its descendants.
+#[derive(Debug)]
+pub struct BankForks {
+    banks: HashMap<Slot, Arc<Bank>>,
+    root: Slot,
+}
+
+impl BankForks {
+    /// Forks holding just `root_bank` (the genesis bank or one restored with
+    /// [`Bank::from_root`]), which must be frozen.
+    pub fn new(root_bank: Bank) -> BankForks {
+        debug_assert!(root_bank.is_frozen(), "a root bank is frozen");
+        let root = root_bank.slot();
+        let mut banks = HashMap::new();
+        banks.insert(root, Arc::new(root_bank));
+        BankForks { banks, root }
+    }
+
+    /// The root slot.
+    pub fn root(&self) -> Slot {
+        self.root
+    }
+
+    /// The root bank.
+    pub fn root_bank(&self) -> Arc<Bank> {
+        self.banks[&self.root].clone()
+    }
+
+    /// The bank for `slot`, if live.
+    pub fn get(&self, slot: Slot) -> Option<Arc<Bank>> {
+        self.banks.get(&slot).cloned()
+    }
+
+    /// Number of live banks.
+    pub fn len(&self) -> usize {
+        self.banks.len()
+    }
+
+    /// Whether no bank is held (never true: the root always is).
+    pub fn is_empty(&self) -> bool {
+        self.banks.is_empty()
+    }
+
+    /// Every live bank, in no particular order.
+    pub fn banks(&self) -> impl Iterator<Item = &Arc<Bank>> {
+        self.banks.values()
+    }
+
+    /// The frozen bank with the highest slot (where RPC's "processed" commitment reads).
+    pub fn highest_frozen(&self) -> Arc<Bank> {
+        self.banks
+            .values()
+            .filter(|b| b.is_frozen())
+            .max_by_key(|b| b.slot())
+            .cloned()
+            .unwrap_or_else(|| self.root_bank())
+    }
+
+    /// Adds `bank`, whose parent must be live.
+    pub fn insert(&mut self, bank: Bank) -> Result<Arc<Bank>, ForkError> {
+        let slot = bank.slot();
+        if self.banks.contains_key(&slot) {
+            return Err(ForkError::DuplicateSlot(slot));
+        }
+        let parent = bank.parent_slot();
+        if !self.banks.contains_key(&parent) || slot <= self.root {
+            return Err(ForkError::UnknownParent { slot, parent });
+        }
+        let bank = Arc::new(bank);
+        self.banks.insert(slot, bank.clone());
+        Ok(bank)
+    }
+
+    /// Creates and adds a bank for `slot` on top of the live, frozen `parent`.
+    pub fn new_child(
+        &mut self,
+        parent: Slot,
+        slot: Slot,
+        collector: Pubkey,
+    ) -> Result<Arc<Bank>, ForkError> {
+        let p = self
+            .banks
+            .get(&parent)
+            .ok_or(ForkError::UnknownParent { slot, parent })?;
+        if self.banks.contains_key(&slot) {
+            return Err(ForkError::DuplicateSlot(slot));
+        }
+        let child = Bank::try_new_child(p, slot, collector)?;
+        self.insert(child)
+    }
+
+    /// Makes the frozen bank `slot` the root: squashes its unrooted ancestors' deltas and its own into
+    /// the rooted accounts, and prunes every bank that does not descend from it. Returns the rooted
+    /// account changes (each account's newest balance, sorted by address) for storage.
+    pub fn set_root(&mut self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
+        let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
+        if slot == self.root {
+            return Ok(Vec::new());
+        }
+        if !bank.is_frozen() {
+            return Err(ForkError::NotFrozen(slot));
+        }
+        // The chain from the new root down to (not including) the old one, newest first.
+        let mut chain = vec![bank.clone()];
+        let mut cur = bank.parent();
+        loop {
+            match cur {
+                Some(b) if b.slot() > self.root => {
+                    cur = b.parent();
+                    chain.push(b);
+                }
+                Some(b) if b.slot() == self.root => break,
+                _ => {
+                    return Err(ForkError::NotDescendant {
+                        slot,
+                        root: self.root,
+                    })
+                }
+            }
+        }
+        let mut updates = new_account_map();
+        {
+            // Lock order: root accounts, then bank states (oldest first is fine: all are frozen, so
+            // none is ever write-locked again).
+            let mut root = write(bank.root_accounts());
+            for b in chain.iter().rev() {
+                b.with_delta(|delta| {
+                    for (k, v) in delta {
+                        root.accounts.insert(*k, *v);
+                        updates.insert(*k, *v);
+                    }
+                });
+            }
+            root.slot = slot;
+            root.block_height = bank.block_height();
+        }
+        {
+            let mut cache = write(bank.status_cache());
+            for b in chain.iter().rev() {
+                cache.add_root(b.slot(), b.block_height());
+            }
+        }
+        bank.cut_parent();
+        self.root = slot;
+        self.banks.retain(|s, b| *s == slot || descends_from(b, slot));
+        let mut updates: Vec<_> = updates.into_iter().collect();
+        updates.sort_unstable_by_key(|(k, _)| *k);
+        Ok(updates)
+    }
+}
+
+/// Whether `bank` is a strict descendant of the bank at `ancestor`.
+fn descends_from(bank: &Arc<Bank>, ancestor: Slot) -> bool {
+    let mut cur = bank.parent();
+    while let Some(b) = cur {
+        if b.slot() == ancestor {
+            return true;
+        }
+        if b.slot() < ancestor {
+            return false;
+        }
+        cur = b.parent();
+    }
+    false
+}
