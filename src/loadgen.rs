@@ -315,7 +315,7 @@ fn confirm_loop(s: &Shared, start: Slot) {
                     next += 1;
                 }
                 // A slot with no block (skipped) answers -32007/-32004: move past it once the tip is beyond.
-                Err(e) if e.code().is_some() => next += 1,
+                Err(crate::rpc_client::RpcClientError::Rpc { .. }) => next += 1,
                 Err(e) => {
                     tracing::debug!("load generator: getBlock {next} failed: {e}");
                     break;

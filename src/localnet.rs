@@ -121,7 +121,7 @@ struct Cluster {
 fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
     let faucet = SigningKey::generate(&mut rand::rngs::OsRng);
     let faucet_path = dir.join("faucet.json");
-    wallet::write_keypair(&faucet_path, &faucet)?;
+    wallet::write_keypair_file(&faucet_path, &faucet, true)?;
     let mut validators = Vec::new();
     let mut genesis_validators = Vec::new();
     let mut accounts = vec![GenesisAccount {
@@ -134,7 +134,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         fs::create_dir_all(&vdir)?;
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let identity = Pubkey(key.verifying_key().to_bytes());
-        wallet::write_keypair(&vdir.join("identity.json"), &key)?;
+        wallet::write_keypair_file(&vdir.join("identity.json"), &key, true)?;
         let port = |offset: u16| -> anyhow::Result<SocketAddr> {
             let p = args
                 .base_port
@@ -177,7 +177,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
     }
     for i in 0..args.accounts {
         accounts.push(GenesisAccount {
-            pubkey: Pubkey(load_account(i).verifying_key().to_bytes()),
+            pubkey: Pubkey(load_account(i as u64).verifying_key().to_bytes()),
             lamports: LOAD_ACCOUNT_LAMPORTS,
         });
     }
@@ -297,12 +297,13 @@ fn drive(
             v.log.display()
         ));
     }
-    let leader = &nodes[0];
-    let rpc = RpcClient::new(&leader.rpc_url);
+    let (leader_identity, leader_rpc, leader_tpu) =
+        (nodes[0].identity, nodes[0].rpc_url.clone(), nodes[0].tpu_addr);
+    let rpc = RpcClient::new(&leader_rpc);
     let load = LoadGenerator::start(LoadConfig {
-        tpu_addr: leader.tpu_addr,
-        rpc_url: leader.rpc_url.clone(),
-        accounts: args.accounts,
+        tpu_addr: leader_tpu,
+        rpc_url: leader_rpc.clone(),
+        accounts: args.accounts as u64,
         tps: args.tps,
         signer_threads: 1,
     })?;
@@ -333,7 +334,7 @@ fn drive(
             log(format!(
                 "slot {slot:>6} | leader {} | submitted {:>7.0} tx/s | confirmed {:>7.0} tx/s | \
                  latency p50 {:>6.0} ms p99 {:>6.0} ms | total confirmed {conf}",
-                short(&leader.identity),
+                short(&leader_identity),
                 (sub - last_sub) as f64 / dt,
                 (conf - last_conf) as f64 / dt,
                 stats.latency_ms(50.0),

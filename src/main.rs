@@ -1,15 +1,6 @@
 //! `blackbook`: the validator binary and its command-line tools.
 
-mod chain;
-mod cli;
-mod config;
-mod loadgen;
-mod localnet;
-mod metrics;
-mod node;
-mod rpc;
-mod rpc_client;
-mod wallet;
+use blackbook::{cli, localnet, node};
 
 use std::process::ExitCode;
 

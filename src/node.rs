@@ -63,7 +63,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     let genesis = Genesis::load(&config.consensus.genesis)
         .with_context(|| format!("loading genesis {}", config.consensus.genesis.display()))?;
     let genesis_hash = genesis.hash();
-    let identity_key = wallet::read_keypair(&config.consensus.identity_keypair)
+    let identity_key = wallet::read_keypair_file(&config.consensus.identity_keypair)
         .with_context(|| "consensus.identity_keypair")?;
     let identity = Pubkey(identity_key.verifying_key().to_bytes());
     tracing::info!(%identity, %genesis_hash, "starting BlackBook validator {}", env!("CARGO_PKG_VERSION"));
@@ -128,7 +128,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
 
     let faucet = match &config.rpc.faucet_keypair {
         Some(path) => Some(Faucet {
-            key: wallet::read_keypair(path).with_context(|| "rpc.faucet_keypair")?,
+            key: wallet::read_keypair_file(path).with_context(|| "rpc.faucet_keypair")?,
             max_lamports: config.rpc.faucet_max_lamports,
         }),
         None => None,

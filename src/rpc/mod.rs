@@ -30,8 +30,7 @@ use std::str::FromStr;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-pub use error::RpcError;
-pub use server::{serve, serve_with_routes, serve_with_stats};
+pub use server::serve_with_routes;
 pub use stats::{Method, RpcStats};
 
 /// The Solana release whose RPC API this server speaks; `getVersion` reports it and every response

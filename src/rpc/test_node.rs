@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use super::server::serve_with_stats;
 use super::*;
 
 pub(super) const FINALIZED_SLOT: u64 = 10;

@@ -1,0 +1,13 @@
+//! BlackBook's node: the command line, configuration, node wiring, JSON-RPC, metrics, local cluster,
+//! load generator and wallet, on top of the `dataplane` and `controlplane` crates.
+
+pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod loadgen;
+pub mod localnet;
+pub mod metrics;
+pub mod node;
+pub mod rpc;
+pub mod rpc_client;
+pub mod wallet;
