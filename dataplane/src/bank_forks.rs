@@ -188,7 +188,8 @@ impl BankForks {
         }
         bank.cut_parent();
         self.root = slot;
-        self.banks.retain(|s, b| *s == slot || descends_from(b, slot));
+        self.banks
+            .retain(|s, b| *s == slot || descends_from(b, slot));
         let mut updates: Vec<_> = updates.into_iter().collect();
         updates.sort_unstable_by_key(|(k, _)| *k);
         Ok(updates)
