@@ -43,6 +43,14 @@ pub enum BankError {
         /// The parent's slot.
         parent: Slot,
     },
+    /// The parent is neither the root nor descends from it: its fork was pruned.
+    #[error("parent slot {parent} is not on the fork of the root {root} (pruned)")]
+    ParentPruned {
+        /// The parent's slot.
+        parent: Slot,
+        /// The root slot.
+        root: Slot,
+    },
     /// Slots increase along a fork.
     #[error("slot {slot} is not after its parent slot {parent}")]
     SlotNotAfterParent {
@@ -256,7 +264,8 @@ impl Bank {
         }
     }
 
-    /// A new bank for `slot` on top of `parent`, or why there cannot be one.
+    /// A new bank for `slot` on top of `parent` (the root or a frozen bank above it), or why there
+    /// cannot be one.
     pub fn try_new_child(
         parent: &Arc<Bank>,
         slot: Slot,
@@ -274,6 +283,12 @@ impl Bank {
             });
         }
         let root_slot = read(&parent.root).slot;
+        if !on_root_fork(parent, root_slot) {
+            return Err(BankError::ParentPruned {
+                parent: parent.slot,
+                root: root_slot,
+            });
+        }
         let mut ancestors: Vec<Slot> = parent
             .ancestors
             .iter()
@@ -452,7 +467,8 @@ impl Bank {
         self.frozen.get().map(|f| f.blockhash)
     }
 
-    /// The hash of the accounts written in this slot, once frozen.
+    /// The hash of the accounts written in this slot, once frozen (for a bank restored with
+    /// [`Bank::from_root`], whose delta storage does not keep, the hash of an empty delta).
     pub fn accounts_delta_hash(&self) -> Option<Hash> {
         self.frozen.get().map(|f| f.accounts_delta_hash)
     }
@@ -657,6 +673,20 @@ impl Bank {
     /// Runs `f` on this bank's delta under its read lock.
     pub(crate) fn with_delta<R>(&self, f: impl FnOnce(&AccountMap) -> R) -> R {
         f(&read(&self.state).delta)
+    }
+}
+
+/// Whether `bank` is the root at `root_slot` or descends from it (its reads are then sound).
+fn on_root_fork(bank: &Arc<Bank>, root_slot: Slot) -> bool {
+    let mut cur = bank.clone();
+    loop {
+        if cur.slot <= root_slot {
+            return cur.slot == root_slot;
+        }
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => return false,
+        }
     }
 }
 

@@ -166,6 +166,16 @@ impl TxExecution {
         }
     }
 
+    /// Balances of the account keys before the transaction (RPC's `preBalances`).
+    pub fn pre_balances(&self) -> &[Lamports] {
+        self.balances.pre()
+    }
+
+    /// Balances of the account keys after the transaction (RPC's `postBalances`).
+    pub fn post_balances(&self) -> &[Lamports] {
+        self.balances.post()
+    }
+
     /// The accounts this transaction stores, with their new balances: every writable key on success,
     /// only the fee payer on failure, nothing when not included. `tx` must be the executed transaction.
     pub fn writes<'a>(

@@ -469,9 +469,43 @@ fn fork_errors_name_the_slots() {
     );
     let b = Bank::try_new_child(&a, Slot(1), Pubkey::default()).unwrap_err();
     assert_eq!(b.to_string(), "slot 1 is not after its parent slot 1");
+    let sibling = forks
+        .new_child(Slot(0), Slot(2), Pubkey::default())
+        .unwrap();
+    sibling.freeze(Hash([2; 32]));
+    let early = Bank::try_new_child(&a, Slot(3), Pubkey::default()).unwrap();
     forks.set_root(Slot(1)).unwrap();
     assert_eq!(forks.set_root(Slot(1)), Ok(vec![]));
-    assert_eq!(forks.highest_frozen().slot(), Slot(1));
+    // The sibling fork was pruned: nothing may grow on it any more.
+    assert!(forks.get(Slot(2)).is_none());
+    assert_eq!(
+        Bank::try_new_child(&sibling, Slot(3), Pubkey::default()).unwrap_err(),
+        BankError::ParentPruned {
+            parent: Slot(2),
+            root: Slot(1)
+        }
+    );
+    // Banks at or below a newer root cannot be added.
+    let four = forks
+        .new_child(Slot(1), Slot(4), Pubkey::default())
+        .unwrap();
+    four.freeze(Hash([4; 32]));
+    forks.set_root(Slot(4)).unwrap();
+    assert_eq!(
+        forks.insert(early).unwrap_err(),
+        ForkError::NotAboveRoot {
+            slot: Slot(3),
+            root: Slot(4)
+        }
+    );
+    assert_eq!(
+        Bank::try_new_child(&a, Slot(5), Pubkey::default()).unwrap_err(),
+        BankError::ParentPruned {
+            parent: Slot(1),
+            root: Slot(4)
+        }
+    );
+    assert_eq!(forks.highest_frozen().slot(), Slot(4));
 }
 
 #[test]
