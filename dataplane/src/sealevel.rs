@@ -199,10 +199,14 @@ impl Executor {
         self.workers.len()
     }
 
-    /// Executes a conflict-free batch against `bank` without changing it; the caller commits the
+    /// Executes a conflict-free batch (see [`Bank::execute`]) against `bank` without changing it; the caller commits the
     /// results with [`Bank::commit`]. Results are in batch order and equal to [`Bank::execute`]'s.
     /// Workers drop their references to `txs` before this returns, so `Arc::get_mut` succeeds after.
     pub fn execute(&mut self, bank: &Arc<Bank>, txs: &Arc<Vec<Txn>>) -> ExecutedBatch {
+        debug_assert!(
+            !entry_locks_conflict(txs),
+            "a batch takes conflicting locks"
+        );
         let n = txs.len();
         // The caller runs one chunk itself, so `threads` workers give `threads + 1`-way parallelism.
         let chunks = (n / self.chunk_min).min(self.jobs.len() + 1);

@@ -257,8 +257,15 @@ impl Bank {
     }
 
     /// Executes `txs` against this bank's current state without changing it. The transactions must
-    /// not take conflicting locks (see [`crate::sealevel`]): each sees the state before the batch.
+    /// not take conflicting locks (as [`crate::sealevel::Scheduler`] batches and checked entries
+    /// never do): each sees the state before the batch, so committing two that write the same
+    /// account would apply only one of their writes. Checked in debug builds.
     pub fn execute(&self, txs: &[Txn]) -> ExecutedBatch {
+        debug_assert_eq!(
+            crate::account_locks::first_lock_conflict(txs),
+            None,
+            "a batch takes conflicting locks"
+        );
         let commit_seq = self.commit_seq();
         let mut out = Vec::with_capacity(txs.len());
         self.execute_into(txs, &mut out);
