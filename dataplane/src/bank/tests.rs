@@ -224,7 +224,7 @@ fn not_included_transactions_change_nothing() {
     let ok = transfer(&s.alice, &addr(&poor), FEE - 1, &bh);
     run_serial(&bank, std::slice::from_ref(&ok));
     let before = bank.accounts_delta();
-    let txs = vec![
+    let txs = [
         // Replay of an included transaction.
         ok.clone(),
         // Unknown blockhash.
