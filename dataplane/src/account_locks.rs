@@ -2,6 +2,7 @@
 //! rest of its keys; writes are exclusive, reads shared. Transactions whose locks are compatible can
 //! run at the same time against the same state, in any order, with the same result.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use crate::txn::{Txn, TxnView};
@@ -73,6 +74,32 @@ impl AccountLocks {
         true
     }
 
+    /// Takes `tx`'s locks whether or not they conflict, in one lookup per key, and returns whether
+    /// none conflicted: [`AccountLocks::conflicts`] then [`AccountLocks::lock`], at half the cost.
+    /// The scheduler's pass uses it for admitted and deferred transactions alike.
+    #[inline]
+    pub fn lock_or_reserve(&mut self, tx: &TxnView<'_>) -> bool {
+        let mut free = true;
+        for i in 0..tx.num_account_keys() {
+            let writable = tx.is_writable(i);
+            match self.locks.entry(tx.account_key(i)) {
+                Entry::Vacant(v) => {
+                    v.insert(if writable { Lock::Write } else { Lock::Read });
+                }
+                Entry::Occupied(mut o) => {
+                    // Writing a held account, or reading a write-held one, conflicts.
+                    if writable {
+                        free = false;
+                        o.insert(Lock::Write);
+                    } else if *o.get() == Lock::Write {
+                        free = false;
+                    }
+                }
+            }
+        }
+        free
+    }
+
     /// Releases every lock, keeping the allocation.
     pub fn clear(&mut self) {
         self.locks.clear();
@@ -102,7 +129,7 @@ impl AccountLocks {
 /// The index of the first transaction in `txs` whose locks conflict with an earlier one's.
 pub fn first_lock_conflict(txs: &[Txn]) -> Option<usize> {
     let mut locks = AccountLocks::with_capacity(txs.len() * 3);
-    txs.iter().position(|t| !locks.try_lock(&t.view()))
+    txs.iter().position(|t| !locks.lock_or_reserve(&t.view()))
 }
 
 #[cfg(test)]
@@ -122,7 +149,11 @@ mod tests {
     }
 
     fn payer(seed: u8) -> Pubkey {
-        Pubkey(SigningKey::from_bytes(&[seed; 32]).verifying_key().to_bytes())
+        Pubkey(
+            SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes(),
+        )
     }
 
     #[test]
@@ -160,6 +191,23 @@ mod tests {
         l.locks.insert(payer(1), Lock::Read);
         l.lock(&transfer(1, 3).view());
         assert!(l.is_write_locked(&payer(1)));
+    }
+
+    #[test]
+    fn lock_or_reserve_equals_conflicts_then_lock() {
+        let txs: Vec<Txn> = (0..40u8)
+            .map(|i| transfer(i % 7, 100 + i % 5))
+            .chain([transfer_to(9, payer(3)), transfer_to(10, Pubkey([101; 32]))])
+            .collect();
+        let mut a = AccountLocks::new();
+        let mut b = AccountLocks::new();
+        for t in &txs {
+            let v = t.view();
+            let free = !a.conflicts(&v);
+            a.lock(&v);
+            assert_eq!(b.lock_or_reserve(&v), free);
+            assert_eq!(a.locks, b.locks);
+        }
     }
 
     #[test]

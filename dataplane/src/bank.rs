@@ -18,121 +18,21 @@
 //! bank states from the newest slot down, then the status cache — so readers (RPC, executor workers) and
 //! the single writer (the banking or replay stage) cannot deadlock.
 
+mod execution;
+mod tx_error;
+
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 
 use sha2::{Digest, Sha256};
 
+pub use self::execution::{CommitError, ExecutedBatch, KeyBalances, TxExecution};
+pub use self::tx_error::{InstructionErrorKind, TxError, TxStatus};
 use crate::accounts::{new_account_map, read, write, AccountMap, AccountsReader, RootAccounts};
 use crate::blockhash_queue::{is_recent, BlockhashQueue};
 use crate::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
-use crate::metrics::Reject;
-use crate::status_cache::{BlockhashStatuses, StatusCache};
-use crate::txn::{Txn, TxnView, ACCOUNT_KEYS_MAX};
+use crate::status_cache::StatusCache;
+use crate::txn::{Txn, TxnView};
 use crate::types::{Hash, Lamports, Pubkey, Signature, Slot};
-
-/// The outcome of one transaction: `Ok` or why it failed.
-pub type TxStatus = Result<(), TxError>;
-
-/// Why an instruction (a transfer) failed after the fee was paid.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum InstructionErrorKind {
-    /// The debited account holds less than the amount.
-    #[error("insufficient funds for the transfer")]
-    InsufficientFunds,
-    /// The credited account would exceed `u64::MAX` lamports.
-    #[error("arithmetic overflow crediting the transfer")]
-    ArithmeticOverflow,
-}
-
-/// Why a transaction failed or was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum TxError {
-    /// Already included on this fork (not included again).
-    #[error("transaction already processed on this fork")]
-    AlreadyProcessed,
-    /// The recent blockhash is unknown on this fork or older than 150 blocks (not included).
-    #[error("blockhash not found among the last {MAX_RECENT_BLOCKHASHES} blocks of this fork")]
-    BlockhashNotFound,
-    /// The fee payer cannot pay the fee (not included).
-    #[error("fee payer cannot pay the transaction fee")]
-    InsufficientFundsForFee,
-    /// Instruction `index` failed; the fee was paid and every transfer undone (included).
-    #[error("instruction {index} failed: {kind}")]
-    InstructionError {
-        /// Position of the failing instruction.
-        index: u8,
-        /// What went wrong.
-        kind: InstructionErrorKind,
-    },
-}
-
-impl TxError {
-    /// Whether a transaction that failed this way is still included in the block (fee charged).
-    pub fn is_included(&self) -> bool {
-        matches!(self, TxError::InstructionError { .. })
-    }
-
-    /// The rejection counter for an error that keeps a transaction out of the block.
-    pub fn reject_reason(&self) -> Option<Reject> {
-        Reject::try_from(self).ok()
-    }
-
-    /// The error in Solana's `TransactionError` JSON shape, as RPC clients expect it. A failed
-    /// transfer for lack of funds is the System Program's `Custom(1)` (`ResultWithNegativeLamports`).
-    pub fn to_solana_json(&self) -> serde_json::Value {
-        use serde_json::json;
-        match self {
-            TxError::AlreadyProcessed => json!("AlreadyProcessed"),
-            TxError::BlockhashNotFound => json!("BlockhashNotFound"),
-            TxError::InsufficientFundsForFee => json!("InsufficientFundsForFee"),
-            TxError::InstructionError { index, kind } => {
-                let kind = match kind {
-                    InstructionErrorKind::InsufficientFunds => json!({ "Custom": 1 }),
-                    InstructionErrorKind::ArithmeticOverflow => json!("ArithmeticOverflow"),
-                };
-                json!({ "InstructionError": [index, kind] })
-            }
-        }
-    }
-
-    /// Reads back what [`TxError::to_solana_json`] wrote (e.g. to rebuild the status cache from storage).
-    pub fn from_solana_json(v: &serde_json::Value) -> Option<TxError> {
-        match v.as_str() {
-            Some("AlreadyProcessed") => return Some(TxError::AlreadyProcessed),
-            Some("BlockhashNotFound") => return Some(TxError::BlockhashNotFound),
-            Some("InsufficientFundsForFee") => return Some(TxError::InsufficientFundsForFee),
-            Some(_) => return None,
-            None => {}
-        }
-        let pair = v.get("InstructionError")?.as_array()?;
-        let [index, kind] = pair.as_slice() else {
-            return None;
-        };
-        let index = u8::try_from(index.as_u64()?).ok()?;
-        let kind = if kind.get("Custom").and_then(|c| c.as_u64()) == Some(1) {
-            InstructionErrorKind::InsufficientFunds
-        } else if kind.as_str() == Some("ArithmeticOverflow") {
-            InstructionErrorKind::ArithmeticOverflow
-        } else {
-            return None;
-        };
-        Some(TxError::InstructionError { index, kind })
-    }
-}
-
-impl TryFrom<&TxError> for Reject {
-    type Error = TxError;
-
-    /// Maps the errors that keep a transaction out of the block; an included failure is no rejection.
-    fn try_from(e: &TxError) -> Result<Reject, TxError> {
-        match e {
-            TxError::AlreadyProcessed => Ok(Reject::AlreadyProcessed),
-            TxError::BlockhashNotFound => Ok(Reject::BlockhashNotFound),
-            TxError::InsufficientFundsForFee => Ok(Reject::InsufficientFundsForFee),
-            TxError::InstructionError { .. } => Err(*e),
-        }
-    }
-}
 
 /// Why a bank cannot be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +43,14 @@ pub enum BankError {
         /// The parent's slot.
         parent: Slot,
     },
+    /// The parent is neither the root nor descends from it: its fork was pruned.
+    #[error("parent slot {parent} is not on the fork of the root {root} (pruned)")]
+    ParentPruned {
+        /// The parent's slot.
+        parent: Slot,
+        /// The root slot.
+        root: Slot,
+    },
     /// Slots increase along a fork.
     #[error("slot {slot} is not after its parent slot {parent}")]
     SlotNotAfterParent {
@@ -151,217 +59,6 @@ pub enum BankError {
         /// The parent's slot.
         parent: Slot,
     },
-}
-
-/// Why a batch of executed transactions cannot be committed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommitError {
-    /// The bank is frozen: its block is complete.
-    #[error("bank for slot {slot} is frozen")]
-    Frozen {
-        /// The bank's slot.
-        slot: Slot,
-    },
-    /// The batch was executed on another bank.
-    #[error("batch executed on slot {executed} cannot commit to slot {slot}")]
-    WrongBank {
-        /// Where it was executed.
-        executed: Slot,
-        /// Where it was to be committed.
-        slot: Slot,
-    },
-    /// Another batch was committed after this one was executed, so its reads are out of date.
-    #[error("batch executed after commit {executed} of slot {slot}, but the bank is at commit {now}")]
-    Stale {
-        /// The bank's slot.
-        slot: Slot,
-        /// Commits the bank had seen when the batch executed.
-        executed: u64,
-        /// Commits the bank has seen now.
-        now: u64,
-    },
-    /// Transactions and results do not line up.
-    #[error("{txs} transactions but {results} results")]
-    LengthMismatch {
-        /// Transactions given.
-        txs: usize,
-        /// Results given.
-        results: usize,
-    },
-    /// Result `index` belongs to another transaction.
-    #[error("result {index} belongs to transaction {result}, not {txn}")]
-    SignatureMismatch {
-        /// Position in the batch.
-        index: usize,
-        /// The result's signature.
-        result: Signature,
-        /// The transaction's signature.
-        txn: Signature,
-    },
-}
-
-/// Account keys whose balances fit inline in [`KeyBalances`] (a wallet transfer has 3).
-const INLINE_KEYS: usize = 4;
-
-/// Balances of a transaction's account keys before and after it ran, in key order (RPC's
-/// `preBalances`/`postBalances`). Empty for a transaction that was not included.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeyBalances(BalancesRepr);
-
-#[derive(Clone, PartialEq, Eq)]
-enum BalancesRepr {
-    Inline {
-        len: u8,
-        pre: [Lamports; INLINE_KEYS],
-        post: [Lamports; INLINE_KEYS],
-    },
-    /// `pre ‖ post`, for transactions with more keys than fit inline.
-    Heap(Box<[Lamports]>),
-}
-
-impl KeyBalances {
-    fn empty() -> KeyBalances {
-        KeyBalances(BalancesRepr::Inline {
-            len: 0,
-            pre: [0; INLINE_KEYS],
-            post: [0; INLINE_KEYS],
-        })
-    }
-
-    fn new(pre: &[Lamports], post: &[Lamports]) -> KeyBalances {
-        debug_assert_eq!(pre.len(), post.len());
-        if pre.len() <= INLINE_KEYS {
-            let mut p = [0; INLINE_KEYS];
-            let mut q = [0; INLINE_KEYS];
-            p[..pre.len()].copy_from_slice(pre);
-            q[..post.len()].copy_from_slice(post);
-            KeyBalances(BalancesRepr::Inline {
-                len: pre.len() as u8,
-                pre: p,
-                post: q,
-            })
-        } else {
-            KeyBalances(BalancesRepr::Heap(
-                pre.iter().chain(post).copied().collect(),
-            ))
-        }
-    }
-
-    /// Balances before the transaction.
-    pub fn pre(&self) -> &[Lamports] {
-        match &self.0 {
-            BalancesRepr::Inline { len, pre, .. } => &pre[..usize::from(*len)],
-            BalancesRepr::Heap(b) => &b[..b.len() / 2],
-        }
-    }
-
-    /// Balances after the transaction.
-    pub fn post(&self) -> &[Lamports] {
-        match &self.0 {
-            BalancesRepr::Inline { len, post, .. } => &post[..usize::from(*len)],
-            BalancesRepr::Heap(b) => &b[b.len() / 2..],
-        }
-    }
-}
-
-impl std::fmt::Debug for KeyBalances {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "KeyBalances {{ pre: {:?}, post: {:?} }}", self.pre(), self.post())
-    }
-}
-
-/// The result of executing one transaction against a bank, not yet applied to it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TxExecution {
-    /// The transaction's id.
-    pub signature: Signature,
-    /// Its outcome; see [`TxExecution::is_included`].
-    pub status: TxStatus,
-    /// The fee charged (0 when not included).
-    pub fee: Lamports,
-    /// Balances of its account keys before and after.
-    pub balances: KeyBalances,
-    /// Bit `i` set: account key `i` is stored by the commit (at most 35 keys fit a `u64`).
-    written: u64,
-    /// Block height of the transaction's recent blockhash (keys the status cache).
-    blockhash_height: u64,
-}
-
-impl TxExecution {
-    fn not_included(signature: Signature, error: TxError) -> TxExecution {
-        TxExecution {
-            signature,
-            status: Err(error),
-            fee: 0,
-            balances: KeyBalances::empty(),
-            written: 0,
-            blockhash_height: 0,
-        }
-    }
-
-    /// Whether the transaction goes into the block (success, or failure after paying the fee).
-    pub fn is_included(&self) -> bool {
-        match &self.status {
-            Ok(()) => true,
-            Err(e) => e.is_included(),
-        }
-    }
-
-    /// The accounts this transaction stores, with their new balances: every writable key on success,
-    /// only the fee payer on failure, nothing when not included. `tx` must be the executed transaction.
-    pub fn writes<'a>(
-        &'a self,
-        tx: &'a TxnView<'a>,
-    ) -> impl Iterator<Item = (Pubkey, Lamports)> + 'a {
-        let post = self.balances.post();
-        (0..post.len())
-            .filter(move |i| self.written & (1u64 << i) != 0)
-            .map(move |i| (tx.account_key(i), post[i]))
-    }
-}
-
-/// The results of executing a batch on one bank, to be committed to that same bank.
-#[derive(Debug, Clone)]
-pub struct ExecutedBatch {
-    slot: Slot,
-    /// The bank's commit count when the batch was executed; a later commit makes it stale.
-    commit_seq: u64,
-    executions: Vec<TxExecution>,
-}
-
-impl ExecutedBatch {
-    pub(crate) fn new(slot: Slot, commit_seq: u64, executions: Vec<TxExecution>) -> ExecutedBatch {
-        ExecutedBatch {
-            slot,
-            commit_seq,
-            executions,
-        }
-    }
-
-    /// Per-transaction results, in batch order.
-    pub fn executions(&self) -> &[TxExecution] {
-        &self.executions
-    }
-
-    /// The slot of the bank it was executed on.
-    pub fn slot(&self) -> Slot {
-        self.slot
-    }
-
-    /// Number of results.
-    pub fn len(&self) -> usize {
-        self.executions.len()
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.executions.is_empty()
-    }
-
-    /// Number of included transactions.
-    pub fn included_count(&self) -> usize {
-        self.executions.iter().filter(|e| e.is_included()).count()
-    }
 }
 
 /// A block produced within the last 150 blocks of a restored root (see [`RootState`]).
@@ -411,8 +108,16 @@ struct BankState {
 
 impl Default for BankState {
     fn default() -> Self {
+        BankState::with_capacity(0)
+    }
+}
+
+impl BankState {
+    fn with_capacity(accounts: usize) -> BankState {
+        let mut delta = new_account_map();
+        delta.reserve(accounts);
         BankState {
-            delta: new_account_map(),
+            delta,
             signature_count: 0,
             transaction_count: 0,
             collected_fees: 0,
@@ -559,7 +264,8 @@ impl Bank {
         }
     }
 
-    /// A new bank for `slot` on top of `parent`, or why there cannot be one.
+    /// A new bank for `slot` on top of `parent` (the root or a frozen bank above it), or why there
+    /// cannot be one.
     pub fn try_new_child(
         parent: &Arc<Bank>,
         slot: Slot,
@@ -577,6 +283,12 @@ impl Bank {
             });
         }
         let root_slot = read(&parent.root).slot;
+        if !on_root_fork(parent, root_slot) {
+            return Err(BankError::ParentPruned {
+                parent: parent.slot,
+                root: root_slot,
+            });
+        }
         let mut ancestors: Vec<Slot> = parent
             .ancestors
             .iter()
@@ -605,7 +317,8 @@ impl Bank {
             ancestors: ancestors.into_boxed_slice(),
             root: parent.root.clone(),
             status_cache: parent.status_cache.clone(),
-            state: RwLock::new(BankState::default()),
+            // Sized like the parent's, so a busy fork does not rehash its way up on the hot path.
+            state: RwLock::new(BankState::with_capacity(read(&parent.state).delta.len())),
             frozen: OnceLock::new(),
         })
     }
@@ -754,7 +467,8 @@ impl Bank {
         self.frozen.get().map(|f| f.blockhash)
     }
 
-    /// The hash of the accounts written in this slot, once frozen.
+    /// The hash of the accounts written in this slot, once frozen (for a bank restored with
+    /// [`Bank::from_root`], whose delta storage does not keep, the hash of an empty delta).
     pub fn accounts_delta_hash(&self) -> Option<Hash> {
         self.frozen.get().map(|f| f.accounts_delta_hash)
     }
@@ -795,114 +509,6 @@ impl Bank {
         })
     }
 
-    /// The three checks that keep a transaction out of a block (for RPC preflight), without running it.
-    pub fn check_transaction(&self, tx: &TxnView<'_>) -> Result<(), TxError> {
-        match self.simulate(tx).status {
-            Err(e) if !e.is_included() => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    /// Executes one transaction without committing it (RPC `simulateTransaction`/preflight).
-    pub fn simulate(&self, tx: &TxnView<'_>) -> TxExecution {
-        self.with_fork_view(|view| {
-            let statuses = view.statuses.blockhash_statuses(&tx.recent_blockhash());
-            self.execute_one(view, statuses, tx)
-        })
-    }
-
-    /// Executes `txs` against this bank's current state without changing it. The transactions must
-    /// not take conflicting locks (see [`crate::sealevel`]): each sees the state before the batch.
-    pub fn execute(&self, txs: &[Txn]) -> ExecutedBatch {
-        let commit_seq = self.commit_seq();
-        let mut out = Vec::with_capacity(txs.len());
-        self.execute_into(txs, &mut out);
-        ExecutedBatch::new(self.slot, commit_seq, out)
-    }
-
-    /// Batches committed so far; an [`ExecutedBatch`] remembers it to detect staleness.
-    pub(crate) fn commit_seq(&self) -> u64 {
-        read(&self.state).commit_seq
-    }
-
-    /// Executes `txs`, appending one result per transaction to `out`, under one set of read locks.
-    pub(crate) fn execute_into(&self, txs: &[Txn], out: &mut Vec<TxExecution>) {
-        self.with_fork_view(|view| {
-            // Most transactions of a batch share a blockhash: look its statuses up once.
-            let mut last: Option<(Hash, Option<&BlockhashStatuses>)> = None;
-            for t in txs {
-                let tx = t.view();
-                let blockhash = tx.recent_blockhash();
-                let statuses = match last {
-                    Some((h, s)) if h == blockhash => s,
-                    _ => {
-                        let s = view.statuses.blockhash_statuses(&blockhash);
-                        last = Some((blockhash, s));
-                        s
-                    }
-                };
-                out.push(self.execute_one(view, statuses, &tx));
-            }
-        })
-    }
-
-    /// Whether `slot` is this bank or an unrooted ancestor it remembers (rooted ones are known to the
-    /// status cache).
-    #[inline]
-    fn is_on_fork(&self, slot: Slot) -> bool {
-        slot == self.slot || self.ancestors.binary_search(&slot).is_ok()
-    }
-
-    /// Applies the ledger rules (module docs) to one transaction.
-    fn execute_one(
-        &self,
-        view: &ForkView<'_>,
-        statuses: Option<&BlockhashStatuses>,
-        tx: &TxnView<'_>,
-    ) -> TxExecution {
-        let signature = tx.signature();
-        if let Some(s) = statuses {
-            let on_fork = |slot| self.is_on_fork(slot) || view.statuses.is_root(slot);
-            if s.find(&signature, on_fork).is_some() {
-                return TxExecution::not_included(signature, TxError::AlreadyProcessed);
-            }
-        }
-        let Some(blockhash_height) = self.processing_blockhash_height(&tx.recent_blockhash())
-        else {
-            return TxExecution::not_included(signature, TxError::BlockhashNotFound);
-        };
-        let n = tx.num_account_keys();
-        let mut pre = [0 as Lamports; ACCOUNT_KEYS_MAX];
-        for (i, p) in pre.iter_mut().enumerate().take(n) {
-            *p = view.accounts.balance(&tx.account_key(i));
-        }
-        let fee = match self.fee(tx) {
-            Some(fee) if fee <= pre[0] => fee,
-            _ => return TxExecution::not_included(signature, TxError::InsufficientFundsForFee),
-        };
-        let mut post = pre;
-        post[0] -= fee;
-        let status = apply_transfers(tx, &mut post[..n]);
-        let written = match status {
-            Ok(()) => (0..n)
-                .filter(|i| tx.is_writable(*i))
-                .fold(0u64, |m, i| m | (1 << i)),
-            Err(_) => {
-                post = pre;
-                post[0] -= fee;
-                1
-            }
-        };
-        TxExecution {
-            signature,
-            status,
-            fee,
-            balances: KeyBalances::new(&pre[..n], &post[..n]),
-            written,
-            blockhash_height,
-        }
-    }
-
     /// Applies an executed batch: account writes, statuses and counters, all under one lock. The batch
     /// must have been executed on this bank with no commit in between (else [`CommitError::Stale`]).
     pub fn commit(&self, txs: &[Txn], batch: &ExecutedBatch) -> Result<(), CommitError> {
@@ -932,14 +538,9 @@ impl Bank {
         for (index, (t, e)) in txs.iter().zip(&batch.executions).enumerate() {
             let txn = t.signature();
             if txn != e.signature {
-                return Err(CommitError::SignatureMismatch {
-                    index,
-                    result: e.signature,
-                    txn,
-                });
+                return Err(CommitError::SignatureMismatch { index, txn });
             }
         }
-        let mut cache = write(&self.status_cache);
         let st = &mut *st;
         for (t, e) in txs.iter().zip(&batch.executions) {
             if !e.is_included() {
@@ -949,19 +550,21 @@ impl Bank {
             for (key, lamports) in e.writes(&tx) {
                 st.delta.insert(key, lamports);
             }
-            cache.insert(
-                &tx.recent_blockhash(),
-                e.blockhash_height,
-                &e.signature,
-                self.slot,
-                e.status,
-            );
             st.transaction_count += 1;
             st.signature_count += tx.num_signatures() as u64;
             // Fees are debited from balances that sum to at most the supply (a u64), so this cannot
             // saturate.
             st.collected_fees = st.collected_fees.saturating_add(e.fee);
         }
+        let statuses = txs
+            .iter()
+            .zip(&batch.executions)
+            .filter(|(_, e)| e.is_included())
+            .map(|(t, e)| {
+                let blockhash = t.view().recent_blockhash();
+                (blockhash, e.blockhash_height, e.signature, e.status)
+            });
+        write(&self.status_cache).insert_slot(self.slot, statuses);
         st.commit_seq += 1;
         Ok(())
     }
@@ -1073,28 +676,18 @@ impl Bank {
     }
 }
 
-/// Runs the transfers of `tx` over `balances` (indexed by account key), stopping at the first failure.
-fn apply_transfers(tx: &TxnView<'_>, balances: &mut [Lamports]) -> TxStatus {
-    for (i, t) in tx.transfers().enumerate() {
-        // At most 64 instructions (txn::INSTRUCTIONS_MAX), so the index fits a u8.
-        let index = i as u8;
-        let (from, to) = (usize::from(t.from), usize::from(t.to));
-        let Some(left) = balances[from].checked_sub(t.lamports) else {
-            return Err(TxError::InstructionError {
-                index,
-                kind: InstructionErrorKind::InsufficientFunds,
-            });
-        };
-        balances[from] = left;
-        let Some(credited) = balances[to].checked_add(t.lamports) else {
-            return Err(TxError::InstructionError {
-                index,
-                kind: InstructionErrorKind::ArithmeticOverflow,
-            });
-        };
-        balances[to] = credited;
+/// Whether `bank` is the root at `root_slot` or descends from it (its reads are then sound).
+fn on_root_fork(bank: &Arc<Bank>, root_slot: Slot) -> bool {
+    let mut cur = bank.clone();
+    loop {
+        if cur.slot <= root_slot {
+            return cur.slot == root_slot;
+        }
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => return false,
+        }
     }
-    Ok(())
 }
 
 /// SHA-256 over the accounts written in a slot, sorted by address, each `pubkey ‖ lamports (u64 LE)`.
@@ -1110,5 +703,4 @@ pub fn accounts_delta_hash(delta: &AccountMap) -> Hash {
 }
 
 #[cfg(test)]
-#[path = "bank_tests.rs"]
 pub(crate) mod tests;

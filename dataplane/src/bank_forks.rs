@@ -20,6 +20,14 @@ pub enum ForkError {
     /// A bank for this slot is already held.
     #[error("a bank for slot {0} already exists")]
     DuplicateSlot(Slot),
+    /// Banks at or below the root are history: nothing is added there.
+    #[error("slot {slot} is not above the root {root}")]
+    NotAboveRoot {
+        /// The new bank's slot.
+        slot: Slot,
+        /// The root slot.
+        root: Slot,
+    },
     /// A bank's parent is not held (or was pruned).
     #[error("parent slot {parent} of slot {slot} is not a live bank")]
     UnknownParent {
@@ -108,8 +116,14 @@ impl BankForks {
         if self.banks.contains_key(&slot) {
             return Err(ForkError::DuplicateSlot(slot));
         }
+        if slot <= self.root {
+            return Err(ForkError::NotAboveRoot {
+                slot,
+                root: self.root,
+            });
+        }
         let parent = bank.parent_slot();
-        if !self.banks.contains_key(&parent) || slot <= self.root {
+        if !self.banks.contains_key(&parent) {
             return Err(ForkError::UnknownParent { slot, parent });
         }
         let bank = Arc::new(bank);
@@ -188,7 +202,8 @@ impl BankForks {
         }
         bank.cut_parent();
         self.root = slot;
-        self.banks.retain(|s, b| *s == slot || descends_from(b, slot));
+        self.banks
+            .retain(|s, b| *s == slot || descends_from(b, slot));
         let mut updates: Vec<_> = updates.into_iter().collect();
         updates.sort_unstable_by_key(|(k, _)| *k);
         Ok(updates)

@@ -8,7 +8,7 @@
 //! serially in arrival order.
 //!
 //! The [`Executor`] splits a batch into chunks for its worker threads (fed by bounded crossbeam
-//! queues). Every chunk reads the pre-batch state and the batch's writes are disjoint, so the chunks
+//! queues) and the calling thread. Every chunk reads the pre-batch state and the batch's writes are disjoint, so the chunks
 //! need no coordination; the caller commits the combined results (after, on a leader, recording the
 //! batch into PoH).
 
@@ -52,7 +52,7 @@ impl Scheduler {
             batch_size_max,
             // Bounds the work spent skipping over blocked transactions when contention is high: a
             // batch pass looks at most this many transactions beyond the ones it takes.
-            deferred_max: (batch_size_max / 4).clamp(4, 64),
+            deferred_max: (batch_size_max / 16).clamp(4, 32),
         }
     }
 
@@ -109,12 +109,9 @@ impl Scheduler {
             let Some(t) = self.queue.pop_front() else {
                 break;
             };
-            let tx = t.view();
-            let admitted = !self.locks.conflicts(&tx);
             // A deferred transaction still takes its locks, as a reservation: whatever conflicts with
             // it must run after it.
-            self.locks.lock(&tx);
-            if admitted {
+            if self.locks.lock_or_reserve(&t.view()) {
                 batch.push(t);
             } else {
                 self.deferred.push(t);
@@ -159,7 +156,8 @@ impl std::fmt::Debug for Executor {
 }
 
 impl Executor {
-    /// An executor with `threads` workers; with 0 every batch runs on the caller.
+    /// An executor with `threads` worker threads; the caller also runs a chunk of each batch, so a
+    /// 2-core machine wants 1. With 0 every batch runs on the caller alone.
     pub fn new(threads: usize) -> Executor {
         // One job in flight per worker per batch, and `&mut self` allows one batch at a time.
         let (done_tx, done) = bounded(threads.max(1));
@@ -201,22 +199,26 @@ impl Executor {
         self.workers.len()
     }
 
-    /// Executes a conflict-free batch against `bank` without changing it; the caller commits the
+    /// Executes a conflict-free batch (see [`Bank::execute`]) against `bank` without changing it; the caller commits the
     /// results with [`Bank::commit`]. Results are in batch order and equal to [`Bank::execute`]'s.
     /// Workers drop their references to `txs` before this returns, so `Arc::get_mut` succeeds after.
     pub fn execute(&mut self, bank: &Arc<Bank>, txs: &Arc<Vec<Txn>>) -> ExecutedBatch {
+        debug_assert!(
+            !entry_locks_conflict(txs),
+            "a batch takes conflicting locks"
+        );
         let n = txs.len();
-        let chunks = (n / self.chunk_min).min(self.jobs.len());
+        // The caller runs one chunk itself, so `threads` workers give `threads + 1`-way parallelism.
+        let chunks = (n / self.chunk_min).min(self.jobs.len() + 1);
         if chunks <= 1 {
             return bank.execute(txs);
         }
         // Read before any chunk starts: a commit racing with this batch then makes it stale.
         let commit_seq = bank.commit_seq();
-        let mut parts: Vec<Option<Vec<TxExecution>>> = (0..chunks).map(|_| None).collect();
-        let mut inline = Vec::new();
-        let mut sent = 0;
         let ranges: Vec<Range<usize>> = chunk_ranges(n, chunks).collect();
-        for (chunk, range) in ranges.iter().enumerate() {
+        let mut parts: Vec<Option<Vec<TxExecution>>> = (0..chunks).map(|_| None).collect();
+        let mut sent = 0;
+        for (chunk, range) in ranges.iter().enumerate().skip(1) {
             let mut out = self.spare.pop().unwrap_or_default();
             out.reserve(range.len());
             let job = Job {
@@ -226,17 +228,14 @@ impl Executor {
                 chunk,
                 out,
             };
-            match self.jobs[chunk].send(job) {
-                Ok(()) => sent += 1,
-                // The worker is gone: run its chunk here.
-                Err(e) => inline.push(e.into_inner()),
+            // A worker that is gone leaves its chunk to the caller, below.
+            if self.jobs[chunk - 1].send(job).is_ok() {
+                sent += 1;
             }
         }
-        for job in inline {
-            let mut out = job.out;
-            bank.execute_into(&job.txs[job.range], &mut out);
-            parts[job.chunk] = Some(out);
-        }
+        let mut first = self.spare.pop().unwrap_or_default();
+        bank.execute_into(&txs[ranges[0].clone()], &mut first);
+        parts[0] = Some(first);
         let mut panic = None;
         for _ in 0..sent {
             let Ok(done) = self.done.recv() else {
@@ -252,8 +251,8 @@ impl Executor {
         }
         let mut executions = Vec::with_capacity(n);
         for (chunk, part) in parts.into_iter().enumerate() {
-            // A worker that vanished without answering: run its chunk here (nothing was committed
-            // meanwhile, so it reads the same state).
+            // A chunk no worker answered for runs here (nothing was committed meanwhile, so it reads
+            // the same state).
             let mut part = part.unwrap_or_else(|| {
                 let mut out = Vec::new();
                 bank.execute_into(&txs[ranges[chunk].clone()], &mut out);
@@ -369,5 +368,4 @@ pub fn replay_entry(
 }
 
 #[cfg(test)]
-#[path = "sealevel_tests.rs"]
 mod tests;

@@ -10,49 +10,34 @@
 //! [`MAX_RECENT_BLOCKHASHES`] blocks, so whole blockhash entries are dropped once they fall that far
 //! behind the root ([`StatusCache::add_root`]), and only rooted slots that recent are remembered.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 
 use crate::bank::TxStatus;
 use crate::genesis::MAX_RECENT_BLOCKHASHES;
 use crate::types::{Hash, Signature, Slot};
 
-/// Where one signature was processed: almost always one slot, several only across forks.
-#[derive(Debug, Clone)]
-enum SlotStatuses {
-    One(Slot, TxStatus),
-    Many(Vec<(Slot, TxStatus)>),
-}
-
-impl SlotStatuses {
-    fn iter(&self) -> impl Iterator<Item = (Slot, TxStatus)> + '_ {
-        let (one, many) = match self {
-            SlotStatuses::One(s, st) => (Some((*s, *st)), &[][..]),
-            SlotStatuses::Many(v) => (None, &v[..]),
-        };
-        one.into_iter().chain(many.iter().copied())
-    }
-
-    fn set(&mut self, slot: Slot, status: TxStatus) {
-        match self {
-            SlotStatuses::One(s, st) if *s == slot => *st = status,
-            SlotStatuses::One(s, st) => *self = SlotStatuses::Many(vec![(*s, *st), (slot, status)]),
-            SlotStatuses::Many(v) => match v.iter_mut().find(|(s, _)| *s == slot) {
-                Some(e) => e.1 = status,
-                None => v.push((slot, status)),
-            },
-        }
-    }
-}
-
 /// Statuses of every transaction signed against one blockhash.
 #[derive(Debug)]
 pub(crate) struct BlockhashStatuses {
     /// Block height of the blockhash (its age decides when the entry is purged).
     height: u64,
-    by_signature: HashMap<Signature, SlotStatuses, ahash::RandomState>,
+    /// The first slot where each signature was processed: the only one, except across forks.
+    first: HashMap<Signature, (Slot, TxStatus), ahash::RandomState>,
+    /// Further slots, for the rare signature processed on several forks; kept apart so the common
+    /// entry stays small.
+    more: HashMap<Signature, Vec<(Slot, TxStatus)>, ahash::RandomState>,
 }
 
 impl BlockhashStatuses {
+    fn with_capacity(height: u64, signatures: usize) -> BlockhashStatuses {
+        BlockhashStatuses {
+            height,
+            first: HashMap::with_capacity_and_hasher(signatures, ahash::RandomState::new()),
+            more: HashMap::with_hasher(ahash::RandomState::new()),
+        }
+    }
+
     /// The first slot among `statuses` of `signature` for which `on_fork` holds.
     #[inline]
     pub(crate) fn find(
@@ -60,10 +45,41 @@ impl BlockhashStatuses {
         signature: &Signature,
         on_fork: impl Fn(Slot) -> bool,
     ) -> Option<(Slot, TxStatus)> {
-        self.by_signature
+        let first = self.first.get(signature)?;
+        if on_fork(first.0) {
+            return Some(*first);
+        }
+        self.more
             .get(signature)?
             .iter()
             .find(|(slot, _)| on_fork(*slot))
+            .copied()
+    }
+
+    /// Records `signature` in `slot`; returns whether the signature is new under this blockhash.
+    fn insert(&mut self, signature: &Signature, slot: Slot, status: TxStatus) -> bool {
+        match self.first.entry(*signature) {
+            Entry::Vacant(v) => {
+                v.insert((slot, status));
+                true
+            }
+            Entry::Occupied(mut o) if o.get().0 == slot => {
+                *o.get_mut() = (slot, status);
+                false
+            }
+            Entry::Occupied(_) => {
+                let more = self.more.entry(*signature).or_default();
+                match more.iter_mut().find(|(s, _)| *s == slot) {
+                    Some(e) => e.1 = status,
+                    None => more.push((slot, status)),
+                }
+                false
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.len()
     }
 }
 
@@ -74,6 +90,9 @@ pub struct StatusCache {
     /// Recently rooted slots with their block heights, ascending.
     roots: VecDeque<(Slot, u64)>,
     signatures: usize,
+    /// The most recently created blockhash entry: the next one is sized like it, so that it does not
+    /// rehash its way up on the hot path.
+    newest: Option<Hash>,
 }
 
 impl StatusCache {
@@ -93,20 +112,43 @@ impl StatusCache {
         slot: Slot,
         status: TxStatus,
     ) {
-        let entry = self
-            .by_blockhash
-            .entry(*blockhash)
-            .or_insert_with(|| BlockhashStatuses {
-                height: blockhash_height,
-                by_signature: HashMap::with_hasher(ahash::RandomState::new()),
-            });
-        match entry.by_signature.entry(*signature) {
-            std::collections::hash_map::Entry::Occupied(mut o) => o.get_mut().set(slot, status),
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(SlotStatuses::One(slot, status));
-                self.signatures += 1;
+        self.insert_slot(
+            slot,
+            std::iter::once((*blockhash, blockhash_height, *signature, status)),
+        );
+    }
+
+    /// Records `(blockhash, blockhash height, signature, status)` of transactions included in `slot`,
+    /// finding the per-blockhash map once per run of equal blockhashes (a batch mostly shares one).
+    pub fn insert_slot(
+        &mut self,
+        slot: Slot,
+        statuses: impl IntoIterator<Item = (Hash, u64, Signature, TxStatus)>,
+    ) {
+        // New entries are sized like the newest one so they do not rehash their way up.
+        let sized_like = self
+            .newest
+            .and_then(|h| self.by_blockhash.get(&h))
+            .map_or(0, BlockhashStatuses::len);
+        let mut added = 0;
+        let mut run: Option<(Hash, &mut BlockhashStatuses)> = None;
+        for (blockhash, height, signature, status) in statuses {
+            let entry = match run {
+                Some((h, entry)) if h == blockhash => entry,
+                _ => match self.by_blockhash.entry(blockhash) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        self.newest = Some(blockhash);
+                        v.insert(BlockhashStatuses::with_capacity(height, sized_like))
+                    }
+                },
+            };
+            if entry.insert(&signature, slot, status) {
+                added += 1;
             }
+            run = Some((blockhash, entry));
         }
+        self.signatures += added;
     }
 
     /// The statuses recorded under `blockhash`, for repeated lookups with the same blockhash.
@@ -166,7 +208,7 @@ impl StatusCache {
         self.by_blockhash.retain(|_, e| {
             let keep = e.height >= oldest_useful;
             if !keep {
-                purged += e.by_signature.len();
+                purged += e.len();
             }
             keep
         });
@@ -218,7 +260,10 @@ mod tests {
             Err(TxError::InsufficientFundsForFee),
         );
         // Fork containing slot 5 only.
-        assert_eq!(c.get(&bh, &sig(1), |s| s == Slot(5)), Some((Slot(5), Ok(()))));
+        assert_eq!(
+            c.get(&bh, &sig(1), |s| s == Slot(5)),
+            Some((Slot(5), Ok(())))
+        );
         // Fork containing slot 6 only.
         assert_eq!(
             c.get(&bh, &sig(1), |s| s == Slot(6)),
@@ -229,7 +274,10 @@ mod tests {
         // Wrong blockhash or signature.
         assert_eq!(c.get(&Hash([2; 32]), &sig(1), |_| true), None);
         assert_eq!(c.get(&bh, &sig(2), |_| true), None);
-        assert_eq!(c.find(&sig(1), |s| s == Slot(6)).map(|x| x.0), Some(Slot(6)));
+        assert_eq!(
+            c.find(&sig(1), |s| s == Slot(6)).map(|x| x.0),
+            Some(Slot(6))
+        );
         // Once slot 5 is rooted, every fork sees it.
         c.add_root(Slot(5), 1);
         assert_eq!(c.get(&bh, &sig(1), |_| false), Some((Slot(5), Ok(()))));

@@ -1,4 +1,4 @@
-//! Tests of the ledger rules, forks and roots (module `bank::tests`; helpers shared with Sealevel's).
+//! Tests of the ledger rules, forks and roots; the helpers are shared with Sealevel's tests.
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::genesis::{
     GenesisAccount, GenesisValidator, DEFAULT_LAMPORTS_PER_SIGNATURE, DEFAULT_SLOTS_PER_EPOCH,
     DEFAULT_TICKS_PER_SLOT, LOCALNET_HASHES_PER_TICK,
 };
+use crate::metrics::Reject;
 use crate::txn::{build_transfer, write_compact_u16};
 
 pub(crate) const FEE: Lamports = DEFAULT_LAMPORTS_PER_SIGNATURE;
@@ -79,6 +80,31 @@ pub(crate) fn multi_transfer(from: &SigningKey, to: &[(Pubkey, Lamports)], bh: &
     wire.extend_from_slice(&from.sign(&msg).to_bytes());
     wire.extend_from_slice(&msg);
     Txn::parse(&wire).expect("valid multi-transfer")
+}
+
+/// A transfer from `payer` with a made-up (unique per `id`) signature: the bank never verifies
+/// signatures (sigverify does, upstream), so throughput tests skip the slow signing.
+pub(crate) fn unsigned_transfer(
+    payer: &Pubkey,
+    to: &Pubkey,
+    lamports: Lamports,
+    bh: &Hash,
+    id: u64,
+) -> Txn {
+    let mut wire = vec![1];
+    let mut sig = [0x5A; 64];
+    sig[..8].copy_from_slice(&id.to_le_bytes());
+    wire.extend_from_slice(&sig);
+    wire.extend_from_slice(&[1, 0, 1]);
+    write_compact_u16(&mut wire, 3);
+    for k in [payer, to, &Pubkey::SYSTEM_PROGRAM] {
+        wire.extend_from_slice(k.as_bytes());
+    }
+    wire.extend_from_slice(bh.as_bytes());
+    wire.extend_from_slice(&[1, 2, 2, 0, 1, 12]);
+    wire.extend_from_slice(&2u32.to_le_bytes());
+    wire.extend_from_slice(&lamports.to_le_bytes());
+    Txn::parse(&wire).expect("valid transfer")
 }
 
 /// Executes and commits `txs` one at a time, returning each status.
@@ -198,7 +224,7 @@ fn not_included_transactions_change_nothing() {
     let ok = transfer(&s.alice, &addr(&poor), FEE - 1, &bh);
     run_serial(&bank, std::slice::from_ref(&ok));
     let before = bank.accounts_delta();
-    let txs = vec![
+    let txs = [
         // Replay of an included transaction.
         ok.clone(),
         // Unknown blockhash.
@@ -206,8 +232,18 @@ fn not_included_transactions_change_nothing() {
         // Payer holds FEE - 1.
         transfer(&poor, &Pubkey([1; 32]), 0, &bh),
     ];
-    let batch = bank.execute(&txs);
-    let statuses: Vec<_> = batch.executions().iter().map(|e| e.status).collect();
+    // One batch each: they share accounts, and a batch must not take conflicting locks.
+    let statuses: Vec<_> = txs
+        .iter()
+        .map(|t| {
+            let one = std::slice::from_ref(t);
+            let batch = bank.execute(one);
+            assert_eq!(batch.included_count(), 0);
+            assert!(batch.executions()[0].balances.pre().is_empty());
+            bank.commit(one, &batch).unwrap();
+            batch.executions()[0].status
+        })
+        .collect();
     assert_eq!(
         statuses,
         vec![
@@ -216,20 +252,12 @@ fn not_included_transactions_change_nothing() {
             Err(TxError::InsufficientFundsForFee),
         ]
     );
-    assert!(batch.executions().iter().all(|e| !e.is_included()));
-    assert_eq!(batch.included_count(), 0);
-    bank.commit(&txs, &batch).unwrap();
     assert_eq!(bank.accounts_delta(), before);
     assert_eq!(bank.transaction_count(), 1);
     assert_eq!(bank.status(&txs[2].signature()), None);
-    for t in &txs {
-        let v = t.view();
-        let want = if t.signature() == ok.signature() {
-            Err(TxError::AlreadyProcessed)
-        } else {
-            Err(statuses[txs.iter().position(|x| x == t).unwrap()].unwrap_err())
-        };
-        assert_eq!(bank.check_transaction(&v), want);
+    // Preflight gives the same verdicts.
+    for (t, status) in txs.iter().zip(&statuses) {
+        assert_eq!(bank.check_transaction(&t.view()), *status);
     }
 }
 
@@ -258,11 +286,17 @@ fn a_failed_transfer_keeps_the_fee_and_undoes_every_transfer() {
     assert_eq!(bank.balance(&c), 0);
     assert_eq!(bank.balance(&addr(&s.alice)), 1_000_000 - FEE);
     // Only the fee payer was stored; the failure is recorded and counted.
-    assert_eq!(bank.accounts_delta(), vec![(addr(&s.alice), 1_000_000 - FEE)]);
+    assert_eq!(
+        bank.accounts_delta(),
+        vec![(addr(&s.alice), 1_000_000 - FEE)]
+    );
     assert_eq!(bank.status(&tx.signature()).unwrap().1, status[0]);
     assert_eq!(bank.transaction_count(), 1);
     assert_eq!(bank.collected_fees(), FEE);
-    assert_eq!(bank.check_transaction(&tx.view()), Err(TxError::AlreadyProcessed));
+    assert_eq!(
+        bank.check_transaction(&tx.view()),
+        Err(TxError::AlreadyProcessed)
+    );
     // And a multi-transfer that fits succeeds entirely.
     let tx = multi_transfer(&s.alice, &[(c, 100), (d, 200)], &bh);
     assert_eq!(run_serial(&bank, &[tx]), vec![Ok(())]);
@@ -325,11 +359,21 @@ fn a_blockhash_is_valid_for_150_blocks_on_its_fork() {
         run_serial(&next, &[tx]),
         vec![Err(TxError::BlockhashNotFound)]
     );
-    let tx = transfer(&s.alice, &Pubkey([3; 32]), 1, &Hash::of(&1u64.to_le_bytes()));
+    let tx = transfer(
+        &s.alice,
+        &Pubkey([3; 32]),
+        1,
+        &Hash::of(&1u64.to_le_bytes()),
+    );
     assert_eq!(run_serial(&next, &[tx]), vec![Ok(())]);
     // A blockhash of another fork is unknown here.
     let other = child(&s.root, 1000);
-    let tx = transfer(&s.alice, &Pubkey([3; 32]), 1, &Hash::of(&1u64.to_le_bytes()));
+    let tx = transfer(
+        &s.alice,
+        &Pubkey([3; 32]),
+        1,
+        &Hash::of(&1u64.to_le_bytes()),
+    );
     assert_eq!(
         run_serial(&other, &[tx]),
         vec![Err(TxError::BlockhashNotFound)]
@@ -341,18 +385,24 @@ fn forks_see_only_their_own_history() {
     let s = setup();
     let mut forks = BankForks::new(Bank::genesis(&s.genesis));
     let gh = s.genesis.hash();
-    let a = forks.new_child(Slot(0), Slot(1), Pubkey([0xA; 32])).unwrap();
+    let a = forks
+        .new_child(Slot(0), Slot(1), Pubkey([0xA; 32]))
+        .unwrap();
     let tx = transfer(&s.alice, &Pubkey([3; 32]), 500, &gh);
     assert_eq!(run_serial(&a, std::slice::from_ref(&tx)), vec![Ok(())]);
     a.freeze(Hash([1; 32]));
     // A sibling fork neither sees the transfer nor considers it processed.
-    let b = forks.new_child(Slot(0), Slot(2), Pubkey([0xB; 32])).unwrap();
+    let b = forks
+        .new_child(Slot(0), Slot(2), Pubkey([0xB; 32]))
+        .unwrap();
     assert_eq!(b.balance(&Pubkey([3; 32])), 0);
     assert_eq!(b.status(&tx.signature()), None);
     assert_eq!(run_serial(&b, std::slice::from_ref(&tx)), vec![Ok(())]);
     b.freeze(Hash([2; 32]));
     // A child of `a` sees it and refuses the replay.
-    let a2 = forks.new_child(Slot(1), Slot(3), Pubkey([0xA; 32])).unwrap();
+    let a2 = forks
+        .new_child(Slot(1), Slot(3), Pubkey([0xA; 32]))
+        .unwrap();
     assert_eq!(a2.balance(&Pubkey([3; 32])), 500);
     assert_eq!(a2.status(&tx.signature()), Some((Slot(1), Ok(()))));
     assert_eq!(
@@ -372,7 +422,9 @@ fn forks_see_only_their_own_history() {
     assert!(updates.contains(&(Pubkey([3; 32]), 500)));
     assert!(updates.contains(&(Pubkey([0xA; 32]), FEE)));
     assert!(updates.windows(2).all(|w| w[0].0 < w[1].0));
-    let c = forks.new_child(Slot(3), Slot(4), Pubkey([0xA; 32])).unwrap();
+    let c = forks
+        .new_child(Slot(3), Slot(4), Pubkey([0xA; 32]))
+        .unwrap();
     assert_eq!(c.balance(&Pubkey([3; 32])), 500);
     assert_eq!(c.status(&tx.signature()), Some((Slot(1), Ok(()))));
     assert_eq!(
@@ -387,30 +439,75 @@ fn forks_see_only_their_own_history() {
 fn fork_errors_name_the_slots() {
     let s = setup();
     let mut forks = BankForks::new(Bank::genesis(&s.genesis));
-    let a = forks.new_child(Slot(0), Slot(1), Pubkey::default()).unwrap();
+    let a = forks
+        .new_child(Slot(0), Slot(1), Pubkey::default())
+        .unwrap();
     assert_eq!(
-        forks.new_child(Slot(1), Slot(2), Pubkey::default()).unwrap_err(),
+        forks
+            .new_child(Slot(1), Slot(2), Pubkey::default())
+            .unwrap_err(),
         ForkError::Bank(BankError::ParentNotFrozen { parent: Slot(1) })
     );
     assert_eq!(forks.set_root(Slot(1)), Err(ForkError::NotFrozen(Slot(1))));
     a.freeze(Hash([1; 32]));
     assert_eq!(
-        forks.new_child(Slot(1), Slot(1), Pubkey::default()).unwrap_err(),
+        forks
+            .new_child(Slot(1), Slot(1), Pubkey::default())
+            .unwrap_err(),
         ForkError::DuplicateSlot(Slot(1))
     );
     assert_eq!(
-        forks.new_child(Slot(7), Slot(8), Pubkey::default()).unwrap_err(),
+        forks
+            .new_child(Slot(7), Slot(8), Pubkey::default())
+            .unwrap_err(),
         ForkError::UnknownParent {
             slot: Slot(8),
             parent: Slot(7)
         }
     );
-    assert_eq!(forks.set_root(Slot(5)), Err(ForkError::UnknownSlot(Slot(5))));
+    assert_eq!(
+        forks.set_root(Slot(5)),
+        Err(ForkError::UnknownSlot(Slot(5)))
+    );
     let b = Bank::try_new_child(&a, Slot(1), Pubkey::default()).unwrap_err();
     assert_eq!(b.to_string(), "slot 1 is not after its parent slot 1");
+    let sibling = forks
+        .new_child(Slot(0), Slot(2), Pubkey::default())
+        .unwrap();
+    sibling.freeze(Hash([2; 32]));
+    let early = Bank::try_new_child(&a, Slot(3), Pubkey::default()).unwrap();
     forks.set_root(Slot(1)).unwrap();
     assert_eq!(forks.set_root(Slot(1)), Ok(vec![]));
-    assert_eq!(forks.highest_frozen().slot(), Slot(1));
+    // The sibling fork was pruned: nothing may grow on it any more.
+    assert!(forks.get(Slot(2)).is_none());
+    assert_eq!(
+        Bank::try_new_child(&sibling, Slot(3), Pubkey::default()).unwrap_err(),
+        BankError::ParentPruned {
+            parent: Slot(2),
+            root: Slot(1)
+        }
+    );
+    // Banks at or below a newer root cannot be added.
+    let four = forks
+        .new_child(Slot(1), Slot(4), Pubkey::default())
+        .unwrap();
+    four.freeze(Hash([4; 32]));
+    forks.set_root(Slot(4)).unwrap();
+    assert_eq!(
+        forks.insert(early).unwrap_err(),
+        ForkError::NotAboveRoot {
+            slot: Slot(3),
+            root: Slot(4)
+        }
+    );
+    assert_eq!(
+        Bank::try_new_child(&a, Slot(5), Pubkey::default()).unwrap_err(),
+        BankError::ParentPruned {
+            parent: Slot(1),
+            root: Slot(4)
+        }
+    );
+    assert_eq!(forks.highest_frozen().slot(), Slot(4));
 }
 
 #[test]
@@ -559,7 +656,10 @@ fn errors_map_to_rejects_and_solana_json() {
         Reject::try_from(&TxError::BlockhashNotFound),
         Ok(Reject::BlockhashNotFound)
     );
-    assert_eq!(TxError::from_solana_json(&json!({"InstructionError": [300, "X"]})), None);
+    assert_eq!(
+        TxError::from_solana_json(&json!({"InstructionError": [300, "X"]})),
+        None
+    );
     assert_eq!(TxError::from_solana_json(&json!("Other")), None);
     let msg = TxError::InstructionError {
         index: 3,
