@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crossbeam_channel::Sender;
 use dataplane::bank::{Bank, TxError};
 use dataplane::bank_forks::BankForks;
 use dataplane::block::decode_entry;
@@ -18,7 +19,6 @@ use dataplane::store::Store;
 use dataplane::txn::{build_transfer, Txn, TxnError};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
-use crossbeam_channel::Sender;
 
 use crate::rpc::{
     BlockEntries, BlockError, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
@@ -247,7 +247,10 @@ impl Chain for NodeChain {
                 .unwrap_or_default(),
         };
         let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
-        let entries = self.store.entries(slot).map_err(|_| BlockError::NotAvailable(slot))?;
+        let entries = self
+            .store
+            .entries(slot)
+            .map_err(|_| BlockError::NotAvailable(slot))?;
         for bytes in entries {
             let entry = decode_entry(&bytes).map_err(|_| BlockError::NotAvailable(slot))?;
             for tx in &entry.transactions {
@@ -261,7 +264,10 @@ impl Chain for NodeChain {
                         .as_ref()
                         .and_then(|r| r.err.as_ref())
                         .and_then(|t| serde_json::from_str(t).ok()),
-                    pre_balances: rec.as_ref().map(|r| r.pre_balances.clone()).unwrap_or_default(),
+                    pre_balances: rec
+                        .as_ref()
+                        .map(|r| r.pre_balances.clone())
+                        .unwrap_or_default(),
                     post_balances: rec.map(|r| r.post_balances).unwrap_or_default(),
                 });
             }

@@ -109,7 +109,10 @@ struct Shared {
 impl LoadGenerator {
     /// Fetches a blockhash and starts the signer, blockhash and confirmation threads.
     pub fn start(config: LoadConfig) -> anyhow::Result<LoadGenerator> {
-        anyhow::ensure!(config.accounts >= 2, "the load generator needs at least 2 accounts");
+        anyhow::ensure!(
+            config.accounts >= 2,
+            "the load generator needs at least 2 accounts"
+        );
         let rpc = RpcClient::new(&config.rpc_url);
         let (blockhash, _) = rpc.get_latest_blockhash()?;
         let start_slot = rpc.get_slot()?;
@@ -233,7 +236,9 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
             counter += 1;
             let wire = build_transfer(key, &to, lamports, &blockhash);
             sigs.push(Signature(
-                wire[1..65].try_into().expect("signature follows the 1-byte count"),
+                wire[1..65]
+                    .try_into()
+                    .expect("signature follows the 1-byte count"),
             ));
             wires.push(wire);
         }

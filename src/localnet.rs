@@ -74,8 +74,13 @@ pub fn run(args: LocalnetArgs) -> anyhow::Result<()> {
             (d.clone(), None)
         }
         None => {
-            let t = tempfile::Builder::new().prefix("blackbook-localnet-").tempdir()?;
-            (t.path().to_path_buf(), if args.keep { None } else { Some(t) })
+            let t = tempfile::Builder::new()
+                .prefix("blackbook-localnet-")
+                .tempdir()?;
+            (
+                t.path().to_path_buf(),
+                if args.keep { None } else { Some(t) },
+            )
         }
     };
     let log = |line: String| {
@@ -98,7 +103,10 @@ pub fn run(args: LocalnetArgs) -> anyhow::Result<()> {
         terminate(&mut n.child);
     }
     if args.keep || args.data_dir.is_some() {
-        log(format!("localnet: ledgers and logs kept in {}", dir.display()));
+        log(format!(
+            "localnet: ledgers and logs kept in {}",
+            dir.display()
+        ));
     }
     result
 }
@@ -297,8 +305,11 @@ fn drive(
             v.log.display()
         ));
     }
-    let (leader_identity, leader_rpc, leader_tpu) =
-        (nodes[0].identity, nodes[0].rpc_url.clone(), nodes[0].tpu_addr);
+    let (leader_identity, leader_rpc, leader_tpu) = (
+        nodes[0].identity,
+        nodes[0].rpc_url.clone(),
+        nodes[0].tpu_addr,
+    );
     let rpc = RpcClient::new(&leader_rpc);
     let load = LoadGenerator::start(LoadConfig {
         tpu_addr: leader_tpu,

@@ -49,15 +49,30 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
 pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
     let mut r = Registry::default();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-    gauge(&mut r, "blackbook_slot", "Slot being produced now", get(&node.slot));
-    gauge(&mut r, "blackbook_root_slot", "Newest rooted slot", get(&node.root_slot));
+    gauge(
+        &mut r,
+        "blackbook_slot",
+        "Slot being produced now",
+        get(&node.slot),
+    );
+    gauge(
+        &mut r,
+        "blackbook_root_slot",
+        "Newest rooted slot",
+        get(&node.root_slot),
+    );
     gauge(
         &mut r,
         "blackbook_poh_hashes_per_second",
         "Sequential SHA-256 rate measured at start-up",
         get(&node.poh_hashes_per_second),
     );
-    counter(&mut r, "blackbook_blocks_stored", "Blocks committed to the ledger", get(&node.blocks_stored));
+    counter(
+        &mut r,
+        "blackbook_blocks_stored",
+        "Blocks committed to the ledger",
+        get(&node.blocks_stored),
+    );
     counter(
         &mut r,
         "blackbook_blocks_replayed",
@@ -88,7 +103,11 @@ pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
             .get_or_create(&vec![("reason".to_string(), reason.to_string())])
             .inc_by(n);
     }
-    r.register("blackbook_rejected", "Packets and transactions refused, by reason", family);
+    r.register(
+        "blackbook_rejected",
+        "Packets and transactions refused, by reason",
+        family,
+    );
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = encode(&mut out, &r);

@@ -158,7 +158,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
 }
 
 fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Result<Store> {
-    Store::open(dir, genesis_hash).with_context(|| format!("opening the ledger in {}", dir.display()))
+    Store::open(dir, genesis_hash)
+        .with_context(|| format!("opening the ledger in {}", dir.display()))
 }
 
 /// The control plane: RPC and metrics server, data-plane events, and signal handling.

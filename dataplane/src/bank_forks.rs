@@ -149,18 +149,34 @@ impl BankForks {
         self.insert(child)
     }
 
-    /// Makes the frozen bank `slot` the root: squashes its unrooted ancestors' deltas and its own into
-    /// the rooted accounts, and prunes every bank that does not descend from it. Returns the rooted
-    /// account changes (each account's newest balance, sorted by address) for storage.
-    pub fn set_root(&mut self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
+    /// The account changes that rooting the frozen bank `slot` would apply (sorted by address),
+    /// without rooting it: storage commits them first, so that nothing reads as rooted before it is
+    /// durable.
+    pub fn root_updates(&self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
         let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
         if slot == self.root {
             return Ok(Vec::new());
         }
+        let chain = self.chain_above_root(&bank)?;
+        let mut updates = new_account_map();
+        for b in chain.iter().rev() {
+            b.with_delta(|delta| {
+                for (k, v) in delta {
+                    updates.insert(*k, *v);
+                }
+            });
+        }
+        let mut updates: Vec<_> = updates.into_iter().collect();
+        updates.sort_unstable_by_key(|(k, _)| *k);
+        Ok(updates)
+    }
+
+    /// The frozen `bank` and its ancestors above the root, newest first.
+    fn chain_above_root(&self, bank: &Arc<Bank>) -> Result<Vec<Arc<Bank>>, ForkError> {
+        let slot = bank.slot();
         if !bank.is_frozen() {
             return Err(ForkError::NotFrozen(slot));
         }
-        // The chain from the new root down to (not including) the old one, newest first.
         let mut chain = vec![bank.clone()];
         let mut cur = bank.parent();
         loop {
@@ -169,7 +185,7 @@ impl BankForks {
                     cur = b.parent();
                     chain.push(b);
                 }
-                Some(b) if b.slot() == self.root => break,
+                Some(b) if b.slot() == self.root => return Ok(chain),
                 _ => {
                     return Err(ForkError::NotDescendant {
                         slot,
@@ -178,6 +194,17 @@ impl BankForks {
                 }
             }
         }
+    }
+
+    /// Makes the frozen bank `slot` the root: squashes its unrooted ancestors' deltas and its own into
+    /// the rooted accounts, and prunes every bank that does not descend from it. Returns the rooted
+    /// account changes (each account's newest balance, sorted by address) for storage.
+    pub fn set_root(&mut self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
+        let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
+        if slot == self.root {
+            return Ok(Vec::new());
+        }
+        let chain = self.chain_above_root(&bank)?;
         let mut updates = new_account_map();
         {
             // Lock order: root accounts, then bank states (oldest first is fine: all are frozen, so

@@ -133,8 +133,8 @@ pub enum BankingError {
     Commit {
         /// The slot.
         slot: Slot,
-        /// Cause.
-        source: crate::bank::CommitError,
+        /// Cause (boxed: it carries signatures).
+        source: Box<crate::bank::CommitError>,
     },
     /// PoH reported the end of a slot this stage was not producing.
     #[error("PoH ended slot {ended}, but the banking stage is producing slot {working}")]
@@ -190,7 +190,9 @@ impl Banking {
             forks.new_child(parent.slot(), slot, self.config.identity)?
         };
         self.ch.working_slot.store(slot.0, Ordering::Release);
-        let parent_blockhash = parent.blockhash().unwrap_or_else(|| parent.last_blockhash());
+        let parent_blockhash = parent
+            .blockhash()
+            .unwrap_or_else(|| parent.last_blockhash());
         self.ch.poh.send(PohCommand::StartSlot {
             slot,
             parent_slot: parent.slot(),
@@ -271,7 +273,7 @@ impl Banking {
                 bank.commit(&txs, &executed)
                     .map_err(|source| BankingError::Commit {
                         slot: bank.slot(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 let _ = self.ch.output.send(BankingOutput::Committed {
                     slot: bank.slot(),
@@ -301,7 +303,10 @@ impl Banking {
             });
         }
         bank.freeze(end.blockhash);
-        let _ = self.ch.output.send(BankingOutput::Frozen { bank: bank.clone() });
+        let _ = self
+            .ch
+            .output
+            .send(BankingOutput::Frozen { bank: bank.clone() });
         // A single leader (until the leader schedule rotates) leads the very next slot.
         self.open_slot(bank, bank.slot().next())
     }

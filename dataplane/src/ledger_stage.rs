@@ -129,15 +129,24 @@ impl Ledger {
         let blockhash = bank.blockhash().ok_or(LedgerError::NotFrozen(slot))?;
         let bank_hash = bank.bank_hash().ok_or(LedgerError::NotFrozen(slot))?;
         let commit = build_commit(bank, &entries, &executions, blockhash, bank_hash)?;
-        let account_updates = {
-            let mut forks = self.ch.forks.write().unwrap_or_else(|e| e.into_inner());
-            forks.set_root(slot)?
-        };
+        let account_updates = self
+            .ch
+            .forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .root_updates(slot)?;
         let commit = SlotCommit {
             account_updates,
             ..commit
         };
+        // Durable first, then visible as rooted: a reader never sees finalized state a crash could
+        // take back.
         self.ch.store.commit_slot(&commit)?;
+        self.ch
+            .forks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_root(slot)?;
         self.ch.root_slot.store(slot.0, Ordering::Release);
         let _ = self.ch.events.try_send(DataEvent::SlotStored {
             slot,

@@ -98,7 +98,8 @@ impl LeaderPipeline {
         );
         let first_slot = due.max(parent.slot().next());
 
-        let (poh, poh_events) = PohService::spawn(PohConfig::from_genesis(genesis, config.poh_core));
+        let (poh, poh_events) =
+            PohService::spawn(PohConfig::from_genesis(genesis, config.poh_core));
         let (banking_tx, banking_rx) = bounded(1_024);
         let (slot_ended_tx, slot_ended_rx) = bounded(16);
         let (events_tx, events_rx) = bounded(DATA_EVENTS_MAX);

@@ -54,8 +54,8 @@ pub enum ReplayError {
     Execute {
         /// The slot.
         slot: Slot,
-        /// Cause.
-        source: crate::sealevel::ReplayError,
+        /// Cause (boxed: it carries signatures).
+        source: Box<crate::sealevel::ReplayError>,
     },
     /// Re-execution gives another bank hash than the stored one.
     #[error("slot {slot}: replayed bank hash {replayed} differs from stored {stored}")]
@@ -229,10 +229,12 @@ fn replay_stored_slot(
             })
         })
         .collect::<Result<Vec<Entry>, _>>()?;
-    let parent = forks.get(meta.parent_slot).ok_or(ReplayError::UnknownParent {
-        slot,
-        parent: meta.parent_slot,
-    })?;
+    let parent = forks
+        .get(meta.parent_slot)
+        .ok_or(ReplayError::UnknownParent {
+            slot,
+            parent: meta.parent_slot,
+        })?;
     let bank = replay_block(genesis, &parent, &meta, &entries, executor, verify_threads)?;
     forks.insert(bank)?;
     let updates = forks.set_root(slot)?;
@@ -251,7 +253,9 @@ pub fn replay_block(
     verify_threads: usize,
 ) -> Result<Bank, ReplayError> {
     let slot = meta.slot;
-    let start = parent.blockhash().unwrap_or_else(|| parent.last_blockhash());
+    let start = parent
+        .blockhash()
+        .unwrap_or_else(|| parent.last_blockhash());
     verify_entries(&start, entries, verify_threads)
         .map_err(|source| ReplayError::Poh { slot, source })?;
     let ticks = (slot.0.saturating_sub(parent.slot().0)).saturating_mul(genesis.ticks_per_slot);
@@ -260,7 +264,10 @@ pub fn replay_block(
     let bank = Arc::new(Bank::new_child(parent, slot, meta.leader));
     for e in entries.iter().filter(|e| !e.is_tick()) {
         let txs = Arc::new(e.transactions.clone());
-        replay_entry(&bank, executor, &txs).map_err(|source| ReplayError::Execute { slot, source })?;
+        replay_entry(&bank, executor, &txs).map_err(|source| ReplayError::Execute {
+            slot,
+            source: Box::new(source),
+        })?;
     }
     let blockhash = entries.last().map(|e| e.hash).unwrap_or(start);
     let replayed = bank.freeze(blockhash);
