@@ -47,7 +47,7 @@ impl LeaderSchedule {
         if staked.is_empty() {
             return Err(ScheduleError::NoStake);
         }
-        staked.sort_by(|a, b| a.0.cmp(&b.0));
+        staked.sort_by_key(|a| a.0);
         staked.dedup_by(|a, b| a.0 == b.0);
         let equal = staked.iter().all(|(_, s)| *s == staked[0].1);
         let turns = if equal {

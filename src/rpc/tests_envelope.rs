@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::error::*;
-use super::server::handle_body;
+use super::server::{handle_body, serve};
 use super::test_node::*;
 use super::*;
 
