@@ -230,22 +230,7 @@ impl Chain for NodeChain {
     }
 
     fn block(&self, slot: Slot, _c: Commitment) -> Result<BlockRecord, BlockError> {
-        let meta = self
-            .store
-            .slot_meta(slot)
-            .ok()
-            .flatten()
-            .ok_or_else(|| self.missing(slot))?;
-        let previous_blockhash = match slot.0 {
-            0 => meta.blockhash,
-            _ => self
-                .store
-                .slot_meta(meta.parent_slot)
-                .ok()
-                .flatten()
-                .map(|p| p.blockhash)
-                .unwrap_or_default(),
-        };
+        let (meta, previous_blockhash) = self.stored_block(slot)?;
         let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
         let entries = self
             .store
@@ -284,22 +269,7 @@ impl Chain for NodeChain {
     }
 
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {
-        let meta = self
-            .store
-            .slot_meta(slot)
-            .ok()
-            .flatten()
-            .ok_or_else(|| self.missing(slot))?;
-        let start_hash = match slot.0 {
-            0 => self.genesis_hash,
-            _ => self
-                .store
-                .slot_meta(meta.parent_slot)
-                .ok()
-                .flatten()
-                .map(|p| p.blockhash)
-                .ok_or(BlockError::NotAvailable(slot))?,
-        };
+        let (meta, start_hash) = self.stored_block(slot)?;
         let entries = self
             .store
             .entries(slot)
@@ -373,6 +343,28 @@ impl Chain for NodeChain {
 }
 
 impl NodeChain {
+    /// A stored block's metadata and its parent's blockhash (where its PoH starts; the genesis hash
+    /// for slot 0).
+    fn stored_block(&self, slot: Slot) -> Result<(dataplane::store::SlotMeta, Hash), BlockError> {
+        let meta = self
+            .store
+            .slot_meta(slot)
+            .ok()
+            .flatten()
+            .ok_or_else(|| self.missing(slot))?;
+        let parent_blockhash = match slot.0 {
+            0 => self.genesis_hash,
+            _ => self
+                .store
+                .slot_meta(meta.parent_slot)
+                .ok()
+                .flatten()
+                .map(|p| p.blockhash)
+                .ok_or(BlockError::NotAvailable(slot))?,
+        };
+        Ok((meta, parent_blockhash))
+    }
+
     /// A slot below the newest stored one without a block was skipped; above it, not yet available.
     fn missing(&self, slot: Slot) -> BlockError {
         match self.store.latest_slot() {

@@ -68,12 +68,16 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert!(meta.err.is_none());
     assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
     assert_eq!(meta.post_balances[1], 1_234_567);
-    let decoded = fetched
+    let binary = client
+        .get_transaction(&sig, UiTransactionEncoding::Base64)
+        .unwrap();
+    let decoded = binary
         .transaction
         .transaction
         .decode()
         .expect("decodable transaction");
     assert_eq!(decoded.signatures[0], sig);
+    assert_eq!(decoded.message.static_account_keys()[1], bob.pubkey());
 
     // Preflight simulates like Solana's does: an unfundable transfer is refused before inclusion…
     let blockhash = client.get_latest_blockhash().unwrap();
