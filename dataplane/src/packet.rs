@@ -30,6 +30,8 @@ pub const PACKETS_PER_BATCH: usize = 64;
 const UNSPECIFIED_ADDR: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 /// How long the fetch thread blocks in one receive before it looks at its exit flag again.
 pub const FETCH_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Non-blocking receives the fetch stage tries to top up a batch before handing it on.
+const FETCH_COALESCE_TRIES: usize = 4;
 
 /// Per-packet flags set by the receive path.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -259,14 +261,37 @@ impl PacketBatchPool {
 /// than [`PACKET_DATA_SIZE`] are truncated and flagged [`PacketFlags::OVERSIZED`].
 pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
     batch.clear();
+    recv_mmsg_append(socket, batch)
+}
+
+/// As [`recv_mmsg`], but keeps the packets already in `batch` and receives into its free room only
+/// (the fetch stage fills a held batch this way while the next stage is busy).
+pub fn recv_mmsg_append(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
+    recv_into(socket, batch, libc::MSG_WAITFORONE)
+}
+
+/// Receives what is already queued on the socket into `batch`'s free room, without waiting.
+pub fn recv_mmsg_nowait(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
+    recv_into(socket, batch, libc::MSG_DONTWAIT)
+}
+
+fn recv_into(socket: &UdpSocket, batch: &mut PacketBatch, flags: libc::c_int) -> io::Result<usize> {
+    let start = batch.len;
     let mut addrs: [SockAddrStorage; PACKETS_PER_BATCH] =
         std::array::from_fn(|_| SockAddrStorage::zeroed());
     // SAFETY: all-zero bytes are a valid value of these plain C structs (null pointers, zero lengths).
     let mut iovs: [libc::iovec; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-    let count = batch.packets.len().min(PACKETS_PER_BATCH);
-    for (i, packet) in batch.packets.iter_mut().take(count).enumerate() {
+    let count = batch
+        .packets
+        .len()
+        .min(PACKETS_PER_BATCH)
+        .saturating_sub(start);
+    if count == 0 {
+        return Ok(0);
+    }
+    for (i, packet) in batch.packets[start..].iter_mut().take(count).enumerate() {
         iovs[i] = libc::iovec {
             iov_base: packet.buf.as_mut_ptr().cast(),
             iov_len: PACKET_DATA_SIZE,
@@ -285,7 +310,7 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
             socket.as_raw_fd(),
             hdrs.as_mut_ptr(),
             count as libc::c_uint,
-            libc::MSG_WAITFORONE,
+            flags,
             std::ptr::null_mut(),
         )
     };
@@ -299,7 +324,7 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
         };
     }
     let received = received as usize;
-    for (i, packet) in batch.packets.iter_mut().take(received).enumerate() {
+    for (i, packet) in batch.packets[start..].iter_mut().take(received).enumerate() {
         let hdr = &hdrs[i];
         let len = hdr.msg_len as usize;
         packet.len = len.min(PACKET_DATA_SIZE) as u16;
@@ -312,7 +337,7 @@ pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usiz
         let addr = unsafe { SockAddr::new(storage, hdr.msg_hdr.msg_namelen) };
         packet.addr = addr.as_socket().unwrap_or(UNSPECIFIED_ADDR);
     }
-    batch.len = received;
+    batch.len = start + received;
     Ok(received)
 }
 
@@ -468,19 +493,32 @@ fn fetch_loop(
 ) {
     let mut batch = pool.take();
     while !exit.load(Ordering::Relaxed) {
-        match recv_mmsg(socket, &mut batch) {
-            Ok(0) => {}
-            Ok(n) => {
+        match recv_mmsg_append(socket, &mut batch) {
+            Ok(0) if batch.is_empty() => {}
+            Ok(mut n) => {
+                // Coalesce: take what else is already queued before handing the batch on, so a
+                // stream of datagrams travels in full batches rather than one queue slot each.
+                for _ in 0..FETCH_COALESCE_TRIES {
+                    match recv_mmsg_nowait(socket, &mut batch) {
+                        Ok(k) if k > 0 => n += k,
+                        _ => break,
+                    }
+                }
                 stats.packets.fetch_add(n as u64, Ordering::Relaxed);
                 batch = match out.try_send(batch) {
                     Ok(()) => {
                         stats.batches.fetch_add(1, Ordering::Relaxed);
                         pool.take()
                     }
-                    // Dropping here keeps the socket drained; the kernel would drop them anyway.
-                    Err(TrySendError::Full(full)) => {
-                        counters.add_n(Reject::QueueFull, full.len() as u64);
-                        full
+                    // While the next stage is busy, keep filling the held batch (so a full queue
+                    // holds full batches); only a full batch that still finds no room is dropped,
+                    // which keeps the socket drained — the kernel would drop them anyway.
+                    Err(TrySendError::Full(mut held)) => {
+                        if held.is_full() {
+                            counters.add_n(Reject::QueueFull, held.len() as u64);
+                            held.clear();
+                        }
+                        held
                     }
                     Err(TrySendError::Disconnected(_)) => return,
                 };
@@ -492,6 +530,10 @@ fn fetch_loop(
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+    }
+    // Packets still held at shutdown never reach the next stage: count them.
+    if !batch.is_empty() {
+        counters.add_n(Reject::QueueFull, batch.len() as u64);
     }
 }
 

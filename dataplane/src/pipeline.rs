@@ -27,8 +27,8 @@ use crate::types::{Pubkey, Slot};
 pub const FETCH_QUEUE_BATCHES: usize = 1_024;
 /// Batches of verified transactions queued before banking.
 pub const VERIFIED_QUEUE_BATCHES: usize = 4_096;
-/// Packet batches preallocated for the receive path.
-pub const PACKET_POOL_BATCHES: usize = 2_048;
+/// Packet batches preallocated for the receive path (≈ 21 MiB; the pool grows if a burst needs more).
+pub const PACKET_POOL_BATCHES: usize = 256;
 
 /// How to run the pipeline.
 #[derive(Debug, Clone)]
