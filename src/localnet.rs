@@ -212,6 +212,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
 }
 
 fn spawn_validator(exe: &Path, v: &ValidatorFiles) -> anyhow::Result<Node> {
+    use std::os::unix::process::CommandExt;
     let log = fs::File::create(&v.log).with_context(|| format!("creating {}", v.log.display()))?;
     let mut cmd = Command::new(exe);
     cmd.arg("validator")
@@ -220,6 +221,9 @@ fn spawn_validator(exe: &Path, v: &ValidatorFiles) -> anyhow::Result<Node> {
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
+    // Its own process group: a Ctrl-C in the terminal reaches localnet only, which then lets in-flight
+    // transfers confirm before it stops the validators itself.
+    cmd.process_group(0);
     die_with_parent(&mut cmd);
     let child = cmd
         .spawn()
@@ -367,7 +371,7 @@ fn drive(
         .call("getSlot", json!([{"commitment": "finalized"}]))
         .ok()
         .and_then(|v| v.as_u64())
-        .unwrap_or(0);
+        .unwrap_or_else(|| stats.confirmed_slot.load(Ordering::Relaxed));
     let processed = rpc
         .call("getSlot", json!([{"commitment": "processed"}]))
         .ok()
