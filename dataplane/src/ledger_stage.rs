@@ -248,5 +248,7 @@ pub fn build_commit(
         statuses,
         account_updates: Vec::new(),
         root: true,
+        data_shreds: Vec::new(),
+        last_fec_root: None,
     })
 }

@@ -38,6 +38,12 @@ const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entrie
 const TX_STATUS: TableDefinition<&[u8; 64], &[u8]> = TableDefinition::new("tx_status");
 const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// A stored block's data shreds by (slot, shred index), served to peers that repair.
+const SHREDS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("shreds");
+/// Merkle root of a stored block's last FEC set: the next slot's first set chains to it.
+const LAST_FEC_ROOT: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("last_fec_root");
+/// Slots whose block failed a check, with the reason: never replayed again, never built on.
+const DEAD_SLOTS: TableDefinition<u64, &str> = TableDefinition::new("dead_slots");
 
 const META_GENESIS_HASH: &str = "genesis_hash";
 const META_SCHEMA_VERSION: &str = "schema_version";
@@ -75,8 +81,12 @@ pub struct SlotCommit {
     pub statuses: Vec<(Signature, TxStatusRecord)>,
     /// New balances of the accounts the slot changed; applied only when `root` is true.
     pub account_updates: Vec<(Pubkey, u64)>,
-    /// Root the slot in the same transaction (until consensus lands, every stored slot roots at once).
+    /// Root the slot in the same transaction (a single-validator cluster roots every slot at once).
     pub root: bool,
+    /// The block's data shreds in index order (empty where the block never travelled as shreds).
+    pub data_shreds: Vec<Vec<u8>>,
+    /// Merkle root of the block's last FEC set, where it has one.
+    pub last_fec_root: Option<Hash>,
 }
 
 /// Why a store operation failed.
@@ -213,6 +223,9 @@ impl Store {
             txn.open_table(ENTRIES)?;
             txn.open_table(TX_STATUS)?;
             txn.open_table(ACCOUNTS)?;
+            txn.open_table(SHREDS)?;
+            txn.open_table(LAST_FEC_ROOT)?;
+            txn.open_table(DEAD_SLOTS)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?
@@ -297,6 +310,23 @@ impl Store {
             }
             for (index, entry) in (0u32..).zip(&c.entries) {
                 entries.insert((slot.0, index), entry.as_slice())?;
+            }
+
+            let mut shreds = txn.open_table(SHREDS)?;
+            if replaced {
+                shreds.retain_in((slot.0, 0)..=(slot.0, u32::MAX), |_, _| false)?;
+            }
+            for (index, shred) in (0u32..).zip(&c.data_shreds) {
+                shreds.insert((slot.0, index), shred.as_slice())?;
+            }
+            let mut fec_roots = txn.open_table(LAST_FEC_ROOT)?;
+            match &c.last_fec_root {
+                Some(root) => {
+                    fec_roots.insert(slot.0, &root.0)?;
+                }
+                None => {
+                    fec_roots.remove(slot.0)?;
+                }
             }
 
             let mut statuses = txn.open_table(TX_STATUS)?;
@@ -407,6 +437,50 @@ impl Store {
         let table = self.read()?.open_table(ENTRIES)?;
         let row = table.get((slot.0, index))?;
         Ok(row.map(|row| row.value().to_vec()))
+    }
+
+    /// Data shred `index` of the stored block of `slot`, if any.
+    pub fn shred(&self, slot: Slot, index: u32) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.read()?.open_table(SHREDS)?;
+        let row = table.get((slot.0, index))?;
+        Ok(row.map(|row| row.value().to_vec()))
+    }
+
+    /// How many data shreds the stored block of `slot` has (0 when none are stored).
+    pub fn shred_count(&self, slot: Slot) -> Result<u32, StoreError> {
+        let table = self.read()?.open_table(SHREDS)?;
+        let last = table
+            .range((slot.0, 0)..=(slot.0, u32::MAX))?
+            .next_back()
+            .transpose()?;
+        Ok(last.map(|(key, _)| key.value().1.saturating_add(1)).unwrap_or(0))
+    }
+
+    /// Merkle root of the last FEC set of the stored block of `slot`, if it travelled as shreds.
+    pub fn last_fec_root(&self, slot: Slot) -> Result<Option<Hash>, StoreError> {
+        let table = self.read()?.open_table(LAST_FEC_ROOT)?;
+        let row = table.get(slot.0)?;
+        Ok(row.map(|row| Hash(*row.value())))
+    }
+
+    /// Records that the block of `slot` failed a check (first reason kept).
+    pub fn mark_dead(&self, slot: Slot, reason: &str) -> Result<(), StoreError> {
+        let txn = self.begin_write()?;
+        {
+            let mut dead = txn.open_table(DEAD_SLOTS)?;
+            if dead.get(slot.0)?.is_none() {
+                dead.insert(slot.0, reason)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Why the block of `slot` is dead, if it is.
+    pub fn dead_reason(&self, slot: Slot) -> Result<Option<String>, StoreError> {
+        let table = self.read()?.open_table(DEAD_SLOTS)?;
+        let row = table.get(slot.0)?;
+        Ok(row.map(|row| row.value().to_owned()))
     }
 
     /// Status of the transaction whose first signature is `signature`, if stored.

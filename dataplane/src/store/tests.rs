@@ -75,6 +75,8 @@ fn commit(slot: u64, entries: u32, updates: Vec<(Pubkey, u64)>, root: bool) -> S
         ],
         account_updates: updates,
         root,
+        data_shreds: Vec::new(),
+        last_fec_root: None,
     }
 }
 
@@ -204,6 +206,46 @@ fn recommitting_an_unrooted_slot_replaces_its_entries() {
     assert_eq!(store.entries(Slot(4)).unwrap(), shorter.entries);
     assert_eq!(store.entry(Slot(4), 5).unwrap(), None);
     assert_eq!(store.slot_meta(Slot(4)).unwrap().unwrap().entry_count, 2);
+}
+
+#[test]
+fn shreds_and_fec_root_are_stored_with_the_block_and_replaced_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.shred_count(Slot(5)).unwrap(), 0);
+    let mut c = commit(5, 2, vec![], false);
+    c.data_shreds = vec![vec![1; 10], vec![2; 20], vec![3; 30]];
+    c.last_fec_root = Some(Hash([8; 32]));
+    store.commit_slot(&c).unwrap();
+    assert_eq!(store.shred_count(Slot(5)).unwrap(), 3);
+    assert_eq!(store.shred(Slot(5), 1).unwrap(), Some(vec![2; 20]));
+    assert_eq!(store.shred(Slot(5), 3).unwrap(), None);
+    assert_eq!(store.shred(Slot(4), 0).unwrap(), None);
+    assert_eq!(store.last_fec_root(Slot(5)).unwrap(), Some(Hash([8; 32])));
+    // A replacing commit (a repaired or re-received version of the block) drops the old shreds.
+    c.data_shreds = vec![vec![9; 5]];
+    c.last_fec_root = None;
+    store.commit_slot(&c).unwrap();
+    assert_eq!(store.shred_count(Slot(5)).unwrap(), 1);
+    assert_eq!(store.shred(Slot(5), 1).unwrap(), None);
+    assert_eq!(store.last_fec_root(Slot(5)).unwrap(), None);
+}
+
+#[test]
+fn dead_slots_keep_their_first_reason_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        assert_eq!(store.dead_reason(Slot(3)).unwrap(), None);
+        store.mark_dead(Slot(3), "bank hash mismatch").unwrap();
+        store.mark_dead(Slot(3), "second opinion").unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.dead_reason(Slot(3)).unwrap().as_deref(),
+        Some("bank hash mismatch")
+    );
+    assert_eq!(store.dead_reason(Slot(4)).unwrap(), None);
 }
 
 #[test]
