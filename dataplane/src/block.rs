@@ -574,7 +574,10 @@ mod tests {
         assert_eq!(decode_slot_stream(&bytes), Ok((b.entries.clone(), footer)));
         // Without the footer: refused, however the entries end.
         let no_footer = &bytes[..bytes.len() - STREAM_FOOTER_LEN];
-        assert_eq!(decode_slot_stream(no_footer), Err(CodecError::MissingFooter));
+        assert_eq!(
+            decode_slot_stream(no_footer),
+            Err(CodecError::MissingFooter)
+        );
         // Bytes after the footer.
         let mut long = bytes.clone();
         long.push(STREAM_ENTRY);

@@ -22,6 +22,7 @@ pub mod plane;
 pub mod poh;
 pub mod poh_service;
 pub mod replay;
+pub mod replay_stage;
 pub mod sealevel;
 pub mod sigverify;
 pub mod status_cache;

@@ -19,6 +19,29 @@ pub enum DataEvent {
         /// Transactions it holds.
         transactions: u32,
     },
+    /// A block received from its leader was replayed, checked and stored (not rooted).
+    BlockReplayed {
+        /// The slot.
+        slot: Slot,
+        /// Its bank hash (equal to the leader's claim).
+        bank_hash: Hash,
+        /// Transactions it holds.
+        transactions: u32,
+    },
+    /// A received block failed a check and is dead.
+    BlockDead {
+        /// The slot.
+        slot: Slot,
+        /// Which check (a metrics label).
+        reason: &'static str,
+    },
+    /// A received block waits for a parent this node does not have (repair should fetch it).
+    MissingParent {
+        /// The waiting slot.
+        slot: Slot,
+        /// The missing parent.
+        parent: Slot,
+    },
     /// A stored block was replayed from the ledger at start-up.
     SlotReplayed {
         /// The slot.

@@ -7,15 +7,17 @@
 
 use std::sync::Arc;
 
-use crate::bank::{Bank, RecentBlock, RootState, TxError};
+use crate::bank::{Bank, RecentBlock, RootState, TxError, TxExecution};
 use crate::bank_forks::BankForks;
 use crate::block::decode_entry;
 use crate::entry::{check_ticks, verify_entries, Entry};
 use crate::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use crate::ledger_stage::build_commit;
 use crate::sealevel::{replay_entry, Executor};
+use crate::sigverify::verify_txn;
 use crate::store::{SlotMeta, Store};
-use crate::types::{Hash, Slot};
+use crate::txn::Txn;
+use crate::types::{Hash, Pubkey, Slot};
 
 /// Why the ledger cannot be loaded or a stored block cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,21 @@ pub enum ReplayError {
     /// The replayed bank is still referenced by an executor worker.
     #[error("slot {0}: replayed bank still shared after execution")]
     BankShared(Slot),
+    /// A transaction signature in a received block does not verify.
+    #[error("slot {slot}: entry {entry} transaction {index}: {source}")]
+    Signature {
+        /// The slot.
+        slot: Slot,
+        /// Entry position.
+        entry: usize,
+        /// Transaction position in the entry.
+        index: usize,
+        /// Cause.
+        source: crate::sigverify::SigverifyError,
+    },
+    /// A signature verification thread panicked.
+    #[error("slot {0}: a signature verification thread panicked")]
+    VerifierPanicked(Slot),
     /// The stored slot meta of the root is missing.
     #[error("the ledger's root slot {0} has no slot metadata")]
     MissingRootMeta(Slot),
@@ -235,7 +252,20 @@ fn replay_stored_slot(
             slot,
             parent: meta.parent_slot,
         })?;
-    let bank = replay_block(genesis, &parent, &meta, &entries, executor, verify_threads)?;
+    let claim = BlockClaim {
+        slot,
+        leader: meta.leader,
+        bank_hash: meta.bank_hash,
+    };
+    let (bank, _) = replay_block(
+        genesis,
+        &parent,
+        &claim,
+        &entries,
+        executor,
+        verify_threads,
+        SignatureCheck::Trusted,
+    )?;
     forks.insert(bank)?;
     let updates = forks.set_root(slot)?;
     store.set_root(slot, &updates)?;
@@ -243,16 +273,39 @@ fn replay_stored_slot(
     Ok(())
 }
 
-/// Verifies and re-executes a block on `parent`, returning its frozen bank when the bank hash matches.
+/// What a block claims, to be checked by replaying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockClaim {
+    /// The slot the block fills.
+    pub slot: Slot,
+    /// The leader that produced it (collects its fees).
+    pub leader: Pubkey,
+    /// The bank hash the leader reached.
+    pub bank_hash: Hash,
+}
+
+/// Whether replay checks transaction signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureCheck {
+    /// A block from the network: every signature is checked.
+    Verify,
+    /// A block from our own ledger: checked before it was stored.
+    Trusted,
+}
+
+/// Verifies and re-executes a block on `parent`, returning its frozen bank and each transaction's
+/// outcome when the bank hash matches the claim. Checks run cheapest first: ticks, PoH, signatures,
+/// then execution.
 pub fn replay_block(
     genesis: &Genesis,
     parent: &Arc<Bank>,
-    meta: &SlotMeta,
+    claim: &BlockClaim,
     entries: &[Entry],
     executor: &mut Executor,
     verify_threads: usize,
-) -> Result<Bank, ReplayError> {
-    let slot = meta.slot;
+    signatures: SignatureCheck,
+) -> Result<(Bank, Vec<TxExecution>), ReplayError> {
+    let slot = claim.slot;
     let start = parent
         .blockhash()
         .unwrap_or_else(|| parent.last_blockhash());
@@ -262,24 +315,78 @@ pub fn replay_block(
         .map_err(|source| ReplayError::Ticks { slot, source })?;
     verify_entries(&start, entries, verify_threads)
         .map_err(|source| ReplayError::Poh { slot, source })?;
-    let bank = Arc::new(Bank::new_child(parent, slot, meta.leader));
+    if signatures == SignatureCheck::Verify {
+        verify_block_signatures(slot, entries, verify_threads)?;
+    }
+    let bank = Arc::new(Bank::new_child(parent, slot, claim.leader));
+    let mut executions = Vec::new();
     for e in entries.iter().filter(|e| !e.is_tick()) {
         let txs = Arc::new(e.transactions.clone());
-        replay_entry(&bank, executor, &txs).map_err(|source| ReplayError::Execute {
-            slot,
-            source: Box::new(source),
-        })?;
+        let outcomes =
+            replay_entry(&bank, executor, &txs).map_err(|source| ReplayError::Execute {
+                slot,
+                source: Box::new(source),
+            })?;
+        executions.extend(outcomes);
     }
     let blockhash = entries.last().map(|e| e.hash).unwrap_or(start);
     let replayed = bank.freeze(blockhash);
-    if replayed != meta.bank_hash {
+    if replayed != claim.bank_hash {
         return Err(ReplayError::BankHashMismatch {
             slot,
             replayed,
-            stored: meta.bank_hash,
+            stored: claim.bank_hash,
         });
     }
-    Arc::try_unwrap(bank).map_err(|_| ReplayError::BankShared(slot))
+    let bank = Arc::try_unwrap(bank).map_err(|_| ReplayError::BankShared(slot))?;
+    Ok((bank, executions))
+}
+
+/// Checks every transaction signature of a received block with `verify_strict`, on `threads` threads.
+pub fn verify_block_signatures(
+    slot: Slot,
+    entries: &[Entry],
+    threads: usize,
+) -> Result<(), ReplayError> {
+    let txs: Vec<(usize, usize, &Txn)> = entries
+        .iter()
+        .enumerate()
+        .flat_map(|(ei, e)| {
+            e.transactions
+                .iter()
+                .enumerate()
+                .map(move |(ti, t)| (ei, ti, t))
+        })
+        .collect();
+    let check = |part: &[(usize, usize, &Txn)]| -> Result<(), ReplayError> {
+        for &(entry, index, t) in part {
+            verify_txn(&t.view()).map_err(|source| ReplayError::Signature {
+                slot,
+                entry,
+                index,
+                source,
+            })?;
+        }
+        Ok(())
+    };
+    let threads = threads.clamp(1, 64);
+    if threads == 1 || txs.len() < 64 {
+        return check(&txs);
+    }
+    let chunk = txs.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = txs
+            .chunks(chunk)
+            .skip(1)
+            .map(|part| s.spawn(move || check(part)))
+            .collect();
+        // The calling thread takes the first chunk itself.
+        let first = check(&txs[..chunk.min(txs.len())]);
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(Err(ReplayError::VerifierPanicked(slot))))
+            .fold(first, |acc, r| acc.and(r))
+    })
 }
 
 #[cfg(test)]

@@ -339,12 +339,12 @@ pub enum ReplayError {
 
 /// Re-executes a block's entry on `bank` (validators, and restart replay) and commits it: refuses an
 /// entry whose transactions conflict or contain one that would not be included, since a leader
-/// never produces either. Nothing is committed when it fails.
+/// never produces either. Nothing is committed when it fails. Returns each transaction's outcome.
 pub fn replay_entry(
     bank: &Arc<Bank>,
     executor: &mut Executor,
     txs: &Arc<Vec<Txn>>,
-) -> Result<(), ReplayError> {
+) -> Result<Vec<crate::bank::TxExecution>, ReplayError> {
     if let Some(index) = first_lock_conflict(txs) {
         return Err(ReplayError::ConflictingLocks {
             index,
@@ -364,7 +364,7 @@ pub fn replay_entry(
         }
     }
     bank.commit(txs, &batch)?;
-    Ok(())
+    Ok(batch.executions().to_vec())
 }
 
 #[cfg(test)]

@@ -453,7 +453,9 @@ impl Store {
             .range((slot.0, 0)..=(slot.0, u32::MAX))?
             .next_back()
             .transpose()?;
-        Ok(last.map(|(key, _)| key.value().1.saturating_add(1)).unwrap_or(0))
+        Ok(last
+            .map(|(key, _)| key.value().1.saturating_add(1))
+            .unwrap_or(0))
     }
 
     /// Merkle root of the last FEC set of the stored block of `slot`, if it travelled as shreds.

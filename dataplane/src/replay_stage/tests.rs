@@ -1,0 +1,392 @@
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::bank_forks::BankForks;
+use crate::block::{encode_stream_entry, encode_stream_footer, SlotFooter};
+use crate::entry::{hash_signatures, Entry};
+use crate::genesis::{GenesisAccount, GenesisValidator};
+use crate::poh::Poh;
+use crate::replay::load;
+use crate::txn::{build_transfer, Txn};
+
+const HASHES_PER_TICK: u64 = 8;
+const TICKS_PER_SLOT: u64 = 4;
+const LEADER: Pubkey = Pubkey([1; 32]);
+
+fn payer(i: u8) -> SigningKey {
+    SigningKey::from_bytes(&[i + 40; 32])
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        cluster_name: "replay-stage-test".into(),
+        creation_time_unix_ms: 1,
+        ticks_per_slot: TICKS_PER_SLOT,
+        hashes_per_tick: HASHES_PER_TICK,
+        slot_duration_ms: 400,
+        lamports_per_signature: 5_000,
+        slots_per_epoch: 432_000,
+        validators: vec![GenesisValidator {
+            identity: LEADER,
+            stake: 1,
+        }],
+        accounts: (0..4)
+            .map(|i| GenesisAccount {
+                pubkey: Pubkey(payer(i).verifying_key().to_bytes()),
+                lamports: 1_000_000_000,
+            })
+            .collect(),
+    }
+}
+
+/// A node's chain state in a temporary directory.
+struct Node {
+    _dir: tempfile::TempDir,
+    forks: Arc<RwLock<BankForks>>,
+    store: Arc<Store>,
+}
+
+fn node(g: &Genesis) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
+    let (forks, _) = load(g, &store, &mut Executor::new(0), 1).unwrap();
+    Node {
+        _dir: dir,
+        forks: Arc::new(RwLock::new(forks)),
+        store,
+    }
+}
+
+/// Produces `slot` on `parent` the way a leader does (skipped slots' ticks, one record of `txs`, the
+/// slot's ticks), returning the frozen bank and the slot stream a validator would reassemble.
+fn produce(g: &Genesis, parent: &Arc<Bank>, slot: u64, txs: Vec<Txn>) -> (Arc<Bank>, Vec<Entry>) {
+    let bank = Arc::new(Bank::new_child(parent, Slot(slot), LEADER));
+    let mut poh = Poh::new(parent.blockhash().unwrap(), g.hashes_per_tick);
+    let mut entries = Vec::new();
+    let tick = |poh: &mut Poh, entries: &mut Vec<Entry>| {
+        poh.hash(u64::MAX);
+        let t = poh.tick().unwrap();
+        entries.push(Entry {
+            num_hashes: t.num_hashes,
+            hash: t.hash,
+            transactions: vec![],
+        });
+    };
+    for _ in 0..(slot - parent.slot().0 - 1) * g.ticks_per_slot {
+        tick(&mut poh, &mut entries);
+    }
+    if !txs.is_empty() {
+        let txs = Arc::new(txs);
+        let executed = bank.execute(&txs);
+        poh.hash(2);
+        let rec = poh.record(hash_signatures(&txs)).unwrap();
+        bank.commit(&txs, &executed).unwrap();
+        entries.push(Entry {
+            num_hashes: rec.num_hashes,
+            hash: rec.hash,
+            transactions: txs.to_vec(),
+        });
+    }
+    for _ in 0..g.ticks_per_slot {
+        tick(&mut poh, &mut entries);
+    }
+    bank.freeze(entries.last().unwrap().hash);
+    (bank, entries)
+}
+
+fn stream(entries: &[Entry], bank_hash: Hash) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        encode_stream_entry(e, &mut out);
+    }
+    encode_stream_footer(
+        &SlotFooter {
+            bank_hash,
+            block_time_ms: 1_234,
+        },
+        &mut out,
+    );
+    out
+}
+
+fn received(bank: &Bank, entries: &[Entry]) -> ReceivedBlock {
+    ReceivedBlock {
+        slot: bank.slot(),
+        parent: bank.parent_slot(),
+        leader: LEADER,
+        stream: stream(entries, bank.bank_hash().unwrap()),
+        data_shreds: vec![vec![7; 3]],
+        last_fec_root: Some(Hash([5; 32])),
+    }
+}
+
+fn transfers(g: &Genesis, from: u8, n: u64) -> Vec<Txn> {
+    (0..n)
+        .map(|i| {
+            // One payer per transaction: an entry never holds two that write the same account.
+            Txn::parse(&build_transfer(
+                &payer((from + i as u8) % 4),
+                &Pubkey([90 + i as u8; 32]),
+                1_000 + i,
+                &g.hash(),
+            ))
+            .unwrap()
+        })
+        .collect()
+}
+
+fn replayer(g: &Genesis, n: &Node) -> Replayer {
+    Replayer::new(g.clone(), n.forks.clone(), n.store.clone(), 2, 0)
+}
+
+#[test]
+fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_them() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 3));
+    // Slot 2 skipped: slot 3's block carries its ticks.
+    let (b3, e3) = produce(&g, &b1, 3, transfers(&g, 1, 2));
+    let mut r = replayer(&g, &validator);
+    let out = r.replay(received(&b1, &e1)).unwrap();
+    assert_eq!(
+        out,
+        vec![ReplayOutcome::Replayed {
+            slot: Slot(1),
+            bank_hash: b1.bank_hash().unwrap(),
+            transactions: 3
+        }]
+    );
+    r.replay(received(&b3, &e3)).unwrap();
+    let forks = validator.forks.read().unwrap();
+    assert_eq!(forks.get(Slot(3)).unwrap().bank_hash(), b3.bank_hash());
+    // 1,001 from each block.
+    assert_eq!(
+        forks.get(Slot(3)).unwrap().balance(&Pubkey([91; 32])),
+        2_002
+    );
+    let meta = validator.store.slot_meta(Slot(3)).unwrap().unwrap();
+    assert_eq!(meta.parent_slot, Slot(1));
+    assert_eq!(meta.bank_hash, b3.bank_hash().unwrap());
+    assert_eq!(meta.block_time_ms, 1_234);
+    assert_eq!(meta.leader, LEADER);
+    assert_eq!(validator.store.entries(Slot(3)).unwrap().len(), e3.len());
+    assert_eq!(validator.store.shred(Slot(3), 0).unwrap(), Some(vec![7; 3]));
+    assert_eq!(
+        validator.store.last_fec_root(Slot(3)).unwrap(),
+        Some(Hash([5; 32]))
+    );
+    // Not rooted: rooting is the caller's policy.
+    assert_eq!(validator.store.root().unwrap(), Some(Slot(0)));
+    let sig = e3[e3.len() - TICKS_PER_SLOT as usize - 1].transactions[0].signature();
+    assert_eq!(
+        validator.store.tx_status(&sig).unwrap().unwrap().slot,
+        Slot(3)
+    );
+    assert_eq!(r.stats().replayed.load(Ordering::Relaxed), 2);
+    assert_eq!(r.stats().transactions.load(Ordering::Relaxed), 5);
+    // The same block again is nothing new.
+    drop(forks);
+    assert_eq!(
+        r.replay(received(&b3, &e3)).unwrap(),
+        vec![ReplayOutcome::AlreadyKnown(Slot(3))]
+    );
+}
+
+#[test]
+fn a_block_that_arrives_before_its_parent_waits_then_replays() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b2, e2) = produce(&g, &b1, 2, transfers(&g, 1, 1));
+    let (b3, e3) = produce(&g, &b2, 3, vec![]);
+    let mut r = replayer(&g, &validator);
+    assert_eq!(
+        r.replay(received(&b3, &e3)).unwrap(),
+        vec![ReplayOutcome::WaitingForParent {
+            slot: Slot(3),
+            parent: Slot(2)
+        }]
+    );
+    r.replay(received(&b2, &e2)).unwrap();
+    assert_eq!(r.orphans(), vec![(Slot(2), Slot(1)), (Slot(3), Slot(2))]);
+    assert_eq!(r.stats().waiting.load(Ordering::Relaxed), 2);
+    let out = r.replay(received(&b1, &e1)).unwrap();
+    let replayed: Vec<Slot> = out
+        .iter()
+        .filter_map(|o| match o {
+            ReplayOutcome::Replayed { slot, .. } => Some(*slot),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replayed, vec![Slot(1), Slot(2), Slot(3)]);
+    assert!(r.orphans().is_empty());
+    assert_eq!(
+        validator
+            .forks
+            .read()
+            .unwrap()
+            .get(Slot(3))
+            .unwrap()
+            .bank_hash(),
+        b3.bank_hash()
+    );
+}
+
+/// Replays `block` on a fresh validator that already has slot 1's parent (genesis) and returns the
+/// outcome.
+fn outcome_of(g: &Genesis, block: ReceivedBlock) -> (ReplayOutcome, Node) {
+    let validator = node(g);
+    let mut r = replayer(g, &validator);
+    let out = r.replay(block).unwrap().remove(0);
+    (out, validator)
+}
+
+#[test]
+fn every_failed_check_marks_the_block_dead_with_its_reason_and_applies_nothing() {
+    let g = genesis();
+    let leader = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 2));
+    let good = received(&b1, &e1);
+    let tx_entry = e1.len() - TICKS_PER_SLOT as usize - 1;
+
+    // Wrong bank hash claimed.
+    let mut wrong_hash = good.clone();
+    wrong_hash.stream = stream(&e1, Hash([9; 32]));
+    // A leader that records a transaction with a bad signature (PoH and bank hash consistent).
+    let mut forged = transfers(&g, 0, 2);
+    let mut bytes = forged[1].bytes().to_vec();
+    bytes[5] ^= 1;
+    forged[1] = Txn::parse(&bytes).unwrap();
+    let (fb, fe) = produce(&g, &root, 1, forged);
+    let bad_sig = received(&fb, &fe);
+    // A broken PoH chain.
+    let mut bad_poh_entries = e1.clone();
+    bad_poh_entries[0].hash.0[0] ^= 1;
+    let mut bad_poh = good.clone();
+    bad_poh.stream = stream(&bad_poh_entries, b1.bank_hash().unwrap());
+    // One tick short.
+    let mut short = good.clone();
+    short.stream = stream(&e1[..e1.len() - 1], b1.bank_hash().unwrap());
+    // Garbage.
+    let mut garbage = good.clone();
+    garbage.stream = vec![1, 1, 0xFF, 3];
+    // A transfer the leader could not have included (the payer's balance is spent twice in one
+    // entry would conflict; here: the same transaction twice, a lock conflict).
+    let mut conflict_entries = e1.clone();
+    let dup = conflict_entries[tx_entry].transactions[0].clone();
+    conflict_entries[tx_entry].transactions.push(dup);
+    let mut conflict = good.clone();
+    conflict.stream = stream(&conflict_entries, b1.bank_hash().unwrap());
+
+    for (block, reason) in [
+        (wrong_hash, DeadReason::BankHash),
+        (bad_sig, DeadReason::Signature),
+        (bad_poh, DeadReason::Poh),
+        (short, DeadReason::Ticks),
+        (garbage, DeadReason::Codec),
+    ] {
+        let (out, v) = outcome_of(&g, block);
+        assert_eq!(
+            out,
+            ReplayOutcome::Dead {
+                slot: Slot(1),
+                reason
+            }
+        );
+        assert!(v
+            .store
+            .dead_reason(Slot(1))
+            .unwrap()
+            .unwrap()
+            .starts_with(reason.name()));
+        assert!(v.store.slot_meta(Slot(1)).unwrap().is_none());
+        assert!(v.forks.read().unwrap().get(Slot(1)).is_none());
+        assert_eq!(v.store.total_supply().unwrap(), g.total_supply().unwrap());
+    }
+    // The conflicting entry changes the PoH mixin too; whichever check catches it first, it is dead.
+    let (out, _) = outcome_of(&g, conflict);
+    assert!(matches!(out, ReplayOutcome::Dead { .. }), "{out:?}");
+}
+
+#[test]
+fn children_of_a_dead_block_are_dead_and_the_good_block_is_still_accepted_after() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b2, e2) = produce(&g, &b1, 2, vec![]);
+    let mut bad = received(&b1, &e1);
+    bad.stream = stream(&e1, Hash([3; 32]));
+    let mut r = replayer(&g, &validator);
+    // The child arrives first and waits; the dead parent then takes it down too.
+    r.replay(received(&b2, &e2)).unwrap();
+    let out = r.replay(bad).unwrap();
+    assert_eq!(
+        out,
+        vec![
+            ReplayOutcome::Dead {
+                slot: Slot(1),
+                reason: DeadReason::BankHash
+            },
+            ReplayOutcome::Dead {
+                slot: Slot(2),
+                reason: DeadReason::DeadParent
+            },
+        ]
+    );
+    assert_eq!(
+        r.stats().dead_by_reason(),
+        vec![("bank_hash", 1), ("dead_parent", 1)]
+    );
+    // A dead slot stays dead: the honest version arriving later is not replayed.
+    assert_eq!(
+        r.replay(received(&b1, &e1)).unwrap(),
+        vec![ReplayOutcome::AlreadyKnown(Slot(1))]
+    );
+}
+
+#[test]
+fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b2, e2) = produce(&g, &b1, 2, vec![]);
+    let mut bad2 = received(&b2, &e2);
+    bad2.stream = stream(&e2, Hash([3; 32]));
+    let (blocks_tx, blocks_rx) = crossbeam_channel::bounded(8);
+    let (events_tx, events_rx) = crossbeam_channel::bounded(8);
+    let exit = Arc::new(AtomicBool::new(false));
+    let stage =
+        ReplayStage::spawn(replayer(&g, &validator), blocks_rx, events_tx, exit.clone()).unwrap();
+    blocks_tx.send(received(&b1, &e1)).unwrap();
+    blocks_tx.send(bad2).unwrap();
+    let timeout = Duration::from_secs(10);
+    assert_eq!(
+        events_rx.recv_timeout(timeout).unwrap(),
+        DataEvent::BlockReplayed {
+            slot: Slot(1),
+            bank_hash: b1.bank_hash().unwrap(),
+            transactions: 1
+        }
+    );
+    assert_eq!(
+        events_rx.recv_timeout(timeout).unwrap(),
+        DataEvent::BlockDead {
+            slot: Slot(2),
+            reason: "bank_hash"
+        }
+    );
+    assert_eq!(stage.stats().dead.load(Ordering::Relaxed), 1);
+    exit.store(true, Ordering::Relaxed);
+    stage.join();
+}
