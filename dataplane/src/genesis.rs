@@ -90,6 +90,29 @@ pub enum GenesisError {
 }
 
 impl Genesis {
+    /// A genesis with the production timing and fee defaults, created now; callers adjust fields
+    /// (tests and benches shorten `hashes_per_tick`).
+    pub fn with_defaults(
+        cluster_name: &str,
+        validators: Vec<GenesisValidator>,
+        accounts: Vec<GenesisAccount>,
+    ) -> Genesis {
+        Genesis {
+            cluster_name: cluster_name.to_owned(),
+            creation_time_unix_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
+            ticks_per_slot: DEFAULT_TICKS_PER_SLOT,
+            hashes_per_tick: DEFAULT_HASHES_PER_TICK,
+            slot_duration_ms: DEFAULT_SLOT_DURATION_MS,
+            lamports_per_signature: DEFAULT_LAMPORTS_PER_SIGNATURE,
+            slots_per_epoch: DEFAULT_SLOTS_PER_EPOCH,
+            validators,
+            accounts,
+        }
+    }
+
     /// Hashes the PoH must compute per second to keep up with the slot clock.
     pub fn required_hashes_per_second(&self) -> u64 {
         let per_slot = self.ticks_per_slot.saturating_mul(self.hashes_per_tick);

@@ -27,5 +27,6 @@ pub mod sealevel;
 pub mod sigverify;
 pub mod status_cache;
 pub mod store;
+pub mod testkit;
 pub mod txn;
 pub mod types;

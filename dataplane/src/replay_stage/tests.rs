@@ -4,11 +4,10 @@ use ed25519_dalek::SigningKey;
 
 use super::*;
 use crate::bank_forks::BankForks;
-use crate::block::{encode_stream_entry, encode_stream_footer, SlotFooter};
-use crate::entry::{hash_signatures, Entry};
+use crate::entry::Entry;
 use crate::genesis::{GenesisAccount, GenesisValidator};
-use crate::poh::Poh;
 use crate::replay::load;
+use crate::testkit::{produce_block, slot_stream};
 use crate::txn::{build_transfer, Txn};
 
 const HASHES_PER_TICK: u64 = 8;
@@ -21,23 +20,21 @@ fn payer(i: u8) -> SigningKey {
 
 fn genesis() -> Genesis {
     Genesis {
-        cluster_name: "replay-stage-test".into(),
-        creation_time_unix_ms: 1,
         ticks_per_slot: TICKS_PER_SLOT,
         hashes_per_tick: HASHES_PER_TICK,
-        slot_duration_ms: 400,
-        lamports_per_signature: 5_000,
-        slots_per_epoch: 432_000,
-        validators: vec![GenesisValidator {
-            identity: LEADER,
-            stake: 1,
-        }],
-        accounts: (0..4)
-            .map(|i| GenesisAccount {
-                pubkey: Pubkey(payer(i).verifying_key().to_bytes()),
-                lamports: 1_000_000_000,
-            })
-            .collect(),
+        ..Genesis::with_defaults(
+            "replay-stage-test",
+            vec![GenesisValidator {
+                identity: LEADER,
+                stake: 1,
+            }],
+            (0..4)
+                .map(|i| GenesisAccount {
+                    pubkey: Pubkey(payer(i).verifying_key().to_bytes()),
+                    lamports: 1_000_000_000,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -59,56 +56,12 @@ fn node(g: &Genesis) -> Node {
     }
 }
 
-/// Produces `slot` on `parent` the way a leader does (skipped slots' ticks, one record of `txs`, the
-/// slot's ticks), returning the frozen bank and the slot stream a validator would reassemble.
 fn produce(g: &Genesis, parent: &Arc<Bank>, slot: u64, txs: Vec<Txn>) -> (Arc<Bank>, Vec<Entry>) {
-    let bank = Arc::new(Bank::new_child(parent, Slot(slot), LEADER));
-    let mut poh = Poh::new(parent.blockhash().unwrap(), g.hashes_per_tick);
-    let mut entries = Vec::new();
-    let tick = |poh: &mut Poh, entries: &mut Vec<Entry>| {
-        poh.hash(u64::MAX);
-        let t = poh.tick().unwrap();
-        entries.push(Entry {
-            num_hashes: t.num_hashes,
-            hash: t.hash,
-            transactions: vec![],
-        });
-    };
-    for _ in 0..(slot - parent.slot().0 - 1) * g.ticks_per_slot {
-        tick(&mut poh, &mut entries);
-    }
-    if !txs.is_empty() {
-        let txs = Arc::new(txs);
-        let executed = bank.execute(&txs);
-        poh.hash(2);
-        let rec = poh.record(hash_signatures(&txs)).unwrap();
-        bank.commit(&txs, &executed).unwrap();
-        entries.push(Entry {
-            num_hashes: rec.num_hashes,
-            hash: rec.hash,
-            transactions: txs.to_vec(),
-        });
-    }
-    for _ in 0..g.ticks_per_slot {
-        tick(&mut poh, &mut entries);
-    }
-    bank.freeze(entries.last().unwrap().hash);
-    (bank, entries)
+    produce_block(g, parent, Slot(slot), LEADER, vec![txs])
 }
 
 fn stream(entries: &[Entry], bank_hash: Hash) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        encode_stream_entry(e, &mut out);
-    }
-    encode_stream_footer(
-        &SlotFooter {
-            bank_hash,
-            block_time_ms: 1_234,
-        },
-        &mut out,
-    );
-    out
+    slot_stream(entries, bank_hash, 1_234)
 }
 
 fn received(bank: &Bank, entries: &[Entry]) -> ReceivedBlock {
