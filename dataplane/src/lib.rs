@@ -26,5 +26,6 @@ pub mod sealevel;
 pub mod sigverify;
 pub mod status_cache;
 pub mod store;
+pub mod turbine;
 pub mod txn;
 pub mod types;
