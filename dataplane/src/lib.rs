@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod plane;
 pub mod poh;
 pub mod poh_service;
+pub mod repair;
 pub mod replay;
 pub mod sealevel;
 pub mod sigverify;
