@@ -34,7 +34,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::types::{Hash, Pubkey, Slot};
 
-/// Default number of children per node, as in the reference (`turbine.fanout`).
+/// Default number of children per node (the default of the `turbine.fanout` setting).
 pub const DEFAULT_FANOUT: usize = 8;
 
 /// Whether a shred carries data or erasure coding; both kinds get their own tree.
