@@ -4,4 +4,5 @@
 //! outputs out, so the node's tokio driver and the deterministic simulator run the same code.
 
 pub mod leader_schedule;
+pub mod repair;
 pub mod slot_clock;
