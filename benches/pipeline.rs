@@ -92,6 +92,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             exec_threads: 0,
             batch_size_max: 256,
             poh_core: None,
+            lead_alone: true,
         },
         &g,
         store,

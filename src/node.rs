@@ -119,6 +119,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
             poh_core: plan.poh_core,
+            lead_alone: true,
         },
         &genesis,
         store.clone(),

@@ -7,7 +7,9 @@
 //! goes back to the front of the queue for the next slot, so nothing is lost at slot boundaries.
 //!
 //! When PoH reports the slot's last tick, the stage freezes the bank (bank hash), hands it to the
-//! ledger stage for storage and opens the next slot on top of it.
+//! ledger stage for storage and opens the next slot on top of it, as long as the control plane's
+//! [`LeadCommand`] covers that slot. Between leader windows the stage holds verified transactions
+//! (bounded) for the node's next turn.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -53,6 +55,17 @@ pub struct SlotEnded {
     pub blockhash: Hash,
 }
 
+/// The control plane's order to lead: slots `first..=last`, the first built on the frozen `parent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadCommand {
+    /// First slot to produce.
+    pub first: Slot,
+    /// Last slot of the window (`Slot(u64::MAX)`: lead until stopped, as a lone validator does).
+    pub last: Slot,
+    /// The slot whose frozen bank the first slot extends.
+    pub parent: Slot,
+}
+
 /// The stage's settings.
 #[derive(Debug, Clone)]
 pub struct BankingConfig {
@@ -74,6 +87,8 @@ pub struct BankingChannels {
     pub txns: Receiver<Vec<Txn>>,
     /// End-of-slot signals.
     pub slot_ended: Receiver<SlotEnded>,
+    /// Orders to lead.
+    pub lead: Receiver<LeadCommand>,
     /// To the ledger stage.
     pub output: Sender<BankingOutput>,
     /// The PoH thread.
@@ -94,18 +109,16 @@ pub struct BankingStage {
 }
 
 impl BankingStage {
-    /// Starts leading at `first_slot` on top of the frozen bank `parent` (the newest stored slot).
+    /// Starts the stage; it leads when a [`LeadCommand`] arrives.
     pub fn spawn(
         config: BankingConfig,
         channels: BankingChannels,
-        parent: Arc<Bank>,
-        first_slot: Slot,
     ) -> std::io::Result<BankingStage> {
         let thread = std::thread::Builder::new()
             .name("bbBanking".into())
             .spawn(move || {
                 let mut stage = Banking::new(config, channels);
-                if let Err(e) = stage.run(parent, first_slot) {
+                if let Err(e) = stage.run() {
                     tracing::error!("banking stage stopped: {e}");
                     stage.ch.exit.store(true, Ordering::Relaxed);
                 }
@@ -203,34 +216,86 @@ impl Banking {
         Ok(bank)
     }
 
-    fn run(&mut self, parent: Arc<Bank>, first_slot: Slot) -> Result<(), BankingError> {
-        let mut bank = self.open_slot(&parent, first_slot)?;
-        let mut slot_open = true;
+    fn run(&mut self) -> Result<(), BankingError> {
+        // The slot being produced and the last slot of the window.
+        let mut working: Option<(Arc<Bank>, Slot)> = None;
+        let mut slot_open = false;
         while !self.ch.exit.load(Ordering::Relaxed) {
             // Take what has arrived without blocking.
             while let Ok(txns) = self.ch.txns.try_recv() {
                 self.enqueue(txns);
             }
-            if let Ok(end) = self.ch.slot_ended.try_recv() {
-                bank = self.finish_slot(&bank, end)?;
-                slot_open = true;
-                continue;
+            if working.is_none() {
+                if let Ok(cmd) = self.ch.lead.try_recv() {
+                    working = self.start_window(cmd)?;
+                    slot_open = working.is_some();
+                    continue;
+                }
             }
-            if slot_open && !self.scheduler.is_empty() {
-                slot_open = self.process_batch(&bank)?;
-                continue;
+            if let Some((bank, last)) = working.take() {
+                if let Ok(end) = self.ch.slot_ended.try_recv() {
+                    working = self.finish_slot(&bank, end, last)?;
+                    slot_open = true;
+                    continue;
+                }
+                if slot_open && !self.scheduler.is_empty() {
+                    slot_open = self.process_batch(&bank)?;
+                    working = Some((bank, last));
+                    continue;
+                }
+                working = Some((bank, last));
             }
             // Idle (or waiting for PoH to close the slot): block until something arrives.
             select! {
                 recv(self.ch.txns) -> m => if let Ok(txns) = m { self.enqueue(txns) },
                 recv(self.ch.slot_ended) -> m => if let Ok(end) = m {
-                    bank = self.finish_slot(&bank, end)?;
-                    slot_open = true;
+                    if let Some((bank, last)) = working.take() {
+                        working = self.finish_slot(&bank, end, last)?;
+                        slot_open = true;
+                    }
+                },
+                recv(self.ch.lead) -> m => if let Ok(cmd) = m {
+                    if working.is_none() {
+                        working = self.start_window(cmd)?;
+                        slot_open = working.is_some();
+                    } else {
+                        tracing::warn!(first = cmd.first.0, "lead command while leading; ignored");
+                    }
                 },
                 default(Duration::from_millis(20)) => {}
             }
         }
         Ok(())
+    }
+
+    /// Opens the first slot of a leader window, unless its parent is gone (pruned, or never
+    /// replayed) or the slot is not above it: then the window is skipped, with a warning.
+    fn start_window(
+        &mut self,
+        cmd: LeadCommand,
+    ) -> Result<Option<(Arc<Bank>, Slot)>, BankingError> {
+        let parent = self
+            .ch
+            .forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(cmd.parent);
+        match parent {
+            Some(parent)
+                if parent.is_frozen() && cmd.first > parent.slot() && cmd.first <= cmd.last =>
+            {
+                let bank = self.open_slot(&parent, cmd.first)?;
+                Ok(Some((bank, cmd.last)))
+            }
+            _ => {
+                tracing::warn!(
+                    first = cmd.first.0,
+                    parent = cmd.parent.0,
+                    "cannot lead: the parent is not a frozen live bank below the first slot"
+                );
+                Ok(None)
+            }
+        }
     }
 
     fn enqueue(&mut self, txns: Vec<Txn>) {
@@ -294,8 +359,14 @@ impl Banking {
         }
     }
 
-    /// Freezes the finished bank, hands it to the ledger stage and opens the next slot.
-    fn finish_slot(&mut self, bank: &Arc<Bank>, end: SlotEnded) -> Result<Arc<Bank>, BankingError> {
+    /// Freezes the finished bank, hands it to the ledger stage and opens the next slot when the
+    /// window goes on.
+    fn finish_slot(
+        &mut self,
+        bank: &Arc<Bank>,
+        end: SlotEnded,
+        last: Slot,
+    ) -> Result<Option<(Arc<Bank>, Slot)>, BankingError> {
         if end.slot != bank.slot() {
             return Err(BankingError::SlotMismatch {
                 ended: end.slot,
@@ -307,8 +378,10 @@ impl Banking {
             .ch
             .output
             .send(BankingOutput::Frozen { bank: bank.clone() });
-        // A single leader (until the leader schedule rotates) leads the very next slot.
-        self.open_slot(bank, bank.slot().next())
+        if bank.slot() >= last {
+            return Ok(None);
+        }
+        Ok(Some((self.open_slot(bank, bank.slot().next())?, last)))
     }
 }
 

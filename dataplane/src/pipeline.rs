@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::bank::Bank;
 use crate::bank_forks::BankForks;
-use crate::banking::{BankingChannels, BankingConfig, BankingStage};
+use crate::banking::{BankingChannels, BankingConfig, BankingStage, LeadCommand};
 use crate::genesis::Genesis;
 use crate::ledger_stage::{LedgerChannels, LedgerStage};
 use crate::metrics::RejectCounters;
@@ -43,6 +43,8 @@ pub struct PipelineConfig {
     pub batch_size_max: usize,
     /// Core to pin the PoH thread to, where the machine has cores to spare.
     pub poh_core: Option<usize>,
+    /// Lead every slot from start-up on (a lone validator); otherwise lead on [`LeadCommand`]s.
+    pub lead_alone: bool,
 }
 
 /// A running leader pipeline and the handles its users read.
@@ -57,6 +59,8 @@ pub struct LeaderPipeline {
     pub counters: Arc<RejectCounters>,
     /// Inject verified transactions (RPC).
     pub txns: Sender<Vec<Txn>>,
+    /// Orders to lead, from the control plane.
+    pub lead: Sender<LeadCommand>,
     /// Events for the control plane.
     pub events: Receiver<DataEvent>,
     /// Set when the pipeline stops (by request or because a stage failed).
@@ -73,7 +77,8 @@ pub struct LeaderPipeline {
 }
 
 impl LeaderPipeline {
-    /// Starts every stage; leading begins at the first slot after the newest bank that is due now.
+    /// Starts every stage; a lone validator leads from the first slot after the newest bank that is
+    /// due now, others when the control plane says.
     pub fn start(
         config: PipelineConfig,
         genesis: &Genesis,
@@ -114,6 +119,14 @@ impl LeaderPipeline {
             exit: exit.clone(),
         })?;
         let (txns_tx, txns_rx) = bounded(VERIFIED_QUEUE_BATCHES);
+        let (lead_tx, lead_rx) = bounded(16);
+        if config.lead_alone {
+            let _ = lead_tx.try_send(LeadCommand {
+                first: first_slot,
+                last: Slot(u64::MAX),
+                parent: parent.slot(),
+            });
+        }
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,
@@ -125,6 +138,7 @@ impl LeaderPipeline {
             BankingChannels {
                 txns: txns_rx,
                 slot_ended: slot_ended_rx,
+                lead: lead_rx,
                 output: banking_tx,
                 poh: poh.clone(),
                 forks: forks.clone(),
@@ -132,8 +146,6 @@ impl LeaderPipeline {
                 counters: counters.clone(),
                 exit: exit.clone(),
             },
-            parent,
-            first_slot,
         )?;
         let pool = PacketBatchPool::new(PACKET_POOL_BATCHES);
         let (packets_tx, packets_rx) = bounded(FETCH_QUEUE_BATCHES);
@@ -154,6 +166,7 @@ impl LeaderPipeline {
             root_slot,
             counters,
             txns: txns_tx,
+            lead: lead_tx,
             events: events_rx,
             exit,
             fetch,
@@ -189,5 +202,92 @@ impl LeaderPipeline {
         self.banking.join();
         self.poh.shutdown();
         self.ledger.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genesis::{GenesisAccount, GenesisValidator};
+    use crate::sealevel::Executor;
+    use std::time::Duration;
+
+    #[test]
+    fn a_pipeline_leads_exactly_the_commanded_window_then_waits() {
+        let me = Pubkey([1; 32]);
+        let g = Genesis {
+            hashes_per_tick: 50,
+            ticks_per_slot: 8,
+            slot_duration_ms: 100,
+            ..Genesis::with_defaults(
+                "lead-window",
+                vec![GenesisValidator {
+                    identity: me,
+                    stake: 1,
+                }],
+                vec![GenesisAccount {
+                    pubkey: Pubkey([2; 32]),
+                    lamports: 10,
+                }],
+            )
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
+        let (forks, _) = crate::replay::load(&g, &store, &mut Executor::new(0), 1).unwrap();
+        let (tpu, _, _) =
+            crate::packet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+        let p = LeaderPipeline::start(
+            PipelineConfig {
+                identity: me,
+                sigverify_threads: 1,
+                exec_threads: 0,
+                batch_size_max: 64,
+                poh_core: None,
+                lead_alone: false,
+            },
+            &g,
+            store.clone(),
+            forks,
+            tpu,
+        )
+        .unwrap();
+        // Not told to lead: nothing is produced.
+        assert!(p.events.recv_timeout(Duration::from_millis(300)).is_err());
+        let due = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+            - g.creation_time_unix_ms;
+        let first = Slot(due / g.slot_duration_ms + 2);
+        p.lead
+            .send(LeadCommand {
+                first,
+                last: Slot(first.0 + 1),
+                parent: Slot(0),
+            })
+            .unwrap();
+        let mut stored = Vec::new();
+        while let Ok(ev) = p.events.recv_timeout(Duration::from_millis(800)) {
+            if let DataEvent::SlotStored { slot, parent, .. } = ev {
+                stored.push((slot, parent));
+            }
+        }
+        assert_eq!(
+            stored,
+            vec![(first, Slot(0)), (Slot(first.0 + 1), first)],
+            "exactly the window, the first slot on the commanded parent"
+        );
+        // A command whose parent is not a live bank is refused without stopping the pipeline.
+        p.lead
+            .send(LeadCommand {
+                first: Slot(first.0 + 10),
+                last: Slot(first.0 + 10),
+                parent: Slot(first.0 + 5),
+            })
+            .unwrap();
+        assert!(p.events.recv_timeout(Duration::from_millis(300)).is_err());
+        assert!(!p.exit.load(Ordering::Relaxed));
+        assert_eq!(store.latest_slot().unwrap(), Some(Slot(first.0 + 1)));
+        p.shutdown();
     }
 }
