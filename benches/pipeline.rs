@@ -93,6 +93,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             batch_size_max: 256,
             poh_core: None,
             lead_alone: true,
+            root_depth: None,
         },
         &g,
         store,

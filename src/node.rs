@@ -120,6 +120,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             batch_size_max: config.performance.batch_size_max,
             poh_core: plan.poh_core,
             lead_alone: true,
+            root_depth: None,
         },
         &genesis,
         store.clone(),
@@ -250,6 +251,7 @@ fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
         }
         // Replication is wired into the node with the Turbine receive path; until then no block
         // arrives from the network.
+        DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
         DataEvent::BlockDead { .. } | DataEvent::MissingParent { .. } => {}
     }
 }

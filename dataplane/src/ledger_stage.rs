@@ -38,6 +38,9 @@ pub struct LedgerChannels {
     pub store: Arc<Store>,
     /// Newest rooted slot, for readers.
     pub root_slot: Arc<AtomicU64>,
+    /// When to root: `None` roots every stored slot at once (a lone validator); `Some(d)` roots the
+    /// newest ancestor at least `d` slots below the highest block (see [`advance_root`]).
+    pub root_depth: Option<u64>,
     /// Set to stop; also set by this stage when storage fails.
     pub exit: Arc<AtomicBool>,
 }
@@ -128,35 +131,83 @@ impl Ledger {
         self.executions.retain(|s, _| *s > slot);
         let blockhash = bank.blockhash().ok_or(LedgerError::NotFrozen(slot))?;
         let bank_hash = bank.bank_hash().ok_or(LedgerError::NotFrozen(slot))?;
-        let commit = build_commit(bank, &entries, &executions, blockhash, bank_hash)?;
-        let account_updates = self
-            .ch
-            .forks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .root_updates(slot)?;
-        let commit = SlotCommit {
-            account_updates,
-            ..commit
-        };
-        // Durable first, then visible as rooted: a reader never sees finalized state a crash could
-        // take back.
-        self.ch.store.commit_slot(&commit)?;
-        self.ch
-            .forks
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .set_root(slot)?;
-        self.ch.root_slot.store(slot.0, Ordering::Release);
+        let mut commit = build_commit(bank, &entries, &executions, blockhash, bank_hash)?;
+        let transactions = commit.meta.transaction_count;
+        match self.ch.root_depth {
+            None => {
+                commit.account_updates = self
+                    .ch
+                    .forks
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .root_updates(slot)?;
+                // Durable first, then visible as rooted: a reader never sees finalized state a
+                // crash could take back.
+                self.ch.store.commit_slot(&commit)?;
+                self.ch
+                    .forks
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .set_root(slot)?;
+                self.ch.root_slot.store(slot.0, Ordering::Release);
+            }
+            Some(_) => {
+                commit.root = false;
+                self.ch.store.commit_slot(&commit)?;
+            }
+        }
         let _ = self.ch.events.try_send(DataEvent::SlotStored {
             slot,
             parent: bank.parent_slot(),
             bank_hash,
             blockhash,
-            transactions: commit.meta.transaction_count,
+            transactions,
         });
+        if let Some(depth) = self.ch.root_depth {
+            if let Some(root) =
+                advance_root(&self.ch.forks, &self.ch.store, depth, &self.ch.root_slot)?
+            {
+                let _ = self.ch.events.try_send(DataEvent::Rooted { slot: root });
+            }
+        }
         Ok(())
     }
+}
+
+/// Roots the newest ancestor (itself included) of the highest frozen bank whose slot is at least
+/// `depth` slots below it, when that is above the current root: its account changes are stored
+/// first, then the fork tree is pruned to its descendants. Returns the new root, if it moved.
+///
+/// Until votes decide (Tower BFT), this fixed-depth rule stands in for finality: every node that
+/// holds the same blocks roots the same chain, and a fork shorter than `depth` slots never forces a
+/// node to root a block its cluster abandons.
+pub fn advance_root(
+    forks: &RwLock<BankForks>,
+    store: &Store,
+    depth: u64,
+    root_slot: &AtomicU64,
+) -> Result<Option<Slot>, LedgerError> {
+    let mut forks = forks.write().unwrap_or_else(|e| e.into_inner());
+    let highest = forks.highest_frozen();
+    let Some(target) = highest.slot().0.checked_sub(depth) else {
+        return Ok(None);
+    };
+    let mut bank = highest;
+    while bank.slot().0 > target {
+        match bank.parent() {
+            Some(parent) => bank = parent,
+            None => return Ok(None),
+        }
+    }
+    let slot = bank.slot();
+    if slot <= forks.root() {
+        return Ok(None);
+    }
+    let updates = forks.root_updates(slot)?;
+    store.set_root(slot, &updates)?;
+    forks.set_root(slot)?;
+    root_slot.store(slot.0, Ordering::Release);
+    Ok(Some(slot))
 }
 
 /// Why a slot could not be stored.

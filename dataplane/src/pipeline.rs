@@ -45,6 +45,8 @@ pub struct PipelineConfig {
     pub poh_core: Option<usize>,
     /// Lead every slot from start-up on (a lone validator); otherwise lead on [`LeadCommand`]s.
     pub lead_alone: bool,
+    /// Rooting rule (see [`crate::ledger_stage::LedgerChannels::root_depth`]).
+    pub root_depth: Option<u64>,
 }
 
 /// A running leader pipeline and the handles its users read.
@@ -116,6 +118,7 @@ impl LeaderPipeline {
             forks: forks.clone(),
             store,
             root_slot: root_slot.clone(),
+            root_depth: config.root_depth,
             exit: exit.clone(),
         })?;
         let (txns_tx, txns_rx) = bounded(VERIFIED_QUEUE_BATCHES);
@@ -244,6 +247,7 @@ mod tests {
                 batch_size_max: 64,
                 poh_core: None,
                 lead_alone: false,
+                root_depth: Some(4),
             },
             &g,
             store.clone(),

@@ -42,6 +42,11 @@ pub enum DataEvent {
         /// The missing parent.
         parent: Slot,
     },
+    /// The root moved to `slot` (its state is durable; forks not descending from it are pruned).
+    Rooted {
+        /// The new root.
+        slot: Slot,
+    },
     /// A stored block was replayed from the ledger at start-up.
     SlotReplayed {
         /// The slot.

@@ -23,7 +23,7 @@ use crate::bank::Bank;
 use crate::bank_forks::BankForks;
 use crate::block::decode_slot_stream;
 use crate::genesis::Genesis;
-use crate::ledger_stage::build_commit;
+use crate::ledger_stage::{advance_root, build_commit, LedgerError};
 use crate::plane::DataEvent;
 use crate::replay::{replay_block, BlockClaim, ReplayError, SignatureCheck};
 use crate::sealevel::Executor;
@@ -130,6 +130,8 @@ pub enum ReplayOutcome {
     },
     /// Already replayed, dead or at/below the root: nothing to do.
     AlreadyKnown(Slot),
+    /// The root moved to this slot after a replay.
+    Rooted(Slot),
 }
 
 /// Replay counters.
@@ -180,6 +182,8 @@ pub struct Replayer {
     pending: HashMap<Slot, Vec<ReceivedBlock>>,
     pending_count: usize,
     stats: Arc<ReplayStats>,
+    /// Rooting rule and the shared root slot, when this replayer roots.
+    rooting: Option<(u64, Arc<AtomicU64>)>,
 }
 
 impl Replayer {
@@ -201,7 +205,15 @@ impl Replayer {
             pending: HashMap::new(),
             pending_count: 0,
             stats: Arc::new(ReplayStats::default()),
+            rooting: None,
         }
+    }
+
+    /// Roots by [`advance_root`] with `depth` after every replayed block, publishing the root in
+    /// `root_slot`.
+    pub fn with_rooting(mut self, depth: u64, root_slot: Arc<AtomicU64>) -> Replayer {
+        self.rooting = Some((depth, root_slot));
+        self
     }
 
     /// The counters.
@@ -221,7 +233,16 @@ impl Replayer {
                 outcome,
                 ReplayOutcome::Replayed { .. } | ReplayOutcome::Dead { .. }
             );
+            let replayed = matches!(outcome, ReplayOutcome::Replayed { .. });
             outcomes.push(outcome);
+            if let (true, Some((depth, root_slot))) = (replayed, &self.rooting) {
+                match advance_root(&self.forks, &self.store, *depth, root_slot) {
+                    Ok(Some(root)) => outcomes.push(ReplayOutcome::Rooted(root)),
+                    Ok(None) => {}
+                    Err(LedgerError::Store(e)) => return Err(e),
+                    Err(e) => tracing::error!(slot = slot.0, "rooting failed: {e}"),
+                }
+            }
             if parent_settled {
                 if let Some(children) = self.pending.remove(&slot) {
                     self.pending_count -= children.len();
@@ -453,6 +474,7 @@ fn report(outcomes: &[ReplayOutcome], events: &Sender<DataEvent>) {
             ReplayOutcome::WaitingForParent { slot, parent } => {
                 DataEvent::MissingParent { slot, parent }
             }
+            ReplayOutcome::Rooted(slot) => DataEvent::Rooted { slot },
             ReplayOutcome::AlreadyKnown(_) => continue,
         };
         // The control plane may lag; a full queue drops the event rather than stalling replay.

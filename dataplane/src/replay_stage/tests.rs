@@ -343,3 +343,45 @@ fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
     exit.store(true, Ordering::Relaxed);
     stage.join();
 }
+
+#[test]
+fn with_rooting_the_root_follows_the_highest_block_at_the_given_depth_and_prunes_forks() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    // A fork: slot 2 on 1, and slot 3 also on 1 (its leader did not see 2).
+    let (b2, e2) = produce(&g, &b1, 2, vec![]);
+    let (b3, e3) = produce(&g, &b1, 3, transfers(&g, 1, 1));
+    let (b4, e4) = produce(&g, &b3, 4, vec![]);
+    let (b5, e5) = produce(&g, &b4, 5, vec![]);
+    let root_slot = Arc::new(AtomicU64::new(0));
+    let mut r = replayer(&g, &validator).with_rooting(2, root_slot.clone());
+    // Highest 1 → root must be ≤ slot -1: none yet.
+    assert!(!r
+        .replay(received(&b1, &e1))
+        .unwrap()
+        .iter()
+        .any(|o| matches!(o, ReplayOutcome::Rooted(_))));
+    r.replay(received(&b2, &e2)).unwrap();
+    r.replay(received(&b3, &e3)).unwrap(); // highest 3 → ancestor ≤ 1 is slot 1
+    assert_eq!(root_slot.load(Ordering::Relaxed), 1);
+    assert!(validator.forks.read().unwrap().get(Slot(2)).is_some());
+    r.replay(received(&b4, &e4)).unwrap();
+    let out = r.replay(received(&b5, &e5)).unwrap(); // highest 5 → ancestor ≤ 3 is slot 3
+    assert!(out.contains(&ReplayOutcome::Rooted(Slot(3))), "{out:?}");
+    assert_eq!(validator.store.root().unwrap(), Some(Slot(3)));
+    let forks = validator.forks.read().unwrap();
+    assert_eq!(forks.root(), Slot(3));
+    assert!(forks.get(Slot(2)).is_none(), "the abandoned fork is pruned");
+    // The rooted accounts are durable: slot 1 and slot 3 each sent 1,000.
+    assert_eq!(
+        validator.store.account(&Pubkey([90; 32])).unwrap(),
+        Some(2_000)
+    );
+    assert_eq!(
+        validator.store.total_supply().unwrap(),
+        g.total_supply().unwrap()
+    );
+}
