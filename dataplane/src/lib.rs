@@ -28,3 +28,4 @@ pub mod status_cache;
 pub mod store;
 pub mod txn;
 pub mod types;
+pub mod udp;
