@@ -36,7 +36,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::packet::PacketBatch;
 use gso::WireMsg;
@@ -49,6 +49,8 @@ pub use uring::UringSetup;
 pub const BACKEND_ENV: &str = "BLACKBOOK_UDP_BACKEND";
 /// Default provided buffers of an io_uring receiver without GRO (≈ 1.3 KB each).
 pub const RING_ENTRIES_DEFAULT: u32 = 512;
+/// A receive that ends this close to its timeout counts as timed out (kernel timers are coarse).
+const RECV_WAIT_SLACK: Duration = Duration::from_millis(1);
 /// Placeholder destination of unused send slots.
 const UNSPECIFIED: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
 
@@ -305,13 +307,24 @@ impl UdpReceiver {
     pub fn recv(&mut self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
         batch.clear();
         let stats = &*self.stats;
-        let result = match &mut self.inner {
-            RecvInner::Mmsg(m) => m.recv(&self.socket, batch, timeout, stats),
-            RecvInner::Uring(u) => u.recv(batch, timeout, stats),
-        };
-        if let Err(err) = result {
-            stats.add(&stats.errors, 1);
-            return Err(err);
+        let start = Instant::now();
+        let mut wait = timeout;
+        loop {
+            let result = match &mut self.inner {
+                RecvInner::Mmsg(m) => m.recv(&self.socket, batch, wait, stats),
+                RecvInner::Uring(u) => u.recv(batch, wait, stats),
+            };
+            if let Err(err) = result {
+                stats.add(&stats.errors, 1);
+                return Err(err);
+            }
+            // A wait can end early without data: a signal or io_uring task-work notification
+            // interrupts it (EINTR), and SO_RCVTIMEO counts in jiffies. Wait out the rest.
+            let left = timeout.saturating_sub(start.elapsed());
+            if !batch.is_empty() || left < RECV_WAIT_SLACK {
+                break;
+            }
+            wait = left;
         }
         let n = batch.len();
         if n > 0 {

@@ -198,6 +198,8 @@ impl GroScratch {
         for (i, hdr) in hdrs.iter().take(filled).enumerate() {
             let h = &hdr.msg_hdr;
             let name_len = (h.msg_namelen as usize).min(names[i].0.len());
+            // `msg_controllen` is a `usize` on glibc but a `u32` on musl.
+            #[allow(clippy::unnecessary_cast)]
             let control_len = (h.msg_controllen as usize).min(RECV_CONTROL_BYTES);
             let len = (hdr.msg_len as usize).min(GRO_BUFFER_BYTES);
             self.received[i] = Received {

@@ -489,33 +489,42 @@ impl UringReceiver {
     }
 }
 
-impl Drop for UringReceiver {
-    fn drop(&mut self) {
+impl UringReceiver {
+    /// Cancels the multishot receive and waits for the kernel to confirm it; `false` if that could
+    /// not be confirmed (the kernel may then still write into the buffers).
+    fn cancel(&mut self) -> bool {
         if !self.armed || !self.ring.enabled {
-            return;
+            return true;
         }
-        // The kernel may still write into the buffers until the multishot receive is cancelled;
-        // if that cannot be confirmed (e.g. dropped on another thread), the buffers are leaked.
         let cancel = opcode::AsyncCancel::new(RECV_TAG)
             .build()
             .user_data(CANCEL_TAG);
         // SAFETY: a cancel carries no pointers.
-        let pushed = unsafe { self.ring.ring.submission().push(&cancel) }.is_ok();
-        let mut finished = false;
+        if unsafe { self.ring.ring.submission().push(&cancel) }.is_err() {
+            return false;
+        }
         for _ in 0..4 {
-            if !pushed || self.ring.wait(CANCEL_WAIT / 4).is_err() {
-                break;
+            if self.ring.wait(CANCEL_WAIT / 4).is_err() {
+                return false;
             }
             for cqe in self.ring.ring.completion() {
                 if cqe.user_data() == RECV_TAG && !cqueue::more(cqe.flags()) {
-                    finished = true;
+                    self.armed = false;
                 }
             }
-            if finished {
-                break;
+            if !self.armed {
+                return true;
             }
         }
-        if !finished {
+        false
+    }
+}
+
+impl Drop for UringReceiver {
+    fn drop(&mut self) {
+        // If the receive cannot be confirmed cancelled (e.g. dropped on a thread other than the
+        // ring's issuer), the buffers are leaked rather than freed under the kernel.
+        if !self.cancel() {
             self.bufs.leak = true;
         }
     }
@@ -651,5 +660,27 @@ impl UringSender {
             packets += chunk[i].count;
         }
         Ok((packets, None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::bind_udp;
+
+    #[test]
+    fn udp_uring_receiver_cancels_cleanly() {
+        let (socket, _, _) = bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+        let mut rx = UringReceiver::new(&socket, false, 8).unwrap();
+        let stats = UdpStats::default();
+        let mut batch = PacketBatch::new();
+        assert_eq!(
+            rx.recv(&mut batch, Duration::from_millis(1), &stats)
+                .unwrap(),
+            0
+        );
+        assert!(rx.armed);
+        assert!(rx.cancel(), "multishot receive not confirmed cancelled");
+        assert!(!rx.armed);
     }
 }
