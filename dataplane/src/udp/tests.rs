@@ -397,3 +397,18 @@ fn udp_gso_refused_falls_back_to_plain_sends() {
         assert_eq!(data, payloads, "{backend}");
     }
 }
+
+#[test]
+fn udp_io_uring_refused_falls_back_to_mmsg() {
+    uring::SETUP_REFUSED.set(true);
+    let mut rx = receiver(UdpBackend::IoUring, true);
+    let mut tx = sender(UdpBackend::IoUring);
+    uring::SETUP_REFUSED.set(false);
+    assert_eq!(rx.backend(), UdpBackend::Mmsg);
+    assert_eq!(tx.backend(), UdpBackend::Mmsg);
+    assert!(rx.io_uring_setup().is_none() && tx.io_uring_setup().is_none());
+    let payloads: Vec<Vec<u8>> = (0..5).map(|i| payload(i, 64)).collect();
+    assert_eq!(tx.send_same_dest(addr(&rx), &refs(&payloads)).unwrap(), 5);
+    let data: Vec<Vec<u8>> = recv_n(&mut rx, 5).0.into_iter().map(|g| g.0).collect();
+    assert_eq!(data, payloads);
+}

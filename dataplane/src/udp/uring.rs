@@ -49,6 +49,12 @@ const RECVMSG_OUT_BYTES: usize = 16;
 /// How long a dropped receiver waits for the kernel to confirm its receive is cancelled.
 const CANCEL_WAIT: Duration = Duration::from_millis(200);
 
+#[cfg(test)]
+std::thread_local! {
+    /// Makes ring setup fail on this thread, as on a kernel that refuses io_uring (tests only).
+    pub(super) static SETUP_REFUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Which io_uring setup flags the kernel accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UringSetup {
@@ -83,6 +89,11 @@ impl Ring {
     /// A ring of `sq_entries` submissions and `cq_entries` completions, with the optional flags if
     /// the kernel takes them.
     fn new(sq_entries: u32, cq_entries: u32) -> io::Result<Ring> {
+        #[cfg(test)]
+        if SETUP_REFUSED.get() {
+            // What `kernel.io_uring_disabled=2` or a seccomp filter answers.
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         let mut builder = IoUring::builder();
         builder
             .setup_single_issuer()
