@@ -412,3 +412,41 @@ fn udp_io_uring_refused_falls_back_to_mmsg() {
     let data: Vec<Vec<u8>> = recv_n(&mut rx, 5).0.into_iter().map(|g| g.0).collect();
     assert_eq!(data, payloads);
 }
+
+#[test]
+fn udp_ipv6_sources_and_gso() {
+    let Ok((s, _, _)) = bind_udp("[::1]:0".parse().unwrap(), 1 << 20, 1 << 20) else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    drop(s);
+    for backend in BACKENDS {
+        for gro in [false, true] {
+            let v6 = || {
+                bind_udp("[::1]:0".parse().unwrap(), 1 << 20, 1 << 20)
+                    .unwrap()
+                    .0
+            };
+            let opts = UdpOptions {
+                gro,
+                ..UdpOptions::default()
+            };
+            let mut rx = UdpReceiver::new(v6(), backend, opts).unwrap();
+            let mut tx = UdpSender::new(v6(), backend, opts).unwrap();
+            let payloads: Vec<Vec<u8>> = (0..60).map(|i| payload(i, 1000)).collect();
+            assert_eq!(tx.send_same_dest(addr(&rx), &refs(&payloads)).unwrap(), 60);
+            let (got, _) = recv_n(&mut rx, 60);
+            let src = tx.socket().local_addr().unwrap();
+            assert!(got.iter().all(|g| g.1 == src), "{backend} gro={gro}");
+            let data: Vec<Vec<u8>> = got.into_iter().map(|g| g.0).collect();
+            assert_eq!(data, payloads, "{backend} gro={gro}");
+        }
+    }
+}
+
+#[test]
+fn udp_receivers_and_senders_can_move_between_threads() {
+    fn is_send<T: Send>() {}
+    is_send::<UdpReceiver>();
+    is_send::<UdpSender>();
+}
