@@ -38,7 +38,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::packet::PacketBatch;
+use crate::packet::{PacketBatch, PACKET_DATA_SIZE};
 use gso::WireMsg;
 use mmsg::MmsgReceiver;
 use uring::{UringReceiver, UringSender};
@@ -189,8 +189,9 @@ struct SendOutcome {
 enum SendStop {
     /// The socket buffer is full.
     WouldBlock,
-    /// The kernel refused a GSO message (no segmentation offload on this path).
-    GsoRefused(io::Error),
+    /// The kernel refused a GSO message with segments of `segment_bytes` (no segmentation
+    /// offload on this path, or segments too large for it).
+    GsoRefused { err: io::Error, segment_bytes: u16 },
     /// Any other failure.
     Failed(io::Error),
 }
@@ -212,16 +213,16 @@ impl SendOutcome {
 
     /// Classifies the error that stopped message `at` of `chunk`.
     fn stopped(packets: usize, (at, err): mmsg::Stop, chunk: &[WireMsg]) -> SendOutcome {
-        let gso_msg = chunk.get(at).is_some_and(|m| m.segment_bytes > 0);
+        let segment_bytes = chunk.get(at).map_or(0, |m| m.segment_bytes);
         let stop = if err.kind() == io::ErrorKind::WouldBlock {
             SendStop::WouldBlock
-        } else if gso_msg
+        } else if segment_bytes > 0
             && matches!(
                 err.raw_os_error(),
                 Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
             )
         {
-            SendStop::GsoRefused(err)
+            SendStop::GsoRefused { err, segment_bytes }
         } else {
             SendStop::Failed(err)
         };
@@ -470,6 +471,7 @@ impl UdpSender {
     ) -> io::Result<usize> {
         let stats = Arc::clone(&self.stats);
         let mut sent = 0;
+        let mut gso = gso;
         loop {
             let mut plan = mem::take(&mut self.plan);
             plan.clear();
@@ -492,7 +494,17 @@ impl UdpSender {
                     stats.add(&stats.would_block, 1);
                     Ok(sent)
                 }
-                Some(SendStop::GsoRefused(err)) => {
+                Some(SendStop::GsoRefused { err, segment_bytes })
+                    if usize::from(segment_bytes) > PACKET_DATA_SIZE
+                        && err.raw_os_error() == Some(libc::EINVAL) =>
+                {
+                    // Segments larger than any path must carry may exceed this route's MTU:
+                    // that says nothing about GSO itself, so only this call goes without.
+                    tracing::debug!(%err, segment_bytes, "UDP_SEGMENT send refused; resending plainly");
+                    gso = false;
+                    continue;
+                }
+                Some(SendStop::GsoRefused { err, .. }) => {
                     tracing::warn!(
                         addr = ?self.socket.local_addr().ok(), %err,
                         "kernel refused a UDP_SEGMENT send; sending without GSO from now on"

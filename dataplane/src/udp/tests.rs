@@ -386,6 +386,16 @@ fn udp_gso_refused_falls_back_to_plain_sends() {
         assert_eq!(rc, 0);
         let mut tx = UdpSender::new(s, backend, UdpOptions::default()).unwrap();
         assert!(tx.gso());
+        // Segments above PACKET_DATA_SIZE may just be too big for a path: resent plainly, GSO kept.
+        let big: Vec<Vec<u8>> = (0..4).map(|i| payload(i, 2000)).collect();
+        assert_eq!(tx.send_same_dest(addr(&rx), &refs(&big)).unwrap(), 4);
+        assert!(tx.gso(), "{backend}: GSO dropped for an oversized segment");
+        let (got, _) = recv_n(&mut rx, 4);
+        assert!(got
+            .iter()
+            .zip(&big)
+            .all(|(g, b)| g.0 == b[..PACKET_DATA_SIZE] && g.2));
+        // Small segments refused: the kernel cannot do GSO on this socket at all.
         let payloads: Vec<Vec<u8>> = (0..10).map(|i| payload(i, 100)).collect();
         assert_eq!(tx.send_same_dest(addr(&rx), &refs(&payloads)).unwrap(), 10);
         assert!(
