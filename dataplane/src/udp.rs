@@ -15,7 +15,7 @@
 //!
 //! Where bytes are copied: mmsg without GRO receives straight into the batch's buffers (only the
 //! kernel copies); GRO and io_uring's provided buffers land in receiver-owned memory and are copied
-//! once into the batch (see [`gso`] and [`uring`] for why that still wins). Sends never copy.
+//! once into the batch (the `gso` and `uring` submodules say why that still wins). Sends never copy.
 //!
 //! Receivers and senders take `&mut self` and are used from one thread: an io_uring ring set up
 //! with `SINGLE_ISSUER` belongs to the first thread that uses it, and calls from another thread
@@ -304,7 +304,7 @@ impl UdpReceiver {
     /// Replaces `batch`'s contents with the datagrams that arrive, waiting up to `timeout` for the
     /// first (zero: only what is already there). Returns the packets received, `Ok(0)` on timeout.
     ///
-    /// Datagrams longer than [`PACKET_DATA_SIZE`](crate::packet::PACKET_DATA_SIZE) are truncated
+    /// Datagrams longer than [`PACKET_DATA_SIZE`] are truncated
     /// and flagged oversized; with GRO, coalesced segments become one packet each.
     pub fn recv(&mut self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
         batch.clear();
