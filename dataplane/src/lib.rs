@@ -32,3 +32,4 @@ pub mod testkit;
 pub mod turbine;
 pub mod txn;
 pub mod types;
+pub mod udp;

@@ -181,6 +181,25 @@ impl PacketBatch {
     }
 }
 
+impl PacketBatch {
+    /// Appends a copy of a received datagram's bytes (the receive paths that cannot land in the
+    /// batch directly: GRO and io_uring's provided buffers). `oversized` marks a datagram the kernel
+    /// truncated; data longer than [`PACKET_DATA_SIZE`] is truncated and flagged too. `false` if full.
+    pub(crate) fn push_received(&mut self, data: &[u8], addr: SocketAddr, oversized: bool) -> bool {
+        match self.packets.get_mut(self.len) {
+            Some(p) => {
+                p.set(data, addr);
+                if oversized {
+                    p.flags.insert(PacketFlags::OVERSIZED);
+                }
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 impl<'a> IntoIterator for &'a PacketBatch {
     type Item = &'a Packet;
     type IntoIter = std::slice::Iter<'a, Packet>;
@@ -275,7 +294,12 @@ pub fn recv_mmsg_nowait(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Resu
     recv_into(socket, batch, libc::MSG_DONTWAIT)
 }
 
-fn recv_into(socket: &UdpSocket, batch: &mut PacketBatch, flags: libc::c_int) -> io::Result<usize> {
+/// Receives with one `recvmmsg` call (`flags` as given) straight into `batch`'s free packet buffers.
+pub(crate) fn recv_into(
+    socket: &UdpSocket,
+    batch: &mut PacketBatch,
+    flags: libc::c_int,
+) -> io::Result<usize> {
     let start = batch.len;
     let mut addrs: [SockAddrStorage; PACKETS_PER_BATCH] =
         std::array::from_fn(|_| SockAddrStorage::zeroed());
