@@ -23,6 +23,7 @@ pub mod poh;
 pub mod poh_service;
 pub mod replay;
 pub mod sealevel;
+pub mod shred;
 pub mod sigverify;
 pub mod status_cache;
 pub mod store;
