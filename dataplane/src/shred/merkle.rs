@@ -6,9 +6,11 @@ use super::{Root, PROOF_ENTRY_LEN};
 
 /// Prefix of every leaf hash; differs from [`NODE_PREFIX`] in its first byte so a leaf can never be
 /// read as a node (second-preimage defence).
-pub const LEAF_PREFIX: &[u8] = b"\x00BLACKBOOK_SHRED_MERKLE_LEAF";
-/// Prefix of every inner node hash.
-pub const NODE_PREFIX: &[u8] = b"\x01BLACKBOOK_SHRED_MERKLE_NODE";
+pub const LEAF_PREFIX: &[u8] = b"\x00BB_SHRED_LEAF";
+/// Prefix of every inner node hash. At most 15 bytes, so a node (prefix and two 20-byte children)
+/// fits one SHA-256 block: Solana's 26-byte prefixes cost a second block per node.
+pub const NODE_PREFIX: &[u8] = b"\x01BB_SHRED_NODE";
+const _: () = assert!(NODE_PREFIX.len() + 2 * PROOF_ENTRY_LEN + 9 <= 64);
 
 /// Leaf hash of the bytes of a shred between its signature and its proof.
 pub(crate) fn leaf(bytes: &[u8]) -> [u8; 32] {

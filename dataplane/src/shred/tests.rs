@@ -433,6 +433,11 @@ fn chained_roots_are_checked() {
             ..
         })
     ));
+    assert_eq!(
+        asm.slots_held(),
+        2,
+        "a refused shred leaves no empty slot behind"
+    );
     // Within a slot: set 1 of another version does not chain to set 0 of this one.
     let (a, _) = shred(4, 3, &bytes(SET_BYTES + 10, 1));
     let (b, _) = shred(4, 3, &bytes(SET_BYTES + 10, 2));
