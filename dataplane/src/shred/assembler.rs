@@ -162,7 +162,7 @@ pub struct Inserted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertOutcome {
     /// Stored.
-    Inserted(Box<Inserted>),
+    Inserted(Inserted),
     /// The same shred is already held (signature bytes aside); nothing changed.
     Duplicate,
     /// The shred conflicts with one held; it is not stored.
@@ -339,7 +339,7 @@ impl SlotAssembler {
             }
             inserted.completed = Some(done);
         }
-        Ok(InsertOutcome::Inserted(Box::new(inserted)))
+        Ok(InsertOutcome::Inserted(inserted))
     }
 
     /// Makes room for `slot`: evicts the lowest completed slot when full, or refuses.
