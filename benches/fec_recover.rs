@@ -46,7 +46,7 @@ fn recover(asm: &mut SlotAssembler, shreds: &[[u8; SHRED_SIZE]], roots: &[Root],
         }
     }
     assert!(completed, "set recovered");
-    asm.purge_below(SLOT + 1);
+    asm.forget(SLOT);
 }
 
 fn fec_recover(c: &mut Criterion) {

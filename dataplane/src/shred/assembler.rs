@@ -55,6 +55,20 @@ pub enum AssembleError {
         /// The limit.
         max: usize,
     },
+    /// The slot is below the floor set by [`SlotAssembler::purge_below`].
+    #[error("shred for slot {slot} refused: slots below {floor} were purged")]
+    Purged {
+        /// The slot.
+        slot: u64,
+        /// The lowest slot still taken.
+        floor: u64,
+    },
+    /// The slot was completed and has since been evicted; see [`SlotAssembler::forget`].
+    #[error("shred for slot {slot} refused: the slot was already completed")]
+    AlreadyCompleted {
+        /// The slot.
+        slot: u64,
+    },
     /// The slot already holds [`AssemblerLimits::shreds_per_slot_max`] received shreds.
     #[error("shred for slot {slot} refused: {max} shreds already held for it")]
     TooManyShreds {
@@ -250,6 +264,8 @@ pub struct SlotAssembler {
     limits: AssemblerLimits,
     slots: BTreeMap<u64, SlotState>,
     completed_roots: BTreeMap<u64, Root>,
+    /// Slots below this were purged: their shreds are refused.
+    floor: u64,
     coders: Coders,
 }
 
@@ -266,6 +282,7 @@ impl SlotAssembler {
             limits,
             slots: BTreeMap::new(),
             completed_roots: BTreeMap::new(),
+            floor: 0,
             coders: Coders::default(),
         }
     }
@@ -347,6 +364,16 @@ impl SlotAssembler {
         if self.slots.contains_key(&slot) {
             return Ok(());
         }
+        if slot < self.floor {
+            return Err(AssembleError::Purged {
+                slot,
+                floor: self.floor,
+            });
+        }
+        // Completed, then evicted: taking its shreds again would yield the slot a second time.
+        if self.completed_roots.contains_key(&slot) {
+            return Err(AssembleError::AlreadyCompleted { slot });
+        }
         if self.slots.len() >= self.limits.slots_max {
             let done = self
                 .slots
@@ -369,9 +396,18 @@ impl SlotAssembler {
         Ok(())
     }
 
-    /// Drops every slot below `slot` (called as the root advances).
+    /// Drops every slot below `slot` and refuses their shreds from now on (called as the root
+    /// advances).
     pub fn purge_below(&mut self, slot: u64) {
+        self.floor = self.floor.max(slot);
         self.slots = self.slots.split_off(&slot);
+    }
+
+    /// Drops everything held for `slot`, so it can be assembled again from scratch (a duplicate
+    /// slot's version the cluster did not choose, before repairing the one it did).
+    pub fn forget(&mut self, slot: u64) {
+        self.slots.remove(&slot);
+        self.completed_roots.remove(&slot);
     }
 
     /// Slots held.

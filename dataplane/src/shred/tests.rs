@@ -697,8 +697,23 @@ fn bounds_hold() {
     assert!(insert(&mut asm, &s3[1]).is_ok());
     assert_eq!(asm.slots_held(), 2);
     assert!(!asm.is_complete(2));
+    // Slot 2 was completed and evicted: its shreds are not taken again (it would complete twice)
+    // until the slot is forgotten.
+    assert_eq!(
+        insert(&mut asm, &s2[0]),
+        Err(AssembleError::AlreadyCompleted { slot: 2 })
+    );
+    asm.forget(2);
+    // Slot 3 (completed by recovery from one coding shred) is evicted to make room.
+    assert!(asm.is_complete(3));
+    assert!(insert(&mut asm, &s2[0]).is_ok());
+    assert_eq!((asm.slots_held(), asm.is_complete(3)), (2, false));
     asm.purge_below(3);
-    assert_eq!(asm.slots_held(), 1);
+    assert_eq!(asm.slots_held(), 0);
+    assert_eq!(
+        insert(&mut asm, &s1[0]),
+        Err(AssembleError::Purged { slot: 1, floor: 3 })
+    );
     // The verifier's cache is bounded too.
     let mut small = ShredVerifier::with_capacity(VERSION, 2);
     for s in [&s1[0], &s2[0], &s3[0]] {
