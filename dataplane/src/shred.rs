@@ -52,6 +52,17 @@
 //! proof, chained root included); a node is `sha256(NODE_PREFIX ‖ left[..20] ‖ right[..20])`. A level
 //! with an odd number of nodes pairs its last node with itself (duplicated, as Solana does). The root
 //! is the full 32 bytes of the top node; the leader signs it once per set.
+//!
+//! **Sets.** A full set is [`FecConfig`]`.data_shreds` data + `coding_shreds` coding shreds (default
+//! 32 + 32); the slot's last set may hold fewer data shreds but always the full number of coding
+//! shreds. Data indices run 0.. through the slot; coding indices likewise, separately.
+//! [`ShredView::parse`] has no cluster context: the shred version is checked by [`ShredVerifier`].
+//!
+//! **Copies.** Leader: input bytes → the shredder's pending buffer → the output shred arrays (the
+//! Reed-Solomon encoder copies the data shards into its work area and the parity is copied out).
+//! Validator: a verified shred is copied once, packet buffer → its slot's boxed shred buffer;
+//! recovery decodes from those buffers (the decoder copies shards into its work area); a completed
+//! slot's payloads are gathered once into [`CompletedSlot::data`].
 
 mod assembler;
 mod merkle;
