@@ -25,6 +25,7 @@ pub mod repair;
 pub mod replay;
 pub mod replay_stage;
 pub mod sealevel;
+pub mod shred;
 pub mod sigverify;
 pub mod status_cache;
 pub mod store;
