@@ -252,6 +252,8 @@ fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
         // Replication is wired into the node with the Turbine receive path; until then no block
         // arrives from the network.
         DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
-        DataEvent::BlockDead { .. } | DataEvent::MissingParent { .. } => {}
+        DataEvent::BlockDead { .. }
+        | DataEvent::MissingParent { .. }
+        | DataEvent::DuplicateSlotProof { .. } => {}
     }
 }

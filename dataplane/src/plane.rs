@@ -47,6 +47,17 @@ pub enum DataEvent {
         /// The new root.
         slot: Slot,
     },
+    /// Two validly signed, different shreds for one slot position: the leader equivocated. The pair is
+    /// the proof (kept for the control plane; slashing and duplicate-slot handling come with
+    /// consensus).
+    DuplicateSlotProof {
+        /// The slot.
+        slot: Slot,
+        /// One shred.
+        first: Vec<u8>,
+        /// The conflicting one.
+        second: Vec<u8>,
+    },
     /// A stored block was replayed from the ledger at start-up.
     SlotReplayed {
         /// The slot.
@@ -54,6 +65,21 @@ pub enum DataEvent {
         /// Bank hash recomputed by replay (equal to the stored one).
         bank_hash: Hash,
     },
+}
+
+/// What the shred receive path knows about a slot it is assembling, published for repair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotRepairStatus {
+    /// The slot.
+    pub slot: Slot,
+    /// Its parent, once a data shred named it.
+    pub parent: Option<Slot>,
+    /// Data shred indices held (received or recovered), ascending.
+    pub received_data: Vec<u32>,
+    /// Index of its last data shred, once known (LAST_IN_SLOT seen or recovered).
+    pub last_index: Option<u32>,
+    /// Whether every data shred is held.
+    pub complete: bool,
 }
 
 /// Bound of the data → control event queue.
