@@ -44,9 +44,7 @@ use crate::types::{Hash, Pubkey, Signature, Slot};
 
 /// Largest repair datagram, requests and responses alike (Solana's `PACKET_DATA_SIZE`).
 pub const REPAIR_PACKET_MAX: usize = 1232;
-/// Size of one shred on the wire. Must equal `shred::SHRED_SIZE`; kept local so that the repair
-/// codecs do not depend on the shred module's layout.
-pub const SHRED_SIZE: usize = 1228;
+pub use crate::shred::SHRED_SIZE;
 /// Size of a shred response: the shred followed by the request's nonce.
 pub const SHRED_RESPONSE_LEN: usize = SHRED_SIZE + 4;
 /// Bytes of a request before its body.

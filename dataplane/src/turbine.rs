@@ -37,22 +37,13 @@ use crate::types::{Hash, Pubkey, Slot};
 /// Default number of children per node (the default of the `turbine.fanout` setting).
 pub const DEFAULT_FANOUT: usize = 8;
 
-/// Whether a shred carries data or erasure coding; both kinds get their own tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ShredKind {
-    /// A data shred.
-    Data,
-    /// A coding (erasure) shred.
-    Coding,
-}
+pub use crate::shred::ShredKind;
 
-impl ShredKind {
-    /// The byte that stands for the kind in the tree's seed.
-    pub fn seed_byte(self) -> u8 {
-        match self {
-            ShredKind::Data => 0,
-            ShredKind::Coding => 1,
-        }
+/// The byte that stands for a shred kind in the tree's seed.
+fn seed_byte(kind: ShredKind) -> u8 {
+    match kind {
+        ShredKind::Data => 0,
+        ShredKind::Coding => 1,
     }
 }
 
@@ -92,7 +83,7 @@ impl ShredId {
             leader.as_bytes(),
             &self.slot.0.to_le_bytes(),
             &self.index.to_le_bytes(),
-            &[self.kind.seed_byte()],
+            &[seed_byte(self.kind)],
         ])
         .0
     }
