@@ -94,6 +94,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             poh_core: None,
             lead_alone: true,
             root_depth: None,
+            shredding: None,
         },
         &g,
         store,

@@ -121,6 +121,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             poh_core: plan.poh_core,
             lead_alone: true,
             root_depth: None,
+            shredding: None,
         },
         &genesis,
         store.clone(),

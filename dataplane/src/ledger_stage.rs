@@ -15,12 +15,14 @@ use crossbeam_channel::{select, Receiver, Sender};
 use crate::bank::{Bank, TxExecution};
 use crate::bank_forks::BankForks;
 use crate::banking::{BankingOutput, SlotEnded};
-use crate::block::encode_entry;
+use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, SlotFooter};
+use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
+use ed25519_dalek::SigningKey;
 use crate::entry::Entry;
 use crate::plane::DataEvent;
 use crate::poh_service::PohEvent;
 use crate::store::{SlotCommit, SlotMeta, Store, TxStatusRecord};
-use crate::types::{Signature, Slot};
+use crate::types::{Hash, Signature, Slot};
 
 /// Channels and shared state the stage runs with.
 pub struct LedgerChannels {
@@ -43,7 +45,34 @@ pub struct LedgerChannels {
     pub root_depth: Option<u64>,
     /// Set to stop; also set by this stage when storage fails.
     pub exit: Arc<AtomicBool>,
+    /// Shred each slot as it is produced and hand the FEC sets to broadcast (clusters of more than
+    /// one validator).
+    pub shredding: Option<LedgerShredding>,
 }
+
+/// How the ledger stage shreds the slots it produces.
+pub struct LedgerShredding {
+    /// The leader's identity key (signs every FEC set's Merkle root).
+    pub keypair: SigningKey,
+    /// The cluster's shred version.
+    pub shred_version: u16,
+    /// FEC set shape.
+    pub fec: FecConfig,
+    /// Chained root of a slot whose parent has none (genesis): the genesis hash.
+    pub genesis_hash: Hash,
+    /// FEC sets out, to the broadcast thread.
+    pub sets: Sender<Vec<[u8; SHRED_SIZE]>>,
+}
+
+/// A slot being shredded.
+struct SlotShreds {
+    shredder: Shredder,
+    /// Its data shreds so far, stored with the block for repair.
+    data: Vec<Vec<u8>>,
+}
+
+/// Last FEC roots of recent own slots remembered, so the next slot chains without a store read.
+const LAST_ROOTS_KEPT: usize = 64;
 
 /// The running stage.
 pub struct LedgerStage {
@@ -60,6 +89,9 @@ impl LedgerStage {
                     ch,
                     entries: BTreeMap::new(),
                     executions: HashMap::new(),
+                    shreds: BTreeMap::new(),
+                    last_roots: BTreeMap::new(),
+                    buf: Vec::new(),
                 };
                 stage.run();
             })?;
@@ -76,6 +108,10 @@ struct Ledger {
     ch: LedgerChannels,
     entries: BTreeMap<Slot, Vec<Entry>>,
     executions: HashMap<Slot, Vec<TxExecution>>,
+    shreds: BTreeMap<Slot, SlotShreds>,
+    last_roots: BTreeMap<Slot, Root>,
+    /// Scratch for one encoded stream record.
+    buf: Vec<u8>,
 }
 
 impl Ledger {
@@ -97,15 +133,96 @@ impl Ledger {
 
     fn on_poh(&mut self, ev: PohEvent) {
         match ev {
-            PohEvent::Entry { slot, entry } => self.entries.entry(slot).or_default().push(entry),
+            PohEvent::Entry { slot, entry } => {
+                if self.ch.shredding.is_some() {
+                    self.buf.clear();
+                    encode_stream_entry(&entry, &mut self.buf);
+                    let buf = std::mem::take(&mut self.buf);
+                    if let Err(e) = self.shred(slot, &buf, false) {
+                        tracing::error!(slot = slot.0, "shredding failed: {e}");
+                    }
+                    self.buf = buf;
+                }
+                self.entries.entry(slot).or_default().push(entry)
+            }
             PohEvent::SlotEnded { slot, blockhash } => {
                 let _ = self.ch.slot_ended.send(SlotEnded { slot, blockhash });
             }
             PohEvent::SlotAbandoned { slot } => {
                 self.entries.remove(&slot);
                 self.executions.remove(&slot);
+                self.shreds.remove(&slot);
             }
         }
+    }
+
+    /// Shreds `bytes` into `slot`'s stream (`last`: they end it) and hands out finished FEC sets.
+    /// Returns the slot's last FEC root when `last`.
+    fn shred(&mut self, slot: Slot, bytes: &[u8], last: bool) -> Result<Option<Root>, LedgerError> {
+        let Some(cfg) = &self.ch.shredding else {
+            return Ok(None);
+        };
+        if !self.shreds.contains_key(&slot) {
+            let parent = self
+                .ch
+                .forks
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(slot)
+                .map(|b| b.parent_slot())
+                .ok_or(LedgerError::UnknownSlot(slot))?;
+            let chained = match self.last_roots.get(&parent) {
+                Some(r) => *r,
+                None => self
+                    .ch
+                    .store
+                    .last_fec_root(parent)?
+                    .map(|h| Root(h.0))
+                    .unwrap_or(Root(cfg.genesis_hash.0)),
+            };
+            let shredder = Shredder::new(
+                &cfg.keypair,
+                slot.0,
+                parent.0,
+                cfg.shred_version,
+                chained,
+                cfg.fec,
+            )
+            .map_err(|e| LedgerError::Shred(e.to_string()))?;
+            self.shreds.insert(
+                slot,
+                SlotShreds {
+                    shredder,
+                    data: Vec::new(),
+                },
+            );
+        }
+        let Some(st) = self.shreds.get_mut(&slot) else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        let root = if last {
+            Some(
+                st.shredder
+                    .finish(bytes, &mut out)
+                    .map_err(|e| LedgerError::Shred(e.to_string()))?,
+            )
+        } else {
+            st.shredder
+                .push(bytes, false, &mut out)
+                .map_err(|e| LedgerError::Shred(e.to_string()))?;
+            None
+        };
+        if !out.is_empty() {
+            for s in &out {
+                if ShredView::parse(s).is_ok_and(|v| v.kind() == ShredKind::Data) {
+                    st.data.push(s.to_vec());
+                }
+            }
+            // Broadcast must not be skipped: wait for room (the thread only sends).
+            let _ = cfg.sets.send(out);
+        }
+        Ok(root)
     }
 
     fn on_banking(&mut self, out: BankingOutput) {
@@ -133,6 +250,31 @@ impl Ledger {
         let bank_hash = bank.bank_hash().ok_or(LedgerError::NotFrozen(slot))?;
         let mut commit = build_commit(bank, &entries, &executions, blockhash, bank_hash)?;
         let transactions = commit.meta.transaction_count;
+        if self.ch.shredding.is_some() {
+            self.buf.clear();
+            encode_stream_footer(
+                &SlotFooter {
+                    bank_hash,
+                    block_time_ms: commit.meta.block_time_ms,
+                },
+                &mut self.buf,
+            );
+            let footer = std::mem::take(&mut self.buf);
+            let last_root = self.shred(slot, &footer, true)?;
+            self.buf = footer;
+            if let Some(st) = self.shreds.remove(&slot) {
+                commit.data_shreds = st.data;
+            }
+            if let Some(root) = last_root {
+                commit.last_fec_root = Some(Hash(root.0));
+                self.last_roots.insert(slot, root);
+                while self.last_roots.len() > LAST_ROOTS_KEPT {
+                    self.last_roots.pop_first();
+                }
+            }
+            // Older slots can no longer complete.
+            self.shreds.retain(|s, _| *s > slot);
+        }
         match self.ch.root_depth {
             None => {
                 commit.account_updates = self
@@ -227,6 +369,12 @@ pub enum LedgerError {
     /// Rooting failed.
     #[error("rooting: {0}")]
     Forks(#[from] crate::bank_forks::ForkError),
+    /// A slot's bank is not in the fork tree.
+    #[error("slot {0} has no live bank")]
+    UnknownSlot(Slot),
+    /// The shredder refused.
+    #[error("shredding: {0}")]
+    Shred(String),
     /// redb failed.
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),

@@ -31,7 +31,6 @@ pub const VERIFIED_QUEUE_BATCHES: usize = 4_096;
 pub const PACKET_POOL_BATCHES: usize = 256;
 
 /// How to run the pipeline.
-#[derive(Debug, Clone)]
 pub struct PipelineConfig {
     /// This node's identity (collects its slots' fees).
     pub identity: Pubkey,
@@ -47,6 +46,8 @@ pub struct PipelineConfig {
     pub lead_alone: bool,
     /// Rooting rule (see [`crate::ledger_stage::LedgerChannels::root_depth`]).
     pub root_depth: Option<u64>,
+    /// Shred produced slots for broadcast (clusters of more than one validator).
+    pub shredding: Option<crate::ledger_stage::LedgerShredding>,
 }
 
 /// A running leader pipeline and the handles its users read.
@@ -120,6 +121,7 @@ impl LeaderPipeline {
             root_slot: root_slot.clone(),
             root_depth: config.root_depth,
             exit: exit.clone(),
+            shredding: config.shredding,
         })?;
         let (txns_tx, txns_rx) = bounded(VERIFIED_QUEUE_BATCHES);
         let (lead_tx, lead_rx) = bounded(16);
@@ -248,6 +250,7 @@ mod tests {
                 poh_core: None,
                 lead_alone: false,
                 root_depth: Some(4),
+                shredding: None,
             },
             &g,
             store.clone(),

@@ -95,6 +95,19 @@ pub enum AssembleError {
     },
 }
 
+impl AssembleError {
+    /// Stable name for metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AssembleError::TooManySlots { .. } => "too_many_slots",
+            AssembleError::Purged { .. } => "purged_slot",
+            AssembleError::AlreadyCompleted { .. } => "already_completed",
+            AssembleError::TooManyShreds { .. } => "too_many_shreds",
+            AssembleError::ChainedRootMismatch { .. } => "chained_root_mismatch",
+        }
+    }
+}
+
 /// What two conflicting, validly signed shreds disagree on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conflict {

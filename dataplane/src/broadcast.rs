@@ -1,0 +1,166 @@
+//! The leader's broadcast: each shred goes to the root of its own Turbine tree, which passes it on.
+//!
+//! The ledger stage shreds the slot as PoH produces entries (see [`crate::shred::Shredder`]) and
+//! hands each emitted FEC set here; this thread looks up each shred's tree root and sends the batch,
+//! grouped by destination so that GSO carries several shreds per system call where they share one.
+//!
+//! **Fault injection (tests only).** `BLACKBOOK_FAULT_DROP_SHREDS=<percent>` drops that share of
+//! outgoing shreds at random and `BLACKBOOK_FAULT_DROP_FEC_SETS=<percent>` drops whole FEC sets, so
+//! that integration tests can prove erasure recovery and repair. A node started with either logs a
+//! warning; operators never set them.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rand::Rng;
+
+use crate::shred::{ShredKind, ShredView, SHRED_SIZE};
+use crate::tvu::ClusterShape;
+use crate::turbine::{ShredId, TurbineScratch};
+use crate::types::{Pubkey, Slot};
+use crate::udp::{UdpBackend, UdpOptions, UdpSender};
+
+/// Env switch: percent of outgoing shreds to drop (tests only).
+pub const FAULT_DROP_SHREDS_ENV: &str = "BLACKBOOK_FAULT_DROP_SHREDS";
+/// Env switch: percent of outgoing FEC sets to drop whole (tests only).
+pub const FAULT_DROP_FEC_SETS_ENV: &str = "BLACKBOOK_FAULT_DROP_FEC_SETS";
+
+/// Test-only losses in the send path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BroadcastFaults {
+    /// Percent of shreds dropped at random.
+    pub drop_shreds_percent: u8,
+    /// Percent of FEC sets dropped whole.
+    pub drop_fec_sets_percent: u8,
+}
+
+impl BroadcastFaults {
+    /// Reads the fault switches from the environment (absent or invalid: no faults).
+    pub fn from_env() -> BroadcastFaults {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<u8>().ok())
+                .map(|p| p.min(100))
+                .unwrap_or(0)
+        };
+        let faults = BroadcastFaults {
+            drop_shreds_percent: read(FAULT_DROP_SHREDS_ENV),
+            drop_fec_sets_percent: read(FAULT_DROP_FEC_SETS_ENV),
+        };
+        if faults != BroadcastFaults::default() {
+            tracing::warn!(
+                ?faults,
+                "TEST FAULT INJECTION: this leader drops outgoing shreds on purpose"
+            );
+        }
+        faults
+    }
+}
+
+/// Broadcast counters.
+#[derive(Debug, Default)]
+pub struct BroadcastStats {
+    /// Shreds handed to the socket.
+    pub shreds_sent: AtomicU64,
+    /// Shreds dropped by fault injection.
+    pub shreds_dropped: AtomicU64,
+    /// FEC sets dropped whole by fault injection.
+    pub fec_sets_dropped: AtomicU64,
+    /// Shreds with no tree root to send to (a cluster of one).
+    pub no_root: AtomicU64,
+}
+
+/// The running broadcast thread.
+pub struct BroadcastStage {
+    thread: JoinHandle<()>,
+    stats: Arc<BroadcastStats>,
+}
+
+impl BroadcastStage {
+    /// Starts the thread (`bb-broadcast`), sending the FEC sets that arrive on `sets`.
+    pub fn spawn(
+        identity: Pubkey,
+        cluster: Arc<RwLock<ClusterShape>>,
+        socket: UdpSocket,
+        backend: UdpBackend,
+        faults: BroadcastFaults,
+        sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
+        exit: Arc<AtomicBool>,
+    ) -> std::io::Result<BroadcastStage> {
+        let stats = Arc::new(BroadcastStats::default());
+        let mut sender = UdpSender::new(socket, backend, UdpOptions::default())?;
+        let st = stats.clone();
+        let thread = std::thread::Builder::new()
+            .name("bb-broadcast".into())
+            .spawn(move || {
+                let mut scratch = TurbineScratch::default();
+                let mut rng = rand::thread_rng();
+                while !exit.load(Ordering::Relaxed) {
+                    let set = match sets.recv_timeout(Duration::from_millis(100)) {
+                        Ok(s) => s,
+                        Err(RecvTimeoutError::Timeout) => continue,
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    };
+                    if faults.drop_fec_sets_percent > 0
+                        && rng.gen_range(0..100) < faults.drop_fec_sets_percent
+                    {
+                        st.fec_sets_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    let mut out: Vec<(&[u8], SocketAddr)> = Vec::with_capacity(set.len());
+                    {
+                        let cluster = cluster.read().unwrap_or_else(|e| e.into_inner());
+                        for shred in &set {
+                            if faults.drop_shreds_percent > 0
+                                && rng.gen_range(0..100) < faults.drop_shreds_percent
+                            {
+                                st.shreds_dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            let Ok(view) = ShredView::parse(shred) else {
+                                continue;
+                            };
+                            let id = match view.kind() {
+                                ShredKind::Data => ShredId::data(Slot(view.slot()), view.index()),
+                                ShredKind::Coding => {
+                                    ShredId::coding(Slot(view.slot()), view.index())
+                                }
+                            };
+                            let addr = cluster
+                                .tree
+                                .root_with(&identity, id, &mut scratch)
+                                .and_then(|root| cluster.tvu_addrs.get(&root).copied());
+                            match addr {
+                                Some(addr) => out.push((shred.as_slice(), addr)),
+                                None => {
+                                    st.no_root.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                    }
+                    match sender.send_grouped(&out) {
+                        Ok(n) => {
+                            st.shreds_sent.fetch_add(n as u64, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::debug!("broadcast send failed: {e}"),
+                    }
+                }
+            })?;
+        Ok(BroadcastStage { thread, stats })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<BroadcastStats> {
+        &self.stats
+    }
+
+    /// Waits for the thread to end (set `exit` first).
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}

@@ -1,0 +1,445 @@
+//! The shred receive path (TVU): shreds in from Turbine and repair → dedup → parse → verify (leader
+//! signature once per FEC set, Merkle proof per shred) → retransmit to this node's Turbine children →
+//! assemble (erasure recovery) → completed blocks to replay.
+//!
+//! One thread does it all: on a 2-core machine running several validators, a thread per step would
+//! cost more in handoffs than it saves. Turbine shreds are retransmitted before they are inserted, so
+//! a node's children never wait for its assembly work; repaired shreds are never retransmitted (their
+//! requester is the only node missing them).
+//!
+//! Copies: a datagram lands in a pooled packet buffer (see [`crate::udp`]); parsing and verification
+//! read it in place; retransmission sends from it; the assembler copies it once into its slot.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::dedup::Deduper;
+use crate::packet::PacketBatch;
+use crate::plane::{DataEvent, SlotRepairStatus};
+use crate::replay_stage::ReceivedBlock;
+use crate::shred::{
+    AssemblerLimits, CompletedSlot, InsertOutcome, ShredVerifier, ShredView, SlotAssembler,
+};
+use crate::turbine::{ShredId, TurbineScratch, TurbineTree};
+use crate::types::{Hash, Pubkey, Slot};
+use crate::udp::{UdpBackend, UdpOptions, UdpReceiver, UdpSender};
+
+/// How long one receive waits before the thread looks at repaired shreds, its clock and `exit`.
+const RECV_TIMEOUT: Duration = Duration::from_millis(5);
+/// How often the repair status snapshot is published.
+const STATUS_INTERVAL: Duration = Duration::from_millis(50);
+/// Shreds further than this many slots ahead of the root are dropped (they cannot be checked
+/// against a known leader window and would pin assembler memory).
+pub const SLOTS_AHEAD_MAX: u64 = 2_048;
+/// Completed slots listed in the repair status (so the planner stops asking for them).
+const COMPLETED_REPORTED_MAX: usize = 64;
+
+/// Slot → scheduled leader (the leader schedule lives in the control plane; the data plane only asks).
+pub type LeaderLookup = Arc<dyn Fn(Slot) -> Option<Pubkey> + Send + Sync>;
+
+/// Who is in the cluster and where their shreds go.
+#[derive(Debug)]
+pub struct ClusterShape {
+    /// The Turbine tree over every staked validator.
+    pub tree: TurbineTree,
+    /// Each validator's TVU (shred) address.
+    pub tvu_addrs: HashMap<Pubkey, SocketAddr>,
+}
+
+/// Receive path settings.
+#[derive(Debug, Clone)]
+pub struct TvuConfig {
+    /// This node's identity (its place in the tree).
+    pub identity: Pubkey,
+    /// The cluster's shred version; others are dropped.
+    pub shred_version: u16,
+    /// UDP backend for receive and retransmit.
+    pub backend: UdpBackend,
+}
+
+/// Receive path counters.
+#[derive(Debug, Default)]
+pub struct TvuStats {
+    /// Shreds received from Turbine.
+    pub turbine_shreds: AtomicU64,
+    /// Shreds received through repair.
+    pub repaired_shreds: AtomicU64,
+    /// Exact repeats dropped by the dedup filter.
+    pub duplicates: AtomicU64,
+    /// Shreds sent on to Turbine children.
+    pub retransmitted: AtomicU64,
+    /// Data shreds rebuilt by erasure recovery.
+    pub recovered_data: AtomicU64,
+    /// Slots completed and handed to replay.
+    pub completed_slots: AtomicU64,
+    /// Equivocations seen (two validly signed shreds for one position).
+    pub equivocations: AtomicU64,
+    rejected: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+impl TvuStats {
+    /// Refused shreds by reason, for metrics.
+    pub fn rejected(&self) -> Vec<(&'static str, u64)> {
+        self.rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(r, n)| (*r, *n))
+            .collect()
+    }
+
+    /// Refused shreds, all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected().iter().map(|(_, n)| n).sum()
+    }
+
+    fn reject(&self, reason: &'static str) {
+        *self
+            .rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+}
+
+/// Everything the receive path talks to.
+pub struct TvuIo {
+    /// Socket shreds arrive on.
+    pub socket: UdpSocket,
+    /// Socket retransmissions leave from.
+    pub retransmit_socket: UdpSocket,
+    /// Raw shreds that repair fetched.
+    pub repaired: Receiver<Vec<u8>>,
+    /// Completed blocks, to replay.
+    pub blocks: Sender<ReceivedBlock>,
+    /// Events for the control plane (duplicate-slot proofs).
+    pub events: Sender<DataEvent>,
+    /// The newest root (older shreds are dropped, older slots purged).
+    pub root_slot: Arc<AtomicU64>,
+    /// Set to stop.
+    pub exit: Arc<AtomicBool>,
+}
+
+/// The running receive path.
+pub struct Tvu {
+    thread: JoinHandle<()>,
+    stats: Arc<TvuStats>,
+    status: Arc<Mutex<Vec<SlotRepairStatus>>>,
+}
+
+impl Tvu {
+    /// Starts the receive thread (`bb-tvu`).
+    pub fn spawn(
+        config: TvuConfig,
+        cluster: Arc<RwLock<ClusterShape>>,
+        leader_of: LeaderLookup,
+        io: TvuIo,
+    ) -> std::io::Result<Tvu> {
+        let stats = Arc::new(TvuStats::default());
+        let status = Arc::new(Mutex::new(Vec::new()));
+        let TvuIo {
+            socket,
+            retransmit_socket,
+            repaired,
+            blocks,
+            events,
+            root_slot,
+            exit,
+        } = io;
+        let receiver = UdpReceiver::new(socket, config.backend, UdpOptions::default())?;
+        let sender = UdpSender::new(retransmit_socket, config.backend, UdpOptions::default())?;
+        let links = Links {
+            repaired,
+            blocks,
+            events,
+            root_slot,
+            exit,
+        };
+        let mut window = Window {
+            verifier: ShredVerifier::new(config.shred_version),
+            assembler: SlotAssembler::new(AssemblerLimits::default()),
+            deduper: Deduper::new(18, Duration::from_secs(2)),
+            scratch: TurbineScratch::default(),
+            children: Vec::new(),
+            slots: BTreeSet::new(),
+            completed: BTreeSet::new(),
+            config,
+            cluster,
+            leader_of,
+            stats: stats.clone(),
+            status: status.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("bb-tvu".into())
+            .spawn(move || window.run(receiver, sender, links))?;
+        Ok(Tvu {
+            thread,
+            stats,
+            status,
+        })
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<TvuStats> {
+        &self.stats
+    }
+
+    /// What repair should know: slots being assembled (and recently completed ones).
+    pub fn status(&self) -> &Arc<Mutex<Vec<SlotRepairStatus>>> {
+        &self.status
+    }
+
+    /// Waits for the thread to end (set `exit` first).
+    pub fn join(self) {
+        let _ = self.thread.join();
+    }
+}
+
+/// The channels and flags of [`TvuIo`] once its sockets are taken.
+struct Links {
+    repaired: Receiver<Vec<u8>>,
+    blocks: Sender<ReceivedBlock>,
+    events: Sender<DataEvent>,
+    root_slot: Arc<AtomicU64>,
+    exit: Arc<AtomicBool>,
+}
+
+struct Window {
+    config: TvuConfig,
+    cluster: Arc<RwLock<ClusterShape>>,
+    leader_of: LeaderLookup,
+    verifier: ShredVerifier,
+    assembler: SlotAssembler,
+    deduper: Deduper,
+    scratch: TurbineScratch,
+    children: Vec<Pubkey>,
+    /// Slots with shreds held and not completed.
+    slots: BTreeSet<u64>,
+    /// Recently completed slots (reported to repair as complete).
+    completed: BTreeSet<u64>,
+    stats: Arc<TvuStats>,
+    status: Arc<Mutex<Vec<SlotRepairStatus>>>,
+}
+
+/// Where a shred came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Turbine,
+    Repair,
+}
+
+impl Window {
+    fn run(&mut self, mut receiver: UdpReceiver, mut sender: UdpSender, io: Links) {
+        let mut batch = PacketBatch::new();
+        let mut out: Vec<(usize, SocketAddr)> = Vec::new();
+        let mut last_status = Instant::now();
+        let mut root = io.root_slot.load(Ordering::Acquire);
+        while !io.exit.load(Ordering::Relaxed) {
+            match receiver.recv(&mut batch, RECV_TIMEOUT) {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!("shred receive failed: {e}");
+                    std::thread::sleep(RECV_TIMEOUT);
+                    continue;
+                }
+            }
+            out.clear();
+            for (i, packet) in batch.iter().enumerate() {
+                self.stats.turbine_shreds.fetch_add(1, Ordering::Relaxed);
+                if packet.is_oversized() {
+                    self.stats.reject("oversized");
+                    continue;
+                }
+                let children = self.handle(packet.data(), Source::Turbine, root, &io);
+                for addr in children {
+                    out.push((i, addr));
+                }
+            }
+            if !out.is_empty() {
+                let packets: Vec<(&[u8], SocketAddr)> = out
+                    .iter()
+                    .map(|&(i, addr)| (batch.packets()[i].data(), addr))
+                    .collect();
+                match sender.send_grouped(&packets) {
+                    Ok(n) => {
+                        self.stats
+                            .retransmitted
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!("retransmit failed: {e}"),
+                }
+            }
+            while let Ok(shred) = io.repaired.try_recv() {
+                self.stats.repaired_shreds.fetch_add(1, Ordering::Relaxed);
+                self.handle(&shred, Source::Repair, root, &io);
+            }
+            let now_root = io.root_slot.load(Ordering::Acquire);
+            if now_root > root {
+                root = now_root;
+                self.assembler.purge_below(root + 1);
+                self.slots = self.slots.split_off(&(root + 1));
+                self.completed = self.completed.split_off(&(root + 1));
+            }
+            if last_status.elapsed() >= STATUS_INTERVAL {
+                last_status = Instant::now();
+                self.publish_status();
+            }
+        }
+    }
+
+    /// Checks one shred, inserts it and returns where to retransmit it.
+    fn handle(&mut self, bytes: &[u8], source: Source, root: u64, io: &Links) -> Vec<SocketAddr> {
+        if self.deduper.is_duplicate(bytes) {
+            self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            return Vec::new();
+        }
+        let view = match ShredView::parse(bytes) {
+            Ok(v) => v,
+            Err(e) => {
+                self.stats.reject(e.reason());
+                return Vec::new();
+            }
+        };
+        let slot = view.slot();
+        if slot <= root {
+            self.stats.reject("older_than_root");
+            return Vec::new();
+        }
+        if slot > root.saturating_add(SLOTS_AHEAD_MAX) {
+            self.stats.reject("too_far_ahead");
+            return Vec::new();
+        }
+        let Some(leader) = (self.leader_of)(Slot(slot)) else {
+            self.stats.reject("unknown_leader");
+            return Vec::new();
+        };
+        if leader == self.config.identity {
+            // Our own slot coming back (repair answer or a confused peer): we hold the block already.
+            self.stats.reject("own_slot");
+            return Vec::new();
+        }
+        let merkle_root = match self.verifier.verify(&view, &leader) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.reject(e.reason());
+                return Vec::new();
+            }
+        };
+        let mut targets = Vec::new();
+        if source == Source::Turbine {
+            let id = match view.kind() {
+                crate::shred::ShredKind::Data => ShredId::data(Slot(slot), view.index()),
+                crate::shred::ShredKind::Coding => ShredId::coding(Slot(slot), view.index()),
+            };
+            let cluster = self.cluster.read().unwrap_or_else(|e| e.into_inner());
+            cluster.tree.children_into(
+                &leader,
+                id,
+                &self.config.identity,
+                &mut self.scratch,
+                &mut self.children,
+            );
+            targets.extend(
+                self.children
+                    .iter()
+                    .filter_map(|c| cluster.tvu_addrs.get(c).copied()),
+            );
+        }
+        if self.completed.contains(&slot) {
+            return targets;
+        }
+        match self.assembler.insert(&view, merkle_root) {
+            Ok(InsertOutcome::Inserted(ins)) => {
+                self.slots.insert(slot);
+                self.stats
+                    .recovered_data
+                    .fetch_add(ins.recovered.len() as u64, Ordering::Relaxed);
+                if let Some(done) = ins.completed {
+                    self.complete(done, leader, io);
+                }
+            }
+            Ok(InsertOutcome::Duplicate) => {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(InsertOutcome::Equivocation(eq)) => {
+                self.stats.equivocations.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(slot, index = eq.index, "leader equivocated: {:?}", eq.conflict);
+                let _ = io.events.try_send(DataEvent::DuplicateSlotProof {
+                    slot: Slot(eq.slot),
+                    first: eq.first,
+                    second: eq.second,
+                });
+            }
+            Err(e) => self.stats.reject(e.reason()),
+        }
+        targets
+    }
+
+    fn complete(&mut self, done: CompletedSlot, leader: Pubkey, io: &Links) {
+        let slot = done.slot;
+        let last = self.assembler.last_index(slot).unwrap_or(0);
+        let data_shreds: Vec<Vec<u8>> = (0..=last)
+            .filter_map(|i| self.assembler.data_shred(slot, i).map(|s| s.to_vec()))
+            .collect();
+        self.slots.remove(&slot);
+        self.completed.insert(slot);
+        while self.completed.len() > COMPLETED_REPORTED_MAX {
+            self.completed.pop_first();
+        }
+        self.stats.completed_slots.fetch_add(1, Ordering::Relaxed);
+        let block = ReceivedBlock {
+            slot: Slot(slot),
+            parent: Slot(done.parent),
+            leader,
+            stream: done.data,
+            data_shreds,
+            last_fec_root: Some(Hash(done.last_root.0)),
+        };
+        // Replay is the consumer that must not lose a block: wait for room rather than drop it.
+        if io.blocks.send(block).is_err() {
+            io.exit.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let mut v: Vec<SlotRepairStatus> = self
+            .slots
+            .iter()
+            .map(|&slot| {
+                let last_index = self.assembler.last_index(slot);
+                let end = last_index.or(self.assembler.highest_data_index(slot));
+                let missing: BTreeSet<u32> =
+                    self.assembler.missing_data(slot).into_iter().collect();
+                let received_data = match end {
+                    Some(end) => (0..=end).filter(|i| !missing.contains(i)).collect(),
+                    None => Vec::new(),
+                };
+                SlotRepairStatus {
+                    slot: Slot(slot),
+                    parent: None,
+                    received_data,
+                    last_index,
+                    complete: false,
+                }
+            })
+            .collect();
+        v.extend(self.completed.iter().map(|&slot| SlotRepairStatus {
+            slot: Slot(slot),
+            parent: None,
+            received_data: Vec::new(),
+            last_index: None,
+            complete: true,
+        }));
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = v;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,262 @@
+use std::sync::RwLock;
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::bank::Bank;
+use crate::bank_forks::BankForks;
+use crate::genesis::{Genesis, GenesisAccount, GenesisValidator};
+use crate::replay::load;
+use crate::replay_stage::{ReplayStage, Replayer};
+use crate::sealevel::Executor;
+use crate::shred::{shred_version, FecConfig, Root, Shredder, SHRED_SIZE};
+use crate::store::Store;
+use crate::testkit::{produce_block, slot_stream};
+use crate::txn::{build_transfer, Txn};
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn pk(k: &SigningKey) -> Pubkey {
+    Pubkey(k.verifying_key().to_bytes())
+}
+
+struct Validator {
+    _dir: tempfile::TempDir,
+    forks: Arc<RwLock<BankForks>>,
+    tvu: Tvu,
+    replay: ReplayStage,
+}
+
+fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Genesis {
+    let mut validators = vec![GenesisValidator {
+        identity: pk(leader),
+        stake: 10,
+    }];
+    validators.extend(others.iter().map(|p| GenesisValidator {
+        identity: *p,
+        stake: 10,
+    }));
+    Genesis {
+        ticks_per_slot: 4,
+        hashes_per_tick: 200,
+        ..Genesis::with_defaults(
+            "tvu-test",
+            validators,
+            payers
+                .iter()
+                .map(|k| GenesisAccount {
+                    pubkey: pk(k),
+                    lamports: 1_000_000_000,
+                })
+                .collect(),
+        )
+    }
+}
+
+fn start_validator(
+    g: &Genesis,
+    me: Pubkey,
+    leader: Pubkey,
+    socket: UdpSocket,
+    cluster: Arc<RwLock<ClusterShape>>,
+    exit: &Arc<AtomicBool>,
+) -> Validator {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
+    let (forks, _) = load(g, &store, &mut Executor::new(0), 1).unwrap();
+    let forks = Arc::new(RwLock::new(forks));
+    let (blocks_tx, blocks_rx) = crossbeam_channel::bounded(16);
+    let (events_tx, _events_rx) = crossbeam_channel::bounded(1024);
+    let (_repaired_tx, repaired_rx) = crossbeam_channel::bounded(16);
+    let tvu = Tvu::spawn(
+        TvuConfig {
+            identity: me,
+            shred_version: shred_version(&g.hash()),
+            backend: UdpBackend::Mmsg,
+        },
+        cluster,
+        Arc::new(move |_| Some(leader)),
+        TvuIo {
+            socket,
+            retransmit_socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            repaired: repaired_rx,
+            blocks: blocks_tx,
+            events: events_tx.clone(),
+            root_slot: Arc::new(AtomicU64::new(0)),
+            exit: exit.clone(),
+        },
+    )
+    .unwrap();
+    let replayer = Replayer::new(g.clone(), forks.clone(), store, 1, 0);
+    let replay = ReplayStage::spawn(replayer, blocks_rx, events_tx, exit.clone()).unwrap();
+    Validator {
+        _dir: dir,
+        forks,
+        tvu,
+        replay,
+    }
+}
+
+/// Shreds a produced block as the leader's ledger stage does.
+fn shred_block(
+    g: &Genesis,
+    leader: &SigningKey,
+    bank: &Bank,
+    entries: &[crate::entry::Entry],
+    chained: Root,
+) -> (Vec<[u8; SHRED_SIZE]>, Root) {
+    let mut s = Shredder::new(
+        leader,
+        bank.slot().0,
+        bank.parent_slot().0,
+        shred_version(&g.hash()),
+        chained,
+        // Small sets, so each block spans several.
+        FecConfig::new(4, 4).unwrap(),
+    )
+    .unwrap();
+    let stream = slot_stream(entries, bank.bank_hash().unwrap(), 42);
+    let mut out = Vec::new();
+    s.push(&stream[..stream.len() / 2], false, &mut out).unwrap();
+    let root = s.finish(&stream[stream.len() / 2..], &mut out).unwrap();
+    (out, root)
+}
+
+#[test]
+fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count_bad_shreds() {
+    let leader = key(1);
+    let (k2, k3) = (key(2), key(3));
+    let payers: Vec<SigningKey> = (10..74).map(key).collect();
+    let g = genesis(&leader, &[pk(&k2), pk(&k3)], &payers);
+    let sockets: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
+    // Fanout 1: the leader reaches one root per shred, which must retransmit to the other node.
+    let nodes: Vec<(Pubkey, u64)> = g.validators.iter().map(|v| (v.identity, v.stake)).collect();
+    let cluster = Arc::new(RwLock::new(ClusterShape {
+        tree: TurbineTree::new(&nodes, 1),
+        tvu_addrs: [(pk(&k2), addrs[0]), (pk(&k3), addrs[1])].into(),
+    }));
+    let exit = Arc::new(AtomicBool::new(false));
+    let mut sockets = sockets.into_iter();
+    let vals = [
+        start_validator(&g, pk(&k2), pk(&leader), sockets.next().unwrap(), cluster.clone(), &exit),
+        start_validator(&g, pk(&k3), pk(&leader), sockets.next().unwrap(), cluster.clone(), &exit),
+    ];
+
+    // Three blocks with enough transfers for several FEC sets each.
+    let genesis_bank = Arc::new(Bank::genesis(&g));
+    let mut parent = genesis_bank;
+    let mut chained = Root(g.hash().0);
+    let mut blocks = Vec::new();
+    let mut shreds = Vec::new();
+    for slot in 1..=3u64 {
+        let txs: Vec<Txn> = payers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Txn::parse(&build_transfer(
+                    p,
+                    &Pubkey([200; 32]),
+                    slot * 1000 + i as u64,
+                    &g.hash(),
+                ))
+                .unwrap()
+            })
+            .collect();
+        // Transfers to one account conflict: one per entry.
+        let batches = txs.into_iter().map(|t| vec![t]).collect();
+        let (bank, entries) = produce_block(&g, &parent, Slot(slot), pk(&leader), batches);
+        let (s, root) = shred_block(&g, &leader, &bank, &entries, chained);
+        chained = root;
+        shreds.push(s);
+        blocks.push(bank.clone());
+        parent = bank;
+    }
+    assert!(shreds[0].len() > 16, "several FEC sets per block");
+
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Hostile input first: garbage, a shred with a flipped signature byte, one with a flipped proof
+    // byte, one of another cluster's version, a truncated one.
+    let good = shreds[0][0];
+    let mut bad_sig = good;
+    bad_sig[3] ^= 1;
+    let mut bad_proof = good;
+    bad_proof[SHRED_SIZE - 1] ^= 1;
+    let mut other_version = good;
+    other_version[77] ^= 0xFF;
+    for bytes in [
+        &[0xAB; 100][..],
+        &bad_sig[..],
+        &bad_proof[..],
+        &other_version[..],
+        &good[..600],
+    ] {
+        for a in &addrs {
+            sender.send_to(bytes, a).unwrap();
+        }
+    }
+    // The leader's broadcast: every shred to its tree root, a third of each block's data shreds lost.
+    let tree = TurbineTree::new(&nodes, 1);
+    let mut scratch = TurbineScratch::default();
+    for block in &shreds {
+        for (i, s) in block.iter().enumerate() {
+            let v = ShredView::parse(s).unwrap();
+            if v.kind() == crate::shred::ShredKind::Data && i % 3 == 0 {
+                continue;
+            }
+            let id = match v.kind() {
+                crate::shred::ShredKind::Data => ShredId::data(Slot(v.slot()), v.index()),
+                crate::shred::ShredKind::Coding => ShredId::coding(Slot(v.slot()), v.index()),
+            };
+            let root = tree.root_with(&pk(&leader), id, &mut scratch).unwrap();
+            let addr = if root == pk(&k2) { addrs[0] } else { addrs[1] };
+            sender.send_to(s, addr).unwrap();
+            if i % 16 == 0 {
+                // Do not outrun the receivers' socket buffers.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for v in &vals {
+        loop {
+            let done = {
+                let forks = v.forks.read().unwrap();
+                (1..=3).all(|s| forks.get(Slot(s)).is_some())
+            };
+            if done {
+                break;
+            }
+            assert!(Instant::now() < deadline, "validator did not replay all 3 blocks");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let forks = v.forks.read().unwrap();
+        for b in &blocks {
+            assert_eq!(forks.get(b.slot()).unwrap().bank_hash(), b.bank_hash());
+        }
+        let st = v.tvu.stats();
+        assert!(st.recovered_data.load(Ordering::Relaxed) > 0, "erasure recovery used");
+        assert!(st.retransmitted.load(Ordering::Relaxed) > 0, "retransmitted to the other node");
+        assert_eq!(st.completed_slots.load(Ordering::Relaxed), 3);
+        let rejected = st.rejected();
+        for reason in ["bad_signature", "wrong_version"] {
+            assert!(
+                rejected.iter().any(|(r, n)| *r == reason && *n >= 1),
+                "{reason} not counted: {rejected:?}"
+            );
+        }
+        // Garbage, truncated and bad-proof shreds are refused by parse or proof checks.
+        assert!(st.rejected_total() >= 5, "{rejected:?}");
+        assert_eq!(v.replay.stats().dead.load(Ordering::Relaxed), 0);
+    }
+    exit.store(true, Ordering::Relaxed);
+    for v in vals {
+        v.tvu.join();
+        v.replay.join();
+    }
+}
