@@ -450,6 +450,65 @@ fn a_flood_is_rate_limited_while_others_are_served() {
 }
 
 #[test]
+fn a_slot_without_a_known_end_learns_it_from_highest_shred() {
+    let (a, b) = pair();
+    let shreds = store_block(&a.store, 5, 4, 6_000);
+    let last = shreds.len() as u32 - 1;
+    b.root.store(4, Ordering::Release);
+    b.set_status(vec![SlotRepairStatus {
+        slot: Slot(5),
+        parent: Some(Slot(4)),
+        received_data: vec![0],
+        last_index: None,
+        complete: false,
+    }]);
+    let mut got = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !got.contains_key(&last) && Instant::now() < deadline {
+        if let Ok(shred) = b.repaired.recv_timeout(Duration::from_millis(50)) {
+            let (slot, index) = position(&shred);
+            assert_eq!(slot, 5);
+            assert!((1..=last).contains(&index), "unexpected shred {index}");
+            assert_eq!(shred, shreds[index as usize]);
+            got.insert(index, shred);
+        }
+    }
+    assert!(got.contains_key(&last), "{:?}", b.stats.snapshot());
+    assert!(get(&b.stats.requests_highest_shred) >= 1);
+}
+
+#[test]
+fn a_request_for_another_version_is_told_the_held_root() {
+    let (a, client) = server(RateLimitConfig::default());
+    let shreds = store_block(&a.store, 6, 5, 3_000);
+    let held = Hash(ShredView::parse(&shreds[0]).unwrap().merkle_root().0);
+    let asker = key(9);
+    let bytes = RepairRequest {
+        recipient: a.identity,
+        wallclock_ms: wallclock_ms(),
+        nonce: 11,
+        kind: RepairKind::Shred {
+            slot: Slot(6),
+            index: 0,
+            root: Some(Hash([0xAB; 32])),
+        },
+    }
+    .sign(&asker, &genesis())
+    .encode();
+    client.send_to(&bytes, a.serve_addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = client.recv(&mut buf).unwrap();
+    let Ok(RepairResponse::DontHave(answer)) = decode_response(&buf[..n]) else {
+        panic!("expected a don't-have answer, got {n} bytes");
+    };
+    answer.verify(&pubkey(&asker), &genesis()).unwrap();
+    assert_eq!(answer.responder, a.identity);
+    assert_eq!(answer.reply.nonce, 11);
+    assert_eq!(answer.reply.held_root, Some(held));
+    assert_eq!(get(&a.stats.serve_dont_have), 1);
+}
+
+#[test]
 fn answers_from_unknown_addresses_are_dropped() {
     let (a, b) = pair();
     let shreds = store_block(&a.store, 5, 4, 3_000);
