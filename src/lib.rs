@@ -8,6 +8,7 @@ pub mod loadgen;
 pub mod localnet;
 pub mod metrics;
 pub mod node;
+pub mod repair_service;
 pub mod rpc;
 pub mod rpc_client;
 pub mod wallet;
