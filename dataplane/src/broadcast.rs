@@ -19,8 +19,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rand::Rng;
 
 use crate::shred::{ShredKind, ShredView, SHRED_SIZE};
-use crate::tvu::ClusterShape;
 use crate::turbine::{ShredId, TurbineScratch};
+use crate::tvu::ClusterShape;
 use crate::types::{Pubkey, Slot};
 use crate::udp::{UdpBackend, UdpOptions, UdpSender};
 

@@ -16,13 +16,13 @@ use crate::bank::{Bank, TxExecution};
 use crate::bank_forks::BankForks;
 use crate::banking::{BankingOutput, SlotEnded};
 use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, SlotFooter};
-use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
-use ed25519_dalek::SigningKey;
 use crate::entry::Entry;
 use crate::plane::DataEvent;
 use crate::poh_service::PohEvent;
+use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
 use crate::store::{SlotCommit, SlotMeta, Store, TxStatusRecord};
 use crate::types::{Hash, Signature, Slot};
+use ed25519_dalek::SigningKey;
 
 /// Channels and shared state the stage runs with.
 pub struct LedgerChannels {

@@ -355,12 +355,21 @@ impl Window {
         if self.completed.contains(&slot) {
             return targets;
         }
-        match self.assembler.insert(&view, merkle_root) {
+        let outcome = self.assembler.insert(&view, merkle_root);
+        match outcome {
             Ok(InsertOutcome::Inserted(ins)) => {
                 self.slots.insert(slot);
                 self.stats
                     .recovered_data
                     .fetch_add(ins.recovered.len() as u64, Ordering::Relaxed);
+                if let Some(set) = ins.recovery_failed {
+                    tracing::warn!(
+                        slot,
+                        set,
+                        "erasure recovery did not reproduce the signed root"
+                    );
+                    self.stats.reject("recovery_failed");
+                }
                 if let Some(done) = ins.completed {
                     self.complete(done, leader, io);
                 }
@@ -370,7 +379,12 @@ impl Window {
             }
             Ok(InsertOutcome::Equivocation(eq)) => {
                 self.stats.equivocations.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(slot, index = eq.index, "leader equivocated: {:?}", eq.conflict);
+                tracing::warn!(
+                    slot,
+                    index = eq.index,
+                    "leader equivocated: {:?}",
+                    eq.conflict
+                );
                 let _ = io.events.try_send(DataEvent::DuplicateSlotProof {
                     slot: Slot(eq.slot),
                     first: eq.first,

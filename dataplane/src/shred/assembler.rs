@@ -523,9 +523,15 @@ fn set_conflict(st: &SlotState, shred: &ShredView<'_>, root: Root) -> Option<Wit
             (mine != shape).then_some((Conflict::SetShape, w))
         }
         (Some(h), None) => {
-            // A data shred held past the set's announced end.
+            // A data shred of this set held past the set's announced end (data shreds further on
+            // that belong to the next sets are no conflict).
             let end = fec + DATA_SHREDS_PER_FEC_SET_MAX as u32;
-            let past = st.data.range(fec + u32::from(h.num_data)..end).next();
+            let past = st
+                .data
+                .range(fec + u32::from(h.num_data)..end)
+                .find(|(_, held)| {
+                    ShredView::parse(&held[..]).is_ok_and(|v| v.fec_set_index() == fec)
+                });
             past.map(|(&i, _)| (Conflict::SetShape, (ShredKind::Data, i)))
         }
         (None, Some((nd, _, _))) => {

@@ -788,3 +788,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn small_sets_recover_when_coding_shreds_arrive_after_later_sets_data() {
+    let key = leader();
+    let config = FecConfig::new(4, 4).unwrap();
+    let data = bytes(16 * CAP + 100, 9);
+    let (shreds, _) = shred_with(&key, 2, 1, Root::default(), config, &data, 700);
+    let mut verifier = ShredVerifier::new(VERSION);
+    let mut asm = SlotAssembler::default();
+    let mut completed = None;
+    // Data shreds first, coding shreds after (as when coding shreds travel a slower path): a set's
+    // coding shreds then meet data shreds of later sets already held.
+    let (data_shreds, coding_shreds): (Vec<_>, Vec<_>) = shreds
+        .iter()
+        .enumerate()
+        .partition(|(_, s)| ShredView::parse(&s[..]).unwrap().kind() == ShredKind::Data);
+    for (i, s) in data_shreds.into_iter().chain(coding_shreds) {
+        let v = ShredView::parse(s).unwrap();
+        if v.kind() == ShredKind::Data && i % 3 == 0 {
+            continue;
+        }
+        let root = verifier.verify(&v, &pubkey(&key)).unwrap();
+        if let InsertOutcome::Inserted(ins) = asm.insert(&v, root).unwrap() {
+            if ins.completed.is_some() {
+                completed = ins.completed;
+            }
+        }
+    }
+    assert_eq!(asm.missing_data(2), Vec::<u32>::new());
+    assert_eq!(completed.expect("slot completes").data, data);
+}

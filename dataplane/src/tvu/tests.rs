@@ -119,7 +119,8 @@ fn shred_block(
     .unwrap();
     let stream = slot_stream(entries, bank.bank_hash().unwrap(), 42);
     let mut out = Vec::new();
-    s.push(&stream[..stream.len() / 2], false, &mut out).unwrap();
+    s.push(&stream[..stream.len() / 2], false, &mut out)
+        .unwrap();
     let root = s.finish(&stream[stream.len() / 2..], &mut out).unwrap();
     (out, root)
 }
@@ -143,8 +144,22 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
     let exit = Arc::new(AtomicBool::new(false));
     let mut sockets = sockets.into_iter();
     let vals = [
-        start_validator(&g, pk(&k2), pk(&leader), sockets.next().unwrap(), cluster.clone(), &exit),
-        start_validator(&g, pk(&k3), pk(&leader), sockets.next().unwrap(), cluster.clone(), &exit),
+        start_validator(
+            &g,
+            pk(&k2),
+            pk(&leader),
+            sockets.next().unwrap(),
+            cluster.clone(),
+            &exit,
+        ),
+        start_validator(
+            &g,
+            pk(&k3),
+            pk(&leader),
+            sockets.next().unwrap(),
+            cluster.clone(),
+            &exit,
+        ),
     ];
 
     // Three blocks with enough transfers for several FEC sets each.
@@ -232,7 +247,18 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             if done {
                 break;
             }
-            assert!(Instant::now() < deadline, "validator did not replay all 3 blocks");
+            assert!(
+                Instant::now() < deadline,
+                "validator did not replay all 3 blocks: turbine {} completed {} recovered {} \
+                 rejected {:?} dead {:?} waiting {} status {:?}",
+                v.tvu.stats().turbine_shreds.load(Ordering::Relaxed),
+                v.tvu.stats().completed_slots.load(Ordering::Relaxed),
+                v.tvu.stats().recovered_data.load(Ordering::Relaxed),
+                v.tvu.stats().rejected(),
+                v.replay.stats().dead_by_reason(),
+                v.replay.stats().waiting.load(Ordering::Relaxed),
+                v.tvu.status().lock().unwrap(),
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let forks = v.forks.read().unwrap();
@@ -240,8 +266,14 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             assert_eq!(forks.get(b.slot()).unwrap().bank_hash(), b.bank_hash());
         }
         let st = v.tvu.stats();
-        assert!(st.recovered_data.load(Ordering::Relaxed) > 0, "erasure recovery used");
-        assert!(st.retransmitted.load(Ordering::Relaxed) > 0, "retransmitted to the other node");
+        assert!(
+            st.recovered_data.load(Ordering::Relaxed) > 0,
+            "erasure recovery used"
+        );
+        assert!(
+            st.retransmitted.load(Ordering::Relaxed) > 0,
+            "retransmitted to the other node"
+        );
         assert_eq!(st.completed_slots.load(Ordering::Relaxed), 3);
         let rejected = st.rejected();
         for reason in ["bad_signature", "wrong_version"] {
