@@ -122,8 +122,10 @@ fn run_once(keys: &[SigningKey]) -> Duration {
         let batch: Vec<(&[u8], std::net::SocketAddr)> =
             chunk.iter().map(|w| (w.as_slice(), tpu_addr)).collect();
         send_mmsg(&sender, &batch).expect("send");
-        while let Ok(DataEvent::SlotStored { transactions, .. }) = pipeline.events.try_recv() {
-            stored += transactions as usize;
+        while let Ok(ev) = pipeline.events.try_recv() {
+            if let DataEvent::SlotStored { transactions, .. } = ev {
+                stored += transactions as usize;
+            }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(60);

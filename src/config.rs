@@ -134,6 +134,30 @@ pub struct NetworkConfig {
     pub udp_recv_buffer_bytes: usize,
     /// Kernel send buffer for UDP sockets.
     pub udp_send_buffer_bytes: usize,
+    /// Socket where shreds arrive (Turbine, UDP).
+    pub tvu_addr: SocketAddr,
+    /// Socket this node sends repair requests from and receives answers on (UDP).
+    pub repair_addr: SocketAddr,
+    /// Socket where peers' repair requests arrive (UDP).
+    pub serve_repair_addr: SocketAddr,
+    /// Batched UDP backend: `io_uring` (falls back to `mmsg` where the kernel refuses) or `mmsg`.
+    pub udp_backend: String,
+    /// The other validators and their sockets (static until gossip lands).
+    pub peers: Vec<PeerConfig>,
+}
+
+/// One other validator's contact information.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its identity (base58 public key, as in the genesis).
+    pub identity: String,
+    /// Its shred socket.
+    pub tvu_addr: SocketAddr,
+    /// Its repair-serving socket.
+    pub serve_repair_addr: SocketAddr,
+    /// Its transaction socket.
+    pub tpu_addr: SocketAddr,
 }
 
 impl Default for NetworkConfig {
@@ -145,6 +169,11 @@ impl Default for NetworkConfig {
             max_peers: 50,
             udp_recv_buffer_bytes: 64 << 20,
             udp_send_buffer_bytes: 16 << 20,
+            tvu_addr: SocketAddr::from(([0, 0, 0, 0], 8004)),
+            repair_addr: SocketAddr::from(([0, 0, 0, 0], 8005)),
+            serve_repair_addr: SocketAddr::from(([0, 0, 0, 0], 8006)),
+            udp_backend: "io_uring".to_owned(),
+            peers: Vec::new(),
         }
     }
 }
@@ -162,6 +191,9 @@ pub struct ConsensusConfig {
     pub genesis: PathBuf,
     /// Where to fetch a leader schedule instead of deriving it from stakes.
     pub leader_schedule_url: Option<String>,
+    /// Until Tower BFT votes decide, a block roots once the highest block is this many slots past
+    /// it (multi-validator clusters; a lone validator roots every block at once).
+    pub provisional_root_depth: u64,
 }
 
 impl Default for ConsensusConfig {
@@ -171,6 +203,7 @@ impl Default for ConsensusConfig {
             identity_keypair: PathBuf::from("identity.json"),
             genesis: PathBuf::from("genesis.json"),
             leader_schedule_url: None,
+            provisional_root_depth: 8,
         }
     }
 }
@@ -454,6 +487,27 @@ impl Config {
             n.udp_send_buffer_bytes,
             64 << 10,
             1 << 31,
+        )?;
+
+        if !matches!(n.udp_backend.as_str(), "io_uring" | "mmsg") {
+            return Err(ConfigError::invalid(
+                "network.udp_backend",
+                format!("must be \"io_uring\" or \"mmsg\", got {:?}", n.udp_backend),
+            ));
+        }
+        for p in &n.peers {
+            if p.identity.parse::<dataplane::types::Pubkey>().is_err() {
+                return Err(ConfigError::invalid(
+                    "network.peers.identity",
+                    format!("not a base58 public key: {:?}", p.identity),
+                ));
+            }
+        }
+        check_range(
+            "consensus.provisional_root_depth",
+            self.consensus.provisional_root_depth,
+            1,
+            1_024,
         )?;
 
         let c = &self.consensus;

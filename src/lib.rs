@@ -9,6 +9,7 @@ pub mod localnet;
 pub mod metrics;
 pub mod node;
 pub mod repair_service;
+pub mod replication;
 pub mod rpc;
 pub mod rpc_client;
 pub mod wallet;

@@ -21,8 +21,13 @@ use dataplane::types::Pubkey;
 use crate::chain::{Faucet, NodeChain};
 use crate::config::Config;
 use crate::metrics::{render, NodeMetrics};
+use crate::replication::{
+    self, lead_decision, Replication, ReplicationParts, ReplicationSockets, Schedules,
+};
 use crate::rpc::RpcStats;
 use crate::wallet;
+use controlplane::slot_clock::SlotClock;
+use dataplane::types::Slot;
 
 /// How long the start-up PoH speed check hashes.
 const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
@@ -103,6 +108,20 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         report.replayed.len()
     );
 
+    // More than one validator: blocks travel as shreds, leaders rotate, roots follow the provisional
+    // depth rule. A lone validator leads every slot and roots at once.
+    let clustered = genesis.validators.len() > 1;
+    let replication_sockets = if clustered {
+        Some(ReplicationSockets::bind(&config)?)
+    } else {
+        None
+    };
+    let (shredding, sets_rx) = if clustered {
+        let (sh, rx) = replication::shredding(&config, &genesis, &identity_key)?;
+        (Some(sh), Some(rx))
+    } else {
+        (None, None)
+    };
     let (tpu, granted_rcv, _) = bind_udp(
         config.network.tpu_addr,
         config.network.udp_recv_buffer_bytes,
@@ -119,15 +138,35 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
             poh_core: plan.poh_core,
-            lead_alone: true,
-            root_depth: None,
-            shredding: None,
+            lead_alone: !clustered,
+            root_depth: clustered.then_some(config.consensus.provisional_root_depth),
+            shredding,
         },
         &genesis,
         store.clone(),
         forks,
         tpu,
     )?;
+
+    let schedules = Arc::new(Schedules::new(&genesis));
+    let replication = match (replication_sockets, sets_rx) {
+        (Some(sockets), Some(sets)) => Some(Arc::new(Replication::start(
+            ReplicationParts {
+                config: &config,
+                genesis: &genesis,
+                keypair: &identity_key,
+                schedules: schedules.clone(),
+                forks: pipeline.forks.clone(),
+                store: store.clone(),
+                root_slot: pipeline.root_slot.clone(),
+                sets,
+                verify_threads: plan.sigverify,
+                exit: pipeline.exit.clone(),
+            },
+            sockets,
+        )?)),
+        _ => None,
+    };
 
     let faucet = match &config.rpc.faucet_keypair {
         Some(path) => Some(Faucet {
@@ -153,11 +192,34 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .thread_name("bbControl")
         .enable_all()
         .build()?;
-    let result = runtime.block_on(control_plane(&config, chain, &pipeline, metrics));
+    let leading = Leading {
+        clock: SlotClock::new(&genesis),
+        schedules,
+        identity,
+    };
+    let result = runtime.block_on(control_plane(
+        &config,
+        chain,
+        &pipeline,
+        metrics,
+        replication.clone(),
+        leading,
+    ));
     tracing::info!("stopping the pipeline");
+    pipeline.exit.store(true, Ordering::SeqCst);
+    if let Some(r) = replication.and_then(|r| Arc::try_unwrap(r).ok()) {
+        r.join();
+    }
     pipeline.shutdown();
     tracing::info!("stopped");
     result
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Result<Store> {
@@ -165,12 +227,21 @@ fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Resul
         .with_context(|| format!("opening the ledger in {}", dir.display()))
 }
 
-/// The control plane: RPC and metrics server, data-plane events, and signal handling.
+/// What the control plane needs to decide when this node leads.
+struct Leading {
+    clock: SlotClock,
+    schedules: Arc<Schedules>,
+    identity: Pubkey,
+}
+
+/// The control plane: RPC and metrics server, data-plane events, leader turns and signal handling.
 async fn control_plane(
     config: &Config,
     chain: Arc<NodeChain>,
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
+    replication: Option<Arc<Replication>>,
+    leading: Leading,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rpc_task = if config.rpc.enabled {
@@ -182,6 +253,7 @@ async fn control_plane(
         let counters = pipeline.counters.clone();
         let sig_stats = pipeline.sigverify_stats.clone();
         let node_metrics = metrics.clone();
+        let repl = replication.clone();
         let extra = axum::Router::new().route(
             "/metrics",
             get(move || {
@@ -190,7 +262,11 @@ async fn control_plane(
                         sig_stats.accepted.load(Ordering::Relaxed),
                         Ordering::Relaxed,
                     );
-                    render(&node_metrics, &counters)
+                    let mut text = render(&node_metrics, &counters);
+                    if let Some(r) = &repl {
+                        r.render_metrics(&mut text);
+                    }
+                    text
                 };
                 async move { text }
             }),
@@ -212,13 +288,33 @@ async fn control_plane(
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut lead_tick = tokio::time::interval(Duration::from_millis(5));
+    let mut led_through: Option<Slot> = None;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); break; }
             _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
+            _ = lead_tick.tick(), if replication.is_some() => {
+                let highest = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
+                if let Some(cmd) = lead_decision(
+                    unix_ms(), &leading.clock, &leading.schedules, &leading.identity, highest, led_through,
+                ) {
+                    tracing::info!(first = cmd.first.0, last = cmd.last.0, parent = cmd.parent.0, "leading");
+                    led_through = Some(cmd.last);
+                    let _ = pipeline.lead.try_send(cmd);
+                }
+            }
             _ = tick.tick() => {
                 while let Ok(ev) = pipeline.events.try_recv() {
                     on_data_event(&metrics, ev);
+                }
+                if let Some(r) = &replication {
+                    while let Ok(ev) = r.events.try_recv() {
+                        if let DataEvent::MissingParent { parent, .. } = ev {
+                            let _ = r.orphans.try_send(parent);
+                        }
+                        on_data_event(&metrics, ev);
+                    }
                 }
                 metrics.slot.store(pipeline.working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
                 if pipeline.exit.load(Ordering::Relaxed) {
@@ -238,11 +334,8 @@ async fn control_plane(
 
 fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
     match ev {
-        DataEvent::SlotStored {
-            slot, transactions, ..
-        } => {
+        DataEvent::SlotStored { transactions, .. } => {
             metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
-            metrics.root_slot.store(slot.0, Ordering::Relaxed);
             metrics
                 .transactions_included
                 .fetch_add(u64::from(transactions), Ordering::Relaxed);
@@ -250,8 +343,6 @@ fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
         DataEvent::SlotReplayed { .. } | DataEvent::BlockReplayed { .. } => {
             metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
         }
-        // Replication is wired into the node with the Turbine receive path; until then no block
-        // arrives from the network.
         DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
         DataEvent::BlockDead { .. }
         | DataEvent::MissingParent { .. }

@@ -305,6 +305,9 @@ impl Ledger {
             blockhash,
             transactions,
         });
+        if self.ch.root_depth.is_none() {
+            let _ = self.ch.events.try_send(DataEvent::Rooted { slot });
+        }
         if let Some(depth) = self.ch.root_depth {
             if let Some(root) =
                 advance_root(&self.ch.forks, &self.ch.store, depth, &self.ch.root_slot)?
