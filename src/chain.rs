@@ -60,11 +60,15 @@ fn block_time_secs(ms: u64) -> Option<i64> {
 }
 
 impl NodeChain {
+    /// "processed": the bank this node is producing, or the newest block it holds when that is newer
+    /// (between its own leader turns, blocks arrive from the other leaders).
     fn working_bank(&self) -> Arc<Bank> {
         let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
-        forks
-            .get(Slot(self.working_slot.load(Ordering::Acquire)))
-            .unwrap_or_else(|| forks.highest_frozen())
+        let highest = forks.highest_frozen();
+        match forks.get(Slot(self.working_slot.load(Ordering::Acquire))) {
+            Some(working) if working.slot() >= highest.slot() => working,
+            _ => highest,
+        }
     }
 
     fn root_bank(&self) -> Arc<Bank> {

@@ -18,7 +18,10 @@ use ed25519_dalek::SigningKey;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
+use crate::replication::Schedules;
 use crate::rpc_client::RpcClient;
+use controlplane::slot_clock::SlotClock;
+use dataplane::genesis::Genesis;
 
 /// Transfers signed and sent per UDP batch (one `sendmmsg` call).
 const SEND_BATCH: usize = 64;
@@ -37,8 +40,8 @@ pub fn load_account(i: u64) -> SigningKey {
 /// What to send, where, and how fast.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// The leader's transaction (TPU) UDP address.
-    pub tpu_addr: SocketAddr,
+    /// Where transfers go: the current leader's transaction (TPU) UDP address.
+    pub tpu: TpuTargets,
     /// The leader's RPC URL (blockhashes and confirmations).
     pub rpc_url: String,
     /// Number of load accounts (from [`load_account`]).
@@ -47,6 +50,64 @@ pub struct LoadConfig {
     pub tps: Option<u64>,
     /// Signing threads.
     pub signer_threads: usize,
+}
+
+/// The validators' TPU addresses and, for a cluster, the leader schedule that says which is leading.
+#[derive(Clone)]
+pub struct TpuTargets {
+    addrs: Vec<(Pubkey, SocketAddr)>,
+    schedule: Option<(SlotClock, Arc<Schedules>)>,
+}
+
+impl std::fmt::Debug for TpuTargets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TpuTargets")
+            .field("addrs", &self.addrs)
+            .field("scheduled", &self.schedule.is_some())
+            .finish()
+    }
+}
+
+/// Transfers sent this close to a leader hand-over also go to the next leader.
+const HANDOVER_LOOKAHEAD_MS: u64 = 100;
+
+impl TpuTargets {
+    /// One validator that leads every slot.
+    pub fn single(addr: SocketAddr) -> TpuTargets {
+        TpuTargets {
+            addrs: vec![(Pubkey::default(), addr)],
+            schedule: None,
+        }
+    }
+
+    /// A cluster: send to whoever the schedule says leads now (and, near a hand-over, next).
+    pub fn cluster(genesis: &Genesis, addrs: Vec<(Pubkey, SocketAddr)>) -> TpuTargets {
+        TpuTargets {
+            addrs,
+            schedule: Some((SlotClock::new(genesis), Arc::new(Schedules::new(genesis)))),
+        }
+    }
+
+    /// Addresses to send to now.
+    pub fn current(&self) -> Vec<SocketAddr> {
+        let Some((clock, schedules)) = &self.schedule else {
+            return self.addrs.iter().map(|(_, a)| *a).collect();
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut leaders = vec![schedules.leader(clock.slot_at(now))];
+        let next = schedules.leader(clock.slot_at(now + HANDOVER_LOOKAHEAD_MS));
+        if next != leaders[0] {
+            leaders.push(next);
+        }
+        self.addrs
+            .iter()
+            .filter(|(k, _)| leaders.contains(&Some(*k)))
+            .map(|(_, a)| *a)
+            .collect()
+    }
 }
 
 /// Counters and the latency histogram, shared between the generator's threads and the reporter.
@@ -248,9 +309,10 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
                 o.insert(*sig, now);
             }
         }
+        let targets = s.config.tpu.current();
         let batch: Vec<(&[u8], SocketAddr)> = wires
             .iter()
-            .map(|w| (w.as_slice(), s.config.tpu_addr))
+            .flat_map(|w| targets.iter().map(move |a| (w.as_slice(), *a)))
             .collect();
         if let Err(e) = send_mmsg(&socket, &batch) {
             tracing::warn!("load generator send failed: {e}");
@@ -262,11 +324,14 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
     }
 }
 
-/// The closed loop's window: about two seconds of the confirmed rate so far, never below the floor.
+/// The closed loop's window (Little's law): the confirmed rate so far times the median confirmation
+/// latency plus two seconds of headroom, never below the floor. A cluster that confirms only after
+/// several slots needs that many transfers in flight to stay busy.
 fn in_flight_cap(s: &Shared) -> u64 {
     let secs = s.started.elapsed().as_secs_f64().max(1.0);
     let rate = s.stats.confirmed.load(Ordering::Relaxed) as f64 / secs;
-    IN_FLIGHT_MIN.max((rate * 2.0) as u64)
+    let latency_s = s.stats.latency_ms(50.0) / 1000.0;
+    IN_FLIGHT_MIN.max((rate * (latency_s + 2.0)) as u64)
 }
 
 fn blockhash_loop(s: &Shared) {

@@ -24,12 +24,14 @@ use ed25519_dalek::SigningKey;
 use serde_json::json;
 
 use crate::cli::LocalnetArgs;
-use crate::loadgen::{load_account, LoadConfig, LoadGenerator};
+use crate::loadgen::{load_account, LoadConfig, LoadGenerator, TpuTargets};
+use crate::replication::Schedules;
 use crate::rpc_client::RpcClient;
 use crate::wallet;
+use controlplane::slot_clock::SlotClock;
 
-/// Validators this build can run together: replication arrives with issue 3.
-const VALIDATORS_MAX: usize = 1;
+/// Most validators one localnet starts (each is a full process; a laptop runs a handful).
+const VALIDATORS_MAX: usize = 32;
 /// Lamports in each load account at genesis.
 const LOAD_ACCOUNT_LAMPORTS: u64 = 1_000 * LAMPORTS_PER_TOKEN;
 /// Lamports in the faucet at genesis.
@@ -57,8 +59,7 @@ pub fn run(args: LocalnetArgs) -> anyhow::Result<()> {
     }
     if args.validators > VALIDATORS_MAX {
         bail!(
-            "--validators {}: this build runs {VALIDATORS_MAX} validator (block replication, which lets \
-             several validators share one chain, is the next capability to land)",
+            "--validators {}: localnet starts at most {VALIDATORS_MAX} validators",
             args.validators
         );
     }
@@ -77,10 +78,12 @@ pub fn run(args: LocalnetArgs) -> anyhow::Result<()> {
             let t = tempfile::Builder::new()
                 .prefix("blackbook-localnet-")
                 .tempdir()?;
-            (
-                t.path().to_path_buf(),
-                if args.keep { None } else { Some(t) },
-            )
+            if args.keep {
+                // Detached from the guard, so nothing deletes it.
+                (t.keep(), None)
+            } else {
+                (t.path().to_path_buf(), Some(t))
+            }
         }
     };
     let log = |line: String| {
@@ -121,6 +124,33 @@ struct ValidatorFiles {
     tpu_addr: SocketAddr,
 }
 
+/// Ports of one validator.
+struct Ports {
+    gossip: SocketAddr,
+    tpu: SocketAddr,
+    tvu: SocketAddr,
+    repair: SocketAddr,
+    serve_repair: SocketAddr,
+    rpc: SocketAddr,
+}
+
+fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
+    let port = |offset: u16| -> anyhow::Result<SocketAddr> {
+        let p = base_port
+            .checked_add(i as u16 * 10 + offset)
+            .context("--base-port too high for this many validators")?;
+        Ok(SocketAddr::from(([127, 0, 0, 1], p)))
+    };
+    Ok(Ports {
+        gossip: port(1)?,
+        tpu: port(3)?,
+        tvu: port(4)?,
+        repair: port(5)?,
+        serve_repair: port(6)?,
+        rpc: port(9)?,
+    })
+}
+
 struct Cluster {
     genesis: Genesis,
     validators: Vec<ValidatorFiles>,
@@ -136,33 +166,42 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         pubkey: Pubkey(faucet.verifying_key().to_bytes()),
         lamports: FAUCET_LAMPORTS,
     }];
-    for i in 0..args.validators {
+    let keys: Vec<SigningKey> = (0..args.validators)
+        .map(|_| SigningKey::generate(&mut rand::rngs::OsRng))
+        .collect();
+    for (i, key) in keys.iter().enumerate() {
         let name = format!("validator-{i}");
         let vdir = dir.join(&name);
         fs::create_dir_all(&vdir)?;
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let identity = Pubkey(key.verifying_key().to_bytes());
-        wallet::write_keypair_file(&vdir.join("identity.json"), &key, true)?;
-        let port = |offset: u16| -> anyhow::Result<SocketAddr> {
-            let p = args
-                .base_port
-                .checked_add(i as u16 * 10 + offset)
-                .context("--base-port too high for this many validators")?;
-            Ok(SocketAddr::from(([127, 0, 0, 1], p)))
-        };
-        let (gossip, tpu, rpc) = (port(1)?, port(3)?, port(9)?);
+        wallet::write_keypair_file(&vdir.join("identity.json"), key, true)?;
+        let p = ports(args.base_port, i)?;
         let faucet_line = if i == 0 {
             format!("faucet_keypair = {:?}\n", faucet_path.display().to_string())
         } else {
             String::new()
         };
+        let mut peers = String::new();
+        for (j, other) in keys.iter().enumerate().filter(|(j, _)| *j != i) {
+            let q = ports(args.base_port, j)?;
+            peers.push_str(&format!(
+                "[[network.peers]]\nidentity = \"{}\"\ntvu_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\
+                 tpu_addr = \"{}\"\n\n",
+                Pubkey(other.verifying_key().to_bytes()),
+                q.tvu,
+                q.serve_repair,
+                q.tpu
+            ));
+        }
         let config = format!(
             "# Written by `blackbook localnet`.\n\
-             [network]\nlisten_addr = \"{gossip}\"\ntpu_addr = \"{tpu}\"\n\n\
+             [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntvu_addr = \"{}\"\n\
+             repair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{peers}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\
-             [rpc]\naddr = \"{rpc}\"\n{faucet_line}\n\
-             [performance]\npin_cores = false\n"
+             [rpc]\naddr = \"{}\"\n{faucet_line}\n\
+             [performance]\npin_cores = false\n",
+            p.gossip, p.tpu, p.tvu, p.repair, p.serve_repair, p.rpc
         );
         let config_path = vdir.join("blackbook.toml");
         fs::write(&config_path, config)?;
@@ -179,8 +218,8 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
             identity,
             config: config_path,
             log: vdir.join("validator.log"),
-            rpc_addr: rpc,
-            tpu_addr: tpu,
+            rpc_addr: p.rpc,
+            tpu_addr: p.tpu,
         });
     }
     for i in 0..args.accounts {
@@ -309,15 +348,22 @@ fn drive(
             v.log.display()
         ));
     }
-    let (leader_identity, leader_rpc, leader_tpu) = (
-        nodes[0].identity,
-        nodes[0].rpc_url.clone(),
-        nodes[0].tpu_addr,
-    );
-    let rpc = RpcClient::new(&leader_rpc);
+    let rpc_url = nodes[0].rpc_url.clone();
+    let rpc = RpcClient::new(&rpc_url);
+    let node_rpcs: Vec<RpcClient> = nodes.iter().map(|n| RpcClient::new(&n.rpc_url)).collect();
+    let tpu = if nodes.len() == 1 {
+        TpuTargets::single(nodes[0].tpu_addr)
+    } else {
+        TpuTargets::cluster(
+            &cluster.genesis,
+            nodes.iter().map(|n| (n.identity, n.tpu_addr)).collect(),
+        )
+    };
+    let clock = SlotClock::new(&cluster.genesis);
+    let schedules = Schedules::new(&cluster.genesis);
     let load = LoadGenerator::start(LoadConfig {
-        tpu_addr: leader_tpu,
-        rpc_url: leader_rpc.clone(),
+        tpu,
+        rpc_url: rpc_url.clone(),
         accounts: args.accounts as u64,
         tps: args.tps,
         signer_threads: 1,
@@ -341,15 +387,34 @@ fn drive(
             let dt = last_t.elapsed().as_secs_f64();
             let sub = stats.submitted.load(Ordering::Relaxed);
             let conf = stats.confirmed.load(Ordering::Relaxed);
-            let slot = rpc
-                .call("getSlot", json!([{"commitment": "processed"}]))
-                .ok()
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
+            let slots: Vec<u64> = node_rpcs
+                .iter()
+                .map(|r| processed_slot(r).unwrap_or(0))
+                .collect();
+            let slot = slots.iter().copied().max().unwrap_or(0);
+            let leader = if nodes.len() == 1 {
+                nodes[0].identity
+            } else {
+                schedules
+                    .leader(clock.slot_at(unix_ms()))
+                    .unwrap_or_default()
+            };
+            let lag = if nodes.len() > 1 {
+                format!(
+                    " | lag {}",
+                    slots
+                        .iter()
+                        .map(|s| slot.saturating_sub(*s).to_string())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            } else {
+                String::new()
+            };
             log(format!(
-                "slot {slot:>6} | leader {} | submitted {:>7.0} tx/s | confirmed {:>7.0} tx/s | \
+                "slot {slot:>6} | leader {}{lag} | submitted {:>7.0} tx/s | confirmed {:>7.0} tx/s | \
                  latency p50 {:>6.0} ms p99 {:>6.0} ms | total confirmed {conf}",
-                short(&leader_identity),
+                short(&leader),
                 (sub - last_sub) as f64 / dt,
                 (conf - last_conf) as f64 / dt,
                 stats.latency_ms(50.0),
@@ -379,6 +444,7 @@ fn drive(
         .unwrap_or(finalized);
     let submitted = stats.submitted.load(Ordering::Relaxed);
     let confirmed = stats.confirmed.load(Ordering::Relaxed);
+    let comparison = compare_ledgers(&node_rpcs, stop);
     let summary = json!({
         "validators": nodes.len(),
         "genesis_hash": cluster.genesis.hash().to_string(),
@@ -392,6 +458,10 @@ fn drive(
         "confirm_latency_ms": {"p50": stats.latency_ms(50.0), "p90": stats.latency_ms(90.0),
                                "p99": stats.latency_ms(99.0)},
         "rpc_urls": nodes.iter().map(|n| n.rpc_url.clone()).collect::<Vec<_>>(),
+        "ledgers_identical": comparison.identical,
+        "ledgers_compared_through_slot": comparison.through_slot,
+        "ledgers_compared_blocks": comparison.blocks,
+        "ledger_differences": comparison.differences,
     });
     if args.json {
         let mut out = std::io::stdout().lock();
@@ -404,8 +474,105 @@ fn drive(
             stats.latency_ms(50.0),
             stats.latency_ms(99.0)
         ));
+        if nodes.len() > 1 {
+            log(format!(
+                "localnet: ledgers {} on all {} validators through slot {} ({} blocks compared)",
+                if comparison.identical {
+                    "identical"
+                } else {
+                    "DIFFER"
+                },
+                nodes.len(),
+                comparison.through_slot,
+                comparison.blocks
+            ));
+            for d in &comparison.differences {
+                log(format!("localnet:   {d}"));
+            }
+        }
     }
     Ok(())
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn processed_slot(rpc: &RpcClient) -> Option<u64> {
+    rpc.call("getSlot", json!([{"commitment": "processed"}]))
+        .ok()
+        .and_then(|v| v.as_u64())
+}
+
+/// What comparing the validators' rooted chains found.
+struct LedgerComparison {
+    identical: bool,
+    through_slot: u64,
+    blocks: u64,
+    differences: Vec<String>,
+}
+
+/// Compares every validator's rooted blocks (slot, parent, blockhash, transaction count) up to the
+/// lowest finalized slot among them. Equal blockhashes mean equal PoH chains and so equal entries and
+/// transactions; equal bank hashes follow because every validator re-executed every block and refuses
+/// one whose bank hash differs from its leader's.
+fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
+    // Give the last blocks a moment to root everywhere.
+    let settle = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < settle && !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let finalized: Vec<u64> = rpcs
+        .iter()
+        .map(|r| {
+            r.call("getSlot", json!([{"commitment": "finalized"}]))
+                .ok()
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
+        })
+        .collect();
+    let through = finalized.iter().copied().min().unwrap_or(0);
+    let mut differences = Vec::new();
+    let mut blocks = 0;
+    let fetch = |r: &RpcClient, slot: u64| -> Option<(u64, String, usize)> {
+        let v = r
+            .call(
+                "getBlock",
+                json!([slot, {"commitment": "finalized", "transactionDetails": "signatures",
+                              "rewards": false}]),
+            )
+            .ok()?;
+        Some((
+            v.get("parentSlot")?.as_u64()?,
+            v.get("blockhash")?.as_str()?.to_owned(),
+            v.get("signatures")
+                .and_then(|s| s.as_array())
+                .map_or(0, |a| a.len()),
+        ))
+    };
+    for slot in 1..=through {
+        let first = fetch(&rpcs[0], slot);
+        if first.is_some() {
+            blocks += 1;
+        }
+        for (i, r) in rpcs.iter().enumerate().skip(1) {
+            let other = fetch(r, slot);
+            if other != first && differences.len() < 16 {
+                differences.push(format!(
+                    "slot {slot}: validator-0 has {first:?}, validator-{i} has {other:?}"
+                ));
+            }
+        }
+    }
+    LedgerComparison {
+        identical: differences.is_empty() && through > 0,
+        through_slot: through,
+        blocks,
+        differences,
+    }
 }
 
 fn short(k: &Pubkey) -> String {
