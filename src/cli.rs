@@ -239,6 +239,9 @@ pub struct LocalnetArgs {
     /// First port; each validator takes a small block of ports above it.
     #[arg(long, default_value_t = 18000, value_parser = clap::value_parser!(u16).range(1024..))]
     pub base_port: u16,
+    /// Start the last validator this long after the others (`10s`): it catches up through repair.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub late_start: Option<Duration>,
 }
 
 /// A count in `MIN..=MAX`, for arguments whose range clap cannot express for `usize`.

@@ -98,10 +98,27 @@ pub fn run(args: LocalnetArgs) -> anyhow::Result<()> {
     let cluster = write_cluster(&dir, &args)?;
     let exe = std::env::current_exe().context("locating the blackbook binary")?;
     let mut nodes = Vec::new();
+    let late = match args.late_start {
+        Some(_) if cluster.validators.len() < 2 => {
+            bail!("--late-start needs at least 2 validators")
+        }
+        Some(_) => cluster.validators.last(),
+        None => None,
+    };
     for v in &cluster.validators {
+        if late.is_some_and(|l| std::ptr::eq(l, v)) {
+            continue;
+        }
         nodes.push(spawn_validator(&exe, v)?);
     }
-    let result = drive(&args, &cluster, &mut nodes, &stop, &log);
+    let result = drive(
+        &args,
+        &cluster,
+        &mut nodes,
+        &stop,
+        &log,
+        late.map(|v| (&exe, v)),
+    );
     for n in &mut nodes {
         terminate(&mut n.child);
     }
@@ -333,9 +350,10 @@ fn wait_healthy(node: &mut Node, stop: &AtomicBool) -> anyhow::Result<()> {
 fn drive(
     args: &LocalnetArgs,
     cluster: &Cluster,
-    nodes: &mut [Node],
+    nodes: &mut Vec<Node>,
     stop: &AtomicBool,
     log: &dyn Fn(String),
+    late: Option<(&PathBuf, &ValidatorFiles)>,
 ) -> anyhow::Result<()> {
     for (n, v) in nodes.iter_mut().zip(&cluster.validators) {
         wait_healthy(n, stop)?;
@@ -350,13 +368,17 @@ fn drive(
     }
     let rpc_url = nodes[0].rpc_url.clone();
     let rpc = RpcClient::new(&rpc_url);
-    let node_rpcs: Vec<RpcClient> = nodes.iter().map(|n| RpcClient::new(&n.rpc_url)).collect();
-    let tpu = if nodes.len() == 1 {
+    let mut node_rpcs: Vec<RpcClient> = nodes.iter().map(|n| RpcClient::new(&n.rpc_url)).collect();
+    let tpu = if cluster.validators.len() == 1 {
         TpuTargets::single(nodes[0].tpu_addr)
     } else {
         TpuTargets::cluster(
             &cluster.genesis,
-            nodes.iter().map(|n| (n.identity, n.tpu_addr)).collect(),
+            cluster
+                .validators
+                .iter()
+                .map(|v| (v.identity, v.tpu_addr))
+                .collect(),
         )
     };
     let clock = SlotClock::new(&cluster.genesis);
@@ -369,6 +391,7 @@ fn drive(
         signer_threads: 1,
     })?;
     let started = Instant::now();
+    let mut late = late;
     let stats = load.stats().clone();
     let (mut last_sub, mut last_conf, mut last_t) = (0u64, 0u64, Instant::now());
     loop {
@@ -376,6 +399,15 @@ fn drive(
         let done = args.duration.is_some_and(|d| started.elapsed() >= d);
         if done || stop.load(Ordering::SeqCst) {
             break;
+        }
+        if let (Some((exe, v)), Some(after)) = (late, args.late_start) {
+            if started.elapsed() >= after {
+                log(format!("localnet: starting {} late", v.name));
+                let node = spawn_validator(exe, v)?;
+                node_rpcs.push(RpcClient::new(&node.rpc_url));
+                nodes.push(node);
+                late = None;
+            }
         }
         for n in nodes.iter_mut() {
             if let Some(status) = n.child.try_wait()? {
@@ -445,6 +477,7 @@ fn drive(
     let submitted = stats.submitted.load(Ordering::Relaxed);
     let confirmed = stats.confirmed.load(Ordering::Relaxed);
     let comparison = compare_ledgers(&node_rpcs, stop);
+    let replication = replication_totals(nodes);
     let summary = json!({
         "validators": nodes.len(),
         "genesis_hash": cluster.genesis.hash().to_string(),
@@ -462,6 +495,7 @@ fn drive(
         "ledgers_compared_through_slot": comparison.through_slot,
         "ledgers_compared_blocks": comparison.blocks,
         "ledger_differences": comparison.differences,
+        "replication": replication,
     });
     if args.json {
         let mut out = std::io::stdout().lock();
@@ -492,6 +526,43 @@ fn drive(
         }
     }
     Ok(())
+}
+
+/// Sums replication counters over every validator's `/metrics` (erasure recovery, repair, dead
+/// blocks, refused shreds), so a run can show that the paths it exercised really worked.
+fn replication_totals(nodes: &[Node]) -> serde_json::Value {
+    let names = [
+        "blackbook_shreds_recovered_total",
+        "blackbook_shreds_repaired_total",
+        "blackbook_shreds_retransmitted_total",
+        "blackbook_blocks_replayed_from_network_total",
+        "blackbook_blocks_dead_total",
+        "blackbook_shreds_fault_dropped_total",
+        "blackbook_fec_sets_fault_dropped_total",
+        "blackbook_repair_responses_accepted",
+    ];
+    let mut totals = serde_json::Map::new();
+    for n in nodes {
+        let url = format!("{}/metrics", n.rpc_url);
+        let Ok(mut resp) = ureq::get(&url).call() else {
+            continue;
+        };
+        let Ok(text) = resp.body_mut().read_to_string() else {
+            continue;
+        };
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            if let (true, Ok(v)) = (names.contains(&name), value.parse::<u64>()) {
+                let key = name.trim_start_matches("blackbook_").to_owned();
+                let sum = totals.get(&key).and_then(|x| x.as_u64()).unwrap_or(0) + v;
+                totals.insert(key, json!(sum));
+            }
+        }
+    }
+    serde_json::Value::Object(totals)
 }
 
 fn unix_ms() -> u64 {
@@ -537,25 +608,37 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
     let through = finalized.iter().copied().min().unwrap_or(0);
     let mut differences = Vec::new();
     let mut blocks = 0;
-    let fetch = |r: &RpcClient, slot: u64| -> Option<(u64, String, usize)> {
-        let v = r
-            .call(
-                "getBlock",
-                json!([slot, {"commitment": "finalized", "transactionDetails": "signatures",
-                              "rewards": false}]),
-            )
-            .ok()?;
-        Some((
-            v.get("parentSlot")?.as_u64()?,
-            v.get("blockhash")?.as_str()?.to_owned(),
-            v.get("signatures")
-                .and_then(|s| s.as_array())
-                .map_or(0, |a| a.len()),
-        ))
+    // A block as (parent, blockhash, transactions); `Ok(None)` for a slot the node has no block for
+    // (skipped, or not rooted there); `Err` when the node could not be asked (retried first).
+    let fetch = |r: &RpcClient, slot: u64| -> Result<Option<(u64, String, usize)>, String> {
+        let params = json!([slot, {"commitment": "finalized", "transactionDetails": "signatures",
+                                   "rewards": false}]);
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            match r.call("getBlock", params.clone()) {
+                Ok(v) => {
+                    return Ok((|| {
+                        Some((
+                            v.get("parentSlot")?.as_u64()?,
+                            v.get("blockhash")?.as_str()?.to_owned(),
+                            v.get("signatures")
+                                .and_then(|s| s.as_array())
+                                .map_or(0, |a| a.len()),
+                        ))
+                    })());
+                }
+                Err(crate::rpc_client::RpcClientError::Rpc { .. }) => return Ok(None),
+                Err(e) => {
+                    last_err = e.to_string();
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last_err)
     };
     for slot in 1..=through {
         let first = fetch(&rpcs[0], slot);
-        if first.is_some() {
+        if matches!(first, Ok(Some(_))) {
             blocks += 1;
         }
         for (i, r) in rpcs.iter().enumerate().skip(1) {

@@ -22,7 +22,7 @@ use crate::chain::{Faucet, NodeChain};
 use crate::config::Config;
 use crate::metrics::{render, NodeMetrics};
 use crate::replication::{
-    self, lead_decision, Replication, ReplicationParts, ReplicationSockets, Schedules,
+    self, lead_decision, ChainView, Replication, ReplicationParts, ReplicationSockets, Schedules,
 };
 use crate::rpc::RpcStats;
 use crate::wallet;
@@ -296,8 +296,10 @@ async fn control_plane(
             _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
             _ = lead_tick.tick(), if replication.is_some() => {
                 let highest = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
+                let seen = replication.as_ref().map(|r| r.newest_seen()).unwrap_or_default();
+                let view = ChainView { highest, seen, led_through };
                 if let Some(cmd) = lead_decision(
-                    unix_ms(), &leading.clock, &leading.schedules, &leading.identity, highest, led_through,
+                    unix_ms(), &leading.clock, &leading.schedules, &leading.identity, view,
                 ) {
                     tracing::info!(first = cmd.first.0, last = cmd.last.0, parent = cmd.parent.0, "leading");
                     led_through = Some(cmd.last);

@@ -35,6 +35,10 @@ pub const SLOTS_PER_LEADER: u64 = controlplane::leader_schedule::DEFAULT_SLOTS_P
 /// How long a new leader waits for the previous leader's last block before building on an older one,
 /// as a share of the slot.
 const GRACE_SLOT_FRACTION: u64 = 2;
+/// A node whose newest block is this many slots behind the newest verified shred it has seen is
+/// catching up (it joined late or was cut off): it does not lead, since a block on such an old parent
+/// would only start a fork. Two leader turns: a healthy node is at most one turn behind.
+pub const CATCHING_UP_SLOTS: u64 = 2 * SLOTS_PER_LEADER;
 
 /// Leader schedules by epoch, computed once each.
 pub struct Schedules {
@@ -63,22 +67,47 @@ impl Schedules {
     }
 }
 
+/// Where this node stands, for [`lead_decision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainView {
+    /// Its newest frozen block.
+    pub highest: Slot,
+    /// The newest slot it has seen a verified shred for.
+    pub seen: Slot,
+    /// The last slot it was already told to lead.
+    pub led_through: Option<Slot>,
+}
+
 /// The control plane's rule for leading: at the start of a slot this node leads, build on the
 /// newest replayed block — after waiting up to half a slot for the previous leader's last block
-/// when it is missing, so a slow network does not fork the chain at every hand-over.
+/// when it is missing, so a slow network does not fork the chain at every hand-over — unless the
+/// node is catching up.
 pub fn lead_decision(
     now_unix_ms: u64,
     clock: &SlotClock,
     schedules: &Schedules,
     me: &Pubkey,
-    highest: Slot,
-    led_through: Option<Slot>,
+    view: ChainView,
 ) -> Option<LeadCommand> {
+    let ChainView {
+        highest,
+        seen,
+        led_through,
+    } = view;
     let slot = clock.slot_at(now_unix_ms);
     if led_through.is_some_and(|l| slot <= l) || slot <= highest {
         return None;
     }
     if schedules.leader(slot).as_ref() != Some(me) {
+        return None;
+    }
+    if seen.0 > highest.0.saturating_add(CATCHING_UP_SLOTS) {
+        tracing::debug!(
+            slot = slot.0,
+            highest = highest.0,
+            seen = seen.0,
+            "catching up: not leading"
+        );
         return None;
     }
     let previous = Slot(slot.0.saturating_sub(1));
@@ -291,6 +320,16 @@ impl Replication {
         })
     }
 
+    /// The newest slot a verified shred named.
+    pub fn newest_seen(&self) -> Slot {
+        Slot(
+            self.tvu
+                .stats()
+                .newest_verified_slot
+                .load(Ordering::Relaxed),
+        )
+    }
+
     /// Prometheus lines for the replication counters.
     pub fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write;
@@ -403,13 +442,21 @@ mod tests {
         }
     }
 
+    fn view(highest: u64, seen: u64, led_through: Option<u64>) -> ChainView {
+        ChainView {
+            highest: Slot(highest),
+            seen: Slot(seen),
+            led_through: led_through.map(Slot),
+        }
+    }
+
     #[test]
     fn a_leader_leads_its_whole_turn_on_the_newest_block_and_waits_briefly_for_the_previous_one() {
         let g = genesis(4);
         let clock = SlotClock::new(&g);
         let s = Schedules::new(&g);
-        // Find this schedule's turn for validator 2 after slot 8.
-        let first = (8..64)
+        // Find this schedule's turn for validator 2 after slot 48.
+        let first = (48..200)
             .map(Slot)
             .find(|&x| {
                 s.leader(x) == Some(Pubkey([2; 32]))
@@ -420,12 +467,12 @@ mod tests {
         let start = clock.slot_start_unix_ms(first);
         // Someone else's slot: nothing.
         assert_eq!(
-            lead_decision(start - 1, &clock, &s, &me, Slot(first.0 - 1), None),
+            lead_decision(start - 1, &clock, &s, &me, view(first.0 - 1, 0, None)),
             None
         );
         // Our turn, previous block in: lead all four slots on it.
         assert_eq!(
-            lead_decision(start + 1, &clock, &s, &me, Slot(first.0 - 1), None),
+            lead_decision(start + 1, &clock, &s, &me, view(first.0 - 1, 0, None)),
             Some(LeadCommand {
                 first,
                 last: Slot(first.0 + SLOTS_PER_LEADER - 1),
@@ -434,13 +481,27 @@ mod tests {
         );
         // Previous block missing: wait up to half a slot, then build on what we have.
         assert_eq!(
-            lead_decision(start + 100, &clock, &s, &me, Slot(first.0 - 3), None),
+            lead_decision(start + 100, &clock, &s, &me, view(first.0 - 3, 0, None)),
             None
         );
         assert_eq!(
-            lead_decision(start + 250, &clock, &s, &me, Slot(first.0 - 3), None).map(|c| c.parent),
+            lead_decision(
+                start + 250,
+                &clock,
+                &s,
+                &me,
+                view(first.0 - 3, first.0 - 1, None)
+            )
+            .map(|c| c.parent),
             Some(Slot(first.0 - 3))
         );
+        // Far behind what the cluster has shown it (a late joiner): do not lead on a stale parent.
+        assert_eq!(
+            lead_decision(start + 1, &clock, &s, &me, view(1, first.0 - 1, None)),
+            None
+        );
+        // A new cluster where nobody has produced anything yet: lead on genesis.
+        assert!(lead_decision(start + 300, &clock, &s, &me, view(0, 0, None)).is_some());
         // Already commanded for this window.
         assert_eq!(
             lead_decision(
@@ -448,8 +509,7 @@ mod tests {
                 &clock,
                 &s,
                 &me,
-                Slot(first.0),
-                Some(Slot(first.0 + 3))
+                view(first.0, first.0, Some(first.0 + 3))
             ),
             None
         );

@@ -80,6 +80,9 @@ pub struct TvuStats {
     pub completed_slots: AtomicU64,
     /// Equivocations seen (two validly signed shreds for one position).
     pub equivocations: AtomicU64,
+    /// Newest slot of any shred that passed verification: how far the cluster has got, as far as
+    /// this node can tell (a node far behind it is catching up and must not lead).
+    pub newest_verified_slot: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -332,6 +335,9 @@ impl Window {
                 return Vec::new();
             }
         };
+        self.stats
+            .newest_verified_slot
+            .fetch_max(slot, Ordering::Relaxed);
         let mut targets = Vec::new();
         if source == Source::Turbine {
             let id = match view.kind() {
