@@ -586,8 +586,8 @@ struct LedgerComparison {
     differences: Vec<String>,
 }
 
-/// Compares every validator's rooted blocks (slot, parent, blockhash, transaction count) up to the
-/// lowest finalized slot among them. Equal blockhashes mean equal PoH chains and so equal entries and
+/// Compares every validator's rooted chain (slot, parent, blockhash, transaction count of each block)
+/// up to the lowest finalized slot among them. Equal blockhashes mean equal PoH chains and so equal entries and
 /// transactions; equal bank hashes follow because every validator re-executed every block and refuses
 /// one whose bank hash differs from its leader's.
 fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
@@ -607,7 +607,6 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         .collect();
     let through = finalized.iter().copied().min().unwrap_or(0);
     let mut differences = Vec::new();
-    let mut blocks = 0;
     // A block as (parent, blockhash, transactions); `Ok(None)` for a slot the node has no block for
     // (skipped, or not rooted there); `Err` when the node could not be asked (retried first).
     let fetch = |r: &RpcClient, slot: u64| -> Result<Option<(u64, String, usize)>, String> {
@@ -636,18 +635,51 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         }
         Err(last_err)
     };
-    for slot in 1..=through {
-        let first = fetch(&rpcs[0], slot);
-        if matches!(first, Ok(Some(_))) {
-            blocks += 1;
+    // Each node's rooted chain, walked back from its newest finalized block through parent links, so
+    // that blocks of abandoned forks a node happens to store are not compared.
+    let chain_of = |r: &RpcClient, from: u64| -> Result<Vec<(u64, u64, String, usize)>, String> {
+        let mut chain = Vec::new();
+        let mut slot = from;
+        // The finalized slot itself may be skipped on this node: step down to its newest block.
+        let mut block = fetch(r, slot)?;
+        while block.is_none() && slot > 0 {
+            slot -= 1;
+            block = fetch(r, slot)?;
         }
-        for (i, r) in rpcs.iter().enumerate().skip(1) {
-            let other = fetch(r, slot);
-            if other != first && differences.len() < 16 {
-                differences.push(format!(
-                    "slot {slot}: validator-0 has {first:?}, validator-{i} has {other:?}"
-                ));
+        while let Some((parent, hash, txs)) = block {
+            chain.push((slot, parent, hash, txs));
+            if slot == 0 || parent >= slot {
+                break;
             }
+            slot = parent;
+            block = fetch(r, slot)?;
+        }
+        chain.reverse();
+        Ok(chain)
+    };
+    let chains: Vec<Result<Vec<(u64, u64, String, usize)>, String>> = rpcs
+        .iter()
+        .zip(&finalized)
+        .map(|(r, f)| chain_of(r, *f).map(|c| c.into_iter().filter(|b| b.0 <= through).collect()))
+        .collect();
+    let blocks = match &chains[0] {
+        Ok(c) => c.len() as u64,
+        Err(_) => 0,
+    };
+    for (i, c) in chains.iter().enumerate().skip(1) {
+        if *c != chains[0] && differences.len() < 16 {
+            let first_diff = match (&chains[0], c) {
+                (Ok(a), Ok(b)) => a
+                    .iter()
+                    .zip(b)
+                    .find(|(x, y)| x != y)
+                    .map(|(x, y)| format!("{x:?} vs {y:?}"))
+                    .unwrap_or_else(|| format!("{} vs {} blocks", a.len(), b.len())),
+                (a, b) => format!("{:?} vs {:?}", a.as_ref().err(), b.as_ref().err()),
+            };
+            differences.push(format!(
+                "validator-{i}'s rooted chain differs from validator-0's: {first_diff}"
+            ));
         }
     }
     LedgerComparison {

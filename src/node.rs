@@ -290,6 +290,7 @@ async fn control_plane(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut lead_tick = tokio::time::interval(Duration::from_millis(5));
     let mut led_through: Option<Slot> = None;
+    let started = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); break; }
@@ -297,7 +298,8 @@ async fn control_plane(
             _ = lead_tick.tick(), if replication.is_some() => {
                 let highest = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
                 let seen = replication.as_ref().map(|r| r.newest_seen()).unwrap_or_default();
-                let view = ChainView { highest, seen, led_through };
+                let warm = started.elapsed() >= Duration::from_millis(2 * leading.clock.slot_duration_ms());
+                let view = ChainView { highest, seen, led_through, warm };
                 if let Some(cmd) = lead_decision(
                     unix_ms(), &leading.clock, &leading.schedules, &leading.identity, view,
                 ) {

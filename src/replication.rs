@@ -76,6 +76,10 @@ pub struct ChainView {
     pub seen: Slot,
     /// The last slot it was already told to lead.
     pub led_through: Option<Slot>,
+    /// Whether it has listened to the cluster for long enough (two slots since start) to know if it is
+    /// behind: a node that just started must not lead before its receive path had a chance to see
+    /// the cluster's newest blocks.
+    pub warm: bool,
 }
 
 /// The control plane's rule for leading: at the start of a slot this node leads, build on the
@@ -93,7 +97,11 @@ pub fn lead_decision(
         highest,
         seen,
         led_through,
+        warm,
     } = view;
+    if !warm {
+        return None;
+    }
     let slot = clock.slot_at(now_unix_ms);
     if led_through.is_some_and(|l| slot <= l) || slot <= highest {
         return None;
@@ -447,6 +455,7 @@ mod tests {
             highest: Slot(highest),
             seen: Slot(seen),
             led_through: led_through.map(Slot),
+            warm: true,
         }
     }
 
@@ -500,6 +509,12 @@ mod tests {
             lead_decision(start + 1, &clock, &s, &me, view(1, first.0 - 1, None)),
             None
         );
+        // Just started: listen first.
+        let cold = ChainView {
+            warm: false,
+            ..view(first.0 - 1, 0, None)
+        };
+        assert_eq!(lead_decision(start + 1, &clock, &s, &me, cold), None);
         // A new cluster where nobody has produced anything yet: lead on genesis.
         assert!(lead_decision(start + 300, &clock, &s, &me, view(0, 0, None)).is_some());
         // Already commanded for this window.
