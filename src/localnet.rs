@@ -578,6 +578,9 @@ fn processed_slot(rpc: &RpcClient) -> Option<u64> {
         .and_then(|v| v.as_u64())
 }
 
+/// One block of a rooted chain as compared: slot, parent, blockhash, transaction count.
+type ChainBlock = (u64, u64, String, usize);
+
 /// What comparing the validators' rooted chains found.
 struct LedgerComparison {
     identical: bool,
@@ -637,7 +640,7 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
     };
     // Each node's rooted chain, walked back from its newest finalized block through parent links, so
     // that blocks of abandoned forks a node happens to store are not compared.
-    let chain_of = |r: &RpcClient, from: u64| -> Result<Vec<(u64, u64, String, usize)>, String> {
+    let chain_of = |r: &RpcClient, from: u64| -> Result<Vec<ChainBlock>, String> {
         let mut chain = Vec::new();
         let mut slot = from;
         // The finalized slot itself may be skipped on this node: step down to its newest block.
@@ -657,7 +660,7 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         chain.reverse();
         Ok(chain)
     };
-    let chains: Vec<Result<Vec<(u64, u64, String, usize)>, String>> = rpcs
+    let chains: Vec<Result<Vec<ChainBlock>, String>> = rpcs
         .iter()
         .zip(&finalized)
         .map(|(r, f)| chain_of(r, *f).map(|c| c.into_iter().filter(|b| b.0 <= through).collect()))

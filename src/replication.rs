@@ -59,9 +59,9 @@ impl Schedules {
     pub fn leader(&self, slot: Slot) -> Option<Pubkey> {
         let epoch = slot.0 / self.genesis.slots_per_epoch.max(1);
         let mut map = self.by_epoch.lock().unwrap_or_else(|e| e.into_inner());
-        if !map.contains_key(&epoch) {
+        if let std::collections::hash_map::Entry::Vacant(e) = map.entry(epoch) {
             let s = LeaderSchedule::new(&self.genesis.validators, SLOTS_PER_LEADER, epoch).ok()?;
-            map.insert(epoch, Arc::new(s));
+            e.insert(Arc::new(s));
         }
         map.get(&epoch).map(|s| s.leader(slot))
     }
