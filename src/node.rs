@@ -94,8 +94,14 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
     let store = Arc::new(open_store(ledger_dir, genesis_hash)?);
     let mut executor = Executor::new(plan.exec);
-    let (forks, report) = dataplane::replay::load(&genesis, &store, &mut executor, 2)
-        .context("loading the ledger")?;
+    // In a cluster, rooting follows the cluster's rule: stored blocks above the root rejoin the fork
+    // tree unrooted.
+    let load = if genesis.validators.len() > 1 {
+        dataplane::replay::load_cluster
+    } else {
+        dataplane::replay::load
+    };
+    let (forks, report) = load(&genesis, &store, &mut executor, 2).context("loading the ledger")?;
     drop(executor);
     metrics
         .blocks_replayed

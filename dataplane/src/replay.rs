@@ -117,12 +117,49 @@ pub struct LoadReport {
     pub statuses_restored: usize,
 }
 
-/// Opens the chain state from `store`: a new ledger gets the genesis bank stored as slot 0.
+/// Opens the chain state from `store`: a new ledger gets the genesis bank stored as slot 0. Every
+/// stored block above the root is replayed and rooted in slot order (a lone validator's ledger is
+/// one chain, each block rooted as it is stored).
 pub fn load(
     genesis: &Genesis,
     store: &Store,
     executor: &mut Executor,
     verify_threads: usize,
+) -> Result<(BankForks, LoadReport), ReplayError> {
+    load_inner(
+        genesis,
+        store,
+        executor,
+        verify_threads,
+        AboveRoot::RootEach,
+    )
+}
+
+/// Like [`load`] for a validator in a cluster: stored blocks above the root are replayed into the
+/// fork tree without rooting them (rooting follows the cluster's rule once the node runs), and a
+/// stored block whose parent is not live (a fork pruned by an earlier root) is left out.
+pub fn load_cluster(
+    genesis: &Genesis,
+    store: &Store,
+    executor: &mut Executor,
+    verify_threads: usize,
+) -> Result<(BankForks, LoadReport), ReplayError> {
+    load_inner(genesis, store, executor, verify_threads, AboveRoot::Forks)
+}
+
+/// What start-up does with stored blocks above the root.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AboveRoot {
+    RootEach,
+    Forks,
+}
+
+fn load_inner(
+    genesis: &Genesis,
+    store: &Store,
+    executor: &mut Executor,
+    verify_threads: usize,
+    above_root: AboveRoot,
 ) -> Result<(BankForks, LoadReport), ReplayError> {
     let root = match store.root()? {
         Some(root) => root,
@@ -163,8 +200,28 @@ pub fn load(
     let mut forks = BankForks::new(bank);
     let mut replayed = Vec::new();
     for slot in store.slots_above_root()? {
-        replay_stored_slot(genesis, store, &mut forks, executor, verify_threads, slot)?;
-        replayed.push(slot);
+        if store.dead_reason(slot)?.is_some() {
+            continue;
+        }
+        match replay_stored_slot(
+            genesis,
+            store,
+            &mut forks,
+            executor,
+            verify_threads,
+            slot,
+            above_root,
+        ) {
+            Ok(()) => replayed.push(slot),
+            Err(ReplayError::UnknownParent { slot, parent }) if above_root == AboveRoot::Forks => {
+                tracing::info!(
+                    slot = slot.0,
+                    parent = parent.0,
+                    "stored block on a pruned fork left out"
+                );
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok((
         forks,
@@ -222,7 +279,8 @@ fn restore_statuses(bank: &Bank, store: &Store, metas: &[SlotMeta]) -> Result<us
     Ok(restored)
 }
 
-/// Replays one stored block on its parent, checks its bank hash, and roots it (memory and redb).
+/// Replays one stored block on its parent, checks its bank hash, and (for a lone validator) roots it
+/// in memory and redb.
 fn replay_stored_slot(
     genesis: &Genesis,
     store: &Store,
@@ -230,6 +288,7 @@ fn replay_stored_slot(
     executor: &mut Executor,
     verify_threads: usize,
     slot: Slot,
+    above_root: AboveRoot,
 ) -> Result<(), ReplayError> {
     let meta = store
         .slot_meta(slot)?
@@ -267,8 +326,10 @@ fn replay_stored_slot(
         SignatureCheck::Trusted,
     )?;
     forks.insert(bank)?;
-    let updates = forks.set_root(slot)?;
-    store.set_root(slot, &updates)?;
+    if above_root == AboveRoot::RootEach {
+        let updates = forks.set_root(slot)?;
+        store.set_root(slot, &updates)?;
+    }
     tracing::info!(slot = slot.0, "replayed stored block above the root");
     Ok(())
 }

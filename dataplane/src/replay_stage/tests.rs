@@ -385,3 +385,29 @@ fn with_rooting_the_root_follows_the_highest_block_at_the_given_depth_and_prunes
         g.total_supply().unwrap()
     );
 }
+
+#[test]
+fn a_clustered_restart_brings_back_every_stored_fork_unrooted() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b2, e2) = produce(&g, &root, 2, transfers(&g, 1, 1));
+    let (b3, e3) = produce(&g, &b1, 3, vec![]);
+    let mut r = replayer(&g, &validator);
+    for (b, e) in [(&b1, &e1), (&b2, &e2), (&b3, &e3)] {
+        r.replay(received(b, e)).unwrap();
+    }
+    drop(r);
+    let store = validator.store.clone();
+    drop(validator.forks);
+    let (forks, report) =
+        crate::replay::load_cluster(&g, &store, &mut Executor::new(0), 1).unwrap();
+    assert_eq!(report.replayed, vec![Slot(1), Slot(2), Slot(3)]);
+    assert_eq!(forks.root(), Slot(0), "nothing rooted by start-up");
+    for b in [&b1, &b2, &b3] {
+        assert_eq!(forks.get(b.slot()).unwrap().bank_hash(), b.bank_hash());
+    }
+    assert_eq!(store.root().unwrap(), Some(Slot(0)));
+}
