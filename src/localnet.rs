@@ -432,11 +432,12 @@ fn drive(
                     .unwrap_or_default()
             };
             let lag = if nodes.len() > 1 {
+                // Each node's newest block and how many slots it trails the newest anywhere.
                 format!(
-                    " | lag {}",
+                    " | nodes {}",
                     slots
                         .iter()
-                        .map(|s| slot.saturating_sub(*s).to_string())
+                        .map(|s| format!("{s}(-{})", slot.saturating_sub(*s)))
                         .collect::<Vec<_>>()
                         .join(" ")
                 )

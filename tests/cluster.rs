@@ -45,9 +45,9 @@ fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
     assert!(counter(&s, "blocks_replayed_from_network_total") > 0, "{s}");
     assert!(counter(&s, "shreds_retransmitted_total") > 0, "{s}");
     assert_eq!(counter(&s, "blocks_dead_total"), 0, "{s}");
-    // Progress lines name the leader and each node's replay lag.
+    // Progress lines name the leader and each node's slot and replay lag.
     assert!(
-        stderr.contains("| leader ") && stderr.contains("| lag "),
+        stderr.contains("| leader ") && stderr.contains("| nodes "),
         "{stderr}"
     );
 }
