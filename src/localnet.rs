@@ -40,6 +40,8 @@ const FAUCET_LAMPORTS: u64 = 500_000_000 * LAMPORTS_PER_TOKEN;
 const VALIDATOR_STAKE: u64 = 1_000_000 * LAMPORTS_PER_TOKEN;
 /// How long a validator may take to answer `getHealth` after start.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lines of a validator's log quoted when it exits unexpectedly.
+const EXIT_LOG_LINES: usize = 30;
 /// How long in-flight transfers may take to confirm after the load stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(4);
 
@@ -49,6 +51,7 @@ struct Node {
     identity: Pubkey,
     rpc_url: String,
     tpu_addr: SocketAddr,
+    log: PathBuf,
     child: Child,
 }
 
@@ -289,8 +292,18 @@ fn spawn_validator(exe: &Path, v: &ValidatorFiles) -> anyhow::Result<Node> {
         identity: v.identity,
         rpc_url: format!("http://{}", v.rpc_addr),
         tpu_addr: v.tpu_addr,
+        log: v.log.clone(),
         child,
     })
+}
+
+/// The last `lines` lines of a validator's log (for an error message).
+fn log_tail(path: &Path, lines: usize) -> String {
+    let Ok(text) = fs::read_to_string(path) else {
+        return format!("(cannot read {})", path.display());
+    };
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Asks the kernel to SIGTERM the validator if localnet itself dies, so no orphan keeps its ports.
@@ -412,7 +425,12 @@ fn drive(
         for n in nodes.iter_mut() {
             if let Some(status) = n.child.try_wait()? {
                 load.stop();
-                bail!("{} exited unexpectedly ({status}); see its log", n.name);
+                bail!(
+                    "{} exited unexpectedly ({status}); the end of its log {}:\n{}",
+                    n.name,
+                    n.log.display(),
+                    log_tail(&n.log, EXIT_LOG_LINES)
+                );
             }
         }
         if last_t.elapsed() >= Duration::from_secs(1) {

@@ -135,9 +135,6 @@ impl BankingStage {
 /// Why the stage stopped on its own.
 #[derive(Debug, thiserror::Error)]
 pub enum BankingError {
-    /// Creating or inserting a bank failed.
-    #[error("bank forks: {0}")]
-    Forks(#[from] crate::bank_forks::ForkError),
     /// PoH refused a slot command.
     #[error("poh: {0}")]
     Poh(#[from] crate::poh_service::PohCommandError),
@@ -197,10 +194,25 @@ impl Banking {
         }
     }
 
-    fn open_slot(&mut self, parent: &Arc<Bank>, slot: Slot) -> Result<Arc<Bank>, BankingError> {
-        let bank = {
+    /// Opens `slot` on `parent`, or returns `None` when the fork tree no longer allows it: while a
+    /// slow leader finished its previous slot, the cluster may have rooted past its fork (pruning
+    /// the parent) or produced the slot already. Leading then stops until the next command; only a
+    /// dead PoH thread stops the stage.
+    fn open_slot(
+        &mut self,
+        parent: &Arc<Bank>,
+        slot: Slot,
+    ) -> Result<Option<Arc<Bank>>, BankingError> {
+        let child = {
             let mut forks = self.ch.forks.write().unwrap_or_else(|e| e.into_inner());
-            forks.new_child(parent.slot(), slot, self.config.identity)?
+            forks.new_child(parent.slot(), slot, self.config.identity)
+        };
+        let bank = match child {
+            Ok(bank) => bank,
+            Err(e) => {
+                tracing::warn!(slot = slot.0, parent = parent.slot().0, "not leading: {e}");
+                return Ok(None);
+            }
         };
         self.ch.working_slot.store(slot.0, Ordering::Release);
         let parent_blockhash = parent
@@ -213,7 +225,7 @@ impl Banking {
             slot_start: self.slot_start(slot),
         })?;
         tracing::debug!(slot = slot.0, parent = parent.slot().0, "leading slot");
-        Ok(bank)
+        Ok(Some(bank))
     }
 
     fn run(&mut self) -> Result<(), BankingError> {
@@ -285,7 +297,7 @@ impl Banking {
                 if parent.is_frozen() && cmd.first > parent.slot() && cmd.first <= cmd.last =>
             {
                 let bank = self.open_slot(&parent, cmd.first)?;
-                Ok(Some((bank, cmd.last)))
+                Ok(bank.map(|b| (b, cmd.last)))
             }
             _ => {
                 tracing::warn!(
@@ -381,7 +393,8 @@ impl Banking {
         if bank.slot() >= last {
             return Ok(None);
         }
-        Ok(Some((self.open_slot(bank, bank.slot().next())?, last)))
+        let next = self.open_slot(bank, bank.slot().next())?;
+        Ok(next.map(|b| (b, last)))
     }
 }
 

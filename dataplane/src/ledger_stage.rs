@@ -169,8 +169,13 @@ impl Ledger {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(slot)
-                .map(|b| b.parent_slot())
-                .ok_or(LedgerError::UnknownSlot(slot))?;
+                .map(|b| b.parent_slot());
+            let Some(parent) = parent else {
+                // The cluster rooted past this slot's fork while it was being produced: nobody
+                // will replay it, so it is stored (as a pruned block) but not broadcast.
+                tracing::debug!(slot = slot.0, "slot pruned before it was shredded");
+                return Ok(None);
+            };
             let chained = match self.last_roots.get(&parent) {
                 Some(r) => *r,
                 None => self
@@ -372,9 +377,6 @@ pub enum LedgerError {
     /// Rooting failed.
     #[error("rooting: {0}")]
     Forks(#[from] crate::bank_forks::ForkError),
-    /// A slot's bank is not in the fork tree.
-    #[error("slot {0} has no live bank")]
-    UnknownSlot(Slot),
     /// The shredder refused.
     #[error("shredding: {0}")]
     Shred(String),

@@ -217,15 +217,15 @@ mod tests {
     use crate::sealevel::Executor;
     use std::time::Duration;
 
-    #[test]
-    fn a_pipeline_leads_exactly_the_commanded_window_then_waits() {
+    /// A pipeline for one validator that leads only when commanded, with depth-4 rooting.
+    fn commanded_pipeline(name: &str) -> (LeaderPipeline, Arc<Store>, Genesis, tempfile::TempDir) {
         let me = Pubkey([1; 32]);
         let g = Genesis {
             hashes_per_tick: 50,
             ticks_per_slot: 8,
             slot_duration_ms: 100,
             ..Genesis::with_defaults(
-                "lead-window",
+                name,
                 vec![GenesisValidator {
                     identity: me,
                     stake: 1,
@@ -258,14 +258,25 @@ mod tests {
             tpu,
         )
         .unwrap();
-        // Not told to lead: nothing is produced.
-        assert!(p.events.recv_timeout(Duration::from_millis(300)).is_err());
+        (p, store, g, dir)
+    }
+
+    /// A slot `ahead` slots after the one due now.
+    fn slot_ahead(g: &Genesis, ahead: u64) -> Slot {
         let due = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64
             - g.creation_time_unix_ms;
-        let first = Slot(due / g.slot_duration_ms + 2);
+        Slot(due / g.slot_duration_ms + ahead)
+    }
+
+    #[test]
+    fn a_pipeline_leads_exactly_the_commanded_window_then_waits() {
+        let (p, store, g, _dir) = commanded_pipeline("lead-window");
+        // Not told to lead: nothing is produced.
+        assert!(p.events.recv_timeout(Duration::from_millis(300)).is_err());
+        let first = slot_ahead(&g, 2);
         p.lead
             .send(LeadCommand {
                 first,
@@ -295,6 +306,73 @@ mod tests {
         assert!(p.events.recv_timeout(Duration::from_millis(300)).is_err());
         assert!(!p.exit.load(Ordering::Relaxed));
         assert_eq!(store.latest_slot().unwrap(), Some(Slot(first.0 + 1)));
+        p.shutdown();
+    }
+
+    #[test]
+    fn a_leader_whose_fork_is_pruned_mid_window_stops_leading_and_keeps_running() {
+        let (p, _store, g, _dir) = commanded_pipeline("pruned-window");
+        let first = slot_ahead(&g, 3);
+        p.lead
+            .send(LeadCommand {
+                first,
+                last: Slot(first.0 + 2),
+                parent: Slot(0),
+            })
+            .unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
+        while p.forks.read().unwrap().get(first).is_none() {
+            assert!(
+                std::time::Instant::now() < until,
+                "slot {first} never opened"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // While the leader works on `first`, the cluster roots another fork off genesis (as a
+        // replayed chain would under the depth rule): `first` and its fork are pruned.
+        let other = Slot(first.0 - 1);
+        {
+            let mut forks = p.forks.write().unwrap();
+            forks
+                .new_child(Slot(0), other, Pubkey([9; 32]))
+                .unwrap()
+                .freeze(crate::types::Hash([7; 32]));
+            forks.set_root(other).unwrap();
+            assert!(forks.get(first).is_none());
+        }
+        // The rest of the window is given up; the pipeline neither stops nor produces on the
+        // pruned fork.
+        let mut stored = Vec::new();
+        while let Ok(ev) = p.events.recv_timeout(Duration::from_millis(600)) {
+            if let DataEvent::SlotStored { slot, .. } = ev {
+                stored.push(slot);
+            }
+        }
+        assert!(
+            !p.exit.load(Ordering::Relaxed),
+            "a pruned fork stopped the node"
+        );
+        assert!(
+            stored.iter().all(|s| *s <= first),
+            "led on a pruned fork: {stored:?}"
+        );
+        // It leads again when told to, on the new root.
+        let next = slot_ahead(&g, 2);
+        p.lead
+            .send(LeadCommand {
+                first: next,
+                last: next,
+                parent: other,
+            })
+            .unwrap();
+        let stored_next = loop {
+            match p.events.recv_timeout(Duration::from_secs(3)) {
+                Ok(DataEvent::SlotStored { slot, parent, .. }) if slot == next => break parent,
+                Ok(_) => continue,
+                Err(e) => panic!("no block for slot {next}: {e}"),
+            }
+        };
+        assert_eq!(stored_next, other);
         p.shutdown();
     }
 }

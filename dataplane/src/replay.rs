@@ -77,6 +77,14 @@ pub enum ReplayError {
         /// Its parent.
         parent: Slot,
     },
+    /// The parent cannot take a child (its fork was pruned while the block was checked).
+    #[error("slot {slot}: {source}")]
+    Parent {
+        /// The slot.
+        slot: Slot,
+        /// Cause.
+        source: crate::bank::BankError,
+    },
     /// Rooting failed.
     #[error("forks: {0}")]
     Forks(#[from] crate::bank_forks::ForkError),
@@ -379,7 +387,9 @@ pub fn replay_block(
     if signatures == SignatureCheck::Verify {
         verify_block_signatures(slot, entries, verify_threads)?;
     }
-    let bank = Arc::new(Bank::new_child(parent, slot, claim.leader));
+    let bank = Bank::try_new_child(parent, slot, claim.leader)
+        .map_err(|source| ReplayError::Parent { slot, source })?;
+    let bank = Arc::new(bank);
     let mut executions = Vec::new();
     for e in entries.iter().filter(|e| !e.is_tick()) {
         let txs = Arc::new(e.transactions.clone());

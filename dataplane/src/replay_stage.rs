@@ -97,6 +97,11 @@ impl DeadReason {
             ReplayError::Signature { .. } => DeadReason::Signature,
             ReplayError::Execute { .. } => DeadReason::Execute,
             ReplayError::BankHashMismatch { .. } => DeadReason::BankHash,
+            // The root moved off the parent's fork while the block was being checked.
+            ReplayError::Parent {
+                source: crate::bank::BankError::ParentPruned { .. },
+                ..
+            } => DeadReason::NotOnRootedChain,
             _ => DeadReason::Other,
         }
     }

@@ -411,3 +411,53 @@ fn a_clustered_restart_brings_back_every_stored_fork_unrooted() {
     }
     assert_eq!(store.root().unwrap(), Some(Slot(0)));
 }
+
+#[test]
+fn a_block_whose_parent_is_pruned_while_it_is_checked_is_refused_without_a_panic() {
+    use crate::bank::BankError;
+    use crate::replay::{replay_block, BlockClaim, SignatureCheck};
+    let g = genesis();
+    let leader = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b3, e3) = produce(&g, &b1, 3, vec![]);
+    let validator = node(&g);
+    let mut r = replayer(&g, &validator);
+    r.replay(received(&b1, &e1)).unwrap();
+    let parent = validator.forks.read().unwrap().get(Slot(1)).unwrap();
+    // While slot 3 is being checked, the root moves to slot 2 on another fork: slot 1 is pruned.
+    {
+        let mut forks = validator.forks.write().unwrap();
+        forks
+            .new_child(Slot(0), Slot(2), LEADER)
+            .unwrap()
+            .freeze(Hash([3; 32]));
+        forks.set_root(Slot(2)).unwrap();
+    }
+    let claim = BlockClaim {
+        slot: Slot(3),
+        leader: LEADER,
+        bank_hash: b3.bank_hash().unwrap(),
+    };
+    let err = replay_block(
+        &g,
+        &parent,
+        &claim,
+        &e3,
+        &mut Executor::new(0),
+        1,
+        SignatureCheck::Verify,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReplayError::Parent {
+                source: BankError::ParentPruned { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(DeadReason::of(&err), DeadReason::NotOnRootedChain);
+}
