@@ -183,7 +183,10 @@ impl PohThread {
         let cmd = sel.recv(&self.commands);
         let rec = sel.recv(&self.records);
         let ready = sel.ready();
-        if ready == cmd {
+        // Commands first: banking sends a slot's StartSlot before its first record, so a record
+        // that is visible here may belong to a slot whose command is queued too; refusing it as
+        // `NotLeading` would cost banking that whole slot.
+        if ready == cmd || !self.commands.is_empty() {
             return self.poll_command();
         }
         debug_assert_eq!(ready, rec);
@@ -400,7 +403,8 @@ impl PohThread {
         if self.events.send(event).is_err() {
             return Flow::Exit;
         }
-        self.refuse_queued_records();
+        // Records still queued are answered by `idle`, which reads the commands first: some may
+        // be for the next slot, already commanded.
         Flow::Continue
     }
 
@@ -628,6 +632,85 @@ mod tests {
             Err(RecordError::NotLeading)
         );
         handle.shutdown();
+    }
+
+    #[test]
+    fn a_record_queued_with_its_slots_start_command_is_taken_not_refused() {
+        // Drive the thread's state machine by hand, so both channels hold a message at once (on a
+        // busy machine the thread often wakes to find the command and the record both queued).
+        let (commands, command_rx) = bounded(COMMAND_CAPACITY);
+        let (records, record_rx) = bounded(RECORD_CAPACITY);
+        let (event_tx, events) = bounded(1024);
+        let mut poh = PohThread::new(
+            PohConfig {
+                hashes_per_tick: HASHES_PER_TICK,
+                ticks_per_slot: TICKS_PER_SLOT,
+                tick_duration_ns: TICK.as_nanos() as u64,
+                pin_core: None,
+                event_capacity: 1024,
+            },
+            command_rx,
+            record_rx,
+            event_tx,
+        );
+        let (reply_tx, reply_rx) = bounded(4);
+        let txns = txn_pool()[..2].to_vec();
+        for slot in 1..=20u64 {
+            commands
+                .send(PohCommand::StartSlot {
+                    slot: Slot(slot),
+                    parent_slot: Slot(slot - 1),
+                    parent_blockhash: Hash([slot as u8; 32]),
+                    slot_start: Instant::now(),
+                })
+                .unwrap();
+            records
+                .send(RecordRequest {
+                    slot: Slot(slot),
+                    mixin: Hash([1; 32]),
+                    transactions: txns.clone(),
+                    reply: reply_tx.clone(),
+                })
+                .unwrap();
+            // Idle, with both queued: the slot starts, then the record lands in it.
+            assert!(poh.leading.is_none());
+            assert!(matches!(poh.idle(), Flow::Continue));
+            let until = Instant::now() + EVENT_WAIT;
+            while poh.leading.is_some() {
+                assert!(Instant::now() < until, "slot {slot} never ended");
+                assert!(matches!(poh.step(), Flow::Continue));
+            }
+            assert_eq!(
+                reply_rx
+                    .try_recv()
+                    .map_err(|e| e.to_string())
+                    .map(|r| r.map_err(|e| e.0)),
+                Ok(Ok(())),
+                "slot {slot}"
+            );
+            let mut recorded = 0;
+            while let Ok(ev) = events.try_recv() {
+                if let PohEvent::Entry { slot: s, entry } = ev {
+                    assert_eq!(s, Slot(slot));
+                    recorded += entry.transactions.len();
+                }
+            }
+            assert_eq!(recorded, txns.len(), "slot {slot}");
+        }
+        // A record for a slot that was never commanded is still refused, as not leading.
+        records
+            .send(RecordRequest {
+                slot: Slot(99),
+                mixin: Hash([1; 32]),
+                transactions: txns.clone(),
+                reply: reply_tx.clone(),
+            })
+            .unwrap();
+        assert!(matches!(poh.idle(), Flow::Continue));
+        assert_eq!(
+            reply_rx.try_recv().unwrap().map_err(|e| e.0),
+            Err(RecordError::NotLeading)
+        );
     }
 
     #[test]
