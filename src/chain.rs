@@ -243,7 +243,11 @@ impl Chain for NodeChain {
         for bytes in entries {
             let entry = decode_entry(&bytes).map_err(|_| BlockError::NotAvailable(slot))?;
             for tx in &entry.transactions {
-                let rec = self.store.tx_status(&tx.signature()).ok().flatten();
+                let rec = self
+                    .store
+                    .tx_status_in(slot, &tx.signature())
+                    .ok()
+                    .flatten();
                 transactions.push(TransactionRecord {
                     slot,
                     block_time: block_time_secs(meta.block_time_ms),

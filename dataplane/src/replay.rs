@@ -268,7 +268,7 @@ fn restore_statuses(bank: &Bank, store: &Store, metas: &[SlotMeta]) -> Result<us
             })?;
             for tx in &entry.transactions {
                 let sig = tx.signature();
-                let status = match store.tx_status(&sig)? {
+                let status = match store.tx_status_in(meta.slot, &sig)? {
                     Some(rec) => match rec.err {
                         None => Ok(()),
                         Some(text) => Err(serde_json::from_str(&text)

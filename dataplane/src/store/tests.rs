@@ -447,7 +447,7 @@ fn corrupted_rows_are_typed_errors() {
     let mut row = Vec::new();
     codec::encode_tx_status(&status(1, 0, None), &mut row);
     row.push(0);
-    write_raw(&store, TX_STATUS, &sig(1, 0).0, &row);
+    write_raw(&store, TX_STATUS, (1u64, &sig(1, 0).0), &row);
     let err = store.tx_status(&sig(1, 0)).unwrap_err();
     assert!(
         matches!(&err, StoreError::Corrupt { table: "tx_status", reason, .. } if reason.contains("trailing")),
@@ -674,4 +674,66 @@ fn commit_latency_1000_updates_1000_statuses() {
             steady.len()
         );
     }
+}
+
+#[test]
+fn statuses_are_found_by_signature_across_index_buckets_forks_and_shared_prefixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // Slots spread over several index buckets, some skipped.
+    let slots: Vec<u64> = (1..=5 * SIG_INDEX_BUCKET_SLOTS).step_by(3).collect();
+    for &slot in &slots {
+        store.commit_slot(&commit(slot, 1, vec![], false)).unwrap();
+    }
+    for &slot in &slots {
+        for n in 0..2 {
+            let rec = store.tx_status(&sig(slot, n)).unwrap().unwrap();
+            assert_eq!(
+                (rec.slot, rec.txn_index),
+                (Slot(slot), n as u16),
+                "slot {slot}"
+            );
+            assert_eq!(
+                store.tx_status_in(Slot(slot), &sig(slot, n)).unwrap(),
+                Some(rec)
+            );
+        }
+        // Same 8-byte prefix as a stored signature, different signature: not found.
+        assert_eq!(store.tx_status(&sig(slot, 7)).unwrap(), None);
+    }
+    // A slot that is not stored, and a signature asked of the wrong block.
+    assert_eq!(store.tx_status(&sig(2, 0)).unwrap(), None);
+    assert_eq!(store.tx_status_in(Slot(4), &sig(1, 0)).unwrap(), None);
+
+    // The same transaction in two forks' blocks (slots 40 and 41, one bucket or two): the newest
+    // slot's status is the answer, and each block still has its own.
+    let mut a = commit(40, 1, vec![], false);
+    let mut b = commit(41, 1, vec![], false);
+    let shared = sig(99, 5);
+    a.statuses.push((shared, status(40, 0, None)));
+    b.statuses
+        .push((shared, status(41, 0, Some(r#""AccountInUse""#))));
+    store.commit_slot(&a).unwrap();
+    store.commit_slot(&b).unwrap();
+    assert_eq!(store.tx_status(&shared).unwrap().unwrap().slot, Slot(41));
+    assert_eq!(
+        store.tx_status_in(Slot(40), &shared).unwrap().unwrap().err,
+        None
+    );
+}
+
+#[test]
+fn a_replaced_block_takes_its_old_statuses_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut first = commit(5, 1, vec![], false);
+    let gone = sig(77, 1);
+    first.statuses.push((gone, status(5, 0, None)));
+    store.commit_slot(&first).unwrap();
+    assert!(store.tx_status(&gone).unwrap().is_some());
+    // Another block for slot 5 (not rooted, so it may be replaced) without that transaction.
+    store.commit_slot(&commit(5, 2, vec![], false)).unwrap();
+    assert_eq!(store.tx_status(&gone).unwrap(), None);
+    assert_eq!(store.tx_status_in(Slot(5), &gone).unwrap(), None);
+    assert!(store.tx_status(&sig(5, 1)).unwrap().is_some());
 }
