@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use axum::routing::get;
+use dataplane::cores::CorePlan;
 use dataplane::genesis::Genesis;
 use dataplane::packet::bind_udp;
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
@@ -32,22 +33,19 @@ use dataplane::types::Slot;
 /// How long the start-up PoH speed check hashes.
 const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
 
-/// Thread counts for this machine, from the config or the cores available.
+/// Thread counts and dedicated cores for this machine, from the config or the cores available.
 struct ThreadPlan {
     sigverify: usize,
     exec: usize,
-    poh_core: Option<usize>,
+    cores: CorePlan,
 }
 
-fn plan_threads(config: &Config) -> ThreadPlan {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
     let perf = &config.performance;
-    // PoH gets a core of its own only where one is left for everything else; on small machines the
-    // stages share cores and nothing is pinned (pinning would oversubscribe).
-    let poh_core = (perf.pin_cores && cores >= 4).then_some(cores - 1);
-    let spare = if poh_core.is_some() { cores - 1 } else { cores };
+    // PoH, and in a cluster the shred receive and broadcast loops, get cores of their own only where
+    // enough are left for everything else; on small machines nothing is pinned.
+    let cores = CorePlan::for_this_machine(perf.pin_cores, clustered);
+    let spare = cores.shared;
     let sigverify = match perf.sigverify_threads {
         0 => spare.saturating_sub(2).max(1),
         n => n,
@@ -59,7 +57,7 @@ fn plan_threads(config: &Config) -> ThreadPlan {
     ThreadPlan {
         sigverify,
         exec,
-        poh_core,
+        cores,
     }
 }
 
@@ -88,7 +86,10 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         "PoH speed check passed"
     );
 
-    let plan = plan_threads(&config);
+    // More than one validator: blocks travel as shreds, leaders rotate, roots follow the provisional
+    // depth rule. A lone validator leads every slot and roots at once.
+    let clustered = genesis.validators.len() > 1;
+    let plan = plan_threads(&config, clustered);
     let ledger_dir = &config.storage.data_dir;
     std::fs::create_dir_all(ledger_dir)
         .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
@@ -96,7 +97,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     let mut executor = Executor::new(plan.exec);
     // In a cluster, rooting follows the cluster's rule: stored blocks above the root rejoin the fork
     // tree unrooted.
-    let load = if genesis.validators.len() > 1 {
+    let load = if clustered {
         dataplane::replay::load_cluster
     } else {
         dataplane::replay::load
@@ -114,9 +115,6 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         report.replayed.len()
     );
 
-    // More than one validator: blocks travel as shreds, leaders rotate, roots follow the provisional
-    // depth rule. A lone validator leads every slot and roots at once.
-    let clustered = genesis.validators.len() > 1;
     let replication_sockets = if clustered {
         Some(ReplicationSockets::bind(&config)?)
     } else {
@@ -135,7 +133,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     )
     .with_context(|| format!("binding network.tpu_addr {}", config.network.tpu_addr))?;
     tracing::info!(tpu = %config.network.tpu_addr, recv_buffer_bytes = granted_rcv,
-        sigverify_threads = plan.sigverify, exec_threads = plan.exec, poh_core = ?plan.poh_core,
+        sigverify_threads = plan.sigverify, exec_threads = plan.exec, cores = ?plan.cores,
         "transaction pipeline starting");
     let pipeline = LeaderPipeline::start(
         PipelineConfig {
@@ -143,7 +141,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             sigverify_threads: plan.sigverify,
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
-            poh_core: plan.poh_core,
+            poh_core: plan.cores.poh,
             lead_alone: !clustered,
             root_depth: clustered.then_some(config.consensus.provisional_root_depth),
             shredding,
@@ -167,6 +165,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
                 root_slot: pipeline.root_slot.clone(),
                 sets,
                 verify_threads: plan.sigverify,
+                cores: plan.cores,
                 exit: pipeline.exit.clone(),
             },
             sockets,

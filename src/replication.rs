@@ -13,7 +13,8 @@ use controlplane::slot_clock::SlotClock;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use dataplane::bank_forks::BankForks;
 use dataplane::banking::LeadCommand;
-use dataplane::broadcast::{BroadcastFaults, BroadcastStage};
+use dataplane::broadcast::{BroadcastConfig, BroadcastFaults, BroadcastStage};
+use dataplane::cores::CorePlan;
 use dataplane::genesis::Genesis;
 use dataplane::ledger_stage::LedgerShredding;
 use dataplane::packet::bind_udp;
@@ -223,6 +224,8 @@ pub struct ReplicationParts<'a> {
     pub sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
     /// Sigverify threads for replay.
     pub verify_threads: usize,
+    /// Dedicated cores (TVU and broadcast use theirs).
+    pub cores: CorePlan,
     /// Stops everything.
     pub exit: Arc<AtomicBool>,
 }
@@ -263,8 +266,11 @@ impl Replication {
             me,
             cluster.clone(),
             sockets.broadcast,
-            backend,
-            BroadcastFaults::from_env(),
+            BroadcastConfig {
+                backend,
+                faults: BroadcastFaults::from_env(),
+                pin_core: p.cores.broadcast,
+            },
             p.sets,
             p.exit.clone(),
         )?;
@@ -278,6 +284,7 @@ impl Replication {
                 identity: me,
                 shred_version: shred_version(&p.genesis.hash()),
                 backend,
+                pin_core: p.cores.tvu,
             },
             cluster,
             leader_of,

@@ -75,6 +75,17 @@ pub struct BroadcastStats {
     pub no_root: AtomicU64,
 }
 
+/// How the broadcast thread runs.
+#[derive(Debug, Clone, Copy)]
+pub struct BroadcastConfig {
+    /// UDP backend for sending.
+    pub backend: UdpBackend,
+    /// Test-only drops (none in production).
+    pub faults: BroadcastFaults,
+    /// Core to pin the thread to (see [`crate::cores::CorePlan`]).
+    pub pin_core: Option<usize>,
+}
+
 /// The running broadcast thread.
 pub struct BroadcastStage {
     thread: JoinHandle<()>,
@@ -87,17 +98,18 @@ impl BroadcastStage {
         identity: Pubkey,
         cluster: Arc<RwLock<ClusterShape>>,
         socket: UdpSocket,
-        backend: UdpBackend,
-        faults: BroadcastFaults,
+        config: BroadcastConfig,
         sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
         exit: Arc<AtomicBool>,
     ) -> std::io::Result<BroadcastStage> {
         let stats = Arc::new(BroadcastStats::default());
-        let mut sender = UdpSender::new(socket, backend, UdpOptions::default())?;
+        let mut sender = UdpSender::new(socket, config.backend, UdpOptions::default())?;
         let st = stats.clone();
+        let faults = config.faults;
         let thread = std::thread::Builder::new()
             .name("bb-broadcast".into())
             .spawn(move || {
+                crate::cores::pin_current_thread(config.pin_core, "broadcast");
                 let mut scratch = TurbineScratch::default();
                 let mut rng = rand::thread_rng();
                 while !exit.load(Ordering::Relaxed) {

@@ -81,16 +81,7 @@ impl Drop for StoppedGuard {
 
 /// Pins the thread if asked and logs which SHA-256 implementation the chain will run on.
 fn start_thread(pin_core: Option<usize>) {
-    if let Some(core) = pin_core {
-        let known = core_affinity::get_core_ids()
-            .unwrap_or_default()
-            .into_iter()
-            .find(|c| c.id == core);
-        match known {
-            Some(id) if core_affinity::set_for_current(id) => info!(core, "PoH thread pinned"),
-            _ => warn!(core, "PoH thread could not be pinned; running unpinned"),
-        }
-    }
+    crate::cores::pin_current_thread(pin_core, "poh");
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("sha") {

@@ -61,6 +61,8 @@ pub struct TvuConfig {
     pub shred_version: u16,
     /// UDP backend for receive and retransmit.
     pub backend: UdpBackend,
+    /// Core to pin the thread to (see [`crate::cores::CorePlan`]).
+    pub pin_core: Option<usize>,
 }
 
 /// Receive path counters.
@@ -179,9 +181,13 @@ impl Tvu {
             stats: stats.clone(),
             status: status.clone(),
         };
+        let pin_core = window.config.pin_core;
         let thread = std::thread::Builder::new()
             .name("bb-tvu".into())
-            .spawn(move || window.run(receiver, sender, links))?;
+            .spawn(move || {
+                crate::cores::pin_current_thread(pin_core, "tvu");
+                window.run(receiver, sender, links)
+            })?;
         Ok(Tvu {
             thread,
             stats,

@@ -75,6 +75,7 @@ fn start_validator(
             identity: me,
             shred_version: shred_version(&g.hash()),
             backend: UdpBackend::Mmsg,
+            pin_core: None,
         },
         cluster,
         Arc::new(move |_| Some(leader)),
