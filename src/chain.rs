@@ -21,7 +21,7 @@ use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
 use crate::rpc::{
-    BlockEntries, BlockError, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
+    BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
     SignatureStatus, SubmitError, TransactionRecord,
 };
 
@@ -300,6 +300,19 @@ impl Chain for NodeChain {
             ticks_per_slot: self.genesis.ticks_per_slot,
             hashes_per_tick: self.genesis.hashes_per_tick,
             entries,
+        })
+    }
+
+    fn block_header(&self, slot: Slot) -> Result<BlockHeader, BlockError> {
+        let (meta, _) = self.stored_block(slot)?;
+        Ok(BlockHeader {
+            slot,
+            parent_slot: meta.parent_slot,
+            blockhash: meta.blockhash,
+            bank_hash: meta.bank_hash,
+            leader: meta.leader,
+            block_height: meta.block_height,
+            transaction_count: meta.transaction_count,
         })
     }
 

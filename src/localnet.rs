@@ -496,7 +496,30 @@ fn drive(
     let submitted = stats.submitted.load(Ordering::Relaxed);
     let confirmed = stats.confirmed.load(Ordering::Relaxed);
     let comparison = compare_ledgers(&node_rpcs, stop);
-    let replication = replication_totals(nodes);
+    let counters: Vec<serde_json::Map<String, serde_json::Value>> =
+        nodes.iter().map(replication_counters).collect();
+    let mut replication = serde_json::Map::new();
+    for node in &counters {
+        for (name, v) in node {
+            let sum = replication.get(name).and_then(|x| x.as_u64()).unwrap_or(0)
+                + v.as_u64().unwrap_or(0);
+            replication.insert(name.clone(), json!(sum));
+        }
+    }
+    let per_node: Vec<serde_json::Value> = nodes
+        .iter()
+        .zip(&counters)
+        .zip(&node_rpcs)
+        .map(|((n, c), r)| {
+            json!({
+                "name": n.name,
+                "identity": n.identity.to_string(),
+                "slot": processed_slot(r),
+                "finalized_slot": r.call("getSlot", json!([{"commitment": "finalized"}])).ok(),
+                "replication": c,
+            })
+        })
+        .collect();
     let summary = json!({
         "validators": nodes.len(),
         "genesis_hash": cluster.genesis.hash().to_string(),
@@ -514,7 +537,9 @@ fn drive(
         "ledgers_compared_through_slot": comparison.through_slot,
         "ledgers_compared_blocks": comparison.blocks,
         "ledger_differences": comparison.differences,
+        "leaders_in_chain": comparison.leaders,
         "replication": replication,
+        "nodes": per_node,
     });
     if args.json {
         let mut out = std::io::stdout().lock();
@@ -547,9 +572,10 @@ fn drive(
     Ok(())
 }
 
-/// Sums replication counters over every validator's `/metrics` (erasure recovery, repair, dead
-/// blocks, refused shreds), so a run can show that the paths it exercised really worked.
-fn replication_totals(nodes: &[Node]) -> serde_json::Value {
+/// One validator's replication counters from its `/metrics` (erasure recovery, repair, dead
+/// blocks, refused shreds), so a run can show that the paths it exercised really worked; summed over
+/// the validators for the summary's `replication`.
+fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> {
     let names = [
         "blackbook_shreds_recovered_total",
         "blackbook_shreds_repaired_total",
@@ -560,28 +586,32 @@ fn replication_totals(nodes: &[Node]) -> serde_json::Value {
         "blackbook_fec_sets_fault_dropped_total",
         "blackbook_repair_responses_accepted",
     ];
-    let mut totals = serde_json::Map::new();
-    for n in nodes {
-        let url = format!("{}/metrics", n.rpc_url);
-        let Ok(mut resp) = ureq::get(&url).call() else {
+    let mut counters = serde_json::Map::new();
+    let url = format!("{}/metrics", n.rpc_url);
+    let Ok(mut resp) = ureq::get(&url).call() else {
+        return counters;
+    };
+    let Ok(text) = resp.body_mut().read_to_string() else {
+        return counters;
+    };
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let Ok(text) = resp.body_mut().read_to_string() else {
+        let Ok(v) = value.parse::<u64>() else {
             continue;
         };
-        for line in text.lines() {
-            let mut parts = line.split_whitespace();
-            let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
-                continue;
-            };
-            if let (true, Ok(v)) = (names.contains(&name), value.parse::<u64>()) {
-                let key = name.trim_start_matches("blackbook_").to_owned();
-                let sum = totals.get(&key).and_then(|x| x.as_u64()).unwrap_or(0) + v;
-                totals.insert(key, json!(sum));
-            }
+        if names.contains(&name) {
+            counters.insert(name.trim_start_matches("blackbook_").to_owned(), json!(v));
+        } else if let Some(reason) = name
+            .strip_prefix("blackbook_blocks_dead_by_reason_total{reason=\"")
+            .and_then(|r| r.strip_suffix("\"}"))
+        {
+            counters.insert(format!("blocks_dead_{reason}"), json!(v));
         }
     }
-    serde_json::Value::Object(totals)
+    counters
 }
 
 fn unix_ms() -> u64 {
@@ -597,21 +627,24 @@ fn processed_slot(rpc: &RpcClient) -> Option<u64> {
         .and_then(|v| v.as_u64())
 }
 
-/// One block of a rooted chain as compared: slot, parent, blockhash, transaction count.
-type ChainBlock = (u64, u64, String, usize);
+/// One block of a rooted chain as compared: slot, parent, blockhash, bank hash, leader, transaction
+/// count.
+type ChainBlock = (u64, u64, String, String, String, u64);
 
 /// What comparing the validators' rooted chains found.
 struct LedgerComparison {
     identical: bool,
     through_slot: u64,
     blocks: u64,
+    /// Distinct leaders of the compared blocks (rotation at work).
+    leaders: usize,
     differences: Vec<String>,
 }
 
-/// Compares every validator's rooted chain (slot, parent, blockhash, transaction count of each block)
-/// up to the lowest finalized slot among them. Equal blockhashes mean equal PoH chains and so equal entries and
-/// transactions; equal bank hashes follow because every validator re-executed every block and refuses
-/// one whose bank hash differs from its leader's.
+/// Compares every validator's rooted chain (slot, parent, blockhash, bank hash, leader and
+/// transaction count of each block, from `getBlockHeader`) up to the lowest finalized slot among
+/// them. Equal blockhashes mean equal PoH chains and so equal entries and transactions; equal bank
+/// hashes mean every validator reached the same state executing them.
 fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
     // Give the last blocks a moment to root everywhere.
     let settle = Instant::now() + Duration::from_secs(2);
@@ -629,22 +662,23 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         .collect();
     let through = finalized.iter().copied().min().unwrap_or(0);
     let mut differences = Vec::new();
-    // A block as (parent, blockhash, transactions); `Ok(None)` for a slot the node has no block for
-    // (skipped, or not rooted there); `Err` when the node could not be asked (retried first).
-    let fetch = |r: &RpcClient, slot: u64| -> Result<Option<(u64, String, usize)>, String> {
-        let params = json!([slot, {"commitment": "finalized", "transactionDetails": "signatures",
-                                   "rewards": false}]);
+    // A block (slot first); `Ok(None)` for a slot the node has no block for (skipped, or not stored
+    // there); `Err` when the node could not be asked (retried first).
+    let fetch = |r: &RpcClient, slot: u64| -> Result<Option<ChainBlock>, String> {
+        let params = json!([slot]);
         let mut last_err = String::new();
         for _ in 0..5 {
-            match r.call("getBlock", params.clone()) {
+            match r.call("getBlockHeader", params.clone()) {
                 Ok(v) => {
+                    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
                     return Ok((|| {
                         Some((
+                            slot,
                             v.get("parentSlot")?.as_u64()?,
-                            v.get("blockhash")?.as_str()?.to_owned(),
-                            v.get("signatures")
-                                .and_then(|s| s.as_array())
-                                .map_or(0, |a| a.len()),
+                            text("blockhash")?,
+                            text("bankHash")?,
+                            text("leader")?,
+                            v.get("transactionCount")?.as_u64()?,
                         ))
                     })());
                 }
@@ -668,8 +702,9 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
             slot -= 1;
             block = fetch(r, slot)?;
         }
-        while let Some((parent, hash, txs)) = block {
-            chain.push((slot, parent, hash, txs));
+        while let Some(b) = block {
+            let parent = b.1;
+            chain.push(b);
             if slot == 0 || parent >= slot {
                 break;
             }
@@ -684,9 +719,13 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         .zip(&finalized)
         .map(|(r, f)| chain_of(r, *f).map(|c| c.into_iter().filter(|b| b.0 <= through).collect()))
         .collect();
-    let blocks = match &chains[0] {
-        Ok(c) => c.len() as u64,
-        Err(_) => 0,
+    let (blocks, leaders) = match &chains[0] {
+        Ok(c) => {
+            let leaders: std::collections::BTreeSet<&str> =
+                c.iter().filter(|b| b.0 > 0).map(|b| b.4.as_str()).collect();
+            (c.len() as u64, leaders.len())
+        }
+        Err(_) => (0, 0),
     };
     for (i, c) in chains.iter().enumerate().skip(1) {
         if *c != chains[0] && differences.len() < 16 {
@@ -708,6 +747,7 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         identical: differences.is_empty() && through > 0,
         through_slot: through,
         blocks,
+        leaders,
         differences,
     }
 }

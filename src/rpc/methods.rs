@@ -29,6 +29,7 @@ pub(super) fn call(
         Method::GetBalance => get_balance(chain, params),
         Method::GetBlock => get_block(chain, params),
         Method::GetBlockEntries => get_block_entries(chain, params),
+        Method::GetBlockHeader => get_block_header(chain, params),
         Method::GetBlockHeight => {
             let (c, min) = context_params(params, 0)?;
             context_slot(chain.slot(c), min)?;
@@ -349,6 +350,21 @@ fn get_block_entries(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rp
         "ticksPerSlot": block.ticks_per_slot,
         "hashesPerTick": block.hashes_per_tick,
         "entries": entries,
+    }))
+}
+
+fn get_block_header(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let slot: u64 = params.required(0, "slot")?;
+    let h = chain.block_header(Slot(slot))?;
+    Ok(json!({
+        "slot": h.slot.0,
+        "parentSlot": h.parent_slot.0,
+        "blockhash": h.blockhash.to_string(),
+        "bankHash": h.bank_hash.to_string(),
+        "leader": h.leader.to_string(),
+        "blockHeight": h.block_height,
+        "transactionCount": h.transaction_count,
     }))
 }
 

@@ -145,6 +145,8 @@ pub trait Chain: Send + Sync + 'static {
     fn block(&self, slot: Slot, c: Commitment) -> Result<BlockRecord, BlockError>;
     /// The PoH entries of `slot`'s block, so anyone can re-verify its hash chain.
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError>;
+    /// What identifies `slot`'s stored block and its outcome, without its transactions.
+    fn block_header(&self, slot: Slot) -> Result<BlockHeader, BlockError>;
     /// The hash of the genesis file: the cluster's identity.
     fn genesis_hash(&self) -> Hash;
     /// Epoch and slot position at commitment `c`.
@@ -225,6 +227,26 @@ pub struct BlockEntries {
     pub hashes_per_tick: u64,
     /// The entries in order.
     pub entries: Vec<EntryRecord>,
+}
+
+/// A stored block's identity and outcome (BlackBook's `getBlockHeader`): enough to compare two
+/// validators' ledgers block by block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockHeader {
+    /// The block's slot.
+    pub slot: Slot,
+    /// Its parent's slot.
+    pub parent_slot: Slot,
+    /// Hash of its last tick.
+    pub blockhash: Hash,
+    /// Bank hash after executing it.
+    pub bank_hash: Hash,
+    /// The leader that produced it.
+    pub leader: Pubkey,
+    /// Blocks from genesis to it on its fork.
+    pub block_height: u64,
+    /// Transactions in it, failed ones included.
+    pub transaction_count: u32,
 }
 
 /// One PoH entry.

@@ -40,6 +40,7 @@ rpc_methods! {
     GetBalance => "getBalance",
     GetBlock => "getBlock",
     GetBlockEntries => "getBlockEntries",
+    GetBlockHeader => "getBlockHeader",
     GetBlockHeight => "getBlockHeight",
     GetEpochInfo => "getEpochInfo",
     GetFeeForMessage => "getFeeForMessage",

@@ -183,6 +183,18 @@ impl Chain for FakeChain {
             _ => Err(BlockError::NotAvailable(slot)),
         }
     }
+    fn block_header(&self, slot: Slot) -> Result<BlockHeader, BlockError> {
+        let block = self.block(slot, Commitment::Finalized)?;
+        Ok(BlockHeader {
+            slot,
+            parent_slot: block.parent_slot,
+            blockhash: block.blockhash,
+            bank_hash: Hash([4; 32]),
+            leader: self.identity(),
+            block_height: block.block_height,
+            transaction_count: 1,
+        })
+    }
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {
         self.block(slot, Commitment::Finalized)?;
         Ok(BlockEntries {

@@ -454,7 +454,7 @@ async fn get_block_in_every_detail_level() {
 #[tokio::test]
 async fn get_block_and_entries_errors_carry_solanas_codes() {
     let node = start().await;
-    for method in ["getBlock", "getBlockEntries"] {
+    for method in ["getBlock", "getBlockEntries", "getBlockHeader"] {
         let e = node.err(method, json!([9]), SLOT_SKIPPED).await;
         assert_eq!(
             message_of(&e),
@@ -478,6 +478,24 @@ async fn get_block_and_entries_errors_carry_solanas_codes() {
         INVALID_PARAMS,
     )
     .await;
+}
+
+#[tokio::test]
+async fn block_headers_name_a_blocks_bank_hash_and_leader() {
+    let node = start().await;
+    let v = node.ok("getBlockHeader", json!([FINALIZED_SLOT])).await;
+    assert_eq!(
+        v,
+        json!({
+            "slot": FINALIZED_SLOT,
+            "parentSlot": 8,
+            "blockhash": BLOCKHASH.to_string(),
+            "bankHash": Hash([4; 32]).to_string(),
+            "leader": node.chain.identity().to_string(),
+            "blockHeight": FINALIZED_SLOT - 3,
+            "transactionCount": 1,
+        })
+    );
 }
 
 #[tokio::test]
