@@ -23,6 +23,8 @@ pub enum DataEvent {
     BlockReplayed {
         /// The slot.
         slot: Slot,
+        /// The block it builds on.
+        parent: Slot,
         /// Its bank hash (equal to the leader's claim).
         bank_hash: Hash,
         /// Transactions it holds.

@@ -114,6 +114,8 @@ pub enum ReplayOutcome {
     Replayed {
         /// The slot.
         slot: Slot,
+        /// The block it builds on.
+        parent: Slot,
         /// Its bank hash.
         bank_hash: Hash,
         /// Its transactions.
@@ -322,6 +324,7 @@ impl Replayer {
                     .fetch_add(u64::from(transactions), Ordering::Relaxed);
                 Ok(ReplayOutcome::Replayed {
                     slot,
+                    parent: block.parent,
                     bank_hash,
                     transactions,
                 })
@@ -465,10 +468,12 @@ fn report(outcomes: &[ReplayOutcome], events: &Sender<DataEvent>) {
         let ev = match *o {
             ReplayOutcome::Replayed {
                 slot,
+                parent,
                 bank_hash,
                 transactions,
             } => DataEvent::BlockReplayed {
                 slot,
+                parent,
                 bank_hash,
                 transactions,
             },

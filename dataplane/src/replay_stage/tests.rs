@@ -109,6 +109,7 @@ fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_the
         out,
         vec![ReplayOutcome::Replayed {
             slot: Slot(1),
+            parent: Slot(0),
             bank_hash: b1.bank_hash().unwrap(),
             transactions: 3
         }]
@@ -328,6 +329,7 @@ fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
         events_rx.recv_timeout(timeout).unwrap(),
         DataEvent::BlockReplayed {
             slot: Slot(1),
+            parent: Slot(0),
             bank_hash: b1.bank_hash().unwrap(),
             transactions: 1
         }
