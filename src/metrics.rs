@@ -31,6 +31,8 @@ pub struct NodeMetrics {
     pub blocks_replayed: AtomicU64,
     /// Sequential SHA-256 rate measured at start-up.
     pub poh_hashes_per_second: AtomicU64,
+    /// Duplicate-slot proofs (a leader's two conflicting, validly signed shreds) received.
+    pub duplicate_slot_proofs: AtomicU64,
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
@@ -90,6 +92,12 @@ pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
         "blackbook_transactions_failed",
         "Included transactions whose transfer failed after paying the fee",
         get(&node.transactions_failed),
+    );
+    counter(
+        &mut r,
+        "blackbook_duplicate_slot_proofs",
+        "Proofs that a leader signed two conflicting shreds for one slot position",
+        get(&node.duplicate_slot_proofs),
     );
     counter(
         &mut r,

@@ -315,14 +315,14 @@ async fn control_plane(
             }
             _ = tick.tick() => {
                 while let Ok(ev) = pipeline.events.try_recv() {
-                    on_data_event(&metrics, ev);
+                    on_data_event(&metrics, &chain.store, ev);
                 }
                 if let Some(r) = &replication {
                     while let Ok(ev) = r.events.try_recv() {
                         if let DataEvent::MissingParent { parent, .. } = ev {
                             let _ = r.orphans.try_send(parent);
                         }
-                        on_data_event(&metrics, ev);
+                        on_data_event(&metrics, &chain.store, ev);
                     }
                 }
                 metrics.slot.store(pipeline.working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -341,7 +341,7 @@ async fn control_plane(
     Ok(())
 }
 
-fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
+fn on_data_event(metrics: &NodeMetrics, store: &Store, ev: DataEvent) {
     match ev {
         DataEvent::SlotStored { transactions, .. } => {
             metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
@@ -353,8 +353,26 @@ fn on_data_event(metrics: &NodeMetrics, ev: DataEvent) {
             metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
         }
         DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
-        DataEvent::BlockDead { .. }
-        | DataEvent::MissingParent { .. }
-        | DataEvent::DuplicateSlotProof { .. } => {}
+        DataEvent::DuplicateSlotProof {
+            slot,
+            first,
+            second,
+        } => {
+            metrics
+                .duplicate_slot_proofs
+                .fetch_add(1, Ordering::Relaxed);
+            // Kept durably for duplicate-slot handling and slashing evidence (consensus acts on it).
+            match store.put_duplicate_proof(slot, &first, &second) {
+                Ok(true) => tracing::warn!(
+                    slot = slot.0,
+                    "duplicate-slot proof kept: the leader equivocated"
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(slot = slot.0, "keeping a duplicate-slot proof failed: {e}")
+                }
+            }
+        }
+        DataEvent::BlockDead { .. } | DataEvent::MissingParent { .. } => {}
     }
 }

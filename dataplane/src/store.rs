@@ -60,11 +60,18 @@ const SHREDS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("shreds"
 const LAST_FEC_ROOT: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("last_fec_root");
 /// Slots whose block failed a check, with the reason: never replayed again, never built on.
 const DEAD_SLOTS: TableDefinition<u64, &str> = TableDefinition::new("dead_slots");
+/// Proof that a slot's leader equivocated: two validly signed, conflicting shreds (the first proof
+/// seen per slot), kept for duplicate-slot handling and slashing evidence.
+const DUPLICATE_PROOFS: TableDefinition<u64, (&[u8], &[u8])> =
+    TableDefinition::new("duplicate_proofs");
 
 const META_GENESIS_HASH: &str = "genesis_hash";
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_ROOT_SLOT: &str = "root_slot";
 const META_LATEST_SLOT: &str = "latest_slot";
+
+/// Two conflicting shreds of one slot, both signed by its leader: the first seen, then the other.
+pub type DuplicateProof = (Vec<u8>, Vec<u8>);
 
 /// When a commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -243,6 +250,7 @@ impl Store {
             txn.open_table(SHREDS)?;
             txn.open_table(LAST_FEC_ROOT)?;
             txn.open_table(DEAD_SLOTS)?;
+            txn.open_table(DUPLICATE_PROOFS)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?
@@ -503,6 +511,37 @@ impl Store {
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Keeps `first` and `second`, two conflicting shreds of `slot` signed by its leader, unless a
+    /// proof for the slot is kept already; returns whether this one was new.
+    pub fn put_duplicate_proof(
+        &self,
+        slot: Slot,
+        first: &[u8],
+        second: &[u8],
+    ) -> Result<bool, StoreError> {
+        let txn = self.begin_write()?;
+        let new = {
+            let mut proofs = txn.open_table(DUPLICATE_PROOFS)?;
+            let new = proofs.get(slot.0)?.is_none();
+            if new {
+                proofs.insert(slot.0, (first, second))?;
+            }
+            new
+        };
+        txn.commit()?;
+        Ok(new)
+    }
+
+    /// The duplicate-slot proof kept for `slot`, if any.
+    pub fn duplicate_proof(&self, slot: Slot) -> Result<Option<DuplicateProof>, StoreError> {
+        let table = self.read()?.open_table(DUPLICATE_PROOFS)?;
+        let row = table.get(slot.0)?;
+        Ok(row.map(|row| {
+            let (a, b) = row.value();
+            (a.to_vec(), b.to_vec())
+        }))
     }
 
     /// Why the block of `slot` is dead, if it is.

@@ -24,7 +24,8 @@ use crate::packet::PacketBatch;
 use crate::plane::{DataEvent, SlotRepairStatus};
 use crate::replay_stage::ReceivedBlock;
 use crate::shred::{
-    AssemblerLimits, CompletedSlot, InsertOutcome, ShredVerifier, ShredView, SlotAssembler,
+    AssembleError, AssemblerLimits, CompletedSlot, InsertOutcome, ShredVerifier, ShredView,
+    SlotAssembler,
 };
 use crate::turbine::{ShredId, TurbineScratch, TurbineTree};
 use crate::types::{Hash, Pubkey, Slot};
@@ -39,6 +40,11 @@ const STATUS_INTERVAL: Duration = Duration::from_millis(50);
 pub const SLOTS_AHEAD_MAX: u64 = 2_048;
 /// Completed slots listed in the repair status (so the planner stops asking for them).
 const COMPLETED_REPORTED_MAX: usize = 64;
+
+/// Shred dedup table size (2^18 fingerprints, 2 MiB: several seconds of Turbine traffic).
+const SHRED_DEDUP_SLOTS_LOG2: u32 = 18;
+/// How long a shred's fingerprint is kept at most.
+const SHRED_DEDUP_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// Slot → scheduled leader (the leader schedule lives in the control plane; the data plane only asks).
 pub type LeaderLookup = Arc<dyn Fn(Slot) -> Option<Pubkey> + Send + Sync>;
@@ -170,7 +176,7 @@ impl Tvu {
         let mut window = Window {
             verifier: ShredVerifier::new(config.shred_version),
             assembler: SlotAssembler::new(AssemblerLimits::default()),
-            deduper: Deduper::new(18, Duration::from_secs(2)),
+            deduper: Deduper::new(SHRED_DEDUP_SLOTS_LOG2, SHRED_DEDUP_MAX_AGE),
             scratch: TurbineScratch::default(),
             children: Vec::new(),
             slots: BTreeSet::new(),
@@ -299,6 +305,9 @@ impl Window {
             if last_status.elapsed() >= STATUS_INTERVAL {
                 last_status = Instant::now();
                 self.publish_status();
+                // Forget old fingerprints now and then, so a shred dropped after dedup (a slot too
+                // far ahead, a full assembler) is taken when repair or a retransmit brings it again.
+                self.deduper.maybe_reset(last_status);
             }
         }
     }
@@ -364,13 +373,14 @@ impl Window {
                     .filter_map(|c| cluster.tvu_addrs.get(c).copied()),
             );
         }
-        if self.completed.contains(&slot) {
-            return targets;
-        }
+        // Shreds of a completed slot still go in while the assembler holds it: a second version of
+        // a shred already held is a duplicate-slot proof, however late it comes.
         let outcome = self.assembler.insert(&view, merkle_root);
         match outcome {
             Ok(InsertOutcome::Inserted(ins)) => {
-                self.slots.insert(slot);
+                if !self.assembler.is_complete(slot) {
+                    self.slots.insert(slot);
+                }
                 self.stats
                     .recovered_data
                     .fetch_add(ins.recovered.len() as u64, Ordering::Relaxed);
@@ -403,6 +413,8 @@ impl Window {
                     second: eq.second,
                 });
             }
+            // A late shred of a slot completed and since evicted: nothing left to add it to.
+            Err(AssembleError::AlreadyCompleted { .. }) if self.completed.contains(&slot) => {}
             Err(e) => self.stats.reject(e.reason()),
         }
         targets

@@ -737,3 +737,24 @@ fn a_replaced_block_takes_its_old_statuses_with_it() {
     assert_eq!(store.tx_status_in(Slot(5), &gone).unwrap(), None);
     assert!(store.tx_status(&sig(5, 1)).unwrap().is_some());
 }
+
+#[test]
+fn the_first_duplicate_slot_proof_per_slot_is_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        assert_eq!(store.duplicate_proof(Slot(7)).unwrap(), None);
+        assert!(store
+            .put_duplicate_proof(Slot(7), &[1; 40], &[2; 41])
+            .unwrap());
+        assert!(!store
+            .put_duplicate_proof(Slot(7), &[3; 40], &[4; 40])
+            .unwrap());
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.duplicate_proof(Slot(7)).unwrap(),
+        Some((vec![1; 40], vec![2; 41]))
+    );
+    assert_eq!(store.duplicate_proof(Slot(8)).unwrap(), None);
+}

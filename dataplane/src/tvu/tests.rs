@@ -27,6 +27,7 @@ struct Validator {
     forks: Arc<RwLock<BankForks>>,
     tvu: Tvu,
     replay: ReplayStage,
+    events: crossbeam_channel::Receiver<DataEvent>,
 }
 
 fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Genesis {
@@ -68,7 +69,7 @@ fn start_validator(
     let (forks, _) = load(g, &store, &mut Executor::new(0), 1).unwrap();
     let forks = Arc::new(RwLock::new(forks));
     let (blocks_tx, blocks_rx) = crossbeam_channel::bounded(16);
-    let (events_tx, _events_rx) = crossbeam_channel::bounded(1024);
+    let (events_tx, events) = crossbeam_channel::bounded(1024);
     let (_repaired_tx, repaired_rx) = crossbeam_channel::bounded(16);
     let tvu = Tvu::spawn(
         TvuConfig {
@@ -97,6 +98,7 @@ fn start_validator(
         forks,
         tvu,
         replay,
+        events,
     }
 }
 
@@ -169,29 +171,39 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
     let mut chained = Root(g.hash().0);
     let mut blocks = Vec::new();
     let mut shreds = Vec::new();
-    for slot in 1..=3u64 {
-        let txs: Vec<Txn> = payers
+    let transfers = |slot: u64, to: u8| -> Vec<Vec<Txn>> {
+        // Transfers to one account conflict: one per entry.
+        payers
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                Txn::parse(&build_transfer(
+                vec![Txn::parse(&build_transfer(
                     p,
-                    &Pubkey([200; 32]),
+                    &Pubkey([to; 32]),
                     slot * 1000 + i as u64,
                     &g.hash(),
                 ))
-                .unwrap()
+                .unwrap()]
             })
-            .collect();
-        // Transfers to one account conflict: one per entry.
-        let batches = txs.into_iter().map(|t| vec![t]).collect();
-        let (bank, entries) = produce_block(&g, &parent, Slot(slot), pk(&leader), batches);
+            .collect()
+    };
+    let mut slot3_parent_root = chained;
+    for slot in 1..=3u64 {
+        let (bank, entries) =
+            produce_block(&g, &parent, Slot(slot), pk(&leader), transfers(slot, 200));
+        if slot == 3 {
+            slot3_parent_root = chained;
+        }
         let (s, root) = shred_block(&g, &leader, &bank, &entries, chained);
         chained = root;
         shreds.push(s);
         blocks.push(bank.clone());
         parent = bank;
     }
+    // The leader equivocates: a second, validly signed version of slot 3 with other transfers.
+    let (other3, other3_entries) =
+        produce_block(&g, &blocks[1], Slot(3), pk(&leader), transfers(3, 201));
+    let (other3_shreds, _) = shred_block(&g, &leader, &other3, &other3_entries, slot3_parent_root);
     assert!(shreds[0].len() > 16, "several FEC sets per block");
 
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -286,6 +298,61 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
         // Garbage, truncated and bad-proof shreds are refused by parse or proof checks.
         assert!(st.rejected_total() >= 5, "{rejected:?}");
         assert_eq!(v.replay.stats().dead.load(Ordering::Relaxed), 0);
+    }
+
+    // After replay: a shred whose index lies outside its FEC set, and one with a bad Merkle proof in
+    // a set whose root is already verified; then the other version of slot 3's first data shred.
+    let mut out_of_set = shreds[2][1];
+    out_of_set[73..77].copy_from_slice(&1_000u32.to_le_bytes());
+    let mut late_bad_proof = shreds[2][2];
+    late_bad_proof[SHRED_SIZE - 1] ^= 1;
+    let second = other3_shreds[0];
+    assert_ne!(second[..], shreds[2][0][..]);
+    for bytes in [&out_of_set, &late_bad_proof, &second] {
+        for a in &addrs {
+            sender.send_to(&bytes[..], a).unwrap();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for v in &vals {
+        let proof = loop {
+            match v
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(DataEvent::DuplicateSlotProof {
+                    slot,
+                    first,
+                    second,
+                }) => break (slot, first, second),
+                Ok(_) => continue,
+                Err(e) => panic!(
+                    "no duplicate-slot proof ({e}): rejected {:?}",
+                    v.tvu.stats().rejected()
+                ),
+            }
+        };
+        // The proof: the two versions of slot 3's data shred 0, both as the leader signed them.
+        let (slot, first, second_seen) = proof;
+        assert_eq!(slot, Slot(3));
+        let mut pair = [first, second_seen];
+        pair.sort();
+        let mut expected = [shreds[2][0].to_vec(), second.to_vec()];
+        expected.sort();
+        assert_eq!(pair, expected);
+        assert_eq!(v.tvu.stats().equivocations.load(Ordering::Relaxed), 1);
+        let rejected = v.tvu.stats().rejected();
+        for reason in ["index_out_of_set", "bad_merkle_proof"] {
+            assert!(
+                rejected.iter().any(|(r, n)| *r == reason && *n >= 1),
+                "{reason} not counted: {rejected:?}"
+            );
+        }
+        // Replay was not disturbed: the first version of slot 3 stays.
+        assert_eq!(
+            v.forks.read().unwrap().get(Slot(3)).unwrap().bank_hash(),
+            blocks[2].bank_hash()
+        );
     }
     exit.store(true, Ordering::Relaxed);
     for v in vals {
