@@ -437,8 +437,12 @@ pub fn bind_udp(
     socket.set_recv_buffer_size(recv_buffer_bytes)?;
     socket.set_send_buffer_size(send_buffer_bytes)?;
     socket.bind(&addr.into())?;
-    let granted_rcv = socket.recv_buffer_size()?;
-    let granted_snd = socket.send_buffer_size()?;
+    let granted_rcv = granted_buffer_bytes(socket.recv_buffer_size()?);
+    let granted_snd = granted_buffer_bytes(socket.send_buffer_size()?);
+    tracing::info!(
+        %addr, recv_buffer_bytes = granted_rcv, send_buffer_bytes = granted_snd,
+        "UDP socket bound"
+    );
     if granted_rcv < recv_buffer_bytes {
         tracing::warn!(
             %addr, asked_bytes = recv_buffer_bytes, granted_bytes = granted_rcv,
@@ -452,6 +456,17 @@ pub fn bind_udp(
         );
     }
     Ok((socket.into(), granted_rcv, granted_snd))
+}
+
+/// The buffer size a socket was granted, from what `getsockopt` reports: Linux doubles the value
+/// it sets (the other half pays for its bookkeeping, see socket(7)), so comparing the report with
+/// the request would hide a grant of anything above half of it.
+fn granted_buffer_bytes(reported: usize) -> usize {
+    if cfg!(target_os = "linux") {
+        reported / 2
+    } else {
+        reported
+    }
 }
 
 /// Counters of the fetch stage.
@@ -820,7 +835,22 @@ mod tests {
         assert!(socket.local_addr().unwrap().port() != 0);
         assert!(rcv > 0 && snd > 0);
         // Asking for far more than any default limit is granted only partly, and still binds.
-        let (_s, rcv_big, _) = bind_udp(LOCALHOST.parse().unwrap(), 1 << 30, 1 << 30).unwrap();
+        let (_s, rcv_big, snd_big) =
+            bind_udp(LOCALHOST.parse().unwrap(), 1 << 30, 1 << 30).unwrap();
         assert!(rcv_big < 1 << 30);
+        // The grant is what the request got, capped by the kernel's limit, not the doubled value
+        // the kernel reports (which would hide a shortfall of up to half).
+        let limit = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let (rmem_max, wmem_max) = (limit("rmem_max"), limit("wmem_max"));
+        assert_eq!((rcv_big, snd_big), (rmem_max, wmem_max));
+        let asked = (rmem_max / 2).max(4096);
+        let (_s, rcv, _) = bind_udp(LOCALHOST.parse().unwrap(), asked, 4096).unwrap();
+        assert_eq!(rcv, asked);
     }
 }
