@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Bencher, Criterion, Throughput};
 use dataplane::store::{SlotCommit, SlotMeta, Store, TxStatusRecord};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use redb::{Database, TableDefinition};
@@ -125,6 +125,26 @@ fn slot_bytes(c: &SlotCommit) -> Vec<u8> {
     out
 }
 
+/// Commits `warm` slots untimed, then times one more slot's commit per iteration.
+fn bench_commits(b: &mut Bencher<'_>, warm: u64, mut commit: impl FnMut(&SlotCommit)) {
+    let mut slot = 1;
+    for _ in 0..warm {
+        commit(&slot_commit(slot));
+        slot += 1;
+    }
+    b.iter_custom(|iters| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let c = slot_commit(slot);
+            slot += 1;
+            let start = Instant::now();
+            commit(&c);
+            total += start.elapsed();
+        }
+        total
+    })
+}
+
 fn store(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(TXS as u64));
@@ -134,61 +154,20 @@ fn store(c: &mut Criterion) {
     g.bench_function("limit_append_fsync", |b| {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut file = std::fs::File::create(dir.path().join("append")).expect("file");
-        let mut slot = 1;
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let bytes = slot_bytes(&slot_commit(slot));
-                slot += 1;
-                let start = Instant::now();
-                file.write_all(&bytes).expect("write");
-                file.sync_data().expect("fsync");
-                total += start.elapsed();
-            }
-            total
+        bench_commits(b, 0, |c| {
+            file.write_all(&slot_bytes(c)).expect("write");
+            file.sync_data().expect("fsync");
         })
     });
-
     g.bench_function("signature_keyed_redb", |b| {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Database::create(dir.path().join("keyed.redb")).expect("db");
-        let mut slot = 1;
-        for _ in 0..WARM_SLOTS {
-            signature_keyed_commit(&db, &slot_commit(slot));
-            slot += 1;
-        }
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let commit = slot_commit(slot);
-                slot += 1;
-                let start = Instant::now();
-                signature_keyed_commit(&db, &commit);
-                total += start.elapsed();
-            }
-            total
-        })
+        bench_commits(b, WARM_SLOTS, |c| signature_keyed_commit(&db, c))
     });
-
     g.bench_function("commit_slot", |b| {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), Hash([9; 32])).expect("store");
-        let mut slot = 1;
-        for _ in 0..WARM_SLOTS {
-            store.commit_slot(&slot_commit(slot)).expect("commit");
-            slot += 1;
-        }
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let commit = slot_commit(slot);
-                slot += 1;
-                let start = Instant::now();
-                store.commit_slot(&commit).expect("commit");
-                total += start.elapsed();
-            }
-            total
-        })
+        bench_commits(b, WARM_SLOTS, |c| store.commit_slot(c).expect("commit"))
     });
     g.finish();
 }
