@@ -605,6 +605,7 @@ impl ClientLoop {
                     parent: s.parent,
                     received_data: s.received_data,
                     last_index: s.last_index,
+                    missing_roots: s.missing_roots,
                     complete: false,
                 };
                 self.planner.on_progress(now_ms, &progress);

@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dataplane::repair::{RepairKind, DEFAULT_RESPONSES_MAX};
-use dataplane::types::{Pubkey, Slot};
+use dataplane::types::{Hash, Pubkey, Slot};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -87,6 +87,9 @@ pub struct SlotProgress {
     pub received_data: Vec<u32>,
     /// Index of the slot's last data shred, once a shred flagged last-in-slot has arrived.
     pub last_index: Option<u32>,
+    /// Missing data indices whose FEC set's Merkle root the node knows, with that root: requests
+    /// for them name the root, so a peer holding another version of the set says so.
+    pub missing_roots: Vec<(u32, Hash)>,
     /// Whether every data shred is held.
     pub complete: bool,
 }
@@ -144,6 +147,8 @@ struct SlotState {
     progress_ms: u64,
     /// Last ask per missing index.
     asked: BTreeMap<u32, Ask>,
+    /// Known FEC set roots of missing indices.
+    roots: BTreeMap<u32, Hash>,
     /// Last `HighestShred` ask.
     highest: Option<Ask>,
     /// Peers that said "don't have" for this slot.
@@ -268,8 +273,16 @@ impl RepairPlanner {
             state.received.dedup();
         }
         state.last_index = state.last_index.or(last_index);
+        for &(index, root) in progress
+            .missing_roots
+            .iter()
+            .take(DATA_SHREDS_PER_SLOT_MAX as usize)
+        {
+            state.roots.insert(index, root);
+        }
         let held = &state.received;
         state.asked.retain(|i, _| held.binary_search(i).is_err());
+        state.roots.retain(|i, _| held.binary_search(i).is_err());
         // Walk back: a parent above the root that is neither tracked nor completed is one this
         // node lacks. Without a root the planner cannot tell a missing parent from an old one.
         if let Some(parent) = progress.parent.filter(|p| *p < slot) {
@@ -457,7 +470,7 @@ impl RepairPlanner {
             Some(last) => last.saturating_add(1),
             None => state.received.last().map_or(0, |&h| h + 1),
         };
-        let mut wanted: Vec<(u32, Option<Pubkey>)> = Vec::new();
+        let mut wanted: Vec<(u32, Option<Pubkey>, Option<Hash>)> = Vec::new();
         let mut next_held = state.received.iter().peekable();
         for index in 0..end {
             if wanted.len() >= self.config.requests_per_slot_max {
@@ -471,7 +484,7 @@ impl RepairPlanner {
             }
             let ask = state.asked.get(&index).copied();
             if self.due(ask, now_ms) {
-                wanted.push((index, ask.map(|a| a.peer)));
+                wanted.push((index, ask.map(|a| a.peer), state.roots.get(&index).copied()));
             }
         }
         let highest = (state.last_index.is_none()
@@ -480,18 +493,14 @@ impl RepairPlanner {
         .then(|| (end, state.highest.map(|a| a.peer)));
         let avoided = state.avoided.clone();
 
-        for (index, last_peer) in wanted {
+        for (index, last_peer, root) in wanted {
             if !self.room(out) {
                 return;
             }
             let Some(peer) = self.pick_peer(last_peer, &avoided) else {
                 return;
             };
-            let kind = RepairKind::Shred {
-                slot,
-                index,
-                root: None,
-            };
+            let kind = RepairKind::Shred { slot, index, root };
             out.push(self.issue(now_ms, peer, kind, Some(index)));
             if let Some(state) = self.slots.get_mut(&slot) {
                 state.asked.insert(

@@ -80,6 +80,8 @@ pub struct SlotRepairStatus {
     pub received_data: Vec<u32>,
     /// Index of its last data shred, once known (LAST_IN_SLOT seen or recovered).
     pub last_index: Option<u32>,
+    /// Missing data indices whose FEC set's Merkle root is known, with that root, ascending.
+    pub missing_roots: Vec<(u32, Hash)>,
     /// Whether every data shred is held.
     pub complete: bool,
 }

@@ -459,11 +459,16 @@ impl Window {
                     Some(end) => (0..=end).filter(|i| !missing.contains(i)).collect(),
                     None => Vec::new(),
                 };
+                let missing_roots = missing
+                    .iter()
+                    .filter_map(|&i| Some((i, Hash(self.assembler.set_root_of(slot, i)?.0))))
+                    .collect();
                 SlotRepairStatus {
                     slot: Slot(slot),
-                    parent: None,
+                    parent: self.assembler.parent(slot).map(Slot),
                     received_data,
                     last_index,
+                    missing_roots,
                     complete: false,
                 }
             })
@@ -473,6 +478,7 @@ impl Window {
             parent: None,
             received_data: Vec::new(),
             last_index: None,
+            missing_roots: Vec::new(),
             complete: true,
         }));
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = v;

@@ -240,6 +240,7 @@ fn missing_shreds_are_repaired_from_a_peer() {
         complete: received.len() == count as usize,
         received_data: received,
         last_index: Some(count - 1),
+        missing_roots: Vec::new(),
     };
     b.set_status(vec![status(held.clone())]);
 
@@ -284,6 +285,7 @@ fn a_slot_the_peer_lacks_is_answered_dont_have() {
         parent: Some(Slot(40)),
         received_data: vec![0],
         last_index: Some(3),
+        missing_roots: Vec::new(),
         complete: false,
     }]);
     assert!(
@@ -460,6 +462,7 @@ fn a_slot_without_a_known_end_learns_it_from_highest_shred() {
         parent: Some(Slot(4)),
         received_data: vec![0],
         last_index: None,
+        missing_roots: Vec::new(),
         complete: false,
     }]);
     let mut got = BTreeMap::new();

@@ -17,6 +17,7 @@ fn progress(slot: u64, received: &[u32], last_index: Option<u32>) -> SlotProgres
         parent: slot.checked_sub(1).map(Slot),
         received_data: received.to_vec(),
         last_index,
+        missing_roots: Vec::new(),
         complete: false,
     }
 }
@@ -299,4 +300,26 @@ fn same_seed_same_requests() {
     };
     assert_eq!(run(11), run(11));
     assert_ne!(run(11), run(12));
+}
+
+#[test]
+fn a_request_names_the_fec_set_root_the_node_knows() {
+    let mut p = planner(3);
+    let root = Hash([7; 32]);
+    p.on_progress(
+        0,
+        &SlotProgress {
+            missing_roots: vec![(1, root)],
+            ..progress(5, &[0, 3], Some(3))
+        },
+    );
+    let out = p.tick(10_000);
+    let asks: Vec<(u32, Option<Hash>)> = out
+        .iter()
+        .filter_map(|r| match r.kind {
+            RepairKind::Shred { index, root, .. } => Some((index, root)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks, vec![(1, Some(root)), (2, None)]);
 }

@@ -453,6 +453,30 @@ impl SlotAssembler {
         self.slots.get(&slot)?.last_index
     }
 
+    /// The slot's parent, once a data shred named it.
+    pub fn parent(&self, slot: u64) -> Option<u64> {
+        Some(self.slots.get(&slot)?.parent?.0)
+    }
+
+    /// The Merkle root of the FEC set that holds data index `index` of `slot`, where a held shred
+    /// proves which set that is: a coding shred gave the set's data count, or a later data shred
+    /// of the same set is held. Repair names it, so a peer holding another version says so.
+    pub fn set_root_of(&self, slot: u64, index: u32) -> Option<Root> {
+        let st = self.slots.get(&slot)?;
+        let (&start, set) = st.sets.range(..=index).next_back()?;
+        let inside = match set.shape {
+            Some((num_data, _, _)) => index < start.saturating_add(u32::from(num_data)),
+            // Sets are contiguous in data indices: a later data shred of this set brackets it.
+            None => st
+                .data
+                .range(index..)
+                .next()
+                .and_then(|(_, b)| ShredView::parse(&b[..]).ok())
+                .is_some_and(|v| v.fec_set_index() == start),
+        };
+        inside.then_some(set.root)
+    }
+
     /// Data indices repair should ask for: the gaps below the last index (or, until it is known,
     /// below the highest index held). Empty for a completed or unknown slot.
     pub fn missing_data(&self, slot: u64) -> Vec<u32> {

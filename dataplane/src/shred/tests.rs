@@ -819,3 +819,25 @@ fn small_sets_recover_when_coding_shreds_arrive_after_later_sets_data() {
     assert_eq!(asm.missing_data(2), Vec::<u32>::new());
     assert_eq!(completed.expect("slot completes").data, data);
 }
+
+#[test]
+fn the_set_of_a_missing_data_index_is_known_only_where_a_held_shred_proves_it() {
+    let (s, _) = shred(4, 3, &bytes(2 * SET_BYTES + 10, 9));
+    let root0 = fec_set_root(&s[..64]).unwrap();
+    let root1 = fec_set_root(&s[64..128]).unwrap();
+    let mut asm = SlotAssembler::default();
+    let mut ver = ShredVerifier::new(VERSION);
+    assert_eq!(asm.set_root_of(4, 3), None);
+    // Data shreds 0 and 5 of set 0: index 3 lies between them, in their set; 7 might not.
+    assemble(&mut asm, &mut ver, [&s[0], &s[5]]);
+    assert_eq!(asm.set_root_of(4, 3), Some(root0));
+    assert_eq!(asm.set_root_of(4, 7), None);
+    assert_eq!(asm.parent(4), Some(3));
+    // A coding shred gives set 0's size: all of 0..32 is in it, 40 is not.
+    assemble(&mut asm, &mut ver, [&s[32]]);
+    assert_eq!(asm.set_root_of(4, 31), Some(root0));
+    assert_eq!(asm.set_root_of(4, 40), None);
+    // A data shred of set 1 brackets its first index.
+    assemble(&mut asm, &mut ver, [&s[64 + 1]]);
+    assert_eq!(asm.set_root_of(4, 32), Some(root1));
+}
