@@ -274,7 +274,7 @@ impl Replayer {
         v
     }
 
-    fn replay_one(&mut self, block: ReceivedBlock) -> Result<ReplayOutcome, StoreError> {
+    fn replay_one(&mut self, mut block: ReceivedBlock) -> Result<ReplayOutcome, StoreError> {
         let slot = block.slot;
         let (root, parent_bank, known) = {
             let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
@@ -303,7 +303,7 @@ impl Replayer {
             }
             return Ok(self.hold(block));
         };
-        match self.check_and_execute(&block, &parent_bank) {
+        match self.check_and_execute(&mut block, &parent_bank) {
             Ok((bank, commit)) => {
                 self.store.commit_slot(&commit)?;
                 let bank_hash = commit.meta.bank_hash;
@@ -338,7 +338,7 @@ impl Replayer {
 
     fn check_and_execute(
         &mut self,
-        block: &ReceivedBlock,
+        block: &mut ReceivedBlock,
         parent: &Arc<Bank>,
     ) -> Result<(Bank, SlotCommit), ReplayError> {
         let slot = block.slot;
@@ -366,7 +366,8 @@ impl Replayer {
         let mut commit = build_commit(&bank, &entries, &executions, blockhash, footer.bank_hash)?;
         commit.meta.block_time_ms = footer.block_time_ms;
         commit.root = false;
-        commit.data_shreds = block.data_shreds.clone();
+        // Moved, not copied: the block is stored once and then dropped.
+        commit.data_shreds = std::mem::take(&mut block.data_shreds);
         commit.last_fec_root = block.last_fec_root;
         Ok((bank, commit))
     }

@@ -7,8 +7,15 @@
 //! a node's children never wait for its assembly work; repaired shreds are never retransmitted (their
 //! requester is the only node missing them).
 //!
-//! Copies: a datagram lands in a pooled packet buffer (see [`crate::udp`]); parsing and verification
-//! read it in place; retransmission sends from it; the assembler copies it once into its slot.
+//! Copies, from the socket on: the kernel writes each datagram into the thread's one preallocated
+//! [`PacketBatch`] (mmsg without GRO), or into io_uring's registered provided-buffer ring or a GRO
+//! buffer, from which it is copied once into the batch (see [`crate::udp`]). Dedup, parsing,
+//! Merkle and signature verification and retransmission all read the batch in place: no copy
+//! before the verifier. After verification the assembler copies each shred once into its slot
+//! (where erasure recovery decodes in place); a completed slot's payloads are gathered once into
+//! the block's byte stream, and its data shreds are copied once more, into the block handed to
+//! replay, which moves them into the ledger (repair serves them from there). Repaired shreds
+//! arrive as their own buffers from the repair thread.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{SocketAddr, UdpSocket};
