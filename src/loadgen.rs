@@ -3,8 +3,11 @@
 //!
 //! Confirmation is tracked from blocks (`getBlock` with `transactionDetails: "signatures"`), not by
 //! polling each signature, so the cost of watching stays a few RPC calls per slot at any rate.
+//! Like a wallet's send-and-confirm, a transfer not confirmed in good time (see [`RESEND_AFTER`]) is sent again
+//! (the same bytes, to whoever leads then) until it lands or its blockhash expires: a datagram can
+//! be lost, and a block that held it can end up on an abandoned fork. Nodes drop the repeats.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,14 @@ const SEND_BATCH: usize = 64;
 const IN_FLIGHT_MIN: u64 = 2_048;
 /// A transfer not confirmed after this long is counted as dropped (its blockhash has expired by then).
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(60);
+/// An unconfirmed transfer is sent again after twice the median confirmation latency since it was
+/// last sent, and never sooner than this (longer than a leader turn of 4 × 400 ms plus a healthy
+/// block's confirmation), so repeats stay rare.
+pub const RESEND_AFTER: Duration = Duration::from_secs(4);
+/// Most transfers sent again per round (every [`RESEND_ROUND`]).
+const RESENDS_PER_ROUND_MAX: usize = 4_096;
+/// How often unconfirmed transfers are looked at for resending.
+const RESEND_ROUND: Duration = Duration::from_millis(250);
 /// Seed that makes the load accounts reproducible, so localnet's genesis can fund them.
 const ACCOUNT_SEED: &[u8] = b"blackbook-localnet-load-account";
 
@@ -119,6 +130,8 @@ pub struct LoadStats {
     pub confirmed: AtomicU64,
     /// Transfers given up on after [`CONFIRM_TIMEOUT`].
     pub expired: AtomicU64,
+    /// Sends of a transfer after its first (see [`RESEND_AFTER`]).
+    pub resent: AtomicU64,
     /// Newest confirmed slot seen.
     pub confirmed_slot: AtomicU64,
     /// Send-to-confirmed-block latency, microseconds.
@@ -131,6 +144,7 @@ impl LoadStats {
             submitted: AtomicU64::new(0),
             confirmed: AtomicU64::new(0),
             expired: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
             confirmed_slot: AtomicU64::new(0),
             latency_us: Mutex::new(
                 Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds"),
@@ -163,8 +177,20 @@ struct Shared {
     exit: Arc<AtomicBool>,
     sending: Arc<AtomicBool>,
     blockhash: Mutex<Hash>,
-    outstanding: Mutex<HashMap<Signature, Instant>>,
+    outstanding: Mutex<HashMap<Signature, Pending>>,
+    /// (when, transfers confirmed by then), over the last [`RATE_WINDOW`].
+    rate_samples: Mutex<VecDeque<(Instant, u64)>>,
     started: Instant,
+}
+
+/// A transfer sent and not yet seen in a confirmed block.
+struct Pending {
+    /// First sent (latency is measured from here).
+    sent: Instant,
+    /// Last sent.
+    last_sent: Instant,
+    /// Its wire bytes, for resending.
+    wire: Vec<u8>,
 }
 
 impl LoadGenerator {
@@ -185,6 +211,7 @@ impl LoadGenerator {
             sending: Arc::new(AtomicBool::new(true)),
             blockhash: Mutex::new(blockhash),
             outstanding: Mutex::new(HashMap::new()),
+            rate_samples: Mutex::new(VecDeque::new()),
             started: Instant::now(),
             config,
         });
@@ -203,6 +230,12 @@ impl LoadGenerator {
             std::thread::Builder::new()
                 .name("bbLoadHash".into())
                 .spawn(move || blockhash_loop(&s))?,
+        );
+        let s = shared.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("bbLoadResend".into())
+                .spawn(move || resend_loop(&s))?,
         );
         let s = shared.clone();
         threads.push(
@@ -304,34 +337,123 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
             wires.push(wire);
         }
         let now = Instant::now();
-        if let Ok(mut o) = s.outstanding.lock() {
-            for sig in &sigs {
-                o.insert(*sig, now);
-            }
-        }
-        let targets = s.config.tpu.current();
-        let batch: Vec<(&[u8], SocketAddr)> = wires
-            .iter()
-            .flat_map(|w| targets.iter().map(move |a| (w.as_slice(), *a)))
-            .collect();
-        if let Err(e) = send_mmsg(&socket, &batch) {
-            tracing::warn!("load generator send failed: {e}");
-        }
+        send_to_leaders(&socket, &s.config.tpu, &wires);
         sent_here += wires.len() as u64;
         s.stats
             .submitted
             .fetch_add(wires.len() as u64, Ordering::Relaxed);
+        if let Ok(mut o) = s.outstanding.lock() {
+            for (sig, wire) in sigs.iter().zip(wires.drain(..)) {
+                o.insert(
+                    *sig,
+                    Pending {
+                        sent: now,
+                        last_sent: now,
+                        wire,
+                    },
+                );
+            }
+        }
     }
 }
 
-/// The closed loop's window (Little's law): the confirmed rate so far times the median confirmation
-/// latency plus two seconds of headroom, never below the floor. A cluster that confirms only after
-/// several slots needs that many transfers in flight to stay busy.
+/// Sends each of `wires` to the leaders of now (and, near a hand-over, next).
+fn send_to_leaders(socket: &UdpSocket, tpu: &TpuTargets, wires: &[Vec<u8>]) {
+    let targets = tpu.current();
+    let batch: Vec<(&[u8], SocketAddr)> = wires
+        .iter()
+        .flat_map(|w| targets.iter().map(move |a| (w.as_slice(), *a)))
+        .collect();
+    for chunk in batch.chunks(SEND_BATCH * 2) {
+        if let Err(e) = send_mmsg(socket, chunk) {
+            tracing::warn!("load generator send failed: {e}");
+        }
+    }
+}
+
+/// Appends to `wires` (at most `max`) the transfers last sent at least `after` before `now`, and
+/// marks them sent now.
+fn take_due(
+    outstanding: &mut HashMap<Signature, Pending>,
+    now: Instant,
+    after: Duration,
+    max: usize,
+    wires: &mut Vec<Vec<u8>>,
+) {
+    for p in outstanding.values_mut() {
+        if wires.len() >= max {
+            break;
+        }
+        if now.saturating_duration_since(p.last_sent) >= after {
+            p.last_sent = now;
+            wires.push(p.wire.clone());
+        }
+    }
+}
+
+/// Sends again the transfers that have waited [`RESEND_AFTER`] since they were last sent.
+fn resend_loop(s: &Shared) {
+    let socket = match UdpSocket::bind("127.0.0.1:0") {
+        Ok(sock) => sock,
+        Err(e) => {
+            tracing::error!("load generator cannot bind a UDP socket: {e}");
+            return;
+        }
+    };
+    let mut wires: Vec<Vec<u8>> = Vec::new();
+    while !s.exit.load(Ordering::Relaxed) {
+        sleep_unless_exit(&s.exit, RESEND_ROUND);
+        let now = Instant::now();
+        let after = RESEND_AFTER.max(Duration::from_secs_f64(
+            2.0 * s.stats.latency_ms(50.0) / 1000.0,
+        ));
+        wires.clear();
+        if let Ok(mut o) = s.outstanding.lock() {
+            take_due(&mut o, now, after, RESENDS_PER_ROUND_MAX, &mut wires);
+        }
+        if !wires.is_empty() {
+            send_to_leaders(&socket, &s.config.tpu, &wires);
+            s.stats
+                .resent
+                .fetch_add(wires.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The closed loop's window (Little's law): the confirmed rate of the last [`RATE_WINDOW`] times the
+/// median confirmation latency plus two seconds of headroom, never below the floor. A cluster that
+/// confirms only after several slots needs that many transfers in flight to stay busy; measuring
+/// the rate over a recent window (not since start) lets the window grow past a slow start.
 fn in_flight_cap(s: &Shared) -> u64 {
-    let secs = s.started.elapsed().as_secs_f64().max(1.0);
-    let rate = s.stats.confirmed.load(Ordering::Relaxed) as f64 / secs;
+    let rate = s.recent_rate();
     let latency_s = s.stats.latency_ms(50.0) / 1000.0;
     IN_FLIGHT_MIN.max((rate * (latency_s + 2.0)) as u64)
+}
+/// The span over which the confirmed rate is measured for the window.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
+impl Shared {
+    /// Transfers confirmed per second over the last [`RATE_WINDOW`] (since start, before that).
+    fn recent_rate(&self) -> f64 {
+        let samples = self.rate_samples.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (Instant::now(), self.stats.confirmed.load(Ordering::Relaxed));
+        let first = samples.front().copied().unwrap_or((self.started, 0));
+        let secs = now.0.duration_since(first.0).as_secs_f64().max(1.0);
+        now.1.saturating_sub(first.1) as f64 / secs
+    }
+
+    /// Records the confirmed count now, keeping the samples of the last [`RATE_WINDOW`].
+    fn sample_rate(&self) {
+        let mut samples = self.rate_samples.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        samples.push_back((now, self.stats.confirmed.load(Ordering::Relaxed)));
+        while samples
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            samples.pop_front();
+        }
+    }
 }
 
 fn blockhash_loop(s: &Shared) {
@@ -367,8 +489,8 @@ fn confirm_loop(s: &Shared, start: Slot) {
                     if let Ok(mut o) = s.outstanding.lock() {
                         for sig in sigs.iter().filter_map(|v| v.as_str()) {
                             if let Ok(sig) = sig.parse::<Signature>() {
-                                if let Some(sent) = o.remove(&sig) {
-                                    landed.push(seen.duration_since(sent));
+                                if let Some(p) = o.remove(&sig) {
+                                    landed.push(seen.duration_since(p.sent));
                                 }
                             }
                         }
@@ -393,6 +515,7 @@ fn confirm_loop(s: &Shared, start: Slot) {
             }
         }
         expire(s);
+        s.sample_rate();
         sleep_unless_exit(&s.exit, Duration::from_millis(50));
     }
 }
@@ -401,7 +524,7 @@ fn expire(s: &Shared) {
     let now = Instant::now();
     if let Ok(mut o) = s.outstanding.lock() {
         let before = o.len();
-        o.retain(|_, sent| now.duration_since(*sent) < CONFIRM_TIMEOUT);
+        o.retain(|_, p| now.duration_since(p.sent) < CONFIRM_TIMEOUT);
         let gone = (before - o.len()) as u64;
         if gone > 0 {
             s.stats.expired.fetch_add(gone, Ordering::Relaxed);
@@ -434,6 +557,43 @@ mod tests {
             load_account(3).verifying_key(),
             load_account(4).verifying_key()
         );
+    }
+
+    #[test]
+    fn unconfirmed_transfers_are_resent_once_due_and_not_again_until_due_again() {
+        let t0 = Instant::now();
+        let after = Duration::from_secs(4);
+        let mut o: HashMap<Signature, Pending> = (0..5u8)
+            .map(|i| {
+                let sent = t0 + Duration::from_secs(u64::from(i));
+                let p = Pending {
+                    sent,
+                    last_sent: sent,
+                    wire: vec![i; 3],
+                };
+                (Signature([i; 64]), p)
+            })
+            .collect();
+        let mut wires = Vec::new();
+        // At t0 + 5 s, those sent at 0 s and 1 s are due.
+        take_due(&mut o, t0 + Duration::from_secs(5), after, 10, &mut wires);
+        wires.sort();
+        assert_eq!(wires, vec![vec![0; 3], vec![1; 3]]);
+        // A moment later nothing new is due, and the two just resent are not due again.
+        wires.clear();
+        take_due(
+            &mut o,
+            t0 + Duration::from_millis(5_500),
+            after,
+            10,
+            &mut wires,
+        );
+        assert!(wires.is_empty());
+        // Much later all are due, but a round sends at most `max`.
+        take_due(&mut o, t0 + Duration::from_secs(60), after, 3, &mut wires);
+        assert_eq!(wires.len(), 3);
+        // The first send time (latency is measured from it) is kept.
+        assert_eq!(o[&Signature([0; 64])].sent, t0);
     }
 
     #[test]

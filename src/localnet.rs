@@ -529,6 +529,7 @@ fn drive(
         "tx_submitted": submitted,
         "tx_confirmed": confirmed,
         "tx_expired": stats.expired.load(Ordering::Relaxed),
+        "tx_resent": stats.resent.load(Ordering::Relaxed),
         "tps": confirmed as f64 / send_secs.max(1e-9),
         "confirm_latency_ms": {"p50": stats.latency_ms(50.0), "p90": stats.latency_ms(90.0),
                                "p99": stats.latency_ms(99.0)},
