@@ -420,15 +420,19 @@ fn resend_loop(s: &Shared) {
     }
 }
 
-/// The closed loop's window (Little's law): the confirmed rate of the last [`RATE_WINDOW`] times the
-/// median confirmation latency plus two seconds of headroom, never below the floor. A cluster that
-/// confirms only after several slots needs that many transfers in flight to stay busy; measuring
-/// the rate over a recent window (not since start) lets the window grow past a slow start.
+/// The closed loop's window (Little's law): the confirmed rate of the last [`RATE_WINDOW`] times
+/// the unloaded confirmation latency (its 10th percentile) with [`WINDOW_HEADROOM`] on top, never
+/// below the floor. A cluster that confirms only after several slots needs that many transfers in
+/// flight to stay busy. The headroom lets the rate grow while bounding the queue the load builds:
+/// sized from the median instead, the window would feed its own queueing delay back into itself.
 fn in_flight_cap(s: &Shared) -> u64 {
     let rate = s.recent_rate();
-    let latency_s = s.stats.latency_ms(50.0) / 1000.0;
-    IN_FLIGHT_MIN.max((rate * (latency_s + 2.0)) as u64)
+    let base_s = s.stats.latency_ms(10.0) / 1000.0;
+    IN_FLIGHT_MIN.max((rate * (WINDOW_HEADROOM.0 * base_s + WINDOW_HEADROOM.1)) as u64)
 }
+
+/// The window over the unloaded latency: (factor, extra seconds).
+const WINDOW_HEADROOM: (f64, f64) = (1.25, 0.5);
 /// The span over which the confirmed rate is measured for the window.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
