@@ -152,14 +152,19 @@ fn leader_blocks(g: &Genesis, keys: &[SigningKey]) -> Vec<LeaderBlock> {
 }
 
 /// One iteration of the full replay: a fresh validator, then the blocks replayed in order (timed).
-fn replay_once(g: &Genesis, blocks: &[LeaderBlock], verify_threads: usize) -> Duration {
+fn replay_once(
+    g: &Genesis,
+    blocks: &[LeaderBlock],
+    verify_threads: usize,
+    exec_threads: usize,
+) -> Duration {
     let validator = node(g);
     let mut replayer = Replayer::new(
         g.clone(),
         validator.forks.clone(),
         validator.store.clone(),
         verify_threads,
-        0,
+        exec_threads,
     );
     let received: Vec<ReceivedBlock> = blocks.iter().map(|b| b.received.clone()).collect();
     let start = Instant::now();
@@ -223,10 +228,19 @@ fn replay(c: &mut Criterion) {
             BenchmarkId::new("verify_threads", verify_threads),
             &verify_threads,
             |b, &threads| {
-                b.iter_custom(|iters| (0..iters).map(|_| replay_once(&g, &blocks, threads)).sum())
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| replay_once(&g, &blocks, threads, 0))
+                        .sum()
+                })
             },
         );
     }
+    // What a 2-core validator runs: verification on both cores, one Sealevel worker besides the
+    // replay thread.
+    group.bench_function("verify_threads_2_exec_workers_1", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| replay_once(&g, &blocks, 2, 1)).sum())
+    });
     group.bench_function("no_sigverify_exec_only", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| exec_once(&g, &blocks)).sum())
     });

@@ -164,7 +164,10 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
                 store: store.clone(),
                 root_slot: pipeline.root_slot.clone(),
                 sets,
-                verify_threads: plan.sigverify,
+                // A block's signatures are checked all at once between blocks, on every shared
+                // core: a validator must keep up with a leader whose sigverify runs continuously.
+                verify_threads: plan.cores.shared.max(1),
+                exec_threads: plan.exec,
                 cores: plan.cores,
                 exit: pipeline.exit.clone(),
             },

@@ -224,6 +224,8 @@ pub struct ReplicationParts<'a> {
     pub sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
     /// Sigverify threads for replay.
     pub verify_threads: usize,
+    /// Sealevel workers for replay, besides the replay thread itself.
+    pub exec_threads: usize,
     /// Dedicated cores (TVU and broadcast use theirs).
     pub cores: CorePlan,
     /// Stops everything.
@@ -303,7 +305,7 @@ impl Replication {
             p.forks,
             p.store.clone(),
             p.verify_threads,
-            0,
+            p.exec_threads,
         )
         .with_rooting(
             p.config.consensus.provisional_root_depth,

@@ -19,6 +19,10 @@ fn payer(i: u8) -> SigningKey {
 }
 
 fn genesis() -> Genesis {
+    genesis_with_payers(4)
+}
+
+fn genesis_with_payers(payers: u8) -> Genesis {
     Genesis {
         ticks_per_slot: TICKS_PER_SLOT,
         hashes_per_tick: HASHES_PER_TICK,
@@ -28,7 +32,7 @@ fn genesis() -> Genesis {
                 identity: LEADER,
                 stake: 1,
             }],
-            (0..4)
+            (0..payers)
                 .map(|i| GenesisAccount {
                     pubkey: Pubkey(payer(i).verifying_key().to_bytes()),
                     lamports: 1_000_000_000,
@@ -148,6 +152,51 @@ fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_the
         r.replay(received(&b3, &e3)).unwrap(),
         vec![ReplayOutcome::AlreadyKnown(Slot(3))]
     );
+}
+
+#[test]
+fn an_entry_split_across_sealevel_workers_replays_to_the_leaders_bank_hash() {
+    // Twice the executor's smallest chunk, one payer and one recipient per transfer: replay gives the
+    // second half of the entry to a worker.
+    const N: u8 = 2 * crate::sealevel::CHUNK_MIN as u8;
+    let g = genesis_with_payers(N);
+    let leader = node(&g);
+    let validator = node(&g);
+    let txs: Vec<Txn> = (0..N)
+        .map(|i| {
+            Txn::parse(&build_transfer(
+                &payer(i),
+                &Pubkey([150 + i; 32]),
+                500 + u64::from(i),
+                &g.hash(),
+            ))
+            .unwrap()
+        })
+        .collect();
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, txs);
+    let mut r = Replayer::new(
+        g.clone(),
+        validator.forks.clone(),
+        validator.store.clone(),
+        2,
+        1,
+    );
+    let out = r.replay(received(&b1, &e1)).unwrap();
+    assert_eq!(
+        out,
+        vec![ReplayOutcome::Replayed {
+            slot: Slot(1),
+            parent: Slot(0),
+            bank_hash: b1.bank_hash().unwrap(),
+            transactions: u32::from(N)
+        }]
+    );
+    let forks = validator.forks.read().unwrap();
+    let replayed = forks.get(Slot(1)).unwrap();
+    for i in 0..N {
+        assert_eq!(replayed.balance(&Pubkey([150 + i; 32])), 500 + u64::from(i));
+    }
 }
 
 #[test]
