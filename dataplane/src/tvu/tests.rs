@@ -360,3 +360,135 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
         v.replay.join();
     }
 }
+
+#[test]
+fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
+    const OTHERS: u16 = 199;
+    let leader = key(1);
+    let me = key(2);
+    let payers: Vec<SigningKey> = (10..26).map(key).collect();
+    let g = genesis(&leader, &[pk(&me)], &payers);
+    // 199 passive children, each a real socket. Our node's stake makes it the root of nearly every
+    // shred, so nearly every shred fans out 199 ways from it.
+    let children: Vec<(Pubkey, UdpSocket)> = (0..OTHERS)
+        .map(|i| {
+            let mut id = [0xE0; 32];
+            id[..2].copy_from_slice(&i.to_le_bytes());
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            (Pubkey(id), s)
+        })
+        .collect();
+    let mut nodes = vec![(pk(&leader), 10), (pk(&me), 100_000)];
+    nodes.extend(children.iter().map(|(p, _)| (*p, 1)));
+    let tree = TurbineTree::new(&nodes, 200);
+    let mut tvu_addrs: HashMap<Pubkey, SocketAddr> = children
+        .iter()
+        .map(|(p, s)| (*p, s.local_addr().unwrap()))
+        .collect();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let my_addr = socket.local_addr().unwrap();
+    tvu_addrs.insert(pk(&me), my_addr);
+    let cluster = Arc::new(RwLock::new(ClusterShape {
+        tree: tree.clone(),
+        tvu_addrs,
+    }));
+    let exit = Arc::new(AtomicBool::new(false));
+    let v = start_validator(&g, pk(&me), pk(&leader), socket, cluster, &exit);
+
+    let txs: Vec<Vec<Txn>> = payers
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            vec![Txn::parse(&build_transfer(
+                p,
+                &Pubkey([200; 32]),
+                1 + i as u64,
+                &g.hash(),
+            ))
+            .unwrap()]
+        })
+        .collect();
+    let genesis_bank = Arc::new(Bank::genesis(&g));
+    let (bank, entries) = produce_block(&g, &genesis_bank, Slot(1), pk(&leader), txs);
+    let (shreds, _) = shred_block(&g, &leader, &bank, &entries, Root(g.hash().0));
+
+    // Every shred goes to our node; what each child must get follows from the tree alone.
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut expected: HashMap<Pubkey, Vec<Vec<u8>>> = HashMap::new();
+    let mut rooted_here = 0;
+    for s in &shreds {
+        let view = ShredView::parse(s).unwrap();
+        let id = match view.kind() {
+            crate::shred::ShredKind::Data => ShredId::data(Slot(1), view.index()),
+            crate::shred::ShredKind::Coding => ShredId::coding(Slot(1), view.index()),
+        };
+        let kids = tree.children(&pk(&leader), id, &pk(&me));
+        if tree.root(&pk(&leader), id) == Some(pk(&me)) {
+            rooted_here += 1;
+            assert_eq!(
+                kids.len(),
+                usize::from(OTHERS),
+                "a root at fanout 200 feeds all"
+            );
+        } else {
+            assert!(kids.is_empty(), "below the root every node is a leaf");
+        }
+        for k in kids {
+            expected.entry(k).or_default().push(s.to_vec());
+        }
+        sender.send_to(s, my_addr).unwrap();
+        // Each shred becomes 199 datagrams: pace so the children's buffers keep up.
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        rooted_here * 10 >= shreds.len() * 9,
+        "{rooted_here} of {}",
+        shreds.len()
+    );
+
+    let mut sent_on = 0;
+    let mut buf = [0u8; 2048];
+    for (child, s) in &children {
+        let mut want = expected.remove(child).unwrap_or_default();
+        // The expected count with a timeout each, then whatever else is already queued.
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            match s.recv(&mut buf) {
+                Ok(n) => got.push(buf[..n].to_vec()),
+                Err(_) => break,
+            }
+        }
+        s.set_nonblocking(true).unwrap();
+        while let Ok(n) = s.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got.sort();
+        want.sort();
+        assert_eq!(got.len(), want.len(), "child {child:?}");
+        assert!(
+            got == want,
+            "child {child:?} got other shreds than the tree names"
+        );
+        sent_on += got.len();
+    }
+    assert_eq!(sent_on, rooted_here * usize::from(OTHERS));
+    assert_eq!(
+        v.tvu.stats().retransmitted.load(Ordering::Relaxed),
+        sent_on as u64
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while v.forks.read().unwrap().get(Slot(1)).is_none() {
+        assert!(Instant::now() < deadline, "slot 1 not replayed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        v.forks.read().unwrap().get(Slot(1)).unwrap().bank_hash(),
+        bank.bank_hash()
+    );
+    exit.store(true, Ordering::Relaxed);
+    v.tvu.join();
+    v.replay.join();
+}
