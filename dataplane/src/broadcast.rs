@@ -6,8 +6,9 @@
 //!
 //! **Fault injection (tests only).** `BLACKBOOK_FAULT_DROP_SHREDS=<percent>` drops that share of
 //! outgoing shreds at random and `BLACKBOOK_FAULT_DROP_FEC_SETS=<percent>` drops whole FEC sets, so
-//! that integration tests can prove erasure recovery and repair. A node started with either logs a
-//! warning; operators never set them.
+//! that integration tests can prove erasure recovery and repair. Only debug builds and builds with
+//! the `fault-injection` feature honour them (release builds log that they ignore them); a node that
+//! honours them logs a warning.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,7 +40,10 @@ pub struct BroadcastFaults {
 }
 
 impl BroadcastFaults {
-    /// Reads the fault switches from the environment (absent or invalid: no faults).
+    /// Reads the fault switches from the environment (absent or invalid: no faults). Only test
+    /// builds honour them: debug builds, or any build with the `fault-injection` feature. A release
+    /// build logs that it ignores them, so a stray variable can never make a production leader drop
+    /// shreds.
     pub fn from_env() -> BroadcastFaults {
         let read = |name: &str| {
             std::env::var(name)
@@ -52,15 +56,27 @@ impl BroadcastFaults {
             drop_shreds_percent: read(FAULT_DROP_SHREDS_ENV),
             drop_fec_sets_percent: read(FAULT_DROP_FEC_SETS_ENV),
         };
-        if faults != BroadcastFaults::default() {
+        if faults == BroadcastFaults::default() {
+            return faults;
+        }
+        if !FAULT_INJECTION_BUILT_IN {
             tracing::warn!(
                 ?faults,
-                "TEST FAULT INJECTION: this leader drops outgoing shreds on purpose"
+                "fault switches ignored: this build has no fault injection (a test-only feature)"
             );
+            return BroadcastFaults::default();
         }
+        tracing::warn!(
+            ?faults,
+            "TEST FAULT INJECTION: this leader drops outgoing shreds on purpose"
+        );
         faults
     }
 }
+
+/// Whether this build honours the fault switches (debug builds and the `fault-injection` feature).
+pub const FAULT_INJECTION_BUILT_IN: bool =
+    cfg!(any(debug_assertions, feature = "fault-injection"));
 
 /// Broadcast counters.
 #[derive(Debug, Default)]
