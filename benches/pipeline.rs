@@ -97,6 +97,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             lead_alone: true,
             root_depth: None,
             shredding: None,
+            forwarder: None,
         },
         &g,
         store,

@@ -574,7 +574,7 @@ fn drive(
 }
 
 /// One validator's replication counters from its `/metrics` (erasure recovery, repair, dead
-/// blocks, refused shreds), so a run can show that the paths it exercised really worked; summed over
+/// blocks, refused shreds, forwarded transactions), so a run can show that the paths it exercised really worked; summed over
 /// the validators for the summary's `replication`.
 fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> {
     let names = [
@@ -586,6 +586,7 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         "blackbook_shreds_fault_dropped_total",
         "blackbook_fec_sets_fault_dropped_total",
         "blackbook_repair_responses_accepted",
+        "blackbook_transactions_forwarded_total",
     ];
     let mut counters = serde_json::Map::new();
     let url = format!("{}/metrics", n.rpc_url);

@@ -33,6 +33,10 @@ pub struct NodeMetrics {
     pub poh_hashes_per_second: AtomicU64,
     /// Duplicate-slot proofs (a leader's two conflicting, validly signed shreds) received.
     pub duplicate_slot_proofs: AtomicU64,
+    /// Held transactions sent on to the leader of the moment (Gulf Stream).
+    pub transactions_forwarded: AtomicU64,
+    /// Transactions the forwarding socket refused.
+    pub transactions_forward_failed: AtomicU64,
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
@@ -80,6 +84,18 @@ pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
         "blackbook_blocks_replayed",
         "Blocks replayed from the ledger at start-up",
         get(&node.blocks_replayed),
+    );
+    counter(
+        &mut r,
+        "blackbook_transactions_forwarded",
+        "Held transactions sent on to the leader of the moment (Gulf Stream)",
+        get(&node.transactions_forwarded),
+    );
+    counter(
+        &mut r,
+        "blackbook_transactions_forward_failed",
+        "Transactions the forwarding socket refused",
+        get(&node.transactions_forward_failed),
     );
     counter(
         &mut r,

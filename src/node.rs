@@ -1,7 +1,8 @@
 //! `blackbook validator`: one node — the data-plane pipeline on its own threads, steered and served by
 //! a tokio control plane (RPC, metrics, signals).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use axum::routing::get;
 use dataplane::cores::CorePlan;
+use dataplane::forward::Forwarder;
 use dataplane::genesis::Genesis;
 use dataplane::packet::bind_udp;
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
@@ -59,6 +61,31 @@ fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
         exec,
         cores,
     }
+}
+
+/// Gulf Stream: held transactions go to the current slot's leader, unless this node leads the current
+/// or the next slot (then it holds them for its own window).
+fn forwarder(config: &Config, schedules: &Arc<Schedules>, me: Pubkey) -> anyhow::Result<Forwarder> {
+    let mut tpus = HashMap::new();
+    for peer in &config.network.peers {
+        let identity: Pubkey = peer
+            .identity
+            .parse()
+            .map_err(|_| anyhow::anyhow!("network.peers.identity {:?}", peer.identity))?;
+        tpus.insert(identity, peer.tpu_addr);
+    }
+    let bind_ip = config.network.tpu_addr.ip();
+    let socket = UdpSocket::bind((bind_ip, 0))
+        .with_context(|| format!("binding the forwarding socket on {bind_ip}"))?;
+    let schedules = schedules.clone();
+    let target = move |slot: Slot| {
+        let leader = schedules.leader(slot)?;
+        if leader == me || schedules.leader(slot.next())? == me {
+            return None;
+        }
+        tpus.get(&leader).copied()
+    };
+    Ok(Forwarder::new(socket, Arc::new(target))?)
 }
 
 /// Runs the validator until SIGINT/SIGTERM.
@@ -126,6 +153,12 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
+    let schedules = Arc::new(Schedules::new(&genesis));
+    let forwarder = if clustered {
+        Some(forwarder(&config, &schedules, identity)?)
+    } else {
+        None
+    };
     let (tpu, granted_rcv, _) = bind_udp(
         config.network.tpu_addr,
         config.network.udp_recv_buffer_bytes,
@@ -145,6 +178,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             lead_alone: !clustered,
             root_depth: clustered.then_some(config.consensus.provisional_root_depth),
             shredding,
+            forwarder,
         },
         &genesis,
         store.clone(),
@@ -152,7 +186,6 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         tpu,
     )?;
 
-    let schedules = Arc::new(Schedules::new(&genesis));
     let replication = match (replication_sockets, sets_rx) {
         (Some(sockets), Some(sets)) => Some(Arc::new(Replication::start(
             ReplicationParts {
@@ -260,6 +293,7 @@ async fn control_plane(
         tracing::info!(%addr, "JSON-RPC listening");
         let counters = pipeline.counters.clone();
         let sig_stats = pipeline.sigverify_stats.clone();
+        let forward_stats = pipeline.forward_stats.clone();
         let node_metrics = metrics.clone();
         let repl = replication.clone();
         let extra = axum::Router::new().route(
@@ -270,6 +304,14 @@ async fn control_plane(
                         sig_stats.accepted.load(Ordering::Relaxed),
                         Ordering::Relaxed,
                     );
+                    if let Some(f) = &forward_stats {
+                        node_metrics
+                            .transactions_forwarded
+                            .store(f.forwarded.load(Ordering::Relaxed), Ordering::Relaxed);
+                        node_metrics
+                            .transactions_forward_failed
+                            .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
+                    }
                     let mut text = render(&node_metrics, &counters);
                     if let Some(r) = &repl {
                         r.render_metrics(&mut text);

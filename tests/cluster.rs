@@ -65,6 +65,8 @@ fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
     assert!(counter(&s, "blocks_replayed_from_network_total") > 0, "{s}");
     assert!(counter(&s, "shreds_retransmitted_total") > 0, "{s}");
     assert_eq!(failed_blocks(&s), vec![], "{s}");
+    // What a leader still held when its window ended went on to the next leader (Gulf Stream).
+    assert!(counter(&s, "transactions_forwarded_total") > 0, "{s}");
     // Progress lines name the leader and each node's slot and replay lag.
     assert!(
         stderr.contains("| leader ") && stderr.contains("| nodes "),

@@ -9,7 +9,8 @@
 //! When PoH reports the slot's last tick, the stage freezes the bank (bank hash), hands it to the
 //! ledger stage for storage and opens the next slot on top of it, as long as the control plane's
 //! [`LeadCommand`] covers that slot. Between leader windows the stage holds verified transactions
-//! (bounded) for the node's next turn.
+//! (bounded) while the node leads soon, and otherwise forwards them to the leader of the moment
+//! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,7 @@ use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 
 use crate::bank::{Bank, TxExecution};
 use crate::bank_forks::BankForks;
+use crate::forward::Forwarder;
 use crate::metrics::{Reject, RejectCounters};
 use crate::poh_service::{PohCommand, PohHandle, RecordError};
 use crate::sealevel::{Executor, Scheduler};
@@ -99,6 +101,8 @@ pub struct BankingChannels {
     pub working_slot: Arc<AtomicU64>,
     /// Rejection counters.
     pub counters: Arc<RejectCounters>,
+    /// Sends held transactions on to other leaders (none: hold them for this node's next turn).
+    pub forwarder: Option<Forwarder>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
 }
@@ -243,6 +247,7 @@ impl Banking {
                     slot_open = working.is_some();
                     continue;
                 }
+                self.forward_held();
             }
             if let Some((bank, last)) = working.take() {
                 if let Ok(end) = self.ch.slot_ended.try_recv() {
@@ -307,6 +312,28 @@ impl Banking {
                 );
                 Ok(None)
             }
+        }
+    }
+
+    /// Outside a leader window: sends every held transaction to the leader of the current slot,
+    /// unless the forwarder says to hold them (this node leads now or next).
+    fn forward_held(&mut self) {
+        if self.scheduler.is_empty() {
+            return;
+        }
+        let Some(forwarder) = self.ch.forwarder.as_mut() else {
+            return;
+        };
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let slot = Slot(
+            now_ms.saturating_sub(self.config.genesis_unix_ms)
+                / self.config.slot_duration_ms.max(1),
+        );
+        if let Some(to) = forwarder.target(slot) {
+            forwarder.send(self.scheduler.drain(), to);
         }
     }
 

@@ -75,8 +75,7 @@ impl BroadcastFaults {
 }
 
 /// Whether this build honours the fault switches (debug builds and the `fault-injection` feature).
-pub const FAULT_INJECTION_BUILT_IN: bool =
-    cfg!(any(debug_assertions, feature = "fault-injection"));
+pub const FAULT_INJECTION_BUILT_IN: bool = cfg!(any(debug_assertions, feature = "fault-injection"));
 
 /// Broadcast counters.
 #[derive(Debug, Default)]

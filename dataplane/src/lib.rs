@@ -15,6 +15,7 @@ pub mod broadcast;
 pub mod cores;
 pub mod dedup;
 pub mod entry;
+pub mod forward;
 pub mod genesis;
 pub mod ledger_stage;
 pub mod metrics;

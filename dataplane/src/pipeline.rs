@@ -48,6 +48,8 @@ pub struct PipelineConfig {
     pub root_depth: Option<u64>,
     /// Shred produced slots for broadcast (clusters of more than one validator).
     pub shredding: Option<crate::ledger_stage::LedgerShredding>,
+    /// Forward held transactions to other leaders (clusters; see [`crate::forward`]).
+    pub forwarder: Option<crate::forward::Forwarder>,
 }
 
 /// A running leader pipeline and the handles its users read.
@@ -72,6 +74,8 @@ pub struct LeaderPipeline {
     pub fetch_stats: Arc<FetchStats>,
     /// Sigverify counters.
     pub sigverify_stats: Arc<SigverifyStats>,
+    /// Forwarding counters (clusters).
+    pub forward_stats: Option<Arc<crate::forward::ForwardStats>>,
     fetch: FetchStage,
     sigverify: SigverifyStage,
     banking: BankingStage,
@@ -132,6 +136,7 @@ impl LeaderPipeline {
                 parent: parent.slot(),
             });
         }
+        let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,
@@ -149,6 +154,7 @@ impl LeaderPipeline {
                 forks: forks.clone(),
                 working_slot: working_slot.clone(),
                 counters: counters.clone(),
+                forwarder: config.forwarder,
                 exit: exit.clone(),
             },
         )?;
@@ -166,6 +172,7 @@ impl LeaderPipeline {
         Ok(LeaderPipeline {
             fetch_stats: fetch.stats().clone(),
             sigverify_stats: sigverify.stats().clone(),
+            forward_stats,
             forks,
             working_slot,
             root_slot,
@@ -219,6 +226,13 @@ mod tests {
 
     /// A pipeline for one validator that leads only when commanded, with depth-4 rooting.
     fn commanded_pipeline(name: &str) -> (LeaderPipeline, Arc<Store>, Genesis, tempfile::TempDir) {
+        commanded_pipeline_with(name, None)
+    }
+
+    fn commanded_pipeline_with(
+        name: &str,
+        forwarder: Option<crate::forward::Forwarder>,
+    ) -> (LeaderPipeline, Arc<Store>, Genesis, tempfile::TempDir) {
         let me = Pubkey([1; 32]);
         let g = Genesis {
             hashes_per_tick: 50,
@@ -251,6 +265,7 @@ mod tests {
                 lead_alone: false,
                 root_depth: Some(4),
                 shredding: None,
+                forwarder,
             },
             &g,
             store.clone(),
@@ -269,6 +284,45 @@ mod tests {
             .as_millis() as u64
             - g.creation_time_unix_ms;
         Slot(due / g.slot_duration_ms + ahead)
+    }
+
+    #[test]
+    fn outside_its_window_a_node_holds_or_forwards_as_its_forwarder_says() {
+        use crate::forward::{ForwardTarget, Forwarder};
+        use std::sync::atomic::AtomicBool;
+        let leader = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        leader
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let to = leader.local_addr().unwrap();
+        let forward_now = Arc::new(AtomicBool::new(false));
+        let switch = forward_now.clone();
+        let target: ForwardTarget = Arc::new(move |_| switch.load(Ordering::Relaxed).then_some(to));
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let forwarder = Forwarder::new(socket, target).unwrap();
+        let (p, _store, g, _dir) = commanded_pipeline_with("forwarding", Some(forwarder));
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let wires: Vec<Vec<u8>> = (0..5)
+            .map(|i| crate::txn::build_transfer(&key, &Pubkey([3; 32]), 1 + i, &g.hash()))
+            .collect();
+        let txns = wires.iter().map(|w| Txn::parse(w).unwrap()).collect();
+        p.txns.send(txns).unwrap();
+        // Held: this node leads soon.
+        let mut buf = [0u8; 2048];
+        assert!(leader.recv(&mut buf).is_err(), "held transactions stay");
+        // Another node leads now: they go to it, as the client sent them.
+        forward_now.store(true, Ordering::Relaxed);
+        let mut got = Vec::new();
+        while got.len() < wires.len() {
+            let n = leader.recv(&mut buf).expect("forwarded");
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, wires);
+        let stats = p.forward_stats.clone().unwrap();
+        assert_eq!(stats.forwarded.load(Ordering::Relaxed), 5);
+        // Forwarded once: nothing is left to lead with or to send again.
+        assert!(leader.recv(&mut buf).is_err());
+        p.shutdown();
     }
 
     #[test]
