@@ -378,6 +378,11 @@ impl Replication {
         );
         line(
             out,
+            "shreds_retransmitted_recovered_total",
+            t.retransmitted_recovered.load(Ordering::Relaxed),
+        );
+        line(
+            out,
             "shreds_recovered_total",
             t.recovered_data.load(Ordering::Relaxed),
         );

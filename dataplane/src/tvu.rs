@@ -5,7 +5,9 @@
 //! One thread does it all: on a 2-core machine running several validators, a thread per step would
 //! cost more in handoffs than it saves. Turbine shreds are retransmitted before they are inserted, so
 //! a node's children never wait for its assembly work; repaired shreds are never retransmitted (their
-//! requester is the only node missing them).
+//! requester is the only node missing them). A data shred this node rebuilt by erasure recovery from
+//! Turbine shreds goes to its children in that shred's tree as if it had arrived: a shred the leader
+//! lost on the way to its tree's root would otherwise be missing in the root's whole subtree.
 //!
 //! Copies, from the socket on: the kernel writes each datagram into the thread's one preallocated
 //! [`PacketBatch`] (mmsg without GRO), or into io_uring's registered provided-buffer ring or a GRO
@@ -89,6 +91,8 @@ pub struct TvuStats {
     pub duplicates: AtomicU64,
     /// Shreds sent on to Turbine children.
     pub retransmitted: AtomicU64,
+    /// Of those, data shreds this node rebuilt by erasure recovery.
+    pub retransmitted_recovered: AtomicU64,
     /// Data shreds rebuilt by erasure recovery.
     pub recovered_data: AtomicU64,
     /// Slots completed and handed to replay.
@@ -186,6 +190,7 @@ impl Tvu {
             deduper: Deduper::new(SHRED_DEDUP_SLOTS_LOG2, SHRED_DEDUP_MAX_AGE),
             scratch: TurbineScratch::default(),
             children: Vec::new(),
+            recovered_out: Vec::new(),
             slots: BTreeSet::new(),
             completed: BTreeSet::new(),
             config,
@@ -242,6 +247,8 @@ struct Window {
     deduper: Deduper,
     scratch: TurbineScratch,
     children: Vec<Pubkey>,
+    /// Rebuilt data shreds waiting to go to this node's children, with where.
+    recovered_out: Vec<(Arc<[u8]>, SocketAddr)>,
     /// Slots with shreds held and not completed.
     slots: BTreeSet<u64>,
     /// Recently completed slots (reported to repair as complete).
@@ -297,6 +304,25 @@ impl Window {
                     }
                     Err(e) => tracing::debug!("retransmit failed: {e}"),
                 }
+            }
+            if !self.recovered_out.is_empty() {
+                let packets: Vec<(&[u8], SocketAddr)> = self
+                    .recovered_out
+                    .iter()
+                    .map(|(b, addr)| (&b[..], *addr))
+                    .collect();
+                match sender.send_grouped(&packets) {
+                    Ok(n) => {
+                        self.stats
+                            .retransmitted
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                        self.stats
+                            .retransmitted_recovered
+                            .fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                    Err(e) => tracing::debug!("retransmit of recovered shreds failed: {e}"),
+                }
+                self.recovered_out.clear();
             }
             while let Ok(shred) = io.repaired.try_recv() {
                 self.stats.repaired_shreds.fetch_add(1, Ordering::Relaxed);
@@ -366,19 +392,7 @@ impl Window {
                 crate::shred::ShredKind::Data => ShredId::data(Slot(slot), view.index()),
                 crate::shred::ShredKind::Coding => ShredId::coding(Slot(slot), view.index()),
             };
-            let cluster = self.cluster.read().unwrap_or_else(|e| e.into_inner());
-            cluster.tree.children_into(
-                &leader,
-                id,
-                &self.config.identity,
-                &mut self.scratch,
-                &mut self.children,
-            );
-            targets.extend(
-                self.children
-                    .iter()
-                    .filter_map(|c| cluster.tvu_addrs.get(c).copied()),
-            );
+            self.children_addrs(&leader, id, &mut targets);
         }
         // Shreds of a completed slot still go in while the assembler holds it: a second version of
         // a shred already held is a duplicate-slot proof, however late it comes.
@@ -391,6 +405,9 @@ impl Window {
                 self.stats
                     .recovered_data
                     .fetch_add(ins.recovered.len() as u64, Ordering::Relaxed);
+                if source == Source::Turbine {
+                    self.queue_recovered(slot, &leader, &ins.recovered);
+                }
                 if let Some(set) = ins.recovery_failed {
                     tracing::warn!(
                         slot,
@@ -425,6 +442,41 @@ impl Window {
             Err(e) => self.stats.reject(e.reason()),
         }
         targets
+    }
+
+    /// Appends the addresses of this node's children in `id`'s tree to `out`.
+    fn children_addrs(&mut self, leader: &Pubkey, id: ShredId, out: &mut Vec<SocketAddr>) {
+        let cluster = self.cluster.read().unwrap_or_else(|e| e.into_inner());
+        cluster.tree.children_into(
+            leader,
+            id,
+            &self.config.identity,
+            &mut self.scratch,
+            &mut self.children,
+        );
+        out.extend(
+            self.children
+                .iter()
+                .filter_map(|c| cluster.tvu_addrs.get(c).copied()),
+        );
+    }
+
+    /// Queues rebuilt data shreds for this node's children in their trees. Each is marked seen, so
+    /// the original arriving late is dropped as a repeat rather than sent on a second time.
+    fn queue_recovered(&mut self, slot: u64, leader: &Pubkey, indices: &[u32]) {
+        let mut addrs = Vec::new();
+        for &index in indices {
+            let Some(bytes) = self.assembler.data_shred(slot, index) else {
+                continue;
+            };
+            let bytes: Arc<[u8]> = Arc::from(&bytes[..]);
+            self.deduper.is_duplicate(&bytes);
+            addrs.clear();
+            self.children_addrs(leader, ShredId::data(Slot(slot), index), &mut addrs);
+            for &addr in &addrs {
+                self.recovered_out.push((bytes.clone(), addr));
+            }
+        }
     }
 
     fn complete(&mut self, done: CompletedSlot, leader: Pubkey, io: &Links) {

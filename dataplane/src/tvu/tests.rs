@@ -414,11 +414,17 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
     let (bank, entries) = produce_block(&g, &genesis_bank, Slot(1), pk(&leader), txs);
     let (shreds, _) = shred_block(&g, &leader, &bank, &entries, Root(g.hash().0));
 
-    // Every shred goes to our node; what each child must get follows from the tree alone.
+    // Every shred goes to our node but two data shreds of the first set, which it must rebuild and
+    // still pass on; what each child must get follows from the tree alone.
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut expected: HashMap<Pubkey, Vec<Vec<u8>>> = HashMap::new();
     let mut rooted_here = 0;
-    for s in &shreds {
+    let lost: Vec<usize> = (0..4)
+        .filter(|&i| tree.root(&pk(&leader), ShredId::data(Slot(1), i as u32)) == Some(pk(&me)))
+        .take(2)
+        .collect();
+    assert_eq!(lost.len(), 2, "our node roots most data shreds");
+    for (i, s) in shreds.iter().enumerate() {
         let view = ShredView::parse(s).unwrap();
         let id = match view.kind() {
             crate::shred::ShredKind::Data => ShredId::data(Slot(1), view.index()),
@@ -437,6 +443,9 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
         }
         for k in kids {
             expected.entry(k).or_default().push(s.to_vec());
+        }
+        if lost.contains(&i) {
+            continue;
         }
         sender.send_to(s, my_addr).unwrap();
         // Each shred becomes 199 datagrams: pace so the children's buffers keep up.
@@ -477,6 +486,13 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
     assert_eq!(
         v.tvu.stats().retransmitted.load(Ordering::Relaxed),
         sent_on as u64
+    );
+    assert_eq!(
+        v.tvu
+            .stats()
+            .retransmitted_recovered
+            .load(Ordering::Relaxed),
+        2 * u64::from(OTHERS)
     );
 
     let deadline = Instant::now() + Duration::from_secs(10);
