@@ -185,10 +185,7 @@ impl Banking {
             .config
             .genesis_unix_ms
             .saturating_add(slot.0.saturating_mul(self.config.slot_duration_ms));
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now_ms = unix_now_ms();
         let now = Instant::now();
         if due_ms >= now_ms {
             now + Duration::from_millis(due_ms - now_ms)
@@ -324,12 +321,8 @@ impl Banking {
         let Some(forwarder) = self.ch.forwarder.as_mut() else {
             return;
         };
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         let slot = Slot(
-            now_ms.saturating_sub(self.config.genesis_unix_ms)
+            unix_now_ms().saturating_sub(self.config.genesis_unix_ms)
                 / self.config.slot_duration_ms.max(1),
         );
         if let Some(to) = forwarder.target(slot) {
@@ -423,6 +416,14 @@ impl Banking {
         let next = self.open_slot(bank, bank.slot().next())?;
         Ok(next.map(|b| (b, last)))
     }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Sends without blocking; a full queue counts as `QueueFull`.

@@ -296,32 +296,14 @@ impl Window {
                     .iter()
                     .map(|&(i, addr)| (batch.packets()[i].data(), addr))
                     .collect();
-                match sender.send_grouped(&packets) {
-                    Ok(n) => {
-                        self.stats
-                            .retransmitted
-                            .fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                    Err(e) => tracing::debug!("retransmit failed: {e}"),
-                }
+                self.retransmit(&mut sender, &packets, false);
             }
             if !self.recovered_out.is_empty() {
-                let packets: Vec<(&[u8], SocketAddr)> = self
-                    .recovered_out
-                    .iter()
-                    .map(|(b, addr)| (&b[..], *addr))
-                    .collect();
-                match sender.send_grouped(&packets) {
-                    Ok(n) => {
-                        self.stats
-                            .retransmitted
-                            .fetch_add(n as u64, Ordering::Relaxed);
-                        self.stats
-                            .retransmitted_recovered
-                            .fetch_add(n as u64, Ordering::Relaxed);
-                    }
-                    Err(e) => tracing::debug!("retransmit of recovered shreds failed: {e}"),
-                }
+                let recovered = std::mem::take(&mut self.recovered_out);
+                let packets: Vec<(&[u8], SocketAddr)> =
+                    recovered.iter().map(|(b, addr)| (&b[..], *addr)).collect();
+                self.retransmit(&mut sender, &packets, true);
+                self.recovered_out = recovered;
                 self.recovered_out.clear();
             }
             while let Ok(shred) = io.repaired.try_recv() {
@@ -442,6 +424,23 @@ impl Window {
             Err(e) => self.stats.reject(e.reason()),
         }
         targets
+    }
+
+    /// Sends shreds on to children, counting them (`recovered`: rebuilt here, not received).
+    fn retransmit(&self, sender: &mut UdpSender, packets: &[(&[u8], SocketAddr)], recovered: bool) {
+        match sender.send_grouped(packets) {
+            Ok(n) => {
+                self.stats
+                    .retransmitted
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                if recovered {
+                    self.stats
+                        .retransmitted_recovered
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::debug!(recovered, "retransmit failed: {e}"),
+        }
     }
 
     /// Appends the addresses of this node's children in `id`'s tree to `out`.
