@@ -160,6 +160,15 @@ pub struct PeerConfig {
     pub tpu_addr: SocketAddr,
 }
 
+impl PeerConfig {
+    /// Its identity as a key (validation refuses a config where this fails).
+    pub fn pubkey(&self) -> anyhow::Result<dataplane::types::Pubkey> {
+        self.identity
+            .parse()
+            .map_err(|_| anyhow::anyhow!("network.peers.identity {:?}", self.identity))
+    }
+}
+
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
@@ -496,7 +505,7 @@ impl Config {
             ));
         }
         for p in &n.peers {
-            if p.identity.parse::<dataplane::types::Pubkey>().is_err() {
+            if p.pubkey().is_err() {
                 return Err(ConfigError::invalid(
                     "network.peers.identity",
                     format!("not a base58 public key: {:?}", p.identity),

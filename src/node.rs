@@ -68,11 +68,7 @@ fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
 fn forwarder(config: &Config, schedules: &Arc<Schedules>, me: Pubkey) -> anyhow::Result<Forwarder> {
     let mut tpus = HashMap::new();
     for peer in &config.network.peers {
-        let identity: Pubkey = peer
-            .identity
-            .parse()
-            .map_err(|_| anyhow::anyhow!("network.peers.identity {:?}", peer.identity))?;
-        tpus.insert(identity, peer.tpu_addr);
+        tpus.insert(peer.pubkey()?, peer.tpu_addr);
     }
     let bind_ip = config.network.tpu_addr.ip();
     let socket = UdpSocket::bind((bind_ip, 0))

@@ -244,10 +244,7 @@ impl Replication {
         let mut tvu_addrs = HashMap::new();
         let mut repair_peers = Vec::new();
         for peer in &p.config.network.peers {
-            let identity: Pubkey = peer
-                .identity
-                .parse()
-                .map_err(|_| anyhow::anyhow!("network.peers.identity {:?}", peer.identity))?;
+            let identity = peer.pubkey()?;
             tvu_addrs.insert(identity, peer.tvu_addr);
             repair_peers.push(RepairPeer {
                 identity,

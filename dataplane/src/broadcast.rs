@@ -19,10 +19,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rand::Rng;
 
-use crate::shred::{ShredKind, ShredView, SHRED_SIZE};
+use crate::shred::{ShredView, SHRED_SIZE};
 use crate::turbine::{ShredId, TurbineScratch};
 use crate::tvu::ClusterShape;
-use crate::types::{Pubkey, Slot};
+use crate::types::Pubkey;
 use crate::udp::{UdpBackend, UdpOptions, UdpSender};
 
 /// Env switch: percent of outgoing shreds to drop (tests only).
@@ -152,12 +152,7 @@ impl BroadcastStage {
                             let Ok(view) = ShredView::parse(shred) else {
                                 continue;
                             };
-                            let id = match view.kind() {
-                                ShredKind::Data => ShredId::data(Slot(view.slot()), view.index()),
-                                ShredKind::Coding => {
-                                    ShredId::coding(Slot(view.slot()), view.index())
-                                }
-                            };
+                            let id = ShredId::of(&view);
                             let addr = cluster
                                 .tree
                                 .root_with(&identity, id, &mut scratch)

@@ -77,6 +77,15 @@ impl ShredId {
         }
     }
 
+    /// The id of a parsed shred.
+    pub fn of(view: &crate::shred::ShredView<'_>) -> ShredId {
+        ShredId {
+            slot: Slot(view.slot()),
+            index: view.index(),
+            kind: view.kind(),
+        }
+    }
+
     /// The shuffle's seed: `sha256(leader ‖ slot u64 LE ‖ index u32 LE ‖ kind u8)`.
     pub fn seed(&self, leader: &Pubkey) -> [u8; 32] {
         Hash::hashv(&[

@@ -370,11 +370,7 @@ impl Window {
             .fetch_max(slot, Ordering::Relaxed);
         let mut targets = Vec::new();
         if source == Source::Turbine {
-            let id = match view.kind() {
-                crate::shred::ShredKind::Data => ShredId::data(Slot(slot), view.index()),
-                crate::shred::ShredKind::Coding => ShredId::coding(Slot(slot), view.index()),
-            };
-            self.children_addrs(&leader, id, &mut targets);
+            self.children_addrs(&leader, ShredId::of(&view), &mut targets);
         }
         // Shreds of a completed slot still go in while the assembler holds it: a second version of
         // a shred already held is a duplicate-slot proof, however late it comes.
@@ -465,13 +461,17 @@ impl Window {
     fn queue_recovered(&mut self, slot: u64, leader: &Pubkey, indices: &[u32]) {
         let mut addrs = Vec::new();
         for &index in indices {
+            addrs.clear();
+            self.children_addrs(leader, ShredId::data(Slot(slot), index), &mut addrs);
             let Some(bytes) = self.assembler.data_shred(slot, index) else {
                 continue;
             };
+            self.deduper.is_duplicate(bytes);
+            // A leaf (most nodes, for most shreds) has no one to send it to: no copy.
+            if addrs.is_empty() {
+                continue;
+            }
             let bytes: Arc<[u8]> = Arc::from(&bytes[..]);
-            self.deduper.is_duplicate(&bytes);
-            addrs.clear();
-            self.children_addrs(leader, ShredId::data(Slot(slot), index), &mut addrs);
             for &addr in &addrs {
                 self.recovered_out.push((bytes.clone(), addr));
             }

@@ -236,10 +236,7 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             if v.kind() == crate::shred::ShredKind::Data && i % 3 == 0 {
                 continue;
             }
-            let id = match v.kind() {
-                crate::shred::ShredKind::Data => ShredId::data(Slot(v.slot()), v.index()),
-                crate::shred::ShredKind::Coding => ShredId::coding(Slot(v.slot()), v.index()),
-            };
+            let id = ShredId::of(&v);
             let root = tree.root_with(&pk(&leader), id, &mut scratch).unwrap();
             let addr = if root == pk(&k2) { addrs[0] } else { addrs[1] };
             sender.send_to(s, addr).unwrap();
@@ -426,10 +423,7 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
     assert_eq!(lost.len(), 2, "our node roots most data shreds");
     for (i, s) in shreds.iter().enumerate() {
         let view = ShredView::parse(s).unwrap();
-        let id = match view.kind() {
-            crate::shred::ShredKind::Data => ShredId::data(Slot(1), view.index()),
-            crate::shred::ShredKind::Coding => ShredId::coding(Slot(1), view.index()),
-        };
+        let id = ShredId::of(&view);
         let kids = tree.children(&pk(&leader), id, &pk(&me));
         if tree.root(&pk(&leader), id) == Some(pk(&me)) {
             rooted_here += 1;
