@@ -38,3 +38,4 @@ pub mod tvu;
 pub mod txn;
 pub mod types;
 pub mod udp;
+pub mod vote;
