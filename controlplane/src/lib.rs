@@ -5,4 +5,5 @@
 
 pub mod leader_schedule;
 pub mod repair;
+pub mod signer;
 pub mod slot_clock;
