@@ -3,7 +3,15 @@
 //! Nothing here touches sockets, threads or clocks: callers pass the time in and carry the
 //! outputs out, so the node's tokio driver and the deterministic simulator run the same code.
 
+pub mod duplicates;
+pub mod evidence;
+pub mod finality;
+pub mod fork_choice;
+pub mod leader;
 pub mod leader_schedule;
 pub mod repair;
+pub mod schedule;
 pub mod signer;
 pub mod slot_clock;
+pub mod tower;
+pub mod votes;
