@@ -161,47 +161,97 @@ impl TowerSync {
     /// Decodes one encoded `TowerSync` at the start of `bytes`, returning it and the bytes read.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(TowerSync, usize), VoteError> {
         let mut r = VoteReader { bytes, pos: 0 };
-        let root = r.u64("root")?;
-        let root = (root != u64::MAX).then_some(Slot(root));
-        let n = r.compact_u16()?;
-        if n > MAX_LOCKOUT_HISTORY {
-            return Err(VoteError::TooManyLockouts(n));
+        let mut lockouts = Vec::with_capacity(MAX_LOCKOUT_HISTORY);
+        let fixed = read_tower(&mut r, |l| lockouts.push(l))?;
+        Ok((fixed.with_lockouts(lockouts), r.pos))
+    }
+}
+
+/// A tower's fields other than its lockouts, as [`read_tower`] reads them.
+struct TowerFixed {
+    root: Option<Slot>,
+    hash: Hash,
+    timestamp: Option<i64>,
+    block_id: Hash,
+}
+
+impl TowerFixed {
+    fn with_lockouts(self, lockouts: Vec<Lockout>) -> TowerSync {
+        TowerSync {
+            lockouts,
+            root: self.root,
+            hash: self.hash,
+            timestamp: self.timestamp,
+            block_id: self.block_id,
         }
-        let mut lockouts = Vec::with_capacity(n);
-        let mut slot = root.map_or(0, |r| r.0);
-        for index in 0..n {
-            let offset = r.varint()?;
-            // Slots rise strictly, except that without a root the first vote may be slot 0.
-            let first_unrooted = index == 0 && root.is_none();
-            if offset == 0 && !first_unrooted {
-                return Err(VoteError::BadOffset { index, offset });
-            }
-            slot = slot
-                .checked_add(offset)
-                .ok_or(VoteError::BadOffset { index, offset })?;
-            let confirmation_count = u32::from(r.u8("confirmation count")?);
-            lockouts.push(Lockout {
-                slot: Slot(slot),
-                confirmation_count,
-            });
+    }
+}
+
+/// Reads one encoded `TowerSync`, handing each lockout to `on_lockout` as it is read, so that a
+/// caller that only validates allocates nothing.
+fn read_tower(
+    r: &mut VoteReader<'_>,
+    mut on_lockout: impl FnMut(Lockout),
+) -> Result<TowerFixed, VoteError> {
+    let root = r.u64("root")?;
+    let root = (root != u64::MAX).then_some(Slot(root));
+    let n = r.compact_u16()?;
+    if n > MAX_LOCKOUT_HISTORY {
+        return Err(VoteError::TooManyLockouts(n));
+    }
+    let mut slot = root.map_or(0, |r| r.0);
+    for index in 0..n {
+        let offset = r.varint()?;
+        // Slots rise strictly, except that without a root the first vote may be slot 0.
+        let first_unrooted = index == 0 && root.is_none();
+        if offset == 0 && !first_unrooted {
+            return Err(VoteError::BadOffset { index, offset });
         }
-        let hash = r.hash("hash")?;
-        let timestamp = match r.u8("timestamp tag")? {
-            0 => None,
-            1 => Some(r.u64("timestamp")? as i64),
-            t => return Err(VoteError::BadOptionTag(t)),
-        };
-        let block_id = r.hash("block id")?;
-        Ok((
-            TowerSync {
-                lockouts,
-                root,
-                hash,
-                timestamp,
-                block_id,
-            },
-            r.pos,
-        ))
+        slot = slot
+            .checked_add(offset)
+            .ok_or(VoteError::BadOffset { index, offset })?;
+        let confirmation_count = u32::from(r.u8("confirmation count")?);
+        on_lockout(Lockout {
+            slot: Slot(slot),
+            confirmation_count,
+        });
+    }
+    let hash = r.hash("hash")?;
+    let timestamp = match r.u8("timestamp tag")? {
+        0 => None,
+        1 => Some(r.u64("timestamp")? as i64),
+        t => return Err(VoteError::BadOptionTag(t)),
+    };
+    let block_id = r.hash("block id")?;
+    Ok(TowerFixed {
+        root,
+        hash,
+        timestamp,
+        block_id,
+    })
+}
+
+/// The name of vote program instruction `discriminant` (Solana's `VoteInstruction` variants), for
+/// errors that refuse the ones this validator does not execute.
+pub fn vote_instruction_name(discriminant: u32) -> &'static str {
+    match discriminant {
+        0 => "InitializeAccount",
+        1 => "Authorize",
+        2 => "Vote",
+        3 => "Withdraw",
+        4 => "UpdateValidatorIdentity",
+        5 => "UpdateCommission",
+        6 => "VoteSwitch",
+        7 => "AuthorizeChecked",
+        8 => "UpdateVoteState",
+        9 => "UpdateVoteStateSwitch",
+        10 => "AuthorizeWithSeed",
+        11 => "AuthorizeCheckedWithSeed",
+        12 => "CompactUpdateVoteState",
+        13 => "CompactUpdateVoteStateSwitch",
+        TOWER_SYNC => "TowerSync",
+        TOWER_SYNC_SWITCH => "TowerSyncSwitch",
+        _ => "unknown",
     }
 }
 
@@ -224,31 +274,19 @@ impl VoteInstruction {
 
     /// Decodes instruction data (bounded, no trailing bytes).
     pub fn decode(data: &[u8]) -> Result<VoteInstruction, VoteError> {
-        let d = data.get(..4).ok_or(VoteError::Truncated {
-            field: "instruction discriminant",
-            offset: 0,
-        })?;
-        let discriminant = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-        if discriminant != TOWER_SYNC && discriminant != TOWER_SYNC_SWITCH {
-            return Err(VoteError::UnsupportedInstruction(discriminant));
-        }
-        let (tower, used) = TowerSync::decode_prefix(&data[4..])?;
-        let mut rest = &data[4 + used..];
-        let ix = if discriminant == TOWER_SYNC {
-            VoteInstruction::TowerSync(tower)
-        } else {
-            let h = rest.get(..32).ok_or(VoteError::Truncated {
-                field: "switch proof hash",
-                offset: 4 + used,
-            })?;
-            let hash = Hash(h.try_into().expect("32 bytes"));
-            rest = &rest[32..];
-            VoteInstruction::TowerSyncSwitch(tower, hash)
-        };
-        if !rest.is_empty() {
-            return Err(VoteError::TrailingBytes(rest.len()));
-        }
-        Ok(ix)
+        let mut lockouts = Vec::with_capacity(MAX_LOCKOUT_HISTORY);
+        let (fixed, switch_proof) = read_instruction(data, |l| lockouts.push(l))?;
+        let tower = fixed.with_lockouts(lockouts);
+        Ok(match switch_proof {
+            None => VoteInstruction::TowerSync(tower),
+            Some(hash) => VoteInstruction::TowerSyncSwitch(tower, hash),
+        })
+    }
+
+    /// Checks instruction data exactly as [`VoteInstruction::decode`] does, without allocating (the
+    /// transaction parser's path).
+    pub fn check(data: &[u8]) -> Result<(), VoteError> {
+        read_instruction(data, |_| {}).map(|_| ())
     }
 
     /// Appends the instruction data.
@@ -265,6 +303,34 @@ impl VoteInstruction {
             }
         }
     }
+}
+
+/// Reads vote instruction data: the tower's fixed fields (lockouts go to `on_lockout`) and, for
+/// `TowerSyncSwitch`, the switch-proof hash.
+fn read_instruction(
+    data: &[u8],
+    on_lockout: impl FnMut(Lockout),
+) -> Result<(TowerFixed, Option<Hash>), VoteError> {
+    let mut r = VoteReader {
+        bytes: data,
+        pos: 0,
+    };
+    let d = r.take("instruction discriminant", 4)?;
+    let discriminant = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    if discriminant != TOWER_SYNC && discriminant != TOWER_SYNC_SWITCH {
+        return Err(VoteError::UnsupportedInstruction(discriminant));
+    }
+    let fixed = read_tower(&mut r, on_lockout)?;
+    let switch_proof = if discriminant == TOWER_SYNC_SWITCH {
+        Some(r.hash("switch proof hash")?)
+    } else {
+        None
+    };
+    let rest = data.len() - r.pos;
+    if rest != 0 {
+        return Err(VoteError::TrailingBytes(rest));
+    }
+    Ok((fixed, switch_proof))
 }
 
 /// The vote account genesis creates for a validator identity: SHA-256 of a domain tag and the
@@ -474,7 +540,7 @@ mod tests {
             VoteInstruction::decode(&data[..data.len() - 1]),
             Err(VoteError::Truncated {
                 field: "block id",
-                offset: 8 + 1 + 2 + 32 + 9
+                offset: 4 + 8 + 1 + 2 + 32 + 9
             })
         );
         let mut trailing = data.clone();
