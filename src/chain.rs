@@ -113,6 +113,7 @@ impl NodeChain {
             match e {
                 TxnError::UnsupportedProgram(_)
                 | TxnError::UnsupportedInstruction { .. }
+                | TxnError::UnsupportedVoteInstruction { .. }
                 | TxnError::VersionedMessage => SubmitError::Unsupported(e.to_string()),
                 _ => SubmitError::Malformed(e.to_string()),
             }

@@ -14,9 +14,10 @@ pub enum Reject {
     Oversized,
     /// A signature that `verify_strict` refuses.
     BadSignature,
-    /// An instruction for a program other than the System Program.
+    /// An instruction for a program other than the System Program and the vote program.
     UnsupportedProgram,
-    /// A System Program instruction other than transfer.
+    /// A System Program instruction other than transfer, or a vote instruction other than
+    /// `TowerSync`/`TowerSyncSwitch`.
     UnsupportedInstruction,
     /// A signature seen moments ago (dropped by the sigverify dedup filter).
     DuplicateSignature,
@@ -67,7 +68,8 @@ impl From<&TxnError> for Reject {
         match e {
             TxnError::Oversized { .. } => Reject::Oversized,
             TxnError::UnsupportedProgram(_) => Reject::UnsupportedProgram,
-            TxnError::UnsupportedInstruction { .. } => Reject::UnsupportedInstruction,
+            TxnError::UnsupportedInstruction { .. }
+            | TxnError::UnsupportedVoteInstruction { .. } => Reject::UnsupportedInstruction,
             _ => Reject::Malformed,
         }
     }

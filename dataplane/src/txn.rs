@@ -4,6 +4,11 @@
 //! nothing; every length is checked against what is left of the packet before it is used, so any byte
 //! string either parses into a [`TxnLayout`] or yields a [`TxnError`] naming the problem.
 //!
+//! Two kinds of transaction are accepted: *transfers*, whose every instruction is a System Program
+//! `Transfer`, and *votes*, whose only instruction is the vote program's `TowerSync` or
+//! `TowerSyncSwitch` over `[vote account (writable, unsigned), vote authority (signer)]`, with the
+//! authority paying the fee (see [`crate::vote`]).
+//!
 //! Wire format (Solana's): `compact-u16 n, n × 64-byte signatures, message`, where the legacy message is
 //! `header(3) | compact-u16 k, k × 32-byte keys | 32-byte recent blockhash | compact-u16 m, m ×
 //! (program index u8, compact-u16 a, a × u8 account index, compact-u16 d, d × data byte)`.
@@ -11,6 +16,7 @@
 use ed25519_dalek::{Signer, SigningKey};
 
 use crate::types::{Hash, Lamports, Pubkey, Signature};
+use crate::vote::{vote_instruction_name, VoteError, VoteInstruction, VOTE_PROGRAM_ID};
 
 /// Largest transaction we accept, in bytes: Solana's `PACKET_DATA_SIZE` (IPv6 MTU minus headers).
 pub const TXN_SIZE_MAX: usize = 1232;
@@ -96,8 +102,11 @@ pub enum TxnError {
     /// The transaction has no instructions.
     #[error("transaction has no instructions")]
     NoInstructions,
-    /// An instruction calls a program other than the System Program.
-    #[error("program {0} is not supported (only the System Program's transfer is)")]
+    /// An instruction calls a program other than the System Program and the vote program.
+    #[error(
+        "program {0} is not supported (only the System Program's Transfer and the vote program's \
+         TowerSync are)"
+    )]
     UnsupportedProgram(Pubkey),
     /// A System Program instruction other than `Transfer`.
     #[error("system instruction {discriminant} is not supported (only Transfer = 2 is)")]
@@ -113,6 +122,35 @@ pub enum TxnError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A vote instruction in a transaction with other instructions (transfers or more votes).
+    #[error(
+        "a vote transaction carries exactly one instruction, this one has {instructions} \
+         (votes cannot be mixed with transfers)"
+    )]
+    VoteNotAlone {
+        /// Instructions in the transaction.
+        instructions: usize,
+    },
+    /// A vote program instruction other than `TowerSync`/`TowerSyncSwitch`.
+    #[error(
+        "vote instruction {name} ({discriminant}) is not supported (only TowerSync = 14 and \
+         TowerSyncSwitch = 15 are)"
+    )]
+    UnsupportedVoteInstruction {
+        /// The instruction's discriminant.
+        discriminant: u32,
+        /// Its name in Solana's `VoteInstruction`.
+        name: &'static str,
+    },
+    /// A vote whose accounts do not have the roles a `TowerSync` needs.
+    #[error("malformed vote: {reason}")]
+    MalformedVote {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A `TowerSync` whose data does not decode.
+    #[error("malformed vote data: {0}")]
+    BadVoteData(VoteError),
 }
 
 /// Offsets and counts of one parsed transaction, relative to the start of its bytes.
@@ -144,6 +182,8 @@ pub struct TxnLayout {
     pub num_instructions: u8,
     /// Offset of the first instruction.
     pub instructions_off: u16,
+    /// A vote transaction (one `TowerSync` instruction) rather than transfers.
+    pub is_vote: bool,
 }
 
 /// One System Program transfer, with accounts as indices into the key list.
@@ -238,7 +278,8 @@ fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnErro
 /// Parses and sanitizes a transaction in one bounded pass, without allocating.
 ///
 /// Accepts only legacy messages whose every instruction is a System Program transfer between
-/// distinct-role accounts (debited account a writable signer, credited account writable).
+/// distinct-role accounts (debited account a writable signer, credited account writable), or whose
+/// only instruction is a vote (see the module docs).
 pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
     if bytes.len() > TXN_SIZE_MAX {
         return Err(TxnError::Oversized { len: bytes.len() });
@@ -306,6 +347,7 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         num_readonly_signed: usize::from(num_readonly_signed),
         num_readonly_unsigned: usize::from(num_readonly_unsigned),
     };
+    let mut is_vote = false;
     for ix in 0..num_instructions {
         let program_index = r.u8("program index")?;
         if usize::from(program_index) >= num_keys {
@@ -331,12 +373,21 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
 
         let pi = usize::from(program_index) * 32;
         let program = &keys[pi..pi + 32];
-        if program != Pubkey::SYSTEM_PROGRAM.as_bytes() {
+        if program == Pubkey::SYSTEM_PROGRAM.as_bytes() {
+            check_transfer(ix, accounts, data, &layout_keys, program_index)?;
+        } else if program == VOTE_PROGRAM_ID.as_bytes() {
+            if num_instructions != 1 {
+                return Err(TxnError::VoteNotAlone {
+                    instructions: num_instructions,
+                });
+            }
+            check_vote(accounts, data, &layout_keys, program_index)?;
+            is_vote = true;
+        } else {
             return Err(TxnError::UnsupportedProgram(
                 Pubkey::try_from_slice(program).unwrap_or_default(),
             ));
         }
-        check_transfer(ix, accounts, data, &layout_keys, program_index)?;
     }
     if r.pos != bytes.len() {
         return Err(TxnError::TrailingBytes {
@@ -356,6 +407,7 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         recent_blockhash_off: recent_blockhash_off as u16,
         num_instructions: num_instructions as u8,
         instructions_off: instructions_off as u16,
+        is_vote,
     })
 }
 
@@ -413,6 +465,48 @@ fn check_transfer(
     }
     if !roles.is_writable(from) || !roles.is_writable(to) {
         return Err(malformed("both transfer accounts must be writable"));
+    }
+    Ok(())
+}
+
+/// Checks a vote instruction: `TowerSync`/`TowerSyncSwitch` data that decodes, over `[vote account
+/// (writable, not a signer), vote authority (a signer)]`, where the authority is the fee payer (a
+/// validator signs its votes with its identity, which pays for them).
+fn check_vote(
+    accounts: &[u8],
+    data: &[u8],
+    roles: &KeyRoles,
+    program_index: u8,
+) -> Result<(), TxnError> {
+    VoteInstruction::check(data).map_err(|e| match e {
+        VoteError::UnsupportedInstruction(discriminant) => TxnError::UnsupportedVoteInstruction {
+            discriminant,
+            name: vote_instruction_name(discriminant),
+        },
+        other => TxnError::BadVoteData(other),
+    })?;
+    let malformed = |reason| TxnError::MalformedVote { reason };
+    let &[vote_account, authority] = accounts else {
+        return Err(malformed(
+            "a vote takes exactly 2 accounts: the vote account and the vote authority",
+        ));
+    };
+    if vote_account == program_index || authority == program_index {
+        return Err(malformed("the vote program cannot be a vote account"));
+    }
+    if roles.is_signer(usize::from(vote_account)) {
+        return Err(malformed("the vote account must not be a signer"));
+    }
+    if !roles.is_writable(usize::from(vote_account)) {
+        return Err(malformed("the vote account must be writable"));
+    }
+    if !roles.is_signer(usize::from(authority)) {
+        return Err(malformed("the vote authority must sign"));
+    }
+    if authority != 0 {
+        return Err(malformed(
+            "the vote authority must be the fee payer (account 0)",
+        ));
     }
     Ok(())
 }
@@ -519,13 +613,53 @@ impl<'a> TxnView<'a> {
         )
     }
 
-    /// The transfers, in instruction order (every instruction is one, by [`parse`]).
+    /// The transfers, in instruction order (every instruction of a transfer transaction is one, by
+    /// [`parse`]); none for a vote.
     pub fn transfers(&self) -> Transfers<'a> {
         Transfers {
             bytes: self.bytes,
             pos: usize::from(self.layout.instructions_off),
-            left: self.layout.num_instructions,
+            left: if self.layout.is_vote {
+                0
+            } else {
+                self.layout.num_instructions
+            },
         }
+    }
+
+    /// Whether this is a vote transaction (see the module docs).
+    pub fn is_vote(&self) -> bool {
+        self.layout.is_vote
+    }
+
+    /// The vote's instruction, decoded on demand (it allocates its lockouts); `None` for a transfer.
+    pub fn vote_instruction(&self) -> Option<VoteInstruction> {
+        let (_, data) = self.vote_parts()?;
+        VoteInstruction::decode(data).ok()
+    }
+
+    /// The vote account a vote writes; `None` for a transfer.
+    pub fn vote_account(&self) -> Option<Pubkey> {
+        let (vote_account, _) = self.vote_parts()?;
+        Some(self.account_key(vote_account))
+    }
+
+    /// A vote's account index of its vote account, and its instruction data.
+    fn vote_parts(&self) -> Option<(usize, &'a [u8])> {
+        if !self.layout.is_vote {
+            return None;
+        }
+        // Validated by `parse`: one instruction, 2 account indices, data that decodes.
+        let mut r = Reader {
+            bytes: self.bytes,
+            pos: usize::from(self.layout.instructions_off),
+        };
+        r.u8("program index").ok()?;
+        let n = r.compact_u16("instruction account count").ok()?;
+        let accounts = r.take("instruction accounts", n).ok()?;
+        let d = r.compact_u16("instruction data length").ok()?;
+        let data = r.take("instruction data", d).ok()?;
+        Some((usize::from(*accounts.first()?), data))
     }
 }
 
@@ -605,6 +739,11 @@ impl Txn {
     /// The id (first signature).
     pub fn signature(&self) -> Signature {
         self.view().signature()
+    }
+
+    /// Whether this is a vote transaction.
+    pub fn is_vote(&self) -> bool {
+        self.layout.is_vote
     }
 }
 
@@ -740,6 +879,196 @@ mod tests {
         assert!(matches!(parse(&h), Err(TxnError::BadHeader(_))));
     }
 
+    /// An unsigned transaction (zero signatures bytes: parsing does not verify them) with header
+    /// `[signers, read-only signed, read-only unsigned]`, `keys` and `(program index, accounts,
+    /// data)` instructions.
+    fn raw_txn(header: [u8; 3], keys: &[Pubkey], instructions: &[(u8, &[u8], &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_compact_u16(&mut out, u16::from(header[0]));
+        out.extend(std::iter::repeat_n(0u8, 64 * usize::from(header[0])));
+        out.extend_from_slice(&header);
+        write_compact_u16(&mut out, keys.len() as u16);
+        for k in keys {
+            out.extend_from_slice(k.as_bytes());
+        }
+        out.extend_from_slice(&[3; 32]);
+        write_compact_u16(&mut out, instructions.len() as u16);
+        for (program, accounts, data) in instructions {
+            out.push(*program);
+            write_compact_u16(&mut out, accounts.len() as u16);
+            out.extend_from_slice(accounts);
+            write_compact_u16(&mut out, data.len() as u16);
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    fn tower_sync_data() -> Vec<u8> {
+        use crate::types::Slot;
+        use crate::vote::{Lockout, TowerSync};
+        let tower = TowerSync {
+            lockouts: vec![
+                Lockout {
+                    slot: Slot(11),
+                    confirmation_count: 2,
+                },
+                Lockout::new(Slot(12)),
+            ],
+            root: Some(Slot(10)),
+            hash: Hash([4; 32]),
+            timestamp: Some(1_700_000_000),
+            block_id: Hash([5; 32]),
+        };
+        let mut data = Vec::new();
+        VoteInstruction::TowerSync(tower).encode(&mut data);
+        data
+    }
+
+    const IDENTITY: Pubkey = Pubkey([1; 32]);
+    const VOTE_ACCOUNT: Pubkey = Pubkey([2; 32]);
+
+    #[test]
+    fn builds_and_parses_a_vote() {
+        let k = key(6);
+        let identity = Pubkey(k.verifying_key().to_bytes());
+        let vote_account = crate::vote::vote_account_address(&identity);
+        let ix = VoteInstruction::decode(&tower_sync_data()).unwrap();
+        let wire =
+            crate::vote::build_vote_txn(&identity, &vote_account, &ix, &Hash([8; 32]), |m| {
+                k.sign(m).to_bytes()
+            });
+        let v = TxnView::new(&wire).unwrap();
+        assert!(v.is_vote() && v.layout().is_vote);
+        assert_eq!(v.fee_payer(), identity);
+        assert_eq!(v.vote_account(), Some(vote_account));
+        assert_eq!(v.vote_instruction(), Some(ix));
+        assert_eq!(v.transfers().count(), 0);
+        // The vote account is write-locked, the vote program only read.
+        assert!(v.is_writable(0) && v.is_writable(1) && !v.is_writable(2));
+        // A transfer is no vote.
+        let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
+        let t = TxnView::new(&t).unwrap();
+        assert!(!t.is_vote());
+        assert_eq!((t.vote_account(), t.vote_instruction()), (None, None));
+    }
+
+    #[test]
+    fn a_vote_switch_parses_too() {
+        let mut data = tower_sync_data();
+        data[..4].copy_from_slice(&crate::vote::TOWER_SYNC_SWITCH.to_le_bytes());
+        data.extend_from_slice(&[6; 32]);
+        let keys = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        let wire = raw_txn([1, 0, 1], &keys, &[(2, &[1, 0], &data)]);
+        let v = TxnView::new(&wire).unwrap();
+        assert!(matches!(
+            v.vote_instruction(),
+            Some(VoteInstruction::TowerSyncSwitch(_, h)) if h == Hash([6; 32])
+        ));
+    }
+
+    #[test]
+    fn votes_mixed_with_other_instructions_are_refused() {
+        let data = tower_sync_data();
+        let mut transfer = SYSTEM_TRANSFER.to_le_bytes().to_vec();
+        transfer.extend_from_slice(&5u64.to_le_bytes());
+        let keys = [
+            IDENTITY,
+            VOTE_ACCOUNT,
+            Pubkey([7; 32]),
+            VOTE_PROGRAM_ID,
+            Pubkey::SYSTEM_PROGRAM,
+        ];
+        let vote: (u8, &[u8], &[u8]) = (3, &[1, 0], &data);
+        let pay: (u8, &[u8], &[u8]) = (4, &[0, 2], &transfer);
+        for ixs in [[vote, pay], [pay, vote], [vote, vote]] {
+            assert_eq!(
+                parse(&raw_txn([1, 0, 2], &keys, &ixs)),
+                Err(TxnError::VoteNotAlone { instructions: 2 })
+            );
+        }
+    }
+
+    #[test]
+    fn votes_with_wrong_accounts_or_roles_are_refused() {
+        let data = tower_sync_data();
+        let malformed = |wire: Vec<u8>| match parse(&wire) {
+            Err(TxnError::MalformedVote { reason }) => reason,
+            other => panic!("expected a malformed vote, got {other:?}"),
+        };
+        let keys = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        // One account, three accounts.
+        assert!(malformed(raw_txn([1, 0, 1], &keys, &[(2, &[1], &data)])).contains("exactly 2"));
+        assert!(
+            malformed(raw_txn([1, 0, 1], &keys, &[(2, &[1, 0, 0], &data)])).contains("exactly 2")
+        );
+        // The vote program as the vote account.
+        assert!(malformed(raw_txn([1, 0, 1], &keys, &[(2, &[2, 0], &data)])).contains("program"));
+        // The vote account read-only (header marks the last two keys read-only).
+        assert!(malformed(raw_txn([1, 0, 2], &keys, &[(2, &[1, 0], &data)])).contains("writable"));
+        // The vote account signs.
+        let two_signers = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        assert!(
+            malformed(raw_txn([2, 0, 1], &two_signers, &[(2, &[1, 0], &data)]))
+                .contains("not be a signer")
+        );
+        // The authority does not sign.
+        let keys4 = [IDENTITY, VOTE_ACCOUNT, Pubkey([7; 32]), VOTE_PROGRAM_ID];
+        assert!(
+            malformed(raw_txn([1, 0, 1], &keys4, &[(3, &[1, 2], &data)])).contains("must sign")
+        );
+        // The authority signs but is not the fee payer.
+        let keys4 = [Pubkey([7; 32]), IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        assert!(
+            malformed(raw_txn([2, 0, 1], &keys4, &[(3, &[2, 1], &data)])).contains("fee payer")
+        );
+    }
+
+    #[test]
+    fn bad_vote_data_is_refused_with_its_reason() {
+        let keys = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        let with = |data: &[u8]| parse(&raw_txn([1, 0, 1], &keys, &[(2, &[1, 0], data)]));
+        let mut trailing = tower_sync_data();
+        trailing.push(0);
+        assert_eq!(
+            with(&trailing),
+            Err(TxnError::BadVoteData(VoteError::TrailingBytes(1)))
+        );
+        let data = tower_sync_data();
+        assert!(matches!(
+            with(&data[..data.len() - 1]),
+            Err(TxnError::BadVoteData(VoteError::Truncated { .. }))
+        ));
+        assert!(matches!(
+            with(&[14, 0]),
+            Err(TxnError::BadVoteData(VoteError::Truncated {
+                offset: 0,
+                ..
+            }))
+        ));
+        // Solana's other vote instructions are named.
+        let mut old_vote = data.clone();
+        old_vote[..4].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(
+            with(&old_vote),
+            Err(TxnError::UnsupportedVoteInstruction {
+                discriminant: 2,
+                name: "Vote"
+            })
+        );
+        let e = with(&old_vote).unwrap_err();
+        assert!(e.to_string().contains("Vote (2)"), "{e}");
+        assert_eq!(
+            crate::metrics::Reject::from(&e),
+            crate::metrics::Reject::UnsupportedInstruction
+        );
+        // Any other program is still refused by address.
+        let other = [IDENTITY, VOTE_ACCOUNT, Pubkey([9; 32])];
+        assert_eq!(
+            parse(&raw_txn([1, 0, 1], &other, &[(2, &[1, 0], &data)])),
+            Err(TxnError::UnsupportedProgram(Pubkey([9; 32])))
+        );
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1400)) {
@@ -756,6 +1085,40 @@ mod tests {
                 let _ = v.transfers().count();
                 let _ = v.signature();
             }
+        }
+
+        #[test]
+        fn mutated_votes_never_panic(idx in 0usize..400, val in any::<u8>()) {
+            let keys = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+            let mut b = raw_txn([1, 0, 1], &keys, &[(2, &[1, 0], &tower_sync_data())]);
+            let i = idx % b.len();
+            b[i] = val;
+            if let Ok(l) = parse(&b) {
+                let v = TxnView::from_parts(&b, l);
+                let _ = v.transfers().count();
+                if v.is_vote() {
+                    prop_assert!(v.vote_instruction().is_some());
+                    prop_assert!(v.vote_account().is_some());
+                }
+            }
+        }
+
+        #[test]
+        fn parsed_votes_decode_to_what_was_built(
+            root in proptest::option::of(0u64..1_000_000),
+            gaps in proptest::collection::vec((1u64..5_000, 1u32..32), 1..=31),
+            ts in proptest::option::of(any::<i64>()),
+        ) {
+            use crate::types::Slot;
+            use crate::vote::{Lockout, TowerSync};
+            let mut slot = root.unwrap_or(0);
+            let lockouts = gaps.iter().map(|&(g, c)| { slot += g; Lockout { slot: Slot(slot), confirmation_count: c } }).collect();
+            let t = TowerSync { lockouts, root: root.map(Slot), hash: Hash([1; 32]), timestamp: ts, block_id: Hash([2; 32]) };
+            let ix = VoteInstruction::TowerSync(t);
+            let wire = crate::vote::build_vote_txn(&IDENTITY, &VOTE_ACCOUNT, &ix, &Hash([3; 32]), |_| [0; 64]);
+            let v = TxnView::new(&wire).unwrap();
+            prop_assert_eq!(v.vote_instruction(), Some(ix));
+            prop_assert_eq!(v.vote_account(), Some(VOTE_ACCOUNT));
         }
 
         #[test]
