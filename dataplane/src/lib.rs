@@ -39,3 +39,4 @@ pub mod txn;
 pub mod types;
 pub mod udp;
 pub mod vote;
+pub mod vote_state;
