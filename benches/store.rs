@@ -74,7 +74,7 @@ fn slot_commit(slot: u64) -> SlotCommit {
         },
         entries,
         statuses,
-        account_updates,
+        account_updates: account_updates.into(),
         root: true,
         data_shreds: Vec::new(),
         last_fec_root: None,
@@ -101,7 +101,7 @@ fn signature_keyed_commit(db: &Database, c: &SlotCommit) {
             status.insert(&sig.0, row.as_slice()).expect("insert");
         }
         let mut accounts = txn.open_table(BARE_ACCOUNTS).expect("table");
-        for (k, v) in &c.account_updates {
+        for (k, v) in &c.account_updates.accounts {
             accounts.insert(&k.0, *v).expect("insert");
         }
     }
@@ -118,7 +118,7 @@ fn slot_bytes(c: &SlotCommit) -> Vec<u8> {
         out.extend_from_slice(&sig.0);
         out.extend_from_slice(&[0u8; 73]);
     }
-    for (k, v) in &c.account_updates {
+    for (k, v) in &c.account_updates.accounts {
         out.extend_from_slice(&k.0);
         out.extend_from_slice(&v.to_le_bytes());
     }

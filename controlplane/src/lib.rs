@@ -7,6 +7,7 @@ pub mod duplicates;
 pub mod evidence;
 pub mod finality;
 pub mod fork_choice;
+pub mod gossip;
 pub mod leader;
 pub mod leader_schedule;
 pub mod repair;

@@ -14,12 +14,26 @@
 //! run in order with checked `u64` math, and if one fails all of them are undone (the fee stays) and the
 //! status is [`TxError::InstructionError`]. Fees go to the slot's collector when the bank freezes.
 //!
+//! A vote transaction (see [`crate::vote`]) passes the same three checks and pays the same fee; its
+//! `TowerSync` then runs against its vote account's [`VoteState`] as seen from this bank, checked
+//! against the bank's slot hashes (its last [`SLOT_HASHES_MAX`] ancestors and their bank hashes).
+//! The new state is written at commit; a refused vote is included as failed, with the vote
+//! program's error code. A vote for an account that holds no vote state fails with
+//! `InvalidAccountOwner`, one signed by someone other than its authorized voter with
+//! `MissingRequiredSignature`, as on Solana. Each bank keeps the vote states written in its slot
+//! over its parent's, down to the rooted ones beside the rooted balances.
+//!
+//! The bank hash is sha256(parent bank hash ‖ accounts delta hash ‖ vote state delta hash ‖
+//! signature count (u64 LE) ‖ blockhash); see [`accounts_delta_hash`] and
+//! [`crate::vote_state::vote_delta_hash`].
+//!
 //! Locks are taken per batch, never per account access, and always in one order — root accounts, then
 //! bank states from the newest slot down, then the status cache — so readers (RPC, executor workers) and
 //! the single writer (the banking or replay stage) cannot deadlock.
 
 mod execution;
 mod tx_error;
+mod votes;
 
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard};
 
@@ -27,12 +41,17 @@ use sha2::{Digest, Sha256};
 
 pub use self::execution::{CommitError, ExecutedBatch, KeyBalances, TxExecution};
 pub use self::tx_error::{InstructionErrorKind, TxError, TxStatus};
-use crate::accounts::{new_account_map, read, write, AccountMap, AccountsReader, RootAccounts};
+pub use self::votes::genesis_vote_states;
+use crate::accounts::{
+    new_account_map, new_vote_state_map, read, write, AccountMap, AccountsReader, RootAccounts,
+    VoteStateMap,
+};
 use crate::blockhash_queue::{is_recent, BlockhashQueue};
 use crate::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use crate::status_cache::StatusCache;
 use crate::txn::{Txn, TxnView};
 use crate::types::{Hash, Lamports, Pubkey, Signature, Slot};
+use crate::vote_state::{vote_delta_hash, VoteState, SLOT_HASHES_MAX};
 
 /// Why a bank cannot be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,18 +106,27 @@ pub struct RootState<A> {
     pub block_height: u64,
     /// Fee per signature (from the genesis).
     pub lamports_per_signature: Lamports,
+    /// Slots per epoch (from the genesis): where votes count their credits.
+    pub slots_per_epoch: u64,
     /// Transactions included from genesis up to and including the root.
     pub total_transaction_count: u64,
     /// Every account's rooted balance.
     pub accounts: A,
+    /// Every vote account's rooted state.
+    pub vote_states: Vec<(Pubkey, Arc<VoteState>)>,
     /// The rooted blocks before it, up to 150 back, oldest or newest first.
     pub recent_blocks: Vec<RecentBlock>,
+    /// Its ancestors' slots and bank hashes, newest first, at most [`SLOT_HASHES_MAX`] (the chain
+    /// of parents, as its slot hashes were when it was a live bank).
+    pub slot_hashes: Vec<(Slot, Hash)>,
 }
 
 /// Mutable per-slot state, written once per committed batch.
 #[derive(Debug)]
 struct BankState {
     delta: AccountMap,
+    /// Vote states written in this slot.
+    votes: VoteStateMap,
     signature_count: u64,
     transaction_count: u64,
     collected_fees: Lamports,
@@ -118,6 +146,7 @@ impl BankState {
         delta.reserve(accounts);
         BankState {
             delta,
+            votes: new_vote_state_map(),
             signature_count: 0,
             transaction_count: 0,
             collected_fees: 0,
@@ -131,6 +160,7 @@ struct Frozen {
     blockhash: Hash,
     bank_hash: Hash,
     accounts_delta_hash: Hash,
+    vote_delta_hash: Hash,
 }
 
 /// Ancestors above the root that a bank remembers for status checks: an earlier inclusion of a valid
@@ -148,8 +178,12 @@ pub struct Bank {
     collector: Pubkey,
     block_height: u64,
     lamports_per_signature: Lamports,
+    slots_per_epoch: u64,
     parent_total_transaction_count: u64,
     blockhashes: BlockhashQueue,
+    /// Ancestors' `(slot, bank hash)`, newest first, at most [`SLOT_HASHES_MAX`]: what votes are
+    /// checked against. A function of the fork alone, unlike `ancestors`, which stops at the root.
+    slot_hashes: Box<[(Slot, Hash)]>,
     /// Unrooted ancestor slots (when created), ascending, at most [`ANCESTORS_MAX`].
     ancestors: Box<[Slot]>,
     root: Arc<RwLock<RootAccounts>>,
@@ -176,10 +210,13 @@ pub(crate) struct ForkView<'a> {
 }
 
 impl Bank {
-    /// Slot 0: the genesis accounts, rooted and frozen; blockhash = bank hash = `genesis.hash()`.
+    /// Slot 0: the genesis accounts and one vote account per genesis validator (see
+    /// [`genesis_vote_states`]), rooted and frozen; blockhash = bank hash = `genesis.hash()`.
     pub fn genesis(genesis: &Genesis) -> Bank {
         let hash = genesis.hash();
         let accounts = genesis.accounts.iter().map(|a| (a.pubkey, a.lamports));
+        let root =
+            RootAccounts::new(Slot(0), 0, accounts).with_vote_states(genesis_vote_states(genesis));
         let mut cache = StatusCache::new();
         cache.add_root(Slot(0), 0);
         let bank = Bank {
@@ -191,10 +228,12 @@ impl Bank {
             collector: Pubkey::default(),
             block_height: 0,
             lamports_per_signature: genesis.lamports_per_signature,
+            slots_per_epoch: genesis.slots_per_epoch,
             parent_total_transaction_count: 0,
             blockhashes: BlockhashQueue::default(),
+            slot_hashes: Box::new([]),
             ancestors: Box::new([]),
-            root: Arc::new(RwLock::new(RootAccounts::new(Slot(0), 0, accounts))),
+            root: Arc::new(RwLock::new(root)),
             status_cache: Arc::new(RwLock::new(cache)),
             state: RwLock::new(BankState::default()),
             frozen: OnceLock::new(),
@@ -203,6 +242,7 @@ impl Bank {
             blockhash: hash,
             bank_hash: hash,
             accounts_delta_hash: Hash::of(&[]),
+            vote_delta_hash: Hash::of(&[]),
         });
         bank
     }
@@ -233,14 +273,15 @@ impl Bank {
             collector: Pubkey::default(),
             block_height: root.block_height,
             lamports_per_signature: root.lamports_per_signature,
+            slots_per_epoch: root.slots_per_epoch,
             parent_total_transaction_count: root.total_transaction_count,
             blockhashes: BlockhashQueue::from_recent(root.block_height, recent),
+            slot_hashes: root.slot_hashes.into_iter().take(SLOT_HASHES_MAX).collect(),
             ancestors: Box::new([]),
-            root: Arc::new(RwLock::new(RootAccounts::new(
-                root.slot,
-                root.block_height,
-                root.accounts,
-            ))),
+            root: Arc::new(RwLock::new(
+                RootAccounts::new(root.slot, root.block_height, root.accounts)
+                    .with_vote_states(root.vote_states),
+            )),
             status_cache: Arc::new(RwLock::new(cache)),
             state: RwLock::new(BankState::default()),
             frozen: OnceLock::new(),
@@ -249,6 +290,7 @@ impl Bank {
             blockhash: root.blockhash,
             bank_hash: root.bank_hash,
             accounts_delta_hash: Hash::of(&[]),
+            vote_delta_hash: Hash::of(&[]),
         });
         bank
     }
@@ -301,6 +343,10 @@ impl Bank {
         let excess = ancestors.len().saturating_sub(ANCESTORS_MAX);
         ancestors.drain(..excess);
         let block_height = parent.block_height + 1;
+        let slot_hashes = std::iter::once((parent.slot, pf.bank_hash))
+            .chain(parent.slot_hashes.iter().copied())
+            .take(SLOT_HASHES_MAX)
+            .collect();
         Ok(Bank {
             slot,
             parent_slot: parent.slot,
@@ -310,10 +356,12 @@ impl Bank {
             collector,
             block_height,
             lamports_per_signature: parent.lamports_per_signature,
+            slots_per_epoch: parent.slots_per_epoch,
             parent_total_transaction_count: parent.total_transaction_count(),
             blockhashes: parent
                 .blockhashes
                 .child(pf.blockhash, parent.block_height, block_height),
+            slot_hashes,
             ancestors: ancestors.into_boxed_slice(),
             root: parent.root.clone(),
             status_cache: parent.status_cache.clone(),
@@ -473,6 +521,12 @@ impl Bank {
         self.frozen.get().map(|f| f.accounts_delta_hash)
     }
 
+    /// The hash of the vote states written in this slot, once frozen (the hash of nothing for a
+    /// bank restored with [`Bank::from_root`]).
+    pub fn vote_delta_hash(&self) -> Option<Hash> {
+        self.frozen.get().map(|f| f.vote_delta_hash)
+    }
+
     /// The accounts written in this slot with their balances, sorted by address.
     pub fn accounts_delta(&self) -> Vec<(Pubkey, Lamports)> {
         let mut v: Vec<_> = read(&self.state)
@@ -550,6 +604,9 @@ impl Bank {
             for (key, lamports) in e.writes(&tx) {
                 st.delta.insert(key, lamports);
             }
+            if let (Some(state), Some(vote_account)) = (e.vote_state(), tx.vote_account()) {
+                st.votes.insert(vote_account, state.clone());
+            }
             st.transaction_count += 1;
             st.signature_count += tx.num_signatures() as u64;
             // Fees are debited from balances that sum to at most the supply (a u64), so this cannot
@@ -587,6 +644,8 @@ impl Bank {
                     AccountsReader {
                         deltas: &deltas,
                         root: &root.accounts,
+                        vote_deltas: &[],
+                        root_votes: &root.vote_states,
                     }
                     .balance(&self.collector)
                 }
@@ -596,9 +655,11 @@ impl Bank {
             st.delta.insert(self.collector, credited);
         }
         let accounts_delta_hash = accounts_delta_hash(&st.delta);
+        let vote_delta_hash = vote_delta_hash(st.votes.iter().map(|(k, v)| (k, &**v)));
         let bank_hash = Hash::hashv(&[
             self.parent_bank_hash.as_bytes(),
             accounts_delta_hash.as_bytes(),
+            vote_delta_hash.as_bytes(),
             &st.signature_count.to_le_bytes(),
             blockhash.as_bytes(),
         ]);
@@ -606,6 +667,7 @@ impl Bank {
             blockhash,
             bank_hash,
             accounts_delta_hash,
+            vote_delta_hash,
         });
         bank_hash
     }
@@ -637,9 +699,16 @@ impl Bank {
         let mut deltas: Vec<&AccountMap> = Vec::with_capacity(guards.len() + 1);
         deltas.extend(own.as_ref().map(|g| &g.delta));
         deltas.extend(guards.iter().map(|g| &g.delta));
+        // Most slots write no vote state: skip the empty maps, as the lookups would.
+        let mut vote_deltas: Vec<&VoteStateMap> = Vec::new();
+        vote_deltas.extend(own.as_ref().map(|g| &g.votes));
+        vote_deltas.extend(guards.iter().map(|g| &g.votes));
+        vote_deltas.retain(|v| !v.is_empty());
         f(&AccountsReader {
             deltas: &deltas,
             root: &root.accounts,
+            vote_deltas: &vote_deltas,
+            root_votes: &root.vote_states,
         })
     }
 
@@ -651,6 +720,8 @@ impl Bank {
                 accounts: AccountsReader {
                     deltas: accounts.deltas,
                     root: accounts.root,
+                    vote_deltas: accounts.vote_deltas,
+                    root_votes: accounts.root_votes,
                 },
                 statuses: &statuses,
             })
@@ -704,3 +775,5 @@ pub fn accounts_delta_hash(delta: &AccountMap) -> Hash {
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) mod vote_tests;

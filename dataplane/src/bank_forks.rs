@@ -1,15 +1,44 @@
 //! The live banks of a node, by slot: the root and every fork above it.
 //!
-//! Setting a new root squashes the deltas of the banks between the old and new root into the shared
-//! [`RootAccounts`](crate::accounts::RootAccounts), marks their slots rooted in the status cache (which
-//! purges what has aged out), and drops every bank that does not descend from the new root.
+//! Setting a new root squashes the deltas of the banks between the old and new root — balances and
+//! vote states — into the shared [`RootAccounts`](crate::accounts::RootAccounts), marks their slots
+//! rooted in the status cache (which purges what has aged out), and drops every bank that does not
+//! descend from the new root.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::accounts::{new_account_map, write};
+use crate::accounts::{new_account_map, new_vote_state_map, write};
 use crate::bank::{Bank, BankError};
 use crate::types::{Lamports, Pubkey, Slot};
+use crate::vote_state::VoteState;
+
+/// The rooted state that moving the root changes, for storage: each account's newest balance and
+/// each vote account's newest state along the rooted chain, both sorted by address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootUpdates {
+    /// New balances.
+    pub accounts: Vec<(Pubkey, Lamports)>,
+    /// New vote account states.
+    pub vote_states: Vec<(Pubkey, Arc<VoteState>)>,
+}
+
+impl From<Vec<(Pubkey, Lamports)>> for RootUpdates {
+    /// Balance changes alone.
+    fn from(accounts: Vec<(Pubkey, Lamports)>) -> RootUpdates {
+        RootUpdates {
+            accounts,
+            vote_states: Vec::new(),
+        }
+    }
+}
+
+impl RootUpdates {
+    /// Whether nothing changes.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.vote_states.is_empty()
+    }
+}
 
 /// Why a fork operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -149,26 +178,15 @@ impl BankForks {
         self.insert(child)
     }
 
-    /// The account changes that rooting the frozen bank `slot` would apply (sorted by address),
-    /// without rooting it: storage commits them first, so that nothing reads as rooted before it is
-    /// durable.
-    pub fn root_updates(&self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
+    /// The account and vote state changes that rooting the frozen bank `slot` would apply, without
+    /// rooting it: storage commits them first, so that nothing reads as rooted before it is durable.
+    pub fn root_updates(&self, slot: Slot) -> Result<RootUpdates, ForkError> {
         let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
         if slot == self.root {
-            return Ok(Vec::new());
+            return Ok(RootUpdates::default());
         }
         let chain = self.chain_above_root(&bank)?;
-        let mut updates = new_account_map();
-        for b in chain.iter().rev() {
-            b.with_delta(|delta| {
-                for (k, v) in delta {
-                    updates.insert(*k, *v);
-                }
-            });
-        }
-        let mut updates: Vec<_> = updates.into_iter().collect();
-        updates.sort_unstable_by_key(|(k, _)| *k);
-        Ok(updates)
+        Ok(squash(&chain))
     }
 
     /// The frozen `bank` and its ancestors above the root, newest first.
@@ -197,30 +215,25 @@ impl BankForks {
     }
 
     /// Makes the frozen bank `slot` the root: squashes its unrooted ancestors' deltas and its own into
-    /// the rooted accounts, and prunes every bank that does not descend from it. Returns the rooted
-    /// account changes (each account's newest balance, sorted by address) for storage.
-    pub fn set_root(&mut self, slot: Slot) -> Result<Vec<(Pubkey, Lamports)>, ForkError> {
+    /// the rooted accounts and vote states, and prunes every bank that does not descend from it.
+    /// Returns the rooted changes for storage.
+    pub fn set_root(&mut self, slot: Slot) -> Result<RootUpdates, ForkError> {
         let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
         if slot == self.root {
-            return Ok(Vec::new());
+            return Ok(RootUpdates::default());
         }
         let chain = self.chain_above_root(&bank)?;
-        let mut updates = new_account_map();
-        {
-            // Lock order: root accounts, then bank states (oldest first is fine: all are frozen, so
-            // none is ever write-locked again).
+        let updates = {
+            // Lock order: root accounts, then bank states (all are frozen, so none is ever
+            // write-locked again).
             let mut root = write(bank.root_accounts());
-            for b in chain.iter().rev() {
-                b.with_delta(|delta| {
-                    for (k, v) in delta {
-                        root.accounts.insert(*k, *v);
-                        updates.insert(*k, *v);
-                    }
-                });
-            }
+            let updates = squash(&chain);
+            root.accounts.extend(updates.accounts.iter().copied());
+            root.vote_states.extend(updates.vote_states.iter().cloned());
             root.slot = slot;
             root.block_height = bank.block_height();
-        }
+            updates
+        };
         {
             let mut cache = write(bank.status_cache());
             for b in chain.iter().rev() {
@@ -231,9 +244,26 @@ impl BankForks {
         self.root = slot;
         self.banks
             .retain(|s, b| *s == slot || descends_from(b, slot));
-        let mut updates: Vec<_> = updates.into_iter().collect();
-        updates.sort_unstable_by_key(|(k, _)| *k);
         Ok(updates)
+    }
+}
+
+/// The newest balance and vote state of everything written along `chain` (newest bank first),
+/// sorted by address.
+fn squash(chain: &[Arc<Bank>]) -> RootUpdates {
+    let mut accounts = new_account_map();
+    let mut vote_states = new_vote_state_map();
+    for b in chain.iter().rev() {
+        b.with_delta(|delta| accounts.extend(delta.iter().map(|(k, v)| (*k, *v))));
+        b.with_vote_delta(|votes| vote_states.extend(votes.iter().map(|(k, v)| (*k, v.clone()))));
+    }
+    let mut accounts: Vec<_> = accounts.into_iter().collect();
+    accounts.sort_unstable_by_key(|(k, _)| *k);
+    let mut vote_states: Vec<_> = vote_states.into_iter().collect();
+    vote_states.sort_unstable_by_key(|(k, _)| *k);
+    RootUpdates {
+        accounts,
+        vote_states,
     }
 }
 

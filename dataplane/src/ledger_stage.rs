@@ -450,7 +450,7 @@ pub fn build_commit(
         },
         entries: encoded,
         statuses,
-        account_updates: Vec::new(),
+        account_updates: Default::default(),
         root: true,
         data_shreds: Vec::new(),
         last_fec_root: None,

@@ -1,5 +1,6 @@
-//! Start-up from the ledger: rebuild the banks at the stored root, put back the recent transaction
-//! statuses (so replays stay rejected across a restart), and replay every stored block above the root.
+//! Start-up from the ledger: rebuild the banks at the stored root (balances, vote states and the
+//! root's slot hashes), put back the recent transaction statuses (so replays stay rejected across a
+//! restart), and replay every stored block above the root.
 //!
 //! Replaying a block checks everything a validator will check for a block it receives: the PoH chain
 //! (verified in parallel), the tick structure, conflict-free entries, that every transaction is one a
@@ -7,7 +8,7 @@
 
 use std::sync::Arc;
 
-use crate::bank::{Bank, RecentBlock, RootState, TxError, TxExecution};
+use crate::bank::{genesis_vote_states, Bank, RecentBlock, RootState, TxError, TxExecution};
 use crate::bank_forks::BankForks;
 use crate::block::decode_entry;
 use crate::entry::{check_ticks, verify_entries, Entry};
@@ -18,6 +19,7 @@ use crate::sigverify::verify_txn;
 use crate::store::{SlotMeta, Store};
 use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
+use crate::vote_state::SLOT_HASHES_MAX;
 
 /// Why the ledger cannot be loaded or a stored block cannot be replayed.
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,16 @@ pub enum ReplayError {
     /// The stored slot meta of the root is missing.
     #[error("the ledger's root slot {0} has no slot metadata")]
     MissingRootMeta(Slot),
+    /// An ancestor of the root, needed for its slot hashes, is not stored.
+    #[error(
+        "slot {parent}, parent of stored slot {slot} on the root's chain, has no slot metadata"
+    )]
+    MissingAncestorMeta {
+        /// The stored slot.
+        slot: Slot,
+        /// Its missing parent.
+        parent: Slot,
+    },
 }
 
 /// What start-up found and did.
@@ -193,8 +205,14 @@ fn load_inner(
         blockhash: root_meta.blockhash,
         block_height: root_meta.block_height,
         lamports_per_signature: genesis.lamports_per_signature,
+        slots_per_epoch: genesis.slots_per_epoch,
         total_transaction_count,
         accounts: store.load_accounts()?,
+        vote_states: store
+            .load_vote_states()?
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
+            .collect(),
         recent_blocks: recent_metas
             .iter()
             .map(|m| RecentBlock {
@@ -203,6 +221,7 @@ fn load_inner(
                 block_height: m.block_height,
             })
             .collect(),
+        slot_hashes: stored_slot_hashes(store, &root_meta)?,
     });
     let statuses_restored = restore_statuses(&bank, store, &recent_metas)?;
     let mut forks = BankForks::new(bank);
@@ -241,19 +260,35 @@ fn load_inner(
     ))
 }
 
-/// Stores slot 0: the genesis bank, its accounts rooted.
+/// Stores slot 0: the genesis bank, its accounts and vote accounts rooted.
 fn store_genesis(genesis: &Genesis, store: &Store) -> Result<(), ReplayError> {
     let bank = Bank::genesis(genesis);
     let hash = genesis.hash();
     let mut commit = build_commit(&bank, &[], &[], hash, hash)?;
     commit.meta.block_time_ms = genesis.creation_time_unix_ms;
-    commit.account_updates = genesis
+    commit.account_updates.accounts = genesis
         .accounts
         .iter()
         .map(|a| (a.pubkey, a.lamports))
         .collect();
+    commit.account_updates.vote_states = genesis_vote_states(genesis);
     store.commit_slot(&commit)?;
     Ok(())
+}
+
+/// The slot hashes of the stored slot `meta`: its chain of stored parents with their bank hashes,
+/// newest first, as the live bank had them (at most [`SLOT_HASHES_MAX`]; slot 0 ends the chain).
+fn stored_slot_hashes(store: &Store, meta: &SlotMeta) -> Result<Vec<(Slot, Hash)>, ReplayError> {
+    let mut out = Vec::with_capacity(SLOT_HASHES_MAX);
+    let (mut slot, mut parent) = (meta.slot, meta.parent_slot);
+    while out.len() < SLOT_HASHES_MAX && parent < slot {
+        let p = store
+            .slot_meta(parent)?
+            .ok_or(ReplayError::MissingAncestorMeta { slot, parent })?;
+        out.push((p.slot, p.bank_hash));
+        (slot, parent) = (p.slot, p.parent_slot);
+    }
+    Ok(out)
 }
 
 /// Puts back the statuses of transactions in the recent rooted blocks.
@@ -468,6 +503,7 @@ mod tests {
     use crate::poh::Poh;
     use crate::txn::{build_transfer, Txn};
     use crate::types::Pubkey;
+    use crate::vote_state::VoteState;
     use ed25519_dalek::SigningKey;
 
     const HASHES_PER_TICK: u64 = 8;
@@ -496,15 +532,16 @@ mod tests {
     /// Produces slot 1 on the genesis bank the way a leader does: execute, record into PoH, commit,
     /// tick to the end, freeze.
     fn produce_slot_one(g: &Genesis, payer: &SigningKey) -> (Arc<Bank>, Vec<Entry>) {
+        let txs =
+            vec![Txn::parse(&build_transfer(payer, &Pubkey([9; 32]), 1_234, &g.hash())).unwrap()];
+        produce_slot_one_with(g, txs)
+    }
+
+    /// Produces slot 1 holding `txs` in one entry.
+    fn produce_slot_one_with(g: &Genesis, txs: Vec<Txn>) -> (Arc<Bank>, Vec<Entry>) {
         let root = Arc::new(Bank::genesis(g));
         let bank = Arc::new(Bank::new_child(&root, Slot(1), Pubkey([1; 32])));
-        let txs = Arc::new(vec![Txn::parse(&build_transfer(
-            payer,
-            &Pubkey([9; 32]),
-            1_234,
-            &g.hash(),
-        ))
-        .unwrap()]);
+        let txs = Arc::new(txs);
         let executed = bank.execute(&txs);
         let mut poh = Poh::new(g.hash(), HASHES_PER_TICK);
         let mut entries = Vec::new();
@@ -564,6 +601,75 @@ mod tests {
         assert_eq!(store.root().unwrap(), Some(Slot(1)));
         assert_eq!(store.account(&Pubkey([9; 32])).unwrap(), Some(1_234));
         assert_eq!(store.total_supply().unwrap(), 1_000_000);
+    }
+
+    #[test]
+    fn rooted_vote_states_survive_a_restart() {
+        use crate::bank::vote_tests::{vote_txn, voters_genesis};
+        use crate::vote::vote_account_address;
+        let voter = SigningKey::from_bytes(&[8; 32]);
+        let g = Genesis {
+            ticks_per_slot: TICKS_PER_SLOT,
+            hashes_per_tick: HASHES_PER_TICK,
+            ..voters_genesis(&[&voter])
+        };
+        let identity = Pubkey(voter.verifying_key().to_bytes());
+        let account = vote_account_address(&identity);
+        let vote = vote_txn(&voter, &account, None, &[(0, 1)], g.hash(), &g.hash());
+        let (bank, entries) = produce_slot_one_with(&g, vec![vote]);
+        let voted = bank.vote_state(&account).expect("vote account");
+        assert_eq!(voted.last_voted_slot(), Some(Slot(0)));
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path(), g.hash()).unwrap();
+            let mut exec = Executor::new(0);
+            let (forks, _) = load(&g, &store, &mut exec, 1).unwrap();
+            // Genesis stored its vote account.
+            assert_eq!(
+                store.vote_state(&account).unwrap(),
+                Some(VoteState::new(identity, identity))
+            );
+            assert_eq!(forks.root_bank().vote_accounts().len(), 1);
+            let mut commit = build_commit(
+                &bank,
+                &entries,
+                &[],
+                bank.blockhash().unwrap(),
+                bank.bank_hash().unwrap(),
+            )
+            .unwrap();
+            commit.root = false;
+            store.commit_slot(&commit).unwrap();
+        }
+        // The first restart replays slot 1 (the vote reaches the stored bank hash) and roots it.
+        {
+            let store = Store::open(dir.path(), g.hash()).unwrap();
+            let mut exec = Executor::new(0);
+            let (forks, report) = load(&g, &store, &mut exec, 1).unwrap();
+            assert_eq!(report.replayed, vec![Slot(1)]);
+            assert_eq!(forks.root_bank().vote_state(&account), Some(voted.clone()));
+            assert_eq!(store.vote_state(&account).unwrap().as_ref(), Some(&*voted));
+        }
+        // The second finds it rooted in redb, with the root's slot hashes to take the next vote.
+        let store = Store::open(dir.path(), g.hash()).unwrap();
+        let mut exec = Executor::new(0);
+        let (forks, report) = load(&g, &store, &mut exec, 1).unwrap();
+        assert!(report.replayed.is_empty());
+        let root = forks.root_bank();
+        assert_eq!(root.slot(), Slot(1));
+        assert_eq!(root.vote_state(&account), Some(voted));
+        assert_eq!(root.slot_hashes(), bank.slot_hashes());
+        let two = Arc::new(Bank::new_child(&root, Slot(2), identity));
+        let next = vote_txn(
+            &voter,
+            &account,
+            None,
+            &[(0, 2), (1, 1)],
+            bank.bank_hash().unwrap(),
+            &g.hash(),
+        );
+        let executed = two.execute(std::slice::from_ref(&next));
+        assert_eq!(executed.executions()[0].status, Ok(()));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - `entries`: (slot, entry index) → encoded entry bytes (opaque here; the block codec owns them)
 //! - `tx_status`: first signature → [`TxStatusRecord`]
 //! - `accounts`: pubkey → lamports, **rooted state only**; a zero balance removes the row
+//! - `vote_states`: vote account → encoded [`VoteState`], **rooted state only**, written in the same
+//!   transaction as the rooted balances
 //! - `meta`: genesis hash, schema version, root slot, latest stored slot
 //!
 //! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
@@ -27,14 +29,17 @@ use redb::{
     TableDefinition,
 };
 
+use crate::bank_forks::RootUpdates;
 use crate::types::{Hash, Pubkey, Signature, Slot};
+use crate::vote_state::VoteState;
 
 pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
 
 /// File name of the ledger inside the data directory.
 pub const LEDGER_FILE_NAME: &str = "ledger.redb";
 /// Version of the table layout and row encodings; a file with another version is refused.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3 added the `vote_states` table (and vote state in the bank hash).
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
 const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
@@ -53,6 +58,8 @@ const SIG_INDEX: MultimapTableDefinition<(u64, u64), u64> =
 /// per bucket of history: ≈ 27 k a day of 400 ms slots).
 pub const SIG_INDEX_BUCKET_SLOTS: u64 = 8;
 const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts");
+/// Rooted vote account states (the `vote_state` codec).
+const VOTE_STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("vote_states");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// A stored block's data shreds by (slot, shred index), served to peers that repair.
 const SHREDS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("shreds");
@@ -102,8 +109,9 @@ pub struct SlotCommit {
     pub entries: Vec<Vec<u8>>,
     /// Status of every transaction in the block, by first signature.
     pub statuses: Vec<(Signature, TxStatusRecord)>,
-    /// New balances of the accounts the slot changed; applied only when `root` is true.
-    pub account_updates: Vec<(Pubkey, u64)>,
+    /// New balances and vote states of the accounts the slot roots; applied only when `root` is
+    /// true.
+    pub account_updates: RootUpdates,
     /// Root the slot in the same transaction (a single-validator cluster roots every slot at once).
     pub root: bool,
     /// The block's data shreds in index order (empty where the block never travelled as shreds).
@@ -247,6 +255,7 @@ impl Store {
             txn.open_table(TX_STATUS)?;
             txn.open_multimap_table(SIG_INDEX)?;
             txn.open_table(ACCOUNTS)?;
+            txn.open_table(VOTE_STATES)?;
             txn.open_table(SHREDS)?;
             txn.open_table(LAST_FEC_ROOT)?;
             txn.open_table(DEAD_SLOTS)?;
@@ -308,8 +317,8 @@ impl Store {
         self.genesis_hash
     }
 
-    /// Stores a slot's meta, entries and statuses — and, when `c.root`, its account updates and the
-    /// new root — in one write transaction: all of it is stored, or none of it.
+    /// Stores a slot's meta, entries and statuses — and, when `c.root`, its account and vote state
+    /// updates and the new root — in one write transaction: all of it is stored, or none of it.
     ///
     /// A slot stored earlier and not rooted is replaced (meta, entries, shreds and statuses). A slot
     /// at or below the root is refused.
@@ -392,13 +401,9 @@ impl Store {
         Ok(())
     }
 
-    /// Roots the stored slot `slot` and applies its account updates, atomically; for when rooting lags
-    /// storing. The slot must be stored and above the current root.
-    pub fn set_root(
-        &self,
-        slot: Slot,
-        account_updates: &[(Pubkey, u64)],
-    ) -> Result<(), StoreError> {
+    /// Roots the stored slot `slot` and applies its account and vote state updates, atomically; for
+    /// when rooting lags storing. The slot must be stored and above the current root.
+    pub fn set_root(&self, slot: Slot, account_updates: &RootUpdates) -> Result<(), StoreError> {
         let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -606,6 +611,30 @@ impl Store {
         self.accounts_iter()?.collect()
     }
 
+    /// The rooted state of vote account `vote_account`, if it is one.
+    pub fn vote_state(&self, vote_account: &Pubkey) -> Result<Option<VoteState>, StoreError> {
+        let table = self.read()?.open_table(VOTE_STATES)?;
+        let row = table.get(&vote_account.0)?;
+        row.map(|row| decode_vote_state_row(vote_account, row.value()))
+            .transpose()
+    }
+
+    /// Every rooted vote account with its state, in key order (to rebuild the root bank at
+    /// startup).
+    pub fn load_vote_states(&self) -> Result<Vec<(Pubkey, VoteState)>, StoreError> {
+        let table = self.read()?.open_table(VOTE_STATES)?;
+        let mut out = Vec::new();
+        for row in table.range::<&[u8; 32]>(..)? {
+            let (key, value) = row?;
+            let vote_account = Pubkey(*key.value());
+            out.push((
+                vote_account,
+                decode_vote_state_row(&vote_account, value.value())?,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Sum of all rooted balances; conserved by every transfer and fee.
     pub fn total_supply(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
@@ -714,20 +743,36 @@ fn check_above_root(slot: Slot, root: Option<Slot>) -> Result<(), StoreError> {
     }
 }
 
-/// Writes rooted balances; a zero balance removes the account, as Solana drops empty accounts.
+/// Writes rooted balances and vote states; a zero balance removes the account's balance row, as
+/// Solana drops empty accounts (a vote account's state stays: it holds no lamports here).
 fn apply_account_updates(
     txn: &redb::WriteTransaction,
-    account_updates: &[(Pubkey, u64)],
+    updates: &RootUpdates,
 ) -> Result<(), StoreError> {
     let mut accounts = txn.open_table(ACCOUNTS)?;
-    for (pubkey, lamports) in account_updates {
+    for (pubkey, lamports) in &updates.accounts {
         if *lamports == 0 {
             accounts.remove(&pubkey.0)?;
         } else {
             accounts.insert(&pubkey.0, *lamports)?;
         }
     }
+    let mut vote_states = txn.open_table(VOTE_STATES)?;
+    let mut row = Vec::new();
+    for (vote_account, state) in &updates.vote_states {
+        row.clear();
+        state.encode(&mut row);
+        vote_states.insert(&vote_account.0, row.as_slice())?;
+    }
     Ok(())
+}
+
+fn decode_vote_state_row(vote_account: &Pubkey, bytes: &[u8]) -> Result<VoteState, StoreError> {
+    VoteState::decode(bytes).map_err(|e| StoreError::Corrupt {
+        table: "vote_states",
+        key: format!("vote account {vote_account}"),
+        reason: e.to_string(),
+    })
 }
 
 /// The index key's second half: a signature's first 8 bytes.

@@ -95,7 +95,7 @@ fn store_block(store: &Store, slot: u64, parent: u64, len: usize) -> Vec<Vec<u8>
         },
         entries: Vec::new(),
         statuses: Vec::new(),
-        account_updates: Vec::new(),
+        account_updates: Default::default(),
         root: false,
         data_shreds: shreds.clone(),
         last_fec_root: Some(last_root),

@@ -1,11 +1,14 @@
 //! Executing transactions against a bank without changing it, and the results a commit applies.
 
+use std::sync::Arc;
+
 use crate::accounts::read;
 use crate::bank::tx_error::{InstructionErrorKind, TxError, TxStatus};
 use crate::bank::{Bank, ForkView};
 use crate::status_cache::BlockhashStatuses;
 use crate::txn::{Txn, TxnView, ACCOUNT_KEYS_MAX};
 use crate::types::{Hash, Lamports, Pubkey, Signature, Slot};
+use crate::vote_state::VoteState;
 
 /// Why a batch of executed transactions cannot be committed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -142,6 +145,8 @@ pub struct TxExecution {
     pub balances: KeyBalances,
     /// Bit `i` set: account key `i` is stored by the commit (at most 35 keys fit a `u64`).
     written: u64,
+    /// A successful vote's new vote account state, stored by the commit.
+    vote_state: Option<Arc<VoteState>>,
     /// Block height of the transaction's recent blockhash (keys the status cache).
     pub(super) blockhash_height: u64,
 }
@@ -154,8 +159,15 @@ impl TxExecution {
             fee: 0,
             balances: KeyBalances::empty(),
             written: 0,
+            vote_state: None,
             blockhash_height: 0,
         }
+    }
+
+    /// The vote account state a successful vote writes (its account is the vote's
+    /// [`TxnView::vote_account`]).
+    pub fn vote_state(&self) -> Option<&Arc<VoteState>> {
+        self.vote_state.as_ref()
     }
 
     /// Whether the transaction goes into the block (success, or failure after paying the fee).
@@ -339,6 +351,22 @@ impl Bank {
         };
         let mut post = pre;
         post[0] -= fee;
+        if tx.is_vote() {
+            // A vote moves no lamports: only the fee payer's balance is written.
+            let (status, vote_state) = match self.execute_vote(view, tx) {
+                Ok(state) => (Ok(()), Some(state)),
+                Err(e) => (Err(e), None),
+            };
+            return TxExecution {
+                signature,
+                status,
+                fee,
+                balances: KeyBalances::new(&pre[..n], &post[..n]),
+                written: 1,
+                vote_state,
+                blockhash_height,
+            };
+        }
         let status = apply_transfers(tx, &mut post[..n]);
         let written = match status {
             Ok(()) => (0..n)
@@ -356,6 +384,7 @@ impl Bank {
             fee,
             balances: KeyBalances::new(&pre[..n], &post[..n]),
             written,
+            vote_state: None,
             blockhash_height,
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ed25519_dalek::{Signer, SigningKey};
 
 use super::*;
-use crate::bank_forks::{BankForks, ForkError};
+use crate::bank_forks::{BankForks, ForkError, RootUpdates};
 use crate::genesis::{
     GenesisAccount, GenesisValidator, DEFAULT_LAMPORTS_PER_SIGNATURE, DEFAULT_SLOTS_PER_EPOCH,
     DEFAULT_TICKS_PER_SLOT, LOCALNET_HASHES_PER_TICK,
@@ -197,9 +197,12 @@ fn a_transfer_pays_its_fee_to_the_collector_and_conserves_supply() {
     }
     let delta_hash = Hash::of(&bytes);
     assert_eq!(bank.accounts_delta_hash(), Some(delta_hash));
+    // No vote landed: the vote state delta hash is the hash of nothing.
+    assert_eq!(bank.vote_delta_hash(), Some(Hash::of(&[])));
     let expected = Hash::hashv(&[
         s.genesis.hash().as_bytes(),
         delta_hash.as_bytes(),
+        Hash::of(&[]).as_bytes(),
         &1u64.to_le_bytes(),
         blockhash.as_bytes(),
     ]);
@@ -317,9 +320,12 @@ fn overflowing_credit_is_an_instruction_error() {
         blockhash: Hash([2; 32]),
         block_height: 10,
         lamports_per_signature: FEE,
+        slots_per_epoch: DEFAULT_SLOTS_PER_EPOCH,
         total_transaction_count: 0,
         accounts: vec![(addr(&rich), u64::MAX), (addr(&poor), 10 * FEE)],
+        vote_states: vec![],
         recent_blocks: vec![],
+        slot_hashes: vec![],
     });
     let root = Arc::new(root);
     let bank = child(&root, 11);
@@ -419,9 +425,10 @@ fn forks_see_only_their_own_history() {
     assert_eq!(forks.root(), Slot(3));
     assert_eq!(forks.len(), 1);
     assert!(forks.get(Slot(2)).is_none());
-    assert!(updates.contains(&(Pubkey([3; 32]), 500)));
-    assert!(updates.contains(&(Pubkey([0xA; 32]), FEE)));
-    assert!(updates.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(updates.accounts.contains(&(Pubkey([3; 32]), 500)));
+    assert!(updates.accounts.contains(&(Pubkey([0xA; 32]), FEE)));
+    assert!(updates.accounts.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(updates.vote_states.is_empty());
     let c = forks
         .new_child(Slot(3), Slot(4), Pubkey([0xA; 32]))
         .unwrap();
@@ -477,7 +484,7 @@ fn fork_errors_name_the_slots() {
     sibling.freeze(Hash([2; 32]));
     let early = Bank::try_new_child(&a, Slot(3), Pubkey::default()).unwrap();
     forks.set_root(Slot(1)).unwrap();
-    assert_eq!(forks.set_root(Slot(1)), Ok(vec![]));
+    assert_eq!(forks.set_root(Slot(1)), Ok(RootUpdates::default()));
     // The sibling fork was pruned: nothing may grow on it any more.
     assert!(forks.get(Slot(2)).is_none());
     assert_eq!(
@@ -596,9 +603,12 @@ fn restart_from_a_root_restores_blockhashes_and_replay_protection() {
         blockhash: last.blockhash,
         block_height: last.block_height,
         lamports_per_signature: FEE,
+        slots_per_epoch: DEFAULT_SLOTS_PER_EPOCH,
         total_transaction_count: old.total_transaction_count(),
         accounts,
+        vote_states: vec![],
         recent_blocks: recent,
+        slot_hashes: vec![],
     });
     assert_eq!(restored.total_supply(), s.genesis.total_supply());
     assert_eq!(restored.total_transaction_count(), 1);

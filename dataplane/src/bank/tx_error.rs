@@ -3,11 +3,12 @@
 
 use crate::genesis::MAX_RECENT_BLOCKHASHES;
 use crate::metrics::Reject;
+use crate::vote_state::VoteErrorCode;
 
 /// The outcome of one transaction: `Ok` or why it failed.
 pub type TxStatus = Result<(), TxError>;
 
-/// Why an instruction (a transfer) failed after the fee was paid.
+/// Why an instruction (a transfer or a vote) failed after the fee was paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InstructionErrorKind {
     /// The debited account holds less than the amount.
@@ -16,6 +17,18 @@ pub enum InstructionErrorKind {
     /// The credited account would exceed `u64::MAX` lamports.
     #[error("arithmetic overflow crediting the transfer")]
     ArithmeticOverflow,
+    /// A vote for an account that is no vote account (Solana: not owned by the vote program).
+    #[error("the vote account is not a vote account")]
+    InvalidAccountOwner,
+    /// A vote not signed by its account's authorized voter.
+    #[error("the vote is not signed by the account's authorized voter")]
+    MissingRequiredSignature,
+    /// Instruction data that does not decode (the parser refuses such transactions first).
+    #[error("invalid instruction data")]
+    InvalidInstructionData,
+    /// The vote program refused the vote (Solana: `Custom(code)`).
+    #[error("{0}")]
+    Vote(VoteErrorCode),
 }
 
 /// Why a transaction failed or was refused.
@@ -52,7 +65,8 @@ impl TxError {
     }
 
     /// The error in Solana's `TransactionError` JSON shape, as RPC clients expect it. A failed
-    /// transfer for lack of funds is the System Program's `Custom(1)` (`ResultWithNegativeLamports`).
+    /// transfer for lack of funds is the System Program's `Custom(1)` (`ResultWithNegativeLamports`);
+    /// a refused vote is the vote program's `Custom(code)` with Agave's `VoteError` code.
     pub fn to_solana_json(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
@@ -63,6 +77,14 @@ impl TxError {
                 let kind = match kind {
                     InstructionErrorKind::InsufficientFunds => json!({ "Custom": 1 }),
                     InstructionErrorKind::ArithmeticOverflow => json!("ArithmeticOverflow"),
+                    InstructionErrorKind::InvalidAccountOwner => json!("InvalidAccountOwner"),
+                    InstructionErrorKind::MissingRequiredSignature => {
+                        json!("MissingRequiredSignature")
+                    }
+                    InstructionErrorKind::InvalidInstructionData => {
+                        json!("InvalidInstructionData")
+                    }
+                    InstructionErrorKind::Vote(code) => json!({ "Custom": code.code() }),
                 };
                 json!({ "InstructionError": [index, kind] })
             }
@@ -70,6 +92,8 @@ impl TxError {
     }
 
     /// Reads back what [`TxError::to_solana_json`] wrote (e.g. to rebuild the status cache from storage).
+    /// `Custom(1)` reads as the System Program's `InsufficientFunds`, though a vote's `SlotsMismatch`
+    /// writes it too: the JSON, all that RPC shows of a restored status, is the same either way.
     pub fn from_solana_json(v: &serde_json::Value) -> Option<TxError> {
         match v.as_str() {
             Some("AlreadyProcessed") => return Some(TxError::AlreadyProcessed),
@@ -83,12 +107,18 @@ impl TxError {
             return None;
         };
         let index = u8::try_from(index.as_u64()?).ok()?;
-        let kind = if kind.get("Custom").and_then(|c| c.as_u64()) == Some(1) {
-            InstructionErrorKind::InsufficientFunds
-        } else if kind.as_str() == Some("ArithmeticOverflow") {
-            InstructionErrorKind::ArithmeticOverflow
-        } else {
-            return None;
+        let kind = match (kind.get("Custom").and_then(|c| c.as_u64()), kind.as_str()) {
+            (Some(1), _) => InstructionErrorKind::InsufficientFunds,
+            (Some(code), _) => {
+                InstructionErrorKind::Vote(VoteErrorCode::from_code(u32::try_from(code).ok()?)?)
+            }
+            (None, Some("ArithmeticOverflow")) => InstructionErrorKind::ArithmeticOverflow,
+            (None, Some("InvalidAccountOwner")) => InstructionErrorKind::InvalidAccountOwner,
+            (None, Some("MissingRequiredSignature")) => {
+                InstructionErrorKind::MissingRequiredSignature
+            }
+            (None, Some("InvalidInstructionData")) => InstructionErrorKind::InvalidInstructionData,
+            _ => return None,
         };
         Some(TxError::InstructionError { index, kind })
     }

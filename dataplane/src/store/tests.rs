@@ -9,6 +9,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::bank_forks::RootUpdates;
+use crate::vote_state::VoteState;
 
 fn genesis() -> Hash {
     Hash::of(b"store test cluster")
@@ -73,7 +75,7 @@ fn commit(slot: u64, entries: u32, updates: Vec<(Pubkey, u64)>, root: bool) -> S
                 status(slot, 1, Some(r#"{"InstructionError":[0,{"Custom":1}]}"#)),
             ),
         ],
-        account_updates: updates,
+        account_updates: updates.into(),
         root,
         data_shreds: Vec::new(),
         last_fec_root: None,
@@ -123,6 +125,54 @@ fn commit_then_read_everything_back() {
     assert_eq!(store.slots_above_root().unwrap(), Vec::<Slot>::new());
 }
 
+/// A vote state that has voted on `slot`.
+fn voted(slot: u64) -> std::sync::Arc<VoteState> {
+    let mut state = VoteState::new(pk(7), pk(7));
+    state.votes.push(crate::vote::Lockout::new(Slot(slot)));
+    std::sync::Arc::new(state)
+}
+
+#[test]
+fn rooted_vote_states_commit_with_the_slot_or_its_root_and_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let mut c = commit(1, 1, vec![(pk(1), 10)], true);
+        c.account_updates.vote_states = vec![(pk(5), voted(0)), (pk(6), voted(0))];
+        store.commit_slot(&c).unwrap();
+        // Unrooted: stored with the block, not applied.
+        let mut c = commit(2, 1, vec![], false);
+        c.account_updates.vote_states = vec![(pk(5), voted(1))];
+        store.commit_slot(&c).unwrap();
+        assert_eq!(store.vote_state(&pk(5)).unwrap(), Some((*voted(0)).clone()));
+        let updates = RootUpdates {
+            accounts: vec![],
+            vote_states: vec![(pk(5), voted(1))],
+        };
+        store.set_root(Slot(2), &updates).unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(
+        store.load_vote_states().unwrap(),
+        vec![(pk(5), (*voted(1)).clone()), (pk(6), (*voted(0)).clone())]
+    );
+    assert_eq!(store.vote_state(&pk(9)).unwrap(), None);
+    // A damaged row is named, not skipped.
+    write_raw(&store, VOTE_STATES, &pk(6).0, &[1, 2, 3]);
+    let err = store.load_vote_states().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                table: "vote_states",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(store.vote_state(&pk(6)).is_err());
+}
+
 #[test]
 fn slots_in_range_returns_stored_slots_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +212,7 @@ fn unrooted_slots_wait_above_the_root_until_set_root() {
     );
 
     store
-        .set_root(Slot(2), &[(pk(1), 400), (pk(2), 600)])
+        .set_root(Slot(2), &vec![(pk(1), 400), (pk(2), 600)].into())
         .unwrap();
     assert_eq!(store.root().unwrap(), Some(Slot(2)));
     assert_eq!(store.slots_above_root().unwrap(), vec![Slot(3)]);
@@ -186,13 +236,17 @@ fn root_only_moves_forward_and_rooted_slots_are_immutable() {
         }
     ));
     assert!(matches!(
-        store.set_root(Slot(4), &[]).unwrap_err(),
+        store
+            .set_root(Slot(4), &RootUpdates::default())
+            .unwrap_err(),
         StoreError::AtOrBelowRoot { .. }
     ));
-    let err = store.set_root(Slot(6), &[]).unwrap_err();
+    let err = store
+        .set_root(Slot(6), &RootUpdates::default())
+        .unwrap_err();
     assert!(matches!(err, StoreError::UnknownSlot(Slot(6))), "{err}");
     assert_eq!(store.root().unwrap(), Some(Slot(5)));
-    store.set_root(Slot(7), &[]).unwrap();
+    store.set_root(Slot(7), &RootUpdates::default()).unwrap();
     assert_eq!(store.root().unwrap(), Some(Slot(7)));
 }
 
@@ -655,7 +709,7 @@ fn commit_latency_1000_updates_1000_statuses() {
                     (Signature(s), status(slot, (n % 64) as u16, None))
                 })
                 .collect();
-            c.account_updates = (0..UPDATES)
+            c.account_updates.accounts = (0..UPDATES)
                 .map(|_| (Pubkey(rng.gen()), rng.gen_range(1..1_000_000)))
                 .collect();
             let start = Instant::now();

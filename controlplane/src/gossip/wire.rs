@@ -1,0 +1,664 @@
+//! Gossip messages and their wire format: one message per datagram of at most
+//! [`DATAGRAM_LEN_MAX`] bytes, versioned, bounded, canonical.
+//!
+//! ```text
+//! datagram      := version:u8 (=1) ‖ tag:u8 ‖ body                  (integers little-endian)
+//! Push (1), PullResponse (3) := from:[32] ‖ count:u8 (1..=16) ‖ value × count
+//! PullRequest (2)            := filter ‖ caller:value (a contact info)
+//! filter        := mask:u64 ‖ mask_bits:u8 ‖ key_count:u8 ‖ key:u64 × key_count
+//!                  ‖ word_count:u16 ‖ word:u64 × word_count          (see `bloom` for the hashing)
+//! value         := origin:[32] ‖ wallclock_ms:u64 ‖ data ‖ signature:[64]
+//! data          := 0 ‖ shred_version:u16 ‖ major:u16 ‖ minor:u16 ‖ patch:u16
+//!                    ‖ gossip ‖ tpu ‖ tpu_vote ‖ tvu ‖ repair ‖ serve_repair ‖ rpc:(0 | 1 ‖ addr)
+//!                | 1 ‖ len:u16 ‖ vote transaction
+//!                | 2 ‖ slot:u64 ‖ chunk_index:u8 ‖ num_chunks:u8 ‖ len:u16 ‖ chunk
+//!                | 3 ‖ offender:[32] ‖ kind:u8 ‖ len:u16 ‖ first ‖ len:u16 ‖ second
+//! addr          := 4 ‖ ipv4:[4] ‖ port:u16  |  6 ‖ ipv6:[16] ‖ port:u16
+//! ```
+//!
+//! A value's signature covers `genesis_hash ‖ value bytes up to the signature`; a contact info's
+//! pubkey and wallclock are not repeated inside it (they are the value's). Every field has one
+//! encoding, so decoding then encoding gives back the same bytes, and the signature can be checked
+//! over the received bytes.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+
+use dataplane::packet::PACKET_DATA_SIZE;
+use dataplane::types::{Hash, Pubkey, Slot};
+use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::bloom::{Bloom, BLOOM_KEYS_MAX, BLOOM_WORDS_MAX};
+use super::crds::{
+    ContactInfo, CrdsData, SignedValue, SoftwareVersion, DUPLICATE_SHRED_CHUNKS_MAX,
+    DUPLICATE_SHRED_CHUNK_LEN_MAX, SLASHING_EVIDENCE_VOTE_LEN_MAX, VOTE_TX_LEN_MAX,
+};
+use super::stats::GossipReject;
+use crate::signer::Verified;
+
+/// Longest gossip datagram: Solana's packet payload bound, which needs no IP fragmentation.
+pub const DATAGRAM_LEN_MAX: usize = PACKET_DATA_SIZE;
+/// The wire format's version, the first byte of every datagram.
+pub const WIRE_VERSION: u8 = 1;
+/// Most values in one push or pull response (the smallest value is 107 bytes, so 11 fit).
+pub const VALUES_PER_MESSAGE_MAX: usize = 16;
+/// Bytes before the first value of a push or pull response: version, tag, sender, count.
+pub const VALUES_HEADER_LEN: usize = 2 + 32 + 1;
+/// Longest value: one that fits a push datagram alone.
+pub const VALUE_LEN_MAX: usize = DATAGRAM_LEN_MAX - VALUES_HEADER_LEN;
+/// Longest contact info value (every address IPv6, RPC included).
+pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 8 + 7 * ADDR_V6_LEN + 1;
+/// Longest filter header: mask, mask bits, key count, keys, word count.
+pub const BLOOM_HEADER_LEN_MAX: usize = 8 + 1 + 1 + 8 * BLOOM_KEYS_MAX + 2;
+
+/// Origin, wallclock, data kind and signature: what every value spends beside its data.
+const VALUE_OVERHEAD_LEN: usize = 32 + 8 + 1 + 64;
+const ADDR_V4_LEN: usize = 1 + 4 + 2;
+const ADDR_V6_LEN: usize = 1 + 16 + 2;
+
+const TAG_PUSH: u8 = 1;
+const TAG_PULL_REQUEST: u8 = 2;
+const TAG_PULL_RESPONSE: u8 = 3;
+
+const KIND_CONTACT_INFO: u8 = 0;
+const KIND_VOTE: u8 = 1;
+const KIND_DUPLICATE_SHRED: u8 = 2;
+const KIND_SLASHING_EVIDENCE: u8 = 3;
+
+// The largest pull request (fullest filter, largest contact info) fits one datagram.
+const _: () = assert!(
+    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX <= DATAGRAM_LEN_MAX
+);
+
+/// A gossip message: what one datagram carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GossipMessage {
+    /// New values, pushed to a few peers. `from` is the sender's claim and is not trusted.
+    Push {
+        /// The sender.
+        from: Pubkey,
+        /// The values, each signed by its origin.
+        values: Vec<Arc<SignedValue>>,
+    },
+    /// "Send me what you hold that is not in this filter."
+    PullRequest {
+        /// Hashes of the values the requester holds (one partition of them).
+        filter: Bloom,
+        /// The requester's own contact info, itself a value for the responder to insert.
+        caller: Arc<SignedValue>,
+    },
+    /// Values answering a pull request.
+    PullResponse {
+        /// The responder.
+        from: Pubkey,
+        /// The values.
+        values: Vec<Arc<SignedValue>>,
+    },
+}
+
+/// Something bytes can be written to: a buffer, or a hasher (to hash without encoding first).
+pub(crate) trait Sink {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Sha256 {
+    fn put(&mut self, bytes: &[u8]) {
+        Digest::update(self, bytes);
+    }
+}
+
+/// The datagram for `msg`. Its values must pass [`SignedValue::check_shape`] (all the state
+/// machine sends do); the result is at most [`DATAGRAM_LEN_MAX`] bytes when `msg` fits.
+pub fn encode(msg: &GossipMessage) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_len(msg));
+    out.push(WIRE_VERSION);
+    match msg {
+        GossipMessage::Push { from, values } => put_values(&mut out, TAG_PUSH, from, values),
+        GossipMessage::PullRequest { filter, caller } => {
+            out.push(TAG_PULL_REQUEST);
+            out.put(&filter.mask().to_le_bytes());
+            out.push(filter.mask_bits());
+            out.push(len_u8(filter.keys().len()));
+            for key in filter.keys() {
+                out.put(&key.to_le_bytes());
+            }
+            out.put(&len_u16(filter.words().len()).to_le_bytes());
+            for word in filter.words() {
+                out.put(&word.to_le_bytes());
+            }
+            put_value(&mut out, caller);
+        }
+        GossipMessage::PullResponse { from, values } => {
+            put_values(&mut out, TAG_PULL_RESPONSE, from, values)
+        }
+    }
+    out
+}
+
+/// The length of [`encode`]'s output, computed from field lengths without encoding.
+pub fn encoded_len(msg: &GossipMessage) -> usize {
+    match msg {
+        GossipMessage::Push { values, .. } | GossipMessage::PullResponse { values, .. } => {
+            VALUES_HEADER_LEN + values.iter().map(|v| value_encoded_len(v)).sum::<usize>()
+        }
+        GossipMessage::PullRequest { filter, caller } => {
+            2 + 8
+                + 1
+                + 1
+                + 8 * filter.keys().len()
+                + 2
+                + 8 * filter.words().len()
+                + value_encoded_len(caller)
+        }
+    }
+}
+
+/// The encoded length of one value.
+pub fn value_encoded_len(value: &SignedValue) -> usize {
+    VALUE_OVERHEAD_LEN
+        + match &value.data {
+            CrdsData::ContactInfo(ci) => {
+                8 + [
+                    ci.gossip,
+                    ci.tpu,
+                    ci.tpu_vote,
+                    ci.tvu,
+                    ci.repair,
+                    ci.serve_repair,
+                ]
+                .iter()
+                .map(addr_len)
+                .sum::<usize>()
+                    + 1
+                    + ci.rpc.as_ref().map_or(0, addr_len)
+            }
+            CrdsData::Vote { tx } => 2 + tx.len(),
+            CrdsData::DuplicateShred { chunk, .. } => 8 + 1 + 1 + 2 + chunk.len(),
+            CrdsData::SlashingEvidence { first, second, .. } => {
+                32 + 1 + 2 + first.len() + 2 + second.len()
+            }
+        }
+}
+
+fn put_values(out: &mut Vec<u8>, tag: u8, from: &Pubkey, values: &[Arc<SignedValue>]) {
+    out.push(tag);
+    out.put(from.as_bytes());
+    out.push(len_u8(values.len()));
+    for v in values {
+        put_value(out, v);
+    }
+}
+
+/// Writes a value, signature included.
+pub(crate) fn put_value(sink: &mut impl Sink, value: &SignedValue) {
+    put_value_unsigned(sink, value);
+    sink.put(&value.signature);
+}
+
+/// Writes what a value's signature covers (after the genesis hash): everything but the signature.
+pub(crate) fn put_value_unsigned(sink: &mut impl Sink, value: &SignedValue) {
+    sink.put(value.origin.as_bytes());
+    sink.put(&value.wallclock_ms.to_le_bytes());
+    match &value.data {
+        CrdsData::ContactInfo(ci) => {
+            sink.put(&[KIND_CONTACT_INFO]);
+            sink.put(&ci.shred_version.to_le_bytes());
+            sink.put(&ci.version.major.to_le_bytes());
+            sink.put(&ci.version.minor.to_le_bytes());
+            sink.put(&ci.version.patch.to_le_bytes());
+            for addr in [
+                ci.gossip,
+                ci.tpu,
+                ci.tpu_vote,
+                ci.tvu,
+                ci.repair,
+                ci.serve_repair,
+            ] {
+                put_addr(sink, &addr);
+            }
+            match &ci.rpc {
+                None => sink.put(&[0]),
+                Some(addr) => {
+                    sink.put(&[1]);
+                    put_addr(sink, addr);
+                }
+            }
+        }
+        CrdsData::Vote { tx } => {
+            sink.put(&[KIND_VOTE]);
+            put_bytes(sink, tx);
+        }
+        CrdsData::DuplicateShred {
+            slot,
+            chunk_index,
+            num_chunks,
+            chunk,
+        } => {
+            sink.put(&[KIND_DUPLICATE_SHRED]);
+            sink.put(&slot.0.to_le_bytes());
+            sink.put(&[*chunk_index, *num_chunks]);
+            put_bytes(sink, chunk);
+        }
+        CrdsData::SlashingEvidence {
+            offender,
+            kind,
+            first,
+            second,
+        } => {
+            sink.put(&[KIND_SLASHING_EVIDENCE]);
+            sink.put(offender.as_bytes());
+            sink.put(&[*kind]);
+            put_bytes(sink, first);
+            put_bytes(sink, second);
+        }
+    }
+}
+
+fn put_bytes(sink: &mut impl Sink, bytes: &[u8]) {
+    sink.put(&len_u16(bytes.len()).to_le_bytes());
+    sink.put(bytes);
+}
+
+fn put_addr(sink: &mut impl Sink, addr: &SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            sink.put(&[4]);
+            sink.put(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            sink.put(&[6]);
+            sink.put(&ip.octets());
+        }
+    }
+    sink.put(&addr.port().to_le_bytes());
+}
+
+fn addr_len(addr: &SocketAddr) -> usize {
+    match addr {
+        SocketAddr::V4(_) => ADDR_V4_LEN,
+        SocketAddr::V6(_) => ADDR_V6_LEN,
+    }
+}
+
+// Lengths written are bounded far below these types' ranges by `check_shape` and the message
+// bounds; saturating keeps an out-of-contract value from wrapping into a different valid one.
+fn len_u8(len: usize) -> u8 {
+    u8::try_from(len).unwrap_or(u8::MAX)
+}
+
+fn len_u16(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(u16::MAX)
+}
+
+/// Decodes one datagram and checks every value's signature (ed25519 `verify_strict`, by its
+/// origin, over `genesis_hash ‖ value bytes`). Bounds every length, rejects trailing bytes, never
+/// panics, and allocates only what the datagram's own bytes fill.
+pub fn decode_and_verify(
+    bytes: &[u8],
+    genesis_hash: &Hash,
+) -> Result<Verified<GossipMessage>, GossipReject> {
+    decode_and_verify_unheld(bytes, genesis_hash, |_| false).map(|(msg, _)| msg)
+}
+
+/// As [`decode_and_verify`], but pushed and pulled values for which `held` says the receiver
+/// already holds this very value (`Gossip::holds`: same label, wallclock and signature) are
+/// dropped unverified, and their number returned: the table would refuse them as duplicates
+/// anyway, and with push fanout most arrivals are duplicates, so this skips most of the ed25519
+/// work. A pull request's caller is always verified.
+pub fn decode_and_verify_unheld(
+    bytes: &[u8],
+    genesis_hash: &Hash,
+    held: impl Fn(&SignedValue) -> bool,
+) -> Result<(Verified<GossipMessage>, usize), GossipReject> {
+    let (msg, signed) = decode(bytes)?;
+    // Parsing is cheap and done first; signatures are checked only for a well-formed datagram.
+    let mut verifier = Verifier {
+        bytes,
+        genesis_hash,
+        signable: Vec::with_capacity(Hash::LEN + DATAGRAM_LEN_MAX),
+    };
+    let mut dropped = 0;
+    let msg = match msg {
+        GossipMessage::Push { from, values } => {
+            let values = verifier.unheld(values, &signed, &held, &mut dropped)?;
+            GossipMessage::Push { from, values }
+        }
+        GossipMessage::PullResponse { from, values } => {
+            let values = verifier.unheld(values, &signed, &held, &mut dropped)?;
+            GossipMessage::PullResponse { from, values }
+        }
+        GossipMessage::PullRequest { filter, caller } => {
+            verifier.verify(&caller, signed[0])?;
+            GossipMessage::PullRequest { filter, caller }
+        }
+    };
+    Ok((Verified::assume_checked(msg), dropped))
+}
+
+struct Verifier<'a> {
+    bytes: &'a [u8],
+    genesis_hash: &'a Hash,
+    signable: Vec<u8>,
+}
+
+impl Verifier<'_> {
+    fn verify(&mut self, value: &SignedValue, range: (usize, usize)) -> Result<(), GossipReject> {
+        let bad = || GossipReject::BadSignature {
+            origin: value.origin,
+        };
+        let key = VerifyingKey::from_bytes(&value.origin.0).map_err(|_| bad())?;
+        self.signable.clear();
+        self.signable
+            .extend_from_slice(self.genesis_hash.as_bytes());
+        self.signable
+            .extend_from_slice(&self.bytes[range.0..range.1]);
+        key.verify_strict(&self.signable, &Signature::from_bytes(&value.signature))
+            .map_err(|_| bad())
+    }
+
+    fn unheld(
+        &mut self,
+        values: Vec<Arc<SignedValue>>,
+        signed: &[(usize, usize)],
+        held: &impl Fn(&SignedValue) -> bool,
+        dropped: &mut usize,
+    ) -> Result<Vec<Arc<SignedValue>>, GossipReject> {
+        let mut kept = Vec::with_capacity(values.len());
+        for (value, &range) in values.into_iter().zip(signed) {
+            if held(&value) {
+                *dropped += 1;
+                continue;
+            }
+            self.verify(&value, range)?;
+            kept.push(value);
+        }
+        Ok(kept)
+    }
+}
+
+/// Each value's signed bytes within the datagram, as `(start, end)`.
+type SignedRanges = Vec<(usize, usize)>;
+
+/// Parses a datagram without checking signatures.
+fn decode(bytes: &[u8]) -> Result<(GossipMessage, SignedRanges), GossipReject> {
+    if bytes.len() > DATAGRAM_LEN_MAX {
+        return Err(GossipReject::Oversized {
+            field: "datagram",
+            len: bytes.len(),
+            max: DATAGRAM_LEN_MAX,
+        });
+    }
+    let mut r = Reader { bytes, pos: 0 };
+    let version = r.u8("version")?;
+    if version != WIRE_VERSION {
+        return Err(r.malformed("version", "unknown wire version"));
+    }
+    let tag = r.u8("message tag")?;
+    let mut signed = Vec::new();
+    let msg = match tag {
+        TAG_PUSH | TAG_PULL_RESPONSE => {
+            let from = r.pubkey("sender")?;
+            let count = usize::from(r.u8("value count")?);
+            if count == 0 {
+                return Err(r.malformed("value count", "no values"));
+            }
+            if count > VALUES_PER_MESSAGE_MAX {
+                return Err(GossipReject::Oversized {
+                    field: "values per message",
+                    len: count,
+                    max: VALUES_PER_MESSAGE_MAX,
+                });
+            }
+            let mut values = Vec::with_capacity(count);
+            for _ in 0..count {
+                let (value, range) = r.value()?;
+                values.push(Arc::new(value));
+                signed.push(range);
+            }
+            if tag == TAG_PUSH {
+                GossipMessage::Push { from, values }
+            } else {
+                GossipMessage::PullResponse { from, values }
+            }
+        }
+        TAG_PULL_REQUEST => {
+            let filter = r.bloom()?;
+            let at = r.pos;
+            let (caller, range) = r.value()?;
+            if caller.contact_info().is_none() {
+                return Err(GossipReject::Malformed {
+                    field: "pull request caller",
+                    offset: at,
+                    problem: "not a contact info",
+                });
+            }
+            signed.push(range);
+            GossipMessage::PullRequest {
+                filter,
+                caller: Arc::new(caller),
+            }
+        }
+        _ => return Err(r.malformed("message tag", "unknown message tag")),
+    };
+    if r.pos != bytes.len() {
+        return Err(r.malformed("datagram", "trailing bytes"));
+    }
+    Ok((msg, signed))
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn malformed(&self, field: &'static str, problem: &'static str) -> GossipReject {
+        GossipReject::Malformed {
+            field,
+            offset: self.pos,
+            problem,
+        }
+    }
+
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], GossipReject> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| self.malformed(field, "truncated"))?;
+        let s = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], GossipReject> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, GossipReject> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    fn u16(&mut self, field: &'static str) -> Result<u16, GossipReject> {
+        Ok(u16::from_le_bytes(self.array(field)?))
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, GossipReject> {
+        Ok(u64::from_le_bytes(self.array(field)?))
+    }
+
+    fn pubkey(&mut self, field: &'static str) -> Result<Pubkey, GossipReject> {
+        Ok(Pubkey(self.array(field)?))
+    }
+
+    /// A u16-length-prefixed byte string of at most `max` bytes; the length is checked before
+    /// anything is allocated, and the allocation is what the datagram holds.
+    fn bytes(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, GossipReject> {
+        let len = usize::from(self.u16(field)?);
+        if len > max {
+            return Err(GossipReject::Oversized { field, len, max });
+        }
+        Ok(self.take(len, field)?.to_vec())
+    }
+
+    fn addr(&mut self, field: &'static str) -> Result<SocketAddr, GossipReject> {
+        match self.u8(field)? {
+            4 => {
+                let ip = Ipv4Addr::from(self.array::<4>(field)?);
+                Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.u16(field)?)))
+            }
+            6 => {
+                let ip = Ipv6Addr::from(self.array::<16>(field)?);
+                Ok(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    self.u16(field)?,
+                    0,
+                    0,
+                )))
+            }
+            _ => Err(self.malformed(field, "address family not 4 or 6")),
+        }
+    }
+
+    fn bloom(&mut self) -> Result<Bloom, GossipReject> {
+        let at = self.pos;
+        let mask = self.u64("filter mask")?;
+        let mask_bits = self.u8("filter mask bits")?;
+        let key_count = usize::from(self.u8("filter key count")?);
+        if key_count > BLOOM_KEYS_MAX {
+            return Err(GossipReject::Oversized {
+                field: "filter keys",
+                len: key_count,
+                max: BLOOM_KEYS_MAX,
+            });
+        }
+        let keys = (0..key_count)
+            .map(|_| self.u64("filter key"))
+            .collect::<Result<Vec<u64>, _>>()?;
+        let word_count = usize::from(self.u16("filter word count")?);
+        if word_count > BLOOM_WORDS_MAX {
+            return Err(GossipReject::Oversized {
+                field: "filter words",
+                len: word_count,
+                max: BLOOM_WORDS_MAX,
+            });
+        }
+        // Checked against the bytes present before allocating.
+        let raw = self.take(word_count * 8, "filter words")?;
+        let words = raw
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+            .collect();
+        Bloom::from_parts(keys, words, mask, mask_bits).map_err(|e| GossipReject::Malformed {
+            field: "filter",
+            offset: at,
+            problem: e.problem(),
+        })
+    }
+
+    /// A value and the range its signature covers.
+    fn value(&mut self) -> Result<(SignedValue, (usize, usize)), GossipReject> {
+        let start = self.pos;
+        let origin = self.pubkey("value origin")?;
+        let wallclock_ms = self.u64("value wallclock")?;
+        let data = self.data(origin, wallclock_ms)?;
+        let end = self.pos;
+        let signature = self.array::<64>("value signature")?;
+        let value = SignedValue {
+            origin,
+            wallclock_ms,
+            data,
+            signature,
+        };
+        value.check_shape().map_err(|e| match e {
+            GossipReject::Malformed { field, problem, .. } => GossipReject::Malformed {
+                field,
+                offset: start,
+                problem,
+            },
+            other => other,
+        })?;
+        Ok((value, (start, end)))
+    }
+
+    fn data(&mut self, origin: Pubkey, wallclock_ms: u64) -> Result<CrdsData, GossipReject> {
+        match self.u8("value kind")? {
+            KIND_CONTACT_INFO => {
+                let shred_version = self.u16("shred version")?;
+                let version = SoftwareVersion {
+                    major: self.u16("software version")?,
+                    minor: self.u16("software version")?,
+                    patch: self.u16("software version")?,
+                };
+                let rpc_at = |r: &mut Self| -> Result<Option<SocketAddr>, GossipReject> {
+                    match r.u8("rpc address flag")? {
+                        0 => Ok(None),
+                        1 => r.addr("rpc address").map(Some),
+                        _ => Err(r.malformed("rpc address flag", "not 0 or 1")),
+                    }
+                };
+                Ok(CrdsData::ContactInfo(ContactInfo {
+                    pubkey: origin,
+                    wallclock_ms,
+                    shred_version,
+                    version,
+                    gossip: self.addr("gossip address")?,
+                    tpu: self.addr("tpu address")?,
+                    tpu_vote: self.addr("tpu vote address")?,
+                    tvu: self.addr("tvu address")?,
+                    repair: self.addr("repair address")?,
+                    serve_repair: self.addr("serve repair address")?,
+                    rpc: rpc_at(self)?,
+                }))
+            }
+            KIND_VOTE => Ok(CrdsData::Vote {
+                tx: self.bytes("vote transaction", VOTE_TX_LEN_MAX)?,
+            }),
+            KIND_DUPLICATE_SHRED => {
+                let slot = Slot(self.u64("duplicate shred slot")?);
+                let chunk_index = self.u8("duplicate shred chunk index")?;
+                let num_chunks = self.u8("duplicate shred chunk count")?;
+                if num_chunks > DUPLICATE_SHRED_CHUNKS_MAX {
+                    return Err(GossipReject::Oversized {
+                        field: "duplicate shred chunk count",
+                        len: usize::from(num_chunks),
+                        max: usize::from(DUPLICATE_SHRED_CHUNKS_MAX),
+                    });
+                }
+                let chunk = self.bytes("duplicate shred chunk", DUPLICATE_SHRED_CHUNK_LEN_MAX)?;
+                Ok(CrdsData::DuplicateShred {
+                    slot,
+                    chunk_index,
+                    num_chunks,
+                    chunk,
+                })
+            }
+            KIND_SLASHING_EVIDENCE => Ok(CrdsData::SlashingEvidence {
+                offender: self.pubkey("slashing evidence offender")?,
+                kind: self.u8("slashing evidence kind")?,
+                first: self.bytes(
+                    "slashing evidence first vote",
+                    SLASHING_EVIDENCE_VOTE_LEN_MAX,
+                )?,
+                second: self.bytes(
+                    "slashing evidence second vote",
+                    SLASHING_EVIDENCE_VOTE_LEN_MAX,
+                )?,
+            }),
+            _ => Err(self.malformed("value kind", "unknown value kind")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
