@@ -1,0 +1,426 @@
+//! The gossip state machine, in the manner of quinn-proto's `Connection`: messages and timeouts
+//! in, datagrams out, no I/O. Time is passed in, randomness comes from a seeded ChaCha8, and every
+//! decision iterates ordered maps, so one seed reproduces a run exactly.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dataplane::types::{Hash, Pubkey};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
+use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue};
+use super::pull::{build_filter, select_response, PullState, ResponseBudget};
+use super::push::{pack, stake_weight, weighted_sample, PushState};
+use super::stats::{GossipReject, GossipStats, RejectReason};
+use super::table::{CrdsTable, Inserted, TableRules};
+use super::wire::{encoded_len, GossipMessage, VALUES_PER_MESSAGE_MAX};
+use crate::signer::{Signer, Verified};
+
+/// One node's gossip: its table of cluster records, push and pull.
+#[derive(Debug)]
+pub struct Gossip {
+    config: GossipConfig,
+    genesis_hash: Hash,
+    me: ContactInfo,
+    seeds: Vec<SocketAddr>,
+    rng: ChaCha8Rng,
+    table: CrdsTable,
+    stats: GossipStats,
+    push: PushState,
+    pull: PullState,
+    /// When this node's contact info is re-signed next; `None` until it is first signed.
+    next_refresh_ms: Option<u64>,
+    outbox: VecDeque<(SocketAddr, GossipMessage)>,
+}
+
+impl Gossip {
+    /// A node `me` (whose `pubkey` must be the signer's) of `cluster`, which first asks `seeds`
+    /// (at most [`SEEDS_MAX`]; its own gossip address is skipped). Randomness comes from
+    /// `rng_seed` alone. `me.shred_version` is set to the cluster's.
+    pub fn new(
+        config: GossipConfig,
+        cluster: GossipCluster,
+        mut me: ContactInfo,
+        seeds: Vec<SocketAddr>,
+        rng_seed: u64,
+    ) -> Gossip {
+        me.shred_version = cluster.shred_version;
+        let mut own_seeds: Vec<SocketAddr> = Vec::new();
+        for seed in seeds {
+            if seed != me.gossip && !own_seeds.contains(&seed) && own_seeds.len() < SEEDS_MAX {
+                own_seeds.push(seed);
+            }
+        }
+        let rules = TableRules {
+            me: me.pubkey,
+            shred_version: cluster.shred_version,
+            peers_max: config.peers_max,
+            duplicate_shred_chunks_per_origin_max: config.duplicate_shred_chunks_per_origin_max,
+            slashing_evidence_per_origin_max: config.slashing_evidence_per_origin_max,
+            value_expiry_ms: config.value_expiry_ms,
+            evidence_expiry_ms: config.evidence_expiry_ms,
+            wallclock_window_ms: config.wallclock_window_ms,
+        };
+        Gossip {
+            table: CrdsTable::new(rules, &cluster.validators),
+            config,
+            genesis_hash: cluster.genesis_hash,
+            me,
+            seeds: own_seeds,
+            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+            stats: GossipStats::default(),
+            push: PushState::default(),
+            pull: PullState::default(),
+            next_refresh_ms: None,
+            outbox: VecDeque::new(),
+        }
+    }
+
+    /// Takes in a checked message from the socket address `from`; returns the values that were
+    /// new. Pushed values that are new are pushed on; a pull request's caller is inserted and,
+    /// if it is a validator we know, answered (within the budget and rate limit).
+    pub fn handle_message(
+        &mut self,
+        now_ms: u64,
+        from: SocketAddr,
+        msg: Verified<GossipMessage>,
+        signer: &dyn Signer,
+    ) -> Vec<Inserted> {
+        self.ensure_contact_info(now_ms, signer);
+        let msg = msg.into_inner();
+        let request_len = encoded_len(&msg);
+        let mut inserted = Vec::new();
+        match msg {
+            GossipMessage::Push { values, .. } => {
+                for value in self.bounded(values) {
+                    if let Ok(new) = self.table.insert(now_ms, value, false, &mut self.stats) {
+                        self.queue_push(new.value.clone());
+                        inserted.push(new);
+                    }
+                }
+            }
+            GossipMessage::PullResponse { values, .. } => {
+                // Not pushed on: a pull answer is old news to the rest of the cluster.
+                for value in self.bounded(values) {
+                    if let Ok(new) = self.table.insert(now_ms, value, false, &mut self.stats) {
+                        inserted.push(new);
+                    }
+                }
+            }
+            GossipMessage::PullRequest { filter, caller } => {
+                self.stats.pull_requests_received += 1;
+                if caller.contact_info().is_none() {
+                    self.stats.count(RejectReason::Malformed);
+                    return inserted;
+                }
+                let requester = caller.origin;
+                match self.table.insert(now_ms, caller, false, &mut self.stats) {
+                    Ok(new) => {
+                        // How the rest of the cluster learns of a node that knows only seeds.
+                        self.queue_push(new.value.clone());
+                        inserted.push(new);
+                    }
+                    Err(GossipReject::Duplicate { .. } | GossipReject::Stale { .. })
+                        if requester != self.me.pubkey => {}
+                    Err(_) => return inserted,
+                }
+                if !self.pull.admit(now_ms, from, &self.config) {
+                    self.stats.pull_requests_rate_limited += 1;
+                    return inserted;
+                }
+                let budget = ResponseBudget::for_request(request_len, &self.config);
+                let batches = select_response(
+                    &self.table,
+                    &filter,
+                    &requester,
+                    now_ms,
+                    self.config.wallclock_window_ms,
+                    &budget,
+                    &mut self.rng,
+                );
+                for values in batches {
+                    self.stats.pull_responses_sent += 1;
+                    self.stats.pull_response_values_sent += values.len() as u64;
+                    let msg = GossipMessage::PullResponse {
+                        from: self.me.pubkey,
+                        values,
+                    };
+                    self.send(from, msg);
+                }
+            }
+        }
+        inserted
+    }
+
+    /// Signs `data` as this node (wallclock `now_ms`, or just above the value it replaces),
+    /// inserts it and queues it for push. `None` if the table refused it (counted by reason).
+    pub fn push_own(
+        &mut self,
+        now_ms: u64,
+        data: CrdsData,
+        signer: &dyn Signer,
+    ) -> Option<Inserted> {
+        debug_assert_eq!(signer.pubkey(), self.me.pubkey, "signer is not this node");
+        let label = CrdsLabel {
+            origin: signer.pubkey(),
+            key: data.label_key(),
+        };
+        // Own wallclocks only rise, so a clock step back cannot make a new value look stale.
+        let wallclock_ms = match self.table.get(&label) {
+            Some(held) => now_ms.max(held.value.wallclock_ms.saturating_add(1)),
+            None => now_ms,
+        };
+        let value = Arc::new(SignedValue::sign(
+            signer,
+            &self.genesis_hash,
+            wallclock_ms,
+            data,
+        ));
+        let new = self
+            .table
+            .insert(now_ms, value, true, &mut self.stats)
+            .ok()?;
+        if let Some(ci) = new.value.contact_info() {
+            self.me = ci.clone();
+        }
+        self.queue_push(new.value.clone());
+        Some(new)
+    }
+
+    /// Does whatever is due at `now_ms`: re-sign this node's contact info, expire values, flush
+    /// the push queue, send a pull request.
+    pub fn handle_timeout(&mut self, now_ms: u64, signer: &dyn Signer) {
+        if self.next_refresh_ms.is_none_or(|at_ms| now_ms >= at_ms) {
+            self.refresh_contact_info(now_ms, signer);
+        }
+        self.table.expire(now_ms, &mut self.stats);
+        if now_ms >= self.push.next_flush_ms {
+            self.flush_push(now_ms);
+            self.push.next_flush_ms = now_ms.saturating_add(self.config.push_interval_ms.max(1));
+        }
+        if now_ms >= self.pull.next_pull_ms {
+            self.send_pull();
+            self.pull.next_pull_ms = now_ms.saturating_add(self.config.pull_interval_ms.max(1));
+        }
+    }
+
+    /// The next datagram to send, and where.
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, GossipMessage)> {
+        self.outbox.pop_front()
+    }
+
+    /// The next instant [`Gossip::handle_timeout`] has work to do (0 before the first call).
+    pub fn poll_timeout(&self) -> u64 {
+        let mut at_ms = self
+            .next_refresh_ms
+            .unwrap_or(0)
+            .min(self.pull.next_pull_ms);
+        if !self.push.queue.is_empty() {
+            at_ms = at_ms.min(self.push.next_flush_ms);
+        }
+        if let Some(expiry_ms) = self.table.next_expiry_ms() {
+            at_ms = at_ms.min(expiry_ms);
+        }
+        at_ms
+    }
+
+    /// Counts a datagram the driver refused at the edge (e.g. a bad signature).
+    pub fn record_reject(&mut self, reject: &GossipReject) {
+        self.stats.count(reject.reason());
+    }
+
+    /// Counts values the driver dropped unverified because they were already held
+    /// ([`super::wire::decode_and_verify_unheld`]) as duplicates.
+    pub fn record_held(&mut self, values: usize) {
+        self.stats.duplicate += values as u64;
+    }
+
+    /// The contact info of `pubkey`, if held.
+    pub fn contact_info(&self, pubkey: &Pubkey) -> Option<&ContactInfo> {
+        self.table.contact_info(pubkey)
+    }
+
+    /// Every held contact info (this node's included), by pubkey.
+    pub fn contact_infos(&self) -> impl Iterator<Item = &ContactInfo> {
+        self.table.contact_infos()
+    }
+
+    /// Every held vote, by origin.
+    pub fn votes(&self) -> impl Iterator<Item = &Arc<SignedValue>> {
+        self.table.votes()
+    }
+
+    /// The vote held from `origin`, if any.
+    pub fn vote(&self, origin: &Pubkey) -> Option<&Arc<SignedValue>> {
+        let label = CrdsLabel {
+            origin: *origin,
+            key: LabelKey::Vote,
+        };
+        self.table.get(&label).map(|e| &e.value)
+    }
+
+    /// Every held value, by origin then label.
+    pub fn values(&self) -> impl Iterator<Item = &Arc<SignedValue>> {
+        self.table.entries().map(|e| &e.value)
+    }
+
+    /// Whether this very value (same label, wallclock and signature) is held, so a driver may skip
+    /// verifying its signature again.
+    pub fn holds(&self, value: &SignedValue) -> bool {
+        self.table.get(&value.label()).is_some_and(|held| {
+            held.value.wallclock_ms == value.wallclock_ms && held.value.signature == value.signature
+        })
+    }
+
+    /// This node's contact info as last signed.
+    pub fn me(&self) -> &ContactInfo {
+        &self.me
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &GossipStats {
+        &self.stats
+    }
+
+    /// Values held.
+    pub fn table_len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The genesis hash signatures are bound to.
+    pub fn genesis_hash(&self) -> &Hash {
+        &self.genesis_hash
+    }
+
+    fn ensure_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
+        if self.next_refresh_ms.is_none() {
+            self.refresh_contact_info(now_ms, signer);
+        }
+    }
+
+    fn refresh_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
+        self.push_own(now_ms, CrdsData::ContactInfo(self.me.clone()), signer);
+        self.next_refresh_ms = Some(now_ms.saturating_add(self.config.contact_refresh_ms.max(1)));
+    }
+
+    /// At most [`VALUES_PER_MESSAGE_MAX`] values of a message (what a datagram can hold); the
+    /// rest, possible only from a driver that skipped the codec, are counted as oversized.
+    fn bounded(&mut self, mut values: Vec<Arc<SignedValue>>) -> Vec<Arc<SignedValue>> {
+        if values.len() > VALUES_PER_MESSAGE_MAX {
+            for _ in VALUES_PER_MESSAGE_MAX..values.len() {
+                self.stats.count(RejectReason::Oversized);
+            }
+            values.truncate(VALUES_PER_MESSAGE_MAX);
+        }
+        values
+    }
+
+    fn queue_push(&mut self, value: Arc<SignedValue>) {
+        if self.push.queue.len() >= self.config.push_queue_max {
+            self.push.queue.pop_front();
+            self.stats.push_queue_dropped += 1;
+        }
+        self.push.queue.push_back(value);
+    }
+
+    fn send(&mut self, to: SocketAddr, msg: GossipMessage) {
+        if self.outbox.len() >= self.config.outbox_max {
+            self.stats.outbox_dropped += 1;
+            return;
+        }
+        self.outbox.push_back((to, msg));
+    }
+
+    /// Known peers to push to or pull from, with their weights, by pubkey.
+    fn peer_candidates(&self) -> Vec<(Pubkey, u64)> {
+        self.table
+            .contact_infos()
+            .filter(|ci| ci.pubkey != self.me.pubkey && ci.gossip != self.me.gossip)
+            .map(|ci| {
+                let stake = self.table.stake(&ci.pubkey).unwrap_or(0);
+                (ci.pubkey, stake_weight(stake))
+            })
+            .collect()
+    }
+
+    /// Redraws the active set when its time is up; otherwise drops peers no longer known and tops
+    /// it up from newly known ones, so a node that just found its first peers pushes at once.
+    fn refresh_active_set(&mut self, now_ms: u64) {
+        let candidates = self.peer_candidates();
+        let fanout = self.config.push_fanout;
+        if now_ms >= self.push.next_rotate_ms {
+            self.push.active_set = weighted_sample(&candidates, fanout, &mut self.rng);
+            self.push.next_rotate_ms =
+                now_ms.saturating_add(self.config.active_set_rotate_ms.max(1));
+            return;
+        }
+        let active = &mut self.push.active_set;
+        active.retain(|p| candidates.iter().any(|(c, _)| c == p));
+        if active.len() < fanout {
+            let rest: Vec<(Pubkey, u64)> = candidates
+                .into_iter()
+                .filter(|(c, _)| !active.contains(c))
+                .collect();
+            let more = weighted_sample(&rest, fanout - active.len(), &mut self.rng);
+            active.extend(more);
+        }
+    }
+
+    fn flush_push(&mut self, now_ms: u64) {
+        if self.push.queue.is_empty() {
+            return;
+        }
+        self.refresh_active_set(now_ms);
+        let values: Vec<Arc<SignedValue>> = self.push.queue.drain(..).collect();
+        for peer in self.push.active_set.clone() {
+            let Some(addr) = self.table.contact_info(&peer).map(|ci| ci.gossip) else {
+                continue;
+            };
+            // A value is not pushed back to the node that signed it.
+            for batch in pack(values.iter().filter(|v| v.origin != peer)) {
+                self.stats.push_messages_sent += 1;
+                self.stats.push_values_sent += batch.len() as u64;
+                let msg = GossipMessage::Push {
+                    from: self.me.pubkey,
+                    values: batch,
+                };
+                self.send(addr, msg);
+            }
+        }
+    }
+
+    /// One pull request to a random known peer, or to every seed while no peer is known.
+    fn send_pull(&mut self) {
+        let own = CrdsLabel {
+            origin: self.me.pubkey,
+            key: LabelKey::ContactInfo,
+        };
+        let Some(caller) = self.table.get(&own).map(|e| e.value.clone()) else {
+            return;
+        };
+        let candidates = self.peer_candidates();
+        let targets: Vec<SocketAddr> = if candidates.is_empty() {
+            self.seeds.clone()
+        } else {
+            weighted_sample(&candidates, 1, &mut self.rng)
+                .iter()
+                .filter_map(|p| self.table.contact_info(p).map(|ci| ci.gossip))
+                .collect()
+        };
+        if targets.is_empty() {
+            return;
+        }
+        let filter = build_filter(&self.table, &mut self.rng);
+        for to in targets {
+            self.stats.pull_requests_sent += 1;
+            let msg = GossipMessage::PullRequest {
+                filter: filter.clone(),
+                caller: caller.clone(),
+            };
+            self.send(to, msg);
+        }
+    }
+}

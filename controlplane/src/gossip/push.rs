@@ -1,0 +1,143 @@
+//! Push: new values are queued and, every flush, sent to a few peers (the active set) chosen by a
+//! seeded, stake-weighted draw that is renewed periodically.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use dataplane::types::Pubkey;
+use rand::Rng;
+
+use super::crds::SignedValue;
+use super::wire::{value_encoded_len, DATAGRAM_LEN_MAX, VALUES_HEADER_LEN, VALUES_PER_MESSAGE_MAX};
+
+/// What push keeps between flushes.
+#[derive(Debug, Default)]
+pub(crate) struct PushState {
+    /// Values to send at the next flush, oldest first.
+    pub queue: VecDeque<Arc<SignedValue>>,
+    /// The peers pushed to, in draw order.
+    pub active_set: Vec<Pubkey>,
+    /// When the queue is flushed next.
+    pub next_flush_ms: u64,
+    /// When the active set is drawn anew.
+    pub next_rotate_ms: u64,
+}
+
+/// A peer's weight in push and pull choices: `(⌈log2(stake + 1)⌉ + 1)²`. Stake counts, but by
+/// order of magnitude: weights linear in stake would send most traffic to the largest validator.
+pub(crate) fn stake_weight(stake: u64) -> u64 {
+    let bucket = u64::from(64 - stake.leading_zeros());
+    (bucket + 1) * (bucket + 1)
+}
+
+/// Draws up to `k` distinct peers from `candidates` (peer, weight), each draw weighted among those
+/// left. O(n·k) in integers, so one seed gives the same draw on every machine.
+pub(crate) fn weighted_sample(
+    candidates: &[(Pubkey, u64)],
+    k: usize,
+    rng: &mut impl Rng,
+) -> Vec<Pubkey> {
+    let mut left: Vec<(Pubkey, u64)> = candidates.to_vec();
+    let mut chosen = Vec::with_capacity(k.min(left.len()));
+    while chosen.len() < k && !left.is_empty() {
+        let total: u128 = left.iter().map(|&(_, w)| u128::from(w.max(1))).sum();
+        let mut point = rng.gen_range(0..total);
+        let mut index = left.len() - 1;
+        for (i, &(_, w)) in left.iter().enumerate() {
+            let w = u128::from(w.max(1));
+            if point < w {
+                index = i;
+                break;
+            }
+            point -= w;
+        }
+        chosen.push(left.remove(index).0);
+    }
+    chosen
+}
+
+/// Packs values into push datagrams (first fit: each value goes into the first datagram with room),
+/// each within [`DATAGRAM_LEN_MAX`] bytes and [`VALUES_PER_MESSAGE_MAX`] values.
+pub(crate) fn pack<'a>(
+    values: impl Iterator<Item = &'a Arc<SignedValue>>,
+) -> Vec<Vec<Arc<SignedValue>>> {
+    let mut batches: Vec<(usize, Vec<Arc<SignedValue>>)> = Vec::new();
+    for value in values {
+        let len = value_encoded_len(value);
+        let room = batches.iter_mut().find(|(used, batch)| {
+            used + len <= DATAGRAM_LEN_MAX && batch.len() < VALUES_PER_MESSAGE_MAX
+        });
+        match room {
+            Some((used, batch)) => {
+                *used += len;
+                batch.push(value.clone());
+            }
+            None => batches.push((VALUES_HEADER_LEN + len, vec![value.clone()])),
+        }
+    }
+    batches.into_iter().map(|(_, batch)| batch).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gossip::crds::CrdsData;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn vote(len: usize) -> Arc<SignedValue> {
+        Arc::new(SignedValue {
+            origin: Pubkey([1; 32]),
+            wallclock_ms: 0,
+            data: CrdsData::Vote { tx: vec![0; len] },
+            signature: [0; 64],
+        })
+    }
+
+    #[test]
+    fn packing_fills_datagrams_first_fit() {
+        // 457-byte values: two per datagram; a 200-byte one fills the first datagram's gap.
+        let values = [vote(350), vote(350), vote(350), vote(93)];
+        let batches = pack(values.iter());
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), vec![3, 1]);
+        for batch in &batches {
+            let len: usize = batch.iter().map(|v| value_encoded_len(v)).sum();
+            assert!(VALUES_HEADER_LEN + len <= DATAGRAM_LEN_MAX);
+        }
+        let small: Vec<_> = (0..40).map(|_| vote(0)).collect();
+        let batches = pack(small.iter());
+        assert!(batches.iter().all(|b| b.len() <= VALUES_PER_MESSAGE_MAX));
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 40);
+    }
+
+    #[test]
+    fn the_draw_is_weighted_distinct_and_reproducible() {
+        let candidates: Vec<(Pubkey, u64)> = (0..10u8)
+            .map(|i| (Pubkey([i; 32]), if i == 0 { 1_000 } else { 1 }))
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut first = 0;
+        for _ in 0..1_000 {
+            let s = weighted_sample(&candidates, 3, &mut rng);
+            assert_eq!(s.len(), 3);
+            assert!(s[0] != s[1] && s[1] != s[2] && s[0] != s[2]);
+            if s[0] == Pubkey([0; 32]) {
+                first += 1;
+            }
+        }
+        // Peer 0 weighs 1000 against nine of 1: it is drawn first almost always.
+        assert!(first > 950, "{first}");
+        let a = weighted_sample(&candidates, 4, &mut ChaCha8Rng::seed_from_u64(9));
+        let b = weighted_sample(&candidates, 4, &mut ChaCha8Rng::seed_from_u64(9));
+        assert_eq!(a, b);
+        assert_eq!(weighted_sample(&candidates, 20, &mut rng).len(), 10);
+    }
+
+    #[test]
+    fn weights_grow_with_the_order_of_magnitude_of_stake() {
+        assert_eq!(stake_weight(0), 1);
+        assert_eq!(stake_weight(1), 4);
+        assert_eq!(stake_weight(1 << 20), 22 * 22);
+        assert_eq!(stake_weight(u64::MAX), 65 * 65);
+    }
+}

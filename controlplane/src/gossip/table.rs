@@ -1,0 +1,466 @@
+//! The table of values a node holds: bounded per origin and in total, checked on the way in,
+//! expired on the way out.
+//!
+//! A value is accepted only if its origin is a validator of the cluster, a contact info carries
+//! our shred version, its wallclock is within the window around now, and it is newer than what is
+//! held under its label. Every refusal is counted by reason. Own values (signed by this node) skip
+//! the validator check, and values claiming to be ours that arrive from the network are refused as
+//! duplicates: only this node decides what its records say.
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use dataplane::types::{Hash, Pubkey, Slot};
+
+use super::crds::{ContactInfo, CrdsKind, CrdsLabel, LabelKey, SignedValue};
+use super::stats::{GossipReject, GossipStats};
+
+/// A value newly in the table, for the caller (consensus) to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inserted {
+    /// The value now held.
+    pub value: Arc<SignedValue>,
+    /// The older value of the same label it replaced, if any.
+    pub replaced: Option<Arc<SignedValue>>,
+}
+
+/// The table's bounds and acceptance rules (from [`super::GossipConfig`] and the cluster).
+#[derive(Debug, Clone)]
+pub(crate) struct TableRules {
+    /// This node's identity.
+    pub me: Pubkey,
+    /// The cluster's shred version.
+    pub shred_version: u16,
+    /// Most origins held.
+    pub peers_max: usize,
+    /// Most duplicate-shred chunks held per origin.
+    pub duplicate_shred_chunks_per_origin_max: usize,
+    /// Most pieces of slashing evidence held per origin.
+    pub slashing_evidence_per_origin_max: usize,
+    /// Life of a contact info or vote without a newer one.
+    pub value_expiry_ms: u64,
+    /// Life of duplicate-shred chunks and slashing evidence.
+    pub evidence_expiry_ms: u64,
+    /// Accepted distance between a value's wallclock and now.
+    pub wallclock_window_ms: u64,
+}
+
+/// One held value.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// The value.
+    pub value: Arc<SignedValue>,
+    /// Its hash ([`SignedValue::hash`]), computed once on insertion.
+    pub hash: Hash,
+    /// When it expires unless replaced (`u64::MAX` for this node's own contact info).
+    pub expires_at_ms: u64,
+}
+
+/// Everything held from one origin.
+#[derive(Debug, Default)]
+struct OriginValues {
+    contact_info: Option<Entry>,
+    vote: Option<Entry>,
+    duplicate_shreds: BTreeMap<(Slot, u8), Entry>,
+    slashing_evidence: BTreeMap<(Pubkey, Hash), Entry>,
+}
+
+impl OriginValues {
+    fn get(&self, key: &LabelKey) -> Option<&Entry> {
+        match key {
+            LabelKey::ContactInfo => self.contact_info.as_ref(),
+            LabelKey::Vote => self.vote.as_ref(),
+            LabelKey::DuplicateShred { slot, chunk_index } => {
+                self.duplicate_shreds.get(&(*slot, *chunk_index))
+            }
+            LabelKey::SlashingEvidence {
+                offender,
+                first_vote,
+            } => self.slashing_evidence.get(&(*offender, *first_vote)),
+        }
+    }
+
+    fn put(&mut self, key: LabelKey, entry: Entry) -> Option<Entry> {
+        match key {
+            LabelKey::ContactInfo => self.contact_info.replace(entry),
+            LabelKey::Vote => self.vote.replace(entry),
+            LabelKey::DuplicateShred { slot, chunk_index } => {
+                self.duplicate_shreds.insert((slot, chunk_index), entry)
+            }
+            LabelKey::SlashingEvidence {
+                offender,
+                first_vote,
+            } => self.slashing_evidence.insert((offender, first_vote), entry),
+        }
+    }
+
+    fn remove(&mut self, key: &LabelKey) -> Option<Entry> {
+        match key {
+            LabelKey::ContactInfo => self.contact_info.take(),
+            LabelKey::Vote => self.vote.take(),
+            LabelKey::DuplicateShred { slot, chunk_index } => {
+                self.duplicate_shreds.remove(&(*slot, *chunk_index))
+            }
+            LabelKey::SlashingEvidence {
+                offender,
+                first_vote,
+            } => self.slashing_evidence.remove(&(*offender, *first_vote)),
+        }
+    }
+
+    /// The oldest value of a bounded kind (by wallclock, then hash), with its key.
+    fn oldest(&self, kind: CrdsKind) -> Option<(LabelKey, &Entry)> {
+        let older = |a: &&Entry, b: &&Entry| {
+            newer(a.value.wallclock_ms, &a.hash, b.value.wallclock_ms, &b.hash)
+        };
+        match kind {
+            CrdsKind::DuplicateShred => self
+                .duplicate_shreds
+                .iter()
+                .min_by(|a, b| older(&a.1, &b.1))
+                .map(|(&(slot, chunk_index), e)| {
+                    (LabelKey::DuplicateShred { slot, chunk_index }, e)
+                }),
+            CrdsKind::SlashingEvidence => self
+                .slashing_evidence
+                .iter()
+                .min_by(|a, b| older(&a.1, &b.1))
+                .map(|(&(offender, first_vote), e)| {
+                    (
+                        LabelKey::SlashingEvidence {
+                            offender,
+                            first_vote,
+                        },
+                        e,
+                    )
+                }),
+            CrdsKind::ContactInfo | CrdsKind::Vote => None,
+        }
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.contact_info
+            .iter()
+            .chain(self.vote.iter())
+            .chain(self.duplicate_shreds.values())
+            .chain(self.slashing_evidence.values())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.contact_info.is_none()
+            && self.vote.is_none()
+            && self.duplicate_shreds.is_empty()
+            && self.slashing_evidence.is_empty()
+    }
+}
+
+/// The held values, by origin then label (so every iteration is in a deterministic order).
+#[derive(Debug)]
+pub(crate) struct CrdsTable {
+    rules: TableRules,
+    validators: BTreeMap<Pubkey, u64>,
+    origins: BTreeMap<Pubkey, OriginValues>,
+    /// Every expiring value by deadline, so expiry costs only what expires.
+    expiry: BTreeSet<(u64, CrdsLabel)>,
+    len: usize,
+}
+
+impl CrdsTable {
+    /// An empty table for a cluster of `validators` (identity, stake).
+    pub fn new(rules: TableRules, validators: &[(Pubkey, u64)]) -> CrdsTable {
+        CrdsTable {
+            rules,
+            validators: validators.iter().copied().collect(),
+            origins: BTreeMap::new(),
+            expiry: BTreeSet::new(),
+            len: 0,
+        }
+    }
+
+    /// Checks `value` and inserts it if it is new, counting the outcome in `stats`. `own` marks a
+    /// value this node signed.
+    pub fn insert(
+        &mut self,
+        now_ms: u64,
+        value: Arc<SignedValue>,
+        own: bool,
+        stats: &mut GossipStats,
+    ) -> Result<Inserted, GossipReject> {
+        let result = self.try_insert(now_ms, value, own, stats);
+        match &result {
+            Ok(inserted) => {
+                stats.values_inserted += 1;
+                if inserted.replaced.is_some() {
+                    stats.values_replaced += 1;
+                }
+            }
+            Err(reject) => stats.count(reject.reason()),
+        }
+        result
+    }
+
+    fn try_insert(
+        &mut self,
+        now_ms: u64,
+        value: Arc<SignedValue>,
+        own: bool,
+        stats: &mut GossipStats,
+    ) -> Result<Inserted, GossipReject> {
+        value.check_shape()?;
+        let origin = value.origin;
+        if !own {
+            if origin == self.rules.me {
+                return Err(GossipReject::Duplicate {
+                    origin,
+                    wallclock_ms: value.wallclock_ms,
+                });
+            }
+            if !self.validators.contains_key(&origin) {
+                return Err(GossipReject::UnknownOrigin { origin });
+            }
+        }
+        if let Some(ci) = value.contact_info() {
+            if ci.shred_version != self.rules.shred_version {
+                return Err(GossipReject::ShredVersion {
+                    origin,
+                    got: ci.shred_version,
+                    want: self.rules.shred_version,
+                });
+            }
+        }
+        if value.wallclock_ms.abs_diff(now_ms) > self.rules.wallclock_window_ms {
+            return Err(GossipReject::Wallclock {
+                origin,
+                wallclock_ms: value.wallclock_ms,
+                now_ms,
+                window_ms: self.rules.wallclock_window_ms,
+            });
+        }
+        if !own && !self.origins.contains_key(&origin) && self.origins.len() >= self.rules.peers_max
+        {
+            return Err(GossipReject::TableFull {
+                origin,
+                bound: "peers_max",
+                max: self.rules.peers_max,
+            });
+        }
+        let label = value.label();
+        let held = self.origins.get(&origin).and_then(|o| o.get(&label.key));
+        let hash = match held {
+            Some(held) => self.order_against(&value, held)?,
+            None => {
+                let hash = value.hash();
+                self.make_room(&value, &hash, stats)?;
+                hash
+            }
+        };
+        let expires_at_ms = if own && label.key == LabelKey::ContactInfo {
+            u64::MAX
+        } else {
+            now_ms.saturating_add(match value.kind() {
+                CrdsKind::ContactInfo | CrdsKind::Vote => self.rules.value_expiry_ms,
+                CrdsKind::DuplicateShred | CrdsKind::SlashingEvidence => {
+                    self.rules.evidence_expiry_ms
+                }
+            })
+        };
+        let entry = Entry {
+            value: value.clone(),
+            hash,
+            expires_at_ms,
+        };
+        let replaced = self
+            .origins
+            .entry(origin)
+            .or_default()
+            .put(label.key, entry);
+        if let Some(old) = &replaced {
+            self.expiry.remove(&(old.expires_at_ms, label));
+        } else {
+            self.len += 1;
+        }
+        if expires_at_ms != u64::MAX {
+            self.expiry.insert((expires_at_ms, label));
+        }
+        Ok(Inserted {
+            value,
+            replaced: replaced.map(|e| e.value),
+        })
+    }
+
+    /// Whether `value` is newer than `held` (same label); its hash if so. The common case — the
+    /// very value again — is told by wallclock and signature without hashing.
+    fn order_against(&self, value: &SignedValue, held: &Entry) -> Result<Hash, GossipReject> {
+        let stale = || GossipReject::Stale {
+            origin: value.origin,
+            wallclock_ms: value.wallclock_ms,
+            held_wallclock_ms: held.value.wallclock_ms,
+        };
+        let duplicate = || GossipReject::Duplicate {
+            origin: value.origin,
+            wallclock_ms: value.wallclock_ms,
+        };
+        if value.wallclock_ms < held.value.wallclock_ms {
+            return Err(stale());
+        }
+        if value.wallclock_ms == held.value.wallclock_ms && value.signature == held.value.signature
+        {
+            return Err(duplicate());
+        }
+        let hash = value.hash();
+        match newer(
+            value.wallclock_ms,
+            &hash,
+            held.value.wallclock_ms,
+            &held.hash,
+        ) {
+            Ordering::Greater => Ok(hash),
+            Ordering::Equal => Err(duplicate()),
+            Ordering::Less => Err(stale()),
+        }
+    }
+
+    /// For a new label of a bounded kind whose origin is at its bound: evicts the origin's oldest
+    /// value of that kind if `value` is newer, else refuses.
+    fn make_room(
+        &mut self,
+        value: &SignedValue,
+        hash: &Hash,
+        stats: &mut GossipStats,
+    ) -> Result<(), GossipReject> {
+        let kind = value.kind();
+        let (bound, max) = match kind {
+            CrdsKind::ContactInfo | CrdsKind::Vote => return Ok(()),
+            CrdsKind::DuplicateShred => (
+                "duplicate_shred_chunks_per_origin_max",
+                self.rules.duplicate_shred_chunks_per_origin_max,
+            ),
+            CrdsKind::SlashingEvidence => (
+                "slashing_evidence_per_origin_max",
+                self.rules.slashing_evidence_per_origin_max,
+            ),
+        };
+        let Some(values) = self.origins.get(&value.origin) else {
+            return Ok(());
+        };
+        let held = match kind {
+            CrdsKind::DuplicateShred => values.duplicate_shreds.len(),
+            _ => values.slashing_evidence.len(),
+        };
+        if held < max {
+            return Ok(());
+        }
+        let full = GossipReject::TableFull {
+            origin: value.origin,
+            bound,
+            max,
+        };
+        let Some((key, oldest)) = values.oldest(kind) else {
+            // A bound of zero: nothing of this kind is kept.
+            return Err(full);
+        };
+        let is_newer = newer(
+            value.wallclock_ms,
+            hash,
+            oldest.value.wallclock_ms,
+            &oldest.hash,
+        ) == Ordering::Greater;
+        if !is_newer {
+            return Err(full);
+        }
+        self.remove(&CrdsLabel {
+            origin: value.origin,
+            key,
+        });
+        stats.values_evicted += 1;
+        Ok(())
+    }
+
+    fn remove(&mut self, label: &CrdsLabel) -> Option<Entry> {
+        let values = self.origins.get_mut(&label.origin)?;
+        let entry = values.remove(&label.key)?;
+        if values.is_empty() {
+            self.origins.remove(&label.origin);
+        }
+        self.expiry.remove(&(entry.expires_at_ms, *label));
+        self.len -= 1;
+        Some(entry)
+    }
+
+    /// Removes every value whose time is up at `now_ms`.
+    pub fn expire(&mut self, now_ms: u64, stats: &mut GossipStats) {
+        while let Some(&(at_ms, label)) = self.expiry.first() {
+            if at_ms > now_ms {
+                break;
+            }
+            self.remove(&label);
+            stats.values_expired += 1;
+        }
+    }
+
+    /// When the next value expires.
+    pub fn next_expiry_ms(&self) -> Option<u64> {
+        self.expiry.first().map(|&(at_ms, _)| at_ms)
+    }
+
+    /// Values held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Origins held.
+    #[cfg(test)]
+    pub fn origins_len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// A validator's stake; `None` outside the validator set.
+    pub fn stake(&self, pubkey: &Pubkey) -> Option<u64> {
+        self.validators.get(pubkey).copied()
+    }
+
+    /// The held value under `label`.
+    pub fn get(&self, label: &CrdsLabel) -> Option<&Entry> {
+        self.origins.get(&label.origin)?.get(&label.key)
+    }
+
+    /// The contact info of `pubkey`.
+    pub fn contact_info(&self, pubkey: &Pubkey) -> Option<&ContactInfo> {
+        self.origins
+            .get(pubkey)?
+            .contact_info
+            .as_ref()?
+            .value
+            .contact_info()
+    }
+
+    /// Every contact info, by origin.
+    pub fn contact_infos(&self) -> impl Iterator<Item = &ContactInfo> {
+        self.origins
+            .values()
+            .filter_map(|o| o.contact_info.as_ref()?.value.contact_info())
+    }
+
+    /// Every vote, by origin.
+    pub fn votes(&self) -> impl Iterator<Item = &Arc<SignedValue>> {
+        self.origins
+            .values()
+            .filter_map(|o| o.vote.as_ref().map(|e| &e.value))
+    }
+
+    /// Every held value, by origin then label.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.origins.values().flat_map(OriginValues::entries)
+    }
+}
+
+/// Orders two values of the same label: newer wallclock first, then the larger hash.
+fn newer(a_wallclock_ms: u64, a_hash: &Hash, b_wallclock_ms: u64, b_hash: &Hash) -> Ordering {
+    a_wallclock_ms
+        .cmp(&b_wallclock_ms)
+        .then_with(|| a_hash.cmp(b_hash))
+}
+
+#[cfg(test)]
+mod tests;
