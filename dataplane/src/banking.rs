@@ -1,6 +1,9 @@
 //! The banking stage: the leader's execute → record → commit loop.
 //!
-//! Verified transactions queue in the Sealevel [`Scheduler`], which hands out conflict-free batches.
+//! Verified transfers queue in the Sealevel [`Scheduler`], which hands out conflict-free batches.
+//! Verified votes — from the control plane's vote channel or the TPU alike — wait apart, in the
+//! [`VoteQueue`] (the newest vote per vote account), and every batch of a slot first takes all of
+//! them, ahead of any transfer: votes never wait behind transfers nor lose their room to them.
 //! Each batch is executed on the [`Executor`]'s workers against the working bank without changing it,
 //! its included transactions are mixed into the PoH chain as one entry, and only once PoH has accepted
 //! the entry are the results committed to the bank. A batch PoH refuses (the slot ended meanwhile)
@@ -17,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+use crossbeam_channel::{never, select, Receiver, Sender, TrySendError};
 
 use crate::bank::{Bank, TxExecution};
 use crate::bank_forks::BankForks;
@@ -27,9 +30,12 @@ use crate::poh_service::{PohCommand, PohHandle, RecordError};
 use crate::sealevel::{Executor, Scheduler};
 use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
+use crate::vote_queue::VoteQueue;
 
 /// Verified transactions the scheduler may hold before new arrivals are refused.
 pub const PENDING_TXNS_MAX: usize = 262_144;
+/// Verified votes the control plane may queue to the banking stage before its sends fail.
+pub const VOTE_CHANNEL_CAPACITY: usize = 4_096;
 
 /// Where a slot's ledger stage learns what the banking stage did.
 #[derive(Debug)]
@@ -85,8 +91,10 @@ pub struct BankingConfig {
 
 /// Channels and shared state the stage runs with.
 pub struct BankingChannels {
-    /// Verified transactions (sigverify stage and RPC).
+    /// Verified transactions (sigverify stage and RPC); votes among them go to the vote queue.
     pub txns: Receiver<Vec<Txn>>,
+    /// Verified vote transactions from the control plane (this node's and gossiped votes).
+    pub votes: Receiver<Txn>,
     /// End-of-slot signals.
     pub slot_ended: Receiver<SlotEnded>,
     /// Orders to lead.
@@ -164,6 +172,7 @@ struct Banking {
     config: BankingConfig,
     ch: BankingChannels,
     scheduler: Scheduler,
+    votes: VoteQueue,
     executor: Executor,
     batch: Vec<Txn>,
 }
@@ -172,6 +181,7 @@ impl Banking {
     fn new(config: BankingConfig, ch: BankingChannels) -> Banking {
         Banking {
             scheduler: Scheduler::new(config.batch_size_max),
+            votes: VoteQueue::default(),
             executor: Executor::new(config.exec_threads),
             batch: Vec::with_capacity(config.batch_size_max),
             config,
@@ -238,6 +248,9 @@ impl Banking {
             while let Ok(txns) = self.ch.txns.try_recv() {
                 self.enqueue(txns);
             }
+            while let Ok(vote) = self.ch.votes.try_recv() {
+                self.queue_vote(vote);
+            }
             if working.is_none() {
                 if let Ok(cmd) = self.ch.lead.try_recv() {
                     working = self.start_window(cmd)?;
@@ -252,7 +265,7 @@ impl Banking {
                     slot_open = true;
                     continue;
                 }
-                if slot_open && !self.scheduler.is_empty() {
+                if slot_open && !(self.scheduler.is_empty() && self.votes.is_empty()) {
                     slot_open = self.process_batch(&bank)?;
                     working = Some((bank, last));
                     continue;
@@ -262,6 +275,11 @@ impl Banking {
             // Idle (or waiting for PoH to close the slot): block until something arrives.
             select! {
                 recv(self.ch.txns) -> m => if let Ok(txns) = m { self.enqueue(txns) },
+                recv(self.ch.votes) -> m => match m {
+                    Ok(vote) => self.queue_vote(vote),
+                    // The control plane is gone: stop waking up for its channel.
+                    Err(_) => self.ch.votes = never(),
+                },
                 recv(self.ch.slot_ended) -> m => if let Ok(end) = m {
                     if let Some((bank, last)) = working.take() {
                         working = self.finish_slot(&bank, end, last)?;
@@ -330,7 +348,16 @@ impl Banking {
         }
     }
 
-    fn enqueue(&mut self, txns: Vec<Txn>) {
+    /// Queues verified transactions: votes to the vote queue, transfers to the scheduler (refusing
+    /// what does not fit, counted).
+    fn enqueue(&mut self, mut txns: Vec<Txn>) {
+        if txns.iter().any(Txn::is_vote) {
+            let (votes, transfers): (Vec<Txn>, Vec<Txn>) = txns.into_iter().partition(Txn::is_vote);
+            for vote in votes {
+                self.queue_vote(vote);
+            }
+            txns = transfers;
+        }
         let room = PENDING_TXNS_MAX.saturating_sub(self.scheduler.len());
         if txns.len() > room {
             self.ch
@@ -342,8 +369,19 @@ impl Banking {
         }
     }
 
-    /// Executes, records and commits one batch; false when PoH says the slot has ended.
+    /// Keeps a verified vote if it is its account's newest; one dropped for room is counted.
+    fn queue_vote(&mut self, vote: Txn) {
+        if self.votes.push(vote).dropped_for_room() {
+            self.ch.counters.add(Reject::VoteQueueFull);
+        }
+    }
+
+    /// Executes, records and commits one batch; false when PoH says the slot has ended. Queued votes
+    /// go ahead of every waiting transfer.
     fn process_batch(&mut self, bank: &Arc<Bank>) -> Result<bool, BankingError> {
+        if !self.votes.is_empty() {
+            self.scheduler.requeue_front(self.votes.drain());
+        }
         self.batch.clear();
         if self.scheduler.next_batch(&mut self.batch) == 0 {
             return Ok(true);
@@ -381,11 +419,17 @@ impl Banking {
             }
             Err((e, included)) => {
                 // The slot ended before PoH could take the batch: its includable transactions wait
-                // for the next slot (the others were refused and counted above).
+                // for the next slot (the others were refused and counted above), votes in the vote
+                // queue, where a newer vote of the same account may have arrived meanwhile.
                 if !matches!(e, RecordError::SlotEnded | RecordError::NotLeading) {
                     tracing::warn!(slot = bank.slot().0, "PoH refused a batch: {e}");
                 }
-                self.scheduler.requeue_front(included);
+                let (votes, transfers): (Vec<Txn>, Vec<Txn>) =
+                    included.into_iter().partition(Txn::is_vote);
+                self.scheduler.requeue_front(transfers);
+                for vote in votes {
+                    self.queue_vote(vote);
+                }
                 Ok(false)
             }
         }
@@ -440,3 +484,6 @@ pub fn offer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

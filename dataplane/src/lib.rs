@@ -39,4 +39,5 @@ pub mod txn;
 pub mod types;
 pub mod udp;
 pub mod vote;
+pub mod vote_queue;
 pub mod vote_state;

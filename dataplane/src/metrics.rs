@@ -29,11 +29,13 @@ pub enum Reject {
     InsufficientFundsForFee,
     /// A queue between stages was full.
     QueueFull,
+    /// The leader's vote queue held votes for its most vote accounts: the oldest vote was dropped.
+    VoteQueueFull,
 }
 
 impl Reject {
     /// Every reason, in counter order.
-    pub const ALL: [Reject; 10] = [
+    pub const ALL: [Reject; 11] = [
         Reject::Malformed,
         Reject::Oversized,
         Reject::BadSignature,
@@ -44,6 +46,7 @@ impl Reject {
         Reject::BlockhashNotFound,
         Reject::InsufficientFundsForFee,
         Reject::QueueFull,
+        Reject::VoteQueueFull,
     ];
 
     /// Stable snake-case name, used as the metric label.
@@ -59,6 +62,7 @@ impl Reject {
             Reject::BlockhashNotFound => "blockhash_not_found",
             Reject::InsufficientFundsForFee => "insufficient_funds_for_fee",
             Reject::QueueFull => "queue_full",
+            Reject::VoteQueueFull => "vote_queue_full",
         }
     }
 }

@@ -64,6 +64,8 @@ pub struct LeaderPipeline {
     pub counters: Arc<RejectCounters>,
     /// Inject verified transactions (RPC).
     pub txns: Sender<Vec<Txn>>,
+    /// Inject verified vote transactions (the control plane); they go ahead of every transfer.
+    pub votes: Sender<Txn>,
     /// Orders to lead, from the control plane.
     pub lead: Sender<LeadCommand>,
     /// Events for the control plane.
@@ -129,6 +131,7 @@ impl LeaderPipeline {
         })?;
         let (txns_tx, txns_rx) = bounded(VERIFIED_QUEUE_BATCHES);
         let (lead_tx, lead_rx) = bounded(16);
+        let (votes_tx, votes_rx) = bounded(crate::banking::VOTE_CHANNEL_CAPACITY);
         if config.lead_alone {
             let _ = lead_tx.try_send(LeadCommand {
                 first: first_slot,
@@ -147,6 +150,7 @@ impl LeaderPipeline {
             },
             BankingChannels {
                 txns: txns_rx,
+                votes: votes_rx,
                 slot_ended: slot_ended_rx,
                 lead: lead_rx,
                 output: banking_tx,
@@ -178,6 +182,7 @@ impl LeaderPipeline {
             root_slot,
             counters,
             txns: txns_tx,
+            votes: votes_tx,
             lead: lead_tx,
             events: events_rx,
             exit,

@@ -1,0 +1,140 @@
+//! The banking stage through a commanded leader pipeline: votes go ahead of transfers.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+
+use super::*;
+use crate::bank::tests::{addr, unsigned_transfer};
+use crate::bank::vote_tests::{vote_txn, voters_genesis};
+use crate::block::decode_entry;
+use crate::genesis::{Genesis, GenesisAccount};
+use crate::pipeline::{LeaderPipeline, PipelineConfig};
+use crate::plane::DataEvent;
+use crate::sealevel::Executor;
+use crate::store::Store;
+use crate::vote::vote_account_address;
+
+/// A slot `ahead` slots after the one due now.
+fn slot_ahead(g: &Genesis, ahead: u64) -> Slot {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    Slot((now_ms - g.creation_time_unix_ms) / g.slot_duration_ms + ahead)
+}
+
+#[test]
+fn queued_votes_land_before_every_waiting_transfer() {
+    let (leader, peer) = (
+        SigningKey::from_bytes(&[21; 32]),
+        SigningKey::from_bytes(&[22; 32]),
+    );
+    let payer = Pubkey([0x33; 32]);
+    let mut g = Genesis {
+        hashes_per_tick: 50,
+        ticks_per_slot: 8,
+        slot_duration_ms: 100,
+        creation_time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        ..voters_genesis(&[&leader, &peer])
+    };
+    g.accounts.push(GenesisAccount {
+        pubkey: payer,
+        lamports: 1_000_000_000,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
+    let (forks, _) = crate::replay::load(&g, &store, &mut Executor::new(0), 1).unwrap();
+    let (tpu, _, _) =
+        crate::packet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+    let p = LeaderPipeline::start(
+        PipelineConfig {
+            identity: addr(&leader),
+            sigverify_threads: 1,
+            exec_threads: 0,
+            batch_size_max: 64,
+            poh_core: None,
+            lead_alone: false,
+            root_depth: Some(4),
+            shredding: None,
+            forwarder: None,
+        },
+        &g,
+        store.clone(),
+        forks,
+        tpu,
+    )
+    .unwrap();
+
+    // Transfers wait first, then the votes arrive: the leader's own from the control plane, the
+    // peer's through the TPU path among more transfers, then another of the peer's votes whose last
+    // voted slot is no newer (a tie keeps the vote already held).
+    let transfers = |from: u64| -> Vec<Txn> {
+        (from..from + 100)
+            .map(|id| unsigned_transfer(&payer, &Pubkey([0x44; 32]), 1, &g.hash(), id))
+            .collect()
+    };
+    p.txns.send(transfers(0)).unwrap();
+    let leader_account = vote_account_address(&addr(&leader));
+    let peer_account = vote_account_address(&addr(&peer));
+    let leader_vote = vote_txn(
+        &leader,
+        &leader_account,
+        None,
+        &[(0, 1)],
+        g.hash(),
+        &g.hash(),
+    );
+    let peer_vote = vote_txn(&peer, &peer_account, None, &[(0, 1)], g.hash(), &g.hash());
+    let tied_peer_vote = vote_txn(&peer, &peer_account, None, &[], g.hash(), &g.hash());
+    p.votes.send(leader_vote.clone()).unwrap();
+    let mut mixed = transfers(100);
+    mixed.insert(50, peer_vote.clone());
+    p.txns.send(mixed).unwrap();
+    p.votes.send(tied_peer_vote.clone()).unwrap();
+
+    let first = slot_ahead(&g, 3);
+    p.lead
+        .send(LeadCommand {
+            first,
+            last: first,
+            parent: Slot(0),
+        })
+        .unwrap();
+    loop {
+        match p.events.recv_timeout(Duration::from_secs(5)) {
+            Ok(DataEvent::SlotStored { slot, .. }) if slot == first => break,
+            Ok(_) => continue,
+            Err(e) => panic!("slot {first} was not stored: {e}"),
+        }
+    }
+    let entries: Vec<_> = store
+        .entries(first)
+        .unwrap()
+        .iter()
+        .map(|b| decode_entry(b).unwrap())
+        .collect();
+    let txs: Vec<Txn> = entries
+        .iter()
+        .flat_map(|e| e.transactions.iter().cloned())
+        .collect();
+    // Both votes first (equal last voted slots: by account); the superseded vote never; then every
+    // transfer.
+    let mut votes = [leader_vote, peer_vote];
+    votes.sort_by_key(|t| t.view().vote_account());
+    assert_eq!(&txs[..2], &votes[..]);
+    assert!(!txs.contains(&tied_peer_vote));
+    // As many transfers as the slot had room for came after them.
+    assert!(txs.len() > 2, "no transfer landed");
+    assert!(txs[2..].iter().all(|t| !t.is_vote()));
+    let bank = p.forks.read().unwrap().get(first).unwrap();
+    let landed: Vec<Pubkey> = bank.vote_delta().into_iter().map(|(k, _)| k).collect();
+    let mut expected = vec![leader_account, peer_account];
+    expected.sort();
+    assert_eq!(landed, expected);
+    assert_eq!(p.counters.get(Reject::VoteQueueFull), 0);
+    p.shutdown();
+}
