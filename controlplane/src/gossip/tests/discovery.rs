@@ -7,8 +7,8 @@ use dataplane::vote::{build_vote_txn, vote_account_address, Lockout, TowerSync, 
 use super::harness::{Net, STEP_MS};
 use crate::gossip::{CrdsData, GossipConfig};
 
-/// Virtual time within which 10 nodes must find each other (measured: see the report).
-const TEN_NODE_DISCOVERY_MS_MAX: u64 = 5_000;
+/// Virtual time within which 10 nodes must find each other (50–530 ms measured over 5 seeds).
+const TEN_NODE_DISCOVERY_MS_MAX: u64 = 2_000;
 /// Virtual time within which a pushed vote must reach every node.
 const VOTE_SPREAD_MS_MAX: u64 = 1_000;
 
@@ -156,7 +156,8 @@ fn vote_every_400_ms(net: &mut Net, ms: u64, slot0: u64) -> VoteSpread {
 }
 
 /// The numbers in the gossip report. Run with
-/// `cargo test --release -p blackbook-controlplane --lib gossip::tests::discovery::measure -- --ignored --nocapture`.
+/// `cargo test --release -p blackbook-controlplane --lib gossip::tests::discovery::measure -- --ignored --nocapture`;
+/// `PUSH_INTERVAL_MS=100` in the environment measures another push interval.
 #[test]
 #[ignore = "a measurement, printed; run by hand in release"]
 fn measure_discovery_and_steady_state_traffic() {
@@ -188,7 +189,10 @@ fn measure_discovery_and_steady_state_traffic() {
     let before = net.sent.clone();
     let stats_before: Vec<_> = net.nodes.iter().map(|n| n.gossip.stats().clone()).collect();
     let measure_ms = 10_000;
+    // Host time, to tell the simulator what 100 machines cost per virtual second.
+    let started = std::time::Instant::now();
     let spread = vote_every_400_ms(&mut net, measure_ms, 2_000);
+    let host_ms = started.elapsed().as_millis();
     let secs = measure_ms as f64 / 1_000.0;
     let per_node: Vec<(f64, f64)> = net
         .sent
@@ -250,7 +254,8 @@ fn measure_discovery_and_steady_state_traffic() {
         spread.everywhere,
     );
     println!(
-        "  table: {} values per node",
+        "  table: {} values per node; host time {host_ms} ms for {measure_ms} virtual ms \
+         (100 machines without ed25519 verification, the harness's checks included)",
         net.nodes[0].gossip.table_len()
     );
 }
