@@ -699,11 +699,14 @@ impl Bank {
         let mut deltas: Vec<&AccountMap> = Vec::with_capacity(guards.len() + 1);
         deltas.extend(own.as_ref().map(|g| &g.delta));
         deltas.extend(guards.iter().map(|g| &g.delta));
-        // Most slots write no vote state: skip the empty maps, as the lookups would.
-        let mut vote_deltas: Vec<&VoteStateMap> = Vec::new();
-        vote_deltas.extend(own.as_ref().map(|g| &g.votes));
-        vote_deltas.extend(guards.iter().map(|g| &g.votes));
-        vote_deltas.retain(|v| !v.is_empty());
+        // Most slots write no vote state: leaving their empty maps out keeps this allocation-free
+        // on a fork without votes.
+        let vote_deltas: Vec<&VoteStateMap> = own
+            .iter()
+            .chain(guards.iter())
+            .map(|g| &g.votes)
+            .filter(|v| !v.is_empty())
+            .collect();
         f(&AccountsReader {
             deltas: &deltas,
             root: &root.accounts,
