@@ -3,18 +3,23 @@
 //! Two kinds are detected from votes alone, wherever they arrive (gossip, the vote port, blocks):
 //!
 //! - **Double vote**: two votes whose newest slot is the same but whose bank hashes differ.
-//! - **Lockout violation**: a newer vote that drops a slot the older vote still locked — the slot is
-//!   neither in the newer tower nor at or below its root, and the newer vote's newest slot is within
-//!   the older lockout (`x + 2^c`), so no honest vote in between could have expired it.
+//! - **Lockout violation**: a newer vote on a fork that does not descend from a slot the older vote
+//!   still locked — the slot is neither in the newer tower nor at or below its root, the newer vote's
+//!   newest slot is within the older lockout (`x + 2^c`), so no honest vote in between could have
+//!   expired it, and the chain shows the newer vote's block does not descend from it. (A vote that
+//!   merely forgot a locked slot of its own fork — a tower restored from an old file — is refused by
+//!   the vote program but is not proof of an attack.)
 //!
 //! Bounds: the last [`RECENT_VOTES_PER_VALIDATOR`] votes per validator are compared with each new
 //! one; at most [`EVIDENCE_PER_OFFENDER_MAX`] pieces of evidence are kept per offender.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use dataplane::types::{Hash, Pubkey, Slot};
 use dataplane::vote::TowerSync;
+
+use crate::map::Map;
 
 /// Votes remembered per validator for comparison.
 pub const RECENT_VOTES_PER_VALIDATOR: usize = 16;
@@ -78,10 +83,18 @@ struct SeenVote {
     tx: Arc<[u8]>,
 }
 
+/// What is remembered of one validator's votes: the newest whole, and the recent ones by slot.
+#[derive(Debug, Default)]
+struct VoterVotes {
+    newest: Option<SeenVote>,
+    /// (newest voted slot, bank hash, transaction) of recent votes, oldest first.
+    by_slot: VecDeque<(Slot, Hash, Arc<[u8]>)>,
+}
+
 /// Recent votes per validator and the evidence found among them.
 #[derive(Debug, Default)]
 pub struct EvidenceBook {
-    recent: HashMap<Pubkey, VecDeque<SeenVote>>,
+    recent: Map<Pubkey, VoterVotes>,
     found: BTreeMap<Pubkey, Vec<Evidence>>,
 }
 
@@ -92,52 +105,73 @@ impl EvidenceBook {
     }
 
     /// Compares `tower` (signed in `tx`) by `voter` with its recent votes; returns new evidence.
-    pub fn check(&mut self, voter: Pubkey, tower: &TowerSync, tx: &Arc<[u8]>) -> Vec<Evidence> {
+    /// `descends(a, b)` says whether block `b` descends from (or is) block `a`, when the chain
+    /// knows both.
+    pub fn check(
+        &mut self,
+        voter: Pubkey,
+        tower: &TowerSync,
+        tx: &Arc<[u8]>,
+        descends: impl Fn(Slot, Slot) -> Option<bool>,
+    ) -> Vec<Evidence> {
         let Some(last) = tower.last_voted_slot() else {
             return Vec::new();
         };
-        let recent = self.recent.entry(voter).or_default();
+        let votes = self.recent.entry(voter).or_default();
         let mut out = Vec::new();
-        for old in recent.iter() {
-            if old.tx == *tx || old.tower == *tower {
-                // The same vote again, by another path.
+        if let Some((_, _, first)) = votes.by_slot.iter().find(|(s, _, _)| *s == last) {
+            let same = votes
+                .by_slot
+                .iter()
+                .any(|(s, h, _)| *s == last && *h == tower.hash);
+            if same {
+                // The same vote again, by another path (or refreshed with a new blockhash).
                 return Vec::new();
             }
-            let Some(old_last) = old.tower.last_voted_slot() else {
-                continue;
-            };
-            if old_last == last && old.tower.hash != tower.hash {
-                out.push(Evidence {
-                    offender: voter,
-                    kind: EvidenceKind::DoubleVote,
-                    slot: last,
-                    first: old.tx.clone(),
-                    second: tx.clone(),
-                });
-                continue;
-            }
-            let (older, newer, first, second) = if old_last < last {
-                (&old.tower, tower, &old.tx, tx)
+            out.push(Evidence {
+                offender: voter,
+                kind: EvidenceKind::DoubleVote,
+                slot: last,
+                first: first.clone(),
+                second: tx.clone(),
+            });
+        }
+        if let Some(newest) = &votes.newest {
+            let newest_last = newest.tower.last_voted_slot().unwrap_or_default();
+            let (older, newer, first, second) = if newest_last < last {
+                (&newest.tower, tower, &newest.tx, tx)
             } else {
-                (tower, &old.tower, tx, &old.tx)
+                (tower, &newest.tower, tx, &newest.tx)
             };
-            if let Some(slot) = abandoned_lockout(older, newer) {
-                out.push(Evidence {
-                    offender: voter,
-                    kind: EvidenceKind::LockoutViolation,
-                    slot,
-                    first: first.clone(),
-                    second: second.clone(),
-                });
+            let newer_last = newer.last_voted_slot().unwrap_or_default();
+            if newest_last != last {
+                if let Some(slot) = abandoned_lockouts(older, newer)
+                    .find(|x| descends(*x, newer_last) == Some(false))
+                {
+                    out.push(Evidence {
+                        offender: voter,
+                        kind: EvidenceKind::LockoutViolation,
+                        slot,
+                        first: first.clone(),
+                        second: second.clone(),
+                    });
+                }
             }
         }
-        if recent.len() >= RECENT_VOTES_PER_VALIDATOR {
-            recent.pop_front();
+        if votes.by_slot.len() >= RECENT_VOTES_PER_VALIDATOR {
+            votes.by_slot.pop_front();
         }
-        recent.push_back(SeenVote {
-            tower: tower.clone(),
-            tx: tx.clone(),
-        });
+        votes.by_slot.push_back((last, tower.hash, tx.clone()));
+        let newer = votes
+            .newest
+            .as_ref()
+            .is_none_or(|n| n.tower.last_voted_slot() < Some(last));
+        if newer {
+            votes.newest = Some(SeenVote {
+                tower: tower.clone(),
+                tx: tx.clone(),
+            });
+        }
         out.retain(|e| self.keep(e.clone()));
         out
     }
@@ -171,17 +205,23 @@ impl EvidenceBook {
     }
 }
 
-/// A slot `older` still locks at `newer`'s newest slot that `newer` dropped, if any.
-pub fn abandoned_lockout(older: &TowerSync, newer: &TowerSync) -> Option<Slot> {
-    let newest = newer.last_voted_slot()?;
+/// Slots `older` still locks at `newer`'s newest slot that `newer` dropped.
+pub fn abandoned_lockouts<'a>(
+    older: &'a TowerSync,
+    newer: &'a TowerSync,
+) -> impl Iterator<Item = Slot> + 'a {
+    let newest = newer.last_voted_slot();
     let root = newer.root;
     older
         .lockouts
         .iter()
-        .find(|l| {
-            root.is_none_or(|r| l.slot > r)
-                && l.is_locked_out_at_slot(newest)
-                && !newer.lockouts.iter().any(|n| n.slot == l.slot)
+        .filter(move |l| {
+            newest.is_some_and(|n| l.is_locked_out_at_slot(n))
+                && root.is_none_or(|r| l.slot > r)
+                && newer
+                    .lockouts
+                    .binary_search_by_key(&l.slot, |n| n.slot)
+                    .is_err()
         })
         .map(|l| l.slot)
 }
@@ -220,45 +260,56 @@ mod tests {
     fn two_hashes_for_one_slot_are_a_double_vote() {
         let mut book = EvidenceBook::new();
         let v = Pubkey([1; 32]);
-        assert!(book.check(v, &tower(None, &[(5, 1)], 1), &tx(1)).is_empty());
+        let any = |_, _| None;
+        assert!(book
+            .check(v, &tower(None, &[(5, 1)], 1), &tx(1), any)
+            .is_empty());
         assert!(
-            book.check(v, &tower(None, &[(5, 1)], 1), &tx(1)).is_empty(),
+            book.check(v, &tower(None, &[(5, 1)], 1), &tx(1), any)
+                .is_empty(),
             "a repeat"
         );
-        let e = book.check(v, &tower(None, &[(5, 1)], 2), &tx(2));
+        let e = book.check(v, &tower(None, &[(5, 1)], 2), &tx(2), any);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].kind, EvidenceKind::DoubleVote);
         assert_eq!(e[0].slot, Slot(5));
         assert_eq!(book.len(), 1);
         // The same offence again is not new evidence.
-        assert!(book.check(v, &tower(None, &[(5, 1)], 3), &tx(3)).is_empty());
+        assert!(book
+            .check(v, &tower(None, &[(5, 1)], 3), &tx(3), any)
+            .is_empty());
     }
 
     #[test]
     fn dropping_a_locked_slot_is_a_lockout_violation_but_expiry_is_not() {
         let older = tower(None, &[(10, 2), (11, 1)], 1); // 10 locked until 14, 11 until 13
-                                                         // 12 on another fork: 10 and 11 dropped while locked.
+        let dropped = |newer: &TowerSync| abandoned_lockouts(&older, newer).collect::<Vec<_>>();
+        // 12: 10 and 11 dropped while locked.
         assert_eq!(
-            abandoned_lockout(&older, &tower(None, &[(12, 1)], 2)),
-            Some(Slot(10))
+            dropped(&tower(None, &[(12, 1)], 2)),
+            vec![Slot(10), Slot(11)]
         );
         // 15: both expired, so dropping them is honest.
-        assert_eq!(abandoned_lockout(&older, &tower(None, &[(15, 1)], 2)), None);
+        assert!(dropped(&tower(None, &[(15, 1)], 2)).is_empty());
         // Keeping 10 but dropping 11 at 14: 11 expired at 13.
-        assert_eq!(
-            abandoned_lockout(&older, &tower(None, &[(10, 3), (14, 1)], 2)),
-            None
-        );
+        assert!(dropped(&tower(None, &[(10, 3), (14, 1)], 2)).is_empty());
         // Rooted past: fine.
-        assert_eq!(
-            abandoned_lockout(&older, &tower(Some(11), &[(12, 1)], 2)),
-            None
-        );
-        let mut book = EvidenceBook::new();
+        assert!(dropped(&tower(Some(11), &[(12, 1)], 2)).is_empty());
         let v = Pubkey([2; 32]);
-        book.check(v, &older, &tx(1));
-        let e = book.check(v, &tower(None, &[(12, 1)], 2), &tx(2));
+        // Dropped but on the same fork (12 descends from 10 and 11): not evidence.
+        let mut book = EvidenceBook::new();
+        book.check(v, &older, &tx(1), |_, _| None);
+        let same_fork = |_: Slot, _: Slot| Some(true);
+        assert!(book
+            .check(v, &tower(None, &[(12, 1)], 2), &tx(2), same_fork)
+            .is_empty());
+        // On another fork: evidence.
+        let mut book = EvidenceBook::new();
+        book.check(v, &older, &tx(1), |_, _| None);
+        let other_fork = |_: Slot, _: Slot| Some(false);
+        let e = book.check(v, &tower(None, &[(12, 1)], 2), &tx(2), other_fork);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].kind, EvidenceKind::LockoutViolation);
+        assert_eq!(e[0].slot, Slot(10));
     }
 }

@@ -5,7 +5,7 @@
 //! node's fork — passes `3·s > 2·S` is finalized: all those roots lie on one chain, so each of them
 //! descends from it. Finalized never decreases.
 
-use std::collections::HashMap;
+use crate::map::Map;
 
 use dataplane::types::{Pubkey, Slot};
 
@@ -15,7 +15,7 @@ use crate::tower::is_supermajority;
 #[derive(Debug, Clone, Default)]
 pub struct Finality {
     /// Per validator: the newest vote's slot and its root.
-    roots: HashMap<Pubkey, (Slot, Slot)>,
+    roots: Map<Pubkey, (Slot, Slot)>,
     finalized: Slot,
 }
 
@@ -23,7 +23,7 @@ impl Finality {
     /// Nothing finalized beyond `root` yet.
     pub fn new(root: Slot) -> Finality {
         Finality {
-            roots: HashMap::new(),
+            roots: Map::default(),
             finalized: root,
         }
     }
@@ -70,7 +70,7 @@ impl Finality {
             .filter(|(_, &(_, r))| r > self.finalized)
             .map(|(v, &(_, r))| (r, stake_of(v)))
             .collect();
-        roots.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        roots.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
         // Stake already rooted at or beyond the current finalized slot counts toward any newer
         // candidate only if it is at or above that candidate, which the sort takes care of.
         let mut stake = 0u64;

@@ -17,6 +17,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::map::Map;
+
 use dataplane::types::{Hash, Pubkey, Slot};
 
 #[derive(Debug, Clone)]
@@ -35,18 +37,18 @@ struct Block {
 #[derive(Debug, Clone)]
 pub struct ForkChoice {
     root: Slot,
-    blocks: HashMap<Slot, Block>,
+    blocks: Map<Slot, Block>,
     /// Each validator's newest vote and whether its stake is counted in the tree.
-    latest: HashMap<Pubkey, (Slot, Hash, bool)>,
+    latest: Map<Pubkey, (Slot, Hash, bool)>,
     /// Validators whose newest vote names a block not in the tree (yet), by slot.
     pending: BTreeMap<Slot, Vec<Pubkey>>,
-    stakes: HashMap<Pubkey, u64>,
+    stakes: Map<Pubkey, u64>,
 }
 
 impl ForkChoice {
     /// A tree holding only `root` (with bank hash `hash`); `stakes` weighs votes.
     pub fn new(root: Slot, hash: Hash, stakes: HashMap<Pubkey, u64>) -> ForkChoice {
-        let mut blocks = HashMap::new();
+        let mut blocks = Map::default();
         blocks.insert(
             root,
             Block {
@@ -61,9 +63,9 @@ impl ForkChoice {
         ForkChoice {
             root,
             blocks,
-            latest: HashMap::new(),
+            latest: Map::default(),
             pending: BTreeMap::new(),
-            stakes,
+            stakes: stakes.into_iter().collect(),
         }
     }
 
@@ -195,6 +197,23 @@ impl ForkChoice {
         };
         self.latest.insert(voter, (slot, hash, counted));
         true
+    }
+
+    /// Blocks that validators' newest votes name but the tree lacks: (slot, bank hash, stake),
+    /// heaviest first (what repair should fetch so those votes count).
+    pub fn wanted(&self) -> Vec<(Slot, Hash, u64)> {
+        let mut by_block: BTreeMap<(Slot, Hash), u64> = BTreeMap::new();
+        for voters in self.pending.values() {
+            for v in voters {
+                if let Some(&(s, h, false)) = self.latest.get(v) {
+                    *by_block.entry((s, h)).or_default() += self.stake_of(v);
+                }
+            }
+        }
+        let mut out: Vec<(Slot, Hash, u64)> =
+            by_block.into_iter().map(|((s, h), w)| (s, h, w)).collect();
+        out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        out
     }
 
     /// `voter`'s newest vote.

@@ -9,7 +9,9 @@
 //! most [`VERSIONS_PER_SLOT_MAX`] versions (an equivocating leader's extra versions beyond that are
 //! not tracked), and slots more than [`SLOTS_AHEAD_MAX`] past the newest root are ignored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::map::Map;
 
 use dataplane::types::{Hash, Pubkey, Slot};
 
@@ -39,7 +41,7 @@ pub struct VoteEffects {
 /// Votes per (slot, hash) for the cluster's validator set.
 #[derive(Debug, Clone)]
 pub struct VoteTracker {
-    index: HashMap<Pubkey, usize>,
+    index: Map<Pubkey, usize>,
     stakes: Vec<u64>,
     total: u64,
     root: Slot,
@@ -49,7 +51,7 @@ pub struct VoteTracker {
 impl VoteTracker {
     /// A tracker for `validators` (identity, stake) above `root`.
     pub fn new(validators: &[(Pubkey, u64)], root: Slot) -> VoteTracker {
-        let mut index = HashMap::new();
+        let mut index = Map::default();
         let mut stakes = Vec::new();
         for (k, s) in validators {
             if index.contains_key(k) {

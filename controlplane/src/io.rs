@@ -1,0 +1,223 @@
+//! The only types a driver of the control-plane core sees: what goes in ([`Input`]) and what comes
+//! out ([`Output`]). Time is milliseconds since the Unix epoch (the node's wall clock, or the
+//! simulator's virtual clock on the same scale).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dataplane::banking::LeadCommand;
+use dataplane::types::{Hash, Pubkey, Signature, Slot};
+use dataplane::vote::{Lockout, TowerSync, VoteInstruction};
+
+use crate::evidence::Evidence;
+use crate::gossip::{ContactInfo, GossipMessage};
+use crate::signer::Verified;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = u64;
+
+/// A vote transaction, checked at the edge (signature by the voter, who is its fee payer and vote
+/// authority) and parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedVote {
+    /// The voting validator's identity.
+    pub voter: Pubkey,
+    /// Its vote account.
+    pub vote_account: Pubkey,
+    /// The tower it voted with.
+    pub tower: TowerSync,
+    /// The switching proof's hash (`TowerSyncSwitch`).
+    pub switch_proof: Option<Hash>,
+    /// The transaction's signature.
+    pub signature: Signature,
+    /// The wire bytes (forwarded to leaders, kept as evidence).
+    pub tx: Arc<[u8]>,
+}
+
+impl ParsedVote {
+    /// Parses a vote transaction's wire bytes (without checking its signature: callers at the edge
+    /// do that first). `None` if it is not a vote transaction.
+    pub fn parse(tx: &[u8]) -> Option<ParsedVote> {
+        let view = dataplane::txn::TxnView::new(tx).ok()?;
+        let vote_account = view.vote_account()?;
+        let ix = view.vote_instruction()?;
+        let (tower, switch_proof) = match ix {
+            VoteInstruction::TowerSync(t) => (t, None),
+            VoteInstruction::TowerSyncSwitch(t, h) => (t, Some(h)),
+        };
+        Some(ParsedVote {
+            voter: view.fee_payer(),
+            vote_account,
+            tower,
+            switch_proof,
+            signature: view.signature(),
+            tx: Arc::from(tx),
+        })
+    }
+}
+
+/// A validator's vote state as a block left it: what landed on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedVote {
+    /// The validator (its vote account's node identity).
+    pub voter: Pubkey,
+    /// Its tower as the vote program holds it.
+    pub lockouts: Vec<Lockout>,
+    /// Its root.
+    pub root: Option<Slot>,
+}
+
+/// A block replayed (or produced) and frozen: the one event that covers own and received blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankFrozen {
+    /// The slot.
+    pub slot: Slot,
+    /// The block it builds on.
+    pub parent: Slot,
+    /// Its bank hash.
+    pub bank_hash: Hash,
+    /// Its blockhash (the last tick's hash).
+    pub blockhash: Hash,
+    /// Merkle root of its last FEC set (the block id; the default hash for a block that never
+    /// travelled as shreds).
+    pub block_id: Hash,
+    /// The leader that produced it.
+    pub leader: Pubkey,
+    /// Vote states the block changed.
+    pub votes: Vec<LandedVote>,
+}
+
+/// What a driver hands the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// The time [`crate::node::Node::poll_timeout`] asked for has come (or any later time).
+    Timeout,
+    /// A bank froze.
+    BankFrozen(BankFrozen),
+    /// A block failed replay and is dead, as are its descendants.
+    BlockDead {
+        /// The slot.
+        slot: Slot,
+    },
+    /// The shred receive path saw the first verified shred of a slot (its parent, once known).
+    SlotStarted {
+        /// The slot.
+        slot: Slot,
+        /// Its parent, if a data shred named it.
+        parent: Option<Slot>,
+    },
+    /// A gossip datagram, decoded and checked at the edge.
+    Gossip {
+        /// Where it came from.
+        from: SocketAddr,
+        /// The message.
+        msg: Verified<GossipMessage>,
+    },
+    /// A vote transaction from the vote port, checked at the edge.
+    Vote(Verified<ParsedVote>),
+    /// A duplicate-slot proof checked at the edge (this node's receive path found it, or a
+    /// gossiped proof the driver verified after [`Output::CheckDuplicateProof`]).
+    DuplicateSlot {
+        /// The slot.
+        slot: Slot,
+        /// The proof's bytes (two conflicting shreds, as the data plane encodes them).
+        proof: Arc<[u8]>,
+    },
+}
+
+/// What this node's commitment levels stand at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Commitment {
+    /// The fork-choice head (RPC "processed").
+    pub processed: Slot,
+    /// The newest optimistically confirmed block on the head's fork (RPC "confirmed").
+    pub confirmed: Slot,
+    /// The newest root more than 2/3 of the stake has rooted, on the head's fork (RPC "finalized").
+    pub finalized: Slot,
+    /// This node's own root (the fork tree's root).
+    pub root: Slot,
+}
+
+/// Where each peer validator can be reached, from gossip, for the data plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerTable {
+    /// Contact information of every validator known (this node's own included), by identity.
+    pub peers: Vec<ContactInfo>,
+}
+
+/// What the core asks its driver to do.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Lead these slots on this parent.
+    Lead(LeadCommand),
+    /// Move the root (the single owner of the bank forks applies it; storage first).
+    SetRoot(Slot),
+    /// Persist the tower file, then — only if that succeeded — send the vote.
+    Vote {
+        /// The signed tower file to write (fsync, rename) first.
+        tower_file: Vec<u8>,
+        /// The vote transaction.
+        tx: Arc<[u8]>,
+        /// The vote ports of the leaders of the current and next two slots.
+        send_to: Vec<SocketAddr>,
+    },
+    /// Send the same vote again (it has not landed): no tower change, so nothing to persist.
+    ResendVote {
+        /// The re-signed vote transaction (fresh blockhash).
+        tx: Arc<[u8]>,
+        /// Where to.
+        send_to: Vec<SocketAddr>,
+    },
+    /// Hand a vote (own or another validator's) to this node's banking stage: it leads soon.
+    BankVote(Arc<[u8]>),
+    /// Send a gossip message.
+    Gossip {
+        /// The destination.
+        to: SocketAddr,
+        /// The message.
+        msg: GossipMessage,
+    },
+    /// Check a duplicate-slot proof assembled from gossip; if valid, report it as
+    /// [`Input::DuplicateSlot`].
+    CheckDuplicateProof {
+        /// The slot.
+        slot: Slot,
+        /// Who gossiped it.
+        origin: Pubkey,
+        /// The proof's bytes.
+        proof: Arc<[u8]>,
+    },
+    /// Fetch this block (validators' votes name it but this node does not have it).
+    RepairBlock {
+        /// The slot.
+        slot: Slot,
+        /// The version's bank hash.
+        bank_hash: Hash,
+        /// Its block id, if a vote named it.
+        block_id: Option<Hash>,
+    },
+    /// Drop this node's version of `slot` (and its descendants): another version was
+    /// duplicate-confirmed; repair that one by its block id.
+    ReplaceBlock {
+        /// The slot.
+        slot: Slot,
+        /// The confirmed version's bank hash.
+        bank_hash: Hash,
+        /// Its block id, if a vote named it.
+        block_id: Option<Hash>,
+    },
+    /// Slashing evidence found (store it; it is gossiped already).
+    Evidence(Evidence),
+    /// Commitment levels moved.
+    Commitment(Commitment),
+    /// The peer table changed.
+    Peers(PeerTable),
+    /// Where to forward held transactions from now on (`None`: hold them, this node leads now or
+    /// next).
+    ForwardTo(Option<SocketAddr>),
+    /// Another process runs this identity: this one must stop (it stopped voting already).
+    DuplicateInstance {
+        /// The other instance's gossip address.
+        other: SocketAddr,
+    },
+}

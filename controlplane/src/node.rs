@@ -1,0 +1,1264 @@
+//! The control-plane core: one entry point for every control decision of a validator.
+//!
+//! `handle(now, input)` in, `poll_output()` and `poll_timeout()` out, as quinn-proto's `Connection`.
+//! No sockets, clocks, threads or global randomness: the node's tokio driver and the deterministic
+//! simulator run this same code. It routes inputs to the machines of this crate — gossip, the
+//! tower, fork choice, vote aggregation, finality, duplicate handling, evidence, leading — and queues
+//! what they decide.
+//!
+//! Voting follows Agave's replay loop: after every input the heaviest fork is selected; if it does
+//! not descend from the last vote it must pass the switch threshold (more than 38 % of the stake
+//! voting on other forks, gossip votes included), otherwise the node keeps building on the heaviest
+//! block of its own voted fork and does not vote. A candidate newer than the last vote, not locked
+//! out and passing both depth thresholds is voted on: the tower file is written before the vote
+//! leaves (see [`Output::Vote`]). The root is the newer of the tower's root and the finalized slot
+//! on the head's fork.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dataplane::banking::LeadCommand;
+use dataplane::genesis::Genesis;
+use dataplane::shred::shred_version;
+use dataplane::types::{Hash, Pubkey, Slot};
+use dataplane::vote::{build_vote_txn, vote_account_address, TowerSync, VoteInstruction};
+
+use crate::duplicates::Duplicates;
+use crate::evidence::{Evidence, EvidenceBook, EvidenceKind};
+use crate::finality::Finality;
+use crate::fork_choice::ForkChoice;
+use crate::gossip::{
+    ContactInfo, CrdsData, Gossip, GossipCluster, GossipConfig, Inserted, SignedValue,
+};
+use crate::io::{BankFrozen, Commitment, Input, Millis, Output, ParsedVote, PeerTable};
+use crate::leader::{decide, LeadDecision, LeaderView};
+use crate::schedule::Schedules;
+use crate::signer::Signer;
+use crate::slot_clock::SlotClock;
+use crate::tower::{file as tower_file, passes_switch_threshold, Tower, VoteRefusal};
+use crate::votes::VoteTracker;
+
+/// An unlanded vote is sent again after this long.
+pub const VOTE_REFRESH_MS: Millis = 5_000;
+/// Rooted slots remembered below the root, to answer ancestry for old tower votes.
+pub const ROOTED_HISTORY_MAX: usize = 4_096;
+/// Slots with shreds arriving remembered at most.
+pub const ARRIVING_SLOTS_MAX: usize = 256;
+/// Slots ahead of the root a block may have and still be tracked.
+pub const SLOTS_AHEAD_MAX: u64 = 16_384;
+/// Leaders (current and next) a vote is sent to.
+pub const VOTE_LEADERS_AHEAD: u64 = 2;
+/// A block that votes name but this node lacks is asked for again after this long.
+pub const REPAIR_WANTED_RETRY_MS: Millis = 2_000;
+/// Blocks named by votes asked for per step at most.
+pub const REPAIR_WANTED_PER_STEP_MAX: usize = 16;
+/// Wanted blocks remembered (with when they were last asked for) at most.
+pub const REPAIR_WANTED_MAX: usize = 1_024;
+/// Votes from gossip and the vote port are re-evaluated (fork choice, voting, commitment) at most
+/// this often: a hundred validators' votes arrive in hundreds of datagrams a slot, and choosing the
+/// fork after each would cost more than the few milliseconds of reaction it saves. A replayed block
+/// is evaluated at once.
+pub const EVALUATE_COALESCE_MS: Millis = 5;
+
+/// The tower a node starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TowerStart {
+    /// A new cluster: nobody has voted yet.
+    Fresh,
+    /// The tower file, checked at the edge.
+    Saved(TowerSync),
+    /// No usable tower although this node may have voted before: it waits until the finalized
+    /// root passes the slot it saw at start, then starts a fresh tower from that root.
+    Lost,
+}
+
+/// How a core starts.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The cluster.
+    pub genesis: Genesis,
+    /// Gossip settings.
+    pub gossip: GossipConfig,
+    /// This node's addresses, as gossip will advertise them (wallclock is filled in).
+    pub contact: ContactInfo,
+    /// Gossip addresses to contact first.
+    pub seeds: Vec<SocketAddr>,
+    /// Seeds every random choice (gossip peers); the simulator passes its own.
+    pub rng_seed: u64,
+    /// Whether this node votes (a validator in the genesis set does).
+    pub voting: bool,
+}
+
+/// What the node's storage holds at start.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    /// Its root slot and that block's bank hash.
+    pub root: (Slot, Hash),
+    /// Its tower.
+    pub tower: TowerStart,
+}
+
+/// Counters for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NodeStats {
+    /// Votes this node cast.
+    pub votes_cast: u64,
+    /// Votes re-sent because they had not landed.
+    pub votes_refreshed: u64,
+    /// Votes refused by the tower, by reason.
+    pub votes_refused_locked_out: u64,
+    /// Votes refused by a threshold.
+    pub votes_refused_threshold: u64,
+    /// Switches refused by the switch threshold.
+    pub switch_refused: u64,
+    /// Votes from others seen (all sources, repeats included).
+    pub votes_seen: u64,
+    /// Votes dropped (not a validator, unparsable, wrong origin).
+    pub votes_dropped: u64,
+    /// Slashing evidence found or received.
+    pub evidence: u64,
+    /// Duplicate slots known.
+    pub duplicate_slots: u64,
+    /// Leader windows commanded.
+    pub lead_commands: u64,
+}
+
+impl NodeStats {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &NodeStats) {
+        self.votes_cast += other.votes_cast;
+        self.votes_refreshed += other.votes_refreshed;
+        self.votes_refused_locked_out += other.votes_refused_locked_out;
+        self.votes_refused_threshold += other.votes_refused_threshold;
+        self.switch_refused += other.switch_refused;
+        self.votes_seen += other.votes_seen;
+        self.votes_dropped += other.votes_dropped;
+        self.evidence += other.evidence;
+        self.duplicate_slots += other.duplicate_slots;
+        self.lead_commands += other.lead_commands;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BlockInfo {
+    blockhash: Hash,
+    block_id: Hash,
+}
+
+/// Whether and why the node may vote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Voting {
+    /// Voting.
+    Ready,
+    /// Restarted with a tower: waits until its head reaches the slot it saw at start, so that its
+    /// own newer votes (in blocks and gossip) are seen and adopted first.
+    CatchingUp { start_slot: Slot },
+    /// Restarted without a tower: waits for the finalized root to pass the slot it saw at start.
+    WaitingForFinality { start_slot: Slot },
+    /// Not a voter (no stake), or another instance runs this identity.
+    Off,
+}
+
+/// The control-plane core of one validator (module docs).
+pub struct Node {
+    me: Pubkey,
+    vote_account: Pubkey,
+    signer: Box<dyn Signer>,
+    clock: SlotClock,
+    schedules: Schedules,
+    gossip: Gossip,
+    forks: ForkChoice,
+    votes: VoteTracker,
+    tower: Tower,
+    finality: Finality,
+    duplicates: Duplicates,
+    evidence: EvidenceBook,
+    blocks: HashMap<Slot, BlockInfo>,
+    rooted: BTreeSet<Slot>,
+    dead: BTreeSet<Slot>,
+    confirmed: BTreeMap<Slot, Hash>,
+    voting: Voting,
+    started: Millis,
+    now: Millis,
+    head: Slot,
+    seen: Slot,
+    arriving: BTreeMap<Slot, Millis>,
+    led_through: Option<Slot>,
+    lead_wait_until: Option<Millis>,
+    last_vote_sent: Option<Millis>,
+    last_vote_landed: bool,
+    commitment: Commitment,
+    peers_sent: Vec<ContactInfo>,
+    forward_to: Option<Option<SocketAddr>>,
+    outputs: VecDeque<Output>,
+    stats: NodeStats,
+    /// Blocks votes named that were asked for, and when.
+    repair_asked: BTreeMap<(Slot, Hash), Millis>,
+    /// What changed since the last step (only that is re-evaluated: the simulator runs a hundred
+    /// cores, and a gossip datagram that brought nothing new must cost next to nothing).
+    dirty: Dirty,
+    /// When coalesced vote changes get evaluated.
+    evaluate_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Dirty {
+    /// Blocks, votes, validity: fork choice, voting, roots, commitment.
+    fork: bool,
+    /// The clock moved: leading, vote refresh, forwarding.
+    clock: bool,
+    /// Contact information changed.
+    peers: bool,
+}
+
+impl Node {
+    /// A core for `config`'s validator, signing with `signer`, starting at `now` from what storage
+    /// restored.
+    pub fn new(
+        config: NodeConfig,
+        signer: Box<dyn Signer>,
+        restored: Restored,
+        now: Millis,
+    ) -> Node {
+        let me = signer.pubkey();
+        let genesis = &config.genesis;
+        let validators: Vec<(Pubkey, u64)> = genesis
+            .validators
+            .iter()
+            .map(|v| (v.identity, v.stake))
+            .collect();
+        let stakes: HashMap<Pubkey, u64> = validators.iter().copied().collect();
+        let clock = SlotClock::new(genesis);
+        let (root, root_hash) = restored.root;
+        let start_slot = clock.slot_at(now);
+        let staked = stakes.get(&me).is_some_and(|s| *s > 0);
+        let (tower, voting) = match (restored.tower, config.voting && staked) {
+            (_, false) => (Tower::new(Some(root)), Voting::Off),
+            (TowerStart::Fresh, true) => (Tower::new(None), Voting::Ready),
+            (TowerStart::Saved(t), true) => (
+                Tower::from_tower_sync(&t),
+                Voting::CatchingUp { start_slot },
+            ),
+            (TowerStart::Lost, true) => (
+                Tower::new(Some(root)),
+                Voting::WaitingForFinality { start_slot },
+            ),
+        };
+        let gossip = Gossip::new(
+            config.gossip.clone(),
+            GossipCluster {
+                genesis_hash: genesis.hash(),
+                shred_version: shred_version(&genesis.hash()),
+                validators: validators.clone(),
+            },
+            config.contact.clone(),
+            config.seeds.clone(),
+            config.rng_seed,
+        );
+        Node {
+            me,
+            vote_account: vote_account_address(&me),
+            signer,
+            clock,
+            schedules: Schedules::new(genesis),
+            gossip,
+            forks: ForkChoice::new(root, root_hash, stakes),
+            votes: VoteTracker::new(&validators, root),
+            tower,
+            finality: Finality::new(root),
+            duplicates: Duplicates::new(),
+            evidence: EvidenceBook::new(),
+            blocks: HashMap::new(),
+            rooted: BTreeSet::from([root]),
+            dead: BTreeSet::new(),
+            confirmed: BTreeMap::new(),
+            voting,
+            started: now,
+            now,
+            head: root,
+            seen: root,
+            arriving: BTreeMap::new(),
+            led_through: None,
+            lead_wait_until: None,
+            last_vote_sent: None,
+            last_vote_landed: true,
+            commitment: Commitment {
+                processed: root,
+                confirmed: root,
+                finalized: root,
+                root,
+            },
+            peers_sent: Vec::new(),
+            forward_to: None,
+            outputs: VecDeque::new(),
+            stats: NodeStats::default(),
+            repair_asked: BTreeMap::new(),
+            dirty: Dirty {
+                fork: true,
+                clock: true,
+                peers: true,
+            },
+            evaluate_at: None,
+        }
+    }
+
+    /// This node's identity.
+    pub fn identity(&self) -> Pubkey {
+        self.me
+    }
+
+    /// Handles one input at `now`.
+    pub fn handle(&mut self, now: Millis, input: Input) {
+        self.now = self.now.max(now);
+        // Whether fork changes from this input may wait for the coalescing deadline.
+        let coalesce = matches!(input, Input::Gossip { .. } | Input::Vote(_));
+        match input {
+            Input::Timeout => {
+                self.gossip.handle_timeout(self.now, &*self.signer);
+                self.dirty = Dirty {
+                    fork: true,
+                    clock: true,
+                    peers: self.dirty.peers,
+                };
+            }
+            Input::BankFrozen(b) => {
+                self.dirty.fork = true;
+                self.dirty.clock = true;
+                self.on_bank_frozen(b);
+            }
+            Input::BlockDead { slot } => {
+                self.dirty.fork = true;
+                self.dead.insert(slot);
+                self.arriving.remove(&slot);
+                if self.forks.contains(slot) {
+                    self.forks.set_invalid(slot, true);
+                }
+            }
+            Input::SlotStarted { slot, parent } => {
+                self.dirty.clock = true;
+                self.on_slot_started(slot, parent);
+            }
+            Input::Gossip { from, msg } => {
+                self.check_twin(msg.get());
+                let inserted = self
+                    .gossip
+                    .handle_message(self.now, from, msg, &*self.signer);
+                for i in inserted {
+                    self.on_gossip_value(i);
+                }
+            }
+            Input::Vote(v) => {
+                let v = v.into_inner();
+                self.on_vote(&v, true);
+            }
+            Input::DuplicateSlot { slot, proof } => {
+                self.dirty.fork = true;
+                self.on_duplicate_slot(slot, proof);
+            }
+        }
+        if coalesce && self.dirty.fork {
+            self.dirty.fork = false;
+            self.evaluate_at
+                .get_or_insert(self.now.saturating_add(EVALUATE_COALESCE_MS));
+        }
+        if self.evaluate_at.is_some_and(|t| self.now >= t) || self.dirty.fork {
+            self.evaluate_at = None;
+            self.dirty.fork = true;
+        }
+        self.step();
+    }
+
+    /// The next output, if any.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When the core next wants [`Input::Timeout`].
+    pub fn poll_timeout(&self) -> Millis {
+        let next_slot = self
+            .clock
+            .slot_start_unix_ms(self.clock.slot_at(self.now).next());
+        let mut t = next_slot.min(self.gossip.poll_timeout());
+        if let Some(w) = self.lead_wait_until {
+            t = t.min(w);
+        }
+        if let Some(e) = self.evaluate_at {
+            t = t.min(e);
+        }
+        if let (Some(sent), false) = (self.last_vote_sent, self.last_vote_landed) {
+            t = t.min(sent + VOTE_REFRESH_MS);
+        }
+        t.max(self.now + 1)
+    }
+
+    /// The commitment levels.
+    pub fn commitment(&self) -> Commitment {
+        self.commitment
+    }
+
+    /// The tower (for `status`).
+    pub fn tower(&self) -> &Tower {
+        &self.tower
+    }
+
+    /// The gossip state (peers, stats).
+    pub fn gossip(&self) -> &Gossip {
+        &self.gossip
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &NodeStats {
+        &self.stats
+    }
+
+    /// Evidence held.
+    pub fn evidence(&self) -> impl Iterator<Item = &Evidence> {
+        self.evidence.all()
+    }
+
+    /// Slots with a duplicate-slot proof (above the root).
+    pub fn duplicate_slots(&self) -> Vec<Slot> {
+        self.duplicates.slots()
+    }
+
+    /// Each validator's newest vote as fork choice counts it.
+    pub fn latest_votes(&self) -> Vec<(Pubkey, Slot, Hash)> {
+        let mut v: Vec<_> = self
+            .forks
+            .latest_votes()
+            .map(|(k, s, h)| (*k, s, h))
+            .collect();
+        v.sort_unstable_by_key(|x| x.0);
+        v
+    }
+
+    /// Counts a gossip datagram or value the edge refused (bad signature, malformed, oversized).
+    pub fn record_edge_reject(&mut self, reject: &crate::gossip::GossipReject) {
+        self.gossip.record_reject(reject);
+    }
+
+    /// Counts values the edge dropped unverified because gossip already held them.
+    pub fn record_edge_held(&mut self, values: usize) {
+        self.gossip.record_held(values);
+    }
+
+    /// One line on where the node stands, for debugging runs.
+    pub fn debug_line(&self) -> String {
+        format!(
+            "head {} root {} tower_root {:?} last_vote {:?} voting {:?} finalized {} blocks {} best {}",
+            self.head,
+            self.forks.root(),
+            self.tower.root(),
+            self.tower.last_voted_slot(),
+            self.voting,
+            self.finality.finalized(),
+            self.forks.len(),
+            self.forks.best()
+        )
+    }
+
+    /// Each validator's newest vote as this node sees it, and whether fork choice counts it.
+    pub fn debug_votes(&self) -> String {
+        let mut v: Vec<_> = self
+            .forks
+            .latest_votes()
+            .map(|(k, s, h)| (k.0[8], s.0, self.forks.hash(s) == Some(h)))
+            .collect();
+        v.sort_unstable();
+        let off = self
+            .tower
+            .last_voted_slot()
+            .map(|l| self.forks.stake_off_fork(l));
+        let tower: Vec<(u64, u32)> = self
+            .tower
+            .votes()
+            .map(|l| (l.slot.0, l.confirmation_count))
+            .collect();
+        let wanted: Vec<(u64, u64)> = self.forks.wanted().iter().map(|w| (w.0 .0, w.2)).collect();
+        format!(
+            "votes {v:?} off_fork {off:?} total {} wanted {wanted:?} tower {tower:?}",
+            self.votes.total_stake()
+        )
+    }
+
+    /// Whether the node votes now (for `status` and tests).
+    pub fn is_voting(&self) -> bool {
+        self.voting == Voting::Ready
+    }
+
+    fn on_slot_started(&mut self, slot: Slot, _parent: Option<Slot>) {
+        if slot <= self.forks.root() || slot.0 > self.forks.root().0 + SLOTS_AHEAD_MAX {
+            return;
+        }
+        self.seen = self.seen.max(slot);
+        if !self.blocks.contains_key(&slot) && !self.dead.contains(&slot) {
+            self.arriving.entry(slot).or_insert(self.now);
+            while self.arriving.len() > ARRIVING_SLOTS_MAX {
+                self.arriving.pop_first();
+            }
+        }
+    }
+
+    fn on_bank_frozen(&mut self, b: BankFrozen) {
+        self.arriving.remove(&b.slot);
+        self.seen = self.seen.max(b.slot);
+        if b.slot <= self.forks.root() || b.slot.0 > self.forks.root().0 + SLOTS_AHEAD_MAX {
+            return;
+        }
+        if let Some(h) = self.forks.hash(b.slot) {
+            if h == b.bank_hash {
+                return;
+            }
+            // Another version of a slot already held: only a duplicate resolution replaces it.
+            return;
+        }
+        if !self.forks.add_block(b.slot, b.bank_hash, b.parent) {
+            return;
+        }
+        self.blocks.insert(
+            b.slot,
+            BlockInfo {
+                blockhash: b.blockhash,
+                block_id: b.block_id,
+            },
+        );
+        if self.dead.contains(&b.slot) {
+            self.forks.set_invalid(b.slot, true);
+        }
+        match self.duplicates.state(b.slot) {
+            Some(None) => self.forks.set_invalid(b.slot, true),
+            Some(Some(h)) if h != b.bank_hash => {
+                self.replace_block(b.slot, h);
+                return;
+            }
+            _ => {}
+        }
+        // Votes cast before this block arrived now count on it.
+        self.recount_confirmed(b.slot);
+        for lv in &b.votes {
+            // A landed vote's newest slot is an ancestor of this block: its hash is ours.
+            let Some(last) = lv.lockouts.last().map(|l| l.slot) else {
+                continue;
+            };
+            let Some(hash) = self.forks.hash(last) else {
+                continue;
+            };
+            let tower = TowerSync {
+                lockouts: lv.lockouts.clone(),
+                root: lv.root,
+                hash,
+                timestamp: None,
+                block_id: Hash::default(),
+            };
+            if lv.voter == self.me {
+                if self.tower.last_voted_slot() <= Some(last) {
+                    self.last_vote_landed = true;
+                }
+                // A restarted node whose tower file is older than what landed takes the landed
+                // tower over before it votes.
+                self.adopt_own_vote(&tower);
+                continue;
+            }
+            self.count_vote(lv.voter, &tower);
+        }
+    }
+
+    fn on_gossip_value(&mut self, inserted: Inserted) {
+        let value: &SignedValue = &inserted.value;
+        match &value.data {
+            CrdsData::ContactInfo(ci) => {
+                self.dirty.peers = true;
+                let mine = self.gossip.me().instance;
+                if ci.pubkey == self.me && ci.instance > mine && self.voting != Voting::Off {
+                    // Another, newer process runs this identity: two voters with one key would
+                    // double vote, so the older one stops.
+                    self.voting = Voting::Off;
+                    self.outputs
+                        .push_back(Output::DuplicateInstance { other: ci.gossip });
+                }
+            }
+            CrdsData::Vote { tx } => match ParsedVote::parse(tx) {
+                Some(v) if v.voter == value.origin => self.on_vote(&v, false),
+                _ => self.stats.votes_dropped += 1,
+            },
+            CrdsData::DuplicateShred {
+                slot,
+                chunk_index,
+                num_chunks,
+                chunk,
+            } => {
+                if let Some(proof) = self.duplicates.add_chunk(
+                    value.origin,
+                    *slot,
+                    *chunk_index,
+                    *num_chunks,
+                    chunk,
+                    self.forks.root(),
+                ) {
+                    self.outputs.push_back(Output::CheckDuplicateProof {
+                        slot: *slot,
+                        origin: value.origin,
+                        proof,
+                    });
+                }
+            }
+            CrdsData::SlashingEvidence {
+                offender,
+                kind,
+                first,
+                second,
+            } => self.on_gossip_evidence(*offender, *kind, first, second),
+        }
+    }
+
+    /// Another, newer process running this identity announces itself: two voters with one key
+    /// would double vote, so the older one stops voting and tells its driver (which exits).
+    fn check_twin(&mut self, msg: &crate::gossip::GossipMessage) {
+        use crate::gossip::GossipMessage;
+        let values = match msg {
+            GossipMessage::Push { values, .. } | GossipMessage::PullResponse { values, .. } => {
+                values.as_slice()
+            }
+            GossipMessage::PullRequest { caller, .. } => std::slice::from_ref(caller),
+            #[allow(unreachable_patterns)]
+            _ => return,
+        };
+        let mine = self.gossip.me().instance;
+        for v in values {
+            let CrdsData::ContactInfo(ci) = &v.data else {
+                continue;
+            };
+            if v.origin == self.me && ci.instance > mine && self.voting != Voting::Off {
+                self.voting = Voting::Off;
+                self.outputs
+                    .push_back(Output::DuplicateInstance { other: ci.gossip });
+            }
+        }
+    }
+
+    fn on_gossip_evidence(&mut self, offender: Pubkey, kind: u8, first: &[u8], second: &[u8]) {
+        let (Some(kind), Some(a), Some(b)) = (
+            EvidenceKind::from_code(kind),
+            ParsedVote::parse(first),
+            ParsedVote::parse(second),
+        ) else {
+            return;
+        };
+        if a.voter != offender || b.voter != offender {
+            return;
+        }
+        // Keep it only if the two votes really conflict.
+        let mut probe = EvidenceBook::new();
+        let (forks, rooted) = (&self.forks, &self.rooted);
+        probe.check(offender, &a.tower, &a.tx, |_, _| None);
+        let found = probe.check(offender, &b.tower, &b.tx, |x, y| {
+            descends(forks, rooted, x, y)
+        });
+        if let Some(e) = found.into_iter().find(|e| e.kind == kind) {
+            if self.evidence.keep(e.clone()) {
+                self.stats.evidence += 1;
+                self.outputs.push_back(Output::Evidence(e));
+            }
+        }
+    }
+
+    /// A vote from gossip or the vote port (`direct`).
+    fn on_vote(&mut self, v: &ParsedVote, direct: bool) {
+        self.stats.votes_seen += 1;
+        if !self.votes.is_validator(&v.voter) || v.vote_account != vote_account_address(&v.voter) {
+            self.stats.votes_dropped += 1;
+            return;
+        }
+        let (forks, rooted) = (&self.forks, &self.rooted);
+        let found = self.evidence.check(v.voter, &v.tower, &v.tx, |a, b| {
+            descends(forks, rooted, a, b)
+        });
+        for e in found {
+            self.stats.evidence += 1;
+            let data = CrdsData::SlashingEvidence {
+                offender: e.offender,
+                kind: e.kind.code(),
+                first: e.first.to_vec(),
+                second: e.second.to_vec(),
+            };
+            self.gossip.push_own(self.now, data, &*self.signer);
+            self.outputs.push_back(Output::Evidence(e));
+        }
+        if v.voter == self.me {
+            self.adopt_own_vote(&v.tower);
+            return;
+        }
+        let fresh = self.count_vote(v.voter, &v.tower);
+        if fresh && self.leads_soon() {
+            self.outputs.push_back(Output::BankVote(v.tx.clone()));
+        }
+        let _ = direct;
+    }
+
+    /// Counts `voter`'s tower in fork choice, vote aggregation and finality; returns whether it was
+    /// newer than what was known.
+    fn count_vote(&mut self, voter: Pubkey, tower: &TowerSync) -> bool {
+        let Some(last) = tower.last_voted_slot() else {
+            return false;
+        };
+        let newer = self.forks.apply_vote(voter, last, tower.hash);
+        if newer {
+            self.dirty.fork = true;
+        }
+        if self.finality.observe(voter, last, tower.root) {
+            self.dirty.fork = true;
+        }
+        if tower.block_id != Hash::default() {
+            self.duplicates
+                .note_block_id(last, tower.hash, tower.block_id);
+        }
+        if !newer {
+            // What an older vote says, the newer one already said (its tower holds every slot
+            // still locked); only the evidence check cared.
+            return false;
+        }
+        // Every slot of the tower is a vote for that slot; hashes below the newest come from this
+        // node's tree, walked once from the newest voted block down (both lists descend).
+        let mut slots = Vec::with_capacity(tower.lockouts.len());
+        slots.push((last, tower.hash));
+        if self.forks.hash(last) == Some(tower.hash) {
+            let mut lockouts = tower.lockouts.iter().rev().skip(1).peekable();
+            let mut cur = self.forks.parent(last);
+            while let (Some(s), Some(l)) = (cur, lockouts.peek()) {
+                if l.slot > s {
+                    lockouts.next();
+                    continue;
+                }
+                if l.slot == s {
+                    if let Some(h) = self.forks.hash(s) {
+                        slots.push((s, h));
+                    }
+                    lockouts.next();
+                }
+                cur = self.forks.parent(s);
+            }
+        }
+        let effects = self.votes.record(&voter, slots);
+        if !effects.confirmed.is_empty() || !effects.duplicate_confirmed.is_empty() {
+            self.dirty.fork = true;
+        }
+        for (slot, hash) in effects.confirmed {
+            self.confirmed.insert(slot, hash);
+        }
+        for (slot, hash) in effects.duplicate_confirmed {
+            self.on_duplicate_confirmed(slot, hash);
+        }
+        newer
+    }
+
+    /// After a block arrives, versions confirmed before it did may now be on this node's fork.
+    fn recount_confirmed(&mut self, slot: Slot) {
+        if let Some(h) = self.forks.hash(slot) {
+            if self.votes.is_confirmed(slot, &h) {
+                self.confirmed.insert(slot, h);
+            }
+        }
+    }
+
+    /// This node's own vote seen in the cluster: newer than the tower (the tower file was older),
+    /// so the tower takes it over before anything is voted.
+    fn adopt_own_vote(&mut self, t: &TowerSync) {
+        let (Some(last), mine) = (t.last_voted_slot(), self.tower.last_voted_slot()) else {
+            return;
+        };
+        if mine.is_some_and(|m| m >= last) || self.voting == Voting::Off {
+            return;
+        }
+        self.tower = Tower::from_tower_sync(t);
+        if let Some(h) = Some(t.hash) {
+            self.forks.apply_vote(self.me, last, h);
+        }
+    }
+
+    fn on_duplicate_slot(&mut self, slot: Slot, proof: Arc<[u8]>) {
+        if slot <= self.forks.root() {
+            return;
+        }
+        if !self.duplicates.add_proof(slot, proof.clone()) {
+            return;
+        }
+        self.stats.duplicate_slots += 1;
+        for (i, n, chunk) in Duplicates::chunks(&proof) {
+            let data = CrdsData::DuplicateShred {
+                slot,
+                chunk_index: i,
+                num_chunks: n,
+                chunk,
+            };
+            self.gossip.push_own(self.now, data, &*self.signer);
+        }
+        match self.votes.duplicate_confirmed(slot) {
+            Some(h) => self.on_duplicate_confirmed(slot, h),
+            None => {
+                if self.forks.contains(slot) {
+                    self.forks.set_invalid(slot, true);
+                }
+            }
+        }
+    }
+
+    fn on_duplicate_confirmed(&mut self, slot: Slot, hash: Hash) {
+        if !self.duplicates.confirm(slot, hash) {
+            return;
+        }
+        match self.forks.hash(slot) {
+            Some(h) if h == hash => self.forks.set_invalid(slot, self.dead.contains(&slot)),
+            Some(_) => self.replace_block(slot, hash),
+            None => {}
+        }
+    }
+
+    /// Asks for blocks that validators' newest votes name but this node lacks — heaviest first —
+    /// so their votes count in fork choice and a switch can be proven (a fork this node never saw
+    /// otherwise stays invisible once its leaders stop producing on it).
+    fn repair_voted_blocks(&mut self) {
+        if std::env::var_os("NO_VOTE_REPAIR").is_some() {
+            return;
+        }
+        let root = self.forks.root();
+        let now = self.now;
+        let mut asked = 0;
+        for (slot, hash, _) in self.forks.wanted() {
+            if asked >= REPAIR_WANTED_PER_STEP_MAX {
+                break;
+            }
+            if slot <= root || self.dead.contains(&slot) {
+                continue;
+            }
+            let due = self
+                .repair_asked
+                .get(&(slot, hash))
+                .is_none_or(|t| now >= t + REPAIR_WANTED_RETRY_MS);
+            if !due {
+                continue;
+            }
+            self.repair_asked.insert((slot, hash), now);
+            asked += 1;
+            self.outputs.push_back(Output::RepairBlock {
+                slot,
+                bank_hash: hash,
+                block_id: self.duplicates.block_id(slot, hash),
+            });
+        }
+        while self.repair_asked.len() > REPAIR_WANTED_MAX {
+            self.repair_asked.pop_first();
+        }
+    }
+
+    /// This node's version of a duplicate slot is confirmed once more than 52 % of the stake votes
+    /// on it or its descendants (its subtree), as Agave counts it.
+    fn check_duplicate_subtrees(&mut self) {
+        let open: Vec<Slot> = self
+            .duplicates
+            .slots()
+            .into_iter()
+            .filter(|s| self.duplicates.state(*s) == Some(None))
+            .collect();
+        for slot in open {
+            let Some(hash) = self.forks.hash(slot) else {
+                continue;
+            };
+            let stake = self.forks.subtree_stake(slot);
+            if crate::tower::is_duplicate_confirmed(stake, self.votes.total_stake()) {
+                self.on_duplicate_confirmed(slot, hash);
+            }
+        }
+    }
+
+    /// Drops this node's losing version of `slot` and asks for the confirmed one.
+    fn replace_block(&mut self, slot: Slot, hash: Hash) {
+        self.forks.remove_subtree(slot);
+        self.blocks.retain(|s, _| self.forks.contains(*s));
+        if self.head >= slot && !self.forks.contains(self.head) {
+            self.head = self.forks.best();
+        }
+        self.outputs.push_back(Output::ReplaceBlock {
+            slot,
+            bank_hash: hash,
+            block_id: self.duplicates.block_id(slot, hash),
+        });
+    }
+
+    /// Re-evaluates everything after an input: head, vote, root, commitment, leading, gossip.
+    fn step(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        if dirty.fork {
+            self.check_duplicate_subtrees();
+            self.repair_voted_blocks();
+            self.select_and_vote();
+            self.update_root_and_commitment();
+        }
+        if dirty.fork || dirty.clock {
+            self.maybe_lead();
+        }
+        if dirty.clock {
+            self.maybe_refresh_vote();
+            self.update_forwarding();
+        }
+        if dirty.peers {
+            self.update_peers();
+        }
+        while let Some((to, msg)) = self.gossip.poll_transmit() {
+            self.outputs.push_back(Output::Gossip { to, msg });
+        }
+    }
+
+    fn is_ancestor(&self, a: Slot, of: Slot) -> bool {
+        if a >= self.forks.root() {
+            return self.forks.is_ancestor_or_self(a, of) && a != of;
+        }
+        // Below the root: on the rooted chain, or older than what is remembered (rooted long ago).
+        self.rooted.contains(&a) || self.rooted.first().is_some_and(|f| a < *f)
+    }
+
+    /// Agave's `select_vote_and_reset_forks`: the head to build on, and a vote if allowed.
+    fn select_and_vote(&mut self) {
+        let heaviest = self.forks.best();
+        let last = self.tower.last_voted_slot();
+        let (candidate, head) = match last {
+            None => (Some(heaviest), heaviest),
+            Some(l) if l <= self.forks.root() => (Some(heaviest), heaviest),
+            Some(l) if !self.forks.contains(l) => (None, heaviest),
+            // The last vote's fork holds a duplicate slot no version of which is confirmed: it
+            // cannot be optimistically confirmed (that takes more than the 52 % duplicate
+            // confirmation needs), so leaving it needs no switch proof — lockouts still apply.
+            Some(l) if !self.forks.is_valid(l) => (Some(heaviest), heaviest),
+            Some(l) if self.forks.is_ancestor_or_self(l, heaviest) => (Some(heaviest), heaviest),
+            Some(l) => {
+                let off = self.forks.stake_off_fork(l);
+                if passes_switch_threshold(off, self.votes.total_stake()) {
+                    (Some(heaviest), heaviest)
+                } else {
+                    self.stats.switch_refused += 1;
+                    (None, self.forks.best_from(l).unwrap_or(heaviest))
+                }
+            }
+        };
+        self.head = head;
+        let Some(slot) = candidate else {
+            return;
+        };
+        if !self.may_vote(slot) {
+            return;
+        }
+        let check = self.tower.check_vote(
+            slot,
+            |a| self.is_ancestor(a, slot),
+            |a| self.forks.subtree_stake(a),
+            self.votes.total_stake(),
+        );
+        match check {
+            Ok(()) => self.vote(slot),
+            Err(VoteRefusal::NotNewer { .. }) => {}
+            Err(VoteRefusal::LockedOut { .. }) => self.stats.votes_refused_locked_out += 1,
+            Err(VoteRefusal::Threshold { .. }) => self.stats.votes_refused_threshold += 1,
+        }
+    }
+
+    /// Whether the voting state lets the node vote on `slot` now (moving it to `Ready` when its
+    /// wait is over).
+    fn may_vote(&mut self, slot: Slot) -> bool {
+        match self.voting {
+            Voting::Ready => self.forks.is_valid(slot),
+            Voting::Off => false,
+            Voting::CatchingUp { start_slot } => {
+                if self.head < start_slot {
+                    return false;
+                }
+                self.voting = Voting::Ready;
+                self.forks.is_valid(slot)
+            }
+            Voting::WaitingForFinality { start_slot } => {
+                let f = self.finality.finalized();
+                if f <= start_slot || !self.forks.contains(f) {
+                    return false;
+                }
+                self.tower = Tower::new(Some(f));
+                self.voting = Voting::Ready;
+                self.forks.is_valid(slot) && slot > f
+            }
+        }
+    }
+
+    fn vote(&mut self, slot: Slot) {
+        let (Some(hash), Some(info)) = (self.forks.hash(slot), self.blocks.get(&slot).copied())
+        else {
+            return;
+        };
+        let timestamp = (self.now / 1000) as i64;
+        self.tower.record_vote(slot, hash, info.block_id, timestamp);
+        self.stats.votes_cast += 1;
+        let tower = self.tower.tower_sync();
+        let tx = self.vote_tx(&tower, info.blockhash);
+        // Own vote counts like anyone's.
+        self.count_vote(self.me, &tower);
+        let _ = self.evidence.check(self.me, &tower, &tx, |_, _| None);
+        let send_to = self.vote_targets();
+        if self.leads_soon() {
+            self.outputs.push_back(Output::BankVote(tx.clone()));
+        }
+        self.outputs.push_back(Output::Vote {
+            tower_file: tower_file::encode(&tower, &*self.signer),
+            tx: tx.clone(),
+            send_to,
+        });
+        self.gossip
+            .push_own(self.now, CrdsData::Vote { tx: tx.to_vec() }, &*self.signer);
+        self.last_vote_sent = Some(self.now);
+        self.last_vote_landed = false;
+    }
+
+    fn vote_tx(&self, tower: &TowerSync, blockhash: Hash) -> Arc<[u8]> {
+        let ix = VoteInstruction::TowerSync(tower.clone());
+        Arc::from(build_vote_txn(
+            &self.me,
+            &self.vote_account,
+            &ix,
+            &blockhash,
+            |m| self.signer.sign(m),
+        ))
+    }
+
+    /// The vote ports of the leaders of the current and next [`VOTE_LEADERS_AHEAD`] slots.
+    fn vote_targets(&mut self) -> Vec<SocketAddr> {
+        let slot = self.clock.slot_at(self.now);
+        let mut out = Vec::new();
+        for s in slot.0..=slot.0 + VOTE_LEADERS_AHEAD {
+            let Some(leader) = self.schedules.leader(Slot(s)) else {
+                continue;
+            };
+            if leader == self.me {
+                continue;
+            }
+            if let Some(ci) = self.gossip.contact_info(&leader) {
+                if !out.contains(&ci.tpu_vote) {
+                    out.push(ci.tpu_vote);
+                }
+            }
+        }
+        out
+    }
+
+    fn leads_soon(&mut self) -> bool {
+        let slot = self.clock.slot_at(self.now);
+        (slot.0..=slot.0 + VOTE_LEADERS_AHEAD)
+            .any(|s| self.schedules.leader(Slot(s)) == Some(self.me))
+    }
+
+    fn maybe_refresh_vote(&mut self) {
+        let Some(sent) = self.last_vote_sent else {
+            return;
+        };
+        if self.last_vote_landed || self.now < sent + VOTE_REFRESH_MS {
+            return;
+        }
+        let Some(blockhash) = self.blocks.get(&self.head).map(|b| b.blockhash) else {
+            return;
+        };
+        let tx = self.vote_tx(&self.tower.tower_sync(), blockhash);
+        self.stats.votes_refreshed += 1;
+        let send_to = self.vote_targets();
+        if self.leads_soon() {
+            self.outputs.push_back(Output::BankVote(tx.clone()));
+        }
+        self.gossip
+            .push_own(self.now, CrdsData::Vote { tx: tx.to_vec() }, &*self.signer);
+        self.outputs.push_back(Output::ResendVote { tx, send_to });
+        self.last_vote_sent = Some(self.now);
+    }
+
+    fn update_root_and_commitment(&mut self) {
+        let head = self.head;
+        let root = self.forks.root();
+        let finalized = {
+            let forks = &self.forks;
+            let rooted = &self.rooted;
+            let votes = &self.votes;
+            self.finality.update(
+                votes.total_stake(),
+                |v| votes.stake_of(v),
+                |r| {
+                    if r >= root {
+                        forks.is_ancestor_or_self(r, head)
+                    } else {
+                        rooted.contains(&r)
+                    }
+                },
+            )
+        };
+        let mut new_root = root;
+        if let Some(t) = self.tower.root() {
+            if t > new_root && self.forks.is_ancestor_or_self(t, head) {
+                new_root = t;
+            }
+        }
+        if finalized > new_root && self.forks.is_ancestor_or_self(finalized, head) {
+            new_root = finalized;
+        }
+        if new_root > root {
+            self.set_root(new_root);
+        }
+        let root = self.forks.root();
+        let confirmed = self
+            .confirmed
+            .iter()
+            .rev()
+            .find(|(s, h)| {
+                self.forks.hash(**s) == Some(**h) && self.forks.is_ancestor_or_self(**s, head)
+            })
+            .map_or(root, |(s, _)| *s)
+            .max(finalized.min(head));
+        let c = Commitment {
+            processed: head,
+            confirmed,
+            finalized,
+            root,
+        };
+        if c != self.commitment {
+            self.commitment = c;
+            self.outputs.push_back(Output::Commitment(c));
+        }
+    }
+
+    fn set_root(&mut self, root: Slot) {
+        // The chain from the old root to the new one joins the rooted history.
+        let mut cur = Some(root);
+        let old = self.forks.root();
+        while let Some(s) = cur {
+            if s <= old {
+                break;
+            }
+            self.rooted.insert(s);
+            cur = self.forks.parent(s);
+        }
+        while self.rooted.len() > ROOTED_HISTORY_MAX {
+            self.rooted.pop_first();
+        }
+        self.forks.set_root(root);
+        self.votes.set_root(root);
+        self.finality.prune(Slot(root.0.saturating_sub(1)));
+        self.duplicates.set_root(root);
+        self.blocks.retain(|s, _| *s >= root);
+        self.dead = self.dead.split_off(&root);
+        self.confirmed = self.confirmed.split_off(&root);
+        self.arriving = self.arriving.split_off(&root.next());
+        self.repair_asked = self.repair_asked.split_off(&(root.next(), Hash::default()));
+        self.outputs.push_back(Output::SetRoot(root));
+    }
+
+    fn maybe_lead(&mut self) {
+        let slot = self.clock.slot_at(self.now);
+        let predecessor_arriving = self.arriving.range(self.head.next()..slot).next().is_some();
+        let view = LeaderView {
+            now: self.now,
+            head: self.head,
+            seen: self.seen,
+            led_through: self.led_through,
+            started: self.started,
+            predecessor_arriving,
+        };
+        self.lead_wait_until = None;
+        match decide(&self.clock, &mut self.schedules, &self.me, view) {
+            LeadDecision::Idle => {}
+            LeadDecision::WaitUntil(t) => self.lead_wait_until = Some(t),
+            LeadDecision::Lead(cmd) => self.lead(cmd),
+        }
+    }
+
+    fn lead(&mut self, cmd: LeadCommand) {
+        self.led_through = Some(cmd.last);
+        self.stats.lead_commands += 1;
+        self.outputs.push_back(Output::Lead(cmd));
+    }
+
+    /// Gulf Stream: forward to the current leader unless this node leads now or next; skip a leader
+    /// that has been silent for a whole slot of its turn.
+    fn update_forwarding(&mut self) {
+        let slot = self.clock.slot_at(self.now);
+        let mine = |s: &mut Schedules, x: Slot| s.leader(x) == Some(self.me);
+        let target = if mine(&mut self.schedules, slot) || mine(&mut self.schedules, slot.next()) {
+            None
+        } else {
+            let mut s = slot;
+            let mut found = None;
+            for _ in 0..8 {
+                let Some(leader) = self.schedules.leader(s) else {
+                    break;
+                };
+                if leader == self.me {
+                    break;
+                }
+                let turn_start = Slot(s.0 - s.0 % crate::leader_schedule::DEFAULT_SLOTS_PER_LEADER);
+                let silent = slot > turn_start
+                    && !self
+                        .blocks
+                        .keys()
+                        .any(|b| *b >= turn_start && *b < slot.next())
+                    && !self.arriving.keys().any(|b| *b >= turn_start);
+                if !silent || s > slot {
+                    found = self.gossip.contact_info(&leader).map(|c| c.tpu);
+                    break;
+                }
+                s = self.schedules.turn_end(s).next();
+            }
+            found
+        };
+        if self.forward_to != Some(target) {
+            self.forward_to = Some(target);
+            self.outputs.push_back(Output::ForwardTo(target));
+        }
+    }
+
+    fn update_peers(&mut self) {
+        let mut peers: Vec<ContactInfo> = self.gossip.contact_infos().cloned().collect();
+        peers.sort_by_key(|c| c.pubkey);
+        let changed = peers.len() != self.peers_sent.len()
+            || peers
+                .iter()
+                .zip(&self.peers_sent)
+                .any(|(a, b)| !same_addresses(a, b));
+        if changed {
+            self.peers_sent = peers.clone();
+            self.outputs.push_back(Output::Peers(PeerTable { peers }));
+        }
+    }
+}
+
+/// Whether block `b` descends from (or is) block `a`, when this node's chain knows both: the fork
+/// tree above the root, the rooted history below it.
+fn descends(forks: &ForkChoice, rooted: &BTreeSet<Slot>, a: Slot, b: Slot) -> Option<bool> {
+    let root = forks.root();
+    let known = |s: Slot| {
+        if s >= root {
+            forks.contains(s)
+        } else {
+            rooted.first().is_some_and(|f| s >= *f)
+        }
+    };
+    if !known(a) || !known(b) {
+        return None;
+    }
+    Some(match (a >= root, b >= root) {
+        (true, true) => forks.is_ancestor_or_self(a, b),
+        (false, true) => rooted.contains(&a),
+        (true, false) => false,
+        (false, false) => a <= b && rooted.contains(&a) && rooted.contains(&b),
+    })
+}
+
+fn same_addresses(a: &ContactInfo, b: &ContactInfo) -> bool {
+    a.pubkey == b.pubkey
+        && a.gossip == b.gossip
+        && a.tpu == b.tpu
+        && a.tpu_vote == b.tpu_vote
+        && a.tvu == b.tvu
+        && a.repair == b.repair
+        && a.serve_repair == b.serve_repair
+        && a.rpc == b.rpc
+}
