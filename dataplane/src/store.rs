@@ -39,7 +39,7 @@ pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
 pub const LEDGER_FILE_NAME: &str = "ledger.redb";
 /// Version of the table layout and row encodings; a file with another version is refused.
 /// Version 3 added the `vote_states` table (and vote state in the bank hash).
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
 const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
@@ -61,6 +61,9 @@ const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts
 /// Rooted vote account states (the `vote_state` codec).
 const VOTE_STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("vote_states");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Every rooted slot (the rooted chain; slots of abandoned forks and skipped slots are absent), so
+/// RPC can tell a finalized block from one on a fork the cluster abandoned.
+const ROOTS: TableDefinition<u64, ()> = TableDefinition::new("roots");
 /// A stored block's data shreds by (slot, shred index), served to peers that repair.
 const SHREDS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("shreds");
 /// Merkle root of a stored block's last FEC set: the next slot's first set chains to it.
@@ -76,6 +79,35 @@ const META_GENESIS_HASH: &str = "genesis_hash";
 const META_SCHEMA_VERSION: &str = "schema_version";
 const META_ROOT_SLOT: &str = "root_slot";
 const META_LATEST_SLOT: &str = "latest_slot";
+
+/// Records `root` and its stored ancestors above `old_root` as rooted (walking parent links: the
+/// slots between are the rooted chain; slots not on it are skipped or abandoned).
+fn record_rooted_chain(
+    txn: &redb::WriteTransaction,
+    root: Slot,
+    old_root: Option<Slot>,
+) -> Result<(), StoreError> {
+    let metas = txn.open_table(SLOT_META)?;
+    let mut roots = txn.open_table(ROOTS)?;
+    let floor = old_root.unwrap_or(Slot(0));
+    let mut slot = root;
+    while slot > floor || (old_root.is_none() && slot == Slot(0)) {
+        roots.insert(slot.0, ())?;
+        let Some(row) = metas.get(slot.0)? else {
+            break;
+        };
+        let meta = codec::decode_slot_meta(row.value()).map_err(|e| StoreError::Corrupt {
+            table: "slot_meta",
+            key: slot.0.to_string(),
+            reason: e.to_string(),
+        })?;
+        if meta.parent_slot >= slot {
+            break;
+        }
+        slot = meta.parent_slot;
+    }
+    Ok(())
+}
 
 /// Two conflicting shreds of one slot, both signed by its leader: the first seen, then the other.
 pub type DuplicateProof = (Vec<u8>, Vec<u8>);
@@ -386,7 +418,9 @@ impl Store {
             }
             if c.root {
                 apply_account_updates(&txn, &c.account_updates)?;
+                let old = read_meta_slot(&meta, META_ROOT_SLOT)?;
                 meta.insert(META_ROOT_SLOT, slot.0.to_le_bytes().as_slice())?;
+                record_rooted_chain(&txn, slot, old)?;
             }
         }
         #[cfg(test)]
@@ -412,10 +446,21 @@ impl Store {
                 return Err(StoreError::UnknownSlot(slot));
             }
             apply_account_updates(&txn, account_updates)?;
+            let old = read_meta_slot(&meta, META_ROOT_SLOT)?;
             meta.insert(META_ROOT_SLOT, slot.0.to_le_bytes().as_slice())?;
+            record_rooted_chain(&txn, slot, old)?;
         }
         txn.commit()?;
         Ok(())
+    }
+
+    /// Whether `slot` is on the rooted chain (genesis always is).
+    pub fn is_rooted(&self, slot: Slot) -> Result<bool, StoreError> {
+        if slot == Slot(0) {
+            return Ok(true);
+        }
+        let table = self.read()?.open_table(ROOTS)?;
+        Ok(table.get(slot.0)?.is_some())
     }
 
     /// The highest rooted slot, if any slot is rooted.

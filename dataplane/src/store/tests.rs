@@ -812,3 +812,21 @@ fn the_first_duplicate_slot_proof_per_slot_is_kept_across_restarts() {
     );
     assert_eq!(store.duplicate_proof(Slot(8)).unwrap(), None);
 }
+
+#[test]
+fn the_roots_table_holds_the_rooted_chain_and_not_abandoned_or_skipped_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    // 0 (rooted at once) <- 1 <- 2 <- 4, and 3 on an abandoned fork off 1.
+    store.commit_slot(&commit(0, 0, vec![], true)).unwrap();
+    for (slot, parent) in [(1, 0), (2, 1), (3, 1), (4, 2)] {
+        let mut c = commit(slot, 0, vec![], false);
+        c.meta.parent_slot = Slot(parent);
+        store.commit_slot(&c).unwrap();
+    }
+    store.set_root(Slot(4), &Default::default()).unwrap();
+    let rooted: Vec<u64> = (0..=5)
+        .filter(|s| store.is_rooted(Slot(*s)).unwrap())
+        .collect();
+    assert_eq!(rooted, vec![0, 1, 2, 4]);
+}
