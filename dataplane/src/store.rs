@@ -61,6 +61,11 @@ const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts
 /// Rooted vote account states (the `vote_state` codec).
 const VOTE_STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("vote_states");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Slashing evidence: (offender, slot, kind) → the two signed vote transactions that prove it.
+const EVIDENCE: TableDefinition<(&[u8; 32], u64, &str), (&[u8], &[u8])> =
+    TableDefinition::new("slashing_evidence");
+/// Pieces of slashing evidence [`Store::evidence`] returns at most.
+pub const EVIDENCE_READ_MAX: usize = 4_096;
 /// Every rooted slot (the rooted chain; slots of abandoned forks and skipped slots are absent), so
 /// RPC can tell a finalized block from one on a fork the cluster abandoned.
 const ROOTS: TableDefinition<u64, ()> = TableDefinition::new("roots");
@@ -107,6 +112,21 @@ fn record_rooted_chain(
         slot = meta.parent_slot;
     }
     Ok(())
+}
+
+/// A piece of slashing evidence as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvidence {
+    /// The validator it convicts.
+    pub offender: Pubkey,
+    /// What it did.
+    pub kind: String,
+    /// The slot concerned.
+    pub slot: Slot,
+    /// The first signed vote.
+    pub first: Vec<u8>,
+    /// The conflicting one.
+    pub second: Vec<u8>,
 }
 
 /// Two conflicting shreds of one slot, both signed by its leader: the first seen, then the other.
@@ -582,6 +602,49 @@ impl Store {
         };
         txn.commit()?;
         Ok(new)
+    }
+
+    /// Keeps slashing evidence against `offender` (two signed votes); returns whether it was new.
+    pub fn put_evidence(
+        &self,
+        offender: &Pubkey,
+        kind: &str,
+        slot: Slot,
+        first: &[u8],
+        second: &[u8],
+    ) -> Result<bool, StoreError> {
+        let txn = self.begin_write()?;
+        let new = {
+            let mut table = txn.open_table(EVIDENCE)?;
+            let key = (offender.as_bytes(), slot.0, kind);
+            let new = table.get(key)?.is_none();
+            if new {
+                table.insert(key, (first, second))?;
+            }
+            new
+        };
+        txn.commit()?;
+        Ok(new)
+    }
+
+    /// Slashing evidence kept: (offender, kind, slot, first vote, second vote), at most
+    /// [`EVIDENCE_READ_MAX`], by offender then slot.
+    pub fn evidence(&self) -> Result<Vec<StoredEvidence>, StoreError> {
+        let table = self.read()?.open_table(EVIDENCE)?;
+        let mut out = Vec::new();
+        for row in table.iter()?.take(EVIDENCE_READ_MAX) {
+            let (k, v) = row?;
+            let (offender, slot, kind) = k.value();
+            let (first, second) = v.value();
+            out.push(StoredEvidence {
+                offender: Pubkey(*offender),
+                kind: kind.to_owned(),
+                slot: Slot(slot),
+                first: first.to_vec(),
+                second: second.to_vec(),
+            });
+        }
+        Ok(out)
     }
 
     /// The duplicate-slot proof kept for `slot`, if any.

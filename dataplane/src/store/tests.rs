@@ -830,3 +830,20 @@ fn the_roots_table_holds_the_rooted_chain_and_not_abandoned_or_skipped_slots() {
         .collect();
     assert_eq!(rooted, vec![0, 1, 2, 4]);
 }
+
+#[test]
+fn slashing_evidence_is_kept_once_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let offender = pk(9);
+    assert!(store
+        .put_evidence(&offender, "double_vote", Slot(5), b"one", b"two")
+        .unwrap());
+    assert!(!store
+        .put_evidence(&offender, "double_vote", Slot(5), b"one", b"three")
+        .unwrap());
+    let all = store.evidence().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].offender, offender);
+    assert_eq!(all[0].second, b"two".to_vec());
+}
