@@ -61,8 +61,10 @@ const ACCOUNTS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("accounts
 /// Rooted vote account states (the `vote_state` codec).
 const VOTE_STATES: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("vote_states");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Key of a piece of slashing evidence: (offender, slot, kind).
+type EvidenceKey = (&'static [u8; 32], u64, &'static str);
 /// Slashing evidence: (offender, slot, kind) → the two signed vote transactions that prove it.
-const EVIDENCE: TableDefinition<(&[u8; 32], u64, &str), (&[u8], &[u8])> =
+const EVIDENCE: TableDefinition<EvidenceKey, (&[u8], &[u8])> =
     TableDefinition::new("slashing_evidence");
 /// Pieces of slashing evidence [`Store::evidence`] returns at most.
 pub const EVIDENCE_READ_MAX: usize = 4_096;
