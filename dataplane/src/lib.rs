@@ -17,6 +17,7 @@ pub mod dedup;
 pub mod entry;
 pub mod forward;
 pub mod genesis;
+pub mod leader_schedule;
 pub mod ledger_stage;
 pub mod metrics;
 pub mod packet;
