@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use dataplane::banking::LeadCommand;
 use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use dataplane::packet::{bind_udp, send_mmsg};
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
@@ -17,7 +18,7 @@ use dataplane::plane::DataEvent;
 use dataplane::sealevel::Executor;
 use dataplane::store::Store;
 use dataplane::txn::{build_transfer, TxnView};
-use dataplane::types::{Hash, Pubkey};
+use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// Transfers per measured iteration.
@@ -83,7 +84,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(dir.path(), g.hash()).expect("store"));
     let mut exec = Executor::new(0);
-    let (forks, _) = dataplane::replay::load(&g, &store, &mut exec, 1).expect("load");
+    let (forks, _) = dataplane::replay::load_cluster(&g, &store, &mut exec, 1).expect("load");
     let (tpu, _, _) =
         bind_udp("127.0.0.1:0".parse().expect("addr"), 64 << 20, 1 << 20).expect("bind");
     let tpu_addr = tpu.local_addr().expect("addr");
@@ -94,8 +95,6 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             exec_threads: 0,
             batch_size_max: 256,
             poh_core: None,
-            lead_alone: true,
-            root_depth: None,
             shredding: None,
             forwarder: None,
         },
@@ -105,6 +104,20 @@ fn run_once(keys: &[SigningKey]) -> Duration {
         tpu,
     )
     .expect("pipeline");
+    // A lone leader, commanded as the control plane commands one: every slot from the one due now.
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let due = now_ms.saturating_sub(g.creation_time_unix_ms) / g.slot_duration_ms.max(1);
+    pipeline
+        .lead
+        .send(LeadCommand {
+            first: Slot(due.max(1)),
+            last: Slot(u64::MAX),
+            parent: Slot(0),
+        })
+        .expect("lead");
     let wires = sign(keys, &g.hash());
     let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let start = Instant::now();
@@ -126,14 +139,14 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             chunk.iter().map(|w| (w.as_slice(), tpu_addr)).collect();
         send_mmsg(&sender, &batch).expect("send");
         while let Ok(ev) = pipeline.events.try_recv() {
-            if let DataEvent::SlotStored { transactions, .. } = ev {
+            if let DataEvent::BankFrozen { transactions, .. } = ev {
                 stored += transactions as usize;
             }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while stored < TXS && Instant::now() < deadline {
-        if let Ok(DataEvent::SlotStored { transactions, .. }) =
+        if let Ok(DataEvent::BankFrozen { transactions, .. }) =
             pipeline.events.recv_timeout(Duration::from_millis(100))
         {
             stored += transactions as usize;

@@ -14,7 +14,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use dataplane::bank::Bank;
 use dataplane::entry::Entry;
 use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
-use dataplane::replay::{load, replay_block, BlockClaim, SignatureCheck};
+use dataplane::replay::{load_cluster, replay_block, BlockClaim, SignatureCheck};
 use dataplane::replay_stage::{ReceivedBlock, ReplayOutcome, Replayer};
 use dataplane::sealevel::Executor;
 use dataplane::store::Store;
@@ -97,7 +97,7 @@ struct Node {
 fn node(g: &Genesis) -> Node {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(dir.path(), g.hash()).expect("store"));
-    let (forks, _) = load(g, &store, &mut Executor::new(0), 1).expect("load");
+    let (forks, _) = load_cluster(g, &store, &mut Executor::new(0), 1).expect("load");
     Node {
         _dir: dir,
         forks: Arc::new(RwLock::new(forks)),

@@ -24,12 +24,13 @@ use dataplane::types::Pubkey;
 use crate::chain::{Faucet, NodeChain};
 use crate::config::Config;
 use crate::metrics::{render, NodeMetrics};
-use crate::replication::{
-    self, lead_decision, ChainView, Replication, ReplicationParts, ReplicationSockets, Schedules,
-};
+use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets};
 use crate::rpc::RpcStats;
 use crate::wallet;
+use controlplane::leader::{decide, LeadDecision, LeaderView};
+use controlplane::schedule::Schedules;
 use controlplane::slot_clock::SlotClock;
+use dataplane::plane::PeerAddrs;
 use dataplane::types::Slot;
 
 /// How long the start-up PoH speed check hashes.
@@ -63,25 +64,41 @@ fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
     }
 }
 
-/// Gulf Stream: held transactions go to the current slot's leader, unless this node leads the current
-/// or the next slot (then it holds them for its own window).
-fn forwarder(config: &Config, schedules: &Arc<Schedules>, me: Pubkey) -> anyhow::Result<Forwarder> {
-    let mut tpus = HashMap::new();
-    for peer in &config.network.peers {
-        tpus.insert(peer.pubkey()?, peer.tpu_addr);
-    }
+/// The socket held transactions are forwarded from (Gulf Stream); its target comes from the control
+/// loop.
+fn forwarder(config: &Config) -> anyhow::Result<Forwarder> {
     let bind_ip = config.network.tpu_addr.ip();
     let socket = UdpSocket::bind((bind_ip, 0))
         .with_context(|| format!("binding the forwarding socket on {bind_ip}"))?;
-    let schedules = schedules.clone();
-    let target = move |slot: Slot| {
-        let leader = schedules.leader(slot)?;
-        if leader == me || schedules.leader(slot.next())? == me {
-            return None;
+    Ok(Forwarder::new(socket)?)
+}
+
+/// Stop-gap until the control loop drives the peer tables from gossip: the configured peers' TPU
+/// addresses by identity, and their TVU and repair addresses sent once to the replication threads.
+fn static_peers(
+    config: &Config,
+    replication: Option<&Replication>,
+) -> anyhow::Result<HashMap<Pubkey, SocketAddr>> {
+    let mut tpus = HashMap::new();
+    let mut tvu = HashMap::new();
+    let mut repair = Vec::new();
+    for peer in &config.network.peers {
+        let identity = peer.pubkey()?;
+        tpus.insert(identity, peer.tpu_addr);
+        tvu.insert(identity, peer.tvu_addr);
+        repair.push(crate::repair_service::RepairPeer {
+            identity,
+            serve_repair: peer.serve_repair_addr,
+        });
+    }
+    if let Some(r) = replication {
+        let addrs = Arc::new(PeerAddrs { tvu });
+        for s in &r.turbine_peers {
+            let _ = s.try_send(addrs.clone());
         }
-        tpus.get(&leader).copied()
-    };
-    Ok(Forwarder::new(socket, Arc::new(target))?)
+        let _ = r.repair_peers.try_send(repair);
+    }
+    Ok(tpus)
 }
 
 /// Runs the validator until SIGINT/SIGTERM.
@@ -109,8 +126,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         "PoH speed check passed"
     );
 
-    // More than one validator: blocks travel as shreds, leaders rotate, roots follow the provisional
-    // depth rule. A lone validator leads every slot and roots at once.
+    // More than one validator: blocks travel as shreds and leaders rotate.
     let clustered = genesis.validators.len() > 1;
     let plan = plan_threads(&config, clustered);
     let ledger_dir = &config.storage.data_dir;
@@ -118,14 +134,9 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
     let store = Arc::new(open_store(ledger_dir, genesis_hash)?);
     let mut executor = Executor::new(plan.exec);
-    // In a cluster, rooting follows the cluster's rule: stored blocks above the root rejoin the fork
-    // tree unrooted.
-    let load = if clustered {
-        dataplane::replay::load_cluster
-    } else {
-        dataplane::replay::load
-    };
-    let (forks, report) = load(&genesis, &store, &mut executor, 2).context("loading the ledger")?;
+    // Stored blocks above the root rejoin the fork tree unrooted: only the control plane roots.
+    let (forks, report) = dataplane::replay::load_cluster(&genesis, &store, &mut executor, 2)
+        .context("loading the ledger")?;
     drop(executor);
     metrics
         .blocks_replayed
@@ -149,9 +160,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
-    let schedules = Arc::new(Schedules::new(&genesis));
     let forwarder = if clustered {
-        Some(forwarder(&config, &schedules, identity)?)
+        Some(forwarder(&config)?)
     } else {
         None
     };
@@ -171,8 +181,6 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
             poh_core: plan.cores.poh,
-            lead_alone: !clustered,
-            root_depth: clustered.then_some(config.consensus.provisional_root_depth),
             shredding,
             forwarder,
         },
@@ -188,7 +196,6 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
                 config: &config,
                 genesis: &genesis,
                 keypair: &identity_key,
-                schedules: schedules.clone(),
                 forks: pipeline.forks.clone(),
                 store: store.clone(),
                 root_slot: pipeline.root_slot.clone(),
@@ -204,6 +211,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         )?)),
         _ => None,
     };
+    let tpus = static_peers(&config, replication.as_deref())?;
 
     let faucet = match &config.rpc.faucet_keypair {
         Some(path) => Some(Faucet {
@@ -231,8 +239,9 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .build()?;
     let leading = Leading {
         clock: SlotClock::new(&genesis),
-        schedules,
+        schedules: Schedules::new(&genesis),
         identity,
+        tpus,
     };
     let result = runtime.block_on(control_plane(
         &config,
@@ -264,11 +273,12 @@ fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Resul
         .with_context(|| format!("opening the ledger in {}", dir.display()))
 }
 
-/// What the control plane needs to decide when this node leads.
+/// What the control plane needs to decide when this node leads and where to forward.
 struct Leading {
     clock: SlotClock,
-    schedules: Arc<Schedules>,
+    schedules: Schedules,
     identity: Pubkey,
+    tpus: HashMap<Pubkey, SocketAddr>,
 }
 
 /// The control plane: RPC and metrics server, data-plane events, leader turns and signal handling.
@@ -278,7 +288,7 @@ async fn control_plane(
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
     replication: Option<Arc<Replication>>,
-    leading: Leading,
+    mut leading: Leading,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rpc_task = if config.rpc.enabled {
@@ -336,22 +346,36 @@ async fn control_plane(
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut lead_tick = tokio::time::interval(Duration::from_millis(5));
     let mut led_through: Option<Slot> = None;
-    let started = std::time::Instant::now();
+    let mut forward_to: Option<Option<SocketAddr>> = None;
+    let started = unix_ms();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); break; }
             _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
-            _ = lead_tick.tick(), if replication.is_some() => {
-                let highest = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
+            _ = lead_tick.tick() => {
+                let now = unix_ms();
+                let head = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
                 let seen = replication.as_ref().map(|r| r.newest_seen()).unwrap_or_default();
-                let warm = started.elapsed() >= Duration::from_millis(2 * leading.clock.slot_duration_ms());
-                let view = ChainView { highest, seen, led_through, warm };
-                if let Some(cmd) = lead_decision(
-                    unix_ms(), &leading.clock, &leading.schedules, &leading.identity, view,
-                ) {
+                let view = LeaderView { now, head, seen, led_through, started, predecessor_arriving: false };
+                if let LeadDecision::Lead(cmd) =
+                    decide(&leading.clock, &mut leading.schedules, &leading.identity, view)
+                {
                     tracing::info!(first = cmd.first.0, last = cmd.last.0, parent = cmd.parent.0, "leading");
                     led_through = Some(cmd.last);
                     let _ = pipeline.lead.try_send(cmd);
+                }
+                // Gulf Stream: the current leader's TPU, unless this node leads now or next.
+                let slot = leading.clock.slot_at(now);
+                let me = Some(leading.identity);
+                let target = if leading.schedules.leader(slot) == me
+                    || leading.schedules.leader(slot.next()) == me
+                {
+                    None
+                } else {
+                    leading.schedules.leader(slot).and_then(|l| leading.tpus.get(&l).copied())
+                };
+                if forward_to != Some(target) && pipeline.forward_to.try_send(target).is_ok() {
+                    forward_to = Some(target);
                 }
             }
             _ = tick.tick() => {
@@ -384,14 +408,17 @@ async fn control_plane(
 
 fn on_data_event(metrics: &NodeMetrics, store: &Store, ev: DataEvent) {
     match ev {
-        DataEvent::SlotStored { transactions, .. } => {
-            metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .transactions_included
-                .fetch_add(u64::from(transactions), Ordering::Relaxed);
-        }
-        DataEvent::SlotReplayed { .. } | DataEvent::BlockReplayed { .. } => {
-            metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
+        DataEvent::BankFrozen {
+            transactions, own, ..
+        } => {
+            if own {
+                metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .transactions_included
+                    .fetch_add(u64::from(transactions), Ordering::Relaxed);
+            } else {
+                metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
+            }
         }
         DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
         DataEvent::DuplicateSlotProof {
@@ -414,6 +441,8 @@ fn on_data_event(metrics: &NodeMetrics, store: &Store, ev: DataEvent) {
                 }
             }
         }
-        DataEvent::BlockDead { .. } | DataEvent::MissingParent { .. } => {}
+        DataEvent::BlockDead { .. }
+        | DataEvent::MissingParent { .. }
+        | DataEvent::SlotStarted { .. } => {}
     }
 }

@@ -17,8 +17,10 @@
 //!   only says someone asked for it, not that it is genuine); a verified "don't have" makes the
 //!   planner ask elsewhere.
 //!
-//! A response's peer is the identity configured for its source address: answers from addresses
-//! that are no configured peer's `serve_repair` are dropped and counted.
+//! A response's peer is the identity known for its source address: answers from addresses that are
+//! no known peer's `serve_repair` are dropped and counted. The peers are the config's at start and
+//! then whatever list the control plane last sent on [`RepairIo::peers`] (from gossip): the client
+//! applies the newest list at the start of each round.
 //!
 //! Every bound is named: [`PACKETS_PER_BATCH`](dataplane::packet::PACKETS_PER_BATCH) datagrams per receive, [`DEFAULT_RESPONSES_MAX`]
 //! answers per request, [`ORPHANS_PER_ROUND_MAX`] orphans per round, the planner's and the rate
@@ -58,6 +60,9 @@ pub const SERVE_POLL_INTERVAL: Duration = Duration::from_millis(20);
 const RECV_ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// Default window, either side of now, within which a request's wallclock must fall.
 pub const DEFAULT_MAX_REQUEST_AGE_MS: u64 = 10_000;
+/// Peer lists queued to the client at most (the control plane sends one when its peer table
+/// changes; the client drains them every round, newest wins).
+pub const PEER_UPDATES_MAX: usize = 64;
 /// Most orphans taken from the orphan channel per round; the rest wait for the next round.
 pub const ORPHANS_PER_ROUND_MAX: usize = 1024;
 
@@ -77,7 +82,7 @@ pub struct RepairServiceConfig {
     pub keypair: SigningKey,
     /// The cluster's genesis hash, bound into every signature.
     pub genesis_hash: Hash,
-    /// Peers to ask (this node is ignored if listed).
+    /// Peers to ask at start (this node is ignored if listed); [`RepairIo::peers`] replaces them.
     pub peers: Vec<RepairPeer>,
     /// The planner's policy and bounds.
     pub planner: RepairConfig,
@@ -121,6 +126,8 @@ pub struct RepairIo {
     pub status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     /// Parents that replay is missing.
     pub orphans: Receiver<Slot>,
+    /// Peer lists from the control plane; each replaces the last (newest wins).
+    pub peers: Receiver<Vec<RepairPeer>>,
     /// The node's current root slot.
     pub root: Arc<AtomicU64>,
     /// Where repaired shreds go (raw bytes, unverified; never blocked on).
@@ -509,6 +516,7 @@ struct ClientLoop {
     sender: UdpSender,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     orphans: Receiver<Slot>,
+    peer_updates: Receiver<Vec<RepairPeer>>,
     root: Arc<AtomicU64>,
     repaired: Sender<Vec<u8>>,
     stats: Arc<RepairStats>,
@@ -525,32 +533,39 @@ impl ClientLoop {
         stats: Arc<RepairStats>,
     ) -> io::Result<ClientLoop> {
         let (receiver, sender) = udp_pair(&io.repair_socket)?;
-        let peers: Vec<RepairPeer> = cfg
-            .peers
-            .iter()
-            .copied()
-            .filter(|p| p.identity != me)
-            .collect();
-        let mut planner = RepairPlanner::new(cfg.planner.clone(), cfg.seed);
-        let identities: Vec<Pubkey> = peers.iter().map(|p| p.identity).collect();
-        planner.set_peers(&identities);
-        Ok(ClientLoop {
+        let mut client = ClientLoop {
             me,
             keypair: cfg.keypair.clone(),
             genesis_hash: cfg.genesis_hash,
-            planner,
-            peer_addrs: peers.iter().map(|p| (p.identity, p.serve_repair)).collect(),
-            peer_ids: peers.iter().map(|p| (p.serve_repair, p.identity)).collect(),
+            planner: RepairPlanner::new(cfg.planner.clone(), cfg.seed),
+            peer_addrs: HashMap::new(),
+            peer_ids: HashMap::new(),
             receiver,
             sender,
             status: io.status,
             orphans: io.orphans,
+            peer_updates: io.peers,
             root: io.root,
             repaired: io.repaired,
             stats,
             exit: io.exit,
             start: Instant::now(),
-        })
+        };
+        client.set_peers(&cfg.peers);
+        Ok(client)
+    }
+
+    /// Makes `peers` (this node left out) the ones to ask and to take answers from.
+    fn set_peers(&mut self, peers: &[RepairPeer]) {
+        let peers: Vec<RepairPeer> = peers
+            .iter()
+            .copied()
+            .filter(|p| p.identity != self.me)
+            .collect();
+        let identities: Vec<Pubkey> = peers.iter().map(|p| p.identity).collect();
+        self.planner.set_peers(&identities);
+        self.peer_addrs = peers.iter().map(|p| (p.identity, p.serve_repair)).collect();
+        self.peer_ids = peers.iter().map(|p| (p.serve_repair, p.identity)).collect();
     }
 
     fn now_ms(&self) -> u64 {
@@ -587,6 +602,9 @@ impl ClientLoop {
 
     /// Feeds the planner what changed, then signs and sends the requests of one round.
     fn round(&mut self) {
+        if let Some(peers) = self.peer_updates.try_iter().last() {
+            self.set_peers(&peers);
+        }
         let now_ms = self.now_ms();
         // Copied out so the receive path waits on the lock only for the copy.
         let status: Vec<SlotRepairStatus> = self

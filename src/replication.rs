@@ -1,142 +1,61 @@
 //! A validator in a cluster of several: the threads that move blocks between nodes (broadcast,
-//! the shred receive path, replay, repair) and the control-plane rule that decides when this node
-//! leads and on which parent.
+//! the shred receive path, replay, repair). They share nothing with the control plane but
+//! channels: each Turbine sender owns its tree (from the genesis stakes) and keeps its own copy of
+//! the peers' addresses, which the control plane sends (from gossip) on [`Replication`]'s
+//! `turbine_peers` and `repair_peers`; until it does, no peer is known.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
-use controlplane::leader_schedule::LeaderSchedule;
-use controlplane::slot_clock::SlotClock;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use dataplane::bank_forks::BankForks;
-use dataplane::banking::LeadCommand;
-use dataplane::broadcast::{BroadcastConfig, BroadcastFaults, BroadcastStage};
+use dataplane::broadcast::{BroadcastConfig, BroadcastFaults, BroadcastIo, BroadcastStage};
 use dataplane::cores::CorePlan;
 use dataplane::genesis::Genesis;
 use dataplane::ledger_stage::LedgerShredding;
 use dataplane::packet::bind_udp;
-use dataplane::plane::{DataEvent, DATA_EVENTS_MAX};
+use dataplane::plane::{DataEvent, PeerAddrs, PEER_UPDATES_MAX};
 use dataplane::replay_stage::{ReplayStage, Replayer};
 use dataplane::shred::{shred_version, FecConfig, SHRED_SIZE};
 use dataplane::store::Store;
 use dataplane::turbine::TurbineTree;
-use dataplane::tvu::{ClusterShape, LeaderLookup, Tvu, TvuConfig, TvuIo};
+use dataplane::tvu::{Tvu, TvuConfig, TvuIo};
 use dataplane::types::{Pubkey, Slot};
 use dataplane::udp::UdpBackend;
 use ed25519_dalek::SigningKey;
 
 use crate::config::Config;
-use crate::repair_service::{RepairIo, RepairPeer, RepairService, RepairServiceConfig};
+use crate::repair_service::{self, RepairIo, RepairPeer, RepairService, RepairServiceConfig};
 
-/// Consecutive slots each leader produces (the fixed round-robin turn).
-pub const SLOTS_PER_LEADER: u64 = controlplane::leader_schedule::DEFAULT_SLOTS_PER_LEADER;
-/// How long a new leader waits for the previous leader's last block before building on an older one,
-/// as a share of the slot.
-const GRACE_SLOT_FRACTION: u64 = 2;
-/// A node whose newest block is this many slots behind the newest verified shred it has seen is
-/// catching up (it joined late or was cut off): it does not lead, since a block on such an old parent
-/// would only start a fork. Two leader turns: a healthy node is at most one turn behind.
-pub const CATCHING_UP_SLOTS: u64 = 2 * SLOTS_PER_LEADER;
+/// Blocks reassembled by the receive path and waiting for replay, at most.
+const BLOCKS_QUEUED_MAX: usize = 64;
+/// Repaired shreds waiting for the receive path, at most.
+const REPAIRED_QUEUED_MAX: usize = 16_384;
+/// Slots waiting for repair (orphans' parents, blocks votes name), at most.
+const REPAIR_SLOTS_MAX: usize = 1_024;
+/// FEC sets waiting for broadcast, at most.
+const FEC_SETS_QUEUED_MAX: usize = 1_024;
 
-/// Leader schedules by epoch, computed once each.
-pub struct Schedules {
-    genesis: Genesis,
-    by_epoch: Mutex<HashMap<u64, Arc<LeaderSchedule>>>,
-}
+/// Temporary adapter: `src/localnet.rs` and `src/loadgen.rs` (outside this change) still name
+/// `replication::Schedules` and ask it through `&self`; remove it once they keep their own
+/// [`controlplane::schedule::Schedules`]. The node itself no longer uses it.
+pub struct Schedules(Mutex<controlplane::schedule::Schedules>);
 
 impl Schedules {
     /// Schedules for the cluster `genesis` describes.
     pub fn new(genesis: &Genesis) -> Schedules {
-        Schedules {
-            genesis: genesis.clone(),
-            by_epoch: Mutex::new(HashMap::new()),
-        }
+        Schedules(Mutex::new(controlplane::schedule::Schedules::new(genesis)))
     }
 
-    /// The leader of `slot` (`None` only for a genesis without stake, which validation refuses).
+    /// The leader of `slot`.
     pub fn leader(&self, slot: Slot) -> Option<Pubkey> {
-        let epoch = slot.0 / self.genesis.slots_per_epoch.max(1);
-        let mut map = self.by_epoch.lock().unwrap_or_else(|e| e.into_inner());
-        if let std::collections::hash_map::Entry::Vacant(e) = map.entry(epoch) {
-            let s = LeaderSchedule::new(&self.genesis.validators, SLOTS_PER_LEADER, epoch).ok()?;
-            e.insert(Arc::new(s));
-        }
-        map.get(&epoch).map(|s| s.leader(slot))
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leader(slot)
     }
-}
-
-/// Where this node stands, for [`lead_decision`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChainView {
-    /// Its newest frozen block.
-    pub highest: Slot,
-    /// The newest slot it has seen a verified shred for.
-    pub seen: Slot,
-    /// The last slot it was already told to lead.
-    pub led_through: Option<Slot>,
-    /// Whether it has listened to the cluster for long enough (two slots since start) to know if it is
-    /// behind: a node that just started must not lead before its receive path had a chance to see
-    /// the cluster's newest blocks.
-    pub warm: bool,
-}
-
-/// The control plane's rule for leading: at the start of a slot this node leads, build on the
-/// newest replayed block — after waiting up to half a slot for the previous leader's last block
-/// when it is missing, so a slow network does not fork the chain at every hand-over — unless the
-/// node is catching up.
-pub fn lead_decision(
-    now_unix_ms: u64,
-    clock: &SlotClock,
-    schedules: &Schedules,
-    me: &Pubkey,
-    view: ChainView,
-) -> Option<LeadCommand> {
-    let ChainView {
-        highest,
-        seen,
-        led_through,
-        warm,
-    } = view;
-    if !warm {
-        return None;
-    }
-    let slot = clock.slot_at(now_unix_ms);
-    if led_through.is_some_and(|l| slot <= l) || slot <= highest {
-        return None;
-    }
-    if schedules.leader(slot).as_ref() != Some(me) {
-        return None;
-    }
-    if seen.0 > highest.0.saturating_add(CATCHING_UP_SLOTS) {
-        tracing::debug!(
-            slot = slot.0,
-            highest = highest.0,
-            seen = seen.0,
-            "catching up: not leading"
-        );
-        return None;
-    }
-    let previous = Slot(slot.0.saturating_sub(1));
-    let previous_is_other = schedules.leader(previous).as_ref() != Some(me);
-    let waited = now_unix_ms.saturating_sub(clock.slot_start_unix_ms(slot));
-    if highest < previous
-        && previous_is_other
-        && waited < clock.slot_duration_ms() / GRACE_SLOT_FRACTION
-    {
-        return None;
-    }
-    let mut last = slot;
-    while schedules.leader(last.next()).as_ref() == Some(me) && last.0 - slot.0 < 1_024 {
-        last = last.next();
-    }
-    Some(LeadCommand {
-        first: slot,
-        last,
-        parent: highest,
-    })
 }
 
 /// Sockets of the replication plane, bound before anything starts (so a port clash fails fast).
@@ -179,7 +98,7 @@ pub fn shredding(
         config.turbine.fec_coding_shreds,
     )
     .map_err(|e| anyhow::anyhow!("turbine.fec_data_shreds/fec_coding_shreds: {e}"))?;
-    let (sets_tx, sets_rx) = bounded(1_024);
+    let (sets_tx, sets_rx) = bounded(FEC_SETS_QUEUED_MAX);
     Ok((
         LedgerShredding {
             keypair: keypair.clone(),
@@ -198,10 +117,15 @@ pub struct Replication {
     tvu: Tvu,
     replay: ReplayStage,
     repair: RepairService,
-    /// Events from the receive path and replay.
+    /// Events from the receive path and replay (unbounded: see [`dataplane::plane`]).
     pub events: Receiver<DataEvent>,
-    /// Parents replay is missing, for repair.
+    /// Slots to repair (parents replay is missing, blocks votes name).
     pub orphans: Sender<Slot>,
+    /// Peer TVU addresses for each Turbine sender (the receive path's retransmit, broadcast);
+    /// send the same update to each.
+    pub turbine_peers: Vec<Sender<Arc<PeerAddrs>>>,
+    /// Peers for the repair client.
+    pub repair_peers: Sender<Vec<RepairPeer>>,
 }
 
 /// Everything [`Replication::start`] wires together.
@@ -212,8 +136,6 @@ pub struct ReplicationParts<'a> {
     pub genesis: &'a Genesis,
     /// This node's identity key.
     pub keypair: &'a SigningKey,
-    /// Leader schedules.
-    pub schedules: Arc<Schedules>,
     /// The live fork tree (shared with the pipeline).
     pub forks: Arc<RwLock<BankForks>>,
     /// The ledger.
@@ -233,7 +155,8 @@ pub struct ReplicationParts<'a> {
 }
 
 impl Replication {
-    /// Starts broadcast, the shred receive path, replay and repair.
+    /// Starts broadcast, the shred receive path, replay and repair, knowing no peer until the
+    /// control plane sends their addresses.
     pub fn start(p: ReplicationParts<'_>, sockets: ReplicationSockets) -> anyhow::Result<Self> {
         let me = Pubkey(p.keypair.verifying_key().to_bytes());
         let backend = UdpBackend::from_value_or(
@@ -241,43 +164,35 @@ impl Replication {
             UdpBackend::IoUring,
         );
         let backend = UdpBackend::from_env_or(backend);
-        let mut tvu_addrs = HashMap::new();
-        let mut repair_peers = Vec::new();
-        for peer in &p.config.network.peers {
-            let identity = peer.pubkey()?;
-            tvu_addrs.insert(identity, peer.tvu_addr);
-            repair_peers.push(RepairPeer {
-                identity,
-                serve_repair: peer.serve_repair_addr,
-            });
-        }
         let nodes: Vec<(Pubkey, u64)> = p
             .genesis
             .validators
             .iter()
             .map(|v| (v.identity, v.stake))
             .collect();
-        let cluster = Arc::new(RwLock::new(ClusterShape {
-            tree: TurbineTree::new(&nodes, p.config.turbine.fanout),
-            tvu_addrs,
-        }));
+        let tree = TurbineTree::new(&nodes, p.config.turbine.fanout);
+        let (broadcast_peers_tx, broadcast_peers_rx) = bounded(PEER_UPDATES_MAX);
         let broadcast = BroadcastStage::spawn(
             me,
-            cluster.clone(),
-            sockets.broadcast,
+            tree.clone(),
             BroadcastConfig {
                 backend,
                 faults: BroadcastFaults::from_env(),
                 pin_core: p.cores.broadcast,
             },
-            p.sets,
-            p.exit.clone(),
+            BroadcastIo {
+                socket: sockets.broadcast,
+                sets: p.sets,
+                peers: broadcast_peers_rx,
+                exit: p.exit.clone(),
+            },
         )?;
-        let (events_tx, events_rx) = bounded(DATA_EVENTS_MAX);
-        let (blocks_tx, blocks_rx) = bounded(64);
-        let (repaired_tx, repaired_rx) = bounded(16_384);
-        let schedules = p.schedules.clone();
-        let leader_of: LeaderLookup = Arc::new(move |slot| schedules.leader(slot));
+        // Unbounded: events must not be lost, and their rate is set by the slot clock (see
+        // `dataplane::plane`).
+        let (events_tx, events_rx) = unbounded();
+        let (blocks_tx, blocks_rx) = bounded(BLOCKS_QUEUED_MAX);
+        let (repaired_tx, repaired_rx) = bounded(REPAIRED_QUEUED_MAX);
+        let (tvu_peers_tx, tvu_peers_rx) = bounded(PEER_UPDATES_MAX);
         let tvu = Tvu::spawn(
             TvuConfig {
                 identity: me,
@@ -285,14 +200,15 @@ impl Replication {
                 backend,
                 pin_core: p.cores.tvu,
             },
-            cluster,
-            leader_of,
+            dataplane::leader_schedule::Schedules::new(p.genesis),
+            tree,
             TvuIo {
                 socket: sockets.tvu,
                 retransmit_socket: sockets.retransmit,
                 repaired: repaired_rx,
                 blocks: blocks_tx,
                 events: events_tx.clone(),
+                peers: tvu_peers_rx,
                 root_slot: p.root_slot.clone(),
                 exit: p.exit.clone(),
             },
@@ -303,21 +219,19 @@ impl Replication {
             p.store.clone(),
             p.verify_threads,
             p.exec_threads,
-        )
-        .with_rooting(
-            p.config.consensus.provisional_root_depth,
-            p.root_slot.clone(),
         );
         let replay = ReplayStage::spawn(replayer, blocks_rx, events_tx, p.exit.clone())?;
-        let (orphans_tx, orphans_rx) = bounded(1_024);
+        let (orphans_tx, orphans_rx) = bounded(REPAIR_SLOTS_MAX);
+        let (repair_peers_tx, repair_peers_rx) = bounded(repair_service::PEER_UPDATES_MAX);
         let repair = RepairService::spawn(
-            RepairServiceConfig::new(p.keypair.clone(), p.genesis.hash(), repair_peers),
+            RepairServiceConfig::new(p.keypair.clone(), p.genesis.hash(), Vec::new()),
             RepairIo {
                 repair_socket: sockets.repair,
                 serve_socket: sockets.serve_repair,
                 store: p.store,
                 status: tvu.status().clone(),
                 orphans: orphans_rx,
+                peers: repair_peers_rx,
                 root: p.root_slot,
                 repaired: repaired_tx,
                 exit: p.exit,
@@ -331,6 +245,8 @@ impl Replication {
             repair,
             events: events_rx,
             orphans: orphans_tx,
+            turbine_peers: vec![tvu_peers_tx, broadcast_peers_tx],
+            repair_peers: repair_peers_tx,
         })
     }
 
@@ -437,107 +353,5 @@ impl Replication {
         self.tvu.join();
         self.replay.join();
         let _ = self.repair.join();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use dataplane::genesis::GenesisValidator;
-
-    fn genesis(n: u8) -> Genesis {
-        Genesis {
-            slot_duration_ms: 400,
-            ..Genesis::with_defaults(
-                "lead",
-                (1..=n)
-                    .map(|i| GenesisValidator {
-                        identity: Pubkey([i; 32]),
-                        stake: 1,
-                    })
-                    .collect(),
-                vec![],
-            )
-        }
-    }
-
-    fn view(highest: u64, seen: u64, led_through: Option<u64>) -> ChainView {
-        ChainView {
-            highest: Slot(highest),
-            seen: Slot(seen),
-            led_through: led_through.map(Slot),
-            warm: true,
-        }
-    }
-
-    #[test]
-    fn a_leader_leads_its_whole_turn_on_the_newest_block_and_waits_briefly_for_the_previous_one() {
-        let g = genesis(4);
-        let clock = SlotClock::new(&g);
-        let s = Schedules::new(&g);
-        // Find this schedule's turn for validator 2 after slot 48.
-        let first = (48..200)
-            .map(Slot)
-            .find(|&x| {
-                s.leader(x) == Some(Pubkey([2; 32]))
-                    && s.leader(Slot(x.0 - 1)) != Some(Pubkey([2; 32]))
-            })
-            .unwrap();
-        let me = Pubkey([2; 32]);
-        let start = clock.slot_start_unix_ms(first);
-        // Someone else's slot: nothing.
-        assert_eq!(
-            lead_decision(start - 1, &clock, &s, &me, view(first.0 - 1, 0, None)),
-            None
-        );
-        // Our turn, previous block in: lead all four slots on it.
-        assert_eq!(
-            lead_decision(start + 1, &clock, &s, &me, view(first.0 - 1, 0, None)),
-            Some(LeadCommand {
-                first,
-                last: Slot(first.0 + SLOTS_PER_LEADER - 1),
-                parent: Slot(first.0 - 1)
-            })
-        );
-        // Previous block missing: wait up to half a slot, then build on what we have.
-        assert_eq!(
-            lead_decision(start + 100, &clock, &s, &me, view(first.0 - 3, 0, None)),
-            None
-        );
-        assert_eq!(
-            lead_decision(
-                start + 250,
-                &clock,
-                &s,
-                &me,
-                view(first.0 - 3, first.0 - 1, None)
-            )
-            .map(|c| c.parent),
-            Some(Slot(first.0 - 3))
-        );
-        // Far behind what the cluster has shown it (a late joiner): do not lead on a stale parent.
-        assert_eq!(
-            lead_decision(start + 1, &clock, &s, &me, view(1, first.0 - 1, None)),
-            None
-        );
-        // Just started: listen first.
-        let cold = ChainView {
-            warm: false,
-            ..view(first.0 - 1, 0, None)
-        };
-        assert_eq!(lead_decision(start + 1, &clock, &s, &me, cold), None);
-        // A new cluster where nobody has produced anything yet: lead on genesis.
-        assert!(lead_decision(start + 300, &clock, &s, &me, view(0, 0, None)).is_some());
-        // Already commanded for this window.
-        assert_eq!(
-            lead_decision(
-                start + 450,
-                &clock,
-                &s,
-                &me,
-                view(first.0, first.0, Some(first.0 + 3))
-            ),
-            None
-        );
     }
 }

@@ -13,8 +13,10 @@
 //! ledger stage for storage and opens the next slot on top of it, as long as the control plane's
 //! [`LeadCommand`] covers that slot. Between leader windows the stage holds verified transactions
 //! (bounded) while the node leads soon, and otherwise forwards them to the leader of the moment
-//! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`].
+//! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`] and the control plane has set
+//! its target.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -111,6 +113,8 @@ pub struct BankingChannels {
     pub counters: Arc<RejectCounters>,
     /// Sends held transactions on to other leaders (none: hold them for this node's next turn).
     pub forwarder: Option<Forwarder>,
+    /// The forwarder's target from the control plane (`None`: hold), newest wins.
+    pub forward_to: Receiver<Option<SocketAddr>>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
 }
@@ -251,6 +255,9 @@ impl Banking {
             while let Ok(vote) = self.ch.votes.try_recv() {
                 self.queue_vote(vote);
             }
+            while let Ok(target) = self.ch.forward_to.try_recv() {
+                self.set_forward_target(target);
+            }
             if working.is_none() {
                 if let Ok(cmd) = self.ch.lead.try_recv() {
                     working = self.start_window(cmd)?;
@@ -285,6 +292,10 @@ impl Banking {
                         working = self.finish_slot(&bank, end, last)?;
                         slot_open = true;
                     }
+                },
+                recv(self.ch.forward_to) -> m => match m {
+                    Ok(target) => self.set_forward_target(target),
+                    Err(_) => self.ch.forward_to = never(),
                 },
                 recv(self.ch.lead) -> m => if let Ok(cmd) = m {
                     if working.is_none() {
@@ -330,8 +341,15 @@ impl Banking {
         }
     }
 
-    /// Outside a leader window: sends every held transaction to the leader of the current slot,
-    /// unless the forwarder says to hold them (this node leads now or next).
+    /// Takes the control plane's newest forwarding target (without a forwarder: ignored).
+    fn set_forward_target(&mut self, target: Option<SocketAddr>) {
+        if let Some(forwarder) = self.ch.forwarder.as_mut() {
+            forwarder.set_target(target);
+        }
+    }
+
+    /// Outside a leader window: sends every held transaction to the forwarder's target, unless it
+    /// has none (hold them: this node leads now or next).
     fn forward_held(&mut self) {
         if self.scheduler.is_empty() {
             return;
@@ -339,11 +357,7 @@ impl Banking {
         let Some(forwarder) = self.ch.forwarder.as_mut() else {
             return;
         };
-        let slot = Slot(
-            unix_now_ms().saturating_sub(self.config.genesis_unix_ms)
-                / self.config.slot_duration_ms.max(1),
-        );
-        if let Some(to) = forwarder.target(slot) {
+        if let Some(to) = forwarder.target() {
             forwarder.send(self.scheduler.drain(), to);
         }
     }

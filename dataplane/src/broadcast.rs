@@ -3,6 +3,8 @@
 //! The ledger stage shreds the slot as PoH produces entries (see [`crate::shred::Shredder`]) and
 //! hands each emitted FEC set here; this thread looks up each shred's tree root and sends the batch,
 //! grouped by destination so that GSO carries several shreds per system call where they share one.
+//! The thread owns its [`TurbineTree`] (from the genesis stakes) and its own copy of the peers' TVU
+//! addresses, replaced by the newest [`PeerAddrs`] the control plane sends: no lock is shared.
 //!
 //! **Fault injection (tests only).** `BLACKBOOK_FAULT_DROP_SHREDS=<percent>` drops that share of
 //! outgoing shreds at random and `BLACKBOOK_FAULT_DROP_FEC_SETS=<percent>` drops whole FEC sets, so
@@ -12,16 +14,16 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rand::Rng;
 
+use crate::plane::PeerAddrs;
 use crate::shred::{ShredView, SHRED_SIZE};
-use crate::turbine::{ShredId, TurbineScratch};
-use crate::tvu::ClusterShape;
+use crate::turbine::{ShredId, TurbineScratch, TurbineTree};
 use crate::types::Pubkey;
 use crate::udp::{UdpBackend, UdpOptions, UdpSender};
 
@@ -86,7 +88,8 @@ pub struct BroadcastStats {
     pub shreds_dropped: AtomicU64,
     /// FEC sets dropped whole by fault injection.
     pub fec_sets_dropped: AtomicU64,
-    /// Shreds with no tree root to send to (a cluster of one).
+    /// Shreds with no tree root to send to (a cluster of one), or whose root's address is not
+    /// known yet.
     pub no_root: AtomicU64,
 }
 
@@ -101,6 +104,18 @@ pub struct BroadcastConfig {
     pub pin_core: Option<usize>,
 }
 
+/// What the broadcast thread talks to.
+pub struct BroadcastIo {
+    /// Socket shreds leave from.
+    pub socket: UdpSocket,
+    /// FEC sets from the ledger stage.
+    pub sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
+    /// The peers' TVU addresses from the control plane (newest wins; none known until the first).
+    pub peers: Receiver<Arc<PeerAddrs>>,
+    /// Set to stop.
+    pub exit: Arc<AtomicBool>,
+}
+
 /// The running broadcast thread.
 pub struct BroadcastStage {
     thread: JoinHandle<()>,
@@ -108,15 +123,20 @@ pub struct BroadcastStage {
 }
 
 impl BroadcastStage {
-    /// Starts the thread (`bb-broadcast`), sending the FEC sets that arrive on `sets`.
+    /// Starts the thread (`bb-broadcast`), sending the FEC sets that arrive on `io.sets` to each
+    /// shred's root in `tree`.
     pub fn spawn(
         identity: Pubkey,
-        cluster: Arc<RwLock<ClusterShape>>,
-        socket: UdpSocket,
+        tree: TurbineTree,
         config: BroadcastConfig,
-        sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
-        exit: Arc<AtomicBool>,
+        io: BroadcastIo,
     ) -> std::io::Result<BroadcastStage> {
+        let BroadcastIo {
+            socket,
+            sets,
+            peers,
+            exit,
+        } = io;
         let stats = Arc::new(BroadcastStats::default());
         let mut sender = UdpSender::new(socket, config.backend, UdpOptions::default())?;
         let st = stats.clone();
@@ -127,12 +147,16 @@ impl BroadcastStage {
                 crate::cores::pin_current_thread(config.pin_core, "broadcast");
                 let mut scratch = TurbineScratch::default();
                 let mut rng = rand::thread_rng();
+                let mut addrs = Arc::new(PeerAddrs::default());
                 while !exit.load(Ordering::Relaxed) {
                     let set = match sets.recv_timeout(Duration::from_millis(100)) {
                         Ok(s) => s,
                         Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => break,
                     };
+                    if let Some(newest) = peers.try_iter().last() {
+                        addrs = newest;
+                    }
                     if faults.drop_fec_sets_percent > 0
                         && rng.gen_range(0..100) < faults.drop_fec_sets_percent
                     {
@@ -140,28 +164,24 @@ impl BroadcastStage {
                         continue;
                     }
                     let mut out: Vec<(&[u8], SocketAddr)> = Vec::with_capacity(set.len());
-                    {
-                        let cluster = cluster.read().unwrap_or_else(|e| e.into_inner());
-                        for shred in &set {
-                            if faults.drop_shreds_percent > 0
-                                && rng.gen_range(0..100) < faults.drop_shreds_percent
-                            {
-                                st.shreds_dropped.fetch_add(1, Ordering::Relaxed);
-                                continue;
-                            }
-                            let Ok(view) = ShredView::parse(shred) else {
-                                continue;
-                            };
-                            let id = ShredId::of(&view);
-                            let addr = cluster
-                                .tree
-                                .root_with(&identity, id, &mut scratch)
-                                .and_then(|root| cluster.tvu_addrs.get(&root).copied());
-                            match addr {
-                                Some(addr) => out.push((shred.as_slice(), addr)),
-                                None => {
-                                    st.no_root.fetch_add(1, Ordering::Relaxed);
-                                }
+                    for shred in &set {
+                        if faults.drop_shreds_percent > 0
+                            && rng.gen_range(0..100) < faults.drop_shreds_percent
+                        {
+                            st.shreds_dropped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        let Ok(view) = ShredView::parse(shred) else {
+                            continue;
+                        };
+                        let id = ShredId::of(&view);
+                        let addr = tree
+                            .root_with(&identity, id, &mut scratch)
+                            .and_then(|root| addrs.tvu.get(&root).copied());
+                        match addr {
+                            Some(addr) => out.push((shred.as_slice(), addr)),
+                            None => {
+                                st.no_root.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                     }

@@ -1,9 +1,10 @@
 //! Gulf Stream forwarding: a node that is not about to lead sends the verified transactions it holds
 //! to the leader of the moment, instead of keeping them for its own next turn.
 //!
-//! The banking stage asks [`Forwarder::target`] for the current slot whenever it holds transactions
-//! outside a leader window. The control plane's rule (see the node) answers `None` (hold) when this
-//! node leads the current or the next slot, and otherwise the current leader's transaction socket.
+//! The forwarder holds the current target, which the control plane sets (through the banking
+//! stage's `forward_to` channel, newest wins) whenever it changes: `None` (hold) while this node
+//! leads the current or the next slot, and otherwise the current leader's transaction socket. The
+//! banking stage forwards whatever it holds outside a leader window to that target.
 //! A leader whose window ends therefore hands what it could not include to the next leader, and a
 //! transaction sent to the wrong node reaches the right one within a hop. Every node follows the
 //! same schedule and clock, so a forwarded transaction moves forward in time and never cycles; one
@@ -14,11 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::txn::Txn;
-use crate::types::Slot;
 use crate::udp::{UdpBackend, UdpOptions, UdpSender};
-
-/// Where to forward at a slot: the leader's transaction socket, or `None` to hold.
-pub type ForwardTarget = Arc<dyn Fn(Slot) -> Option<SocketAddr> + Send + Sync>;
 
 /// Most transactions handed to the socket per call.
 const SEND_BATCH_MAX: usize = 256;
@@ -35,26 +32,28 @@ pub struct ForwardStats {
 /// The banking stage's sender of held transactions.
 pub struct Forwarder {
     sender: UdpSender,
-    target: ForwardTarget,
+    /// Where held transactions go now (`None`: hold them).
+    target: Option<SocketAddr>,
     stats: Arc<ForwardStats>,
 }
 
 impl std::fmt::Debug for Forwarder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Forwarder")
+            .field("target", &self.target)
             .field("stats", &self.stats)
             .finish()
     }
 }
 
 impl Forwarder {
-    /// Forwards from `socket` to where `target` says.
-    pub fn new(socket: UdpSocket, target: ForwardTarget) -> std::io::Result<Forwarder> {
+    /// Forwards from `socket`; it holds everything until [`Forwarder::set_target`] names a target.
+    pub fn new(socket: UdpSocket) -> std::io::Result<Forwarder> {
         // A same-destination stream (GSO where the kernel has it), without a ring of its own.
         let sender = UdpSender::new(socket, UdpBackend::Mmsg, UdpOptions::default())?;
         Ok(Forwarder {
             sender,
-            target,
+            target: None,
             stats: Arc::new(ForwardStats::default()),
         })
     }
@@ -64,9 +63,14 @@ impl Forwarder {
         &self.stats
     }
 
-    /// Where transactions held at `slot` go (`None`: hold them).
-    pub fn target(&self, slot: Slot) -> Option<SocketAddr> {
-        (self.target)(slot)
+    /// Where held transactions go now (`None`: hold them).
+    pub fn target(&self) -> Option<SocketAddr> {
+        self.target
+    }
+
+    /// Sets where held transactions go from now on (`None`: hold them).
+    pub fn set_target(&mut self, target: Option<SocketAddr>) {
+        self.target = target;
     }
 
     /// Sends `txns` to `to` as they arrived (wire bytes unchanged); returns how many went out.

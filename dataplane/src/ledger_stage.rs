@@ -1,8 +1,12 @@
 //! The ledger stage: assembles each slot's block from the PoH entries, stores it with its state
-//! changes in one redb transaction, roots it, and tells the control plane.
+//! changes in one redb transaction (unrooted), tells the control plane, and moves the root when —
+//! and only when — the control plane commands it.
 //!
 //! It sits behind PoH (draining its events so the PoH thread never waits) and beside the banking
-//! stage (forwarding PoH's end-of-slot signal to it and receiving the frozen bank back).
+//! stage (forwarding PoH's end-of-slot signal to it and receiving the frozen bank back). It is the
+//! single owner of the root: [`ForkCommand::SetRoot`] is applied here alone, storage first
+//! (`Store::set_root`), then the fork tree (`BankForks::set_root`), then the published root slot,
+//! then [`DataEvent::Rooted`]. Nothing roots implicitly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,19 +14,23 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{never, select, Receiver, Sender};
 
 use crate::bank::{Bank, TxExecution};
-use crate::bank_forks::BankForks;
+use crate::bank_forks::{BankForks, ForkError};
 use crate::banking::{BankingOutput, SlotEnded};
 use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, SlotFooter};
 use crate::entry::Entry;
-use crate::plane::DataEvent;
+use crate::plane::{BankFrozen, DataEvent, ForkCommand};
 use crate::poh_service::PohEvent;
 use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
-use crate::store::{SlotCommit, SlotMeta, Store, TxStatusRecord};
+use crate::store::{SlotCommit, SlotMeta, Store, StoreError, TxStatusRecord};
 use crate::types::{Hash, Signature, Slot};
 use ed25519_dalek::SigningKey;
+
+/// Fork commands queued to the ledger stage at most (the control plane roots at most once per
+/// slot; the stage drains them between blocks).
+pub const FORK_COMMANDS_MAX: usize = 1_024;
 
 /// Channels and shared state the stage runs with.
 pub struct LedgerChannels {
@@ -32,17 +40,16 @@ pub struct LedgerChannels {
     pub banking: Receiver<BankingOutput>,
     /// To the banking stage: PoH finished a slot.
     pub slot_ended: Sender<SlotEnded>,
-    /// To the control plane (never blocks: a full queue drops the event).
+    /// Commands from the control plane (root moves).
+    pub commands: Receiver<ForkCommand>,
+    /// To the control plane (unbounded: see [`crate::plane`]).
     pub events: Sender<DataEvent>,
-    /// Live banks (rooted here).
+    /// Live banks (rooted here, and only here).
     pub forks: Arc<RwLock<BankForks>>,
     /// The ledger.
     pub store: Arc<Store>,
     /// Newest rooted slot, for readers.
     pub root_slot: Arc<AtomicU64>,
-    /// When to root: `None` roots every stored slot at once (a lone validator); `Some(d)` roots the
-    /// newest ancestor at least `d` slots below the highest block (see [`advance_root`]).
-    pub root_depth: Option<u64>,
     /// Set to stop; also set by this stage when storage fails.
     pub exit: Arc<AtomicBool>,
     /// Shred each slot as it is produced and hand the FEC sets to broadcast (clusters of more than
@@ -125,6 +132,12 @@ impl Ledger {
                 recv(self.ch.banking) -> m => match m {
                     Ok(out) => self.on_banking(out),
                     Err(_) => break,
+                },
+                recv(self.ch.commands) -> m => match m {
+                    Ok(cmd) => self.on_command(cmd),
+                    // The control plane is gone: nothing roots any more, but blocks are still
+                    // stored until the node stops.
+                    Err(_) => self.ch.commands = never(),
                 },
                 default(Duration::from_millis(50)) => {}
             }
@@ -235,16 +248,67 @@ impl Ledger {
             BankingOutput::Committed { slot, executions } => {
                 self.executions.entry(slot).or_default().extend(executions);
             }
-            BankingOutput::Frozen { bank } => {
-                if let Err(e) = self.store_and_root(&bank) {
+            BankingOutput::Frozen { bank } => match self.store_block(&bank) {
+                Ok(()) => {}
+                Err(LedgerError::Store(StoreError::AtOrBelowRoot { slot, root })) => {
+                    // The control plane rooted past this slot while it was produced: it can never
+                    // join the rooted chain, so there is nothing to store.
+                    tracing::warn!(
+                        slot = slot.0,
+                        root = root.0,
+                        "own block not stored: the root moved past it"
+                    );
+                }
+                Err(e) => {
                     tracing::error!(slot = bank.slot().0, "storing the block failed: {e}");
                     self.ch.exit.store(true, Ordering::Relaxed);
                 }
-            }
+            },
         }
     }
 
-    fn store_and_root(&mut self, bank: &Arc<Bank>) -> Result<(), LedgerError> {
+    fn on_command(&mut self, cmd: ForkCommand) {
+        match cmd {
+            ForkCommand::SetRoot(slot) => match self.set_root(slot) {
+                Ok(()) => {}
+                Err(e) if e.is_refusal() => {
+                    tracing::warn!(slot = slot.0, "SetRoot ignored: {e}");
+                }
+                Err(e) => {
+                    tracing::error!(slot = slot.0, "rooting failed: {e}");
+                    self.ch.exit.store(true, Ordering::Relaxed);
+                }
+            },
+        }
+    }
+
+    /// Roots the frozen, stored bank `slot`: its state (with that of its unrooted ancestors) is
+    /// made durable first, then the fork tree is pruned to its descendants, then readers see the
+    /// new root, then the control plane hears of it.
+    fn set_root(&mut self, slot: Slot) -> Result<(), LedgerError> {
+        let updates = {
+            let forks = self.ch.forks.read().unwrap_or_else(|e| e.into_inner());
+            let root = forks.root();
+            if slot <= root {
+                return Err(LedgerError::NotAboveRoot { slot, root });
+            }
+            forks.root_updates(slot)?
+        };
+        // Durable first, then visible as rooted: a reader never sees finalized state a crash could
+        // take back. No lock is held during the write: only this stage moves the root, so the
+        // chain below `slot` cannot change meanwhile.
+        self.ch.store.set_root(slot, &updates)?;
+        self.ch
+            .forks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_root(slot)?;
+        self.ch.root_slot.store(slot.0, Ordering::Release);
+        let _ = self.ch.events.send(DataEvent::Rooted { slot });
+        Ok(())
+    }
+
+    fn store_block(&mut self, bank: &Arc<Bank>) -> Result<(), LedgerError> {
         let slot = bank.slot();
         let entries = self.entries.remove(&slot).unwrap_or_default();
         let executions = self.executions.remove(&slot).unwrap_or_default();
@@ -280,84 +344,17 @@ impl Ledger {
             // Older slots can no longer complete.
             self.shreds.retain(|s, _| *s > slot);
         }
-        match self.ch.root_depth {
-            None => {
-                commit.account_updates = self
-                    .ch
-                    .forks
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .root_updates(slot)?;
-                // Durable first, then visible as rooted: a reader never sees finalized state a
-                // crash could take back.
-                self.ch.store.commit_slot(&commit)?;
-                self.ch
-                    .forks
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .set_root(slot)?;
-                self.ch.root_slot.store(slot.0, Ordering::Release);
-            }
-            Some(_) => {
-                commit.root = false;
-                self.ch.store.commit_slot(&commit)?;
-            }
-        }
-        let _ = self.ch.events.try_send(DataEvent::SlotStored {
-            slot,
-            parent: bank.parent_slot(),
-            bank_hash,
-            blockhash,
+        commit.root = false;
+        self.ch.store.commit_slot(&commit)?;
+        let block_id = commit.last_fec_root.unwrap_or_default();
+        let frozen = BankFrozen::new(bank, block_id)?;
+        let _ = self.ch.events.send(DataEvent::BankFrozen {
+            frozen,
             transactions,
+            own: true,
         });
-        if self.ch.root_depth.is_none() {
-            let _ = self.ch.events.try_send(DataEvent::Rooted { slot });
-        }
-        if let Some(depth) = self.ch.root_depth {
-            if let Some(root) =
-                advance_root(&self.ch.forks, &self.ch.store, depth, &self.ch.root_slot)?
-            {
-                let _ = self.ch.events.try_send(DataEvent::Rooted { slot: root });
-            }
-        }
         Ok(())
     }
-}
-
-/// Roots the newest ancestor (itself included) of the highest frozen bank whose slot is at least
-/// `depth` slots below it, when that is above the current root: its account changes are stored
-/// first, then the fork tree is pruned to its descendants. Returns the new root, if it moved.
-///
-/// Until votes decide (Tower BFT), this fixed-depth rule stands in for finality: every node that
-/// holds the same blocks roots the same chain, and a fork shorter than `depth` slots never forces a
-/// node to root a block its cluster abandons.
-pub fn advance_root(
-    forks: &RwLock<BankForks>,
-    store: &Store,
-    depth: u64,
-    root_slot: &AtomicU64,
-) -> Result<Option<Slot>, LedgerError> {
-    let mut forks = forks.write().unwrap_or_else(|e| e.into_inner());
-    let highest = forks.highest_frozen();
-    let Some(target) = highest.slot().0.checked_sub(depth) else {
-        return Ok(None);
-    };
-    let mut bank = highest;
-    while bank.slot().0 > target {
-        match bank.parent() {
-            Some(parent) => bank = parent,
-            None => return Ok(None),
-        }
-    }
-    let slot = bank.slot();
-    if slot <= forks.root() {
-        return Ok(None);
-    }
-    let updates = forks.root_updates(slot)?;
-    store.set_root(slot, &updates)?;
-    forks.set_root(slot)?;
-    root_slot.store(slot.0, Ordering::Release);
-    Ok(Some(slot))
 }
 
 /// Why a slot could not be stored.
@@ -374,15 +371,37 @@ pub enum LedgerError {
         /// The transaction.
         signature: Signature,
     },
-    /// Rooting failed.
-    #[error("rooting: {0}")]
-    Forks(#[from] crate::bank_forks::ForkError),
+    /// A fork operation refused (an unknown, unfrozen or foreign slot).
+    #[error("forks: {0}")]
+    Forks(#[from] ForkError),
+    /// A root at or below the current one.
+    #[error("slot {slot} is not above the root {root}")]
+    NotAboveRoot {
+        /// The slot given.
+        slot: Slot,
+        /// The current root.
+        root: Slot,
+    },
     /// The shredder refused.
     #[error("shredding: {0}")]
     Shred(String),
     /// redb failed.
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+}
+
+impl LedgerError {
+    /// Whether this is a command the stage refuses (bad input from the control plane, logged and
+    /// ignored) rather than a failure of the stage itself.
+    fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Forks(_)
+                | LedgerError::NotAboveRoot { .. }
+                | LedgerError::Store(StoreError::AtOrBelowRoot { .. })
+                | LedgerError::Store(StoreError::UnknownSlot(_))
+        )
+    }
 }
 
 /// Builds the redb commit for a frozen bank and its block (account updates filled in by the caller).
@@ -456,3 +475,6 @@ pub fn build_commit(
         last_fec_root: None,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,34 +1,96 @@
 //! Typed messages between the planes: the data plane reports events, the control plane sends
-//! commands. Both travel on bounded channels; the data plane never blocks on a full one.
+//! commands. No closures and no locks cross between them: each side owns its state and learns the
+//! other's decisions only from these messages.
+//!
+//! Events (data → control) travel on an **unbounded** channel, because they must not be lost (a
+//! missed `BankFrozen` is a block the control plane never votes on) and the data plane must never
+//! block on the control plane. It is bounded in practice: its producers emit at most a few events
+//! per slot and fork (started, frozen or dead, rooted), and their rate is set by the slot clock, not
+//! by traffic. Commands (control → data) travel on bounded channels the data plane drains.
 
-use crate::types::{Hash, Slot};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crate::bank::Bank;
+use crate::bank_forks::ForkError;
+use crate::types::{Hash, Pubkey, Slot};
+use crate::vote::Lockout;
+
+/// A validator's vote state as a block left it: what landed on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandedVote {
+    /// The validator (its vote account's node identity).
+    pub voter: Pubkey,
+    /// Its tower as the vote program holds it, oldest vote first.
+    pub lockouts: Vec<Lockout>,
+    /// Its tower's root.
+    pub root: Option<Slot>,
+    /// Its last vote's timestamp (Unix seconds), if a vote carried one.
+    pub timestamp: Option<i64>,
+}
+
+/// A block replayed (or produced) and frozen: the one report that covers own and received blocks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BankFrozen {
+    /// The slot.
+    pub slot: Slot,
+    /// The block it builds on.
+    pub parent: Slot,
+    /// Its bank hash.
+    pub bank_hash: Hash,
+    /// Its blockhash (the last tick's hash).
+    pub blockhash: Hash,
+    /// Merkle root of its last FEC set (the block id; `Hash::default()` for a block that never
+    /// travelled as shreds).
+    pub block_id: Hash,
+    /// The leader that produced it.
+    pub leader: Pubkey,
+    /// Vote states the block changed (the votes that landed in it), by vote account address.
+    pub votes: Vec<LandedVote>,
+}
+
+impl BankFrozen {
+    /// The report for the frozen `bank` whose last FEC set has Merkle root `block_id`; the leader is
+    /// the bank's fee collector. Refuses a bank that is not frozen.
+    pub fn new(bank: &Bank, block_id: Hash) -> Result<BankFrozen, ForkError> {
+        let slot = bank.slot();
+        let (Some(bank_hash), Some(blockhash)) = (bank.bank_hash(), bank.blockhash()) else {
+            return Err(ForkError::NotFrozen(slot));
+        };
+        let votes = bank
+            .vote_delta()
+            .into_iter()
+            .map(|(_, state)| LandedVote {
+                voter: state.node,
+                lockouts: state.votes.clone(),
+                root: state.root,
+                timestamp: state.last_timestamp.map(|(_, t)| t),
+            })
+            .collect();
+        Ok(BankFrozen {
+            slot,
+            parent: bank.parent_slot(),
+            bank_hash,
+            blockhash,
+            block_id,
+            leader: bank.collector(),
+            votes,
+        })
+    }
+}
 
 /// What the data plane tells the control plane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataEvent {
-    /// A block was stored (and, until consensus lands, rooted).
-    SlotStored {
-        /// The slot.
-        slot: Slot,
-        /// Its parent.
-        parent: Slot,
-        /// Bank hash after executing it.
-        bank_hash: Hash,
-        /// Its blockhash.
-        blockhash: Hash,
-        /// Transactions it holds.
+    /// A block was stored (unrooted) and its bank frozen: this node's own block (from the ledger
+    /// stage) or a received one (from replay).
+    BankFrozen {
+        /// The frozen bank.
+        frozen: BankFrozen,
+        /// Transactions the block holds.
         transactions: u32,
-    },
-    /// A block received from its leader was replayed, checked and stored (not rooted).
-    BlockReplayed {
-        /// The slot.
-        slot: Slot,
-        /// The block it builds on.
-        parent: Slot,
-        /// Its bank hash (equal to the leader's claim).
-        bank_hash: Hash,
-        /// Transactions it holds.
-        transactions: u32,
+        /// Whether this node produced it.
+        own: bool,
     },
     /// A received block failed a check and is dead.
     BlockDead {
@@ -44,14 +106,21 @@ pub enum DataEvent {
         /// The missing parent.
         parent: Slot,
     },
-    /// The root moved to `slot` (its state is durable; forks not descending from it are pruned).
+    /// The shred receive path verified the first shred of a slot it had not seen (once per slot).
+    SlotStarted {
+        /// The slot.
+        slot: Slot,
+        /// Its parent, if that first shred was a data shred (which names it).
+        parent: Option<Slot>,
+    },
+    /// A [`ForkCommand::SetRoot`] was applied: the root moved to `slot` (its state is durable;
+    /// forks not descending from it are pruned).
     Rooted {
         /// The new root.
         slot: Slot,
     },
     /// Two validly signed, different shreds for one slot position: the leader equivocated. The pair is
-    /// the proof (kept for the control plane; slashing and duplicate-slot handling come with
-    /// consensus).
+    /// the proof.
     DuplicateSlotProof {
         /// The slot.
         slot: Slot,
@@ -60,14 +129,27 @@ pub enum DataEvent {
         /// The conflicting one.
         second: Vec<u8>,
     },
-    /// A stored block was replayed from the ledger at start-up.
-    SlotReplayed {
-        /// The slot.
-        slot: Slot,
-        /// Bank hash recomputed by replay (equal to the stored one).
-        bank_hash: Hash,
-    },
 }
+
+/// What the control plane tells the owner of the bank forks (the ledger stage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkCommand {
+    /// Make this frozen, stored bank the root: its state is stored first, then the fork tree is
+    /// pruned to its descendants. A slot that cannot be rooted is logged and ignored.
+    SetRoot(Slot),
+}
+
+/// Where each validator's shreds go (its TVU address), for the Turbine senders (retransmit,
+/// broadcast). Sent as `Arc<PeerAddrs>`: each sender keeps the newest it was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerAddrs {
+    /// TVU address by validator identity.
+    pub tvu: HashMap<Pubkey, SocketAddr>,
+}
+
+/// Peer address updates queued to one Turbine sender at most; it drains them every loop (newest
+/// wins), and they change at gossip's pace.
+pub const PEER_UPDATES_MAX: usize = 64;
 
 /// What the shred receive path knows about a slot it is assembling, published for repair.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +167,3 @@ pub struct SlotRepairStatus {
     /// Whether every data shred is held.
     pub complete: bool,
 }
-
-/// Bound of the data → control event queue.
-pub const DATA_EVENTS_MAX: usize = 4_096;

@@ -131,55 +131,21 @@ pub enum ReplayError {
 pub struct LoadReport {
     /// The root the node restarted from (0 for a new ledger).
     pub root: Slot,
-    /// Blocks above the root that were replayed and rooted.
+    /// Blocks above the root that were replayed into the fork tree (unrooted).
     pub replayed: Vec<Slot>,
     /// Transaction statuses put back into the status cache.
     pub statuses_restored: usize,
 }
 
 /// Opens the chain state from `store`: a new ledger gets the genesis bank stored as slot 0. Every
-/// stored block above the root is replayed and rooted in slot order (a lone validator's ledger is
-/// one chain, each block rooted as it is stored).
-pub fn load(
-    genesis: &Genesis,
-    store: &Store,
-    executor: &mut Executor,
-    verify_threads: usize,
-) -> Result<(BankForks, LoadReport), ReplayError> {
-    load_inner(
-        genesis,
-        store,
-        executor,
-        verify_threads,
-        AboveRoot::RootEach,
-    )
-}
-
-/// Like [`load`] for a validator in a cluster: stored blocks above the root are replayed into the
-/// fork tree without rooting them (rooting follows the cluster's rule once the node runs), and a
-/// stored block whose parent is not live (a fork pruned by an earlier root) is left out.
+/// stored block above the root is replayed into the fork tree in slot order without rooting it (the
+/// root moves only by the control plane's command, once the node runs), and a stored block whose
+/// parent is not live (a fork pruned by an earlier root) is left out.
 pub fn load_cluster(
     genesis: &Genesis,
     store: &Store,
     executor: &mut Executor,
     verify_threads: usize,
-) -> Result<(BankForks, LoadReport), ReplayError> {
-    load_inner(genesis, store, executor, verify_threads, AboveRoot::Forks)
-}
-
-/// What start-up does with stored blocks above the root.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum AboveRoot {
-    RootEach,
-    Forks,
-}
-
-fn load_inner(
-    genesis: &Genesis,
-    store: &Store,
-    executor: &mut Executor,
-    verify_threads: usize,
-    above_root: AboveRoot,
 ) -> Result<(BankForks, LoadReport), ReplayError> {
     let root = match store.root()? {
         Some(root) => root,
@@ -230,17 +196,9 @@ fn load_inner(
         if store.dead_reason(slot)?.is_some() {
             continue;
         }
-        match replay_stored_slot(
-            genesis,
-            store,
-            &mut forks,
-            executor,
-            verify_threads,
-            slot,
-            above_root,
-        ) {
+        match replay_stored_slot(genesis, store, &mut forks, executor, verify_threads, slot) {
             Ok(()) => replayed.push(slot),
-            Err(ReplayError::UnknownParent { slot, parent }) if above_root == AboveRoot::Forks => {
+            Err(ReplayError::UnknownParent { slot, parent }) => {
                 tracing::info!(
                     slot = slot.0,
                     parent = parent.0,
@@ -322,8 +280,7 @@ fn restore_statuses(bank: &Bank, store: &Store, metas: &[SlotMeta]) -> Result<us
     Ok(restored)
 }
 
-/// Replays one stored block on its parent, checks its bank hash, and (for a lone validator) roots it
-/// in memory and redb.
+/// Replays one stored block on its parent, checks its bank hash, and adds it to the fork tree.
 fn replay_stored_slot(
     genesis: &Genesis,
     store: &Store,
@@ -331,7 +288,6 @@ fn replay_stored_slot(
     executor: &mut Executor,
     verify_threads: usize,
     slot: Slot,
-    above_root: AboveRoot,
 ) -> Result<(), ReplayError> {
     let meta = store
         .slot_meta(slot)?
@@ -369,10 +325,6 @@ fn replay_stored_slot(
         SignatureCheck::Trusted,
     )?;
     forks.insert(bank)?;
-    if above_root == AboveRoot::RootEach {
-        let updates = forks.set_root(slot)?;
-        store.set_root(slot, &updates)?;
-    }
     tracing::info!(slot = slot.0, "replayed stored block above the root");
     Ok(())
 }
@@ -568,8 +520,15 @@ mod tests {
         (bank, entries)
     }
 
+    /// Roots `slot` as the ledger stage does on a `SetRoot` command: storage first, then the forks.
+    fn set_root(forks: &mut BankForks, store: &Store, slot: Slot) {
+        let updates = forks.root_updates(slot).unwrap();
+        store.set_root(slot, &updates).unwrap();
+        forks.set_root(slot).unwrap();
+    }
+
     #[test]
-    fn restart_replays_a_stored_unrooted_block_and_roots_it() {
+    fn restart_replays_a_stored_unrooted_block_and_leaves_it_unrooted() {
         let payer = SigningKey::from_bytes(&[5; 32]);
         let g = genesis(&payer);
         let dir = tempfile::tempdir().unwrap();
@@ -577,7 +536,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), g.hash()).unwrap();
             let mut exec = Executor::new(0);
-            let (_forks, report) = load(&g, &store, &mut exec, 1).unwrap();
+            let (_forks, report) = load_cluster(&g, &store, &mut exec, 1).unwrap();
             assert_eq!(report.root, Slot(0));
             // Stored, not rooted: as a crash between storing a block and rooting it leaves it.
             let mut commit = build_commit(
@@ -594,9 +553,14 @@ mod tests {
         }
         let store = Store::open(dir.path(), g.hash()).unwrap();
         let mut exec = Executor::new(0);
-        let (forks, report) = load(&g, &store, &mut exec, 2).unwrap();
+        let (mut forks, report) = load_cluster(&g, &store, &mut exec, 2).unwrap();
         assert_eq!(report.replayed, vec![Slot(1)]);
-        assert_eq!(forks.root(), Slot(1));
+        // Start-up never roots: the control plane decides.
+        assert_eq!(forks.root(), Slot(0));
+        assert_eq!(forks.get(Slot(1)).unwrap().bank_hash(), bank.bank_hash());
+        assert_eq!(store.root().unwrap(), Some(Slot(0)));
+        assert_eq!(store.account(&Pubkey([9; 32])).unwrap(), None);
+        set_root(&mut forks, &store, Slot(1));
         assert_eq!(forks.root_bank().bank_hash(), bank.bank_hash());
         assert_eq!(store.root().unwrap(), Some(Slot(1)));
         assert_eq!(store.account(&Pubkey([9; 32])).unwrap(), Some(1_234));
@@ -623,7 +587,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), g.hash()).unwrap();
             let mut exec = Executor::new(0);
-            let (forks, _) = load(&g, &store, &mut exec, 1).unwrap();
+            let (forks, _) = load_cluster(&g, &store, &mut exec, 1).unwrap();
             // Genesis stored its vote account.
             assert_eq!(
                 store.vote_state(&account).unwrap(),
@@ -641,19 +605,21 @@ mod tests {
             commit.root = false;
             store.commit_slot(&commit).unwrap();
         }
-        // The first restart replays slot 1 (the vote reaches the stored bank hash) and roots it.
+        // The first restart replays slot 1 (the vote reaches the stored bank hash); it is then
+        // rooted as a SetRoot command would.
         {
             let store = Store::open(dir.path(), g.hash()).unwrap();
             let mut exec = Executor::new(0);
-            let (forks, report) = load(&g, &store, &mut exec, 1).unwrap();
+            let (mut forks, report) = load_cluster(&g, &store, &mut exec, 1).unwrap();
             assert_eq!(report.replayed, vec![Slot(1)]);
+            set_root(&mut forks, &store, Slot(1));
             assert_eq!(forks.root_bank().vote_state(&account), Some(voted.clone()));
             assert_eq!(store.vote_state(&account).unwrap().as_ref(), Some(&*voted));
         }
         // The second finds it rooted in redb, with the root's slot hashes to take the next vote.
         let store = Store::open(dir.path(), g.hash()).unwrap();
         let mut exec = Executor::new(0);
-        let (forks, report) = load(&g, &store, &mut exec, 1).unwrap();
+        let (forks, report) = load_cluster(&g, &store, &mut exec, 1).unwrap();
         assert!(report.replayed.is_empty());
         let root = forks.root_bank();
         assert_eq!(root.slot(), Slot(1));
@@ -680,7 +646,7 @@ mod tests {
         let (bank, mut entries) = produce_slot_one(&g, &payer);
         let store = Store::open(dir.path(), g.hash()).unwrap();
         let mut exec = Executor::new(0);
-        load(&g, &store, &mut exec, 1).unwrap();
+        load_cluster(&g, &store, &mut exec, 1).unwrap();
         // A tick whose hash was altered breaks the PoH chain (the tick structure is intact).
         entries[1].hash.0[0] ^= 1;
         let mut commit = build_commit(
@@ -693,7 +659,7 @@ mod tests {
         .unwrap();
         commit.root = false;
         store.commit_slot(&commit).unwrap();
-        let err = load(&g, &store, &mut exec, 1).unwrap_err();
+        let err = load_cluster(&g, &store, &mut exec, 1).unwrap_err();
         assert!(
             matches!(err, ReplayError::Poh { slot: Slot(1), .. }),
             "{err}"

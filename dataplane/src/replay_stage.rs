@@ -10,6 +10,10 @@
 //! stream's footer.
 //!
 //! A block whose parent is not replayed yet waits (bounded) until the parent arrives.
+//!
+//! Replay never roots: a replayed block is stored unrooted and reported as
+//! [`DataEvent::BankFrozen`]; the root moves only when the control plane commands it (see
+//! [`crate::ledger_stage`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,8 +27,8 @@ use crate::bank::Bank;
 use crate::bank_forks::BankForks;
 use crate::block::decode_slot_stream;
 use crate::genesis::Genesis;
-use crate::ledger_stage::{advance_root, build_commit, LedgerError};
-use crate::plane::DataEvent;
+use crate::ledger_stage::build_commit;
+use crate::plane::{BankFrozen, DataEvent};
 use crate::replay::{replay_block, BlockClaim, ReplayError, SignatureCheck};
 use crate::sealevel::Executor;
 use crate::store::{SlotCommit, Store, StoreError};
@@ -112,12 +116,8 @@ impl DeadReason {
 pub enum ReplayOutcome {
     /// Replayed, stored and added to the fork tree.
     Replayed {
-        /// The slot.
-        slot: Slot,
-        /// The block it builds on.
-        parent: Slot,
-        /// Its bank hash.
-        bank_hash: Hash,
+        /// The frozen bank's report (block id and leader from the received block).
+        frozen: BankFrozen,
         /// Its transactions.
         transactions: u32,
     },
@@ -137,8 +137,6 @@ pub enum ReplayOutcome {
     },
     /// Already replayed, dead or at/below the root: nothing to do.
     AlreadyKnown(Slot),
-    /// The root moved to this slot after a replay.
-    Rooted(Slot),
 }
 
 /// Replay counters.
@@ -189,8 +187,6 @@ pub struct Replayer {
     pending: HashMap<Slot, Vec<ReceivedBlock>>,
     pending_count: usize,
     stats: Arc<ReplayStats>,
-    /// Rooting rule and the shared root slot, when this replayer roots.
-    rooting: Option<(u64, Arc<AtomicU64>)>,
 }
 
 impl Replayer {
@@ -212,15 +208,7 @@ impl Replayer {
             pending: HashMap::new(),
             pending_count: 0,
             stats: Arc::new(ReplayStats::default()),
-            rooting: None,
         }
-    }
-
-    /// Roots by [`advance_root`] with `depth` after every replayed block, publishing the root in
-    /// `root_slot`.
-    pub fn with_rooting(mut self, depth: u64, root_slot: Arc<AtomicU64>) -> Replayer {
-        self.rooting = Some((depth, root_slot));
-        self
     }
 
     /// The counters.
@@ -240,16 +228,7 @@ impl Replayer {
                 outcome,
                 ReplayOutcome::Replayed { .. } | ReplayOutcome::Dead { .. }
             );
-            let replayed = matches!(outcome, ReplayOutcome::Replayed { .. });
             outcomes.push(outcome);
-            if let (true, Some((depth, root_slot))) = (replayed, &self.rooting) {
-                match advance_root(&self.forks, &self.store, *depth, root_slot) {
-                    Ok(Some(root)) => outcomes.push(ReplayOutcome::Rooted(root)),
-                    Ok(None) => {}
-                    Err(LedgerError::Store(e)) => return Err(e),
-                    Err(e) => tracing::error!(slot = slot.0, "rooting failed: {e}"),
-                }
-            }
             if parent_settled {
                 if let Some(children) = self.pending.remove(&slot) {
                     self.pending_count -= children.len();
@@ -306,8 +285,14 @@ impl Replayer {
         match self.check_and_execute(&mut block, &parent_bank) {
             Ok((bank, commit)) => {
                 self.store.commit_slot(&commit)?;
-                let bank_hash = commit.meta.bank_hash;
                 let transactions = commit.meta.transaction_count;
+                let frozen =
+                    BankFrozen::new(&bank, block.last_fec_root.unwrap_or_default()).map(|f| {
+                        BankFrozen {
+                            leader: block.leader,
+                            ..f
+                        }
+                    });
                 let inserted = self
                     .forks
                     .write()
@@ -322,12 +307,18 @@ impl Replayer {
                 self.stats
                     .transactions
                     .fetch_add(u64::from(transactions), Ordering::Relaxed);
-                Ok(ReplayOutcome::Replayed {
-                    slot,
-                    parent: block.parent,
-                    bank_hash,
-                    transactions,
-                })
+                match frozen {
+                    Ok(frozen) => Ok(ReplayOutcome::Replayed {
+                        frozen,
+                        transactions,
+                    }),
+                    // Replay freezes every bank it checks: this cannot happen, and if it did the
+                    // block would be stored but never reported.
+                    Err(e) => {
+                        tracing::error!(slot = slot.0, "replayed block not reported: {e}");
+                        Ok(ReplayOutcome::AlreadyKnown(slot))
+                    }
+                }
             }
             Err(e) => {
                 let reason = DeadReason::of(&e);
@@ -442,7 +433,7 @@ impl ReplayStage {
                     };
                     let slot = block.slot;
                     match replayer.replay(block) {
-                        Ok(outcomes) => report(&outcomes, &events),
+                        Ok(outcomes) => report(outcomes, &events),
                         Err(e) => {
                             tracing::error!(slot = slot.0, "storing a replayed block failed: {e}");
                             exit.store(true, Ordering::Relaxed);
@@ -464,19 +455,16 @@ impl ReplayStage {
     }
 }
 
-fn report(outcomes: &[ReplayOutcome], events: &Sender<DataEvent>) {
+fn report(outcomes: Vec<ReplayOutcome>, events: &Sender<DataEvent>) {
     for o in outcomes {
-        let ev = match *o {
+        let ev = match o {
             ReplayOutcome::Replayed {
-                slot,
-                parent,
-                bank_hash,
+                frozen,
                 transactions,
-            } => DataEvent::BlockReplayed {
-                slot,
-                parent,
-                bank_hash,
+            } => DataEvent::BankFrozen {
+                frozen,
                 transactions,
+                own: false,
             },
             ReplayOutcome::Dead { slot, reason } => DataEvent::BlockDead {
                 slot,
@@ -485,11 +473,10 @@ fn report(outcomes: &[ReplayOutcome], events: &Sender<DataEvent>) {
             ReplayOutcome::WaitingForParent { slot, parent } => {
                 DataEvent::MissingParent { slot, parent }
             }
-            ReplayOutcome::Rooted(slot) => DataEvent::Rooted { slot },
             ReplayOutcome::AlreadyKnown(_) => continue,
         };
-        // The control plane may lag; a full queue drops the event rather than stalling replay.
-        let _ = events.try_send(ev);
+        // Unbounded (see `crate::plane`): never blocks, never drops.
+        let _ = events.send(ev);
     }
 }
 

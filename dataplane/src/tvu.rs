@@ -18,19 +18,26 @@
 //! the block's byte stream, and its data shreds are copied once more, into the block handed to
 //! replay, which moves them into the ledger (repair serves them from there). Repaired shreds
 //! arrive as their own buffers from the repair thread.
+//!
+//! Nothing is shared with the control plane but channels: the thread owns its leader
+//! [`Schedules`] (a pure function of the genesis and the epoch) and its [`TurbineTree`] (the
+//! genesis stakes), and keeps its own copy of the peers' TVU addresses, replaced by the newest
+//! [`PeerAddrs`] the control plane sends. The first verified shred of each slot is reported as
+//! [`DataEvent::SlotStarted`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::dedup::Deduper;
+use crate::leader_schedule::Schedules;
 use crate::packet::PacketBatch;
-use crate::plane::{DataEvent, SlotRepairStatus};
+use crate::plane::{DataEvent, PeerAddrs, SlotRepairStatus};
 use crate::replay_stage::ReceivedBlock;
 use crate::shred::{
     AssembleError, AssemblerLimits, CompletedSlot, InsertOutcome, ShredVerifier, ShredView,
@@ -54,18 +61,6 @@ const COMPLETED_REPORTED_MAX: usize = 64;
 const SHRED_DEDUP_SLOTS_LOG2: u32 = 18;
 /// How long a shred's fingerprint is kept at most.
 const SHRED_DEDUP_MAX_AGE: Duration = Duration::from_secs(2);
-
-/// Slot → scheduled leader (the leader schedule lives in the control plane; the data plane only asks).
-pub type LeaderLookup = Arc<dyn Fn(Slot) -> Option<Pubkey> + Send + Sync>;
-
-/// Who is in the cluster and where their shreds go.
-#[derive(Debug)]
-pub struct ClusterShape {
-    /// The Turbine tree over every staked validator.
-    pub tree: TurbineTree,
-    /// Each validator's TVU (shred) address.
-    pub tvu_addrs: HashMap<Pubkey, SocketAddr>,
-}
 
 /// Receive path settings.
 #[derive(Debug, Clone)]
@@ -141,8 +136,11 @@ pub struct TvuIo {
     pub repaired: Receiver<Vec<u8>>,
     /// Completed blocks, to replay.
     pub blocks: Sender<ReceivedBlock>,
-    /// Events for the control plane (duplicate-slot proofs).
+    /// Events for the control plane (slots started, duplicate-slot proofs; unbounded: see
+    /// [`crate::plane`]).
     pub events: Sender<DataEvent>,
+    /// The peers' TVU addresses from the control plane (newest wins; none known until the first).
+    pub peers: Receiver<Arc<PeerAddrs>>,
     /// The newest root (older shreds are dropped, older slots purged).
     pub root_slot: Arc<AtomicU64>,
     /// Set to stop.
@@ -157,11 +155,12 @@ pub struct Tvu {
 }
 
 impl Tvu {
-    /// Starts the receive thread (`bb-tvu`).
+    /// Starts the receive thread (`bb-tvu`), which owns `schedules` (who signs each slot's
+    /// shreds) and `tree` (where each shred goes next).
     pub fn spawn(
         config: TvuConfig,
-        cluster: Arc<RwLock<ClusterShape>>,
-        leader_of: LeaderLookup,
+        schedules: Schedules,
+        tree: TurbineTree,
         io: TvuIo,
     ) -> std::io::Result<Tvu> {
         let stats = Arc::new(TvuStats::default());
@@ -172,6 +171,7 @@ impl Tvu {
             repaired,
             blocks,
             events,
+            peers,
             root_slot,
             exit,
         } = io;
@@ -181,6 +181,7 @@ impl Tvu {
             repaired,
             blocks,
             events,
+            peers,
             root_slot,
             exit,
         };
@@ -193,9 +194,11 @@ impl Tvu {
             recovered_out: Vec::new(),
             slots: BTreeSet::new(),
             completed: BTreeSet::new(),
+            started: BTreeSet::new(),
             config,
-            cluster,
-            leader_of,
+            schedules,
+            tree,
+            peers: Arc::new(PeerAddrs::default()),
             stats: stats.clone(),
             status: status.clone(),
         };
@@ -234,14 +237,17 @@ struct Links {
     repaired: Receiver<Vec<u8>>,
     blocks: Sender<ReceivedBlock>,
     events: Sender<DataEvent>,
+    peers: Receiver<Arc<PeerAddrs>>,
     root_slot: Arc<AtomicU64>,
     exit: Arc<AtomicBool>,
 }
 
 struct Window {
     config: TvuConfig,
-    cluster: Arc<RwLock<ClusterShape>>,
-    leader_of: LeaderLookup,
+    schedules: Schedules,
+    tree: TurbineTree,
+    /// The peers' TVU addresses: this thread's own snapshot, replaced whole by each update.
+    peers: Arc<PeerAddrs>,
     verifier: ShredVerifier,
     assembler: SlotAssembler,
     deduper: Deduper,
@@ -253,6 +259,10 @@ struct Window {
     slots: BTreeSet<u64>,
     /// Recently completed slots (reported to repair as complete).
     completed: BTreeSet<u64>,
+    /// Slots above the root with a verified shred, each reported once as started. Bounded: only
+    /// slots in `root + 1 ..= root + SLOTS_AHEAD_MAX` are admitted, and older ones are purged as
+    /// the root moves.
+    started: BTreeSet<u64>,
     stats: Arc<TvuStats>,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
 }
@@ -271,6 +281,11 @@ impl Window {
         let mut last_status = Instant::now();
         let mut root = io.root_slot.load(Ordering::Acquire);
         while !io.exit.load(Ordering::Relaxed) {
+            // Before any shred of this round: addresses given before a shred arrives are used
+            // for it.
+            if let Some(peers) = io.peers.try_iter().last() {
+                self.peers = peers;
+            }
             match receiver.recv(&mut batch, RECV_TIMEOUT) {
                 Ok(_) => {}
                 Err(e) => {
@@ -316,6 +331,7 @@ impl Window {
                 self.assembler.purge_below(root + 1);
                 self.slots = self.slots.split_off(&(root + 1));
                 self.completed = self.completed.split_off(&(root + 1));
+                self.started = self.started.split_off(&(root + 1));
             }
             if last_status.elapsed() >= STATUS_INTERVAL {
                 last_status = Instant::now();
@@ -349,7 +365,7 @@ impl Window {
             self.stats.reject("too_far_ahead");
             return Vec::new();
         }
-        let Some(leader) = (self.leader_of)(Slot(slot)) else {
+        let Some(leader) = self.schedules.leader(Slot(slot)) else {
             self.stats.reject("unknown_leader");
             return Vec::new();
         };
@@ -368,6 +384,13 @@ impl Window {
         self.stats
             .newest_verified_slot
             .fetch_max(slot, Ordering::Relaxed);
+        if self.started.insert(slot) {
+            let parent = view.parent().map(Slot);
+            let _ = io.events.send(DataEvent::SlotStarted {
+                slot: Slot(slot),
+                parent,
+            });
+        }
         let mut targets = Vec::new();
         if source == Source::Turbine {
             self.children_addrs(&leader, ShredId::of(&view), &mut targets);
@@ -409,7 +432,7 @@ impl Window {
                     "leader equivocated: {:?}",
                     eq.conflict
                 );
-                let _ = io.events.try_send(DataEvent::DuplicateSlotProof {
+                let _ = io.events.send(DataEvent::DuplicateSlotProof {
                     slot: Slot(eq.slot),
                     first: eq.first,
                     second: eq.second,
@@ -441,8 +464,7 @@ impl Window {
 
     /// Appends the addresses of this node's children in `id`'s tree to `out`.
     fn children_addrs(&mut self, leader: &Pubkey, id: ShredId, out: &mut Vec<SocketAddr>) {
-        let cluster = self.cluster.read().unwrap_or_else(|e| e.into_inner());
-        cluster.tree.children_into(
+        self.tree.children_into(
             leader,
             id,
             &self.config.identity,
@@ -452,7 +474,7 @@ impl Window {
         out.extend(
             self.children
                 .iter()
-                .filter_map(|c| cluster.tvu_addrs.get(c).copied()),
+                .filter_map(|c| self.peers.tvu.get(c).copied()),
         );
     }
 

@@ -131,6 +131,7 @@ struct Node {
     store: Arc<Store>,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     orphans: Sender<Slot>,
+    peers: Sender<Vec<RepairPeer>>,
     root: Arc<AtomicU64>,
     repaired: Receiver<Vec<u8>>,
     exit: Arc<AtomicBool>,
@@ -155,6 +156,7 @@ impl Node {
         let store = Arc::new(Store::open(dir.path(), genesis()).unwrap());
         let status = Arc::new(Mutex::new(Vec::new()));
         let (orphans_tx, orphans_rx) = crossbeam_channel::bounded(64);
+        let (peers_tx, peers_rx) = crossbeam_channel::bounded(PEER_UPDATES_MAX);
         let (repaired_tx, repaired_rx) = crossbeam_channel::bounded(1024);
         let root = Arc::new(AtomicU64::new(0));
         let exit = Arc::new(AtomicBool::new(false));
@@ -167,6 +169,7 @@ impl Node {
             store: Arc::clone(&store),
             status: Arc::clone(&status),
             orphans: orphans_rx,
+            peers: peers_rx,
             root: Arc::clone(&root),
             repaired: repaired_tx,
             exit: Arc::clone(&exit),
@@ -179,6 +182,7 @@ impl Node {
             store,
             status,
             orphans: orphans_tx,
+            peers: peers_tx,
             root,
             repaired: repaired_rx,
             exit,
@@ -274,6 +278,56 @@ fn missing_shreds_are_repaired_from_a_peer() {
     assert!(get(&a.stats.serve_served) >= missing.len() as u64);
     assert_eq!(get(&b.stats.responses_rejected_unknown_source), 0);
     assert_eq!(get(&a.stats.serve_rejected_bad_signature), 0);
+}
+
+#[test]
+fn a_peer_list_from_the_control_plane_replaces_the_configured_one() {
+    // B starts knowing no peer (as a node does before gossip), A holds the block.
+    let (a_sockets, b_sockets) = (Sockets::bind(), Sockets::bind());
+    let a_peer = RepairPeer {
+        identity: pubkey(&key(1)),
+        serve_repair: a_sockets.serve_addr(),
+    };
+    let a = Node::start(test_config(key(1), Vec::new()), a_sockets);
+    let b = Node::start(test_config(key(2), Vec::new()), b_sockets);
+    let shreds = store_block(&a.store, 5, 4, 3_000);
+    b.root.store(4, Ordering::Release);
+    b.set_status(vec![SlotRepairStatus {
+        slot: Slot(5),
+        parent: Some(Slot(4)),
+        received_data: vec![0],
+        last_index: Some(shreds.len() as u32 - 1),
+        missing_roots: Vec::new(),
+        complete: false,
+    }]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(b.repaired.try_recv().is_err(), "no peer to ask yet");
+    assert_eq!(get(&a.stats.serve_received), 0);
+    // The peer table arrives (itself listed too, as gossip lists every node): B asks A.
+    let b_self = RepairPeer {
+        identity: b.identity,
+        serve_repair: b.serve_addr,
+    };
+    b.peers.send(vec![b_self, a_peer]).unwrap();
+    let shred = b
+        .repaired
+        .recv_timeout(Duration::from_secs(3))
+        .expect("a repaired shred");
+    let (slot, index) = position(&shred);
+    assert_eq!(slot, 5);
+    assert_eq!(shred, shreds[index as usize]);
+    assert_eq!(get(&b.stats.responses_rejected_unknown_source), 0);
+    assert_eq!(get(&b.stats.requests_send_dropped), 0);
+    // An empty table: B stops asking.
+    b.peers.send(Vec::new()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let asked = get(&a.stats.serve_received);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        get(&a.stats.serve_received),
+        asked,
+        "asked a peer it no longer knows"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::pipeline::{LeaderPipeline, PipelineConfig};
 use crate::plane::DataEvent;
 use crate::sealevel::Executor;
 use crate::store::Store;
-use crate::vote::vote_account_address;
+use crate::vote::{vote_account_address, Lockout};
 
 /// A slot `ahead` slots after the one due now.
 fn slot_ahead(g: &Genesis, ahead: u64) -> Slot {
@@ -47,7 +47,7 @@ fn queued_votes_land_before_every_waiting_transfer() {
     });
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
-    let (forks, _) = crate::replay::load(&g, &store, &mut Executor::new(0), 1).unwrap();
+    let (forks, _) = crate::replay::load_cluster(&g, &store, &mut Executor::new(0), 1).unwrap();
     let (tpu, _, _) =
         crate::packet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
     let p = LeaderPipeline::start(
@@ -57,8 +57,6 @@ fn queued_votes_land_before_every_waiting_transfer() {
             exec_threads: 0,
             batch_size_max: 64,
             poh_core: None,
-            lead_alone: false,
-            root_depth: Some(4),
             shredding: None,
             forwarder: None,
         },
@@ -104,13 +102,15 @@ fn queued_votes_land_before_every_waiting_transfer() {
             parent: Slot(0),
         })
         .unwrap();
-    loop {
+    let (frozen, own) = loop {
         match p.events.recv_timeout(Duration::from_secs(5)) {
-            Ok(DataEvent::SlotStored { slot, .. }) if slot == first => break,
+            Ok(DataEvent::BankFrozen { frozen, own, .. }) if frozen.slot == first => {
+                break (frozen, own)
+            }
             Ok(_) => continue,
             Err(e) => panic!("slot {first} was not stored: {e}"),
         }
-    }
+    };
     let entries: Vec<_> = store
         .entries(first)
         .unwrap()
@@ -135,6 +135,29 @@ fn queued_votes_land_before_every_waiting_transfer() {
     let mut expected = vec![leader_account, peer_account];
     expected.sort();
     assert_eq!(landed, expected);
+    // The ledger stage's report names the block, its leader and each voter's new tower.
+    assert!(own);
+    assert_eq!(frozen.parent, Slot(0));
+    assert_eq!(frozen.bank_hash, bank.bank_hash().unwrap());
+    assert_eq!(frozen.blockhash, bank.blockhash().unwrap());
+    assert_eq!(frozen.leader, addr(&leader));
+    assert_eq!(
+        frozen.block_id,
+        Hash::default(),
+        "a block that never travelled as shreds"
+    );
+    let mut voters: Vec<(Pubkey, Vec<Lockout>, Option<Slot>)> = frozen
+        .votes
+        .iter()
+        .map(|v| (v.voter, v.lockouts.clone(), v.root))
+        .collect();
+    voters.sort_by_key(|v| v.0);
+    let mut want = vec![
+        (addr(&leader), vec![Lockout::new(Slot(0))], None),
+        (addr(&peer), vec![Lockout::new(Slot(0))], None),
+    ];
+    want.sort_by_key(|v| v.0);
+    assert_eq!(voters, want);
     assert_eq!(p.counters.get(Reject::VoteQueueFull), 0);
     p.shutdown();
 }

@@ -6,7 +6,8 @@ use super::*;
 use crate::bank_forks::BankForks;
 use crate::entry::Entry;
 use crate::genesis::{GenesisAccount, GenesisValidator};
-use crate::replay::load;
+use crate::plane::LandedVote;
+use crate::replay::load_cluster;
 use crate::testkit::{produce_block, slot_stream};
 use crate::txn::{build_transfer, Txn};
 
@@ -52,7 +53,7 @@ struct Node {
 fn node(g: &Genesis) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
-    let (forks, _) = load(g, &store, &mut Executor::new(0), 1).unwrap();
+    let (forks, _) = load_cluster(g, &store, &mut Executor::new(0), 1).unwrap();
     Node {
         _dir: dir,
         forks: Arc::new(RwLock::new(forks)),
@@ -66,6 +67,11 @@ fn produce(g: &Genesis, parent: &Arc<Bank>, slot: u64, txs: Vec<Txn>) -> (Arc<Ba
 
 fn stream(entries: &[Entry], bank_hash: Hash) -> Vec<u8> {
     slot_stream(entries, bank_hash, 1_234)
+}
+
+/// What replay reports for `bank` received as [`received`] builds it.
+fn frozen_report(bank: &Bank) -> BankFrozen {
+    BankFrozen::new(bank, Hash([5; 32])).unwrap()
 }
 
 fn received(bank: &Bank, entries: &[Entry]) -> ReceivedBlock {
@@ -112,9 +118,7 @@ fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_the
     assert_eq!(
         out,
         vec![ReplayOutcome::Replayed {
-            slot: Slot(1),
-            parent: Slot(0),
-            bank_hash: b1.bank_hash().unwrap(),
+            frozen: frozen_report(&b1),
             transactions: 3
         }]
     );
@@ -186,9 +190,7 @@ fn an_entry_split_across_sealevel_workers_replays_to_the_leaders_bank_hash() {
     assert_eq!(
         out,
         vec![ReplayOutcome::Replayed {
-            slot: Slot(1),
-            parent: Slot(0),
-            bank_hash: b1.bank_hash().unwrap(),
+            frozen: frozen_report(&b1),
             transactions: u32::from(N)
         }]
     );
@@ -223,7 +225,7 @@ fn a_block_that_arrives_before_its_parent_waits_then_replays() {
     let replayed: Vec<Slot> = out
         .iter()
         .filter_map(|o| match o {
-            ReplayOutcome::Replayed { slot, .. } => Some(*slot),
+            ReplayOutcome::Replayed { frozen, .. } => Some(frozen.slot),
             _ => None,
         })
         .collect();
@@ -357,7 +359,7 @@ fn children_of_a_dead_block_are_dead_and_the_good_block_is_still_accepted_after(
 }
 
 #[test]
-fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
+fn the_stage_thread_reports_frozen_and_dead_blocks_to_the_control_plane() {
     let g = genesis();
     let leader = node(&g);
     let validator = node(&g);
@@ -376,11 +378,10 @@ fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
     let timeout = Duration::from_secs(10);
     assert_eq!(
         events_rx.recv_timeout(timeout).unwrap(),
-        DataEvent::BlockReplayed {
-            slot: Slot(1),
-            parent: Slot(0),
-            bank_hash: b1.bank_hash().unwrap(),
-            transactions: 1
+        DataEvent::BankFrozen {
+            frozen: frozen_report(&b1),
+            transactions: 1,
+            own: false,
         }
     );
     assert_eq!(
@@ -396,45 +397,56 @@ fn the_stage_thread_reports_replayed_and_dead_blocks_to_the_control_plane() {
 }
 
 #[test]
-fn with_rooting_the_root_follows_the_highest_block_at_the_given_depth_and_prunes_forks() {
-    let g = genesis();
-    let leader = node(&g);
+fn a_replayed_block_reports_its_block_id_leader_and_the_towers_its_votes_left() {
+    use crate::bank::vote_tests::{vote_txn, voters_genesis};
+    use crate::vote::{vote_account_address, Lockout};
+    let voter = SigningKey::from_bytes(&[8; 32]);
+    let identity = Pubkey(voter.verifying_key().to_bytes());
+    let g = Genesis {
+        ticks_per_slot: TICKS_PER_SLOT,
+        hashes_per_tick: HASHES_PER_TICK,
+        ..voters_genesis(&[&voter])
+    };
+    let account = vote_account_address(&identity);
+    let vote = vote_txn(&voter, &account, None, &[(0, 1)], g.hash(), &g.hash());
+    let root = Arc::new(Bank::genesis(&g));
+    let (b1, e1) = produce_block(&g, &root, Slot(1), identity, vec![vec![vote]]);
     let validator = node(&g);
-    let root = leader.forks.read().unwrap().root_bank();
-    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
-    // A fork: slot 2 on 1, and slot 3 also on 1 (its leader did not see 2).
-    let (b2, e2) = produce(&g, &b1, 2, vec![]);
-    let (b3, e3) = produce(&g, &b1, 3, transfers(&g, 1, 1));
-    let (b4, e4) = produce(&g, &b3, 4, vec![]);
-    let (b5, e5) = produce(&g, &b4, 5, vec![]);
-    let root_slot = Arc::new(AtomicU64::new(0));
-    let mut r = replayer(&g, &validator).with_rooting(2, root_slot.clone());
-    // Highest 1 → root must be ≤ slot -1: none yet.
-    assert!(!r
-        .replay(received(&b1, &e1))
-        .unwrap()
-        .iter()
-        .any(|o| matches!(o, ReplayOutcome::Rooted(_))));
-    r.replay(received(&b2, &e2)).unwrap();
-    r.replay(received(&b3, &e3)).unwrap(); // highest 3 → ancestor ≤ 1 is slot 1
-    assert_eq!(root_slot.load(Ordering::Relaxed), 1);
-    assert!(validator.forks.read().unwrap().get(Slot(2)).is_some());
-    r.replay(received(&b4, &e4)).unwrap();
-    let out = r.replay(received(&b5, &e5)).unwrap(); // highest 5 → ancestor ≤ 3 is slot 3
-    assert!(out.contains(&ReplayOutcome::Rooted(Slot(3))), "{out:?}");
-    assert_eq!(validator.store.root().unwrap(), Some(Slot(3)));
-    let forks = validator.forks.read().unwrap();
-    assert_eq!(forks.root(), Slot(3));
-    assert!(forks.get(Slot(2)).is_none(), "the abandoned fork is pruned");
-    // The rooted accounts are durable: slot 1 and slot 3 each sent 1,000.
+    let mut r = replayer(&g, &validator);
+    let block = ReceivedBlock {
+        slot: Slot(1),
+        parent: Slot(0),
+        leader: identity,
+        stream: stream(&e1, b1.bank_hash().unwrap()),
+        data_shreds: Vec::new(),
+        last_fec_root: Some(Hash([0xB1; 32])),
+    };
+    let out = r.replay(block).unwrap();
+    let [ReplayOutcome::Replayed {
+        frozen,
+        transactions,
+    }] = &out[..]
+    else {
+        panic!("not replayed: {out:?}");
+    };
+    assert_eq!(*transactions, 1);
+    assert_eq!(frozen.slot, Slot(1));
+    assert_eq!(frozen.parent, Slot(0));
+    assert_eq!(frozen.bank_hash, b1.bank_hash().unwrap());
+    assert_eq!(frozen.blockhash, b1.blockhash().unwrap());
+    assert_eq!(frozen.block_id, Hash([0xB1; 32]), "the last FEC set's root");
+    assert_eq!(frozen.leader, identity);
     assert_eq!(
-        validator.store.account(&Pubkey([90; 32])).unwrap(),
-        Some(2_000)
+        frozen.votes,
+        vec![LandedVote {
+            voter: identity,
+            lockouts: vec![Lockout::new(Slot(0))],
+            root: None,
+            timestamp: Some(1_700_000_000),
+        }]
     );
-    assert_eq!(
-        validator.store.total_supply().unwrap(),
-        g.total_supply().unwrap()
-    );
+    // Stored, not rooted.
+    assert_eq!(validator.store.root().unwrap(), Some(Slot(0)));
 }
 
 #[test]

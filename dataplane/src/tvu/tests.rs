@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use ed25519_dalek::SigningKey;
@@ -6,7 +7,8 @@ use super::*;
 use crate::bank::Bank;
 use crate::bank_forks::BankForks;
 use crate::genesis::{Genesis, GenesisAccount, GenesisValidator};
-use crate::replay::load;
+use crate::leader_schedule::Schedules;
+use crate::replay::load_cluster;
 use crate::replay_stage::{ReplayStage, Replayer};
 use crate::sealevel::Executor;
 use crate::shred::{shred_version, FecConfig, Root, Shredder, SHRED_SIZE};
@@ -28,8 +30,11 @@ struct Validator {
     tvu: Tvu,
     replay: ReplayStage,
     events: crossbeam_channel::Receiver<DataEvent>,
+    /// Peer address updates, as the control plane sends them.
+    peers: crossbeam_channel::Sender<Arc<PeerAddrs>>,
 }
 
+/// A cluster whose only staked validator is `leader`: its schedule gives `leader` every slot.
 fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Genesis {
     let mut validators = vec![GenesisValidator {
         identity: pk(leader),
@@ -37,7 +42,7 @@ fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Gen
     }];
     validators.extend(others.iter().map(|p| GenesisValidator {
         identity: *p,
-        stake: 10,
+        stake: 0,
     }));
     Genesis {
         ticks_per_slot: 4,
@@ -56,21 +61,27 @@ fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Gen
     }
 }
 
+/// Starts a validator's receive path and replay: its schedules come from `g`, its tree is `tree`,
+/// and `addrs` (if any) are the peer addresses the control plane sends before the first shred.
 fn start_validator(
     g: &Genesis,
     me: Pubkey,
-    leader: Pubkey,
     socket: UdpSocket,
-    cluster: Arc<RwLock<ClusterShape>>,
+    tree: TurbineTree,
+    addrs: Option<PeerAddrs>,
     exit: &Arc<AtomicBool>,
 ) -> Validator {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
-    let (forks, _) = load(g, &store, &mut Executor::new(0), 1).unwrap();
+    let (forks, _) = load_cluster(g, &store, &mut Executor::new(0), 1).unwrap();
     let forks = Arc::new(RwLock::new(forks));
     let (blocks_tx, blocks_rx) = crossbeam_channel::bounded(16);
-    let (events_tx, events) = crossbeam_channel::bounded(1024);
+    let (events_tx, events) = crossbeam_channel::unbounded();
     let (_repaired_tx, repaired_rx) = crossbeam_channel::bounded(16);
+    let (peers_tx, peers_rx) = crossbeam_channel::bounded(crate::plane::PEER_UPDATES_MAX);
+    if let Some(addrs) = addrs {
+        peers_tx.send(Arc::new(addrs)).unwrap();
+    }
     let tvu = Tvu::spawn(
         TvuConfig {
             identity: me,
@@ -78,14 +89,15 @@ fn start_validator(
             backend: UdpBackend::Mmsg,
             pin_core: None,
         },
-        cluster,
-        Arc::new(move |_| Some(leader)),
+        Schedules::new(g),
+        tree,
         TvuIo {
             socket,
             retransmit_socket: UdpSocket::bind("127.0.0.1:0").unwrap(),
             repaired: repaired_rx,
             blocks: blocks_tx,
             events: events_tx.clone(),
+            peers: peers_rx,
             root_slot: Arc::new(AtomicU64::new(0)),
             exit: exit.clone(),
         },
@@ -99,6 +111,7 @@ fn start_validator(
         tvu,
         replay,
         events,
+        peers: peers_tx,
     }
 }
 
@@ -140,27 +153,26 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
     let addrs: Vec<SocketAddr> = sockets.iter().map(|s| s.local_addr().unwrap()).collect();
     // Fanout 1: the leader reaches one root per shred, which must retransmit to the other node.
     let nodes: Vec<(Pubkey, u64)> = g.validators.iter().map(|v| (v.identity, v.stake)).collect();
-    let cluster = Arc::new(RwLock::new(ClusterShape {
-        tree: TurbineTree::new(&nodes, 1),
-        tvu_addrs: [(pk(&k2), addrs[0]), (pk(&k3), addrs[1])].into(),
-    }));
+    let addrs_of = || PeerAddrs {
+        tvu: [(pk(&k2), addrs[0]), (pk(&k3), addrs[1])].into(),
+    };
     let exit = Arc::new(AtomicBool::new(false));
     let mut sockets = sockets.into_iter();
     let vals = [
         start_validator(
             &g,
             pk(&k2),
-            pk(&leader),
             sockets.next().unwrap(),
-            cluster.clone(),
+            TurbineTree::new(&nodes, 1),
+            Some(addrs_of()),
             &exit,
         ),
         start_validator(
             &g,
             pk(&k3),
-            pk(&leader),
             sockets.next().unwrap(),
-            cluster.clone(),
+            TurbineTree::new(&nodes, 1),
+            Some(addrs_of()),
             &exit,
         ),
     ];
@@ -188,6 +200,7 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             .collect()
     };
     let mut slot3_parent_root = chained;
+    let mut last_roots = Vec::new();
     for slot in 1..=3u64 {
         let (bank, entries) =
             produce_block(&g, &parent, Slot(slot), pk(&leader), transfers(slot, 200));
@@ -196,6 +209,7 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
         }
         let (s, root) = shred_block(&g, &leader, &bank, &entries, chained);
         chained = root;
+        last_roots.push(root);
         shreds.push(s);
         blocks.push(bank.clone());
         parent = bank;
@@ -312,6 +326,7 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     for v in &vals {
+        let mut seen = Vec::new();
         let proof = loop {
             match v
                 .events
@@ -322,13 +337,52 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
                     first,
                     second,
                 }) => break (slot, first, second),
-                Ok(_) => continue,
+                Ok(ev) => seen.push(ev),
                 Err(e) => panic!(
                     "no duplicate-slot proof ({e}): rejected {:?}",
                     v.tvu.stats().rejected()
                 ),
             }
         };
+        // Each slot started once, whatever its shreds' number and order (the other version of
+        // slot 3 included); its parent is named when the first shred was a data shred.
+        let mut started: Vec<(Slot, Option<Slot>)> = seen
+            .iter()
+            .filter_map(|ev| match ev {
+                DataEvent::SlotStarted { slot, parent } => Some((*slot, *parent)),
+                _ => None,
+            })
+            .collect();
+        started.sort_by_key(|s| s.0);
+        assert_eq!(
+            started.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![Slot(1), Slot(2), Slot(3)],
+            "{started:?}"
+        );
+        for (slot, parent) in &started {
+            assert!(parent.is_none() || *parent == Some(Slot(slot.0 - 1)));
+        }
+        // Replay reported each block as received (not own), with its leader and last FEC root.
+        let frozen: Vec<(Slot, Hash, Pubkey, bool)> = seen
+            .iter()
+            .filter_map(|ev| match ev {
+                DataEvent::BankFrozen { frozen, own, .. } => {
+                    Some((frozen.slot, frozen.block_id, frozen.leader, *own))
+                }
+                _ => None,
+            })
+            .collect();
+        let expected: Vec<(Slot, Hash, Pubkey, bool)> = (1..=3)
+            .map(|s| {
+                (
+                    Slot(s),
+                    Hash(last_roots[s as usize - 1].0),
+                    pk(&leader),
+                    false,
+                )
+            })
+            .collect();
+        assert_eq!(frozen, expected);
         // The proof: the two versions of slot 3's data shred 0, both as the leader signed them.
         let (slot, first, second_seen) = proof;
         assert_eq!(slot, Slot(3));
@@ -387,12 +441,15 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let my_addr = socket.local_addr().unwrap();
     tvu_addrs.insert(pk(&me), my_addr);
-    let cluster = Arc::new(RwLock::new(ClusterShape {
-        tree: tree.clone(),
-        tvu_addrs,
-    }));
     let exit = Arc::new(AtomicBool::new(false));
-    let v = start_validator(&g, pk(&me), pk(&leader), socket, cluster, &exit);
+    let v = start_validator(
+        &g,
+        pk(&me),
+        socket,
+        tree.clone(),
+        Some(PeerAddrs { tvu: tvu_addrs }),
+        &exit,
+    );
 
     let txs: Vec<Vec<Txn>> = payers
         .iter()
@@ -497,6 +554,109 @@ fn at_fanout_200_a_root_retransmits_each_shred_to_every_child_the_tree_names() {
     assert_eq!(
         v.forks.read().unwrap().get(Slot(1)).unwrap().bank_hash(),
         bank.bank_hash()
+    );
+    exit.store(true, Ordering::Relaxed);
+    v.tvu.join();
+    v.replay.join();
+}
+
+#[test]
+fn a_peer_address_update_reaches_the_retransmit_path_of_a_running_node() {
+    let leader = key(1);
+    let me = key(2);
+    let child = key(3);
+    let payers: Vec<SigningKey> = (10..14).map(key).collect();
+    let g = genesis(&leader, &[pk(&me), pk(&child)], &payers);
+    // Our node's stake makes it the root of nearly every shred, with the child below it.
+    let nodes = [(pk(&leader), 10), (pk(&me), 100_000), (pk(&child), 1)];
+    let tree = TurbineTree::new(&nodes, 8);
+    let child_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    child_socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let child_addr = child_socket.local_addr().unwrap();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let my_addr = socket.local_addr().unwrap();
+    let exit = Arc::new(AtomicBool::new(false));
+    // No addresses known at start: the control plane has not heard from gossip yet.
+    let v = start_validator(&g, pk(&me), socket, tree.clone(), None, &exit);
+
+    let mut parent = Arc::new(Bank::genesis(&g));
+    let mut chained = Root(g.hash().0);
+    let mut blocks = Vec::new();
+    for slot in 1..=2u64 {
+        let txs: Vec<Vec<Txn>> = payers
+            .iter()
+            .map(|p| {
+                vec![Txn::parse(&build_transfer(p, &Pubkey([200; 32]), slot, &g.hash())).unwrap()]
+            })
+            .collect();
+        let (bank, entries) = produce_block(&g, &parent, Slot(slot), pk(&leader), txs);
+        let (shreds, root) = shred_block(&g, &leader, &bank, &entries, chained);
+        chained = root;
+        blocks.push(shreds);
+        parent = bank;
+    }
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send_all = |shreds: &[[u8; SHRED_SIZE]]| {
+        for s in shreds {
+            sender.send_to(s, my_addr).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let wait_completed = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while v.tvu.stats().completed_slots.load(Ordering::Relaxed) < n {
+            assert!(Instant::now() < deadline, "slot {n} not completed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+
+    // Slot 1 before any address: the child is in the tree but cannot be reached.
+    send_all(&blocks[0]);
+    wait_completed(1);
+    let mut buf = [0u8; 2048];
+    assert!(child_socket.recv(&mut buf).is_err(), "nothing to send to");
+    assert_eq!(v.tvu.stats().retransmitted.load(Ordering::Relaxed), 0);
+
+    // The control plane learns the child's address: the running thread picks it up.
+    v.peers
+        .send(Arc::new(PeerAddrs {
+            tvu: [(pk(&child), child_addr)].into(),
+        }))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    send_all(&blocks[1]);
+    wait_completed(2);
+    let mut want: Vec<Vec<u8>> = blocks[1]
+        .iter()
+        .filter(|s| {
+            let id = ShredId::of(&ShredView::parse(&s[..]).unwrap());
+            tree.children(&pk(&leader), id, &pk(&me))
+                .contains(&pk(&child))
+        })
+        .map(|s| s.to_vec())
+        .collect();
+    assert!(
+        !want.is_empty(),
+        "the child is below our node for some shreds"
+    );
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        match child_socket.recv(&mut buf) {
+            Ok(n) => got.push(buf[..n].to_vec()),
+            Err(e) => panic!("{} of {} shreds retransmitted: {e}", got.len(), want.len()),
+        }
+    }
+    got.sort();
+    want.sort();
+    assert!(
+        got == want,
+        "the child got other shreds than the tree names"
+    );
+    assert_eq!(
+        v.tvu.stats().retransmitted.load(Ordering::Relaxed),
+        want.len() as u64
     );
     exit.store(true, Ordering::Relaxed);
     v.tvu.join();
