@@ -1,9 +1,11 @@
-//! The node's answers to RPC: the [`rpc::Chain`] trait over the live banks, the redb ledger and the
-//! transaction pipeline.
+//! The node's answers to RPC: the [`rpc::Chain`] trait over the live banks, the redb ledger, the
+//! transaction pipeline and what the control plane publishes ([`ClusterView`]).
 //!
-//! Commitment levels map onto this node's state as follows until consensus lands: `processed` reads the
-//! working bank (the slot being produced); `confirmed` and `finalized` read the newest stored slot,
-//! which is rooted at once.
+//! Commitment levels: `processed` reads the fork-choice head, `confirmed` the newest optimistically
+//! confirmed bank on the head's fork, `finalized` the newest root more than 2/3 of the stake has
+//! rooted (the root bank where that one is already below this node's root, as Agave answers). A
+//! block or transaction is returned at a commitment only if its slot is on that commitment's chain;
+//! a slot below it that is not answers as skipped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,10 +22,15 @@ use dataplane::txn::{build_transfer, Txn, TxnError};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
+use crate::cluster_view::ClusterView;
+use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::{
     BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
     SignatureStatus, SubmitError, TransactionRecord,
 };
+use controlplane::schedule::Schedules;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// The faucet that serves `requestAirdrop` (localnet and tests).
 pub struct Faucet {
@@ -53,6 +60,12 @@ pub struct NodeChain {
     pub counters: Arc<RejectCounters>,
     /// The faucet, if this node runs one.
     pub faucet: Option<Faucet>,
+    /// What the control plane publishes.
+    pub view: Arc<ClusterView>,
+    /// Leader schedules (RPC's own cache).
+    pub schedules: Mutex<Schedules>,
+    /// Stake by validator identity (from the genesis).
+    pub stakes: HashMap<Pubkey, u64>,
 }
 
 fn block_time_secs(ms: u64) -> Option<i64> {
@@ -71,18 +84,51 @@ impl NodeChain {
         }
     }
 
-    fn root_bank(&self) -> Arc<Bank> {
-        self.forks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .root_bank()
+    /// The bank RPC reads at commitment `c` (see the module docs).
+    fn bank(&self, c: Commitment) -> Arc<Bank> {
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+        let at = self
+            .view
+            .slot(c)
+            .and_then(|s| forks.get(s))
+            .filter(|b| b.is_frozen());
+        match (at, c) {
+            (Some(b), _) => b,
+            // Before the control plane's first report: the newest frozen bank, or the root.
+            (None, Commitment::Processed) => forks.highest_frozen(),
+            (None, _) => forks.root_bank(),
+        }
     }
 
-    fn bank(&self, c: Commitment) -> Arc<Bank> {
-        match c {
-            Commitment::Processed => self.working_bank(),
-            Commitment::Confirmed | Commitment::Finalized => self.root_bank(),
+    /// Whether `slot`'s stored block is on the chain of commitment `c` (a slot on an abandoned fork,
+    /// or one whose leader produced nothing, is not).
+    fn on_chain(&self, slot: Slot, c: Commitment) -> Result<(), BlockError> {
+        let Some(levels) = self.view.levels() else {
+            return Err(BlockError::NotAvailable(slot));
+        };
+        let top = match c {
+            Commitment::Finalized => levels.finalized,
+            Commitment::Confirmed | Commitment::Processed => levels.confirmed,
+        };
+        if slot > top {
+            return Err(BlockError::NotAvailable(slot));
         }
+        if slot == Slot(0) || self.store.is_rooted(slot).unwrap_or(false) {
+            return Ok(());
+        }
+        // Above the root: an ancestor of the commitment's bank.
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+        let mut cur = forks.get(top);
+        while let Some(b) = cur {
+            if b.slot() == slot {
+                return Ok(());
+            }
+            if b.slot() < slot {
+                break;
+            }
+            cur = b.parent();
+        }
+        Err(BlockError::Skipped(slot))
     }
 
     fn count(&self, reason: Reject) {
@@ -197,28 +243,44 @@ impl Chain for NodeChain {
         sigs: &[Signature],
         search_history: bool,
     ) -> (Slot, Vec<Option<SignatureStatus>>) {
-        let working = self.working_bank();
-        let root = self.root_bank().slot();
+        let head = self.bank(Commitment::Processed);
+        let levels = self.view.levels();
+        let (confirmed, finalized) =
+            levels.map_or((Slot(0), Slot(0)), |l| (l.confirmed, l.finalized));
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
         let out = sigs
             .iter()
             .map(|sig| {
-                if let Some((slot, status)) = working.status(sig) {
-                    let rooted = slot <= root;
+                // The head's status cache answers for its own fork only: a transaction in a block
+                // on an abandoned fork is not found there.
+                if let Some((slot, status)) = head.status(sig) {
+                    let level = if slot <= finalized {
+                        Commitment::Finalized
+                    } else if slot <= confirmed {
+                        Commitment::Confirmed
+                    } else {
+                        Commitment::Processed
+                    };
+                    let confirmations = forks
+                        .get(slot)
+                        .map(|b| head.block_height().saturating_sub(b.block_height()));
                     return Some(SignatureStatus {
                         slot,
-                        confirmations: if rooted { None } else { Some(0) },
-                        err: status.err().map(|e| e.to_solana_json()),
-                        confirmation_status: if rooted {
-                            Commitment::Finalized
-                        } else {
-                            Commitment::Processed
+                        confirmations: match level {
+                            Commitment::Finalized => None,
+                            _ => Some(confirmations.unwrap_or(0)),
                         },
+                        err: status.err().map(|e| e.to_solana_json()),
+                        confirmation_status: level,
                     });
                 }
                 if !search_history {
                     return None;
                 }
                 let rec = self.store.tx_status(sig).ok()??;
+                if !self.store.is_rooted(rec.slot).unwrap_or(false) || rec.slot > finalized {
+                    return None;
+                }
                 Some(SignatureStatus {
                     slot: rec.slot,
                     confirmations: None,
@@ -227,14 +289,17 @@ impl Chain for NodeChain {
                 })
             })
             .collect();
-        (working.slot(), out)
+        (head.slot(), out)
     }
 
-    fn transaction(&self, sig: &Signature, _c: Commitment) -> Option<TransactionRecord> {
-        self.record_of(sig)
+    fn transaction(&self, sig: &Signature, c: Commitment) -> Option<TransactionRecord> {
+        let rec = self.record_of(sig)?;
+        self.on_chain(rec.slot, c).ok()?;
+        Some(rec)
     }
 
-    fn block(&self, slot: Slot, _c: Commitment) -> Result<BlockRecord, BlockError> {
+    fn block(&self, slot: Slot, c: Commitment) -> Result<BlockRecord, BlockError> {
+        self.on_chain(slot, c)?;
         let (meta, previous_blockhash) = self.stored_block(slot)?;
         let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
         let entries = self
@@ -361,6 +426,72 @@ impl Chain for NodeChain {
 
     fn transaction_count(&self, c: Commitment) -> u64 {
         self.bank(c).total_transaction_count()
+    }
+
+    fn vote_accounts(&self, c: Commitment) -> (Slot, Vec<VoteAccountInfo>) {
+        let bank = self.bank(c);
+        let accounts = bank
+            .vote_accounts()
+            .into_iter()
+            .map(|(vote_pubkey, state)| VoteAccountInfo {
+                vote_pubkey,
+                node_pubkey: state.node,
+                activated_stake: self.stakes.get(&state.node).copied().unwrap_or(0),
+                last_vote: state.votes.last().map_or(0, |l| l.slot.0),
+                root_slot: state.root.map_or(0, |r| r.0),
+                epoch_credits: state.epoch_credits.clone(),
+            })
+            .collect();
+        (bank.slot(), accounts)
+    }
+
+    fn cluster_nodes(&self) -> Vec<ClusterNode> {
+        self.view
+            .peers()
+            .iter()
+            .map(|ci| ClusterNode {
+                pubkey: ci.pubkey,
+                gossip: Some(ci.gossip),
+                tvu: Some(ci.tvu),
+                tpu: Some(ci.tpu),
+                tpu_vote: Some(ci.tpu_vote),
+                serve_repair: Some(ci.serve_repair),
+                rpc: ci.rpc,
+                version: Some(format!(
+                    "{}.{}.{}",
+                    ci.version.major, ci.version.minor, ci.version.patch
+                )),
+                shred_version: Some(ci.shred_version),
+            })
+            .collect()
+    }
+
+    fn slots_per_epoch(&self) -> u64 {
+        self.genesis.slots_per_epoch.max(1)
+    }
+
+    fn slot_leader(&self, slot: Slot) -> Option<Pubkey> {
+        self.schedules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .leader(slot)
+    }
+
+    fn slashing_evidence(&self) -> Vec<EvidenceRecord> {
+        self.view.evidence()
+    }
+
+    fn tower(&self) -> crate::rpc::cluster::TowerView {
+        let t = self.view.tower();
+        crate::rpc::cluster::TowerView {
+            votes: t
+                .votes
+                .iter()
+                .map(|l| (l.slot.0, l.confirmation_count))
+                .collect(),
+            root: t.root.map(|r| r.0),
+            voting: t.voting,
+        }
     }
 }
 

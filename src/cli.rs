@@ -48,6 +48,18 @@ pub enum Command {
     Balance(BalanceArgs),
     /// Ask a node's faucet for lamports.
     Airdrop(AirdropArgs),
+    /// Show one node's view of the cluster: slots, leader, peers, tower.
+    Status(StatusArgs),
+    /// Run the deterministic cluster simulator (many validators, faults, one seed).
+    Simulate(crate::simulate::SimulateArgs),
+}
+
+/// `status --url URL`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The node.
+    #[command(flatten)]
+    pub url: UrlArg,
 }
 
 /// `keygen`: new keypair by default; `keygen pubkey PATH` or `keygen recover` otherwise.
@@ -328,8 +340,102 @@ pub fn run_tool(
         Command::Transfer(args) => transfer(args, out),
         Command::Balance(args) => balance(args, out),
         Command::Airdrop(args) => airdrop(args, out),
+        Command::Status(args) => status(args, out),
+        Command::Simulate(args) => crate::simulate::run_simulate(&args, out),
         Command::Validator(_) | Command::Localnet(_) => bail!("not a client command"),
     }
+}
+
+/// `status`: one node's view, from its RPC.
+fn status(args: StatusArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    use serde_json::{json, Value};
+    let client = RpcClient::new(args.url.url.clone());
+    let call = |method: &str, params: Value| -> anyhow::Result<Value> {
+        client
+            .call(method, params)
+            .with_context(|| format!("{method} from {}", client.url()))
+    };
+    let identity = call("getIdentity", json!([]))?;
+    let mut slots = Vec::new();
+    for c in ["processed", "confirmed", "finalized"] {
+        slots.push(call("getSlot", json!([{ "commitment": c }]))?);
+    }
+    let leader = call("getSlotLeader", json!([{ "commitment": "processed" }]))?;
+    let epoch = call("getEpochInfo", json!([{ "commitment": "processed" }]))?;
+    let nodes = call("getClusterNodes", json!([]))?;
+    let tower = call("getTower", json!([]))?;
+    let votes = call("getVoteAccounts", json!([{ "commitment": "processed" }]))?;
+    let me = identity["identity"].as_str().unwrap_or_default().to_owned();
+    writeln!(out, "identity   {me}")?;
+    writeln!(
+        out,
+        "slots      processed {} | confirmed {} | finalized {}",
+        slots[0], slots[1], slots[2]
+    )?;
+    writeln!(
+        out,
+        "leader     {} (slot {})",
+        leader.as_str().unwrap_or("?"),
+        slots[0]
+    )?;
+    writeln!(
+        out,
+        "epoch      {} (slot {} of {})",
+        epoch["epoch"], epoch["slotIndex"], epoch["slotsInEpoch"]
+    )?;
+    let peers = nodes.as_array().cloned().unwrap_or_default();
+    writeln!(out, "peers      {} known", peers.len())?;
+    for p in &peers {
+        writeln!(
+            out,
+            "  {} gossip {} tpu {} version {}",
+            p["pubkey"].as_str().unwrap_or("?"),
+            p["gossip"].as_str().unwrap_or("-"),
+            p["tpu"].as_str().unwrap_or("-"),
+            p["version"].as_str().unwrap_or("?")
+        )?;
+    }
+    let tower_votes = tower["votes"].as_array().cloned().unwrap_or_default();
+    let newest = tower_votes.last().map_or("none".to_owned(), |v| {
+        format!(
+            "{} (lockout {} slots)",
+            v[0],
+            1u64 << v[1].as_u64().unwrap_or(1).min(63)
+        )
+    });
+    writeln!(
+        out,
+        "tower      {} votes, root {}, newest {}, {}",
+        tower_votes.len(),
+        tower["root"],
+        newest,
+        if tower["voting"].as_bool() == Some(true) {
+            "voting"
+        } else {
+            "not voting"
+        }
+    )?;
+    let all = votes["current"]
+        .as_array()
+        .into_iter()
+        .chain(votes["delinquent"].as_array())
+        .flatten();
+    for v in all {
+        if v["nodePubkey"].as_str() == Some(me.as_str()) {
+            writeln!(
+                out,
+                "vote acct  {} last vote {} root {} credits {}",
+                v["votePubkey"].as_str().unwrap_or("?"),
+                v["lastVote"],
+                v["rootSlot"],
+                v["epochCredits"]
+                    .as_array()
+                    .and_then(|c| c.last())
+                    .map_or(Value::Null, |c| c[1].clone())
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn keygen(args: KeygenArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> anyhow::Result<()> {

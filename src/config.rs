@@ -1,9 +1,12 @@
 //! The node's configuration file, `blackbook.toml`.
 //!
-//! Sections follow the reference document (network, consensus, gossip, tower_bft, turbine,
-//! replication, failover, performance, storage) plus `rpc` and `logging`. Every field has a default,
-//! so an empty file is a valid configuration; unknown keys are rejected, and every invalid value is
-//! an error that names its field (`tower_bft.vote_threshold: must be in (0.5, 1.0], got 1.5`).
+//! Sections follow the reference document (network, consensus, gossip, turbine, performance,
+//! storage) plus `rpc` and `logging`; a section or field lands with the feature that reads it, so
+//! every field here does something. The reference's `[tower_bft]` thresholds are not settings:
+//! Tower BFT's thresholds are cluster constants, and one node with its own would break safety.
+//! Every field has a default, so an empty file is a valid configuration; unknown keys are rejected,
+//! and every invalid value is an error that names its field (`turbine.fanout: must be in 1..=1000,
+//! got 0`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -77,40 +80,21 @@ impl ConfigError {
     }
 }
 
-/// The node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Follows the leader schedule: votes, replays, leads in its own slots.
-    #[default]
-    Validator,
-    /// Prefers to lead (a single-leader cluster's producer).
-    Leader,
-    /// Hot standby that takes over when the leader stops.
-    Backup,
-}
-
 /// The whole `blackbook.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Sockets and peer limits.
     pub network: NetworkConfig,
-    /// Identity, genesis and role.
+    /// Identity and genesis.
     pub consensus: ConsensusConfig,
     /// Peer discovery.
     pub gossip: GossipConfig,
-    /// Voting and lockouts.
-    pub tower_bft: TowerBftConfig,
     /// Block propagation.
     pub turbine: TurbineConfig,
-    /// Ledger replication and catch-up.
-    pub replication: ReplicationConfig,
-    /// Leader failover.
-    pub failover: FailoverConfig,
-    /// Threads, shards and batching.
+    /// Threads and batching.
     pub performance: PerformanceConfig,
-    /// Ledger location and size.
+    /// Ledger location.
     pub storage: StorageConfig,
     /// JSON-RPC server and faucet.
     pub rpc: RpcConfig,
@@ -122,13 +106,16 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkConfig {
-    /// Gossip socket.
+    /// Gossip socket (UDP).
     pub listen_addr: SocketAddr,
-    /// `host:port` other nodes should use to reach this one, when it differs from `listen_addr`.
+    /// `host:port` other nodes should use to reach this one's gossip socket, when it differs from
+    /// `listen_addr`; its host is also advertised for every other socket bound to 0.0.0.0.
     pub advertise_addr: Option<String>,
     /// Socket where clients send transactions (UDP).
     pub tpu_addr: SocketAddr,
-    /// Most peers kept in the gossip table.
+    /// Socket where other validators send their votes (UDP).
+    pub tpu_vote_addr: SocketAddr,
+    /// Most validators kept in the gossip table.
     pub max_peers: usize,
     /// Kernel receive buffer for UDP sockets; too small and bursts drop.
     pub udp_recv_buffer_bytes: usize,
@@ -142,31 +129,6 @@ pub struct NetworkConfig {
     pub serve_repair_addr: SocketAddr,
     /// Batched UDP backend: `io_uring` (falls back to `mmsg` where the kernel refuses) or `mmsg`.
     pub udp_backend: String,
-    /// The other validators and their sockets (static until gossip lands).
-    pub peers: Vec<PeerConfig>,
-}
-
-/// One other validator's contact information.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeerConfig {
-    /// Its identity (base58 public key, as in the genesis).
-    pub identity: String,
-    /// Its shred socket.
-    pub tvu_addr: SocketAddr,
-    /// Its repair-serving socket.
-    pub serve_repair_addr: SocketAddr,
-    /// Its transaction socket.
-    pub tpu_addr: SocketAddr,
-}
-
-impl PeerConfig {
-    /// Its identity as a key (validation refuses a config where this fails).
-    pub fn pubkey(&self) -> anyhow::Result<dataplane::types::Pubkey> {
-        self.identity
-            .parse()
-            .map_err(|_| anyhow::anyhow!("network.peers.identity {:?}", self.identity))
-    }
 }
 
 impl Default for NetworkConfig {
@@ -175,44 +137,34 @@ impl Default for NetworkConfig {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], 8001)),
             advertise_addr: None,
             tpu_addr: SocketAddr::from(([0, 0, 0, 0], 8003)),
-            max_peers: 50,
+            tpu_vote_addr: SocketAddr::from(([0, 0, 0, 0], 8007)),
+            max_peers: 512,
             udp_recv_buffer_bytes: 64 << 20,
             udp_send_buffer_bytes: 16 << 20,
             tvu_addr: SocketAddr::from(([0, 0, 0, 0], 8004)),
             repair_addr: SocketAddr::from(([0, 0, 0, 0], 8005)),
             serve_repair_addr: SocketAddr::from(([0, 0, 0, 0], 8006)),
             udp_backend: "io_uring".to_owned(),
-            peers: Vec::new(),
         }
     }
 }
 
-/// `[consensus]`: identity, genesis and role.
+/// `[consensus]`: identity and genesis. (The tower lives in `storage.data_dir/tower.bin`.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsensusConfig {
-    /// What this node does in the cluster.
-    pub role: Role,
     /// The node's identity keypair (Solana keypair file). The reference calls it `validator_keypair`.
     #[serde(alias = "validator_keypair")]
     pub identity_keypair: PathBuf,
     /// The cluster's genesis file.
     pub genesis: PathBuf,
-    /// Where to fetch a leader schedule instead of deriving it from stakes.
-    pub leader_schedule_url: Option<String>,
-    /// Until Tower BFT votes decide, a block roots once the highest block is this many slots past
-    /// it (multi-validator clusters; a lone validator roots every block at once).
-    pub provisional_root_depth: u64,
 }
 
 impl Default for ConsensusConfig {
     fn default() -> Self {
         ConsensusConfig {
-            role: Role::Validator,
             identity_keypair: PathBuf::from("identity.json"),
             genesis: PathBuf::from("genesis.json"),
-            leader_schedule_url: None,
-            provisional_root_depth: 8,
         }
     }
 }
@@ -221,12 +173,14 @@ impl Default for ConsensusConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GossipConfig {
-    /// `host:port` of nodes to contact first.
+    /// `host:port` of gossip sockets to contact first (a node that knows only these learns the
+    /// whole validator set; every few pulls one goes to a seed again, which re-joins the tables a
+    /// long partition split).
     pub seeds: Vec<String>,
-    /// How often this node announces itself.
+    /// How often this node re-signs and announces its contact information.
     #[serde(with = "duration_text")]
     pub heartbeat_interval: Duration,
-    /// How often it asks peers for the peers they know.
+    /// How often it pulls from a peer what it lacks (new nodes, and whatever push missed).
     #[serde(with = "duration_text")]
     pub peer_discovery_interval: Duration,
 }
@@ -236,32 +190,7 @@ impl Default for GossipConfig {
         GossipConfig {
             seeds: Vec::new(),
             heartbeat_interval: Duration::from_secs(5),
-            peer_discovery_interval: Duration::from_secs(30),
-        }
-    }
-}
-
-/// `[tower_bft]`: voting and lockouts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TowerBftConfig {
-    /// Stake fraction that makes a supermajority.
-    pub vote_threshold: f64,
-    /// Votes in a tower; the oldest roots when a new one would exceed it.
-    pub max_lockout_depth: u32,
-    /// Supermajority votes on a block that make it optimistically confirmed.
-    pub optimistic_confirmation_count: u32,
-    /// Confirmations (descendant blocks voted on) after which a block is reported `confirmed`.
-    pub confirmed_count: u32,
-}
-
-impl Default for TowerBftConfig {
-    fn default() -> Self {
-        TowerBftConfig {
-            vote_threshold: 0.67,
-            max_lockout_depth: 32,
-            optimistic_confirmation_count: 1,
-            confirmed_count: 10,
+            peer_discovery_interval: Duration::from_millis(500),
         }
     }
 }
@@ -288,53 +217,7 @@ impl Default for TurbineConfig {
     }
 }
 
-/// `[replication]`: ledger replication and catch-up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReplicationConfig {
-    /// Keep the whole ledger (not only recent slots).
-    pub full_node: bool,
-    /// Slots between account snapshots.
-    pub snapshot_interval: u64,
-    /// Slots requested per catch-up request.
-    pub catchup_batch_size: u64,
-}
-
-impl Default for ReplicationConfig {
-    fn default() -> Self {
-        ReplicationConfig {
-            full_node: true,
-            snapshot_interval: 10_000,
-            catchup_batch_size: 1_000,
-        }
-    }
-}
-
-/// `[failover]`: leader failover.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FailoverConfig {
-    /// Order among backups: 1 = primary, 2 = secondary, 3 = tertiary.
-    pub backup_priority: u8,
-    /// How often a backup syncs its PoH with the leader's.
-    #[serde(with = "duration_text")]
-    pub poh_sync_interval: Duration,
-    /// Silence after which the leader is presumed dead.
-    #[serde(with = "duration_text")]
-    pub leader_timeout: Duration,
-}
-
-impl Default for FailoverConfig {
-    fn default() -> Self {
-        FailoverConfig {
-            backup_priority: 2,
-            poh_sync_interval: Duration::from_millis(100),
-            leader_timeout: Duration::from_millis(1800),
-        }
-    }
-}
-
-/// `[performance]`: threads, shards and batching.
+/// `[performance]`: threads and batching.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PerformanceConfig {
@@ -342,8 +225,6 @@ pub struct PerformanceConfig {
     pub worker_threads: usize,
     /// Signature verification threads; 0 = chosen from the core count.
     pub sigverify_threads: usize,
-    /// Account map shards (a power of two).
-    pub account_shards: usize,
     /// Pin hot-path threads to cores (still skipped when there are too few cores).
     pub pin_cores: bool,
     /// Most transactions in one execution batch.
@@ -355,29 +236,24 @@ impl Default for PerformanceConfig {
         PerformanceConfig {
             worker_threads: 0,
             sigverify_threads: 0,
-            account_shards: 256,
             pin_cores: true,
             batch_size_max: 256,
         }
     }
 }
 
-/// `[storage]`: ledger location and size.
+/// `[storage]`: ledger location.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
-    /// Directory holding the redb ledger.
+    /// Directory holding the redb ledger and the tower file.
     pub data_dir: PathBuf,
-    /// Largest ledger size in bytes; in TOML an integer or a size such as `"1TB"` or `"512GiB"`.
-    #[serde(with = "byte_size_text")]
-    pub max_db_size: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("/var/lib/blackbook"),
-            max_db_size: 1_000_000_000_000,
         }
     }
 }
@@ -504,96 +380,32 @@ impl Config {
                 format!("must be \"io_uring\" or \"mmsg\", got {:?}", n.udp_backend),
             ));
         }
-        for p in &n.peers {
-            if p.pubkey().is_err() {
-                return Err(ConfigError::invalid(
-                    "network.peers.identity",
-                    format!("not a base58 public key: {:?}", p.identity),
-                ));
-            }
-        }
-        check_range(
-            "consensus.provisional_root_depth",
-            self.consensus.provisional_root_depth,
-            1,
-            1_024,
-        )?;
-
         let c = &self.consensus;
         check_nonempty_path("consensus.identity_keypair", &c.identity_keypair)?;
         check_nonempty_path("consensus.genesis", &c.genesis)?;
-        if let Some(url) = &c.leader_schedule_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(ConfigError::invalid(
-                    "consensus.leader_schedule_url",
-                    format!("must be an http:// or https:// URL, got {url:?}"),
-                ));
-            }
-        }
 
         let g = &self.gossip;
         for seed in &g.seeds {
             check_host_port("gossip.seeds", seed)?;
         }
-        check_nonzero_duration("gossip.heartbeat_interval", g.heartbeat_interval)?;
-        check_nonzero_duration("gossip.peer_discovery_interval", g.peer_discovery_interval)?;
-
-        let t = &self.tower_bft;
-        // `!(a > b)` rather than `a <= b` so that NaN is rejected too.
-        if !(t.vote_threshold > 0.5 && t.vote_threshold <= 1.0) {
-            return Err(ConfigError::invalid(
-                "tower_bft.vote_threshold",
-                format!("must be in (0.5, 1.0], got {}", t.vote_threshold),
-            ));
-        }
-        // Lockouts double per vote: 2^depth slots must fit a u64.
-        check_range("tower_bft.max_lockout_depth", t.max_lockout_depth, 1, 63)?;
+        check_range("gossip.seeds (count)", g.seeds.len(), 0, 16)?;
         check_range(
-            "tower_bft.optimistic_confirmation_count",
-            t.optimistic_confirmation_count,
-            1,
-            t.max_lockout_depth,
+            "gossip.heartbeat_interval (ms)",
+            g.heartbeat_interval.as_millis(),
+            100,
+            30_000,
         )?;
         check_range(
-            "tower_bft.confirmed_count",
-            t.confirmed_count,
-            t.optimistic_confirmation_count,
-            t.max_lockout_depth,
+            "gossip.peer_discovery_interval (ms)",
+            g.peer_discovery_interval.as_millis(),
+            10,
+            60_000,
         )?;
 
         let tb = &self.turbine;
         check_range("turbine.fanout", tb.fanout, 1, 1000)?;
         check_range("turbine.fec_data_shreds", tb.fec_data_shreds, 1, 256)?;
         check_range("turbine.fec_coding_shreds", tb.fec_coding_shreds, 1, 256)?;
-
-        let r = &self.replication;
-        check_range(
-            "replication.snapshot_interval",
-            r.snapshot_interval,
-            1,
-            u64::MAX,
-        )?;
-        check_range(
-            "replication.catchup_batch_size",
-            r.catchup_batch_size,
-            1,
-            100_000,
-        )?;
-
-        let f = &self.failover;
-        check_range("failover.backup_priority", f.backup_priority, 1, 3)?;
-        check_nonzero_duration("failover.poh_sync_interval", f.poh_sync_interval)?;
-        check_nonzero_duration("failover.leader_timeout", f.leader_timeout)?;
-        if f.leader_timeout <= f.poh_sync_interval {
-            return Err(ConfigError::invalid(
-                "failover.leader_timeout",
-                format!(
-                    "must be longer than failover.poh_sync_interval ({}), got {}",
-                    humantime::format_duration(f.poh_sync_interval),
-                    humantime::format_duration(f.leader_timeout)
-                ),
-            ));
-        }
 
         let p = &self.performance;
         check_range("performance.worker_threads", p.worker_threads, 0, 1024)?;
@@ -603,24 +415,10 @@ impl Config {
             0,
             1024,
         )?;
-        check_range("performance.account_shards", p.account_shards, 1, 1 << 16)?;
-        if !p.account_shards.is_power_of_two() {
-            return Err(ConfigError::invalid(
-                "performance.account_shards",
-                format!("must be a power of two, got {}", p.account_shards),
-            ));
-        }
         check_range("performance.batch_size_max", p.batch_size_max, 1, 1 << 16)?;
 
         let s = &self.storage;
         check_nonempty_path("storage.data_dir", &s.data_dir)?;
-        // A TOML integer is an i64, so larger sizes could not be written back.
-        check_range(
-            "storage.max_db_size",
-            s.max_db_size,
-            1 << 20,
-            i64::MAX as u64,
-        )?;
 
         if let Some(p) = &self.rpc.faucet_keypair {
             check_nonempty_path("rpc.faucet_keypair", p)?;
@@ -654,13 +452,6 @@ fn check_range<T: PartialOrd + std::fmt::Display>(
     Ok(())
 }
 
-fn check_nonzero_duration(field: &str, value: Duration) -> Result<(), ConfigError> {
-    if value.is_zero() {
-        return Err(ConfigError::invalid(field, "must be longer than 0, got 0s"));
-    }
-    Ok(())
-}
-
 fn check_nonempty_path(field: &str, value: &Path) -> Result<(), ConfigError> {
     if value.as_os_str().is_empty() {
         return Err(ConfigError::invalid(field, "must not be empty"));
@@ -689,6 +480,15 @@ fn reject_removed_keys(text: &str) -> Result<(), ConfigError> {
     let Ok(table) = text.parse::<toml::Table>() else {
         return Ok(());
     };
+    if table.contains_key("tower_bft") {
+        return Err(ConfigError::invalid(
+            "tower_bft",
+            "not configurable: Tower BFT's thresholds (vote 3s > 2S at depth 8, 100s > 38S at \
+             depth 4 and for switching, 31 lockouts) are cluster constants compared as exact \
+             integers, because one node with its own would break the cluster's safety. Remove this \
+             section",
+        ));
+    }
     let turbine = table.get("turbine").and_then(|t| t.as_table());
     if let Some(size) = turbine.and_then(|t| t.get("shred_size")) {
         return Err(ConfigError::invalid(
@@ -779,49 +579,6 @@ mod duration_text {
                 "invalid duration {text:?} ({e}); write a number and a unit, as in \"5s\" or \"100ms\""
             ))
         })
-    }
-}
-
-/// Serde for byte sizes: an integer, or text such as `"1TB"` (10^12) or `"64MiB"` (2^26).
-mod byte_size_text {
-    use serde::{de, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(*v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-        d.deserialize_any(SizeVisitor)
-    }
-
-    struct SizeVisitor;
-
-    impl de::Visitor<'_> for SizeVisitor {
-        type Value = u64;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a size in bytes: an integer or text such as \"1TB\" or \"512GiB\"")
-        }
-
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-            Ok(v)
-        }
-
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-            u64::try_from(v).map_err(|_| E::custom(format!("size must not be negative, got {v}")))
-        }
-
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-            let parsed = v
-                .trim()
-                .parse::<bytesize::ByteSize>()
-                .map_err(|e| E::custom(format!("invalid size {v:?}: {e}")))?;
-            // The parser saturates on overflow; a saturated value is not what was written.
-            if parsed.as_u64() == u64::MAX {
-                return Err(E::custom(format!("size {v:?} is too large")));
-            }
-            Ok(parsed.as_u64())
-        }
     }
 }
 

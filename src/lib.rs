@@ -3,7 +3,9 @@
 
 pub mod chain;
 pub mod cli;
+pub mod cluster_view;
 pub mod config;
+pub mod control;
 pub mod loadgen;
 pub mod localnet;
 pub mod metrics;
@@ -12,4 +14,5 @@ pub mod repair_service;
 pub mod replication;
 pub mod rpc;
 pub mod rpc_client;
+pub mod simulate;
 pub mod wallet;

@@ -21,8 +21,8 @@ use ed25519_dalek::SigningKey;
 use hdrhistogram::Histogram;
 use serde_json::json;
 
-use crate::replication::Schedules;
 use crate::rpc_client::RpcClient;
+use controlplane::schedule::Schedules;
 use controlplane::slot_clock::SlotClock;
 use dataplane::genesis::Genesis;
 
@@ -67,7 +67,7 @@ pub struct LoadConfig {
 #[derive(Clone)]
 pub struct TpuTargets {
     addrs: Vec<(Pubkey, SocketAddr)>,
-    schedule: Option<(SlotClock, Arc<Schedules>)>,
+    schedule: Option<(SlotClock, Arc<Mutex<Schedules>>)>,
 }
 
 impl std::fmt::Debug for TpuTargets {
@@ -95,7 +95,10 @@ impl TpuTargets {
     pub fn cluster(genesis: &Genesis, addrs: Vec<(Pubkey, SocketAddr)>) -> TpuTargets {
         TpuTargets {
             addrs,
-            schedule: Some((SlotClock::new(genesis), Arc::new(Schedules::new(genesis)))),
+            schedule: Some((
+                SlotClock::new(genesis),
+                Arc::new(Mutex::new(Schedules::new(genesis))),
+            )),
         }
     }
 
@@ -108,6 +111,7 @@ impl TpuTargets {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let mut schedules = schedules.lock().unwrap_or_else(|e| e.into_inner());
         let mut leaders = vec![schedules.leader(clock.slot_at(now))];
         let next = schedules.leader(clock.slot_at(now + HANDOVER_LOOKAHEAD_MS));
         if next != leaders[0] {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use dataplane::genesis::{
     Genesis, GenesisAccount, GenesisValidator, DEFAULT_LAMPORTS_PER_SIGNATURE,
-    DEFAULT_SLOTS_PER_EPOCH, DEFAULT_TICKS_PER_SLOT,
+    DEFAULT_TICKS_PER_SLOT,
 };
 use dataplane::types::{Pubkey, LAMPORTS_PER_TOKEN};
 use ed25519_dalek::SigningKey;
@@ -25,11 +25,13 @@ use serde_json::json;
 
 use crate::cli::LocalnetArgs;
 use crate::loadgen::{load_account, LoadConfig, LoadGenerator, TpuTargets};
-use crate::replication::Schedules;
 use crate::rpc_client::RpcClient;
 use crate::wallet;
+use controlplane::schedule::Schedules;
 use controlplane::slot_clock::SlotClock;
 
+/// Slots per epoch of a local cluster.
+pub const LOCALNET_SLOTS_PER_EPOCH: u64 = 64;
 /// Most validators one localnet starts (each is a full process; a laptop runs a handful).
 const VALIDATORS_MAX: usize = 32;
 /// Lamports in each load account at genesis.
@@ -151,6 +153,7 @@ struct Ports {
     tvu: SocketAddr,
     repair: SocketAddr,
     serve_repair: SocketAddr,
+    tpu_vote: SocketAddr,
     rpc: SocketAddr,
 }
 
@@ -167,6 +170,7 @@ fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
         tvu: port(4)?,
         repair: port(5)?,
         serve_repair: port(6)?,
+        tpu_vote: port(7)?,
         rpc: port(9)?,
     })
 }
@@ -201,27 +205,26 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         } else {
             String::new()
         };
-        let mut peers = String::new();
-        for (j, other) in keys.iter().enumerate().filter(|(j, _)| *j != i) {
-            let q = ports(args.base_port, j)?;
-            peers.push_str(&format!(
-                "[[network.peers]]\nidentity = \"{}\"\ntvu_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\
-                 tpu_addr = \"{}\"\n\n",
-                Pubkey(other.verifying_key().to_bytes()),
-                q.tvu,
-                q.serve_repair,
-                q.tpu
-            ));
-        }
+        // Every node knows one seed (validator 0; validator 0 itself validator 1): gossip finds
+        // the rest.
+        let seed = if i == 0 { 1 % keys.len() } else { 0 };
+        let seeds = if keys.len() > 1 {
+            format!(
+                "[gossip]\nseeds = [\"{}\"]\n\n",
+                ports(args.base_port, seed)?.gossip
+            )
+        } else {
+            String::new()
+        };
         let config = format!(
             "# Written by `blackbook localnet`.\n\
-             [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntvu_addr = \"{}\"\n\
-             repair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{peers}\
+             [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntpu_vote_addr = \"{}\"\n\
+             tvu_addr = \"{}\"\nrepair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{seeds}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\
              [rpc]\naddr = \"{}\"\n{faucet_line}\n\
              [performance]\npin_cores = false\n",
-            p.gossip, p.tpu, p.tvu, p.repair, p.serve_repair, p.rpc
+            p.gossip, p.tpu, p.tpu_vote, p.tvu, p.repair, p.serve_repair, p.rpc
         );
         let config_path = vdir.join("blackbook.toml");
         fs::write(&config_path, config)?;
@@ -258,7 +261,8 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         hashes_per_tick: args.hashes_per_tick,
         slot_duration_ms: args.slot_ms,
         lamports_per_signature: DEFAULT_LAMPORTS_PER_SIGNATURE,
-        slots_per_epoch: DEFAULT_SLOTS_PER_EPOCH,
+        // Short epochs, so every run crosses epoch boundaries (schedules, credits).
+        slots_per_epoch: LOCALNET_SLOTS_PER_EPOCH,
         validators: genesis_validators,
         accounts,
     };
@@ -395,7 +399,7 @@ fn drive(
         )
     };
     let clock = SlotClock::new(&cluster.genesis);
-    let schedules = Schedules::new(&cluster.genesis);
+    let mut schedules = Schedules::new(&cluster.genesis);
     let load = LoadGenerator::start(LoadConfig {
         tpu,
         rpc_url: rpc_url.clone(),

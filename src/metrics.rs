@@ -37,6 +37,48 @@ pub struct NodeMetrics {
     pub transactions_forwarded: AtomicU64,
     /// Transactions the forwarding socket refused.
     pub transactions_forward_failed: AtomicU64,
+    /// The fork-choice head (RPC "processed").
+    pub processed_slot: AtomicU64,
+    /// The newest optimistically confirmed slot on the head's fork.
+    pub confirmed_slot: AtomicU64,
+    /// The newest slot more than 2/3 of the stake has rooted.
+    pub finalized_slot: AtomicU64,
+    /// Votes this node cast.
+    pub votes_cast: AtomicU64,
+    /// Votes sent again because they had not landed.
+    pub votes_refreshed: AtomicU64,
+    /// Vote datagrams the socket refused to send.
+    pub votes_send_failed: AtomicU64,
+    /// Tower writes that failed (the vote was then not sent).
+    pub tower_write_failures: AtomicU64,
+    /// Slashing evidence recorded.
+    pub slashing_evidence: AtomicU64,
+    /// Duplicate slots where this node's version lost to a duplicate-confirmed one.
+    pub duplicate_versions_lost: AtomicU64,
+    /// Validators gossip knows (this node included).
+    pub peers_known: AtomicU64,
+    /// Datagrams on the vote port refused, by reason.
+    pub votes_rejected: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// Gossip records and datagrams refused, by reason (a snapshot of the gossip counters).
+    pub gossip_rejected: std::sync::Mutex<Vec<(&'static str, u64)>>,
+}
+
+impl NodeMetrics {
+    /// Counts a vote datagram refused for `reason`.
+    pub fn count_vote_rejected(&self, reason: &str) {
+        let reason: &'static str = match reason {
+            "malformed" => "malformed",
+            "not_a_vote" => "not_a_vote",
+            "bad_signature" => "bad_signature",
+            _ => "other",
+        };
+        *self
+            .votes_rejected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
@@ -120,6 +162,96 @@ pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
         "blackbook_sigverify_accepted",
         "Packets that passed signature verification",
         get(&node.sigverify_accepted),
+    );
+    for (name, help, a) in [
+        (
+            "blackbook_processed_slot",
+            "The fork-choice head (RPC processed)",
+            &node.processed_slot,
+        ),
+        (
+            "blackbook_confirmed_slot",
+            "Newest optimistically confirmed slot",
+            &node.confirmed_slot,
+        ),
+        (
+            "blackbook_finalized_slot",
+            "Newest slot more than 2/3 of the stake rooted",
+            &node.finalized_slot,
+        ),
+        (
+            "blackbook_peers_known",
+            "Validators gossip knows",
+            &node.peers_known,
+        ),
+    ] {
+        gauge(&mut r, name, help, get(a));
+    }
+    for (name, help, a) in [
+        (
+            "blackbook_votes_cast",
+            "Votes this node cast",
+            &node.votes_cast,
+        ),
+        (
+            "blackbook_votes_refreshed",
+            "Votes sent again because they had not landed",
+            &node.votes_refreshed,
+        ),
+        (
+            "blackbook_votes_send_failed",
+            "Vote datagrams the socket refused",
+            &node.votes_send_failed,
+        ),
+        (
+            "blackbook_tower_write_failures",
+            "Tower writes that failed (the vote was not sent)",
+            &node.tower_write_failures,
+        ),
+        (
+            "blackbook_slashing_evidence",
+            "Slashing evidence recorded",
+            &node.slashing_evidence,
+        ),
+        (
+            "blackbook_duplicate_versions_lost",
+            "Duplicate slots whose version here lost",
+            &node.duplicate_versions_lost,
+        ),
+    ] {
+        counter(&mut r, name, help, get(a));
+    }
+    let votes_rejected = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (reason, n) in node
+        .votes_rejected
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        votes_rejected
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(*n);
+    }
+    r.register(
+        "blackbook_votes_rejected",
+        "Vote-port datagrams refused, by reason",
+        votes_rejected,
+    );
+    let gossip_rejected = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (reason, n) in node
+        .gossip_rejected
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        gossip_rejected
+            .get_or_create(&vec![("reason".to_string(), reason.to_string())])
+            .inc_by(*n);
+    }
+    r.register(
+        "blackbook_gossip_rejected",
+        "Gossip datagrams and records refused, by reason",
+        gossip_rejected,
     );
     let family = Family::<Vec<(String, String)>, Counter<u64>>::default();
     for (reason, n) in rejected.snapshot() {

@@ -1,41 +1,50 @@
-//! `blackbook validator`: one node — the data-plane pipeline on its own threads, steered and served by
-//! a tokio control plane (RPC, metrics, signals).
+//! `blackbook validator`: one node — the data-plane pipeline on its own threads, steered by the
+//! control-plane core on one tokio task (see [`crate::control`]) and served by RPC and metrics.
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use axum::routing::get;
+use controlplane::gossip::{ContactInfo, GossipConfig, SoftwareVersion};
+use controlplane::io::Input;
+use controlplane::node::{Node, NodeConfig, Restored, TowerStart};
+use controlplane::schedule::Schedules;
+use controlplane::slot_clock::SlotClock;
+use controlplane::tower::file as tower_file;
 use dataplane::cores::CorePlan;
 use dataplane::forward::Forwarder;
 use dataplane::genesis::Genesis;
 use dataplane::packet::bind_udp;
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
-use dataplane::plane::DataEvent;
+use dataplane::plane::BankFrozen;
 use dataplane::poh::{check_leader_capacity, measure_hash_rate};
 use dataplane::sealevel::Executor;
+use dataplane::shred::shred_version;
 use dataplane::store::Store;
-use dataplane::types::Pubkey;
+use dataplane::types::{Hash, Pubkey, Slot};
 
 use crate::chain::{Faucet, NodeChain};
+use crate::cluster_view::ClusterView;
 use crate::config::Config;
+use crate::control::{self, ControlIo, DataPlaneCommands};
 use crate::metrics::{render, NodeMetrics};
 use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets};
+use crate::rpc::cluster::EvidenceRecord;
 use crate::rpc::RpcStats;
 use crate::wallet;
-use controlplane::leader::{decide, LeadDecision, LeaderView};
-use controlplane::schedule::Schedules;
-use controlplane::slot_clock::SlotClock;
-use dataplane::plane::PeerAddrs;
-use dataplane::types::Slot;
 
 /// How long the start-up PoH speed check hashes.
 const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
-
+/// The tower file's name in `storage.data_dir`.
+pub const TOWER_FILE: &str = "tower.bin";
+/// A node with no tower and no stored blocks that starts within this many slots of genesis is part
+/// of a new cluster: nobody can have voted yet, so it votes at once. Later, a missing tower means a
+/// lost one, and the node waits for finality to pass the slot it started at before voting.
+pub const FRESH_CLUSTER_SLOTS: u64 = 64;
 /// Thread counts and dedicated cores for this machine, from the config or the cores available.
 struct ThreadPlan {
     sigverify: usize,
@@ -65,7 +74,7 @@ fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
 }
 
 /// The socket held transactions are forwarded from (Gulf Stream); its target comes from the control
-/// loop.
+/// plane.
 fn forwarder(config: &Config) -> anyhow::Result<Forwarder> {
     let bind_ip = config.network.tpu_addr.ip();
     let socket = UdpSocket::bind((bind_ip, 0))
@@ -73,32 +82,159 @@ fn forwarder(config: &Config) -> anyhow::Result<Forwarder> {
     Ok(Forwarder::new(socket)?)
 }
 
-/// Stop-gap until the control loop drives the peer tables from gossip: the configured peers' TPU
-/// addresses by identity, and their TVU and repair addresses sent once to the replication threads.
-fn static_peers(
-    config: &Config,
-    replication: Option<&Replication>,
-) -> anyhow::Result<HashMap<Pubkey, SocketAddr>> {
-    let mut tpus = HashMap::new();
-    let mut tvu = HashMap::new();
-    let mut repair = Vec::new();
-    for peer in &config.network.peers {
-        let identity = peer.pubkey()?;
-        tpus.insert(identity, peer.tpu_addr);
-        tvu.insert(identity, peer.tvu_addr);
-        repair.push(crate::repair_service::RepairPeer {
-            identity,
-            serve_repair: peer.serve_repair_addr,
-        });
-    }
-    if let Some(r) = replication {
-        let addrs = Arc::new(PeerAddrs { tvu });
-        for s in &r.turbine_peers {
-            let _ = s.try_send(addrs.clone());
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn open_store(dir: &Path, genesis_hash: Hash) -> anyhow::Result<Store> {
+    Store::open(dir, genesis_hash)
+        .with_context(|| format!("opening the ledger in {}", dir.display()))
+}
+
+/// The tower this node starts with (see [`FRESH_CLUSTER_SLOTS`]).
+fn load_tower(
+    path: &Path,
+    identity: &Pubkey,
+    store: &Store,
+    genesis: &Genesis,
+) -> anyhow::Result<TowerStart> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(match tower_file::decode_and_verify(&bytes, identity) {
+            Ok(t) => {
+                let t = t.into_inner();
+                tracing::info!(
+                    last_vote = ?t.last_voted_slot(),
+                    root = ?t.root,
+                    "tower restored from {}",
+                    path.display()
+                );
+                TowerStart::Saved(t)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "tower file {} is unusable ({e}): no vote until finality passes this start",
+                    path.display()
+                );
+                TowerStart::Lost
+            }
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let stored = store.latest_slot()?.unwrap_or(Slot(0));
+            let now = SlotClock::new(genesis).slot_at(unix_ms());
+            if stored == Slot(0) && now.0 < FRESH_CLUSTER_SLOTS {
+                Ok(TowerStart::Fresh)
+            } else {
+                tracing::warn!(
+                    "no tower file at {} (ledger at slot {stored}, clock at {now}): no vote until \
+                     finality passes this start",
+                    path.display()
+                );
+                Ok(TowerStart::Lost)
+            }
         }
-        let _ = r.repair_peers.try_send(repair);
+        Err(e) => Err(e).with_context(|| format!("reading the tower file {}", path.display())),
     }
-    Ok(tpus)
+}
+
+/// The addresses this node advertises in gossip: each configured socket, with the advertised host
+/// in place of an unspecified (0.0.0.0) bind address.
+fn contact_info(
+    config: &Config,
+    identity: Pubkey,
+    genesis_hash: &Hash,
+    clustered: bool,
+) -> anyhow::Result<ContactInfo> {
+    let n = &config.network;
+    let gossip = match &n.advertise_addr {
+        Some(a) => a
+            .to_socket_addrs()
+            .with_context(|| format!("network.advertise_addr {a:?}"))?
+            .next()
+            .with_context(|| format!("network.advertise_addr {a:?} resolves to nothing"))?,
+        None => n.listen_addr,
+    };
+    let host: IpAddr = gossip.ip();
+    if host.is_unspecified() && clustered {
+        bail!(
+            "network.advertise_addr: required when network.listen_addr is {} in a cluster of \
+             several validators (peers must be told where to reach this node)",
+            n.listen_addr
+        );
+    }
+    let fix = |a: SocketAddr| {
+        if a.ip().is_unspecified() {
+            SocketAddr::new(host, a.port())
+        } else {
+            a
+        }
+    };
+    let version = |i: usize| {
+        env!("CARGO_PKG_VERSION")
+            .split('.')
+            .nth(i)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(ContactInfo {
+        pubkey: identity,
+        wallclock_ms: unix_ms(),
+        shred_version: shred_version(genesis_hash),
+        version: SoftwareVersion {
+            major: version(0),
+            minor: version(1),
+            patch: version(2),
+        },
+        // Start time above, randomness below: a newer process of this identity has the larger.
+        instance: (unix_ms() << 16) | u64::from(rand::random::<u16>()),
+        gossip,
+        tpu: fix(n.tpu_addr),
+        tpu_vote: fix(n.tpu_vote_addr),
+        tvu: fix(n.tvu_addr),
+        repair: fix(n.repair_addr),
+        serve_repair: fix(n.serve_repair_addr),
+        rpc: config.rpc.enabled.then(|| fix(config.rpc.addr)),
+    })
+}
+
+/// `gossip.seeds`, resolved.
+fn seeds(config: &Config) -> anyhow::Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for s in &config.gossip.seeds {
+        let addr = s
+            .to_socket_addrs()
+            .with_context(|| format!("gossip.seeds: resolving {s:?}"))?
+            .next()
+            .with_context(|| format!("gossip.seeds: {s:?} resolves to nothing"))?;
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+fn gossip_config(config: &Config) -> anyhow::Result<GossipConfig> {
+    let g = GossipConfig {
+        peers_max: config.network.max_peers,
+        contact_refresh_ms: config.gossip.heartbeat_interval.as_millis() as u64,
+        pull_interval_ms: config.gossip.peer_discovery_interval.as_millis() as u64,
+        ..GossipConfig::default()
+    };
+    g.validate()
+        .map_err(|e| anyhow::anyhow!("gossip settings: {e}"))?;
+    Ok(g)
+}
+
+/// Binds a control-plane UDP socket with the configured buffers, for tokio.
+fn control_socket(config: &Config, addr: SocketAddr, field: &str) -> anyhow::Result<UdpSocket> {
+    let (socket, _, _) = bind_udp(
+        addr,
+        config.network.udp_recv_buffer_bytes,
+        config.network.udp_send_buffer_bytes,
+    )
+    .with_context(|| format!("binding {field} {addr}"))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
 }
 
 /// Runs the validator until SIGINT/SIGTERM.
@@ -133,14 +269,13 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(ledger_dir)
         .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
     let store = Arc::new(open_store(ledger_dir, genesis_hash)?);
+    let tower_path: PathBuf = ledger_dir.join(TOWER_FILE);
+    let tower = load_tower(&tower_path, &identity, &store, &genesis)?;
     let mut executor = Executor::new(plan.exec);
     // Stored blocks above the root rejoin the fork tree unrooted: only the control plane roots.
     let (forks, report) = dataplane::replay::load_cluster(&genesis, &store, &mut executor, 2)
         .context("loading the ledger")?;
     drop(executor);
-    metrics
-        .blocks_replayed
-        .store(report.replayed.len() as u64, Ordering::Relaxed);
     metrics.root_slot.store(report.root.0, Ordering::Relaxed);
     tracing::info!(
         root = report.root.0,
@@ -148,6 +283,18 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         "ledger loaded: replayed {} stored blocks above the root",
         report.replayed.len()
     );
+    // What the control plane must hear about first: the root, and every bank above it.
+    let root_bank = forks.root_bank();
+    let root = (
+        root_bank.slot(),
+        root_bank.bank_hash().unwrap_or(genesis_hash),
+    );
+    let mut restored_banks: Vec<BankFrozen> = Vec::new();
+    for bank in forks.banks().filter(|b| b.slot() > root.0 && b.is_frozen()) {
+        let block_id = store.last_fec_root(bank.slot())?.unwrap_or_default();
+        restored_banks.push(BankFrozen::new(bank, block_id)?);
+    }
+    restored_banks.sort_by_key(|b| b.slot);
 
     let replication_sockets = if clustered {
         Some(ReplicationSockets::bind(&config)?)
@@ -165,6 +312,12 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let gossip_socket = control_socket(&config, config.network.listen_addr, "network.listen_addr")?;
+    let vote_socket = control_socket(
+        &config,
+        config.network.tpu_vote_addr,
+        "network.tpu_vote_addr",
+    )?;
     let (tpu, granted_rcv, _) = bind_udp(
         config.network.tpu_addr,
         config.network.udp_recv_buffer_bytes,
@@ -211,7 +364,6 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         )?)),
         _ => None,
     };
-    let tpus = static_peers(&config, replication.as_deref())?;
 
     let faucet = match &config.rpc.faucet_keypair {
         Some(path) => Some(Faucet {
@@ -220,6 +372,16 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         }),
         None => None,
     };
+    let view = Arc::new(ClusterView::new());
+    for e in store.evidence()? {
+        view.add_evidence(EvidenceRecord {
+            offender: e.offender,
+            kind: e.kind,
+            slot: e.slot,
+            first: e.first,
+            second: e.second,
+        });
+    }
     let chain = Arc::new(NodeChain {
         genesis: genesis.clone(),
         genesis_hash,
@@ -230,27 +392,81 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         txns: pipeline.txns.clone(),
         counters: pipeline.counters.clone(),
         faucet,
+        view: view.clone(),
+        schedules: std::sync::Mutex::new(Schedules::new(&genesis)),
+        stakes: genesis
+            .validators
+            .iter()
+            .map(|v| (v.identity, v.stake))
+            .collect(),
     });
+
+    // The control-plane core, told what storage holds before anything else happens.
+    let node_config = NodeConfig {
+        genesis: genesis.clone(),
+        gossip: gossip_config(&config)?,
+        contact: contact_info(&config, identity, &genesis_hash, clustered)?,
+        seeds: seeds(&config)?,
+        rng_seed: rand::random(),
+        voting: true,
+    };
+    let mut core = Node::new(
+        node_config,
+        Box::new(identity_key.clone()),
+        Restored { root, tower },
+        unix_ms(),
+    );
+    for b in restored_banks {
+        core.handle(unix_ms(), Input::BankFrozen(b));
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("bbControl")
         .enable_all()
         .build()?;
-    let leading = Leading {
-        clock: SlotClock::new(&genesis),
-        schedules: Schedules::new(&genesis),
-        identity,
-        tpus,
+    let mut event_sources = vec![pipeline.events.clone()];
+    if let Some(r) = &replication {
+        event_sources.push(r.events.clone());
+    }
+    let events = control::bridge_events(event_sources, pipeline.exit.clone())?;
+    let commands = DataPlaneCommands {
+        lead: pipeline.lead.clone(),
+        fork_commands: pipeline.fork_commands.clone(),
+        votes: pipeline.votes.clone(),
+        forward_to: pipeline.forward_to.clone(),
+        turbine_peers: replication
+            .as_ref()
+            .map(|r| r.turbine_peers.clone())
+            .unwrap_or_default(),
+        repair_peers: replication.as_ref().map(|r| r.repair_peers.clone()),
+        repair_slots: replication.as_ref().map(|r| r.orphans.clone()),
     };
-    let result = runtime.block_on(control_plane(
-        &config,
-        chain,
-        &pipeline,
-        metrics,
-        replication.clone(),
-        leading,
-    ));
+    let result = runtime.block_on(async {
+        let io = ControlIo {
+            gossip: tokio::net::UdpSocket::from_std(gossip_socket)?,
+            votes: tokio::net::UdpSocket::from_std(vote_socket)?,
+            events,
+            commands,
+            store: store.clone(),
+            view,
+            metrics: metrics.clone(),
+            tower_path,
+            genesis_hash,
+            shred_version: shred_version(&genesis_hash),
+            schedules: Schedules::new(&genesis),
+        };
+        serve(
+            &config,
+            chain,
+            &pipeline,
+            metrics,
+            replication.clone(),
+            core,
+            io,
+        )
+        .await
+    });
     tracing::info!("stopping the pipeline");
     pipeline.exit.store(true, Ordering::SeqCst);
     if let Some(r) = replication.and_then(|r| Arc::try_unwrap(r).ok()) {
@@ -261,34 +477,15 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     result
 }
 
-fn unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn open_store(dir: &Path, genesis_hash: dataplane::types::Hash) -> anyhow::Result<Store> {
-    Store::open(dir, genesis_hash)
-        .with_context(|| format!("opening the ledger in {}", dir.display()))
-}
-
-/// What the control plane needs to decide when this node leads and where to forward.
-struct Leading {
-    clock: SlotClock,
-    schedules: Schedules,
-    identity: Pubkey,
-    tpus: HashMap<Pubkey, SocketAddr>,
-}
-
-/// The control plane: RPC and metrics server, data-plane events, leader turns and signal handling.
-async fn control_plane(
+/// RPC and metrics on their own task; the control task until a signal or a data-plane stop.
+async fn serve(
     config: &Config,
     chain: Arc<NodeChain>,
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
     replication: Option<Arc<Replication>>,
-    mut leading: Leading,
+    core: Node,
+    io: ControlIo,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let rpc_task = if config.rpc.enabled {
@@ -300,6 +497,7 @@ async fn control_plane(
         let counters = pipeline.counters.clone();
         let sig_stats = pipeline.sigverify_stats.clone();
         let forward_stats = pipeline.forward_stats.clone();
+        let working_slot = pipeline.working_slot.clone();
         let node_metrics = metrics.clone();
         let repl = replication.clone();
         let extra = axum::Router::new().route(
@@ -310,6 +508,9 @@ async fn control_plane(
                         sig_stats.accepted.load(Ordering::Relaxed),
                         Ordering::Relaxed,
                     );
+                    node_metrics
+                        .slot
+                        .fetch_max(working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
                     if let Some(f) = &forward_stats {
                         node_metrics
                             .transactions_forwarded
@@ -343,106 +544,16 @@ async fn control_plane(
     };
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let mut lead_tick = tokio::time::interval(Duration::from_millis(5));
-    let mut led_through: Option<Slot> = None;
-    let mut forward_to: Option<Option<SocketAddr>> = None;
-    let started = unix_ms();
-    loop {
+    let signal = async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT received"); break; }
-            _ = sigterm.recv() => { tracing::info!("SIGTERM received"); break; }
-            _ = lead_tick.tick() => {
-                let now = unix_ms();
-                let head = chain.forks.read().unwrap_or_else(|e| e.into_inner()).highest_frozen().slot();
-                let seen = replication.as_ref().map(|r| r.newest_seen()).unwrap_or_default();
-                let view = LeaderView { now, head, seen, led_through, started, predecessor_arriving: false };
-                if let LeadDecision::Lead(cmd) =
-                    decide(&leading.clock, &mut leading.schedules, &leading.identity, view)
-                {
-                    tracing::info!(first = cmd.first.0, last = cmd.last.0, parent = cmd.parent.0, "leading");
-                    led_through = Some(cmd.last);
-                    let _ = pipeline.lead.try_send(cmd);
-                }
-                // Gulf Stream: the current leader's TPU, unless this node leads now or next.
-                let slot = leading.clock.slot_at(now);
-                let me = Some(leading.identity);
-                let target = if leading.schedules.leader(slot) == me
-                    || leading.schedules.leader(slot.next()) == me
-                {
-                    None
-                } else {
-                    leading.schedules.leader(slot).and_then(|l| leading.tpus.get(&l).copied())
-                };
-                if forward_to != Some(target) && pipeline.forward_to.try_send(target).is_ok() {
-                    forward_to = Some(target);
-                }
-            }
-            _ = tick.tick() => {
-                while let Ok(ev) = pipeline.events.try_recv() {
-                    on_data_event(&metrics, &chain.store, ev);
-                }
-                if let Some(r) = &replication {
-                    while let Ok(ev) = r.events.try_recv() {
-                        if let DataEvent::MissingParent { parent, .. } = ev {
-                            let _ = r.orphans.try_send(parent);
-                        }
-                        on_data_event(&metrics, &chain.store, ev);
-                    }
-                }
-                metrics.slot.store(pipeline.working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
-                if pipeline.exit.load(Ordering::Relaxed) {
-                    let _ = stop_tx.send(true);
-                    if let Some(t) = rpc_task { let _ = t.await; }
-                    bail!("a pipeline stage stopped; see the log above");
-                }
-            }
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            _ = sigterm.recv() => tracing::info!("SIGTERM received"),
         }
-    }
+    };
+    let result = control::run(core, io, signal).await;
     let _ = stop_tx.send(true);
     if let Some(t) = rpc_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
-    Ok(())
-}
-
-fn on_data_event(metrics: &NodeMetrics, store: &Store, ev: DataEvent) {
-    match ev {
-        DataEvent::BankFrozen {
-            transactions, own, ..
-        } => {
-            if own {
-                metrics.blocks_stored.fetch_add(1, Ordering::Relaxed);
-                metrics
-                    .transactions_included
-                    .fetch_add(u64::from(transactions), Ordering::Relaxed);
-            } else {
-                metrics.blocks_replayed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        DataEvent::Rooted { slot } => metrics.root_slot.store(slot.0, Ordering::Relaxed),
-        DataEvent::DuplicateSlotProof {
-            slot,
-            first,
-            second,
-        } => {
-            metrics
-                .duplicate_slot_proofs
-                .fetch_add(1, Ordering::Relaxed);
-            // Kept durably for duplicate-slot handling and slashing evidence (consensus acts on it).
-            match store.put_duplicate_proof(slot, &first, &second) {
-                Ok(true) => tracing::warn!(
-                    slot = slot.0,
-                    "duplicate-slot proof kept: the leader equivocated"
-                ),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::error!(slot = slot.0, "keeping a duplicate-slot proof failed: {e}")
-                }
-            }
-        }
-        DataEvent::BlockDead { .. }
-        | DataEvent::MissingParent { .. }
-        | DataEvent::SlotStarted { .. } => {}
-    }
+    result
 }

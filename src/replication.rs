@@ -6,7 +6,7 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -37,26 +37,6 @@ const REPAIRED_QUEUED_MAX: usize = 16_384;
 const REPAIR_SLOTS_MAX: usize = 1_024;
 /// FEC sets waiting for broadcast, at most.
 const FEC_SETS_QUEUED_MAX: usize = 1_024;
-
-/// Temporary adapter: `src/localnet.rs` and `src/loadgen.rs` (outside this change) still name
-/// `replication::Schedules` and ask it through `&self`; remove it once they keep their own
-/// [`controlplane::schedule::Schedules`]. The node itself no longer uses it.
-pub struct Schedules(Mutex<controlplane::schedule::Schedules>);
-
-impl Schedules {
-    /// Schedules for the cluster `genesis` describes.
-    pub fn new(genesis: &Genesis) -> Schedules {
-        Schedules(Mutex::new(controlplane::schedule::Schedules::new(genesis)))
-    }
-
-    /// The leader of `slot`.
-    pub fn leader(&self, slot: Slot) -> Option<Pubkey> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .leader(slot)
-    }
-}
 
 /// Sockets of the replication plane, bound before anything starts (so a port clash fails fast).
 pub struct ReplicationSockets {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use dataplane::banking::LeadCommand;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
-use dataplane::vote::{Lockout, TowerSync, VoteInstruction};
+use dataplane::vote::{TowerSync, VoteInstruction};
 
 use crate::evidence::Evidence;
 use crate::gossip::{ContactInfo, GossipMessage};
@@ -56,36 +56,7 @@ impl ParsedVote {
     }
 }
 
-/// A validator's vote state as a block left it: what landed on chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LandedVote {
-    /// The validator (its vote account's node identity).
-    pub voter: Pubkey,
-    /// Its tower as the vote program holds it.
-    pub lockouts: Vec<Lockout>,
-    /// Its root.
-    pub root: Option<Slot>,
-}
-
-/// A block replayed (or produced) and frozen: the one event that covers own and received blocks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BankFrozen {
-    /// The slot.
-    pub slot: Slot,
-    /// The block it builds on.
-    pub parent: Slot,
-    /// Its bank hash.
-    pub bank_hash: Hash,
-    /// Its blockhash (the last tick's hash).
-    pub blockhash: Hash,
-    /// Merkle root of its last FEC set (the block id; the default hash for a block that never
-    /// travelled as shreds).
-    pub block_id: Hash,
-    /// The leader that produced it.
-    pub leader: Pubkey,
-    /// Vote states the block changed.
-    pub votes: Vec<LandedVote>,
-}
+pub use dataplane::plane::{BankFrozen, LandedVote};
 
 /// What a driver hands the core.
 #[derive(Debug, Clone)]

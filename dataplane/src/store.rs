@@ -314,6 +314,8 @@ impl Store {
             txn.open_table(LAST_FEC_ROOT)?;
             txn.open_table(DEAD_SLOTS)?;
             txn.open_table(DUPLICATE_PROOFS)?;
+            txn.open_table(ROOTS)?;
+            txn.open_table(EVIDENCE)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?

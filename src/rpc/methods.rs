@@ -3,6 +3,7 @@
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde_json::{json, Map, Value};
 
+use super::cluster;
 use super::encoding::{self, decode_wire, required_signatures};
 use super::error::RpcError;
 use super::params::{
@@ -30,6 +31,14 @@ pub(super) fn call(
         Method::GetBlock => get_block(chain, params),
         Method::GetBlockEntries => get_block_entries(chain, params),
         Method::GetBlockHeader => get_block_header(chain, params),
+        Method::GetClusterNodes => cluster::get_cluster_nodes(chain, params),
+        Method::GetEpochSchedule => cluster::get_epoch_schedule(chain, params),
+        Method::GetLeaderSchedule => cluster::get_leader_schedule(chain, params),
+        Method::GetSlashingEvidence => cluster::get_slashing_evidence(chain, params),
+        Method::GetSlotLeader => cluster::get_slot_leader(chain, params),
+        Method::GetSlotLeaders => cluster::get_slot_leaders(chain, params),
+        Method::GetVoteAccounts => cluster::get_vote_accounts(chain, params),
+        Method::GetTower => cluster::get_tower(chain, params),
         Method::GetBlockHeight => {
             let (c, min) = context_params(params, 0)?;
             context_slot(chain.slot(c), min)?;

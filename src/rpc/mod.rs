@@ -8,6 +8,7 @@
 //! `params` (bounded parameter parsing), `encoding` (transactions and blocks as JSON), [`error`]
 //! (Solana's error codes) and [`stats`] (request counters).
 
+pub mod cluster;
 mod encoding;
 pub mod error;
 mod methods;
@@ -19,6 +20,8 @@ pub mod stats;
 mod test_node;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_cluster;
 #[cfg(test)]
 mod tests_envelope;
 #[cfg(test)]
@@ -159,6 +162,18 @@ pub trait Chain: Send + Sync + 'static {
     fn identity(&self) -> Pubkey;
     /// Transactions processed since genesis at commitment `c`.
     fn transaction_count(&self, c: Commitment) -> u64;
+    /// `(context slot, every vote account)` at commitment `c`.
+    fn vote_accounts(&self, c: Commitment) -> (Slot, Vec<cluster::VoteAccountInfo>);
+    /// The nodes gossip knows, this one included.
+    fn cluster_nodes(&self) -> Vec<cluster::ClusterNode>;
+    /// Slots per epoch.
+    fn slots_per_epoch(&self) -> u64;
+    /// The leader of `slot` (the schedule is a function of the genesis stakes and the epoch).
+    fn slot_leader(&self, slot: Slot) -> Option<Pubkey>;
+    /// Slashing evidence this node holds.
+    fn slashing_evidence(&self) -> Vec<cluster::EvidenceRecord>;
+    /// This node's tower.
+    fn tower(&self) -> cluster::TowerView;
 }
 
 /// A transaction's status as `getSignatureStatuses` reports it.

@@ -249,6 +249,71 @@ impl Chain for FakeChain {
     fn identity(&self) -> Pubkey {
         Pubkey([4; 32])
     }
+    fn vote_accounts(&self, c: Commitment) -> (Slot, Vec<super::cluster::VoteAccountInfo>) {
+        let slot = Slot(slot_at(c));
+        let v = super::cluster::VoteAccountInfo {
+            vote_pubkey: Pubkey([21; 32]),
+            node_pubkey: self.identity(),
+            activated_stake: 1_000,
+            last_vote: slot.0,
+            root_slot: slot.0.saturating_sub(32),
+            epoch_credits: vec![(0, 10, 0)],
+        };
+        let stale = super::cluster::VoteAccountInfo {
+            vote_pubkey: Pubkey([22; 32]),
+            node_pubkey: Pubkey([23; 32]),
+            activated_stake: 500,
+            last_vote: 0,
+            root_slot: 0,
+            epoch_credits: vec![],
+        };
+        (slot, vec![v, stale])
+    }
+
+    fn cluster_nodes(&self) -> Vec<super::cluster::ClusterNode> {
+        vec![super::cluster::ClusterNode {
+            pubkey: self.identity(),
+            gossip: Some("127.0.0.1:8001".parse().unwrap()),
+            tvu: Some("127.0.0.1:8004".parse().unwrap()),
+            tpu: Some("127.0.0.1:8003".parse().unwrap()),
+            tpu_vote: Some("127.0.0.1:8007".parse().unwrap()),
+            serve_repair: Some("127.0.0.1:8006".parse().unwrap()),
+            rpc: Some("127.0.0.1:8899".parse().unwrap()),
+            version: Some("0.1.0".into()),
+            shred_version: Some(7),
+        }]
+    }
+
+    fn slots_per_epoch(&self) -> u64 {
+        64
+    }
+
+    fn slot_leader(&self, slot: Slot) -> Option<Pubkey> {
+        Some(if slot.0 % 8 < 4 {
+            self.identity()
+        } else {
+            Pubkey([23; 32])
+        })
+    }
+
+    fn tower(&self) -> super::cluster::TowerView {
+        super::cluster::TowerView {
+            votes: vec![(9, 2), (10, 1)],
+            root: Some(3),
+            voting: true,
+        }
+    }
+
+    fn slashing_evidence(&self) -> Vec<super::cluster::EvidenceRecord> {
+        vec![super::cluster::EvidenceRecord {
+            offender: Pubkey([23; 32]),
+            kind: "double_vote".into(),
+            slot: Slot(5),
+            first: vec![1, 2, 3],
+            second: vec![4, 5, 6],
+        }]
+    }
+
     fn transaction_count(&self, _c: Commitment) -> u64 {
         77
     }

@@ -100,7 +100,7 @@ impl TestValidator {
             hashes_per_tick: opts.hashes_per_tick,
             slot_duration_ms: opts.slot_ms,
             lamports_per_signature: 5_000,
-            slots_per_epoch: 432_000,
+            slots_per_epoch: 64,
             validators: vec![GenesisValidator {
                 identity,
                 stake: 1_000_000,

@@ -62,6 +62,7 @@ impl SimBlock {
                 voter: v.voter,
                 lockouts: v.tower.lockouts.clone(),
                 root: v.tower.root,
+                timestamp: v.tower.timestamp,
             });
         }
         let hash = Hash::of(&digest);
