@@ -291,7 +291,7 @@ fn validator_flags_override_the_config_file() {
     let defaults = ValidatorArgs::default().load_config().unwrap();
     assert_eq!(defaults, Config::default());
 
-    std::fs::write(&file, "[tower_bft]\nvote_threshold = 1.5\n").unwrap();
+    std::fs::write(&file, "[turbine]\nfanout = 0\n").unwrap();
     let args = ValidatorArgs {
         config: Some(file.clone()),
         ..ValidatorArgs::default()
@@ -299,7 +299,16 @@ fn validator_flags_override_the_config_file() {
     let e = format!("{:#}", args.load_config().unwrap_err());
     assert!(e.contains("blackbook.toml"), "{e}");
     assert!(
-        e.contains("tower_bft.vote_threshold: must be in (0.5, 1.0], got 1.5"),
+        e.contains("turbine.fanout: must be in 1..=1000, got 0"),
+        "{e}"
+    );
+
+    // A removed section reaches the operator with the reason it is gone, not only its name.
+    std::fs::write(&file, "[tower_bft]\nvote_threshold = 0.67\n").unwrap();
+    let e = format!("{:#}", args.load_config().unwrap_err());
+    assert!(e.contains("blackbook.toml"), "{e}");
+    assert!(
+        e.contains("tower_bft: not configurable") && e.contains("cluster constants"),
         "{e}"
     );
 }
