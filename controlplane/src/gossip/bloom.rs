@@ -27,7 +27,7 @@ pub const BLOOM_KEYS_MAX: usize = 8;
 pub const BLOOM_BITS_PER_ITEM_MILLI: usize = 9_586;
 /// Most 64-bit words a filter may have: what fits in a pull request beside the largest contact
 /// info (checked in `wire`).
-pub const BLOOM_WORDS_MAX: usize = 113;
+pub const BLOOM_WORDS_MAX: usize = 112;
 /// Fewest words a filter this node builds has (4,096 bits). A small table's filter is padded to
 /// this size: it lowers false positives, and the request's size is what the responder's
 /// amplification budget is measured against.
@@ -62,7 +62,7 @@ impl BloomError {
     pub fn problem(self) -> &'static str {
         match self {
             BloomError::KeyCount => "key count outside 1..=8",
-            BloomError::WordCount => "word count outside 1..=113",
+            BloomError::WordCount => "word count outside 1..=112",
             BloomError::Mask => "partition mask outside its bits, or more than 16 bits",
         }
     }

@@ -25,8 +25,14 @@ pub struct GossipConfig {
     /// Time between re-signings of this node's contact info (the node's
     /// `gossip.heartbeat_interval`).
     pub contact_refresh_ms: u64,
-    /// Life of a contact info or vote without a newer one.
+    /// Life of a vote without a newer one.
     pub value_expiry_ms: u64,
+    /// Life of a validator's contact info without a newer one. Long, as Agave keeps staked
+    /// nodes' for an epoch: after a partition heals, each side must still know where the other is.
+    pub contact_info_expiry_ms: u64,
+    /// Every this many pull requests, one goes to a seed address too (re-joins tables that a
+    /// long partition split; 0 = only while no peer is known).
+    pub seed_pull_every: u32,
     /// Life of duplicate-shred chunks and slashing evidence.
     pub evidence_expiry_ms: u64,
     /// Accepted distance between a value's wallclock and now.
@@ -71,8 +77,13 @@ impl Default for GossipConfig {
             pull_interval_ms: 500,
             // The node's default `gossip.heartbeat_interval`.
             contact_refresh_ms: 5_000,
-            // Twelve missed heartbeats before a silent node is forgotten.
+            // A vote is replaced within a slot; a silent voter's last vote is forgotten after a
+            // minute.
             value_expiry_ms: 60_000,
+            // An hour: validators are the permanent, genesis-listed members of the cluster.
+            contact_info_expiry_ms: 3_600_000,
+            // Every 8 s at the default pull interval.
+            seed_pull_every: 16,
             // Evidence stays for consensus to look up and to be recognised if it comes again.
             evidence_expiry_ms: 300_000,
             wallclock_window_ms: WALLCLOCK_WINDOW_MS,
@@ -132,12 +143,12 @@ impl GossipConfig {
                 });
             }
         }
-        if self.contact_refresh_ms >= self.value_expiry_ms {
+        if self.contact_refresh_ms >= self.contact_info_expiry_ms {
             return Err(GossipConfigError {
                 field: "contact_refresh_ms",
                 value: self.contact_refresh_ms,
                 problem:
-                    "must be below value_expiry_ms, or peers forget this node between refreshes",
+                    "must be below contact_info_expiry_ms, or peers forget this node between refreshes",
             });
         }
         if self.contact_refresh_ms >= self.wallclock_window_ms {

@@ -46,6 +46,9 @@ pub struct ContactInfo {
     pub shred_version: u16,
     /// Software it runs.
     pub version: SoftwareVersion,
+    /// This process's instance: when it started (Unix ms) in the high bits, randomness below. A node
+    /// that sees its own identity with a newer instance knows another process runs it, and stops.
+    pub instance: u64,
     /// Gossip socket (UDP).
     pub gossip: SocketAddr,
     /// Transaction ingest (UDP).
@@ -330,6 +333,7 @@ mod tests {
             wallclock_ms: 0,
             shred_version: 7,
             version: SoftwareVersion::default(),
+            instance: 0,
             gossip: addr,
             tpu: addr,
             tpu_vote: addr,

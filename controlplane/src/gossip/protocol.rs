@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dataplane::types::{Hash, Pubkey};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
@@ -26,6 +26,9 @@ pub struct Gossip {
     genesis_hash: Hash,
     me: ContactInfo,
     seeds: Vec<SocketAddr>,
+    /// Pull requests sent (every `seed_pull_every`-th also goes to a seed).
+    pulls_sent: u32,
+    seed_pull_every: u32,
     rng: ChaCha8Rng,
     table: CrdsTable,
     stats: GossipStats,
@@ -48,6 +51,7 @@ impl Gossip {
         rng_seed: u64,
     ) -> Gossip {
         me.shred_version = cluster.shred_version;
+        let seed_pull_every = config.seed_pull_every;
         let mut own_seeds: Vec<SocketAddr> = Vec::new();
         for seed in seeds {
             if seed != me.gossip && !own_seeds.contains(&seed) && own_seeds.len() < SEEDS_MAX {
@@ -61,6 +65,7 @@ impl Gossip {
             duplicate_shred_chunks_per_origin_max: config.duplicate_shred_chunks_per_origin_max,
             slashing_evidence_per_origin_max: config.slashing_evidence_per_origin_max,
             value_expiry_ms: config.value_expiry_ms,
+            contact_info_expiry_ms: config.contact_info_expiry_ms,
             evidence_expiry_ms: config.evidence_expiry_ms,
             wallclock_window_ms: config.wallclock_window_ms,
         };
@@ -70,6 +75,8 @@ impl Gossip {
             genesis_hash: cluster.genesis_hash,
             me,
             seeds: own_seeds,
+            pulls_sent: 0,
+            seed_pull_every,
             rng: ChaCha8Rng::seed_from_u64(rng_seed),
             stats: GossipStats::default(),
             push: PushState::default(),
@@ -402,7 +409,8 @@ impl Gossip {
             return;
         };
         let candidates = self.peer_candidates();
-        let targets: Vec<SocketAddr> = if candidates.is_empty() {
+        self.pulls_sent = self.pulls_sent.wrapping_add(1);
+        let mut targets: Vec<SocketAddr> = if candidates.is_empty() {
             self.seeds.clone()
         } else {
             weighted_sample(&candidates, 1, &mut self.rng)
@@ -410,6 +418,17 @@ impl Gossip {
                 .filter_map(|p| self.table.contact_info(p).map(|ci| ci.gossip))
                 .collect()
         };
+        let every = self.seed_pull_every;
+        if !candidates.is_empty()
+            && every > 0
+            && self.pulls_sent % every == 0
+            && !self.seeds.is_empty()
+        {
+            let seed = self.seeds[self.rng.gen_range(0..self.seeds.len())];
+            if !targets.contains(&seed) {
+                targets.push(seed);
+            }
+        }
         if targets.is_empty() {
             return;
         }

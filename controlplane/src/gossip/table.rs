@@ -40,6 +40,8 @@ pub(crate) struct TableRules {
     pub slashing_evidence_per_origin_max: usize,
     /// Life of a contact info or vote without a newer one.
     pub value_expiry_ms: u64,
+    /// Contact info expiry.
+    pub contact_info_expiry_ms: u64,
     /// Life of duplicate-shred chunks and slashing evidence.
     pub evidence_expiry_ms: u64,
     /// Accepted distance between a value's wallclock and now.
@@ -259,7 +261,8 @@ impl CrdsTable {
             u64::MAX
         } else {
             now_ms.saturating_add(match value.kind() {
-                CrdsKind::ContactInfo | CrdsKind::Vote => self.rules.value_expiry_ms,
+                CrdsKind::ContactInfo => self.rules.contact_info_expiry_ms,
+                CrdsKind::Vote => self.rules.value_expiry_ms,
                 CrdsKind::DuplicateShred | CrdsKind::SlashingEvidence => {
                     self.rules.evidence_expiry_ms
                 }

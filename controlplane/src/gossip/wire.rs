@@ -8,7 +8,7 @@
 //! filter        := mask:u64 ‖ mask_bits:u8 ‖ key_count:u8 ‖ key:u64 × key_count
 //!                  ‖ word_count:u16 ‖ word:u64 × word_count          (see `bloom` for the hashing)
 //! value         := origin:[32] ‖ wallclock_ms:u64 ‖ data ‖ signature:[64]
-//! data          := 0 ‖ shred_version:u16 ‖ major:u16 ‖ minor:u16 ‖ patch:u16
+//! data          := 0 ‖ shred_version:u16 ‖ major:u16 ‖ minor:u16 ‖ patch:u16 ‖ instance:u64
 //!                    ‖ gossip ‖ tpu ‖ tpu_vote ‖ tvu ‖ repair ‖ serve_repair ‖ rpc:(0 | 1 ‖ addr)
 //!                | 1 ‖ len:u16 ‖ vote transaction
 //!                | 2 ‖ slot:u64 ‖ chunk_index:u8 ‖ num_chunks:u8 ‖ len:u16 ‖ chunk
@@ -48,7 +48,7 @@ pub const VALUES_HEADER_LEN: usize = 2 + 32 + 1;
 /// Longest value: one that fits a push datagram alone.
 pub const VALUE_LEN_MAX: usize = DATAGRAM_LEN_MAX - VALUES_HEADER_LEN;
 /// Longest contact info value (every address IPv6, RPC included).
-pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 8 + 7 * ADDR_V6_LEN + 1;
+pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 7 * ADDR_V6_LEN + 1;
 /// Longest filter header: mask, mask bits, key count, keys, word count.
 pub const BLOOM_HEADER_LEN_MAX: usize = 8 + 1 + 1 + 8 * BLOOM_KEYS_MAX + 2;
 
@@ -166,7 +166,8 @@ pub fn value_encoded_len(value: &SignedValue) -> usize {
     VALUE_OVERHEAD_LEN
         + match &value.data {
             CrdsData::ContactInfo(ci) => {
-                8 + [
+                // Shred version, software version, instance.
+                16 + [
                     ci.gossip,
                     ci.tpu,
                     ci.tpu_vote,
@@ -214,6 +215,7 @@ pub(crate) fn put_value_unsigned(sink: &mut impl Sink, value: &SignedValue) {
             sink.put(&ci.version.major.to_le_bytes());
             sink.put(&ci.version.minor.to_le_bytes());
             sink.put(&ci.version.patch.to_le_bytes());
+            sink.put(&ci.instance.to_le_bytes());
             for addr in [
                 ci.gossip,
                 ci.tpu,
@@ -600,6 +602,7 @@ impl<'a> Reader<'a> {
                     minor: self.u16("software version")?,
                     patch: self.u16("software version")?,
                 };
+                let instance = self.u64("instance")?;
                 let rpc_at = |r: &mut Self| -> Result<Option<SocketAddr>, GossipReject> {
                     match r.u8("rpc address flag")? {
                         0 => Ok(None),
@@ -612,6 +615,7 @@ impl<'a> Reader<'a> {
                     wallclock_ms,
                     shred_version,
                     version,
+                    instance,
                     gossip: self.addr("gossip address")?,
                     tpu: self.addr("tpu address")?,
                     tpu_vote: self.addr("tpu vote address")?,

@@ -24,6 +24,7 @@ fn rules() -> TableRules {
         duplicate_shred_chunks_per_origin_max: 3,
         slashing_evidence_per_origin_max: 2,
         value_expiry_ms: 60_000,
+        contact_info_expiry_ms: 3_600_000,
         evidence_expiry_ms: 300_000,
         wallclock_window_ms: 30_000,
     }
@@ -42,6 +43,7 @@ fn contact_info(shred_version: u16) -> CrdsData {
         wallclock_ms: 0,
         shred_version,
         version: SoftwareVersion::default(),
+        instance: 0,
         gossip: addr,
         tpu: addr,
         tpu_vote: addr,

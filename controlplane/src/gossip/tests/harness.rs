@@ -47,6 +47,7 @@ pub fn contact_info(i: usize) -> ContactInfo {
             minor: 1,
             patch: 0,
         },
+        instance: 0,
         gossip: addr(i, 8001),
         tpu: addr(i, 8003),
         tpu_vote: addr(i, 8004),

@@ -217,7 +217,7 @@ fn this_nodes_contact_info_is_refreshed_and_expired_peers_are_forgotten() {
     g.handle_message(NOW_MS, addr(1, 8001), push(vec![ci_value(1, NOW_MS)]), &k);
     let config = GossipConfig::default();
     let mut now = NOW_MS;
-    while now < NOW_MS + config.value_expiry_ms {
+    while now < NOW_MS + config.contact_info_expiry_ms {
         now = g.poll_timeout().max(now + 1);
         g.handle_timeout(now, &k);
         drain(&mut g);
