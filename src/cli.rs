@@ -254,6 +254,16 @@ pub struct LocalnetArgs {
     /// Start the last validator this long after the others (`10s`): it catches up through repair.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub late_start: Option<Duration>,
+    /// SIGKILL the validator that leads at this moment (`10s`; never validator 0, which serves
+    /// the load generator).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub kill_leader_at: Option<Duration>,
+    /// How long a killed validator stays down before it is restarted.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub restart_after: Duration,
+    /// Delete the killed validator's tower file before restarting it.
+    #[arg(long)]
+    pub lose_tower: bool,
 }
 
 /// A count in `MIN..=MAX`, for arguments whose range clap cannot express for `usize`.

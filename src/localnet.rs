@@ -19,7 +19,7 @@ use dataplane::genesis::{
     Genesis, GenesisAccount, GenesisValidator, DEFAULT_LAMPORTS_PER_SIGNATURE,
     DEFAULT_TICKS_PER_SLOT,
 };
-use dataplane::types::{Pubkey, LAMPORTS_PER_TOKEN};
+use dataplane::types::{Pubkey, Slot, LAMPORTS_PER_TOKEN};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 
@@ -29,6 +29,9 @@ use crate::rpc_client::RpcClient;
 use crate::wallet;
 use controlplane::schedule::Schedules;
 use controlplane::slot_clock::SlotClock;
+
+mod faults;
+use faults::{FaultPlan, FaultRecord};
 
 /// Slots per epoch of a local cluster.
 pub const LOCALNET_SLOTS_PER_EPOCH: u64 = 64;
@@ -55,6 +58,8 @@ struct Node {
     tpu_addr: SocketAddr,
     log: PathBuf,
     child: Child,
+    /// Killed on purpose (a fault the run injects): its exit is expected.
+    killed: bool,
 }
 
 /// Runs the local cluster until the duration ends or Ctrl-C.
@@ -298,6 +303,7 @@ fn spawn_validator(exe: &Path, v: &ValidatorFiles) -> anyhow::Result<Node> {
         tpu_addr: v.tpu_addr,
         log: v.log.clone(),
         child,
+        killed: false,
     })
 }
 
@@ -408,7 +414,15 @@ fn drive(
         signer_threads: 1,
     })?;
     let started = Instant::now();
+    let late_exe = late.map(|(e, _)| e.as_path());
     let mut late = late;
+    let fault_plan = args.kill_leader_at.map(|at| FaultPlan {
+        kill_leader_at: Some(at),
+        restart_after: args.restart_after,
+        lose_tower: args.lose_tower,
+    });
+    let mut record = FaultRecord::default();
+    let mut lags: Vec<u64> = Vec::new();
     let stats = load.stats().clone();
     let (mut last_sub, mut last_conf, mut last_t) = (0u64, 0u64, Instant::now());
     loop {
@@ -426,7 +440,23 @@ fn drive(
                 late = None;
             }
         }
-        for n in nodes.iter_mut() {
+        if let Some(plan) = fault_plan {
+            inject_faults(
+                plan,
+                &mut record,
+                FaultContext {
+                    started,
+                    clock: &clock,
+                    schedules: &mut schedules,
+                    cluster,
+                    exe: late_exe,
+                    rpc: &rpc,
+                },
+                nodes,
+                log,
+            )?;
+        }
+        for n in nodes.iter_mut().filter(|n| !n.killed) {
             if let Some(status) = n.child.try_wait()? {
                 load.stop();
                 bail!(
@@ -466,8 +496,15 @@ fn drive(
             } else {
                 String::new()
             };
+            let levels = commitment_slots(&rpc);
+            if let Some((processed, _, finalized, _)) = levels {
+                lags.push(processed.saturating_sub(finalized));
+            }
+            let consensus = levels.map_or(String::new(), |(p, c, f, skipped)| {
+                format!(" | processed {p} confirmed {c} finalized {f} skipped {skipped}")
+            });
             log(format!(
-                "slot {slot:>6} | leader {}{lag} | submitted {:>7.0} tx/s | confirmed {:>7.0} tx/s | \
+                "slot {slot:>6} | leader {}{consensus}{lag} | submitted {:>7.0} tx/s | confirmed {:>7.0} tx/s | \
                  latency p50 {:>6.0} ms p99 {:>6.0} ms | total confirmed {conf}",
                 short(&leader),
                 (sub - last_sub) as f64 / dt,
@@ -487,19 +524,47 @@ fn drive(
         std::thread::sleep(Duration::from_millis(100));
     }
     let stats = load.stop();
+    let processed = rpc
+        .call("getSlot", json!([{"commitment": "processed"}]))
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0);
+    let submitted = stats.submitted.load(Ordering::Relaxed);
+    let confirmed = stats.confirmed.load(Ordering::Relaxed);
+    let comparison = compare_ledgers(&node_rpcs, stop);
+    // After the comparison's settling pause, so the newest roots are in.
     let finalized = rpc
         .call("getSlot", json!([{"commitment": "finalized"}]))
         .ok()
         .and_then(|v| v.as_u64())
         .unwrap_or_else(|| stats.confirmed_slot.load(Ordering::Relaxed));
-    let processed = rpc
-        .call("getSlot", json!([{"commitment": "processed"}]))
+    let confirmed_now = rpc
+        .call("getSlot", json!([{"commitment": "confirmed"}]))
         .ok()
         .and_then(|v| v.as_u64())
         .unwrap_or(finalized);
-    let submitted = stats.submitted.load(Ordering::Relaxed);
-    let confirmed = stats.confirmed.load(Ordering::Relaxed);
-    let comparison = compare_ledgers(&node_rpcs, stop);
+    let identities: Vec<Pubkey> = cluster.validators.iter().map(|v| v.identity).collect();
+    let votes = faults::vote_summary(&rpc, 1, confirmed_now, &record, &identities);
+    lags.sort_unstable();
+    let lag_at = |q: f64| {
+        lags.get(((lags.len().saturating_sub(1)) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let slot_ms = cluster.genesis.slot_duration_ms.max(1) as f64;
+    // Whose turns were skipped, by validator name.
+    let mut skipped_by_leader = serde_json::Map::new();
+    for s in &comparison.skipped_slots {
+        let name = schedules
+            .leader(Slot(*s))
+            .and_then(|l| cluster.validators.iter().find(|v| v.identity == l))
+            .map_or("unknown".to_owned(), |v| v.name.clone());
+        let n = skipped_by_leader
+            .get(&name)
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        skipped_by_leader.insert(name, json!(n + 1));
+    }
     let counters: Vec<serde_json::Map<String, serde_json::Value>> =
         nodes.iter().map(replication_counters).collect();
     let mut replication = serde_json::Map::new();
@@ -537,6 +602,12 @@ fn drive(
         "tps": confirmed as f64 / send_secs.max(1e-9),
         "confirm_latency_ms": {"p50": stats.latency_ms(50.0), "p90": stats.latency_ms(90.0),
                                "p99": stats.latency_ms(99.0)},
+        "confirm_latency_slots": {"p50": stats.latency_ms(50.0) / slot_ms,
+                                  "p99": stats.latency_ms(99.0) / slot_ms},
+        "finalized_lag_slots": {"p50": lag_at(0.5), "max": lags.last().copied().unwrap_or(0)},
+        "skipped_slots": comparison.skipped,
+        "skipped_by_leader": skipped_by_leader,
+        "votes": votes,
         "rpc_urls": nodes.iter().map(|n| n.rpc_url.clone()).collect::<Vec<_>>(),
         "ledgers_identical": comparison.identical,
         "ledgers_compared_through_slot": comparison.through_slot,
@@ -572,6 +643,103 @@ fn drive(
             for d in &comparison.differences {
                 log(format!("localnet:   {d}"));
             }
+        }
+    }
+    Ok(())
+}
+
+/// (processed, confirmed, finalized, skipped slots on the processed fork) from one node.
+fn commitment_slots(rpc: &RpcClient) -> Option<(u64, u64, u64, u64)> {
+    let at = |c: &str, method: &str| {
+        rpc.call(method, json!([{ "commitment": c }]))
+            .ok()
+            .and_then(|v| v.as_u64())
+    };
+    let processed = at("processed", "getSlot")?;
+    let height = at("processed", "getBlockHeight")?;
+    Some((
+        processed,
+        at("confirmed", "getSlot")?,
+        at("finalized", "getSlot")?,
+        // Every slot up to the head either holds a block of its fork or was skipped.
+        processed.saturating_sub(height),
+    ))
+}
+
+/// What [`inject_faults`] needs from the run.
+struct FaultContext<'a> {
+    started: Instant,
+    clock: &'a SlotClock,
+    schedules: &'a mut Schedules,
+    cluster: &'a Cluster,
+    exe: Option<&'a Path>,
+    rpc: &'a RpcClient,
+}
+
+/// Kills the current leader at the planned time (never validator 0, which serves the load
+/// generator: it waits for the next leader then) and restarts it later, without its tower if
+/// planned.
+fn inject_faults(
+    plan: FaultPlan,
+    record: &mut FaultRecord,
+    cx: FaultContext<'_>,
+    nodes: &mut [Node],
+    log: &dyn Fn(String),
+) -> anyhow::Result<()> {
+    let elapsed = cx.started.elapsed();
+    if record.killed.is_none() && plan.kill_leader_at.is_some_and(|at| elapsed >= at) {
+        let slot = cx.clock.slot_at(unix_ms());
+        let leader = cx.schedules.leader(slot);
+        if let Some(k) = nodes
+            .iter()
+            .position(|n| Some(n.identity) == leader)
+            .filter(|k| *k > 0)
+        {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(nodes[k].child.id() as i32, libc::SIGKILL);
+            }
+            let _ = nodes[k].child.wait();
+            nodes[k].killed = true;
+            record.killed = Some(k);
+            record.kill_slot = slot.0;
+            record.killed_at = Some(Instant::now());
+            log(format!(
+                "localnet: killed {} (SIGKILL), the leader of slot {slot}",
+                nodes[k].name
+            ));
+        }
+    }
+    if let (Some(k), Some(at), None) = (record.killed, record.killed_at, record.restart_slot) {
+        if at.elapsed() >= plan.restart_after {
+            let v = &cx.cluster.validators[k];
+            if plan.lose_tower {
+                let tower = v
+                    .config
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("ledger")
+                    .join(crate::node::TOWER_FILE);
+                match fs::remove_file(&tower) {
+                    Ok(()) => log(format!("localnet: deleted {}", tower.display())),
+                    Err(e) => log(format!("localnet: deleting {}: {e}", tower.display())),
+                }
+            }
+            let exe = match cx.exe {
+                Some(e) => e.to_path_buf(),
+                None => std::env::current_exe().context("locating the blackbook binary")?,
+            };
+            let node = spawn_validator(&exe, v)?;
+            let slot = cx.clock.slot_at(unix_ms());
+            record.restart_slot = Some(slot.0);
+            record.finalized_at_restart = cx
+                .rpc
+                .call("getSlot", json!([{"commitment": "finalized"}]))
+                .ok()
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            log(format!("localnet: restarted {} at slot {slot}", v.name));
+            nodes[k] = node;
         }
     }
     Ok(())
@@ -642,6 +810,9 @@ struct LedgerComparison {
     identical: bool,
     through_slot: u64,
     blocks: u64,
+    skipped: u64,
+    /// The skipped slots themselves.
+    skipped_slots: Vec<u64>,
     /// Distinct leaders of the compared blocks (rotation at work).
     leaders: usize,
     differences: Vec<String>,
@@ -725,13 +896,18 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         .zip(&finalized)
         .map(|(r, f)| chain_of(r, *f).map(|c| c.into_iter().filter(|b| b.0 <= through).collect()))
         .collect();
-    let (blocks, leaders) = match &chains[0] {
+    let (blocks, leaders, first_block, skipped_slots) = match &chains[0] {
         Ok(c) => {
             let leaders: std::collections::BTreeSet<&str> =
                 c.iter().filter(|b| b.0 > 0).map(|b| b.4.as_str()).collect();
-            (c.len() as u64, leaders.len())
+            let first = c.iter().map(|b| b.0).filter(|s| *s > 0).min();
+            let held: std::collections::BTreeSet<u64> = c.iter().map(|b| b.0).collect();
+            let skipped = first.map_or(Vec::new(), |f| {
+                (f..=through).filter(|s| !held.contains(s)).collect()
+            });
+            (c.len() as u64, leaders.len(), first, skipped)
         }
-        Err(_) => (0, 0),
+        Err(_) => (0, 0, None, Vec::new()),
     };
     for (i, c) in chains.iter().enumerate().skip(1) {
         if *c != chains[0] && differences.len() < 16 {
@@ -753,6 +929,14 @@ fn compare_ledgers(rpcs: &[RpcClient], stop: &AtomicBool) -> LedgerComparison {
         identical: differences.is_empty() && through > 0,
         through_slot: through,
         blocks,
+        // Slots from the first block after genesis (before it, the nodes were still starting) to
+        // the compared end that hold no block of the rooted chain.
+        skipped: first_block.map_or(0, |f| {
+            (through + 1)
+                .saturating_sub(f)
+                .saturating_sub(blocks.saturating_sub(1))
+        }),
+        skipped_slots,
         leaders,
         differences,
     }

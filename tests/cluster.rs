@@ -1,8 +1,15 @@
-//! Block replication across validator processes: `blackbook localnet --validators 4` on loopback —
-//! leaders rotating, blocks travelling as shreds along the Turbine tree, every validator replaying —
-//! ends with every validator holding the same rooted chain. With the leaders' test-only fault switch
-//! on (10 % of shreds and some whole FEC sets dropped in the send path) and one validator started
-//! late, the chain still reaches every node, through erasure recovery and repair.
+//! Validator processes on loopback (`blackbook localnet --validators 4`): leaders rotating, blocks
+//! travelling as shreds along the Turbine tree, every validator replaying and voting (Tower BFT) —
+//! every validator ends with the same rooted chain. With the leaders' test-only fault switch on
+//! (10 % of shreds and some whole FEC sets dropped in the send path) and one validator started
+//! late, the chain still reaches every node, through erasure recovery and repair. SIGKILL the
+//! current leader: only its turns are skipped, the others keep confirming and finalizing, and after
+//! a restart it votes again without breaking its lockouts — or, restarted without its tower file,
+//! it waits for the cluster's finality to pass its start before it votes from a fresh tower.
+//!
+//! Slots are 200 ms in most runs here so that 31 stacked votes (a root) fit them; the kill-the-leader
+//! run keeps the 400 ms default, so its downtime and catch-up cost the cluster as many slots as they
+//! would in production.
 
 use std::process::Command;
 
@@ -54,7 +61,11 @@ fn failed_blocks(summary: &Value) -> Vec<(String, u64)> {
 
 #[test]
 fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
-    let (s, stderr) = localnet(&["--validators", "4", "--duration", "12s"], &[], 27400);
+    let (s, stderr) = localnet(
+        &["--validators", "4", "--duration", "16s", "--slot-ms", "200"],
+        &[],
+        27400,
+    );
     assert_eq!(s["validators"], 4);
     // Same blocks and bank hashes on every node, produced by more than one leader.
     assert_eq!(s["ledgers_identical"], true, "{s}\n{stderr}");
@@ -67,10 +78,25 @@ fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
     assert_eq!(failed_blocks(&s), vec![], "{s}");
     // What a leader still held when its window ended went on to the next leader (Gulf Stream).
     assert!(counter(&s, "transactions_forwarded_total") > 0, "{s}");
-    // Progress lines name the leader and each node's slot and replay lag.
+    // Progress lines name the leader, the commitment levels and each node's slot and replay lag.
     assert!(
-        stderr.contains("| leader ") && stderr.contains("| nodes "),
+        stderr.contains("| leader ")
+            && stderr.contains("| nodes ")
+            && stderr.contains(" finalized "),
         "{stderr}"
+    );
+    // Tower BFT at work: roots follow about 32 slots behind, nothing skipped, votes land fast.
+    assert_eq!(s["skipped_slots"], 0, "{s}");
+    assert!(
+        s["finalized_lag_slots"]["max"].as_u64().unwrap() <= 48,
+        "{s}"
+    );
+    assert!(
+        s["votes"]["votes_landed_within_2_slots_pct"]
+            .as_f64()
+            .unwrap()
+            >= 90.0,
+        "{s}"
     );
 }
 
@@ -81,7 +107,9 @@ fn lost_shreds_and_fec_sets_and_a_late_validator_are_made_whole_by_recovery_and_
             "--validators",
             "4",
             "--duration",
-            "16s",
+            "20s",
+            "--slot-ms",
+            "200",
             "--late-start",
             "6s",
         ],
@@ -117,4 +145,87 @@ fn lost_shreds_and_fec_sets_and_a_late_validator_are_made_whole_by_recovery_and_
     let finalized = |n: &Value| n["finalized_slot"].as_u64().unwrap_or(0);
     let best = nodes.iter().map(finalized).max().unwrap_or(0);
     assert!(finalized(late) + 4 >= best, "late validator behind: {s}");
+}
+
+fn killed(s: &Value) -> &Value {
+    &s["votes"]["killed"]
+}
+
+#[test]
+fn killing_the_leader_skips_only_its_turns_and_it_votes_again_after_a_restart() {
+    let (s, stderr) = localnet(
+        &[
+            "--validators",
+            "4",
+            "--duration",
+            "40s",
+            // Light load, as the targets are stated: the 2 cores run four validators besides.
+            "--tps",
+            "300",
+            "--kill-leader-at",
+            "14s",
+            "--restart-after",
+            "4s",
+        ],
+        &[],
+        27600,
+    );
+    let k = killed(&s);
+    assert!(k["validator"].as_u64().unwrap() > 0, "{s}\n{stderr}");
+    // Confirmation and finality went on without it (three of four is more than 2/3).
+    assert!(s["tx_confirmed"].as_u64().unwrap() > 0, "{s}");
+    assert!(
+        s["finalized_lag_slots"]["max"].as_u64().unwrap() <= 48,
+        "{s}"
+    );
+    // Only its turns were skipped (down 4 s and catching up after: a few of its 4-slot turns).
+    let name = format!("validator-{}", k["validator"]);
+    let skipped = s["skipped_by_leader"].as_object().unwrap();
+    assert!(
+        skipped.keys().all(|n| *n == name),
+        "turns of others skipped: {s}"
+    );
+    assert!(s["skipped_slots"].as_u64().unwrap() <= 16, "{s}");
+    assert_eq!(s["ledgers_identical"], true, "{s}\n{stderr}");
+    // Back: it caught up and voted again, and none of its votes broke its lockouts.
+    assert_eq!(k["voted_after_restart"], true, "{s}\n{stderr}");
+    assert_eq!(k["lockout_violations"], 0, "{s}");
+    assert!(k["votes_read_back"].as_u64().unwrap() > 0, "{s}");
+}
+
+#[test]
+fn a_node_restarted_without_its_tower_waits_for_finality_then_votes_from_a_fresh_tower() {
+    let (s, stderr) = localnet(
+        &[
+            "--validators",
+            "4",
+            "--duration",
+            "30s",
+            "--slot-ms",
+            "200",
+            "--kill-leader-at",
+            "8s",
+            "--restart-after",
+            "3s",
+            "--lose-tower",
+        ],
+        &[],
+        27700,
+    );
+    assert!(
+        stderr.contains("tower.bin"),
+        "the tower was deleted: {stderr}"
+    );
+    let k = killed(&s);
+    assert_eq!(k["voted_after_restart"], true, "{s}\n{stderr}");
+    // Its first vote after the restart comes from a fresh tower rooted at a finalized slot past the
+    // slot it started at: it did not vote before finality passed it.
+    let restart = k["restart_slot"].as_u64().unwrap();
+    let root = k["first_root_after_restart"].as_u64().unwrap_or(0);
+    assert!(
+        root >= restart,
+        "first vote's root {root} < restart slot {restart}: {s}"
+    );
+    assert_eq!(k["lockout_violations"], 0, "{s}");
+    assert_eq!(s["ledgers_identical"], true, "{s}\n{stderr}");
 }

@@ -51,9 +51,20 @@ fn sigkill_mid_run_then_restart_loses_nothing_committed() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let finalized_before = node.rpc("getSlot", json!([{"commitment": "finalized"}]));
-    let finalized_before = finalized_before.as_u64().unwrap();
-    assert!(finalized_before > 0);
+    // Tower BFT roots a block once 31 votes are stacked on it: wait for the first roots.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let finalized_before = loop {
+        let f = node.rpc("getSlot", json!([{"commitment": "finalized"}]));
+        let f = f.as_u64().unwrap();
+        if f > 5 || Instant::now() > deadline {
+            break f;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        finalized_before > 5,
+        "nothing finalized: {finalized_before}"
+    );
     let mut blocks_before = Vec::new();
     for slot in finalized_before.saturating_sub(5)..=finalized_before {
         if let Ok(b) = node.try_rpc(

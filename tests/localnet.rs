@@ -10,6 +10,8 @@ fn localnet_confirms_transfers_and_prints_a_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_blackbook"))
         .args(["localnet", "--duration", "8s", "--json", "--accounts", "64"])
+        // 100 ms slots: Tower BFT roots a block 32 votes later, so 8 s cross the first roots.
+        .args(["--slot-ms", "100"])
         .arg("--base-port")
         .arg("27300")
         .arg("--data-dir")

@@ -88,14 +88,28 @@ pub fn decide(
         return LeadDecision::Idle;
     }
     let previous = Slot(first.0.saturating_sub(1));
-    let predecessor_other = schedules.leader(previous).as_ref() != Some(me);
+    let predecessor = schedules.leader(previous);
+    let predecessor_other = predecessor.as_ref() != Some(me);
+    // The predecessor has been producing its turn (the head is one of its blocks of it): its last
+    // block is on its way — small blocks leave the leader only when the slot ends, so its shreds
+    // may not have been seen yet.
+    let producing = view.head > Slot(0)
+        && view.head.0 + crate::leader_schedule::DEFAULT_SLOTS_PER_LEADER > previous.0
+        && schedules.leader(view.head) == predecessor;
     // This node's own previous block (a turn just before this one) is still being frozen.
     let own_in_flight = view.led_through == Some(previous);
-    let arriving = (predecessor_other && view.predecessor_arriving) || own_in_flight;
-    if view.head < previous && arriving {
-        let until = clock
-            .slot_start_unix_ms(first)
-            .saturating_add(GRACE_SLOTS_MAX * clock.slot_duration_ms());
+    // Shreds of the missing block arriving: wait up to two slots for it. Only a producing
+    // predecessor (or this node's own block in flight): wait up to half a slot, then go on — a
+    // leader that died mid-turn costs the next one no more than that.
+    let grace_ms = if (predecessor_other && view.predecessor_arriving) || own_in_flight {
+        GRACE_SLOTS_MAX * clock.slot_duration_ms()
+    } else if predecessor_other && producing {
+        clock.slot_duration_ms() / 2
+    } else {
+        0
+    };
+    if view.head < previous && grace_ms > 0 {
+        let until = clock.slot_start_unix_ms(first).saturating_add(grace_ms);
         if view.now < until {
             return LeadDecision::WaitUntil(until);
         }

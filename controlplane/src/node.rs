@@ -935,6 +935,12 @@ impl Node {
                 if passes_switch_threshold(off, self.votes.total_stake()) {
                     (Some(heaviest), heaviest)
                 } else {
+                    tracing::debug!(
+                        last_vote = l.0,
+                        heaviest = heaviest.0,
+                        off_fork_stake = off,
+                        "not switching: below the switch threshold"
+                    );
                     self.stats.switch_refused += 1;
                     (None, self.forks.best_from(l).unwrap_or(heaviest))
                 }
@@ -956,8 +962,14 @@ impl Node {
         match check {
             Ok(()) => self.vote(slot),
             Err(VoteRefusal::NotNewer { .. }) => {}
-            Err(VoteRefusal::LockedOut { .. }) => self.stats.votes_refused_locked_out += 1,
-            Err(VoteRefusal::Threshold { .. }) => self.stats.votes_refused_threshold += 1,
+            Err(r @ VoteRefusal::LockedOut { .. }) => {
+                tracing::debug!(slot = slot.0, "not voting: {r:?}");
+                self.stats.votes_refused_locked_out += 1;
+            }
+            Err(r @ VoteRefusal::Threshold { .. }) => {
+                tracing::debug!(slot = slot.0, "not voting: {r:?}");
+                self.stats.votes_refused_threshold += 1;
+            }
         }
     }
 
@@ -992,6 +1004,7 @@ impl Node {
             return;
         };
         let timestamp = (self.now / 1000) as i64;
+        tracing::debug!(slot = slot.0, head = self.head.0, "voting");
         self.tower.record_vote(slot, hash, info.block_id, timestamp);
         self.stats.votes_cast += 1;
         let tower = self.tower.tower_sync();
