@@ -488,3 +488,86 @@ fn an_unknown_address_is_named_in_the_error() {
     let e = format!("{:#}", resolve_pubkey("not-a-key").unwrap_err());
     assert!(e.contains("not-a-key") && e.contains("base58"), "{e}");
 }
+
+#[test]
+fn status_shows_slots_by_commitment_peers_tower_and_own_vote_account() {
+    let me = Pubkey([7; 32]).to_string();
+    let other = Pubkey([8; 32]).to_string();
+    let vote = Pubkey([9; 32]).to_string();
+    let (me_s, other_s, vote_s) = (me.clone(), other.clone(), vote.clone());
+    let server = fake_rpc::start(move |req: &Value| {
+        let id = &req["id"];
+        let result = match req["method"].as_str().unwrap_or("") {
+            "getIdentity" => json!({ "identity": me_s }),
+            "getSlot" => match req["params"][0]["commitment"].as_str() {
+                Some("processed") => json!(70),
+                Some("confirmed") => json!(69),
+                Some("finalized") => json!(38),
+                _ => Value::Null,
+            },
+            "getSlotLeader" => json!(other_s),
+            "getEpochInfo" => json!({"epoch": 1, "slotIndex": 6, "slotsInEpoch": 64}),
+            "getClusterNodes" => json!([
+                {"pubkey": me_s, "gossip": "127.0.0.1:8001", "tpu": "127.0.0.1:8003", "version": "0.1.0"},
+                {"pubkey": other_s, "gossip": "127.0.0.1:9001", "tpu": null, "version": "0.1.0"},
+            ]),
+            "getTower" => json!({"root": 38, "votes": [[68, 2], [69, 1]], "voting": true}),
+            "getVoteAccounts" => json!({
+                "current": [
+                    {"nodePubkey": other_s, "votePubkey": "x", "lastVote": 69, "rootSlot": 38, "epochCredits": [[1, 40, 0]]},
+                    {"nodePubkey": me_s, "votePubkey": vote_s, "lastVote": 69, "rootSlot": 38, "epochCredits": [[0, 20, 0], [1, 31, 20]]},
+                ],
+                "delinquent": [],
+            }),
+            _ => return (200, json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}).to_string()),
+        };
+        ok(id, result)
+    });
+    let out = run(&["status", "--url", &server.url], "").unwrap();
+
+    assert!(out.contains(&format!("identity   {me}")), "{out}");
+    assert!(
+        out.contains("processed 70 | confirmed 69 | finalized 38"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("leader     {other} (slot 70)")),
+        "{out}"
+    );
+    assert!(out.contains("epoch      1 (slot 6 of 64)"), "{out}");
+    assert!(out.contains("peers      2 known"), "{out}");
+    assert!(
+        out.contains(&format!("{other} gossip 127.0.0.1:9001 tpu - ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("tower      2 votes, root 38, newest 69 (lockout 2 slots), voting"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "vote acct  {vote} last vote 69 root 38 credits 31"
+        )),
+        "{out}"
+    );
+    assert!(
+        !out.contains("credits 40"),
+        "another node's account is not ours: {out}"
+    );
+}
+
+#[test]
+fn status_names_the_failing_call_and_the_node() {
+    let server = fake_rpc::start(|req: &Value| {
+        let id = &req["id"];
+        match req["method"].as_str().unwrap_or("") {
+            "getIdentity" => ok(id, json!({"identity": Pubkey([7; 32]).to_string()})),
+            _ => (200, json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}).to_string()),
+        }
+    });
+    let e = format!(
+        "{:#}",
+        run(&["status", "--url", &server.url], "").unwrap_err()
+    );
+    assert!(e.contains("getSlot") && e.contains(&server.url), "{e}");
+}
