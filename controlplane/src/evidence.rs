@@ -118,6 +118,12 @@ impl EvidenceBook {
             return Vec::new();
         };
         let votes = self.recent.entry(voter).or_default();
+        if let Some(n) = &votes.newest {
+            if n.tower.last_voted_slot() == Some(last) && n.tower.hash == tower.hash {
+                // The newest vote again, by another path: the common case, decided without a scan.
+                return Vec::new();
+            }
+        }
         let mut out = Vec::new();
         if let Some((_, _, first)) = votes.by_slot.iter().find(|(s, _, _)| *s == last) {
             let same = votes
@@ -212,16 +218,17 @@ pub fn abandoned_lockouts<'a>(
 ) -> impl Iterator<Item = Slot> + 'a {
     let newest = newer.last_voted_slot();
     let root = newer.root;
+    // Both lists ascend by slot, so one merge walk finds the dropped ones.
+    let mut kept = newer.lockouts.iter().map(|n| n.slot).peekable();
     older
         .lockouts
         .iter()
         .filter(move |l| {
-            newest.is_some_and(|n| l.is_locked_out_at_slot(n))
+            while kept.next_if(|k| *k < l.slot).is_some() {}
+            let dropped = kept.peek() != Some(&l.slot);
+            dropped
+                && newest.is_some_and(|n| l.is_locked_out_at_slot(n))
                 && root.is_none_or(|r| l.slot > r)
-                && newer
-                    .lockouts
-                    .binary_search_by_key(&l.slot, |n| n.slot)
-                    .is_err()
         })
         .map(|l| l.slot)
 }

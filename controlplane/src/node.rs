@@ -719,27 +719,31 @@ impl Node {
             return false;
         }
         // Every slot of the tower is a vote for that slot; hashes below the newest come from this
-        // node's tree, walked once from the newest voted block down (both lists descend).
-        let mut slots = Vec::with_capacity(tower.lockouts.len());
-        slots.push((last, tower.hash));
-        if self.forks.hash(last) == Some(tower.hash) {
-            let mut lockouts = tower.lockouts.iter().rev().skip(1).peekable();
-            let mut cur = self.forks.parent(last);
+        // node's tree, walked lazily from the newest voted block down (both lists descend), so
+        // the walk ends where the tracker holds this voter's previous whole tower.
+        let forks = &self.forks;
+        let whole = forks.hash(last) == Some(tower.hash);
+        let mut lockouts = tower.lockouts.iter().rev().skip(1).peekable();
+        let mut cur = if whole { forks.parent(last) } else { None };
+        let below = std::iter::from_fn(move || {
             while let (Some(s), Some(l)) = (cur, lockouts.peek()) {
                 if l.slot > s {
+                    // Not on this chain (a slot skipped here): the next lockout may be `s`.
                     lockouts.next();
                     continue;
                 }
+                cur = forks.parent(s);
                 if l.slot == s {
-                    if let Some(h) = self.forks.hash(s) {
-                        slots.push((s, h));
-                    }
                     lockouts.next();
+                    if let Some(h) = forks.hash(s) {
+                        return Some((s, h));
+                    }
                 }
-                cur = self.forks.parent(s);
             }
-        }
-        let effects = self.votes.record(&voter, slots);
+            None
+        });
+        let slots = std::iter::once((last, tower.hash)).chain(below);
+        let effects = self.votes.record(&voter, slots, whole);
         if !effects.confirmed.is_empty() || !effects.duplicate_confirmed.is_empty() {
             self.dirty.fork = true;
         }

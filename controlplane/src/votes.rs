@@ -46,6 +46,8 @@ pub struct VoteTracker {
     total: u64,
     root: Slot,
     slots: BTreeMap<Slot, Vec<Version>>,
+    /// Per validator, the newest vote recorded with its whole tower (see [`VoteTracker::record`]).
+    walked: Vec<Option<(Slot, Hash)>>,
 }
 
 impl VoteTracker {
@@ -62,6 +64,7 @@ impl VoteTracker {
         }
         VoteTracker {
             total: stakes.iter().sum(),
+            walked: vec![None; stakes.len()],
             index,
             stakes,
             root,
@@ -100,20 +103,34 @@ impl VoteTracker {
             .unwrap_or_default()
     }
 
-    /// Records that `voter` voted for each (slot, hash) in `votes`; returns what became confirmed.
+    /// Records that `voter` voted for each (slot, hash) in `votes`, newest first; returns what
+    /// became confirmed. `whole` says `votes` is the voter's whole tower down to the root; then
+    /// the walk stops at the newest vote earlier recorded whole, since that tower held every
+    /// older slot still in this one (a tower only pops expired lockouts below its top).
     pub fn record(
         &mut self,
         voter: &Pubkey,
         votes: impl IntoIterator<Item = (Slot, Hash)>,
+        whole: bool,
     ) -> VoteEffects {
         let mut effects = VoteEffects::default();
         let Some(&i) = self.index.get(voter) else {
             return effects;
         };
+        let stop = self.walked[i].filter(|_| whole);
+        let mut votes = votes.into_iter().peekable();
+        if whole {
+            if let Some(&top) = votes.peek() {
+                self.walked[i] = Some(top);
+            }
+        }
         let stake = self.stakes[i];
         let words = self.stakes.len().div_ceil(64);
         for (slot, hash) in votes {
-            if slot <= self.root || slot.0 > self.root.0.saturating_add(SLOTS_AHEAD_MAX) {
+            if stop == Some((slot, hash)) || slot <= self.root {
+                break;
+            }
+            if slot.0 > self.root.0.saturating_add(SLOTS_AHEAD_MAX) {
                 continue;
             }
             let versions = self.slots.entry(slot).or_default();
@@ -191,19 +208,22 @@ mod tests {
         let vals: Vec<_> = (1..=3).map(|i| (v(i), 1)).collect();
         let mut t = VoteTracker::new(&vals, Slot(0));
         let a = Hash([1; 32]);
-        assert!(t.record(&v(1), [(Slot(5), a)]).confirmed.is_empty());
+        assert!(t.record(&v(1), [(Slot(5), a)], true).confirmed.is_empty());
         assert!(
-            t.record(&v(1), [(Slot(5), a)]).confirmed.is_empty(),
+            t.record(&v(1), [(Slot(5), a)], true).confirmed.is_empty(),
             "again: no effect"
         );
-        let e = t.record(&v(2), [(Slot(5), a)]);
+        let e = t.record(&v(2), [(Slot(5), a)], false);
         assert!(e.confirmed.is_empty(), "2 of 3 is not more than 2/3");
         assert_eq!(e.duplicate_confirmed, vec![(Slot(5), a)]);
-        let e = t.record(&v(3), [(Slot(5), a)]);
+        let e = t.record(&v(3), [(Slot(5), a)], false);
         assert_eq!(e.confirmed, vec![(Slot(5), a)]);
         assert!(t.is_confirmed(Slot(5), &a));
         // Outsiders count nothing.
-        assert_eq!(t.record(&v(9), [(Slot(6), a)]), VoteEffects::default());
+        assert_eq!(
+            t.record(&v(9), [(Slot(6), a)], false),
+            VoteEffects::default()
+        );
         assert_eq!(t.stake(Slot(6), &a), 0);
     }
 
@@ -212,20 +232,42 @@ mod tests {
         let vals: Vec<_> = (1..=4).map(|i| (v(i), 25)).collect();
         let mut t = VoteTracker::new(&vals, Slot(0));
         let (a, b) = (Hash([1; 32]), Hash([2; 32]));
-        t.record(&v(1), [(Slot(3), a)]);
-        t.record(&v(2), [(Slot(3), a)]);
-        t.record(&v(3), [(Slot(3), b)]);
+        t.record(&v(1), [(Slot(3), a)], false);
+        t.record(&v(2), [(Slot(3), a)], false);
+        t.record(&v(3), [(Slot(3), b)], false);
         assert_eq!(t.versions(Slot(3)), vec![(a, 50), (b, 25)]);
         assert_eq!(
             t.duplicate_confirmed(Slot(3)),
             None,
             "50 % is not more than 52 %"
         );
-        t.record(&v(4), [(Slot(3), a)]);
+        t.record(&v(4), [(Slot(3), a)], false);
         assert_eq!(t.duplicate_confirmed(Slot(3)), Some(a));
         t.set_root(Slot(3));
         assert_eq!(t.tracked_slots(), 0);
-        t.record(&v(1), [(Slot(2), a)]);
+        t.record(&v(1), [(Slot(2), a)], false);
         assert_eq!(t.tracked_slots(), 0, "at or below the root: ignored");
+    }
+
+    #[test]
+    fn a_whole_tower_is_walked_down_to_the_previous_whole_one_only() {
+        let vals: Vec<_> = (1..=4).map(|i| (v(i), 25)).collect();
+        let mut t = VoteTracker::new(&vals, Slot(0));
+        let h = |s: u8| Hash([s; 32]);
+        let chain = |top: u8| (1..=top).rev().map(move |s| (Slot(u64::from(s)), h(s)));
+        // Only the top is known (its block was missing): the lower slots are not counted yet.
+        t.record(&v(1), [(Slot(3), h(3))], false);
+        assert_eq!(t.stake(Slot(2), &h(2)), 0);
+        // The next tower is whole: everything below it counts, the partial top is no stop.
+        t.record(&v(1), chain(4), true);
+        assert!((1..=4).all(|s| t.stake(Slot(s), &h(s as u8)) == 25));
+        // A later whole tower on the same chain adds only what is above the previous one.
+        t.record(&v(1), chain(6), true);
+        assert!((1..=6).all(|s| t.stake(Slot(s), &h(s as u8)) == 25));
+        // Another fork is walked whole, its own versions counted.
+        let other = [(Slot(7), Hash([70; 32])), (Slot(5), Hash([50; 32]))];
+        t.record(&v(1), other, true);
+        assert_eq!(t.stake(Slot(5), &Hash([50; 32])), 25);
+        assert_eq!(t.stake(Slot(7), &Hash([70; 32])), 25);
     }
 }

@@ -152,7 +152,8 @@ enum Event {
     Gossip {
         to: usize,
         from: SocketAddr,
-        msg: GossipMessage,
+        /// Boxed: the queue moves events on every push and pop.
+        msg: Box<GossipMessage>,
         forged: bool,
     },
     Vote {
@@ -531,13 +532,13 @@ impl World {
                 if self.nodes[to].behavior == Behavior::Replayer
                     && self.nodes[to].recorded.len() < 256
                 {
-                    self.nodes[to].recorded.push((from, msg.clone()));
+                    self.nodes[to].recorded.push((from, (*msg).clone()));
                 }
                 self.feed(
                     to,
                     Input::Gossip {
                         from,
-                        msg: Verified::assume_checked(msg),
+                        msg: Verified::assume_checked(*msg),
                     },
                 );
             }
@@ -694,7 +695,7 @@ impl World {
                         |_| Event::Gossip {
                             to: j,
                             from,
-                            msg,
+                            msg: Box::new(msg),
                             forged: false,
                         },
                     );
@@ -1180,7 +1181,7 @@ impl World {
             Event::Gossip {
                 to,
                 from,
-                msg: forged,
+                msg: Box::new(forged),
                 forged: true,
             },
         );
@@ -1189,7 +1190,7 @@ impl World {
             Event::Gossip {
                 to,
                 from,
-                msg: unknown,
+                msg: Box::new(unknown),
                 forged: false,
             },
         );
@@ -1206,7 +1207,7 @@ impl World {
         self.send(i, to, Traffic::Gossip, bytes, |_| Event::Gossip {
             to,
             from,
-            msg,
+            msg: Box::new(msg),
             forged: false,
         });
     }
