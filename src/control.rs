@@ -415,7 +415,9 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
             }
         }
         Output::ReplaceBlock {
-            slot, bank_hash, ..
+            slot,
+            bank_hash,
+            block_id,
         } => {
             io.metrics
                 .duplicate_versions_lost
@@ -423,8 +425,16 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
             tracing::warn!(
                 slot = slot.0,
                 %bank_hash,
+                ?block_id,
                 "another version of this slot was duplicate-confirmed; this node holds the losing one"
             );
+            // The ledger stage drops this version and what was built on it, then the shred receive
+            // path and repair fetch the confirmed one.
+            let _ = c.fork_commands.send(ForkCommand::ReplaceBlock {
+                slot,
+                bank_hash,
+                block_id,
+            });
         }
         Output::Evidence(e) => {
             let both_signed = [&e.first, &e.second].iter().all(|tx| {

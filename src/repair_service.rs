@@ -17,16 +17,24 @@
 //!   only says someone asked for it, not that it is genuine); a verified "don't have" makes the
 //!   planner ask elsewhere.
 //!
+//! A slot to fetch again ([`Refetch`]: this node's version of a duplicate slot was dropped for the
+//! one the cluster confirmed) was completed once, and the planner has no input that takes a
+//! completion back: the client starts a fresh planner (peers, root, remembered orphans and what
+//! the receive path reports carry over; outstanding requests do not) and gives it the slot as an
+//! orphan. Its version is the receive path's business: it takes only shreds of the wanted version
+//! and names that version's FEC set roots in what it reports, so the requests name them.
+//!
 //! A response's peer is the identity known for its source address: answers from addresses that are
 //! no known peer's `serve_repair` are dropped and counted. The peers are the config's at start and
 //! then whatever list the control plane last sent on [`RepairIo::peers`] (from gossip): the client
 //! applies the newest list at the start of each round.
 //!
 //! Every bound is named: [`PACKETS_PER_BATCH`](dataplane::packet::PACKETS_PER_BATCH) datagrams per receive, [`DEFAULT_RESPONSES_MAX`]
-//! answers per request, [`ORPHANS_PER_ROUND_MAX`] orphans per round, the planner's and the rate
+//! answers per request, [`ORPHANS_PER_ROUND_MAX`] orphans and [`REFETCHES_PER_ROUND_MAX`] slots to
+//! fetch again per round, [`ORPHANS_REMEMBERED_MAX`] orphans remembered, the planner's and the rate
 //! limiter's own bounds in their configs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,7 +45,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use controlplane::repair::{RepairConfig, RepairPlanner, RepairRequestOut, SlotProgress};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use dataplane::packet::{Packet, PacketBatch};
-use dataplane::plane::SlotRepairStatus;
+use dataplane::plane::{Refetch, SlotRepairStatus};
 use dataplane::repair::{
     decode_response, verify, RateLimitConfig, RepairError, RepairKind, RepairRateLimiter,
     RepairRequest, RepairResponder, RepairResponse, ShredSource, SignedRequest,
@@ -65,6 +73,11 @@ pub const DEFAULT_MAX_REQUEST_AGE_MS: u64 = 10_000;
 pub const PEER_UPDATES_MAX: usize = 64;
 /// Most orphans taken from the orphan channel per round; the rest wait for the next round.
 pub const ORPHANS_PER_ROUND_MAX: usize = 1024;
+/// Most slots to fetch again taken per round; the rest wait for the next round.
+pub const REFETCHES_PER_ROUND_MAX: usize = 64;
+/// Orphans (and slots to fetch again) remembered above the root, oldest kept, so that a fresh
+/// planner is given them again.
+pub const ORPHANS_REMEMBERED_MAX: usize = 64;
 
 /// A peer to ask for repairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +139,8 @@ pub struct RepairIo {
     pub status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     /// Parents that replay is missing.
     pub orphans: Receiver<Slot>,
+    /// Slots whose dropped version must be fetched again in the cluster's (from the receive path).
+    pub refetch: Receiver<Refetch>,
     /// Peer lists from the control plane; each replaces the last (newest wins).
     pub peers: Receiver<Vec<RepairPeer>>,
     /// The node's current root slot.
@@ -190,6 +205,8 @@ repair_stats! {
     requests_highest_shred,
     /// `Orphan` requests sent.
     requests_orphan,
+    /// Slots to fetch again in the version the cluster confirmed (each starts a fresh planner).
+    refetches,
     /// Requests the planner made that were not sent (socket buffer full, send error, or a peer
     /// without an address).
     requests_send_dropped,
@@ -508,6 +525,13 @@ struct ClientLoop {
     keypair: SigningKey,
     genesis_hash: Hash,
     planner: RepairPlanner,
+    /// The planner's settings and seed, to start a fresh one.
+    planner_config: RepairConfig,
+    seed: u64,
+    /// Fresh planners started so far (each gets its own seed).
+    planner_restarts: u64,
+    /// Orphans and slots to fetch again, above the root (see [`ORPHANS_REMEMBERED_MAX`]).
+    orphans_remembered: BTreeSet<Slot>,
     /// Identity → where to send its requests.
     peer_addrs: HashMap<Pubkey, SocketAddr>,
     /// Source address → identity, to name the peer of an answer.
@@ -516,6 +540,7 @@ struct ClientLoop {
     sender: UdpSender,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     orphans: Receiver<Slot>,
+    refetch: Receiver<Refetch>,
     peer_updates: Receiver<Vec<RepairPeer>>,
     root: Arc<AtomicU64>,
     repaired: Sender<Vec<u8>>,
@@ -538,12 +563,17 @@ impl ClientLoop {
             keypair: cfg.keypair.clone(),
             genesis_hash: cfg.genesis_hash,
             planner: RepairPlanner::new(cfg.planner.clone(), cfg.seed),
+            planner_config: cfg.planner.clone(),
+            seed: cfg.seed,
+            planner_restarts: 0,
+            orphans_remembered: BTreeSet::new(),
             peer_addrs: HashMap::new(),
             peer_ids: HashMap::new(),
             receiver,
             sender,
             status: io.status,
             orphans: io.orphans,
+            refetch: io.refetch,
             peer_updates: io.peers,
             root: io.root,
             repaired: io.repaired,
@@ -606,14 +636,26 @@ impl ClientLoop {
             self.set_peers(&peers);
         }
         let now_ms = self.now_ms();
-        // Copied out so the receive path waits on the lock only for the copy.
+        let refetch: Vec<Refetch> = self
+            .refetch
+            .try_iter()
+            .take(REFETCHES_PER_ROUND_MAX)
+            .collect();
+        if !refetch.is_empty() {
+            self.restart_planner(&refetch);
+        }
+        // Copied out so the receive path waits on the lock only for the copy; read after the
+        // refetch requests, so a slot the receive path forgot is no longer reported complete.
         let status: Vec<SlotRepairStatus> = self
             .status
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        self.planner
-            .set_root(Slot(self.root.load(Ordering::Acquire)));
+        let root = Slot(self.root.load(Ordering::Acquire));
+        self.planner.set_root(root);
+        self.orphans_remembered = self
+            .orphans_remembered
+            .split_off(&Slot(root.0.saturating_add(1)));
         for s in status {
             if s.complete {
                 self.planner.on_completed(s.slot);
@@ -629,12 +671,55 @@ impl ClientLoop {
                 self.planner.on_progress(now_ms, &progress);
             }
         }
-        for slot in self.orphans.try_iter().take(ORPHANS_PER_ROUND_MAX) {
+        if !refetch.is_empty() {
+            // After the status: orphans completed meanwhile are settled and not asked again.
+            for &slot in &self.orphans_remembered {
+                self.planner.on_orphan(now_ms, slot);
+            }
+            // Also when the remembered ones crowded them out.
+            for r in &refetch {
+                self.planner.on_orphan(now_ms, r.slot);
+            }
+        }
+        let orphans: Vec<Slot> = self
+            .orphans
+            .try_iter()
+            .take(ORPHANS_PER_ROUND_MAX)
+            .collect();
+        for slot in orphans {
+            self.remember_orphan(slot);
             self.planner.on_orphan(now_ms, slot);
         }
         let requests = self.planner.tick(now_ms);
         if !requests.is_empty() {
             self.send_requests(&requests);
+        }
+    }
+
+    /// Starts a fresh planner for slots to fetch again (the old one would not take back their
+    /// completion), with the current peers, and remembers the slots as orphans, which the round
+    /// then gives it. Answers to the old planner's requests are refused from now on.
+    fn restart_planner(&mut self, refetch: &[Refetch]) {
+        self.planner_restarts += 1;
+        // A seed of its own per restart, so it does not draw the nonces its predecessor just used.
+        let seed = self
+            .seed
+            .wrapping_add(self.planner_restarts.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        self.planner = RepairPlanner::new(self.planner_config.clone(), seed);
+        let identities: Vec<Pubkey> = self.peer_addrs.keys().copied().collect();
+        self.planner.set_peers(&identities);
+        for r in refetch {
+            tracing::info!(slot = r.slot.0, block_id = ?r.block_id, "repairing a slot again");
+            self.remember_orphan(r.slot);
+        }
+        bump(&self.stats.refetches, refetch.len());
+    }
+
+    /// Remembers `slot` as an orphan, keeping the oldest when full (closest to the held chain).
+    fn remember_orphan(&mut self, slot: Slot) {
+        self.orphans_remembered.insert(slot);
+        while self.orphans_remembered.len() > ORPHANS_REMEMBERED_MAX {
+            self.orphans_remembered.pop_last();
         }
     }
 

@@ -16,7 +16,9 @@ use dataplane::cores::CorePlan;
 use dataplane::genesis::Genesis;
 use dataplane::ledger_stage::LedgerShredding;
 use dataplane::packet::bind_udp;
-use dataplane::plane::{DataEvent, PeerAddrs, PEER_UPDATES_MAX};
+use dataplane::plane::{
+    DataEvent, PeerAddrs, ReplacedBlocks, PEER_UPDATES_MAX, REFETCH_QUEUED_MAX, REPLACED_QUEUED_MAX,
+};
 use dataplane::replay_stage::{ReplayStage, Replayer};
 use dataplane::shred::{shred_version, FecConfig, SHRED_SIZE};
 use dataplane::store::Store;
@@ -67,18 +69,28 @@ impl ReplicationSockets {
     }
 }
 
-/// What the pipeline needs to shred and broadcast its slots, and the receiving end of its FEC sets.
+/// The receiving ends of what the pipeline's ledger stage sends the replication plane.
+pub struct LedgerOutputs {
+    /// FEC sets of the slots it produces, to broadcast.
+    sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
+    /// Blocks it dropped for another version of their slot, to the shred receive path.
+    replaced: Receiver<ReplacedBlocks>,
+}
+
+/// What the pipeline needs to shred and broadcast its slots (and to tell the receive path of
+/// replaced blocks), and the receiving ends of what it sends.
 pub fn shredding(
     config: &Config,
     genesis: &Genesis,
     keypair: &SigningKey,
-) -> anyhow::Result<(LedgerShredding, Receiver<Vec<[u8; SHRED_SIZE]>>)> {
+) -> anyhow::Result<(LedgerShredding, LedgerOutputs)> {
     let fec = FecConfig::new(
         config.turbine.fec_data_shreds,
         config.turbine.fec_coding_shreds,
     )
     .map_err(|e| anyhow::anyhow!("turbine.fec_data_shreds/fec_coding_shreds: {e}"))?;
     let (sets_tx, sets_rx) = bounded(FEC_SETS_QUEUED_MAX);
+    let (replaced_tx, replaced_rx) = bounded(REPLACED_QUEUED_MAX);
     Ok((
         LedgerShredding {
             keypair: keypair.clone(),
@@ -86,8 +98,12 @@ pub fn shredding(
             fec,
             genesis_hash: genesis.hash(),
             sets: sets_tx,
+            replaced: replaced_tx,
         },
-        sets_rx,
+        LedgerOutputs {
+            sets: sets_rx,
+            replaced: replaced_rx,
+        },
     ))
 }
 
@@ -122,8 +138,8 @@ pub struct ReplicationParts<'a> {
     pub store: Arc<Store>,
     /// The root slot (shared with the pipeline).
     pub root_slot: Arc<AtomicU64>,
-    /// FEC sets from the pipeline's ledger stage.
-    pub sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
+    /// What the pipeline's ledger stage sends: FEC sets and replaced blocks (see [`shredding`]).
+    pub sets: LedgerOutputs,
     /// Sigverify threads for replay.
     pub verify_threads: usize,
     /// Sealevel workers for replay, besides the replay thread itself.
@@ -162,7 +178,7 @@ impl Replication {
             },
             BroadcastIo {
                 socket: sockets.broadcast,
-                sets: p.sets,
+                sets: p.sets.sets,
                 peers: broadcast_peers_rx,
                 exit: p.exit.clone(),
             },
@@ -173,6 +189,7 @@ impl Replication {
         let (blocks_tx, blocks_rx) = bounded(BLOCKS_QUEUED_MAX);
         let (repaired_tx, repaired_rx) = bounded(REPAIRED_QUEUED_MAX);
         let (tvu_peers_tx, tvu_peers_rx) = bounded(PEER_UPDATES_MAX);
+        let (refetch_tx, refetch_rx) = bounded(REFETCH_QUEUED_MAX);
         let tvu = Tvu::spawn(
             TvuConfig {
                 identity: me,
@@ -189,6 +206,8 @@ impl Replication {
                 blocks: blocks_tx,
                 events: events_tx.clone(),
                 peers: tvu_peers_rx,
+                replaced: p.sets.replaced,
+                refetch: refetch_tx,
                 root_slot: p.root_slot.clone(),
                 exit: p.exit.clone(),
             },
@@ -211,6 +230,7 @@ impl Replication {
                 store: p.store,
                 status: tvu.status().clone(),
                 orphans: orphans_rx,
+                refetch: refetch_rx,
                 peers: repair_peers_rx,
                 root: p.root_slot,
                 repaired: repaired_tx,
@@ -288,6 +308,11 @@ impl Replication {
             out,
             "equivocations_total",
             t.equivocations.load(Ordering::Relaxed),
+        );
+        line(
+            out,
+            "slots_refetched_total",
+            t.refetched_slots.load(Ordering::Relaxed),
         );
         for (reason, n) in t.rejected() {
             let _ = writeln!(

@@ -178,6 +178,46 @@ impl BankForks {
         self.insert(child)
     }
 
+    /// `slot` and every live bank descending from it, ascending; empty when `slot` is not live.
+    pub fn subtree(&self, slot: Slot) -> Vec<Slot> {
+        if !self.banks.contains_key(&slot) {
+            return Vec::new();
+        }
+        let mut out: Vec<Slot> = self
+            .banks
+            .iter()
+            .filter(|(s, b)| **s == slot || descends_from(b, slot))
+            .map(|(s, _)| *s)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Drops the bank of `slot` and every bank descending from it (a duplicate slot's version the
+    /// cluster did not confirm, and what was built on it); returns their slots, ascending (empty
+    /// when `slot` is not live). What they processed leaves the shared status cache, so another
+    /// block for `slot` is not refused its transactions. The root and below it are refused.
+    pub fn remove_subtree(&mut self, slot: Slot) -> Result<Vec<Slot>, ForkError> {
+        if slot <= self.root {
+            return Err(ForkError::NotAboveRoot {
+                slot,
+                root: self.root,
+            });
+        }
+        let removed = self.subtree(slot);
+        for s in &removed {
+            self.banks.remove(s);
+        }
+        // `slot` itself even when it is not live: a block of it that failed replay may have left
+        // statuses behind.
+        let mut purged = removed.clone();
+        if purged.is_empty() {
+            purged.push(slot);
+        }
+        write(self.root_bank().status_cache()).remove_slots(&purged);
+        Ok(removed)
+    }
+
     /// The account and vote state changes that rooting the frozen bank `slot` would apply, without
     /// rooting it: storage commits them first, so that nothing reads as rooted before it is durable.
     pub fn root_updates(&self, slot: Slot) -> Result<RootUpdates, ForkError> {

@@ -7,8 +7,12 @@
 //! single owner of the root: [`ForkCommand::SetRoot`] is applied here alone, storage first
 //! (`Store::set_root`), then the fork tree (`BankForks::set_root`), then the published root slot,
 //! then [`DataEvent::Rooted`]. Nothing roots implicitly.
+//!
+//! It also applies [`ForkCommand::ReplaceBlock`]: the losing version of a duplicate slot and every
+//! block built on it leave the store and the fork tree, and the shred receive path hears of it
+//! ([`ReplacedBlocks`]) so that it takes the confirmed version and has repair fetch it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -21,7 +25,7 @@ use crate::bank_forks::{BankForks, ForkError};
 use crate::banking::{BankingOutput, SlotEnded};
 use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, SlotFooter};
 use crate::entry::Entry;
-use crate::plane::{BankFrozen, DataEvent, ForkCommand};
+use crate::plane::{BankFrozen, DataEvent, ForkCommand, ReplacedBlocks};
 use crate::poh_service::PohEvent;
 use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
 use crate::store::{SlotCommit, SlotMeta, Store, StoreError, TxStatusRecord};
@@ -69,6 +73,9 @@ pub struct LedgerShredding {
     pub genesis_hash: Hash,
     /// FEC sets out, to the broadcast thread.
     pub sets: Sender<Vec<[u8; SHRED_SIZE]>>,
+    /// To the shred receive path: blocks dropped for another version of their slot (bounded by
+    /// [`crate::plane::REPLACED_QUEUED_MAX`]; never waited on).
+    pub replaced: Sender<ReplacedBlocks>,
 }
 
 /// A slot being shredded.
@@ -80,6 +87,9 @@ struct SlotShreds {
 
 /// Last FEC roots of recent own slots remembered, so the next slot chains without a store read.
 const LAST_ROOTS_KEPT: usize = 64;
+/// Slots dropped by [`ForkCommand::ReplaceBlock`] remembered (above the root), so that an own block
+/// built on a dropped version and frozen afterwards is not stored.
+const REPLACED_KEPT: usize = 1_024;
 
 /// The running stage.
 pub struct LedgerStage {
@@ -98,6 +108,7 @@ impl LedgerStage {
                     executions: HashMap::new(),
                     shreds: BTreeMap::new(),
                     last_roots: BTreeMap::new(),
+                    replaced: BTreeSet::new(),
                     buf: Vec::new(),
                 };
                 stage.run();
@@ -117,6 +128,8 @@ struct Ledger {
     executions: HashMap<Slot, Vec<TxExecution>>,
     shreds: BTreeMap<Slot, SlotShreds>,
     last_roots: BTreeMap<Slot, Root>,
+    /// Slots dropped for another version of a duplicate slot (see [`REPLACED_KEPT`]).
+    replaced: BTreeSet<Slot>,
     /// Scratch for one encoded stream record.
     buf: Vec<u8>,
 }
@@ -279,7 +292,94 @@ impl Ledger {
                     self.ch.exit.store(true, Ordering::Relaxed);
                 }
             },
+            ForkCommand::ReplaceBlock {
+                slot,
+                bank_hash,
+                block_id,
+            } => match self.replace_block(slot, bank_hash, block_id) {
+                Ok(()) => {}
+                Err(e) if e.is_refusal() => {
+                    tracing::warn!(slot = slot.0, "ReplaceBlock ignored: {e}");
+                }
+                Err(e) => {
+                    tracing::error!(slot = slot.0, "dropping the losing version failed: {e}");
+                    self.ch.exit.store(true, Ordering::Relaxed);
+                }
+            },
         }
+    }
+
+    /// Drops this node's version of the duplicate `slot` and every block built on it: from the
+    /// store first (newest first, so a crash in between never leaves a block without its parent),
+    /// then from the fork tree, then tells the shred receive path, which forgets them and has
+    /// repair fetch the version with `block_id`.
+    fn replace_block(
+        &mut self,
+        slot: Slot,
+        bank_hash: Hash,
+        block_id: Option<Hash>,
+    ) -> Result<(), LedgerError> {
+        let subtree = {
+            let forks = self.ch.forks.read().unwrap_or_else(|e| e.into_inner());
+            let root = forks.root();
+            if slot <= root {
+                return Err(LedgerError::NotAboveRoot { slot, root });
+            }
+            forks.subtree(slot)
+        };
+        // Read before the rows go: the receive path must tell the dropped version's shreds from
+        // the wanted one's.
+        let losing_roots = stored_fec_roots(&self.ch.store, slot)?;
+        let mut removed: BTreeSet<Slot> = subtree.into_iter().collect();
+        removed.insert(slot);
+        for s in removed.iter().rev() {
+            self.ch.store.remove_block(*s)?;
+        }
+        // Replay may have stored and added a child of the dropped version since the tree was read:
+        // it is in the subtree now, and its rows go too. (One it stores after this finds its
+        // parent gone from the store and removes itself.)
+        let late = self
+            .ch
+            .forks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove_subtree(slot)?;
+        for s in late.into_iter().rev() {
+            if removed.insert(s) {
+                self.ch.store.remove_block(s)?;
+            }
+        }
+        for s in &removed {
+            self.entries.remove(s);
+            self.executions.remove(s);
+            self.shreds.remove(s);
+            self.last_roots.remove(s);
+        }
+        self.replaced.extend(removed.iter().copied());
+        while self.replaced.len() > REPLACED_KEPT {
+            self.replaced.pop_first();
+        }
+        tracing::warn!(
+            slot = slot.0,
+            %bank_hash,
+            removed = ?removed,
+            "dropped the losing version of a duplicate slot and the blocks built on it"
+        );
+        if let Some(cfg) = &self.ch.shredding {
+            let notice = ReplacedBlocks {
+                slot,
+                block_id,
+                removed: removed.into_iter().collect(),
+                losing_roots,
+            };
+            if cfg.replaced.try_send(notice).is_err() {
+                tracing::warn!(
+                    slot = slot.0,
+                    "the shred receive path did not take the replaced-block notice: queue full"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Roots the frozen, stored bank `slot`: its state (with that of its unrooted ancestors) is
@@ -304,12 +404,21 @@ impl Ledger {
             .unwrap_or_else(|e| e.into_inner())
             .set_root(slot)?;
         self.ch.root_slot.store(slot.0, Ordering::Release);
+        self.replaced = self.replaced.split_off(&Slot(slot.0.saturating_add(1)));
         let _ = self.ch.events.send(DataEvent::Rooted { slot });
         Ok(())
     }
 
     fn store_block(&mut self, bank: &Arc<Bank>) -> Result<(), LedgerError> {
         let slot = bank.slot();
+        if self.replaced.contains(&slot) {
+            // Built on a version the cluster did not confirm and dropped with it while produced.
+            self.entries.remove(&slot);
+            self.executions.remove(&slot);
+            self.shreds.remove(&slot);
+            tracing::warn!(slot = slot.0, "own block not stored: its fork was replaced");
+            return Ok(());
+        }
         let entries = self.entries.remove(&slot).unwrap_or_default();
         let executions = self.executions.remove(&slot).unwrap_or_default();
         // Older slots can no longer complete: drop what they left.
@@ -355,6 +464,26 @@ impl Ledger {
         });
         Ok(())
     }
+}
+
+/// Merkle roots of the FEC sets of the stored block of `slot`, in index order (its data shreds say
+/// which set each belongs to); empty when none are stored.
+fn stored_fec_roots(store: &Store, slot: Slot) -> Result<Vec<Hash>, StoreError> {
+    let mut roots: Vec<Hash> = Vec::new();
+    for index in 0..store.shred_count(slot)? {
+        let Some(bytes) = store.shred(slot, index)? else {
+            continue;
+        };
+        // Stored shreds were verified on the way in; one that does not parse names no set.
+        let Ok(view) = ShredView::parse(&bytes) else {
+            continue;
+        };
+        let root = Hash(view.merkle_root().0);
+        if roots.last() != Some(&root) {
+            roots.push(root);
+        }
+    }
+    Ok(roots)
 }
 
 /// Why a slot could not be stored.

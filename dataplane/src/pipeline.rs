@@ -68,7 +68,8 @@ pub struct LeaderPipeline {
     pub votes: Sender<Txn>,
     /// Orders to lead, from the control plane.
     pub lead: Sender<LeadCommand>,
-    /// Root moves, from the control plane, to the ledger stage (the single owner of the root).
+    /// Root moves and replaced blocks, from the control plane, to the ledger stage (the single
+    /// owner of the root and the fork tree).
     pub fork_commands: Sender<ForkCommand>,
     /// Where held transactions go from now on (`None`: hold them), from the control plane.
     pub forward_to: Sender<Option<SocketAddr>>,

@@ -137,7 +137,49 @@ pub enum ForkCommand {
     /// Make this frozen, stored bank the root: its state is stored first, then the fork tree is
     /// pruned to its descendants. A slot that cannot be rooted is logged and ignored.
     SetRoot(Slot),
+    /// Another version of `slot` was duplicate-confirmed: drop this node's version and every block
+    /// built on it (fork tree and store), and have the shred receive path and repair fetch the
+    /// confirmed one (see [`ReplacedBlocks`]). A slot at or below the root is logged and ignored.
+    ReplaceBlock {
+        /// The duplicate slot.
+        slot: Slot,
+        /// The confirmed version's bank hash.
+        bank_hash: Hash,
+        /// The confirmed version's block id (Merkle root of its last FEC set), if a vote named it.
+        block_id: Option<Hash>,
+    },
 }
+
+/// Blocks the ledger stage dropped for [`ForkCommand::ReplaceBlock`], for the shred receive path:
+/// it forgets them and accepts only the wanted version of `slot` from then on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedBlocks {
+    /// The duplicate slot.
+    pub slot: Slot,
+    /// The confirmed version's block id, if known.
+    pub block_id: Option<Hash>,
+    /// `slot` and the slots of the blocks built on the dropped version, ascending (bounded by the
+    /// live forks).
+    pub removed: Vec<Slot>,
+    /// Merkle roots of the dropped version's FEC sets, as stored (bounded by its data shreds).
+    pub losing_roots: Vec<Hash>,
+}
+
+/// Replaced-block notices queued to the shred receive path at most (one per duplicate slot the
+/// cluster resolved against this node; it drains them every loop).
+pub const REPLACED_QUEUED_MAX: usize = 64;
+
+/// A slot whose block this node dropped and must fetch again, for repair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refetch {
+    /// The slot.
+    pub slot: Slot,
+    /// The wanted version's block id, if known (the receive path takes only that version).
+    pub block_id: Option<Hash>,
+}
+
+/// Refetch requests queued to the repair client at most.
+pub const REFETCH_QUEUED_MAX: usize = 64;
 
 /// Where each validator's shreds go (its TVU address), for the Turbine senders (retransmit,
 /// broadcast). Sent as `Arc<PeerAddrs>`: each sender keeps the newest it was given.

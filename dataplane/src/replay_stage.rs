@@ -24,7 +24,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::bank::Bank;
-use crate::bank_forks::BankForks;
+use crate::bank_forks::{BankForks, ForkError};
 use crate::block::decode_slot_stream;
 use crate::genesis::Genesis;
 use crate::ledger_stage::build_commit;
@@ -299,6 +299,16 @@ impl Replayer {
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(bank);
                 if let Err(e) = inserted {
+                    if self.parent_was_replaced(&e)? {
+                        // Dropped for another version of the parent's slot while this block
+                        // replayed (`ForkCommand::ReplaceBlock`): it goes with its parent.
+                        tracing::warn!(slot = slot.0, "replayed block dropped: {e}");
+                        match self.store.remove_block(slot) {
+                            Ok(_) | Err(StoreError::AtOrBelowRoot { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                        return Ok(ReplayOutcome::AlreadyKnown(slot));
+                    }
                     // The root moved past the parent while this block replayed: it is stored but
                     // can never be built on.
                     tracing::warn!(slot = slot.0, "replayed block not added to the forks: {e}");
@@ -325,6 +335,17 @@ impl Replayer {
                 self.dead(slot, reason, &e.to_string())
             }
         }
+    }
+
+    /// Whether a refused insert's parent was dropped as the losing version of a duplicate slot:
+    /// pruning by a new root keeps a block stored, only `ForkCommand::ReplaceBlock` removes an
+    /// unrooted one.
+    fn parent_was_replaced(&self, refused: &ForkError) -> Result<bool, StoreError> {
+        let ForkError::UnknownParent { parent, .. } = *refused else {
+            return Ok(false);
+        };
+        let root = self.forks.read().unwrap_or_else(|e| e.into_inner()).root();
+        Ok(parent > root && self.store.slot_meta(parent)?.is_none())
     }
 
     fn check_and_execute(

@@ -81,6 +81,38 @@ impl BlockhashStatuses {
     fn len(&self) -> usize {
         self.first.len()
     }
+
+    /// Forgets every record in a slot of `slots` (sorted); returns how many signatures it no
+    /// longer holds at all.
+    fn remove_slots(&mut self, slots: &[Slot]) -> usize {
+        let gone = |slot: &Slot| slots.binary_search(slot).is_ok();
+        self.more.retain(|_, v| {
+            v.retain(|(slot, _)| !gone(slot));
+            !v.is_empty()
+        });
+        let mut dropped = 0;
+        let more = &mut self.more;
+        self.first.retain(|signature, first| {
+            if !gone(&first.0) {
+                return true;
+            }
+            // Another fork's inclusion takes its place, if there is one.
+            match more.get_mut(signature).and_then(|v| v.pop()) {
+                Some(next) => {
+                    *first = next;
+                    if more.get(signature).is_some_and(|v| v.is_empty()) {
+                        more.remove(signature);
+                    }
+                    true
+                }
+                None => {
+                    dropped += 1;
+                    false
+                }
+            }
+        });
+        dropped
+    }
 }
 
 /// Per-fork replay protection shared by all banks (see the module docs).
@@ -217,6 +249,26 @@ impl StatusCache {
         self.roots.retain(|(_, h)| *h >= oldest_useful);
     }
 
+    /// Forgets what was processed in `slots` (unrooted blocks dropped from the fork tree), so that
+    /// another block for one of those slot numbers does not see its transactions as processed.
+    /// Costs a pass over the cache: for the rare replaced duplicate slot, not the hot path.
+    pub fn remove_slots(&mut self, slots: &[Slot]) {
+        let mut slots = slots.to_vec();
+        slots.sort_unstable();
+        let mut dropped = 0;
+        self.by_blockhash.retain(|_, e| {
+            dropped += e.remove_slots(&slots);
+            e.len() > 0
+        });
+        self.signatures -= dropped;
+        if self
+            .newest
+            .is_some_and(|h| !self.by_blockhash.contains_key(&h))
+        {
+            self.newest = None;
+        }
+    }
+
     /// Number of signatures held.
     pub fn len(&self) -> usize {
         self.signatures
@@ -282,6 +334,40 @@ mod tests {
         c.add_root(Slot(5), 1);
         assert_eq!(c.get(&bh, &sig(1), |_| false), Some((Slot(5), Ok(()))));
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn removed_slots_are_forgotten_and_other_forks_inclusions_stay() {
+        let mut c = StatusCache::new();
+        let (bh, other) = (Hash([1; 32]), Hash([2; 32]));
+        // sig 1 in slots 5 (to be removed), 6 and 7; sig 2 only in 5; sig 3 in 8 under another
+        // blockhash, which empties when slot 8 goes.
+        for slot in [5, 6, 7] {
+            c.insert(&bh, 0, &sig(1), Slot(slot), Ok(()));
+        }
+        c.insert(&bh, 0, &sig(2), Slot(5), Ok(()));
+        c.insert(&other, 0, &sig(3), Slot(8), Ok(()));
+        assert_eq!(c.len(), 3);
+        c.remove_slots(&[Slot(8), Slot(5)]);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.blockhash_count(), 1);
+        assert_eq!(c.get(&bh, &sig(1), |s| s == Slot(5)), None);
+        assert_eq!(c.get(&bh, &sig(2), |_| true), None);
+        assert_eq!(c.get(&other, &sig(3), |_| true), None);
+        for slot in [6, 7] {
+            assert_eq!(
+                c.get(&bh, &sig(1), |s| s == Slot(slot)).map(|x| x.0),
+                Some(Slot(slot))
+            );
+        }
+        c.remove_slots(&[Slot(6), Slot(7)]);
+        assert!(c.is_empty());
+        // The cache takes new inclusions as before.
+        c.insert(&bh, 0, &sig(1), Slot(5), Ok(()));
+        assert_eq!(
+            c.get(&bh, &sig(1), |s| s == Slot(5)).map(|x| x.0),
+            Some(Slot(5))
+        );
     }
 
     #[test]

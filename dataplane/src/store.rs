@@ -17,6 +17,7 @@
 //! [`StoreError::Corrupt`] naming its table and key.
 
 mod codec;
+mod removal;
 #[cfg(test)]
 mod tests;
 

@@ -24,6 +24,10 @@
 //! genesis stakes), and keeps its own copy of the peers' TVU addresses, replaced by the newest
 //! [`PeerAddrs`] the control plane sends. The first verified shred of each slot is reported as
 //! [`DataEvent::SlotStarted`].
+//!
+//! When the ledger stage drops this node's version of a duplicate slot ([`ReplacedBlocks`]), the
+//! thread forgets that slot and the blocks built on it, takes only the wanted version of the slot
+//! from then on (see [`refetch`]), and asks repair to fetch it ([`Refetch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -37,15 +41,18 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::dedup::Deduper;
 use crate::leader_schedule::Schedules;
 use crate::packet::PacketBatch;
-use crate::plane::{DataEvent, PeerAddrs, SlotRepairStatus};
+use crate::plane::{DataEvent, PeerAddrs, Refetch, ReplacedBlocks, SlotRepairStatus};
 use crate::replay_stage::ReceivedBlock;
 use crate::shred::{
-    AssembleError, AssemblerLimits, CompletedSlot, InsertOutcome, ShredVerifier, ShredView,
+    AssembleError, AssemblerLimits, CompletedSlot, InsertOutcome, Root, ShredVerifier, ShredView,
     SlotAssembler,
 };
 use crate::turbine::{ShredId, TurbineScratch, TurbineTree};
 use crate::types::{Hash, Pubkey, Slot};
 use crate::udp::{UdpBackend, UdpOptions, UdpReceiver, UdpSender};
+
+pub mod refetch;
+use refetch::{Refetches, Verdict};
 
 /// How long one receive waits before the thread looks at repaired shreds, its clock and `exit`.
 const RECV_TIMEOUT: Duration = Duration::from_millis(5);
@@ -94,6 +101,8 @@ pub struct TvuStats {
     pub completed_slots: AtomicU64,
     /// Equivocations seen (two validly signed shreds for one position).
     pub equivocations: AtomicU64,
+    /// Slots forgotten to be fetched again in the version the cluster confirmed.
+    pub refetched_slots: AtomicU64,
     /// Newest slot of any shred that passed verification: how far the cluster has got, as far as
     /// this node can tell (a node far behind it is catching up and must not lead).
     pub newest_verified_slot: AtomicU64,
@@ -141,6 +150,10 @@ pub struct TvuIo {
     pub events: Sender<DataEvent>,
     /// The peers' TVU addresses from the control plane (newest wins; none known until the first).
     pub peers: Receiver<Arc<PeerAddrs>>,
+    /// Blocks the ledger stage dropped for another version of their slot.
+    pub replaced: Receiver<ReplacedBlocks>,
+    /// To repair: slots to fetch again (bounded; never waited on).
+    pub refetch: Sender<Refetch>,
     /// The newest root (older shreds are dropped, older slots purged).
     pub root_slot: Arc<AtomicU64>,
     /// Set to stop.
@@ -172,6 +185,8 @@ impl Tvu {
             blocks,
             events,
             peers,
+            replaced,
+            refetch,
             root_slot,
             exit,
         } = io;
@@ -182,6 +197,8 @@ impl Tvu {
             blocks,
             events,
             peers,
+            replaced,
+            refetch,
             root_slot,
             exit,
         };
@@ -195,6 +212,7 @@ impl Tvu {
             slots: BTreeSet::new(),
             completed: BTreeSet::new(),
             started: BTreeSet::new(),
+            refetches: Refetches::default(),
             config,
             schedules,
             tree,
@@ -238,6 +256,8 @@ struct Links {
     blocks: Sender<ReceivedBlock>,
     events: Sender<DataEvent>,
     peers: Receiver<Arc<PeerAddrs>>,
+    replaced: Receiver<ReplacedBlocks>,
+    refetch: Sender<Refetch>,
     root_slot: Arc<AtomicU64>,
     exit: Arc<AtomicBool>,
 }
@@ -263,6 +283,8 @@ struct Window {
     /// slots in `root + 1 ..= root + SLOTS_AHEAD_MAX` are admitted, and older ones are purged as
     /// the root moves.
     started: BTreeSet<u64>,
+    /// Slots fetched again after their version here was dropped: which shreds they take.
+    refetches: Refetches,
     stats: Arc<TvuStats>,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
 }
@@ -285,6 +307,11 @@ impl Window {
             // for it.
             if let Some(peers) = io.peers.try_iter().last() {
                 self.peers = peers;
+            }
+            // Before any shred of this round too: a shred of the dropped version must not be
+            // taken after the ledger dropped it.
+            while let Ok(notice) = io.replaced.try_recv() {
+                self.on_replaced(notice, root, &io);
             }
             match receiver.recv(&mut batch, RECV_TIMEOUT) {
                 Ok(_) => {}
@@ -332,6 +359,7 @@ impl Window {
                 self.slots = self.slots.split_off(&(root + 1));
                 self.completed = self.completed.split_off(&(root + 1));
                 self.started = self.started.split_off(&(root + 1));
+                self.refetches.purge_below(root + 1);
             }
             if last_status.elapsed() >= STATUS_INTERVAL {
                 last_status = Instant::now();
@@ -395,9 +423,60 @@ impl Window {
         if source == Source::Turbine {
             self.children_addrs(&leader, ShredId::of(&view), &mut targets);
         }
+        match self.refetches.verdict(slot, merkle_root) {
+            Verdict::Take => {}
+            Verdict::Hold => {
+                self.refetches.hold(slot, merkle_root, view.bytes());
+                return targets;
+            }
+            Verdict::Drop => {
+                self.stats.reject("other_version");
+                return targets;
+            }
+        }
+        self.insert(&view, merkle_root, leader, source, io);
+        if self.refetches.contains(slot) {
+            self.take_proven(&view, leader, io);
+        }
+        targets
+    }
+
+    /// A taken shred of a slot fetched again proves that the set it chains to is the wanted
+    /// version's too: takes the shreds held for that set, and those their own chains prove.
+    fn take_proven(&mut self, first: &ShredView<'_>, leader: Pubkey, io: &Links) {
+        let slot = first.slot();
+        let mut chained = Vec::new();
+        // The first set chains to the parent's last set, not to one of this slot.
+        if first.fec_set_index() > 0 {
+            chained.push(first.chained_root());
+        }
+        while let Some(root) = chained.pop() {
+            for bytes in self.refetches.prove(slot, root) {
+                // Verified when it arrived; its set's root is `root`.
+                let Ok(view) = ShredView::parse(&bytes[..]) else {
+                    continue;
+                };
+                self.insert(&view, root, leader, Source::Repair, io);
+                if view.fec_set_index() > 0 {
+                    chained.push(view.chained_root());
+                }
+            }
+        }
+    }
+
+    /// Inserts a verified shred whose set has Merkle root `merkle_root` and acts on the outcome.
+    fn insert(
+        &mut self,
+        view: &ShredView<'_>,
+        merkle_root: Root,
+        leader: Pubkey,
+        source: Source,
+        io: &Links,
+    ) {
+        let slot = view.slot();
         // Shreds of a completed slot still go in while the assembler holds it: a second version of
         // a shred already held is a duplicate-slot proof, however late it comes.
-        let outcome = self.assembler.insert(&view, merkle_root);
+        let outcome = self.assembler.insert(view, merkle_root);
         match outcome {
             Ok(InsertOutcome::Inserted(ins)) => {
                 if !self.assembler.is_complete(slot) {
@@ -442,7 +521,42 @@ impl Window {
             Err(AssembleError::AlreadyCompleted { .. }) if self.completed.contains(&slot) => {}
             Err(e) => self.stats.reject(e.reason()),
         }
-        targets
+    }
+
+    /// Forgets the blocks the ledger stage dropped for another version of their slot, takes only
+    /// the wanted version of that slot from now on, and has repair fetch it.
+    fn on_replaced(&mut self, notice: ReplacedBlocks, root: u64, io: &Links) {
+        let slot = notice.slot.0;
+        for s in notice.removed.iter().map(|s| s.0).chain([slot]) {
+            self.assembler.forget(s);
+            self.slots.remove(&s);
+            self.completed.remove(&s);
+            self.started.remove(&s);
+            self.refetches.remove(s);
+        }
+        if slot <= root {
+            return;
+        }
+        self.refetches
+            .start(slot, notice.block_id, &notice.losing_roots);
+        // Shreds of sets both versions share were seen with the dropped one: let them in again.
+        self.deduper.reset();
+        // Repair reads this before it asks: it must no longer see the slot as complete.
+        self.publish_status();
+        self.stats.refetched_slots.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            slot,
+            block_id = ?notice.block_id,
+            forgotten = notice.removed.len(),
+            "fetching the confirmed version of a duplicate slot"
+        );
+        let request = Refetch {
+            slot: notice.slot,
+            block_id: notice.block_id,
+        };
+        if io.refetch.try_send(request).is_err() {
+            tracing::warn!(slot, "repair did not take the refetch request: queue full");
+        }
     }
 
     /// Sends shreds on to children, counting them (`recovered`: rebuilt here, not received).
@@ -502,6 +616,7 @@ impl Window {
 
     fn complete(&mut self, done: CompletedSlot, leader: Pubkey, io: &Links) {
         let slot = done.slot;
+        self.refetches.completed(slot);
         let last = self.assembler.last_index(slot).unwrap_or(0);
         let data_shreds: Vec<Vec<u8>> = (0..=last)
             .filter_map(|i| self.assembler.data_shred(slot, i).map(|s| s.to_vec()))
@@ -541,7 +656,13 @@ impl Window {
                 };
                 let missing_roots = missing
                     .iter()
-                    .filter_map(|&i| Some((i, Hash(self.assembler.set_root_of(slot, i)?.0))))
+                    .filter_map(|&i| {
+                        let root = self
+                            .assembler
+                            .set_root_of(slot, i)
+                            .or_else(|| self.assembler.root_of_set_ending_at(slot, i))?;
+                        Some((i, Hash(root.0)))
+                    })
                     .collect();
                 SlotRepairStatus {
                     slot: Slot(slot),
@@ -565,5 +686,7 @@ impl Window {
     }
 }
 
+#[cfg(test)]
+mod replace_tests;
 #[cfg(test)]
 mod tests;

@@ -131,6 +131,7 @@ struct Node {
     store: Arc<Store>,
     status: Arc<Mutex<Vec<SlotRepairStatus>>>,
     orphans: Sender<Slot>,
+    refetch: Sender<dataplane::plane::Refetch>,
     peers: Sender<Vec<RepairPeer>>,
     root: Arc<AtomicU64>,
     repaired: Receiver<Vec<u8>>,
@@ -156,6 +157,7 @@ impl Node {
         let store = Arc::new(Store::open(dir.path(), genesis()).unwrap());
         let status = Arc::new(Mutex::new(Vec::new()));
         let (orphans_tx, orphans_rx) = crossbeam_channel::bounded(64);
+        let (refetch_tx, refetch_rx) = crossbeam_channel::bounded(64);
         let (peers_tx, peers_rx) = crossbeam_channel::bounded(PEER_UPDATES_MAX);
         let (repaired_tx, repaired_rx) = crossbeam_channel::bounded(1024);
         let root = Arc::new(AtomicU64::new(0));
@@ -169,6 +171,7 @@ impl Node {
             store: Arc::clone(&store),
             status: Arc::clone(&status),
             orphans: orphans_rx,
+            refetch: refetch_rx,
             peers: peers_rx,
             root: Arc::clone(&root),
             repaired: repaired_tx,
@@ -182,6 +185,7 @@ impl Node {
             store,
             status,
             orphans: orphans_tx,
+            refetch: refetch_tx,
             peers: peers_tx,
             root,
             repaired: repaired_rx,
@@ -532,6 +536,53 @@ fn a_slot_without_a_known_end_learns_it_from_highest_shred() {
     }
     assert!(got.contains_key(&last), "{:?}", b.stats.snapshot());
     assert!(get(&b.stats.requests_highest_shred) >= 1);
+}
+
+#[test]
+fn a_slot_completed_once_is_repaired_again_when_it_must_be_fetched_again() {
+    let (a, b) = pair();
+    let shreds = store_block(&a.store, 5, 4, 3_000);
+    b.root.store(4, Ordering::Release);
+    // The receive path completed slot 5 (the version later dropped): the planner settles it, and
+    // an orphan report for it is not asked.
+    b.set_status(vec![SlotRepairStatus {
+        slot: Slot(5),
+        parent: None,
+        received_data: Vec::new(),
+        last_index: None,
+        missing_roots: Vec::new(),
+        complete: true,
+    }]);
+    std::thread::sleep(ROUND_INTERVAL * 5);
+    b.orphans.send(Slot(5)).unwrap();
+    assert!(
+        b.repaired.recv_timeout(Duration::from_millis(300)).is_err(),
+        "a completed slot is not repaired"
+    );
+    assert_eq!(get(&b.stats.requests_orphan), 0);
+
+    // The receive path forgot the slot, then asked for it again: the client starts a fresh
+    // planner, and the peer's last shred of the slot comes back.
+    b.set_status(Vec::new());
+    let block_id = Hash(
+        ShredView::parse(shreds.last().unwrap())
+            .unwrap()
+            .merkle_root()
+            .0,
+    );
+    b.refetch
+        .send(dataplane::plane::Refetch {
+            slot: Slot(5),
+            block_id: Some(block_id),
+        })
+        .unwrap();
+    let shred = b
+        .repaired
+        .recv_timeout(Duration::from_secs(3))
+        .unwrap_or_else(|e| panic!("slot 5 not repaired again ({e}): {:?}", b.stats.snapshot()));
+    assert_eq!(&shred, shreds.last().unwrap());
+    assert_eq!(get(&b.stats.refetches), 1);
+    assert!(get(&b.stats.requests_orphan) >= 1);
 }
 
 #[test]

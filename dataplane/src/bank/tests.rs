@@ -518,6 +518,60 @@ fn fork_errors_name_the_slots() {
 }
 
 #[test]
+fn remove_subtree_drops_a_slot_and_its_descendants_only_and_never_the_root() {
+    let s = setup();
+    let mut forks = BankForks::new(Bank::genesis(&s.genesis));
+    // 0 ─ 1 ─ 2 ─ 4        0 ─ 5 ─ 6
+    //      └─ 3
+    for (parent, slot) in [(0, 1), (1, 2), (1, 3), (2, 4), (0, 5), (5, 6)] {
+        forks
+            .new_child(Slot(parent), Slot(slot), Pubkey::default())
+            .unwrap()
+            .freeze(Hash([slot as u8; 32]));
+    }
+    assert_eq!(
+        forks.subtree(Slot(1)),
+        vec![Slot(1), Slot(2), Slot(3), Slot(4)]
+    );
+    assert_eq!(
+        forks.remove_subtree(Slot(1)).unwrap(),
+        vec![Slot(1), Slot(2), Slot(3), Slot(4)]
+    );
+    let mut live: Vec<Slot> = forks.banks().map(|b| b.slot()).collect();
+    live.sort_unstable();
+    assert_eq!(live, vec![Slot(0), Slot(5), Slot(6)]);
+    // Nothing left to remove there; an unknown slot removes nothing.
+    assert_eq!(forks.remove_subtree(Slot(1)).unwrap(), Vec::<Slot>::new());
+    assert_eq!(forks.remove_subtree(Slot(9)).unwrap(), Vec::<Slot>::new());
+    // The slot is free again: another version of it can join.
+    forks
+        .new_child(Slot(0), Slot(1), Pubkey::default())
+        .unwrap()
+        .freeze(Hash([11; 32]));
+    // The root is refused, and so is everything below it once it moves.
+    assert_eq!(
+        forks.remove_subtree(Slot(0)),
+        Err(ForkError::NotAboveRoot {
+            slot: Slot(0),
+            root: Slot(0)
+        })
+    );
+    forks.set_root(Slot(5)).unwrap();
+    for slot in [3, 5] {
+        assert_eq!(
+            forks.remove_subtree(Slot(slot)),
+            Err(ForkError::NotAboveRoot {
+                slot: Slot(slot),
+                root: Slot(5)
+            })
+        );
+    }
+    assert_eq!(forks.remove_subtree(Slot(6)).unwrap(), vec![Slot(6)]);
+    assert_eq!(forks.len(), 1);
+    assert_eq!(forks.root(), Slot(5));
+}
+
+#[test]
 fn commits_must_match_their_execution() {
     let s = setup();
     let bank = child(&s.root, 1);

@@ -27,6 +27,8 @@ struct Harness {
     exit: Arc<AtomicBool>,
     /// FEC sets it shreds (kept open so shredding never fails).
     _sets: Receiver<Vec<[u8; SHRED_SIZE]>>,
+    /// What it tells the shred receive path of replaced blocks.
+    replaced: Receiver<ReplacedBlocks>,
     /// PoH's end of the stage's channels (kept open: a closed one stops the stage).
     _poh: Sender<PohEvent>,
     _slot_ended: Receiver<SlotEnded>,
@@ -68,6 +70,7 @@ fn start() -> Harness {
     let (commands_tx, commands_rx) = bounded(FORK_COMMANDS_MAX);
     let (events_tx, events_rx) = unbounded();
     let (sets_tx, sets_rx) = bounded(1_024);
+    let (replaced_tx, replaced_rx) = bounded(crate::plane::REPLACED_QUEUED_MAX);
     let root_slot = Arc::new(AtomicU64::new(0));
     let exit = Arc::new(AtomicBool::new(false));
     let stage = LedgerStage::spawn(LedgerChannels {
@@ -86,6 +89,7 @@ fn start() -> Harness {
             fec: FecConfig::new(4, 4).unwrap(),
             genesis_hash: g.hash(),
             sets: sets_tx,
+            replaced: replaced_tx,
         }),
     })
     .unwrap();
@@ -100,6 +104,7 @@ fn start() -> Harness {
         root_slot,
         exit,
         _sets: sets_rx,
+        replaced: replaced_rx,
         _poh: poh_tx,
         _slot_ended: slot_ended_rx,
     }
@@ -233,4 +238,97 @@ fn set_root_stores_first_then_prunes_the_forks_then_reports_and_bad_ones_are_ign
     assert!(h.quiet());
     assert!(!h.exit.load(Ordering::Relaxed));
     assert_eq!(h.store.root().unwrap(), Some(Slot(2)));
+}
+
+#[test]
+fn replace_block_drops_the_slot_and_its_descendants_from_store_and_forks_and_tells_the_receive_path(
+) {
+    let h = start();
+    // 0 ─ 1 ─ 2 ─ 3        0 ─ 4
+    for (parent, slot) in [(0, 1), (1, 2), (2, 3), (0, 4)] {
+        h.produce(parent, slot);
+        assert!(matches!(h.next_event(), DataEvent::BankFrozen { .. }));
+    }
+    let last_root_of_2 = h.store.last_fec_root(Slot(2)).unwrap().unwrap();
+    // This node is producing slot 5 on slot 3 when the command comes.
+    let working = h
+        .forks
+        .write()
+        .unwrap()
+        .new_child(Slot(3), Slot(5), leader())
+        .unwrap();
+    let block_id = Hash([0xB1; 32]);
+    h.commands
+        .send(ForkCommand::ReplaceBlock {
+            slot: Slot(2),
+            bank_hash: Hash([0xB0; 32]),
+            block_id: Some(block_id),
+        })
+        .unwrap();
+    let notice = h
+        .replaced
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the receive path is told");
+    assert_eq!(notice.slot, Slot(2));
+    assert_eq!(notice.block_id, Some(block_id));
+    assert_eq!(notice.removed, vec![Slot(2), Slot(3), Slot(5)]);
+    // The dropped version's set roots as its stored shreds name them (an empty block has one set).
+    assert_eq!(notice.losing_roots, vec![last_root_of_2]);
+    {
+        let forks = h.forks.read().unwrap();
+        for gone in [2, 3, 5] {
+            assert!(forks.get(Slot(gone)).is_none(), "slot {gone} still live");
+        }
+        for kept in [0, 1, 4] {
+            assert!(forks.get(Slot(kept)).is_some(), "slot {kept} dropped");
+        }
+    }
+    for gone in [2, 3] {
+        assert_eq!(h.store.slot_meta(Slot(gone)).unwrap(), None);
+        assert_eq!(h.store.shred_count(Slot(gone)).unwrap(), 0);
+        assert_eq!(h.store.last_fec_root(Slot(gone)).unwrap(), None);
+    }
+    assert_eq!(h.store.slots_above_root().unwrap(), vec![Slot(1), Slot(4)]);
+    // The block produced on the dropped fork is frozen later: neither stored nor reported.
+    working.freeze(Hash([5; 32]));
+    h.banking
+        .send(BankingOutput::Frozen { bank: working })
+        .unwrap();
+    assert!(
+        h.quiet(),
+        "a block built on a dropped version is not reported"
+    );
+    assert_eq!(h.store.slot_meta(Slot(5)).unwrap(), None);
+
+    // At or below the root: refused, the stage runs on, nothing changes.
+    h.commands.send(ForkCommand::SetRoot(Slot(1))).unwrap();
+    assert_eq!(h.next_event(), DataEvent::Rooted { slot: Slot(1) });
+    for bad in [0, 1] {
+        h.commands
+            .send(ForkCommand::ReplaceBlock {
+                slot: Slot(bad),
+                bank_hash: Hash::default(),
+                block_id: None,
+            })
+            .unwrap();
+    }
+    assert!(h.quiet());
+    assert!(h.replaced.try_recv().is_err());
+    assert!(!h.exit.load(Ordering::Relaxed));
+    assert!(h.store.slot_meta(Slot(1)).unwrap().is_some());
+    // A slot this node never held is still forgotten and fetched (nothing to remove).
+    h.commands
+        .send(ForkCommand::ReplaceBlock {
+            slot: Slot(9),
+            bank_hash: Hash::default(),
+            block_id: None,
+        })
+        .unwrap();
+    let notice = h
+        .replaced
+        .recv_timeout(Duration::from_secs(5))
+        .expect("told");
+    assert_eq!(notice.removed, vec![Slot(9)]);
+    assert!(notice.losing_roots.is_empty());
+    assert!(!h.exit.load(Ordering::Relaxed));
 }

@@ -477,6 +477,14 @@ impl SlotAssembler {
         inside.then_some(set.root)
     }
 
+    /// The Merkle root of the FEC set that ends at data index `index` of `slot`, where a held set
+    /// starts right after it: that set chains to it. Repair names it, so a slot assembled from its
+    /// end backwards (a duplicate slot fetched again by its block id) keeps to one version.
+    pub fn root_of_set_ending_at(&self, slot: u64, index: u32) -> Option<Root> {
+        let next = index.checked_add(1)?;
+        Some(self.slots.get(&slot)?.sets.get(&next)?.chained_root)
+    }
+
     /// Data indices repair should ask for: the gaps below the last index (or, until it is known,
     /// below the highest index held). Empty for a completed or unknown slot.
     pub fn missing_data(&self, slot: u64) -> Vec<u32> {

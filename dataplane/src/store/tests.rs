@@ -792,6 +792,107 @@ fn a_replaced_block_takes_its_old_statuses_with_it() {
     assert!(store.tx_status(&sig(5, 1)).unwrap().is_some());
 }
 
+/// Everything stored for `slot`, to compare before and after another slot's removal.
+fn stored_rows(store: &Store, slot: u64) -> impl PartialEq + std::fmt::Debug {
+    let slot = Slot(slot);
+    let signatures = [sig(slot.0, 0), sig(slot.0, 1), sig(99, 5)];
+    (
+        store.slot_meta(slot).unwrap(),
+        store.entries(slot).unwrap(),
+        (0..4)
+            .map(|i| store.shred(slot, i).unwrap())
+            .collect::<Vec<_>>(),
+        store.last_fec_root(slot).unwrap(),
+        store.dead_reason(slot).unwrap(),
+        signatures
+            .iter()
+            .map(|s| {
+                (
+                    store.tx_status_in(slot, s).unwrap(),
+                    store.sig_index_names(s, slot).unwrap(),
+                )
+            })
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[test]
+fn remove_block_deletes_exactly_that_slots_rows_and_never_at_or_below_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .commit_slot(&commit(2, 1, vec![(pk(1), 500)], true))
+        .unwrap();
+    // Slots 3, 4 and 5 share a signature-index bucket; 4 and 5 hold one transaction in common.
+    let shared = sig(99, 5);
+    for slot in [3u64, 4, 5] {
+        let mut c = commit(slot, 3, vec![], false);
+        c.data_shreds = vec![vec![slot as u8; 10], vec![slot as u8 + 1; 10]];
+        c.last_fec_root = Some(Hash([slot as u8; 32]));
+        if slot != 3 {
+            c.statuses.push((shared, status(slot, 2, None)));
+        }
+        store.commit_slot(&c).unwrap();
+    }
+    store.mark_dead(Slot(6), "poh: chain broken").unwrap();
+    store.put_duplicate_proof(Slot(4), b"one", b"two").unwrap();
+    let others: Vec<u64> = vec![2, 3, 5, 6];
+    let before: Vec<_> = others.iter().map(|&s| stored_rows(&store, s)).collect();
+    assert!(store.sig_index_names(&sig(4, 0), Slot(4)).unwrap());
+
+    assert!(store.remove_block(Slot(4)).unwrap());
+    assert_eq!(store.slot_meta(Slot(4)).unwrap(), None);
+    assert_eq!(store.entries(Slot(4)).unwrap(), Vec::<Vec<u8>>::new());
+    assert_eq!(store.entry(Slot(4), 0).unwrap(), None);
+    assert_eq!(store.shred_count(Slot(4)).unwrap(), 0);
+    assert_eq!(store.last_fec_root(Slot(4)).unwrap(), None);
+    for s in [sig(4, 0), sig(4, 1), shared] {
+        assert_eq!(store.tx_status_in(Slot(4), &s).unwrap(), None);
+        assert!(!store.sig_index_names(&s, Slot(4)).unwrap());
+    }
+    assert_eq!(store.tx_status(&sig(4, 0)).unwrap(), None);
+    // The other block holding the shared transaction answers for it now.
+    assert_eq!(store.tx_status(&shared).unwrap().unwrap().slot, Slot(5));
+    let after: Vec<_> = others.iter().map(|&s| stored_rows(&store, s)).collect();
+    assert_eq!(before, after, "other slots' rows are untouched");
+    // Rooted state, the root and the duplicate proof (about the slot, not the version) stay.
+    assert_eq!(store.root().unwrap(), Some(Slot(2)));
+    assert_eq!(store.account(&pk(1)).unwrap(), Some(500));
+    assert!(store.duplicate_proof(Slot(4)).unwrap().is_some());
+    assert_eq!(store.slots_above_root().unwrap(), vec![Slot(3), Slot(5)]);
+    assert_eq!(store.latest_slot().unwrap(), Some(Slot(5)));
+
+    // The newest block gone, the latest stored slot moves back; a dead mark alone is removed too;
+    // nothing stored is nothing removed.
+    assert!(store.remove_block(Slot(5)).unwrap());
+    assert_eq!(store.latest_slot().unwrap(), Some(Slot(3)));
+    assert!(store.remove_block(Slot(6)).unwrap());
+    assert_eq!(store.dead_reason(Slot(6)).unwrap(), None);
+    assert!(!store.remove_block(Slot(9)).unwrap());
+
+    // At and below the root: refused, nothing touched.
+    for slot in [2, 1] {
+        assert!(matches!(
+            store.remove_block(Slot(slot)),
+            Err(StoreError::AtOrBelowRoot { root: Slot(2), .. })
+        ));
+    }
+    assert_eq!(stored_rows(&store, 2), before[0]);
+    assert!(store.is_rooted(Slot(2)).unwrap());
+
+    // Another version of the removed slot can be stored in its place, and survives reopening.
+    let mut other = commit(4, 1, vec![], false);
+    other.meta.bank_hash = Hash([44; 32]);
+    store.commit_slot(&other).unwrap();
+    drop(store);
+    let store = open(dir.path());
+    assert_eq!(
+        store.slot_meta(Slot(4)).unwrap().unwrap().bank_hash,
+        Hash([44; 32])
+    );
+    assert_eq!(store.slot_meta(Slot(5)).unwrap(), None);
+}
+
 #[test]
 fn the_first_duplicate_slot_proof_per_slot_is_kept_across_restarts() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,11 +16,11 @@ use crate::store::Store;
 use crate::testkit::{produce_block, slot_stream};
 use crate::txn::{build_transfer, Txn};
 
-fn key(n: u8) -> SigningKey {
+pub(super) fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
-fn pk(k: &SigningKey) -> Pubkey {
+pub(super) fn pk(k: &SigningKey) -> Pubkey {
     Pubkey(k.verifying_key().to_bytes())
 }
 
@@ -35,7 +35,7 @@ struct Validator {
 }
 
 /// A cluster whose only staked validator is `leader`: its schedule gives `leader` every slot.
-fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Genesis {
+pub(super) fn genesis(leader: &SigningKey, others: &[Pubkey], payers: &[SigningKey]) -> Genesis {
     let mut validators = vec![GenesisValidator {
         identity: pk(leader),
         stake: 10,
@@ -79,6 +79,9 @@ fn start_validator(
     let (events_tx, events) = crossbeam_channel::unbounded();
     let (_repaired_tx, repaired_rx) = crossbeam_channel::bounded(16);
     let (peers_tx, peers_rx) = crossbeam_channel::bounded(crate::plane::PEER_UPDATES_MAX);
+    // No block is replaced here: the ledger stage's end stays unused.
+    let (_replaced_tx, replaced_rx) = crossbeam_channel::bounded(crate::plane::REPLACED_QUEUED_MAX);
+    let (refetch_tx, _refetch) = crossbeam_channel::bounded(crate::plane::REFETCH_QUEUED_MAX);
     if let Some(addrs) = addrs {
         peers_tx.send(Arc::new(addrs)).unwrap();
     }
@@ -98,6 +101,8 @@ fn start_validator(
             blocks: blocks_tx,
             events: events_tx.clone(),
             peers: peers_rx,
+            replaced: replaced_rx,
+            refetch: refetch_tx,
             root_slot: Arc::new(AtomicU64::new(0)),
             exit: exit.clone(),
         },
@@ -116,7 +121,7 @@ fn start_validator(
 }
 
 /// Shreds a produced block as the leader's ledger stage does.
-fn shred_block(
+pub(super) fn shred_block(
     g: &Genesis,
     leader: &SigningKey,
     bank: &Bank,
