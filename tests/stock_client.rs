@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::{Options, TestValidator};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::RpcClient;
-use solana_rpc_client_api::config::RpcSendTransactionConfig;
+use solana_rpc_client_api::config::{RpcSendTransactionConfig, RpcTransactionConfig};
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::signature::{Keypair, Signer};
 use solana_sdk::transaction::Transaction;
@@ -60,8 +60,15 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000
     );
 
+    // getTransaction's default commitment is finalized, as on Solana: a transfer just confirmed
+    // is asked for at confirmed.
+    let at_confirmed = |encoding| RpcTransactionConfig {
+        encoding: Some(encoding),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: None,
+    };
     let fetched = client
-        .get_transaction(&sig, UiTransactionEncoding::Json)
+        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Json))
         .unwrap();
     let meta = fetched.transaction.meta.expect("meta");
     assert_eq!(meta.fee, 5_000);
@@ -69,7 +76,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
     assert_eq!(meta.post_balances[1], 1_234_567);
     let binary = client
-        .get_transaction(&sig, UiTransactionEncoding::Base64)
+        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Base64))
         .unwrap();
     let decoded = binary
         .transaction
