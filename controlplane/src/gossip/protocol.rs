@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
 use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue};
-use super::pull::{build_filter, select_response, PullState, ResponseBudget};
+use super::pull::{build_filter, select_response, PullState, Requester, ResponseBudget};
 use super::push::{pack, stake_weight, weighted_sample, PushState};
 use super::stats::{GossipReject, GossipStats, RejectReason};
 use super::table::{CrdsTable, Inserted, TableRules};
@@ -119,11 +119,14 @@ impl Gossip {
             }
             GossipMessage::PullRequest { filter, caller } => {
                 self.stats.pull_requests_received += 1;
-                if caller.contact_info().is_none() {
+                let Some(caller_instance) = caller.contact_info().map(|ci| ci.instance) else {
                     self.stats.count(RejectReason::Malformed);
                     return inserted;
-                }
-                let requester = caller.origin;
+                };
+                let requester = Requester {
+                    pubkey: caller.origin,
+                    instance: caller_instance,
+                };
                 match self.table.insert(now_ms, caller, false, &mut self.stats) {
                     Ok(new) => {
                         // How the rest of the cluster learns of a node that knows only seeds.
@@ -131,7 +134,7 @@ impl Gossip {
                         inserted.push(new);
                     }
                     Err(GossipReject::Duplicate { .. } | GossipReject::Stale { .. })
-                        if requester != self.me.pubkey => {}
+                        if requester.pubkey != self.me.pubkey => {}
                     Err(_) => return inserted,
                 }
                 if !self.pull.admit(now_ms, from, &self.config) {

@@ -89,15 +89,25 @@ impl ResponseBudget {
     }
 }
 
+/// Who asks for a pull: its identity and the instance its contact info names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Requester {
+    /// The caller's identity.
+    pub pubkey: Pubkey,
+    /// Its process instance.
+    pub instance: u64,
+}
+
 /// The values to answer `requester`'s `filter` with, packed into datagrams: held values in the
-/// filter's partition that it does not contain, not the requester's own, and young enough that
+/// filter's partition that it does not contain, not the requester's own (except a contact info of
+/// its identity from another instance: how a twin learns that a second process runs it), young enough that
 /// the requester's wallclock check will take them. Contact infos go first (they are what a new
 /// node needs to find the others); within each kind the choice is random, so requesters that ask
 /// often get different values while their filter catches up.
 pub(crate) fn select_response(
     table: &CrdsTable,
     filter: &Bloom,
-    requester: &Pubkey,
+    requester: &Requester,
     now_ms: u64,
     wallclock_window_ms: u64,
     budget: &ResponseBudget,
@@ -107,7 +117,12 @@ pub(crate) fn select_response(
     let mut others = Vec::new();
     for entry in table.entries() {
         let value = &entry.value;
-        if value.origin == *requester
+        let twin = || {
+            value
+                .contact_info()
+                .is_some_and(|ci| ci.instance != requester.instance)
+        };
+        if (value.origin == requester.pubkey && !twin())
             || now_ms.saturating_sub(value.wallclock_ms) > wallclock_window_ms
             || !filter.covers(&entry.hash)
             || filter.contains(&entry.hash)

@@ -222,8 +222,13 @@ impl Checker {
                 }
                 // Find the hash the previous vote meant for l: the block at l on prev's chain.
                 let prev_hash = chain_hash_at(registry, &prev.hash, l.slot);
+                // A lockout binds a slot, as Solana's tower has it: where the leader of `l.slot`
+                // equivocated, moving to the version the cluster confirmed keeps the lockout.
                 let ok = match prev_hash {
-                    Some(h) => is_ancestor(registry, &h, &new_hash),
+                    Some(h) => {
+                        is_ancestor(registry, &h, &new_hash)
+                            || chain_hash_at(registry, &new_hash, l.slot).is_some()
+                    }
                     None => true,
                 };
                 if !ok {
@@ -310,4 +315,52 @@ fn chain_hash_at(registry: &HashMap<Hash, Arc<SimBlock>>, tip: &Hash, slot: Slot
         cur = registry.get(&b.parent_hash);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dataplane::vote::Lockout;
+
+    fn tower(slots: &[u64], tip: &SimBlock) -> TowerSync {
+        let n = slots.len() as u32;
+        TowerSync {
+            lockouts: (0u32..)
+                .zip(slots)
+                .map(|(i, &s)| Lockout {
+                    slot: Slot(s),
+                    confirmation_count: n - i,
+                })
+                .collect(),
+            root: None,
+            hash: tip.hash,
+            timestamp: None,
+            block_id: tip.block_id,
+        }
+    }
+
+    #[test]
+    fn leaving_a_locked_slot_is_a_violation_but_moving_to_its_other_version_is_not() {
+        let genesis = SimBlock::genesis(Hash::of(b"genesis"));
+        let leader = Pubkey([7; 32]);
+        let b1 = SimBlock::produce(Slot(1), &genesis, leader, vec![], 0);
+        let b2 = SimBlock::produce(Slot(2), &b1, leader, vec![], 0);
+        let b2_other = SimBlock::produce(Slot(2), &b1, leader, vec![], 1);
+        let b3_on_other = SimBlock::produce(Slot(3), &b2_other, leader, vec![], 0);
+        let b3_on_1 = SimBlock::produce(Slot(3), &b1, leader, vec![], 0);
+        let registry: HashMap<Hash, Arc<SimBlock>> =
+            [&genesis, &b1, &b2, &b2_other, &b3_on_other, &b3_on_1]
+                .into_iter()
+                .map(|b| (b.hash, Arc::new(b.clone())))
+                .collect();
+
+        let mut checker = Checker::new(2, genesis.hash);
+        checker.on_vote(0, &tower(&[1, 2], &b2), &registry);
+        checker.on_vote(0, &tower(&[1, 2, 3], &b3_on_other), &registry);
+        assert_eq!(checker.violation_count(), 0, "{:?}", checker.violations());
+
+        checker.on_vote(1, &tower(&[1, 2], &b2), &registry);
+        checker.on_vote(1, &tower(&[1, 3], &b3_on_1), &registry);
+        assert_eq!(checker.violation_count(), 1, "{:?}", checker.violations());
+    }
 }

@@ -377,3 +377,55 @@ fn a_table_too_large_for_one_filter_is_pulled_one_partition_at_a_time() {
         assert!(in_partition.contains(&value), "the requester held it");
     }
 }
+
+#[test]
+fn a_pull_answers_the_requester_with_its_identity_from_another_instance_only() {
+    let (mut g, k) = node(3, vec![]);
+    let instance = |instance, wallclock_ms| {
+        signed(
+            1,
+            wallclock_ms,
+            CrdsData::ContactInfo(ContactInfo {
+                instance,
+                ..contact_info(1)
+            }),
+        )
+    };
+    let newer_twin = instance(2, NOW_MS + 10);
+    g.handle_message(
+        NOW_MS + 10,
+        addr(2, 8001),
+        push(vec![newer_twin.clone(), vote(1, NOW_MS + 10, 100)]),
+        &k,
+    );
+    drain(&mut g);
+    let answer = |g: &mut Gossip, caller| {
+        g.handle_message(
+            NOW_MS + 20,
+            addr(1, 8001),
+            Verified::assume_checked(pull_request(BLOOM_WORDS_MIN, caller)),
+            &k,
+        );
+        drain(g)
+            .into_iter()
+            .flat_map(|(_, m)| match m {
+                GossipMessage::PullResponse { values, .. } => values,
+                _ => Vec::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let of_node_1 = |values: &[Arc<SignedValue>]| {
+        values
+            .iter()
+            .filter(|v| v.origin == key(1).pubkey())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // The older process asks: it is shown the newer one's contact info, never its own vote.
+    let answered = answer(&mut g, instance(1, NOW_MS));
+    assert_eq!(of_node_1(&answered), vec![newer_twin]);
+    // The newer process asks: it is answered, but with nothing of its own.
+    let answered = answer(&mut g, instance(2, NOW_MS + 20));
+    assert!(!answered.is_empty());
+    assert_eq!(of_node_1(&answered), Vec::new());
+}
