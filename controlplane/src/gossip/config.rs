@@ -10,16 +10,24 @@ pub const WALLCLOCK_WINDOW_MS: u64 = 30_000;
 pub const PULL_RESPONSE_AMPLIFICATION_MAX: usize = 4;
 /// Most seed addresses used; the rest of a longer list is ignored.
 pub const SEEDS_MAX: usize = 16;
+/// Largest push active set (a flush marks each value's peers in a 32-bit mask).
+pub const ACTIVE_SET_SIZE_MAX: usize = 32;
 
 /// Gossip's settings; every bound is named here. See `Default` for the values and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GossipConfig {
     /// Peers each new value is pushed to.
     pub push_fanout: usize,
+    /// Peers in the push active set, at least `push_fanout` and at most [`ACTIVE_SET_SIZE_MAX`]:
+    /// each value goes to the first `push_fanout` of them that did not prune its origin.
+    pub active_set_size: usize,
     /// Time between push flushes (values queued in between go out together).
     pub push_interval_ms: u64,
-    /// Time between re-draws of the push peers.
+    /// Time between replacements of the longest-standing push peer by a new draw.
     pub active_set_rotate_ms: u64,
+    /// Time between rankings of who delivers each origin's pushed values, and the prunes they
+    /// send.
+    pub prune_interval_ms: u64,
     /// Time between pull requests.
     pub pull_interval_ms: u64,
     /// Time between re-signings of this node's contact info (the node's
@@ -64,15 +72,20 @@ impl Default for GossipConfig {
             // Solana's push fanout: with ~100 nodes a value reaches all in about three hops, and a
             // node misses a push wave with probability ≈ e^-6 (pull fills those gaps).
             push_fanout: 6,
+            // Solana's fanout + 3: spare peers take over the pushes of origins others pruned.
+            active_set_size: 9,
             // Each hop waits for a flush, so this sets vote latency. Measured with 100 nodes
             // voting every 400 ms: 20 ms gives delay p50 50 ms / p99 70 ms and 99.6 % of votes
             // delivered before the next, for 10 % more datagrams than 100 ms (p50 160 ms, 97.7 %):
             // votes (~460 bytes as values) fill datagrams two at a time either way. No queued
             // value, no wake-up.
             push_interval_ms: 20,
-            // Long enough for stable push paths, short enough that a node no one pushes to gets a
-            // pusher within seconds.
+            // Solana's: a peer stays 6 × 7.5 s = 45 s, long enough for its prunes to pay off;
+            // a node no one pushes to gets a pusher within seconds (100 nodes each draw one).
             active_set_rotate_ms: 7_500,
+            // Prunes wait at most this long after their origin's ranking is due (5 new values,
+            // 2 s of votes); a shorter interval only sends more, smaller prunes.
+            prune_interval_ms: 500,
             // Fills gaps push left within half a second; a request is ≈ 0.8 KB.
             pull_interval_ms: 500,
             // The node's default `gossip.heartbeat_interval`.
@@ -120,10 +133,11 @@ impl GossipConfig {
     /// Checks that intervals and bounds that must be positive are, and that this node's contact
     /// info is refreshed before peers would expire it.
     pub fn validate(&self) -> Result<(), GossipConfigError> {
-        let positive: [(&'static str, u64); 9] = [
+        let positive: [(&'static str, u64); 10] = [
             ("push_fanout", self.push_fanout as u64),
             ("push_interval_ms", self.push_interval_ms),
             ("active_set_rotate_ms", self.active_set_rotate_ms),
+            ("prune_interval_ms", self.prune_interval_ms),
             ("pull_interval_ms", self.pull_interval_ms),
             ("contact_refresh_ms", self.contact_refresh_ms),
             ("peers_max", self.peers_max as u64),
@@ -142,6 +156,13 @@ impl GossipConfig {
                     problem: "must be positive",
                 });
             }
+        }
+        if self.active_set_size < self.push_fanout || self.active_set_size > ACTIVE_SET_SIZE_MAX {
+            return Err(GossipConfigError {
+                field: "active_set_size",
+                value: self.active_set_size as u64,
+                problem: "must be at least push_fanout and at most 32",
+            });
         }
         if self.contact_refresh_ms >= self.contact_info_expiry_ms {
             return Err(GossipConfigError {

@@ -5,6 +5,8 @@
 //! - `table`: what a node holds — bounded, checked on insertion, expiring;
 //! - `push` / `pull`: who gets what, and how much (pull answers are bounded and rate-limited
 //!   so they cannot amplify a spoofed request by more than [`PULL_RESPONSE_AMPLIFICATION_MAX`]);
+//! - [`prune`]: receivers tell pushers which origins' values reach them by better paths, so each
+//!   value arrives about twice rather than push-fanout times;
 //! - [`bloom`]: the pull request's filter, whose hashing both ends must share;
 //! - [`wire`]: one message per datagram of at most [`DATAGRAM_LEN_MAX`] bytes, decoded and
 //!   verified once at the edge;
@@ -15,6 +17,7 @@
 pub mod bloom;
 pub mod config;
 pub mod crds;
+pub mod prune;
 pub mod stats;
 pub mod wire;
 
@@ -32,6 +35,7 @@ pub use crds::{
     ContactInfo, CrdsData, CrdsKind, CrdsLabel, LabelKey, SignedValue, SoftwareVersion,
 };
 pub use protocol::Gossip;
+pub use prune::{PruneMessage, PRUNE_ORIGINS_MAX};
 pub use stats::{GossipReject, GossipStats, RejectReason};
 pub use table::Inserted;
 pub use wire::{

@@ -12,10 +12,11 @@ use rand_chacha::ChaCha8Rng;
 
 use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
 use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue};
+use super::prune::{Deliveries, PruneMessage, PRUNE_ORIGINS_MAX};
 use super::pull::{build_filter, select_response, PullState, Requester, ResponseBudget};
-use super::push::{pack, stake_weight, weighted_sample, PushState};
+use super::push::{evictee, pack, stake_weight, weighted_sample, ActivePeer, PushState};
 use super::stats::{GossipReject, GossipStats, RejectReason};
-use super::table::{CrdsTable, Inserted, TableRules};
+use super::table::{Arrival, CrdsTable, Inserted, TableRules};
 use super::wire::{encoded_len, GossipMessage, VALUES_PER_MESSAGE_MAX};
 use crate::signer::{Signer, Verified};
 
@@ -34,6 +35,10 @@ pub struct Gossip {
     stats: GossipStats,
     push: PushState,
     pull: PullState,
+    /// Who delivers each origin's pushed values, until the next ranking.
+    deliveries: Deliveries,
+    /// When deliverers are ranked and prunes sent next.
+    next_prune_ms: u64,
     /// When this node's contact info is re-signed next; `None` until it is first signed.
     next_refresh_ms: Option<u64>,
     outbox: VecDeque<(SocketAddr, GossipMessage)>,
@@ -81,14 +86,18 @@ impl Gossip {
             stats: GossipStats::default(),
             push: PushState::default(),
             pull: PullState::default(),
+            deliveries: Deliveries::default(),
+            next_prune_ms: 0,
             next_refresh_ms: None,
             outbox: VecDeque::new(),
         }
     }
 
     /// Takes in a checked message from the socket address `from`; returns the values that were
-    /// new. Pushed values that are new are pushed on; a pull request's caller is inserted and,
-    /// if it is a validator we know, answered (within the budget and rate limit).
+    /// new. Pushed values that are new are pushed on, and who delivered each pushed value is
+    /// noted for prune; a pull request's caller is inserted and, if it is a validator we know,
+    /// answered (within the budget and rate limit); a prune addressed to this node stops pushes
+    /// of its origins to its sender.
     pub fn handle_message(
         &mut self,
         now_ms: u64,
@@ -101,22 +110,47 @@ impl Gossip {
         let request_len = encoded_len(&msg);
         let mut inserted = Vec::new();
         match msg {
-            GossipMessage::Push { values, .. } => {
+            GossipMessage::Push {
+                from: sender,
+                values,
+            } => {
+                let deliverer = self.deliverer(&sender, from);
                 for value in self.bounded(values) {
-                    if let Ok(new) = self.table.insert(now_ms, value, false, &mut self.stats) {
-                        self.queue_push(new.value.clone());
-                        inserted.push(new);
+                    let origin = value.origin;
+                    if let Some(copy) = self.table.push_duplicate(&value) {
+                        self.stats.count(RejectReason::Duplicate);
+                        self.record_delivery(deliverer, origin, copy);
+                        continue;
+                    }
+                    match self
+                        .table
+                        .insert(now_ms, value, Arrival::Push, &mut self.stats)
+                    {
+                        Ok(new) => {
+                            self.record_delivery(deliverer, origin, 0);
+                            self.queue_push(new.value.clone());
+                            inserted.push(new);
+                        }
+                        // Behind the held value: a deliverer, and the slowest kind.
+                        Err(GossipReject::Stale { .. }) => {
+                            self.record_delivery(deliverer, origin, u8::MAX);
+                        }
+                        Err(_) => {}
                     }
                 }
             }
             GossipMessage::PullResponse { values, .. } => {
                 // Not pushed on: a pull answer is old news to the rest of the cluster.
                 for value in self.bounded(values) {
-                    if let Ok(new) = self.table.insert(now_ms, value, false, &mut self.stats) {
+                    if let Ok(new) =
+                        self.table
+                            .insert(now_ms, value, Arrival::Pull, &mut self.stats)
+                    {
                         inserted.push(new);
                     }
                 }
             }
+            GossipMessage::Prune(prune) => self.handle_prune(now_ms, prune),
             GossipMessage::PullRequest { filter, caller } => {
                 self.stats.pull_requests_received += 1;
                 let Some(caller_instance) = caller.contact_info().map(|ci| ci.instance) else {
@@ -127,7 +161,10 @@ impl Gossip {
                     pubkey: caller.origin,
                     instance: caller_instance,
                 };
-                match self.table.insert(now_ms, caller, false, &mut self.stats) {
+                match self
+                    .table
+                    .insert(now_ms, caller, Arrival::Pull, &mut self.stats)
+                {
                     Ok(new) => {
                         // How the rest of the cluster learns of a node that knows only seeds.
                         self.queue_push(new.value.clone());
@@ -191,7 +228,7 @@ impl Gossip {
         ));
         let new = self
             .table
-            .insert(now_ms, value, true, &mut self.stats)
+            .insert(now_ms, value, Arrival::Own, &mut self.stats)
             .ok()?;
         if let Some(ci) = new.value.contact_info() {
             self.me = ci.clone();
@@ -201,7 +238,7 @@ impl Gossip {
     }
 
     /// Does whatever is due at `now_ms`: re-sign this node's contact info, expire values, flush
-    /// the push queue, send a pull request.
+    /// the push queue, send prunes, send a pull request.
     pub fn handle_timeout(&mut self, now_ms: u64, signer: &dyn Signer) {
         if self.next_refresh_ms.is_none_or(|at_ms| now_ms >= at_ms) {
             self.refresh_contact_info(now_ms, signer);
@@ -210,6 +247,10 @@ impl Gossip {
         if now_ms >= self.push.next_flush_ms {
             self.flush_push(now_ms);
             self.push.next_flush_ms = now_ms.saturating_add(self.config.push_interval_ms.max(1));
+        }
+        if now_ms >= self.next_prune_ms {
+            self.send_prunes(now_ms, signer);
+            self.next_prune_ms = now_ms.saturating_add(self.config.prune_interval_ms.max(1));
         }
         if now_ms >= self.pull.next_pull_ms {
             self.send_pull();
@@ -231,6 +272,9 @@ impl Gossip {
         if !self.push.queue.is_empty() {
             at_ms = at_ms.min(self.push.next_flush_ms);
         }
+        if !self.deliveries.is_empty() {
+            at_ms = at_ms.min(self.next_prune_ms);
+        }
         if let Some(expiry_ms) = self.table.next_expiry_ms() {
             at_ms = at_ms.min(expiry_ms);
         }
@@ -242,10 +286,11 @@ impl Gossip {
         self.stats.count(reject.reason());
     }
 
-    /// Counts values the driver dropped unverified because they were already held
-    /// ([`super::wire::decode_and_verify_unheld`]) as duplicates.
+    /// Counts values whose signatures the driver did not verify because they were, byte for
+    /// byte, values already held ([`super::wire::decode_and_verify_unheld`]). They still come in
+    /// with the message, and the table counts them as duplicates.
     pub fn record_held(&mut self, values: usize) {
-        self.stats.duplicate += values as u64;
+        self.stats.values_verify_skipped += values as u64;
     }
 
     /// The contact info of `pubkey`, if held.
@@ -277,11 +322,14 @@ impl Gossip {
         self.table.entries().map(|e| &e.value)
     }
 
-    /// Whether this very value (same label, wallclock and signature) is held, so a driver may skip
-    /// verifying its signature again.
+    /// Whether this very value (same origin, wallclock, data and signature) is held, so a driver
+    /// may skip verifying its signature again. Every byte counts: a copy of a held value's
+    /// signature on altered data must still be verified (and refused).
     pub fn holds(&self, value: &SignedValue) -> bool {
         self.table.get(&value.label()).is_some_and(|held| {
-            held.value.wallclock_ms == value.wallclock_ms && held.value.signature == value.signature
+            held.value.wallclock_ms == value.wallclock_ms
+                && held.value.signature == value.signature
+                && held.value.data == value.data
         })
     }
 
@@ -344,6 +392,99 @@ impl Gossip {
         self.outbox.push_back((to, msg));
     }
 
+    /// The peer a push came from, if its claimed sender is a validator whose contact info we hold
+    /// at the datagram's source address: only then may its deliveries earn it a prune, which goes
+    /// to that address.
+    fn deliverer(&self, sender: &Pubkey, from: SocketAddr) -> Option<Pubkey> {
+        if *sender == self.me.pubkey {
+            return None;
+        }
+        let ci = self.table.contact_info(sender)?;
+        (ci.gossip == from).then_some(*sender)
+    }
+
+    /// Notes that `deliverer` pushed the `copy`-th copy of a value of `origin`. This node's own
+    /// values are not tracked: nobody pushes them back to it.
+    fn record_delivery(&mut self, deliverer: Option<Pubkey>, origin: Pubkey, copy: u8) {
+        if let Some(peer) = deliverer {
+            if origin != self.me.pubkey {
+                self.deliveries.record(origin, peer, copy);
+            }
+        }
+    }
+
+    /// Applies a prune addressed to this node by a validator, signed within the wallclock window
+    /// (its signature was checked at the edge): values of its origins no longer go to its sender
+    /// while the sender stays in the active set. Prunes of this node's own values are ignored, so
+    /// every peer it pushes to hears it first-hand.
+    fn handle_prune(&mut self, now_ms: u64, prune: PruneMessage) {
+        let reject = if prune.destination != self.me.pubkey {
+            Some(GossipReject::WrongDestination {
+                from: prune.from,
+                destination: prune.destination,
+            })
+        } else if self.table.stake(&prune.from).is_none() {
+            Some(GossipReject::UnknownOrigin { origin: prune.from })
+        } else if prune.wallclock_ms.abs_diff(now_ms) > self.config.wallclock_window_ms {
+            Some(GossipReject::Wallclock {
+                origin: prune.from,
+                wallclock_ms: prune.wallclock_ms,
+                now_ms,
+                window_ms: self.config.wallclock_window_ms,
+            })
+        } else {
+            // The codec checks the shape; a driver that skipped it is checked here.
+            prune.check_shape().err()
+        };
+        if let Some(reject) = reject {
+            self.stats.count(reject.reason());
+            return;
+        }
+        self.stats.prune_messages_received += 1;
+        let Some(peer) = self
+            .push
+            .active_set
+            .iter_mut()
+            .find(|p| p.pubkey == prune.from)
+        else {
+            return;
+        };
+        for origin in prune.origins {
+            if origin != self.me.pubkey
+                && self.table.stake(&origin).is_some()
+                && peer.pruned.insert(origin)
+            {
+                self.stats.prune_origins_applied += 1;
+            }
+        }
+    }
+
+    /// Ranks the deliverers of every origin that is due, and asks the redundant ones to stop:
+    /// one signed prune per peer and [`PRUNE_ORIGINS_MAX`] origins.
+    fn send_prunes(&mut self, now_ms: u64, signer: &dyn Signer) {
+        if self.deliveries.is_empty() {
+            return;
+        }
+        let table = &self.table;
+        let pairs = self
+            .deliveries
+            .rank(&self.me.pubkey, |p| table.stake(p).unwrap_or(0));
+        // Sorted by peer, then origin: each peer's origins are one run.
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let peer = run[0].0;
+            let Some(addr) = self.table.contact_info(&peer).map(|ci| ci.gossip) else {
+                continue;
+            };
+            for chunk in run.chunks(PRUNE_ORIGINS_MAX) {
+                let origins: Vec<Pubkey> = chunk.iter().map(|&(_, origin)| origin).collect();
+                self.stats.prune_messages_sent += 1;
+                self.stats.prune_origins_sent += origins.len() as u64;
+                let prune = PruneMessage::sign(signer, &self.genesis_hash, peer, now_ms, origins);
+                self.send(addr, GossipMessage::Prune(prune));
+            }
+        }
+    }
+
     /// Known peers to push to or pull from, with their weights, by pubkey.
     fn peer_candidates(&self) -> Vec<(Pubkey, u64)> {
         self.table
@@ -356,26 +497,31 @@ impl Gossip {
             .collect()
     }
 
-    /// Redraws the active set when its time is up; otherwise drops peers no longer known and tops
-    /// it up from newly known ones, so a node that just found its first peers pushes at once.
+    /// Drops peers no longer known and tops the active set up from newly known ones, so a node
+    /// that just found its first peers pushes at once; when its time is up, also draws one new
+    /// peer, and the one that pruned the most leaves (see [`evictee`]).
     fn refresh_active_set(&mut self, now_ms: u64) {
         let candidates = self.peer_candidates();
-        let fanout = self.config.push_fanout;
-        if now_ms >= self.push.next_rotate_ms {
-            self.push.active_set = weighted_sample(&candidates, fanout, &mut self.rng);
+        let size = self.config.active_set_size;
+        let active = &mut self.push.active_set;
+        active.retain(|p| candidates.iter().any(|(c, _)| *c == p.pubkey));
+        let rotate = now_ms >= self.push.next_rotate_ms;
+        if rotate {
             self.push.next_rotate_ms =
                 now_ms.saturating_add(self.config.active_set_rotate_ms.max(1));
+        }
+        let wanted = size.saturating_sub(active.len()).max(usize::from(rotate));
+        if wanted == 0 {
             return;
         }
-        let active = &mut self.push.active_set;
-        active.retain(|p| candidates.iter().any(|(c, _)| c == p));
-        if active.len() < fanout {
-            let rest: Vec<(Pubkey, u64)> = candidates
-                .into_iter()
-                .filter(|(c, _)| !active.contains(c))
-                .collect();
-            let more = weighted_sample(&rest, fanout - active.len(), &mut self.rng);
-            active.extend(more);
+        let rest: Vec<(Pubkey, u64)> = candidates
+            .into_iter()
+            .filter(|(c, _)| !active.iter().any(|p| p.pubkey == *c))
+            .collect();
+        let drawn = weighted_sample(&rest, wanted, &mut self.rng);
+        active.extend(drawn.into_iter().map(ActivePeer::new));
+        while active.len() > size {
+            active.remove(evictee(active));
         }
     }
 
@@ -385,12 +531,32 @@ impl Gossip {
         }
         self.refresh_active_set(now_ms);
         let values: Vec<Arc<SignedValue>> = self.push.queue.drain(..).collect();
-        for peer in self.push.active_set.clone() {
-            let Some(addr) = self.table.contact_info(&peer).map(|ci| ci.gossip) else {
+        // Each value goes to the first `push_fanout` peers that take it (not its origin, not a
+        // peer that pruned it), longest-standing first: a peer's prune hands its share to the
+        // next peer, so a value keeps its fanout while unpruned peers are left.
+        let fanout = self.config.push_fanout;
+        let takers: Vec<u32> = values
+            .iter()
+            .map(|v| {
+                let mut mask = 0u32;
+                let taking = self.push.active_set.iter().enumerate();
+                for (i, _) in taking.filter(|(_, p)| p.wants(&v.origin)).take(fanout) {
+                    mask |= 1 << i;
+                }
+                mask
+            })
+            .collect();
+        for i in 0..self.push.active_set.len() {
+            let peer = &self.push.active_set[i];
+            let Some(addr) = self.table.contact_info(&peer.pubkey).map(|ci| ci.gossip) else {
                 continue;
             };
-            // A value is not pushed back to the node that signed it.
-            for batch in pack(values.iter().filter(|v| v.origin != peer)) {
+            let mine = values
+                .iter()
+                .zip(&takers)
+                .filter(|(_, mask)| *mask & (1 << i) != 0);
+            let batches = pack(mine.map(|(v, _)| v));
+            for batch in batches {
                 self.stats.push_messages_sent += 1;
                 self.stats.push_values_sent += batch.len() as u64;
                 let msg = GossipMessage::Push {

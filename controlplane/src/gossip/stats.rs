@@ -23,11 +23,13 @@ pub enum RejectReason {
     Duplicate,
     /// A table bound (origins, or values of a kind per origin) is reached.
     TableFull,
+    /// A prune addressed to another node.
+    WrongDestination,
 }
 
 impl RejectReason {
     /// Every reason, in the order metrics list them.
-    pub const ALL: [RejectReason; 9] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::UnknownOrigin,
         RejectReason::ShredVersion,
         RejectReason::Wallclock,
@@ -37,6 +39,7 @@ impl RejectReason {
         RejectReason::Stale,
         RejectReason::Duplicate,
         RejectReason::TableFull,
+        RejectReason::WrongDestination,
     ];
 
     /// The reason's metric label.
@@ -51,6 +54,7 @@ impl RejectReason {
             RejectReason::Stale => "stale",
             RejectReason::Duplicate => "duplicate",
             RejectReason::TableFull => "table_full",
+            RejectReason::WrongDestination => "wrong_destination",
         }
     }
 }
@@ -140,6 +144,14 @@ pub enum GossipReject {
         /// Its value.
         max: usize,
     },
+    /// See [`RejectReason::WrongDestination`].
+    #[error("prune from {from} is addressed to {destination}, not to this node")]
+    WrongDestination {
+        /// The prune's sender.
+        from: Pubkey,
+        /// Whom it is addressed to.
+        destination: Pubkey,
+    },
 }
 
 impl GossipReject {
@@ -155,6 +167,7 @@ impl GossipReject {
             GossipReject::Stale { .. } => RejectReason::Stale,
             GossipReject::Duplicate { .. } => RejectReason::Duplicate,
             GossipReject::TableFull { .. } => RejectReason::TableFull,
+            GossipReject::WrongDestination { .. } => RejectReason::WrongDestination,
         }
     }
 }
@@ -180,6 +193,8 @@ pub struct GossipStats {
     pub duplicate: u64,
     /// Values refused because a table bound was reached.
     pub table_full: u64,
+    /// Prunes addressed to another node.
+    pub wrong_destination: u64,
     /// Values inserted (new labels and replacements).
     pub values_inserted: u64,
     /// Inserted values that replaced an older one of the same label.
@@ -206,6 +221,16 @@ pub struct GossipStats {
     pub pull_response_values_sent: u64,
     /// Datagrams dropped because the driver did not take them out in time.
     pub outbox_dropped: u64,
+    /// Values whose signature the driver did not verify again, being byte for byte a held value.
+    pub values_verify_skipped: u64,
+    /// Prune messages sent.
+    pub prune_messages_sent: u64,
+    /// Origins named in prune messages sent.
+    pub prune_origins_sent: u64,
+    /// Prune messages received and accepted (from a peer in the active set or not).
+    pub prune_messages_received: u64,
+    /// Origins now left out of pushes to a peer because it pruned them.
+    pub prune_origins_applied: u64,
 }
 
 impl GossipStats {
@@ -226,6 +251,7 @@ impl GossipStats {
             RejectReason::Stale => self.stale,
             RejectReason::Duplicate => self.duplicate,
             RejectReason::TableFull => self.table_full,
+            RejectReason::WrongDestination => self.wrong_destination,
         }
     }
 
@@ -247,6 +273,7 @@ impl GossipStats {
             RejectReason::Stale => &mut self.stale,
             RejectReason::Duplicate => &mut self.duplicate,
             RejectReason::TableFull => &mut self.table_full,
+            RejectReason::WrongDestination => &mut self.wrong_destination,
         }
     }
 }
@@ -264,10 +291,11 @@ mod tests {
             }
         }
         let counted: Vec<(&str, u64)> = stats.rejections().collect();
-        assert_eq!(counted.len(), 9);
+        assert_eq!(counted.len(), RejectReason::ALL.len());
         for (i, (_, n)) in counted.iter().enumerate() {
             assert_eq!(*n, i as u64 + 1);
         }
         assert_eq!(stats.table_full, 9);
+        assert_eq!(stats.wrong_destination, 10);
     }
 }

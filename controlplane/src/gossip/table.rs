@@ -25,6 +25,17 @@ pub struct Inserted {
     pub replaced: Option<Arc<SignedValue>>,
 }
 
+/// How a value reached the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// Signed by this node.
+    Own,
+    /// In a push from a peer.
+    Push,
+    /// In a pull response, or as a pull request's caller.
+    Pull,
+}
+
 /// The table's bounds and acceptance rules (from [`super::GossipConfig`] and the cluster).
 #[derive(Debug, Clone)]
 pub(crate) struct TableRules {
@@ -57,6 +68,9 @@ pub(crate) struct Entry {
     pub hash: Hash,
     /// When it expires unless replaced (`u64::MAX` for this node's own contact info).
     pub expires_at_ms: u64,
+    /// Copies of this very value received by push so far (saturating): which copy a delivery
+    /// was is what prune ranks deliverers by.
+    pub push_copies: u8,
 }
 
 /// Everything held from one origin.
@@ -80,6 +94,20 @@ impl OriginValues {
                 offender,
                 first_vote,
             } => self.slashing_evidence.get(&(*offender, *first_vote)),
+        }
+    }
+
+    fn get_mut(&mut self, key: &LabelKey) -> Option<&mut Entry> {
+        match key {
+            LabelKey::ContactInfo => self.contact_info.as_mut(),
+            LabelKey::Vote => self.vote.as_mut(),
+            LabelKey::DuplicateShred { slot, chunk_index } => {
+                self.duplicate_shreds.get_mut(&(*slot, *chunk_index))
+            }
+            LabelKey::SlashingEvidence {
+                offender,
+                first_vote,
+            } => self.slashing_evidence.get_mut(&(*offender, *first_vote)),
         }
     }
 
@@ -180,16 +208,15 @@ impl CrdsTable {
         }
     }
 
-    /// Checks `value` and inserts it if it is new, counting the outcome in `stats`. `own` marks a
-    /// value this node signed.
+    /// Checks `value` and inserts it if it is new, counting the outcome in `stats`.
     pub fn insert(
         &mut self,
         now_ms: u64,
         value: Arc<SignedValue>,
-        own: bool,
+        arrival: Arrival,
         stats: &mut GossipStats,
     ) -> Result<Inserted, GossipReject> {
-        let result = self.try_insert(now_ms, value, own, stats);
+        let result = self.try_insert(now_ms, value, arrival, stats);
         match &result {
             Ok(inserted) => {
                 stats.values_inserted += 1;
@@ -202,13 +229,32 @@ impl CrdsTable {
         result
     }
 
+    /// If this very value (same label, wallclock and signature) is held and `value` came by push,
+    /// counts the copy and returns how many push copies came before it; `None` if not held.
+    /// Checked before [`CrdsTable::insert`], it costs a lookup and no hashing or allocation.
+    pub fn push_duplicate(&mut self, value: &SignedValue) -> Option<u8> {
+        let label = value.label();
+        let held = self
+            .origins
+            .get_mut(&label.origin)
+            .and_then(|o| o.get_mut(&label.key))?;
+        if held.value.wallclock_ms != value.wallclock_ms || held.value.signature != value.signature
+        {
+            return None;
+        }
+        let before = held.push_copies;
+        held.push_copies = before.saturating_add(1);
+        Some(before)
+    }
+
     fn try_insert(
         &mut self,
         now_ms: u64,
         value: Arc<SignedValue>,
-        own: bool,
+        arrival: Arrival,
         stats: &mut GossipStats,
     ) -> Result<Inserted, GossipReject> {
+        let own = arrival == Arrival::Own;
         value.check_shape()?;
         let origin = value.origin;
         if !own {
@@ -272,6 +318,7 @@ impl CrdsTable {
             value: value.clone(),
             hash,
             expires_at_ms,
+            push_copies: u8::from(arrival == Arrival::Push),
         };
         let replaced = self
             .origins

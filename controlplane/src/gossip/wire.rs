@@ -5,6 +5,8 @@
 //! datagram      := version:u8 (=1) ‖ tag:u8 ‖ body                  (integers little-endian)
 //! Push (1), PullResponse (3) := from:[32] ‖ count:u8 (1..=16) ‖ value × count
 //! PullRequest (2)            := filter ‖ caller:value (a contact info)
+//! Prune (4)     := from:[32] ‖ destination:[32] ‖ count:u8 (1..=32) ‖ origin:[32] × count
+//!                  (strictly ascending) ‖ wallclock_ms:u64 ‖ signature:[64]
 //! filter        := mask:u64 ‖ mask_bits:u8 ‖ key_count:u8 ‖ key:u64 × key_count
 //!                  ‖ word_count:u16 ‖ word:u64 × word_count          (see `bloom` for the hashing)
 //! value         := origin:[32] ‖ wallclock_ms:u64 ‖ data ‖ signature:[64]
@@ -17,7 +19,8 @@
 //! ```
 //!
 //! A value's signature covers `genesis_hash ‖ value bytes up to the signature`; a contact info's
-//! pubkey and wallclock are not repeated inside it (they are the value's). Every field has one
+//! pubkey and wallclock are not repeated inside it (they are the value's). A prune's covers
+//! `PRUNE_SIGNING_DOMAIN ‖ genesis_hash ‖ its bytes from destination to the signature`. Every field has one
 //! encoding, so decoding then encoding gives back the same bytes, and the signature can be checked
 //! over the received bytes.
 
@@ -34,6 +37,7 @@ use super::crds::{
     ContactInfo, CrdsData, SignedValue, SoftwareVersion, DUPLICATE_SHRED_CHUNKS_MAX,
     DUPLICATE_SHRED_CHUNK_LEN_MAX, SLASHING_EVIDENCE_VOTE_LEN_MAX, VOTE_TX_LEN_MAX,
 };
+use super::prune::{PruneMessage, PRUNE_ORIGINS_MAX, PRUNE_SIGNING_DOMAIN};
 use super::stats::GossipReject;
 use crate::signer::Verified;
 
@@ -51,6 +55,9 @@ pub const VALUE_LEN_MAX: usize = DATAGRAM_LEN_MAX - VALUES_HEADER_LEN;
 pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 7 * ADDR_V6_LEN + 1;
 /// Longest filter header: mask, mask bits, key count, keys, word count.
 pub const BLOOM_HEADER_LEN_MAX: usize = 8 + 1 + 1 + 8 * BLOOM_KEYS_MAX + 2;
+/// A prune datagram's bytes besides its origins: version, tag, sender, destination, origin count,
+/// wallclock, signature.
+pub const PRUNE_OVERHEAD_LEN: usize = 2 + 32 + 32 + 1 + 8 + 64;
 
 /// Origin, wallclock, data kind and signature: what every value spends beside its data.
 const VALUE_OVERHEAD_LEN: usize = 32 + 8 + 1 + 64;
@@ -60,6 +67,7 @@ const ADDR_V6_LEN: usize = 1 + 16 + 2;
 const TAG_PUSH: u8 = 1;
 const TAG_PULL_REQUEST: u8 = 2;
 const TAG_PULL_RESPONSE: u8 = 3;
+const TAG_PRUNE: u8 = 4;
 
 const KIND_CONTACT_INFO: u8 = 0;
 const KIND_VOTE: u8 = 1;
@@ -70,6 +78,8 @@ const KIND_SLASHING_EVIDENCE: u8 = 3;
 const _: () = assert!(
     2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX <= DATAGRAM_LEN_MAX
 );
+// So does the largest prune.
+const _: () = assert!(PRUNE_OVERHEAD_LEN + 32 * PRUNE_ORIGINS_MAX <= DATAGRAM_LEN_MAX);
 
 /// A gossip message: what one datagram carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +105,8 @@ pub enum GossipMessage {
         /// The values.
         values: Vec<Arc<SignedValue>>,
     },
+    /// "Stop pushing me these origins' values", signed by the receiver that asks.
+    Prune(PruneMessage),
 }
 
 /// Something bytes can be written to: a buffer, or a hasher (to hash without encoding first).
@@ -139,6 +151,12 @@ pub fn encode(msg: &GossipMessage) -> Vec<u8> {
         GossipMessage::PullResponse { from, values } => {
             put_values(&mut out, TAG_PULL_RESPONSE, from, values)
         }
+        GossipMessage::Prune(prune) => {
+            out.push(TAG_PRUNE);
+            out.put(prune.from.as_bytes());
+            put_prune_signed(&mut out, prune);
+            out.put(&prune.signature);
+        }
     }
     out
 }
@@ -158,7 +176,24 @@ pub fn encoded_len(msg: &GossipMessage) -> usize {
                 + 8 * filter.words().len()
                 + value_encoded_len(caller)
         }
+        GossipMessage::Prune(prune) => PRUNE_OVERHEAD_LEN + 32 * prune.origins.len(),
     }
+}
+
+/// Writes what a prune's signature covers after the domain and genesis hash: destination, origin
+/// count, origins, wallclock.
+pub(crate) fn put_prune_signed(sink: &mut impl Sink, prune: &PruneMessage) {
+    sink.put(prune.destination.as_bytes());
+    sink.put(&[len_u8(prune.origins.len())]);
+    for origin in &prune.origins {
+        sink.put(origin.as_bytes());
+    }
+    sink.put(&prune.wallclock_ms.to_le_bytes());
+}
+
+/// The length of [`put_prune_signed`]'s output.
+pub(crate) fn prune_signed_len(prune: &PruneMessage) -> usize {
+    32 + 1 + 32 * prune.origins.len() + 8
 }
 
 /// The encoded length of one value.
@@ -300,8 +335,8 @@ fn len_u16(len: usize) -> u16 {
     u16::try_from(len).unwrap_or(u16::MAX)
 }
 
-/// Decodes one datagram and checks every value's signature (ed25519 `verify_strict`, by its
-/// origin, over `genesis_hash ‖ value bytes`). Bounds every length, rejects trailing bytes, never
+/// Decodes one datagram and checks every signature (ed25519 `verify_strict`: a value's by its
+/// origin, over `genesis_hash ‖ value bytes`; a prune's by its sender). Bounds every length, rejects trailing bytes, never
 /// panics, and allocates only what the datagram's own bytes fill.
 pub fn decode_and_verify(
     bytes: &[u8],
@@ -311,10 +346,11 @@ pub fn decode_and_verify(
 }
 
 /// As [`decode_and_verify`], but pushed and pulled values for which `held` says the receiver
-/// already holds this very value (`Gossip::holds`: same label, wallclock and signature) are
-/// dropped unverified, and their number returned: the table would refuse them as duplicates
-/// anyway, and with push fanout most arrivals are duplicates, so this skips most of the ed25519
-/// work. A pull request's caller is always verified.
+/// already holds this very value (`Gossip::holds`: the same value, byte for byte) are kept
+/// without verifying their signatures again, and their number returned: identical bytes to a
+/// value verified before need no second check, and with push fanout many arrivals are such
+/// duplicates. They stay in the message because who delivered a duplicate is what prune
+/// decides on. A pull request's caller and a prune are always verified.
 pub fn decode_and_verify_unheld(
     bytes: &[u8],
     genesis_hash: &Hash,
@@ -327,22 +363,26 @@ pub fn decode_and_verify_unheld(
         genesis_hash,
         signable: Vec::with_capacity(Hash::LEN + DATAGRAM_LEN_MAX),
     };
-    let mut dropped = 0;
+    let mut skipped = 0;
     let msg = match msg {
         GossipMessage::Push { from, values } => {
-            let values = verifier.unheld(values, &signed, &held, &mut dropped)?;
+            let values = verifier.unheld(values, &signed, &held, &mut skipped)?;
             GossipMessage::Push { from, values }
         }
         GossipMessage::PullResponse { from, values } => {
-            let values = verifier.unheld(values, &signed, &held, &mut dropped)?;
+            let values = verifier.unheld(values, &signed, &held, &mut skipped)?;
             GossipMessage::PullResponse { from, values }
         }
         GossipMessage::PullRequest { filter, caller } => {
             verifier.verify(&caller, signed[0])?;
             GossipMessage::PullRequest { filter, caller }
         }
+        GossipMessage::Prune(prune) => {
+            verifier.verify_prune(&prune, signed[0])?;
+            GossipMessage::Prune(prune)
+        }
     };
-    Ok((Verified::assume_checked(msg), dropped))
+    Ok((Verified::assume_checked(msg), skipped))
 }
 
 struct Verifier<'a> {
@@ -366,23 +406,40 @@ impl Verifier<'_> {
             .map_err(|_| bad())
     }
 
+    /// A prune's signature, by its sender, over the domain, genesis hash and signed range.
+    fn verify_prune(
+        &mut self,
+        prune: &PruneMessage,
+        range: (usize, usize),
+    ) -> Result<(), GossipReject> {
+        let bad = || GossipReject::BadSignature { origin: prune.from };
+        let key = VerifyingKey::from_bytes(&prune.from.0).map_err(|_| bad())?;
+        self.signable.clear();
+        self.signable.extend_from_slice(PRUNE_SIGNING_DOMAIN);
+        self.signable
+            .extend_from_slice(self.genesis_hash.as_bytes());
+        self.signable
+            .extend_from_slice(&self.bytes[range.0..range.1]);
+        key.verify_strict(&self.signable, &Signature::from_bytes(&prune.signature))
+            .map_err(|_| bad())
+    }
+
+    /// Verifies every value `held` does not vouch for; counts the others in `skipped`.
     fn unheld(
         &mut self,
         values: Vec<Arc<SignedValue>>,
         signed: &[(usize, usize)],
         held: &impl Fn(&SignedValue) -> bool,
-        dropped: &mut usize,
+        skipped: &mut usize,
     ) -> Result<Vec<Arc<SignedValue>>, GossipReject> {
-        let mut kept = Vec::with_capacity(values.len());
-        for (value, &range) in values.into_iter().zip(signed) {
-            if held(&value) {
-                *dropped += 1;
+        for (value, &range) in values.iter().zip(signed) {
+            if held(value) {
+                *skipped += 1;
                 continue;
             }
-            self.verify(&value, range)?;
-            kept.push(value);
+            self.verify(value, range)?;
         }
-        Ok(kept)
+        Ok(values)
     }
 }
 
@@ -447,6 +504,11 @@ fn decode(bytes: &[u8]) -> Result<(GossipMessage, SignedRanges), GossipReject> {
                 filter,
                 caller: Arc::new(caller),
             }
+        }
+        TAG_PRUNE => {
+            let (prune, range) = r.prune()?;
+            signed.push(range);
+            GossipMessage::Prune(prune)
         }
         _ => return Err(r.malformed("message tag", "unknown message tag")),
     };
@@ -566,6 +628,51 @@ impl<'a> Reader<'a> {
             offset: at,
             problem: e.problem(),
         })
+    }
+
+    /// A prune (after its tag) and the range its signature covers (after the domain and genesis
+    /// hash). The origin count is checked before anything is allocated.
+    fn prune(&mut self) -> Result<(PruneMessage, (usize, usize)), GossipReject> {
+        let start = self.pos;
+        let from = self.pubkey("prune sender")?;
+        let signed_start = self.pos;
+        let destination = self.pubkey("prune destination")?;
+        let count = usize::from(self.u8("prune origin count")?);
+        if count > PRUNE_ORIGINS_MAX {
+            return Err(GossipReject::Oversized {
+                field: "prune origins",
+                len: count,
+                max: PRUNE_ORIGINS_MAX,
+            });
+        }
+        let raw = self.take(32 * count, "prune origins")?;
+        let origins = raw
+            .chunks_exact(32)
+            .map(|o| {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(o);
+                Pubkey(key)
+            })
+            .collect();
+        let wallclock_ms = self.u64("prune wallclock")?;
+        let signed_end = self.pos;
+        let signature = self.array::<64>("prune signature")?;
+        let prune = PruneMessage {
+            from,
+            destination,
+            wallclock_ms,
+            origins,
+            signature,
+        };
+        prune.check_shape().map_err(|e| match e {
+            GossipReject::Malformed { field, problem, .. } => GossipReject::Malformed {
+                field,
+                offset: start,
+                problem,
+            },
+            other => other,
+        })?;
+        Ok((prune, (signed_start, signed_end)))
     }
 
     /// A value and the range its signature covers.

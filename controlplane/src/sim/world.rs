@@ -1323,7 +1323,7 @@ impl World {
 fn carries_vote(msg: &GossipMessage) -> bool {
     let values = match msg {
         GossipMessage::Push { values, .. } | GossipMessage::PullResponse { values, .. } => values,
-        GossipMessage::PullRequest { .. } => return false,
+        GossipMessage::PullRequest { .. } | GossipMessage::Prune(_) => return false,
     };
     values
         .iter()

@@ -86,7 +86,7 @@ fn refused(
     value: Arc<SignedValue>,
     now_ms: u64,
 ) -> RejectReason {
-    t.insert(now_ms, value, false, stats)
+    t.insert(now_ms, value, Arrival::Pull, stats)
         .expect_err("refused")
         .reason()
 }
@@ -144,10 +144,10 @@ fn each_refusal_is_counted_by_its_reason() {
     );
     // 30 s off either way is still accepted.
     assert!(t
-        .insert(NOW_MS, vote(1, NOW_MS - 30_000, 1), false, &mut s)
+        .insert(NOW_MS, vote(1, NOW_MS - 30_000, 1), Arrival::Pull, &mut s)
         .is_ok());
     assert!(t
-        .insert(NOW_MS, vote(2, NOW_MS + 30_000, 1), false, &mut s)
+        .insert(NOW_MS, vote(2, NOW_MS + 30_000, 1), Arrival::Pull, &mut s)
         .is_ok());
 }
 
@@ -156,7 +156,9 @@ fn newer_replaces_older_and_says_so() {
     let mut t = table();
     let mut s = GossipStats::default();
     let first = vote(1, NOW_MS, 1);
-    let inserted = t.insert(NOW_MS, first.clone(), false, &mut s).expect("new");
+    let inserted = t
+        .insert(NOW_MS, first.clone(), Arrival::Pull, &mut s)
+        .expect("new");
     assert_eq!(inserted.replaced, None);
     assert_eq!(
         refused(&mut t, &mut s, first.clone(), NOW_MS),
@@ -164,7 +166,7 @@ fn newer_replaces_older_and_says_so() {
     );
     let second = vote(1, NOW_MS + 400, 2);
     let inserted = t
-        .insert(NOW_MS + 400, second.clone(), false, &mut s)
+        .insert(NOW_MS + 400, second.clone(), Arrival::Pull, &mut s)
         .expect("newer");
     assert_eq!(inserted.replaced, Some(first.clone()));
     assert_eq!(inserted.value, second);
@@ -186,7 +188,7 @@ fn equal_wallclocks_are_decided_by_hash_the_same_way_in_any_order() {
         let mut t = table();
         let mut s = GossipStats::default();
         for v in order {
-            let _ = t.insert(NOW_MS, (*v).clone(), false, &mut s);
+            let _ = t.insert(NOW_MS, (*v).clone(), Arrival::Pull, &mut s);
         }
         assert_eq!(t.votes().next(), Some(winner));
     }
@@ -197,8 +199,13 @@ fn values_per_origin_are_bounded_and_the_oldest_make_room() {
     let mut t = table();
     let mut s = GossipStats::default();
     for slot in 0..5u64 {
-        t.insert(NOW_MS + slot, chunk(1, NOW_MS + slot, slot), false, &mut s)
-            .expect("room is made");
+        t.insert(
+            NOW_MS + slot,
+            chunk(1, NOW_MS + slot, slot),
+            Arrival::Pull,
+            &mut s,
+        )
+        .expect("room is made");
     }
     assert_eq!(t.len(), 3);
     assert_eq!(s.values_evicted, 2);
@@ -226,7 +233,7 @@ fn values_per_origin_are_bounded_and_the_oldest_make_room() {
         let _ = t.insert(
             NOW_MS,
             signed(1, NOW_MS + u64::from(n), evidence),
-            false,
+            Arrival::Pull,
             &mut s,
         );
     }
@@ -238,7 +245,7 @@ fn origins_are_bounded() {
     let mut t = table();
     let mut s = GossipStats::default();
     for i in 1..=4 {
-        t.insert(NOW_MS, vote(i, NOW_MS, 1), false, &mut s)
+        t.insert(NOW_MS, vote(i, NOW_MS, 1), Arrival::Pull, &mut s)
             .expect("room");
     }
     assert_eq!(
@@ -251,7 +258,7 @@ fn origins_are_bounded() {
         .insert(
             NOW_MS,
             signed(4, NOW_MS, contact_info(SHRED_VERSION)),
-            false,
+            Arrival::Pull,
             &mut s
         )
         .is_ok());
@@ -261,23 +268,28 @@ fn origins_are_bounded() {
 fn values_expire_unless_renewed_and_evidence_lives_longer() {
     let mut t = table();
     let mut s = GossipStats::default();
-    t.insert(NOW_MS, vote(1, NOW_MS, 1), false, &mut s)
+    t.insert(NOW_MS, vote(1, NOW_MS, 1), Arrival::Pull, &mut s)
         .expect("new");
-    t.insert(NOW_MS, vote(2, NOW_MS, 1), false, &mut s)
+    t.insert(NOW_MS, vote(2, NOW_MS, 1), Arrival::Pull, &mut s)
         .expect("new");
-    t.insert(NOW_MS, chunk(3, NOW_MS, 1), false, &mut s)
+    t.insert(NOW_MS, chunk(3, NOW_MS, 1), Arrival::Pull, &mut s)
         .expect("new");
     t.insert(
         NOW_MS,
         signed(0, NOW_MS, contact_info(SHRED_VERSION)),
-        true,
+        Arrival::Own,
         &mut s,
     )
     .expect("own");
     assert_eq!(t.next_expiry_ms(), Some(NOW_MS + 60_000));
     // Vote 2 is renewed 30 s in.
-    t.insert(NOW_MS + 30_000, vote(2, NOW_MS + 30_000, 2), false, &mut s)
-        .expect("newer");
+    t.insert(
+        NOW_MS + 30_000,
+        vote(2, NOW_MS + 30_000, 2),
+        Arrival::Pull,
+        &mut s,
+    )
+    .expect("newer");
     t.expire(NOW_MS + 59_999, &mut s);
     assert_eq!(t.len(), 4);
     t.expire(NOW_MS + 60_000, &mut s);
@@ -303,5 +315,7 @@ fn this_nodes_values_from_the_network_are_refused() {
     // Own values need not be validators' either (a non-voting node still gossips its address).
     let validators = [(pk(1), 1)];
     let mut t = CrdsTable::new(rules(), &validators);
-    assert!(t.insert(NOW_MS, vote(0, NOW_MS, 1), true, &mut s).is_ok());
+    assert!(t
+        .insert(NOW_MS, vote(0, NOW_MS, 1), Arrival::Own, &mut s)
+        .is_ok());
 }

@@ -9,8 +9,8 @@ use dataplane::types::{Hash, Pubkey};
 use ed25519_dalek::SigningKey;
 
 use crate::gossip::{
-    encode, encoded_len, wire::decode_and_verify_unheld, ContactInfo, Gossip, GossipCluster,
-    GossipConfig, GossipMessage, SoftwareVersion,
+    encode, encoded_len, wire::decode_and_verify_unheld, ContactInfo, CrdsData, Gossip,
+    GossipCluster, GossipConfig, GossipMessage, SoftwareVersion,
 };
 use crate::signer::{Signer, Verified};
 
@@ -94,6 +94,8 @@ pub struct Net {
     pub now_ms: u64,
     /// What each node sent.
     pub sent: Vec<Traffic>,
+    /// Votes each node received in pushes (every copy counts).
+    pub pushed_votes_received: Vec<u64>,
     /// Whether datagrams are encoded and verified (else passed as checked messages).
     through_wire: bool,
     in_flight: VecDeque<(SocketAddr, SocketAddr, GossipMessage)>,
@@ -118,6 +120,7 @@ impl Net {
         Net {
             by_addr: (0..n).map(|i| (addr(i, 8001), i)).collect(),
             sent: vec![Traffic::default(); n],
+            pushed_votes_received: vec![0; n],
             nodes,
             now_ms: START_MS,
             through_wire,
@@ -134,6 +137,13 @@ impl Net {
             let Some(&i) = self.by_addr.get(&to) else {
                 continue;
             };
+            if let GossipMessage::Push { values, .. } = &msg {
+                let votes = values
+                    .iter()
+                    .filter(|v| matches!(v.data, CrdsData::Vote { .. }))
+                    .count();
+                self.pushed_votes_received[i] += votes as u64;
+            }
             let node = &mut self.nodes[i];
             let checked = if self.through_wire {
                 let bytes = encode(&msg);

@@ -162,20 +162,21 @@ fn new_values_are_pushed_on_once_to_the_fanout_and_replacements_reported() {
     assert_eq!(g.stats().duplicate, 1);
     g.handle_timeout(g.poll_timeout().max(NOW_MS), &k);
     let out = drain(&mut g);
-    let mut to: Vec<SocketAddr> = out.iter().map(|(to, _)| *to).collect();
-    to.sort();
-    to.dedup();
-    assert_eq!(to.len(), GossipConfig::default().push_fanout);
+    let mut vote_to = Vec::new();
     for (to, msg) in &out {
         let GossipMessage::Push { values, .. } = msg else {
             panic!("expected a push, got {msg:?}");
         };
         assert!(encoded_len(msg) <= DATAGRAM_LEN_MAX);
-        // The vote is not sent back to its own origin.
-        if *to == addr(3, 8001) {
-            assert!(!values.contains(&first));
+        if values.contains(&first) {
+            vote_to.push(*to);
         }
     }
+    vote_to.sort();
+    vote_to.dedup();
+    // To the fanout, once each, and not back to its own origin.
+    assert_eq!(vote_to.len(), GossipConfig::default().push_fanout);
+    assert!(!vote_to.contains(&addr(3, 8001)));
     let second = vote(3, NOW_MS + 400, 300);
     let new = g.handle_message(NOW_MS + 400, addr(1, 8001), push(vec![second.clone()]), &k);
     assert_eq!(new.len(), 1);
@@ -428,4 +429,142 @@ fn a_pull_answers_the_requester_with_its_identity_from_another_instance_only() {
     let answered = answer(&mut g, instance(2, NOW_MS + 20));
     assert!(!answered.is_empty());
     assert_eq!(of_node_1(&answered), Vec::new());
+}
+
+fn push_from(i: usize, values: Vec<Arc<SignedValue>>) -> Verified<GossipMessage> {
+    Verified::assume_checked(GossipMessage::Push {
+        from: key(i).pubkey(),
+        values,
+    })
+}
+
+fn prune_msg(from: usize, to: usize, wallclock_ms: u64, origins: &[usize]) -> GossipMessage {
+    GossipMessage::Prune(PruneMessage::sign(
+        &key(from),
+        &GENESIS,
+        key(to).pubkey(),
+        wallclock_ms,
+        origins.iter().map(|&i| key(i).pubkey()).collect(),
+    ))
+}
+
+/// Peers (by index) each value of `origin` in `out` was pushed to.
+fn pushed_to(out: &[(SocketAddr, GossipMessage)], value: &Arc<SignedValue>) -> Vec<SocketAddr> {
+    let mut to: Vec<SocketAddr> = out
+        .iter()
+        .filter(|(_, m)| matches!(m, GossipMessage::Push { values, .. } if values.contains(value)))
+        .map(|(to, _)| *to)
+        .collect();
+    to.sort();
+    to
+}
+
+#[test]
+fn redundant_deliverers_are_sent_signed_prunes_and_the_first_kept() {
+    let (mut g, k) = node(10, vec![]);
+    let peers: Vec<Arc<SignedValue>> = (1..10).map(|i| ci_value(i, NOW_MS)).collect();
+    g.handle_message(NOW_MS, addr(1, 8001), push(peers), &k);
+    // Three votes of origin 9, each from peer 1 first, then peers 2, 3 and 4.
+    for n in 0..super::prune::PRUNE_MIN_UPSERTS as u64 {
+        let v = vote(9, NOW_MS + n, 100);
+        for peer in 1..=4 {
+            g.handle_message(
+                NOW_MS,
+                addr(peer, 8001),
+                push_from(peer, vec![v.clone()]),
+                &k,
+            );
+        }
+        // Claimed by peer 5 but from another address: not counted as its delivery.
+        g.handle_message(NOW_MS, addr(7, 8001), push_from(5, vec![v]), &k);
+    }
+    drain(&mut g);
+    g.handle_timeout(NOW_MS + GossipConfig::default().prune_interval_ms, &k);
+    let mut prunes: Vec<(SocketAddr, PruneMessage)> = drain(&mut g)
+        .into_iter()
+        .filter_map(|(to, m)| match m {
+            GossipMessage::Prune(p) => Some((to, p)),
+            _ => None,
+        })
+        .collect();
+    prunes.sort_by_key(|(to, _)| *to);
+    // Peer 1 was first every time; peers 2..4 tie, and peer 4's larger stake keeps it.
+    let to: Vec<SocketAddr> = prunes.iter().map(|(to, _)| *to).collect();
+    assert_eq!(to, vec![addr(2, 8001), addr(3, 8001)]);
+    for (i, (_, prune)) in prunes.iter().enumerate() {
+        assert_eq!(prune.from, k.pubkey());
+        assert_eq!(prune.destination, key(2 + i).pubkey());
+        assert_eq!(prune.origins, vec![key(9).pubkey()]);
+        let msg = GossipMessage::Prune(prune.clone());
+        assert!(decode_and_verify(&encode(&msg), &GENESIS).is_ok());
+    }
+    assert_eq!(
+        (g.stats().prune_messages_sent, g.stats().prune_origins_sent),
+        (2, 2)
+    );
+}
+
+#[test]
+fn a_prune_moves_its_origins_off_its_sender_but_never_this_nodes_own_values() {
+    let (mut g, k) = node(10, vec![]);
+    let peers: Vec<Arc<SignedValue>> = (1..10).map(|i| ci_value(i, NOW_MS)).collect();
+    g.handle_message(NOW_MS, addr(1, 8001), push(peers), &k);
+    let first = vote(3, NOW_MS, 100);
+    g.handle_message(NOW_MS, addr(1, 8001), push(vec![first.clone()]), &k);
+    g.handle_timeout(g.poll_timeout().max(NOW_MS), &k);
+    let before = pushed_to(&drain(&mut g), &first);
+    assert_eq!(before.len(), GossipConfig::default().push_fanout);
+    // The first peer that got origin 3's vote prunes origin 3 and this node.
+    let pruner = before[0];
+    let p = (1..10).find(|&i| addr(i, 8001) == pruner).expect("a peer");
+    let now = NOW_MS + 100;
+    let msg = prune_msg(p, 0, now, &[0, 3]);
+    g.handle_message(now, pruner, Verified::assume_checked(msg), &k);
+    assert_eq!(g.stats().prune_messages_received, 1);
+    assert_eq!(
+        g.stats().prune_origins_applied,
+        1,
+        "its own values are not pruned"
+    );
+    let second = vote(3, now, 100);
+    g.handle_message(now, addr(1, 8001), push(vec![second.clone()]), &k);
+    let own = g
+        .push_own(now, CrdsData::Vote { tx: vec![1; 100] }, &k)
+        .expect("own vote")
+        .value;
+    g.handle_timeout(g.poll_timeout().max(now), &k);
+    let out = drain(&mut g);
+    let after = pushed_to(&out, &second);
+    // Still the full fanout: a spare peer takes the pruner's place.
+    assert_eq!(after.len(), GossipConfig::default().push_fanout);
+    assert!(!after.contains(&pruner));
+    assert_eq!(pushed_to(&out, &own).len(), 6);
+}
+
+#[test]
+fn prunes_for_others_from_strangers_or_out_of_the_window_are_refused_by_reason() {
+    let (mut g, k) = node(10, vec![]);
+    let peers: Vec<Arc<SignedValue>> = (1..10).map(|i| ci_value(i, NOW_MS)).collect();
+    g.handle_message(NOW_MS, addr(1, 8001), push(peers), &k);
+    let stranger = SigningKey::from_bytes(&[0xEE; 32]);
+    let refused = [
+        prune_msg(2, 3, NOW_MS, &[4]),
+        GossipMessage::Prune(PruneMessage::sign(
+            &stranger,
+            &GENESIS,
+            k.pubkey(),
+            NOW_MS,
+            vec![key(4).pubkey()],
+        )),
+        prune_msg(2, 0, NOW_MS - 31_000, &[4]),
+    ];
+    for msg in refused {
+        g.handle_message(NOW_MS, addr(2, 8001), Verified::assume_checked(msg), &k);
+    }
+    let s = g.stats();
+    assert_eq!(
+        (s.wrong_destination, s.unknown_origin, s.wallclock),
+        (1, 1, 1)
+    );
+    assert_eq!((s.prune_messages_received, s.prune_origins_applied), (0, 0));
 }

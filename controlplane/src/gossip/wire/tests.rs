@@ -1,5 +1,6 @@
 use super::*;
 use crate::gossip::stats::RejectReason;
+use crate::signer::Signer;
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 
@@ -57,6 +58,16 @@ fn pull_request(words: usize) -> GossipMessage {
     }
 }
 
+fn prune(origins: Vec<Pubkey>) -> GossipMessage {
+    GossipMessage::Prune(PruneMessage::sign(
+        &key(3),
+        &GENESIS,
+        key(4).pubkey(),
+        1_000,
+        origins,
+    ))
+}
+
 fn round_trip(msg: &GossipMessage) {
     let bytes = encode(msg);
     assert_eq!(bytes.len(), encoded_len(msg));
@@ -99,6 +110,7 @@ fn every_message_and_value_kind_round_trips() {
         )],
     });
     round_trip(&pull_request(BLOOM_WORDS_MAX));
+    round_trip(&prune(vec![Pubkey([1; 32])]));
     let v6 = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 9, 0, 0));
     let mut ci = contact_info(Some(v6));
     if let CrdsData::ContactInfo(c) = &mut ci {
@@ -132,6 +144,87 @@ fn the_largest_pull_request_fits_a_datagram() {
     let msg = GossipMessage::PullRequest { filter, caller };
     assert!(encoded_len(&msg) <= DATAGRAM_LEN_MAX);
     round_trip(&msg);
+}
+
+#[test]
+fn the_largest_prune_fits_a_datagram_and_a_larger_one_is_oversized() {
+    let origins: Vec<Pubkey> = (0..PRUNE_ORIGINS_MAX as u8)
+        .map(|i| Pubkey([i; 32]))
+        .collect();
+    let msg = prune(origins);
+    assert_eq!(
+        encoded_len(&msg),
+        PRUNE_OVERHEAD_LEN + 32 * PRUNE_ORIGINS_MAX
+    );
+    round_trip(&msg);
+    // One more origin in the count byte: refused before anything is read or allocated.
+    let mut bytes = encode(&msg);
+    bytes[2 + 32 + 32] = PRUNE_ORIGINS_MAX as u8 + 1;
+    assert_eq!(
+        reason(decode_and_verify(&bytes, &GENESIS)),
+        RejectReason::Oversized
+    );
+}
+
+#[test]
+fn a_prune_is_verified_and_has_one_encoding() {
+    let bytes = encode(&prune(vec![Pubkey([1; 32]), Pubkey([2; 32])]));
+    assert_eq!(
+        reason(decode_and_verify(&bytes, &Hash([8; 32]))),
+        RejectReason::BadSignature
+    );
+    // Any signed byte altered: the destination, an origin, the wallclock.
+    for at in [2 + 32, 2 + 32 + 32 + 1, bytes.len() - 65] {
+        let mut altered = bytes.clone();
+        altered[at] ^= 1;
+        assert_eq!(
+            reason(decode_and_verify(&altered, &GENESIS)),
+            RejectReason::BadSignature,
+            "byte {at}"
+        );
+    }
+    // The sender is who must have signed.
+    let mut other_sender = bytes.clone();
+    other_sender[2..34].copy_from_slice(key(5).pubkey().as_bytes());
+    assert_eq!(
+        reason(decode_and_verify(&other_sender, &GENESIS)),
+        RejectReason::BadSignature
+    );
+    // Origins out of order, repeated, or none: malformed, whatever the signature.
+    let first_origin = 2 + 32 + 32 + 1;
+    let mut swapped = bytes.clone();
+    swapped[first_origin..first_origin + 64].rotate_left(32);
+    let mut repeated = bytes.clone();
+    repeated.copy_within(first_origin..first_origin + 32, first_origin + 32);
+    let empty = encode(&GossipMessage::Prune(PruneMessage {
+        origins: Vec::new(),
+        ..PruneMessage::sign(&key(3), &GENESIS, key(4).pubkey(), 1, vec![Pubkey([1; 32])])
+    }));
+    for malformed in [swapped, repeated, empty] {
+        assert_eq!(
+            reason(decode_and_verify(&malformed, &GENESIS)),
+            RejectReason::Malformed
+        );
+    }
+    // Addressed to its own sender: malformed (such a prune could never be honest).
+    let to_self = encode(&GossipMessage::Prune(PruneMessage::sign(
+        &key(3),
+        &GENESIS,
+        key(3).pubkey(),
+        1,
+        vec![Pubkey([1; 32])],
+    )));
+    assert_eq!(
+        reason(decode_and_verify(&to_self, &GENESIS)),
+        RejectReason::Malformed
+    );
+    for cut in 0..bytes.len() {
+        assert_eq!(
+            reason(decode_and_verify(&bytes[..cut], &GENESIS)),
+            RejectReason::Malformed,
+            "cut at {cut}"
+        );
+    }
 }
 
 #[test]
@@ -230,14 +323,15 @@ fn trailing_truncated_and_unknown_bytes_are_malformed() {
 }
 
 #[test]
-fn held_values_are_dropped_unverified_and_the_rest_still_checked() {
+fn held_values_are_kept_unverified_and_the_rest_still_checked() {
     let held = vote(1, 100);
     let fresh = vote(2, 100);
     let is_held = |v: &SignedValue| v.signature == held.signature;
     let bytes = encode(&push(vec![held.clone(), fresh.clone()]));
-    let (msg, dropped) = decode_and_verify_unheld(&bytes, &GENESIS, is_held).expect("valid");
-    assert_eq!(dropped, 1);
-    assert_eq!(msg.get(), &push(vec![fresh]));
+    let (msg, skipped) = decode_and_verify_unheld(&bytes, &GENESIS, is_held).expect("valid");
+    assert_eq!(skipped, 1);
+    // Both stay: who delivered a held value is what prune decides on.
+    assert_eq!(msg.get(), &push(vec![held.clone(), fresh]));
     // A held value's bytes are not checked, but every other value's are.
     let mut altered = bytes.clone();
     let at = altered.len() - 65;
@@ -378,6 +472,22 @@ fn message_strategy() -> impl Strategy<Value = GossipMessage> {
             values
         }),
         (filter, caller).prop_map(|(filter, caller)| GossipMessage::PullRequest { filter, caller }),
+        (
+            0u8..4,
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<[u8; 32]>(), 1..=PRUNE_ORIGINS_MAX),
+        )
+            .prop_map(|(k, destination, wallclock_ms, origins)| {
+                let origins = origins.into_iter().map(Pubkey).collect();
+                GossipMessage::Prune(PruneMessage::sign(
+                    &key(k),
+                    &GENESIS,
+                    Pubkey(destination),
+                    wallclock_ms,
+                    origins,
+                ))
+            }),
     ]
 }
 
