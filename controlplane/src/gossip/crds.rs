@@ -6,6 +6,7 @@
 //! newest by wallclock (ties broken by the value hash, so every node keeps the same one).
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use dataplane::packet::PACKET_DATA_SIZE;
 use dataplane::types::{Hash, Pubkey, Slot};
@@ -144,8 +145,8 @@ pub struct CrdsLabel {
     pub key: LabelKey,
 }
 
-/// One record, signed by its origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One record, signed by its origin. Build it with [`SignedValue::new`] or
+/// [`SignedValue::sign`]; once hashed, it is not to be changed (values travel behind `Arc`).
 pub struct SignedValue {
     /// The signer.
     pub origin: Pubkey,
@@ -155,7 +156,45 @@ pub struct SignedValue {
     pub data: CrdsData,
     /// The origin's ed25519 signature over `genesis_hash ‖ encoding of (origin, wallclock, data)`.
     pub signature: [u8; 64],
+    /// [`SignedValue::hash`], computed on first use: every node a value reaches needs it (its
+    /// table keeps it), and in the simulator they all share one `Arc` of the value.
+    hash: OnceLock<Hash>,
 }
+
+impl std::fmt::Debug for SignedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedValue")
+            .field("origin", &self.origin)
+            .field("wallclock_ms", &self.wallclock_ms)
+            .field("data", &self.data)
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+/// A copy is made to be changed (shared values are shared by `Arc`), so it hashes afresh.
+impl Clone for SignedValue {
+    fn clone(&self) -> Self {
+        SignedValue::new(
+            self.origin,
+            self.wallclock_ms,
+            self.data.clone(),
+            self.signature,
+        )
+    }
+}
+
+/// Equal values are equal in every signed field and the signature; the hash follows from them.
+impl PartialEq for SignedValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin == other.origin
+            && self.wallclock_ms == other.wallclock_ms
+            && self.signature == other.signature
+            && self.data == other.data
+    }
+}
+
+impl Eq for SignedValue {}
 
 impl CrdsData {
     /// The value's kind.
@@ -242,6 +281,17 @@ fn check_len(field: &'static str, len: usize, max: usize) -> Result<(), GossipRe
 }
 
 impl SignedValue {
+    /// A value from its parts (the signature is not checked here).
+    pub fn new(origin: Pubkey, wallclock_ms: u64, data: CrdsData, signature: [u8; 64]) -> Self {
+        SignedValue {
+            origin,
+            wallclock_ms,
+            data,
+            signature,
+            hash: OnceLock::new(),
+        }
+    }
+
     /// Signs `data` as `signer` at `wallclock_ms` for the cluster of `genesis_hash`. A contact
     /// info's own `pubkey` and `wallclock_ms` are set to the value's, which they must equal.
     pub fn sign(
@@ -255,12 +305,7 @@ impl SignedValue {
             ci.pubkey = origin;
             ci.wallclock_ms = wallclock_ms;
         }
-        let mut value = SignedValue {
-            origin,
-            wallclock_ms,
-            data,
-            signature: [0; 64],
-        };
+        let mut value = SignedValue::new(origin, wallclock_ms, data, [0; 64]);
         value.signature = signer.sign(&value.signable_bytes(genesis_hash));
         value
     }
@@ -274,11 +319,13 @@ impl SignedValue {
     }
 
     /// The value's identity: SHA-256 of its whole wire encoding, signature included. Pull
-    /// requests' Bloom filters and equal-wallclock tie-breaks use it.
+    /// requests' Bloom filters and equal-wallclock tie-breaks use it. Computed once per value.
     pub fn hash(&self) -> Hash {
-        let mut hasher = Sha256::new();
-        wire::put_value(&mut hasher, self);
-        Hash(hasher.finalize().into())
+        *self.hash.get_or_init(|| {
+            let mut hasher = Sha256::new();
+            wire::put_value(&mut hasher, self);
+            Hash(hasher.finalize().into())
+        })
     }
 
     /// The value's kind.

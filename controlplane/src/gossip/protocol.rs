@@ -74,8 +74,10 @@ impl Gossip {
             evidence_expiry_ms: config.evidence_expiry_ms,
             wallclock_window_ms: config.wallclock_window_ms,
         };
+        let table = CrdsTable::new(rules, &cluster.validators);
+        let deliveries = Deliveries::new(table.origin_count());
         Gossip {
-            table: CrdsTable::new(rules, &cluster.validators),
+            table,
             config,
             genesis_hash: cluster.genesis_hash,
             me,
@@ -86,7 +88,7 @@ impl Gossip {
             stats: GossipStats::default(),
             push: PushState::default(),
             pull: PullState::default(),
-            deliveries: Deliveries::default(),
+            deliveries,
             next_prune_ms: 0,
             next_refresh_ms: None,
             outbox: VecDeque::new(),
@@ -107,7 +109,11 @@ impl Gossip {
     ) -> Vec<Inserted> {
         self.ensure_contact_info(now_ms, signer);
         let msg = msg.into_inner();
-        let request_len = encoded_len(&msg);
+        // Only a pull request's length matters (it bounds the answer).
+        let request_len = match &msg {
+            GossipMessage::PullRequest { .. } => encoded_len(&msg),
+            _ => 0,
+        };
         let mut inserted = Vec::new();
         match msg {
             GossipMessage::Push {
@@ -116,11 +122,13 @@ impl Gossip {
             } => {
                 let deliverer = self.deliverer(&sender, from);
                 for value in self.bounded(values) {
-                    let origin = value.origin;
-                    if let Some(copy) = self.table.push_duplicate(&value) {
-                        self.stats.count(RejectReason::Duplicate);
-                        self.record_delivery(deliverer, origin, copy);
-                        continue;
+                    let origin = self.table.origin_index(&value.origin);
+                    if let Some(at) = origin {
+                        if let Some(copy) = self.table.push_duplicate(at, &value) {
+                            self.stats.count(RejectReason::Duplicate);
+                            self.record_delivery(deliverer, origin, copy);
+                            continue;
+                        }
                     }
                     match self
                         .table
@@ -150,7 +158,7 @@ impl Gossip {
                     }
                 }
             }
-            GossipMessage::Prune(prune) => self.handle_prune(now_ms, prune),
+            GossipMessage::Prune(prune) => self.handle_prune(now_ms, *prune),
             GossipMessage::PullRequest { filter, caller } => {
                 self.stats.pull_requests_received += 1;
                 let Some(caller_instance) = caller.contact_info().map(|ci| ci.instance) else {
@@ -395,19 +403,20 @@ impl Gossip {
     /// The peer a push came from, if its claimed sender is a validator whose contact info we hold
     /// at the datagram's source address: only then may its deliveries earn it a prune, which goes
     /// to that address.
-    fn deliverer(&self, sender: &Pubkey, from: SocketAddr) -> Option<Pubkey> {
-        if *sender == self.me.pubkey {
+    fn deliverer(&self, sender: &Pubkey, from: SocketAddr) -> Option<usize> {
+        let at = self.table.origin_index(sender)?;
+        if at == self.table.me_index() {
             return None;
         }
-        let ci = self.table.contact_info(sender)?;
-        (ci.gossip == from).then_some(*sender)
+        let ci = self.table.contact_info_at(at)?;
+        (ci.gossip == from).then_some(at)
     }
 
-    /// Notes that `deliverer` pushed the `copy`-th copy of a value of `origin`. This node's own
-    /// values are not tracked: nobody pushes them back to it.
-    fn record_delivery(&mut self, deliverer: Option<Pubkey>, origin: Pubkey, copy: u8) {
-        if let Some(peer) = deliverer {
-            if origin != self.me.pubkey {
+    /// Notes that `deliverer` pushed the `copy`-th copy of a value of `origin` (origin indices).
+    /// This node's own values are not tracked: nobody pushes them back to it.
+    fn record_delivery(&mut self, deliverer: Option<usize>, origin: Option<usize>, copy: u8) {
+        if let (Some(peer), Some(origin)) = (deliverer, origin) {
+            if origin != self.table.me_index() {
                 self.deliveries.record(origin, peer, copy);
             }
         }
@@ -449,11 +458,12 @@ impl Gossip {
         else {
             return;
         };
+        let me = self.table.me_index();
         for origin in prune.origins {
-            if origin != self.me.pubkey
-                && self.table.stake(&origin).is_some()
-                && peer.pruned.insert(origin)
-            {
+            let Some(at) = self.table.origin_index(&origin) else {
+                continue;
+            };
+            if at != me && self.table.stake_at(at).is_some() && peer.prune(at) {
                 self.stats.prune_origins_applied += 1;
             }
         }
@@ -468,19 +478,22 @@ impl Gossip {
         let table = &self.table;
         let pairs = self
             .deliveries
-            .rank(&self.me.pubkey, |p| table.stake(p).unwrap_or(0));
+            .rank(table.me_index(), |i| table.stake_at(i).unwrap_or(0));
         // Sorted by peer, then origin: each peer's origins are one run.
         for run in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let peer = run[0].0;
+            let peer = self.table.pubkey_at(run[0].0);
             let Some(addr) = self.table.contact_info(&peer).map(|ci| ci.gossip) else {
                 continue;
             };
             for chunk in run.chunks(PRUNE_ORIGINS_MAX) {
-                let origins: Vec<Pubkey> = chunk.iter().map(|&(_, origin)| origin).collect();
+                let origins: Vec<Pubkey> = chunk
+                    .iter()
+                    .map(|&(_, origin)| self.table.pubkey_at(origin))
+                    .collect();
                 self.stats.prune_messages_sent += 1;
                 self.stats.prune_origins_sent += origins.len() as u64;
                 let prune = PruneMessage::sign(signer, &self.genesis_hash, peer, now_ms, origins);
-                self.send(addr, GossipMessage::Prune(prune));
+                self.send(addr, GossipMessage::Prune(Box::new(prune)));
             }
         }
     }
@@ -489,7 +502,7 @@ impl Gossip {
     fn peer_candidates(&self) -> Vec<(Pubkey, u64)> {
         self.table
             .contact_infos()
-            .filter(|ci| ci.pubkey != self.me.pubkey && ci.gossip != self.me.gossip)
+            .filter(|ci| is_peer(ci, &self.me))
             .map(|ci| {
                 let stake = self.table.stake(&ci.pubkey).unwrap_or(0);
                 (ci.pubkey, stake_weight(stake))
@@ -501,25 +514,43 @@ impl Gossip {
     /// that just found its first peers pushes at once; when its time is up, also draws one new
     /// peer, and the one that pruned the most leaves (see [`evictee`]).
     fn refresh_active_set(&mut self, now_ms: u64) {
-        let candidates = self.peer_candidates();
+        let (table, me) = (&self.table, &self.me);
+        self.push
+            .active_set
+            .retain_mut(|p| match table.contact_info_at(p.index) {
+                Some(ci) if is_peer(ci, me) => {
+                    p.addr = ci.gossip;
+                    true
+                }
+                _ => false,
+            });
         let size = self.config.active_set_size;
-        let active = &mut self.push.active_set;
-        active.retain(|p| candidates.iter().any(|(c, _)| *c == p.pubkey));
         let rotate = now_ms >= self.push.next_rotate_ms;
         if rotate {
             self.push.next_rotate_ms =
                 now_ms.saturating_add(self.config.active_set_rotate_ms.max(1));
         }
-        let wanted = size.saturating_sub(active.len()).max(usize::from(rotate));
+        let wanted = size
+            .saturating_sub(self.push.active_set.len())
+            .max(usize::from(rotate));
         if wanted == 0 {
+            // The common case, every flush: no need to list the candidates.
             return;
         }
+        let candidates = self.peer_candidates();
+        let active = &mut self.push.active_set;
         let rest: Vec<(Pubkey, u64)> = candidates
             .into_iter()
             .filter(|(c, _)| !active.iter().any(|p| p.pubkey == *c))
             .collect();
         let drawn = weighted_sample(&rest, wanted, &mut self.rng);
-        active.extend(drawn.into_iter().map(ActivePeer::new));
+        let table = &self.table;
+        // Candidates come from the table's contact infos, so each has an origin index.
+        active.extend(drawn.into_iter().filter_map(|p| {
+            let at = table.origin_index(&p)?;
+            let addr = table.contact_info(&p)?.gossip;
+            Some(ActivePeer::new(p, at, addr, table.origin_count()))
+        }));
         while active.len() > size {
             active.remove(evictee(active));
         }
@@ -530,7 +561,7 @@ impl Gossip {
             return;
         }
         self.refresh_active_set(now_ms);
-        let values: Vec<Arc<SignedValue>> = self.push.queue.drain(..).collect();
+        let mut values = std::mem::take(&mut self.push.queue);
         // Each value goes to the first `push_fanout` peers that take it (not its origin, not a
         // peer that pruned it), longest-standing first: a peer's prune hands its share to the
         // next peer, so a value keeps its fanout while unpruned peers are left.
@@ -538,19 +569,22 @@ impl Gossip {
         let takers: Vec<u32> = values
             .iter()
             .map(|v| {
+                // Every queued value is held, so its origin has an index.
+                let origin = self.table.origin_index(&v.origin);
+                let wants = |p: &ActivePeer| match origin {
+                    Some(at) => p.wants(at),
+                    None => v.origin != p.pubkey,
+                };
                 let mut mask = 0u32;
                 let taking = self.push.active_set.iter().enumerate();
-                for (i, _) in taking.filter(|(_, p)| p.wants(&v.origin)).take(fanout) {
+                for (i, _) in taking.filter(|(_, p)| wants(p)).take(fanout) {
                     mask |= 1 << i;
                 }
                 mask
             })
             .collect();
         for i in 0..self.push.active_set.len() {
-            let peer = &self.push.active_set[i];
-            let Some(addr) = self.table.contact_info(&peer.pubkey).map(|ci| ci.gossip) else {
-                continue;
-            };
+            let addr = self.push.active_set[i].addr;
             let mine = values
                 .iter()
                 .zip(&takers)
@@ -566,6 +600,9 @@ impl Gossip {
                 self.send(addr, msg);
             }
         }
+        // The queue's room is kept for the next flush.
+        values.clear();
+        self.push.queue = values;
     }
 
     /// One pull request to a random known peer, or to every seed while no peer is known.
@@ -611,4 +648,9 @@ impl Gossip {
             self.send(to, msg);
         }
     }
+}
+
+/// Whether `ci` is another node's (not this one's identity, nor its gossip address).
+fn is_peer(ci: &ContactInfo, me: &ContactInfo) -> bool {
+    ci.pubkey != me.pubkey && ci.gossip != me.gossip
 }

@@ -131,72 +131,110 @@ impl PruneMessage {
     }
 }
 
-/// Who delivered one origin's pushed values since its last ranking.
-#[derive(Debug, Default)]
-struct OriginDeliveries {
+/// Who delivered one origin's pushed values since its last ranking: the counts.
+#[derive(Debug, Default, Clone, Copy)]
+struct OriginCounts {
     /// New values of the origin received by push.
     upserts: u32,
-    /// Deliverers with their scores (first or second copies delivered), in order first seen.
-    deliverers: Vec<(Pubkey, u32)>,
+    /// Deliverers with a score entry, at most [`PRUNE_DELIVERERS_PER_ORIGIN_MAX`].
+    deliverers: u32,
+}
+
+impl OriginCounts {
+    fn is_empty(&self) -> bool {
+        self.upserts == 0 && self.deliverers == 0
+    }
 }
 
 /// The receiving side of prune: per origin, who delivers its pushed values and how early.
-#[derive(Debug, Default)]
+/// Origins and peers are the table's origin indices (validators and this node, in pubkey order).
+///
+/// Scores sit in one flat origin × peer array (2 bytes × validators²: 20 KB for 100 validators,
+/// 0.5 MB for 512), so a delivery costs two independent memory reads, not a search.
+#[derive(Debug)]
 pub(crate) struct Deliveries {
-    /// By origin; bounded by the validator set, since only validators' values are recorded.
-    origins: crate::map::Map<Pubkey, OriginDeliveries>,
+    /// Origins (and peers) there are.
+    origin_count: usize,
+    /// By origin index.
+    counts: Vec<OriginCounts>,
+    /// At `origin × origin_count + peer`: 1 + the peer's score for the origin (first copies
+    /// delivered, saturating), or 0 if it delivered nothing since the last ranking.
+    scores: Vec<u16>,
+    /// Origins with something recorded.
+    recorded: usize,
 }
 
 impl Deliveries {
+    /// Nothing recorded, for a table of `origin_count` origins.
+    pub fn new(origin_count: usize) -> Deliveries {
+        Deliveries {
+            origin_count,
+            counts: vec![OriginCounts::default(); origin_count],
+            scores: vec![0; origin_count.saturating_mul(origin_count)],
+            recorded: 0,
+        }
+    }
+
     /// Records that `peer` pushed a value of `origin` which was the `copy`-th this node received
     /// (0: the value was new; `u8::MAX`: older than the value held).
-    pub fn record(&mut self, origin: Pubkey, peer: Pubkey, copy: u8) {
-        let entry = self.origins.entry(origin).or_default();
-        if copy == 0 {
-            entry.upserts = entry.upserts.saturating_add(1);
+    pub fn record(&mut self, origin: usize, peer: usize, copy: u8) {
+        if origin >= self.origin_count || peer >= self.origin_count {
+            return;
         }
-        let point = u32::from(copy < PRUNE_SCORED_DELIVERIES);
-        if let Some((_, score)) = entry.deliverers.iter_mut().find(|(p, _)| *p == peer) {
-            *score = score.saturating_add(point);
-        } else if entry.deliverers.len() < PRUNE_DELIVERERS_PER_ORIGIN_MAX {
-            entry.deliverers.push((peer, point));
+        let counts = &mut self.counts[origin];
+        if counts.is_empty() {
+            self.recorded += 1;
+        }
+        if copy == 0 {
+            counts.upserts = counts.upserts.saturating_add(1);
+        }
+        let point = u16::from(copy < PRUNE_SCORED_DELIVERIES);
+        let slot = &mut self.scores[origin * self.origin_count + peer];
+        if *slot > 0 {
+            *slot = slot.saturating_add(point);
+        } else if (counts.deliverers as usize) < PRUNE_DELIVERERS_PER_ORIGIN_MAX {
+            *slot = 1 + point;
+            counts.deliverers += 1;
         }
     }
 
     /// Whether anything is waiting to be ranked.
     pub fn is_empty(&self) -> bool {
-        self.origins.is_empty()
+        self.recorded == 0
     }
 
     /// Ranks every origin with at least [`PRUNE_MIN_UPSERTS`] new values since its last ranking
-    /// and forgets its deliveries; returns the (peer, origin) pairs to prune, sorted. `stake`
-    /// gives a validator's stake (0 outside the set); `me` is this node.
-    pub fn rank(&mut self, me: &Pubkey, stake: impl Fn(&Pubkey) -> u64) -> Vec<(Pubkey, Pubkey)> {
-        let mut ready: Vec<Pubkey> = self
-            .origins
-            .iter()
-            .filter(|(_, d)| d.upserts >= PRUNE_MIN_UPSERTS)
-            .map(|(origin, _)| *origin)
-            .collect();
-        // The map's order is not the output's: sort so every run prunes in one order.
-        ready.sort_unstable();
+    /// and forgets its deliveries; returns the (peer, origin) pairs to prune, sorted (by origin
+    /// index, which is pubkey order). `stake` gives the stake at an origin index (0 outside the
+    /// validator set); `me` is this node's index.
+    pub fn rank(&mut self, me: usize, stake: impl Fn(usize) -> u64) -> Vec<(usize, usize)> {
         let mut prunes = Vec::new();
-        for origin in ready {
-            let Some(mut d) = self.origins.remove(&origin) else {
+        for origin in 0..self.origin_count {
+            if self.counts[origin].upserts < PRUNE_MIN_UPSERTS {
                 continue;
-            };
-            let min_stake = stake(me).min(stake(&origin));
+            }
+            let row = &mut self.scores[origin * self.origin_count..][..self.origin_count];
+            let mut deliverers: Vec<(usize, u16)> = row
+                .iter()
+                .enumerate()
+                .filter(|&(_, &s)| s > 0)
+                .map(|(peer, &s)| (peer, s - 1))
+                .collect();
+            row.fill(0);
+            self.counts[origin] = OriginCounts::default();
+            self.recorded -= 1;
+            let min_stake = stake(me).min(stake(origin));
             let keep_stake = min_stake.saturating_mul(PRUNE_STAKE_THRESHOLD_PERCENT) / 100;
             // Best first: score, then stake, then pubkey (so ties break the same everywhere).
-            d.deliverers.sort_unstable_by(|a, b| {
+            deliverers.sort_unstable_by(|a, b| {
                 b.1.cmp(&a.1)
-                    .then_with(|| stake(&b.0).cmp(&stake(&a.0)))
+                    .then_with(|| stake(b.0).cmp(&stake(a.0)))
                     .then_with(|| a.0.cmp(&b.0))
             });
             let mut kept_stake = 0u64;
-            for (i, (peer, _)) in d.deliverers.into_iter().enumerate() {
+            for (i, (peer, _)) in deliverers.into_iter().enumerate() {
                 if i < PRUNE_KEEP_DELIVERERS || kept_stake < keep_stake {
-                    kept_stake = kept_stake.saturating_add(stake(&peer));
+                    kept_stake = kept_stake.saturating_add(stake(peer));
                     continue;
                 }
                 // The origin's own pushes are never pruned.
@@ -221,49 +259,47 @@ mod tests {
 
     #[test]
     fn the_first_deliverers_are_kept_and_the_origin_never_pruned() {
-        let mut d = Deliveries::default();
-        let origin = pk(9);
+        // Origin indices: 0 is this node, 9 the origin, 1..=3 peers.
+        let mut d = Deliveries::new(10);
+        let origin = 9;
         for _ in 0..PRUNE_MIN_UPSERTS {
             // The origin is always first, peer 1 second, peers 2 and 3 late.
             d.record(origin, origin, 0);
-            d.record(origin, pk(1), 1);
-            d.record(origin, pk(2), 2);
-            d.record(origin, pk(3), 3);
+            d.record(origin, 1, 1);
+            d.record(origin, 2, 2);
+            d.record(origin, 3, 3);
         }
-        // Only first copies score; peers 1..3 tie, and the lowest pubkey goes first.
-        let equal = |_: &Pubkey| 100;
-        assert_eq!(
-            d.rank(&pk(0), equal),
-            vec![(pk(2), origin), (pk(3), origin)]
-        );
+        // Only first copies score; peers 1..3 tie, and the lowest index goes first.
+        let equal = |_: usize| 100;
+        assert_eq!(d.rank(0, equal), vec![(2, origin), (3, origin)]);
         assert!(d.is_empty(), "a ranked origin starts over");
         // The origin is never pruned, even when it comes last.
         for round in 0..PRUNE_MIN_UPSERTS {
             let (first, second) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
-            d.record(origin, pk(first), 0);
-            d.record(origin, pk(second), 1);
-            d.record(origin, pk(3), 2);
+            d.record(origin, first, 0);
+            d.record(origin, second, 1);
+            d.record(origin, 3, 2);
             d.record(origin, origin, 3);
         }
-        assert_eq!(d.rank(&pk(0), equal), vec![(pk(3), origin)]);
+        assert_eq!(d.rank(0, equal), vec![(3, origin)]);
     }
 
     #[test]
     fn nothing_is_ranked_before_enough_new_values_and_stake_keeps_more() {
-        let mut d = Deliveries::default();
-        let origin = pk(9);
+        let mut d = Deliveries::new(10);
+        let origin = 9;
         for round in 0..PRUNE_MIN_UPSERTS - 1 {
             let (first, second) = if round % 2 == 0 { (1, 2) } else { (2, 1) };
             for (peer, copy) in [(first, 0), (second, 1), (3, 2), (4, 3)] {
-                d.record(origin, pk(peer), copy);
+                d.record(origin, peer, copy);
             }
         }
-        assert!(d.rank(&pk(0), |_| 100).is_empty());
-        d.record(origin, pk(1), 0);
+        assert!(d.rank(0, |_| 100).is_empty());
+        assert!(!d.is_empty());
+        d.record(origin, 1, 0);
         // Peers 1 and 2 hold 5 % of the 1,000 stake each; keeping 15 % takes peer 3 too.
-        let stake = |p: &Pubkey| if p.0[0] <= 4 { 50 } else { 1_000 };
-        let stake_of_me = |p: &Pubkey| if *p == pk(0) { 1_000 } else { stake(p) };
-        assert_eq!(d.rank(&pk(0), stake_of_me), vec![(pk(4), origin)]);
+        let stake = |i: usize| if (1..=4).contains(&i) { 50 } else { 1_000 };
+        assert_eq!(d.rank(0, stake), vec![(4, origin)]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! whole stay rather than being lost to a wholesale redraw.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dataplane::types::Pubkey;
@@ -18,23 +19,57 @@ use super::wire::{value_encoded_len, DATAGRAM_LEN_MAX, VALUES_HEADER_LEN, VALUES
 pub(crate) struct ActivePeer {
     /// The peer.
     pub pubkey: Pubkey,
-    /// Origins it pruned (validators only, so bounded by the validator set). Forgotten when the
-    /// peer leaves the active set: the next time it is drawn, it ranks its pushers afresh.
-    pub pruned: crate::map::Set<Pubkey>,
+    /// Its origin index in the table.
+    pub index: usize,
+    /// Its gossip address, as its contact info said at the last flush.
+    pub addr: SocketAddr,
+    /// Origins it pruned, one bit per origin index (so bounded by the validator set). Forgotten
+    /// when the peer leaves the active set: the next time it is drawn, it ranks its pushers
+    /// afresh.
+    pruned: Vec<u64>,
+    /// Bits set in `pruned`.
+    pruned_count: usize,
 }
 
 impl ActivePeer {
-    /// A newly drawn peer, nothing pruned.
-    pub fn new(pubkey: Pubkey) -> ActivePeer {
+    /// A newly drawn peer at origin index `index` of a table of `origin_count` and gossip address
+    /// `addr`, nothing pruned.
+    pub fn new(pubkey: Pubkey, index: usize, addr: SocketAddr, origin_count: usize) -> ActivePeer {
         ActivePeer {
             pubkey,
-            pruned: crate::map::Set::default(),
+            index,
+            addr,
+            pruned: vec![0; origin_count.div_ceil(64)],
+            pruned_count: 0,
         }
     }
 
-    /// Whether values of `origin` go to this peer: not its own, and not pruned.
-    pub fn wants(&self, origin: &Pubkey) -> bool {
-        *origin != self.pubkey && !self.pruned.contains(origin)
+    /// Whether values of the origin at `origin` go to this peer: not its own, and not pruned.
+    pub fn wants(&self, origin: usize) -> bool {
+        origin != self.index
+            && self
+                .pruned
+                .get(origin / 64)
+                .is_none_or(|word| word & (1 << (origin % 64)) == 0)
+    }
+
+    /// Marks the origin at `origin` pruned; whether it was not already.
+    pub fn prune(&mut self, origin: usize) -> bool {
+        let Some(word) = self.pruned.get_mut(origin / 64) else {
+            return false;
+        };
+        let bit = 1 << (origin % 64);
+        if *word & bit != 0 {
+            return false;
+        }
+        *word |= bit;
+        self.pruned_count += 1;
+        true
+    }
+
+    /// Origins pruned.
+    pub fn pruned_count(&self) -> usize {
+        self.pruned_count
     }
 }
 
@@ -61,7 +96,7 @@ pub(crate) fn evictee(peers: &[ActivePeer]) -> usize {
     let old = &peers[..peers.len().saturating_sub(1)];
     let mut most = 0;
     for (i, peer) in old.iter().enumerate() {
-        if peer.pruned.len() > old[most].pruned.len() {
+        if peer.pruned_count() > old[most].pruned_count() {
             most = i;
         }
     }
@@ -117,7 +152,12 @@ pub(crate) fn pack<'a>(
                 *used += len;
                 batch.push(value.clone());
             }
-            None => batches.push((VALUES_HEADER_LEN + len, vec![value.clone()])),
+            None => {
+                // Room for a few: most datagrams carry two votes, or more smaller values.
+                let mut batch = Vec::with_capacity(4);
+                batch.push(value.clone());
+                batches.push((VALUES_HEADER_LEN + len, batch));
+            }
         }
     }
     batches.into_iter().map(|(_, batch)| batch).collect()
@@ -131,12 +171,12 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     fn vote(len: usize) -> Arc<SignedValue> {
-        Arc::new(SignedValue {
-            origin: Pubkey([1; 32]),
-            wallclock_ms: 0,
-            data: CrdsData::Vote { tx: vec![0; len] },
-            signature: [0; 64],
-        })
+        Arc::new(SignedValue::new(
+            Pubkey([1; 32]),
+            0,
+            CrdsData::Vote { tx: vec![0; len] },
+            [0; 64],
+        ))
     }
 
     #[test]

@@ -8,13 +8,17 @@
 //! duplicates: only this node decides what its records say.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dataplane::types::{Hash, Pubkey, Slot};
 
 use super::crds::{ContactInfo, CrdsKind, CrdsLabel, LabelKey, SignedValue};
 use super::stats::{GossipReject, GossipStats};
+use crate::map::Map;
+use expiry::{ExpiryId, ExpiryLists, Lifetime};
+
+mod expiry;
 
 /// A value newly in the table, for the caller (consensus) to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +64,15 @@ pub(crate) struct TableRules {
 }
 
 /// One held value.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Entry {
     /// The value.
     pub value: Arc<SignedValue>,
     /// Its hash ([`SignedValue::hash`]), computed once on insertion.
     pub hash: Hash,
-    /// When it expires unless replaced (`u64::MAX` for this node's own contact info).
-    pub expires_at_ms: u64,
+    /// Its record in the table's expiry lists, which says when it expires unless replaced;
+    /// `None` if it never expires (this node's own contact info).
+    expiry: Option<ExpiryId>,
     /// Copies of this very value received by push so far (saturating): which copy a delivery
     /// was is what prune ranks deliverers by.
     pub push_copies: u8,
@@ -185,27 +190,95 @@ impl OriginValues {
     }
 }
 
+/// One origin whose values the table may hold: a validator, or this node.
+#[derive(Debug)]
+struct Origin {
+    pubkey: Pubkey,
+    /// Its stake; `None` for this node when it is not a validator.
+    stake: Option<u64>,
+    values: OriginValues,
+}
+
 /// The held values, by origin then label (so every iteration is in a deterministic order).
+///
+/// The origins are fixed when the table is made (the validators, and this node), so each has a
+/// place in one vector, in pubkey order: its *origin index*, which push and prune use too. A
+/// lookup is one hash of the pubkey, and iterating the vector visits origins in pubkey order.
 #[derive(Debug)]
 pub(crate) struct CrdsTable {
     rules: TableRules,
-    validators: BTreeMap<Pubkey, u64>,
-    origins: BTreeMap<Pubkey, OriginValues>,
-    /// Every expiring value by deadline, so expiry costs only what expires.
-    expiry: BTreeSet<(u64, CrdsLabel)>,
+    /// Every validator and this node, by pubkey.
+    origins: Vec<Origin>,
+    /// Origin index by pubkey.
+    index: Map<Pubkey, usize>,
+    /// Origins with at least one value held (at most `peers_max` besides this node).
+    held_origins: usize,
+    /// This node's origin index.
+    me: usize,
+    /// Every expiring value's deadline, so expiry costs only what expires. Values due at once
+    /// all go in the same `expire` call, so their order among themselves changes nothing.
+    expiry: ExpiryLists,
     len: usize,
 }
 
 impl CrdsTable {
-    /// An empty table for a cluster of `validators` (identity, stake).
+    /// An empty table for a cluster of `validators` (identity, stake; a repeated identity keeps
+    /// its last stake). This node (`rules.me`) has a place whether it is a validator or not.
     pub fn new(rules: TableRules, validators: &[(Pubkey, u64)]) -> CrdsTable {
+        let mut by_pubkey: BTreeMap<Pubkey, Option<u64>> = validators
+            .iter()
+            .map(|&(pubkey, stake)| (pubkey, Some(stake)))
+            .collect();
+        by_pubkey.entry(rules.me).or_insert(None);
+        let origins: Vec<Origin> = by_pubkey
+            .into_iter()
+            .map(|(pubkey, stake)| Origin {
+                pubkey,
+                stake,
+                values: OriginValues::default(),
+            })
+            .collect();
+        let index: Map<Pubkey, usize> = origins
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.pubkey, i))
+            .collect();
+        // Always there: this node was added above.
+        let me = index.get(&rules.me).copied().unwrap_or_default();
         CrdsTable {
             rules,
-            validators: validators.iter().copied().collect(),
-            origins: BTreeMap::new(),
-            expiry: BTreeSet::new(),
+            origins,
+            index,
+            held_origins: 0,
+            me,
+            expiry: ExpiryLists::new(),
             len: 0,
         }
+    }
+
+    /// The origin index of `pubkey`: a validator or this node.
+    pub fn origin_index(&self, pubkey: &Pubkey) -> Option<usize> {
+        self.index.get(pubkey).copied()
+    }
+
+    /// This node's origin index.
+    pub fn me_index(&self) -> usize {
+        self.me
+    }
+
+    /// How many origin indices there are.
+    pub fn origin_count(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// The pubkey at origin index `i`.
+    pub fn pubkey_at(&self, i: usize) -> Pubkey {
+        self.origins[i].pubkey
+    }
+
+    /// The stake at origin index `i`; `None` for this node when it is not a validator.
+    pub fn stake_at(&self, i: usize) -> Option<u64> {
+        self.origins[i].stake
     }
 
     /// Checks `value` and inserts it if it is new, counting the outcome in `stats`.
@@ -229,15 +302,15 @@ impl CrdsTable {
         result
     }
 
-    /// If this very value (same label, wallclock and signature) is held and `value` came by push,
-    /// counts the copy and returns how many push copies came before it; `None` if not held.
-    /// Checked before [`CrdsTable::insert`], it costs a lookup and no hashing or allocation.
-    pub fn push_duplicate(&mut self, value: &SignedValue) -> Option<u8> {
-        let label = value.label();
-        let held = self
-            .origins
-            .get_mut(&label.origin)
-            .and_then(|o| o.get_mut(&label.key))?;
+    /// If this very value (same label, wallclock and signature) is held under origin index
+    /// `origin` (the value's), counts one more push copy of it and returns how many came before;
+    /// `None` if not held. Checked before [`CrdsTable::insert`], it costs no hashing or
+    /// allocation.
+    pub fn push_duplicate(&mut self, origin: usize, value: &SignedValue) -> Option<u8> {
+        debug_assert_eq!(self.origins[origin].pubkey, value.origin);
+        let held = self.origins[origin]
+            .values
+            .get_mut(&value.data.label_key())?;
         if held.value.wallclock_ms != value.wallclock_ms || held.value.signature != value.signature
         {
             return None;
@@ -257,17 +330,16 @@ impl CrdsTable {
         let own = arrival == Arrival::Own;
         value.check_shape()?;
         let origin = value.origin;
-        if !own {
-            if origin == self.rules.me {
-                return Err(GossipReject::Duplicate {
-                    origin,
-                    wallclock_ms: value.wallclock_ms,
-                });
-            }
-            if !self.validators.contains_key(&origin) {
-                return Err(GossipReject::UnknownOrigin { origin });
-            }
+        if !own && origin == self.rules.me {
+            return Err(GossipReject::Duplicate {
+                origin,
+                wallclock_ms: value.wallclock_ms,
+            });
         }
+        // Every origin but this node has a stake; own values are this node's.
+        let Some(at) = self.origin_index(&origin) else {
+            return Err(GossipReject::UnknownOrigin { origin });
+        };
         if let Some(ci) = value.contact_info() {
             if ci.shred_version != self.rules.shred_version {
                 return Err(GossipReject::ShredVersion {
@@ -285,8 +357,7 @@ impl CrdsTable {
                 window_ms: self.rules.wallclock_window_ms,
             });
         }
-        if !own && !self.origins.contains_key(&origin) && self.origins.len() >= self.rules.peers_max
-        {
+        if !own && self.origins[at].values.is_empty() && self.held_origins >= self.rules.peers_max {
             return Err(GossipReject::TableFull {
                 origin,
                 bound: "peers_max",
@@ -294,44 +365,56 @@ impl CrdsTable {
             });
         }
         let label = value.label();
-        let held = self.origins.get(&origin).and_then(|o| o.get(&label.key));
-        let hash = match held {
-            Some(held) => self.order_against(&value, held)?,
+        let hash = match self.origins[at].values.get(&label.key) {
+            Some(held) => order_against(&value, held)?,
             None => {
                 let hash = value.hash();
-                self.make_room(&value, &hash, stats)?;
+                self.make_room(at, &value, &hash, stats)?;
                 hash
+            }
+        };
+        let (lifetime, life_ms) = match value.kind() {
+            CrdsKind::ContactInfo => (Lifetime::ContactInfo, self.rules.contact_info_expiry_ms),
+            CrdsKind::Vote => (Lifetime::Vote, self.rules.value_expiry_ms),
+            CrdsKind::DuplicateShred | CrdsKind::SlashingEvidence => {
+                (Lifetime::Evidence, self.rules.evidence_expiry_ms)
             }
         };
         let expires_at_ms = if own && label.key == LabelKey::ContactInfo {
             u64::MAX
         } else {
-            now_ms.saturating_add(match value.kind() {
-                CrdsKind::ContactInfo => self.rules.contact_info_expiry_ms,
-                CrdsKind::Vote => self.rules.value_expiry_ms,
-                CrdsKind::DuplicateShred | CrdsKind::SlashingEvidence => {
-                    self.rules.evidence_expiry_ms
-                }
-            })
+            now_ms.saturating_add(life_ms)
+        };
+        let held_expiry = self.origins[at]
+            .values
+            .get(&label.key)
+            .and_then(|held| held.expiry);
+        // A replacement takes over the record of the value it replaces.
+        let expiry = match (held_expiry, expires_at_ms) {
+            (Some(id), u64::MAX) => {
+                self.expiry.remove(id);
+                None
+            }
+            (Some(id), at_ms) => {
+                self.expiry.refile(id, at_ms);
+                Some(id)
+            }
+            (None, u64::MAX) => None,
+            (None, at_ms) => Some(self.expiry.add(lifetime, at_ms, at, label.key)),
         };
         let entry = Entry {
             value: value.clone(),
             hash,
-            expires_at_ms,
+            expiry,
             push_copies: u8::from(arrival == Arrival::Push),
         };
-        let replaced = self
-            .origins
-            .entry(origin)
-            .or_default()
-            .put(label.key, entry);
-        if let Some(old) = &replaced {
-            self.expiry.remove(&(old.expires_at_ms, label));
-        } else {
-            self.len += 1;
+        let values = &mut self.origins[at].values;
+        if values.is_empty() {
+            self.held_origins += 1;
         }
-        if expires_at_ms != u64::MAX {
-            self.expiry.insert((expires_at_ms, label));
+        let replaced = values.put(label.key, entry);
+        if replaced.is_none() {
+            self.len += 1;
         }
         Ok(Inserted {
             value,
@@ -339,42 +422,9 @@ impl CrdsTable {
         })
     }
 
-    /// Whether `value` is newer than `held` (same label); its hash if so. The common case — the
-    /// very value again — is told by wallclock and signature without hashing.
-    fn order_against(&self, value: &SignedValue, held: &Entry) -> Result<Hash, GossipReject> {
-        let stale = || GossipReject::Stale {
-            origin: value.origin,
-            wallclock_ms: value.wallclock_ms,
-            held_wallclock_ms: held.value.wallclock_ms,
-        };
-        let duplicate = || GossipReject::Duplicate {
-            origin: value.origin,
-            wallclock_ms: value.wallclock_ms,
-        };
-        if value.wallclock_ms < held.value.wallclock_ms {
-            return Err(stale());
-        }
-        if value.wallclock_ms == held.value.wallclock_ms && value.signature == held.value.signature
-        {
-            return Err(duplicate());
-        }
-        let hash = value.hash();
-        match newer(
-            value.wallclock_ms,
-            &hash,
-            held.value.wallclock_ms,
-            &held.hash,
-        ) {
-            Ordering::Greater => Ok(hash),
-            Ordering::Equal => Err(duplicate()),
-            Ordering::Less => Err(stale()),
-        }
-    }
-
-    /// For a new label of a bounded kind whose origin is at its bound: evicts the origin's oldest
-    /// value of that kind if `value` is newer, else refuses.
     fn make_room(
         &mut self,
+        at: usize,
         value: &SignedValue,
         hash: &Hash,
         stats: &mut GossipStats,
@@ -391,9 +441,7 @@ impl CrdsTable {
                 self.rules.slashing_evidence_per_origin_max,
             ),
         };
-        let Some(values) = self.origins.get(&value.origin) else {
-            return Ok(());
-        };
+        let values = &self.origins[at].values;
         let held = match kind {
             CrdsKind::DuplicateShred => values.duplicate_shreds.len(),
             _ => values.slashing_evidence.len(),
@@ -428,30 +476,38 @@ impl CrdsTable {
     }
 
     fn remove(&mut self, label: &CrdsLabel) -> Option<Entry> {
-        let values = self.origins.get_mut(&label.origin)?;
-        let entry = values.remove(&label.key)?;
+        let at = self.origin_index(&label.origin)?;
+        self.remove_at(at, &label.key)
+    }
+
+    fn remove_at(&mut self, at: usize, key: &LabelKey) -> Option<Entry> {
+        let values = &mut self.origins[at].values;
+        let entry = values.remove(key)?;
         if values.is_empty() {
-            self.origins.remove(&label.origin);
+            self.held_origins -= 1;
         }
-        self.expiry.remove(&(entry.expires_at_ms, *label));
+        if let Some(id) = entry.expiry {
+            self.expiry.remove(id);
+        }
         self.len -= 1;
         Some(entry)
     }
 
     /// Removes every value whose time is up at `now_ms`.
     pub fn expire(&mut self, now_ms: u64, stats: &mut GossipStats) {
-        while let Some(&(at_ms, label)) = self.expiry.first() {
-            if at_ms > now_ms {
-                break;
+        while let Some((id, at, key)) = self.expiry.due(now_ms) {
+            if self.remove_at(at, &key).is_some() {
+                stats.values_expired += 1;
+            } else {
+                // A record without its value cannot be; drop it rather than loop.
+                self.expiry.remove(id);
             }
-            self.remove(&label);
-            stats.values_expired += 1;
         }
     }
 
     /// When the next value expires.
     pub fn next_expiry_ms(&self) -> Option<u64> {
-        self.expiry.first().map(|&(at_ms, _)| at_ms)
+        self.expiry.next_ms()
     }
 
     /// Values held.
@@ -462,46 +518,79 @@ impl CrdsTable {
     /// Origins held.
     #[cfg(test)]
     pub fn origins_len(&self) -> usize {
-        self.origins.len()
+        self.held_origins
     }
 
     /// A validator's stake; `None` outside the validator set.
     pub fn stake(&self, pubkey: &Pubkey) -> Option<u64> {
-        self.validators.get(pubkey).copied()
+        self.stake_at(self.origin_index(pubkey)?)
     }
 
     /// The held value under `label`.
     pub fn get(&self, label: &CrdsLabel) -> Option<&Entry> {
-        self.origins.get(&label.origin)?.get(&label.key)
+        let at = self.origin_index(&label.origin)?;
+        self.origins[at].values.get(&label.key)
     }
 
     /// The contact info of `pubkey`.
     pub fn contact_info(&self, pubkey: &Pubkey) -> Option<&ContactInfo> {
-        self.origins
-            .get(pubkey)?
-            .contact_info
-            .as_ref()?
-            .value
-            .contact_info()
+        self.contact_info_at(self.origin_index(pubkey)?)
+    }
+
+    /// The contact info of the origin at index `at`.
+    pub fn contact_info_at(&self, at: usize) -> Option<&ContactInfo> {
+        let values = &self.origins.get(at)?.values;
+        values.contact_info.as_ref()?.value.contact_info()
     }
 
     /// Every contact info, by origin.
     pub fn contact_infos(&self) -> impl Iterator<Item = &ContactInfo> {
         self.origins
-            .values()
-            .filter_map(|o| o.contact_info.as_ref()?.value.contact_info())
+            .iter()
+            .filter_map(|o| o.values.contact_info.as_ref()?.value.contact_info())
     }
 
     /// Every vote, by origin.
     pub fn votes(&self) -> impl Iterator<Item = &Arc<SignedValue>> {
         self.origins
-            .values()
-            .filter_map(|o| o.vote.as_ref().map(|e| &e.value))
+            .iter()
+            .filter_map(|o| o.values.vote.as_ref().map(|e| &e.value))
     }
 
     /// Every held value, by origin then label.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.origins.values().flat_map(OriginValues::entries)
+        self.origins.iter().flat_map(|o| o.values.entries())
+    }
+}
+
+/// Whether `value` is newer than `held` (same label); its hash if so. The common case — the very
+/// value again — is told by wallclock and signature without hashing.
+fn order_against(value: &SignedValue, held: &Entry) -> Result<Hash, GossipReject> {
+    let stale = || GossipReject::Stale {
+        origin: value.origin,
+        wallclock_ms: value.wallclock_ms,
+        held_wallclock_ms: held.value.wallclock_ms,
+    };
+    let duplicate = || GossipReject::Duplicate {
+        origin: value.origin,
+        wallclock_ms: value.wallclock_ms,
+    };
+    if value.wallclock_ms < held.value.wallclock_ms {
+        return Err(stale());
+    }
+    if value.wallclock_ms == held.value.wallclock_ms && value.signature == held.value.signature {
+        return Err(duplicate());
+    }
+    let hash = value.hash();
+    match newer(
+        value.wallclock_ms,
+        &hash,
+        held.value.wallclock_ms,
+        &held.hash,
+    ) {
+        Ordering::Greater => Ok(hash),
+        Ordering::Equal => Err(duplicate()),
+        Ordering::Less => Err(stale()),
     }
 }
 

@@ -305,6 +305,45 @@ fn values_expire_unless_renewed_and_evidence_lives_longer() {
 }
 
 #[test]
+fn a_value_replaced_often_expires_at_its_last_deadline_which_next_expiry_tells() {
+    let mut t = table();
+    let mut s = GossipStats::default();
+    // Replaced every 400 ms: each replacement keeps the first record, filed earlier.
+    for n in 0..=10 {
+        let at_ms = NOW_MS + 400 * n;
+        t.insert(at_ms, vote(1, at_ms, n as u8), Arrival::Push, &mut s)
+            .expect("newer");
+    }
+    let last_ms = NOW_MS + 4_000;
+    assert_eq!(t.next_expiry_ms(), Some(last_ms + 60_000));
+    t.insert(
+        NOW_MS + 100,
+        vote(2, NOW_MS + 100, 1),
+        Arrival::Push,
+        &mut s,
+    )
+    .expect("new");
+    assert_eq!(t.next_expiry_ms(), Some(NOW_MS + 60_100));
+    t.expire(NOW_MS + 60_100, &mut s);
+    assert_eq!((t.len(), s.values_expired), (1, 1));
+    assert_eq!(t.next_expiry_ms(), Some(last_ms + 60_000));
+    // A clock that went back files the replacement at its earlier deadline.
+    t.insert(
+        NOW_MS + 1_000,
+        vote(1, last_ms + 1, 99),
+        Arrival::Push,
+        &mut s,
+    )
+    .expect("newer");
+    assert_eq!(t.next_expiry_ms(), Some(NOW_MS + 61_000));
+    t.expire(NOW_MS + 60_999, &mut s);
+    assert_eq!(t.len(), 1);
+    t.expire(NOW_MS + 61_000, &mut s);
+    assert_eq!((t.len(), s.values_expired), (0, 2));
+    assert_eq!(t.next_expiry_ms(), None);
+}
+
+#[test]
 fn this_nodes_values_from_the_network_are_refused() {
     let mut t = table();
     let mut s = GossipStats::default();

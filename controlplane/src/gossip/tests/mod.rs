@@ -439,13 +439,13 @@ fn push_from(i: usize, values: Vec<Arc<SignedValue>>) -> Verified<GossipMessage>
 }
 
 fn prune_msg(from: usize, to: usize, wallclock_ms: u64, origins: &[usize]) -> GossipMessage {
-    GossipMessage::Prune(PruneMessage::sign(
+    GossipMessage::Prune(Box::new(PruneMessage::sign(
         &key(from),
         &GENESIS,
         key(to).pubkey(),
         wallclock_ms,
         origins.iter().map(|&i| key(i).pubkey()).collect(),
-    ))
+    )))
 }
 
 /// Peers (by index) each value of `origin` in `out` was pushed to.
@@ -483,7 +483,7 @@ fn redundant_deliverers_are_sent_signed_prunes_and_the_first_kept() {
     let mut prunes: Vec<(SocketAddr, PruneMessage)> = drain(&mut g)
         .into_iter()
         .filter_map(|(to, m)| match m {
-            GossipMessage::Prune(p) => Some((to, p)),
+            GossipMessage::Prune(p) => Some((to, *p)),
             _ => None,
         })
         .collect();
@@ -495,7 +495,7 @@ fn redundant_deliverers_are_sent_signed_prunes_and_the_first_kept() {
         assert_eq!(prune.from, k.pubkey());
         assert_eq!(prune.destination, key(2 + i).pubkey());
         assert_eq!(prune.origins, vec![key(9).pubkey()]);
-        let msg = GossipMessage::Prune(prune.clone());
+        let msg = GossipMessage::Prune(Box::new(prune.clone()));
         assert!(decode_and_verify(&encode(&msg), &GENESIS).is_ok());
     }
     assert_eq!(
@@ -549,13 +549,13 @@ fn prunes_for_others_from_strangers_or_out_of_the_window_are_refused_by_reason()
     let stranger = SigningKey::from_bytes(&[0xEE; 32]);
     let refused = [
         prune_msg(2, 3, NOW_MS, &[4]),
-        GossipMessage::Prune(PruneMessage::sign(
+        GossipMessage::Prune(Box::new(PruneMessage::sign(
             &stranger,
             &GENESIS,
             k.pubkey(),
             NOW_MS,
             vec![key(4).pubkey()],
-        )),
+        ))),
         prune_msg(2, 0, NOW_MS - 31_000, &[4]),
     ];
     for msg in refused {

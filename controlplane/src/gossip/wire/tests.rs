@@ -59,13 +59,13 @@ fn pull_request(words: usize) -> GossipMessage {
 }
 
 fn prune(origins: Vec<Pubkey>) -> GossipMessage {
-    GossipMessage::Prune(PruneMessage::sign(
+    GossipMessage::Prune(Box::new(PruneMessage::sign(
         &key(3),
         &GENESIS,
         key(4).pubkey(),
         1_000,
         origins,
-    ))
+    )))
 }
 
 fn round_trip(msg: &GossipMessage) {
@@ -196,10 +196,10 @@ fn a_prune_is_verified_and_has_one_encoding() {
     swapped[first_origin..first_origin + 64].rotate_left(32);
     let mut repeated = bytes.clone();
     repeated.copy_within(first_origin..first_origin + 32, first_origin + 32);
-    let empty = encode(&GossipMessage::Prune(PruneMessage {
+    let empty = encode(&GossipMessage::Prune(Box::new(PruneMessage {
         origins: Vec::new(),
         ..PruneMessage::sign(&key(3), &GENESIS, key(4).pubkey(), 1, vec![Pubkey([1; 32])])
-    }));
+    })));
     for malformed in [swapped, repeated, empty] {
         assert_eq!(
             reason(decode_and_verify(&malformed, &GENESIS)),
@@ -207,13 +207,13 @@ fn a_prune_is_verified_and_has_one_encoding() {
         );
     }
     // Addressed to its own sender: malformed (such a prune could never be honest).
-    let to_self = encode(&GossipMessage::Prune(PruneMessage::sign(
+    let to_self = encode(&GossipMessage::Prune(Box::new(PruneMessage::sign(
         &key(3),
         &GENESIS,
         key(3).pubkey(),
         1,
         vec![Pubkey([1; 32])],
-    )));
+    ))));
     assert_eq!(
         reason(decode_and_verify(&to_self, &GENESIS)),
         RejectReason::Malformed
@@ -480,13 +480,13 @@ fn message_strategy() -> impl Strategy<Value = GossipMessage> {
         )
             .prop_map(|(k, destination, wallclock_ms, origins)| {
                 let origins = origins.into_iter().map(Pubkey).collect();
-                GossipMessage::Prune(PruneMessage::sign(
+                GossipMessage::Prune(Box::new(PruneMessage::sign(
                     &key(k),
                     &GENESIS,
                     Pubkey(destination),
                     wallclock_ms,
                     origins,
-                ))
+                )))
             }),
     ]
 }
