@@ -1,8 +1,9 @@
 //! The node's control task: one tokio task drives the control-plane core
-//! ([`controlplane::node::Node`]), woken by its timeout, data-plane events, the gossip socket and the
-//! vote socket — no fixed-interval polling. It is the core's edge: datagrams are decoded and their
+//! ([`controlplane::node::Node`]), woken by its timeout, data-plane events, the gossip socket, the
+//! vote socket and the repair socket — no fixed-interval polling. It is the core's edge: datagrams are decoded and their
 //! signatures checked here before the core sees them, and the core's outputs become commands to the
-//! data plane (lead, set root, votes into banking, forwarding targets, peer addresses), datagrams,
+//! data plane (lead, set root, votes into banking, forwarding targets, peer addresses, repaired
+//! shreds), datagrams (gossip, votes, signed repair requests: see [`repair`]),
 //! tower writes (written, fsynced and renamed before the vote they belong to leaves) and what RPC
 //! and metrics read.
 
@@ -28,8 +29,10 @@ use dataplane::types::{Hash, Slot};
 
 use crate::cluster_view::{ClusterView, TowerStatus};
 use crate::metrics::NodeMetrics;
-use crate::repair_service::RepairPeer;
 use crate::rpc::cluster::EvidenceRecord;
+
+pub mod repair;
+pub use repair::RepairEdge;
 
 /// Largest datagram read from the gossip or vote socket (a gossip datagram is at most 1,232 bytes;
 /// anything longer is refused as oversized).
@@ -51,10 +54,6 @@ pub struct DataPlaneCommands {
     pub forward_to: Sender<Option<SocketAddr>>,
     /// Turbine senders' peer addresses (shred receive path, broadcast), in a cluster.
     pub turbine_peers: Vec<Sender<Arc<PeerAddrs>>>,
-    /// The repair client's peers, in a cluster.
-    pub repair_peers: Option<Sender<Vec<RepairPeer>>>,
-    /// Slots to repair (orphans and blocks votes name), in a cluster.
-    pub repair_slots: Option<Sender<Slot>>,
 }
 
 /// Everything the control task owns.
@@ -63,6 +62,8 @@ pub struct ControlIo {
     pub gossip: tokio::net::UdpSocket,
     /// The vote socket (`network.tpu_vote_addr`).
     pub votes: tokio::net::UdpSocket,
+    /// The repair socket (`network.repair_addr`) and its checks, in a cluster.
+    pub repair: Option<RepairEdge>,
     /// Data-plane events, bridged onto tokio (`None`: a stage stopped).
     pub events: tokio::sync::mpsc::UnboundedReceiver<Option<DataEvent>>,
     /// Commands to the data plane.
@@ -198,6 +199,8 @@ pub async fn run(
     tokio::pin!(stop);
     let mut gossip_buf = vec![0u8; DATAGRAM_MAX];
     let mut vote_buf = vec![0u8; DATAGRAM_MAX];
+    // One byte more than an answer may have, so that a longer one is seen as such.
+    let mut repair_buf = vec![0u8; repair::ANSWER_DATAGRAM_MAX + 1];
     let mut last_tower: Option<Slot> = None;
     loop {
         let now = unix_ms();
@@ -224,6 +227,16 @@ pub async fn run(
                     None
                 }
             },
+            r = recv_repair(io.repair.as_ref(), &mut repair_buf) => match r {
+                Ok((n, from)) => io
+                    .repair
+                    .as_ref()
+                    .and_then(|edge| edge.on_datagram(&repair_buf[..n], from)),
+                Err(e) => {
+                    tracing::debug!("repair receive failed: {e}");
+                    None
+                }
+            },
         };
         if let Some(input) = input {
             core.handle(unix_ms(), input);
@@ -232,6 +245,9 @@ pub async fn run(
             if let Some(input) = carry_out(&mut io, out).await? {
                 core.handle(unix_ms(), input);
             }
+        }
+        if let Some(edge) = &io.repair {
+            edge.record(core.stats());
         }
         let newest = core.tower().last_voted_slot();
         if newest != last_tower {
@@ -247,6 +263,17 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// The next datagram on the repair socket; never, without one.
+async fn recv_repair(
+    edge: Option<&RepairEdge>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match edge {
+        Some(edge) => edge.socket().recv_from(buf).await,
+        None => std::future::pending().await,
+    }
 }
 
 fn on_data_event(io: &mut ControlIo, ev: DataEvent) -> Option<Input> {
@@ -268,12 +295,12 @@ fn on_data_event(io: &mut ControlIo, ev: DataEvent) -> Option<Input> {
             Some(Input::BankFrozen(frozen))
         }
         DataEvent::BlockDead { slot, .. } => Some(Input::BlockDead { slot }),
-        DataEvent::MissingParent { parent, .. } => {
-            if let Some(r) = &io.commands.repair_slots {
-                let _ = r.try_send(parent);
-            }
-            None
-        }
+        DataEvent::MissingParent { parent, .. } => Some(Input::Orphan { slot: parent }),
+        DataEvent::SlotProgress(progress) => Some(Input::SlotProgress(progress)),
+        DataEvent::Refetch(r) => Some(Input::Refetch {
+            slot: r.slot,
+            block_id: r.block_id,
+        }),
         DataEvent::SlotStarted { slot, parent } => Some(Input::SlotStarted { slot, parent }),
         DataEvent::Rooted { slot } => {
             m.root_slot.store(slot.0, Ordering::Relaxed);
@@ -409,9 +436,14 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
             }
             tracing::warn!(slot = slot.0, %origin, "gossiped duplicate-slot proof does not verify");
         }
-        Output::RepairBlock { slot, .. } => {
-            if let Some(r) = &c.repair_slots {
-                let _ = r.try_send(slot);
+        Output::RepairRequest { to, request } => {
+            if let Some(edge) = &io.repair {
+                edge.send(unix_ms(), to, request).await;
+            }
+        }
+        Output::Repaired(shred) => {
+            if let Some(edge) = &io.repair {
+                edge.repaired(&shred);
             }
         }
         Output::ReplaceBlock {
@@ -518,15 +550,8 @@ fn apply_peers(io: &mut ControlIo, table: PeerTable) {
     for s in &io.commands.turbine_peers {
         let _ = s.try_send(addrs.clone());
     }
-    if let Some(r) = &io.commands.repair_peers {
-        let list = peers
-            .iter()
-            .map(|p| RepairPeer {
-                identity: p.pubkey,
-                serve_repair: p.serve_repair,
-            })
-            .collect();
-        let _ = r.try_send(list);
+    if let Some(edge) = &mut io.repair {
+        edge.set_peers(&peers);
     }
     io.metrics
         .peers_known

@@ -30,7 +30,7 @@ use dataplane::types::{Hash, Pubkey, Slot};
 use crate::chain::{Faucet, NodeChain};
 use crate::cluster_view::ClusterView;
 use crate::config::Config;
-use crate::control::{self, ControlIo, DataPlaneCommands};
+use crate::control::{self, ControlIo, DataPlaneCommands, RepairEdge};
 use crate::metrics::{render, NodeMetrics};
 use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets};
 use crate::rpc::cluster::EvidenceRecord;
@@ -343,26 +343,29 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         tpu,
     )?;
 
-    let replication = match (replication_sockets, sets_rx) {
-        (Some(sockets), Some(sets)) => Some(Arc::new(Replication::start(
-            ReplicationParts {
-                config: &config,
-                genesis: &genesis,
-                keypair: &identity_key,
-                forks: pipeline.forks.clone(),
-                store: store.clone(),
-                root_slot: pipeline.root_slot.clone(),
-                sets,
-                // A block's signatures are checked all at once between blocks, on every shared
-                // core: a validator must keep up with a leader whose sigverify runs continuously.
-                verify_threads: plan.cores.shared.max(1),
-                exec_threads: plan.exec,
-                cores: plan.cores,
-                exit: pipeline.exit.clone(),
-            },
-            sockets,
-        )?)),
-        _ => None,
+    let (replication, repair_client) = match (replication_sockets, sets_rx) {
+        (Some(sockets), Some(sets)) => {
+            let (replication, client) = Replication::start(
+                ReplicationParts {
+                    config: &config,
+                    genesis: &genesis,
+                    keypair: &identity_key,
+                    forks: pipeline.forks.clone(),
+                    store: store.clone(),
+                    root_slot: pipeline.root_slot.clone(),
+                    sets,
+                    // A block's signatures are checked all at once between blocks, on every shared
+                    // core: a validator must keep up with a leader whose sigverify runs continuously.
+                    verify_threads: plan.cores.shared.max(1),
+                    exec_threads: plan.exec,
+                    cores: plan.cores,
+                    exit: pipeline.exit.clone(),
+                },
+                sockets,
+            )?;
+            (Some(Arc::new(replication)), Some(client))
+        }
+        _ => (None, None),
     };
 
     let faucet = match &config.rpc.faucet_keypair {
@@ -439,13 +442,24 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             .as_ref()
             .map(|r| r.turbine_peers.clone())
             .unwrap_or_default(),
-        repair_peers: replication.as_ref().map(|r| r.repair_peers.clone()),
-        repair_slots: replication.as_ref().map(|r| r.orphans.clone()),
     };
     let result = runtime.block_on(async {
         let io = ControlIo {
             gossip: tokio::net::UdpSocket::from_std(gossip_socket)?,
             votes: tokio::net::UdpSocket::from_std(vote_socket)?,
+            repair: match repair_client {
+                Some(c) => {
+                    c.socket.set_nonblocking(true)?;
+                    Some(RepairEdge::new(
+                        tokio::net::UdpSocket::from_std(c.socket)?,
+                        identity_key.clone(),
+                        genesis_hash,
+                        c.repaired,
+                        c.stats,
+                    ))
+                }
+                None => None,
+            },
             events,
             commands,
             store: store.clone(),

@@ -2,7 +2,8 @@
 //! the shred receive path, replay, repair). They share nothing with the control plane but
 //! channels: each Turbine sender owns its tree (from the genesis stakes) and keeps its own copy of
 //! the peers' addresses, which the control plane sends (from gossip) on [`Replication`]'s
-//! `turbine_peers` and `repair_peers`; until it does, no peer is known.
+//! `turbine_peers`; until it does, no peer is known. Repair's asking side is the control task's
+//! ([`RepairClientIo`]): this plane only serves peers' requests.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +18,7 @@ use dataplane::genesis::Genesis;
 use dataplane::ledger_stage::LedgerShredding;
 use dataplane::packet::bind_udp;
 use dataplane::plane::{
-    DataEvent, PeerAddrs, ReplacedBlocks, PEER_UPDATES_MAX, REFETCH_QUEUED_MAX, REPLACED_QUEUED_MAX,
+    DataEvent, PeerAddrs, ReplacedBlocks, PEER_UPDATES_MAX, REPLACED_QUEUED_MAX,
 };
 use dataplane::replay_stage::{ReplayStage, Replayer};
 use dataplane::shred::{shred_version, FecConfig, SHRED_SIZE};
@@ -29,14 +30,12 @@ use dataplane::udp::UdpBackend;
 use ed25519_dalek::SigningKey;
 
 use crate::config::Config;
-use crate::repair_service::{self, RepairIo, RepairPeer, RepairService, RepairServiceConfig};
+use crate::repair_service::{RepairIo, RepairService, RepairServiceConfig, RepairStats};
 
 /// Blocks reassembled by the receive path and waiting for replay, at most.
 const BLOCKS_QUEUED_MAX: usize = 64;
 /// Repaired shreds waiting for the receive path, at most.
 const REPAIRED_QUEUED_MAX: usize = 16_384;
-/// Slots waiting for repair (orphans' parents, blocks votes name), at most.
-const REPAIR_SLOTS_MAX: usize = 1_024;
 /// FEC sets waiting for broadcast, at most.
 const FEC_SETS_QUEUED_MAX: usize = 1_024;
 
@@ -115,13 +114,19 @@ pub struct Replication {
     repair: RepairService,
     /// Events from the receive path and replay (unbounded: see [`dataplane::plane`]).
     pub events: Receiver<DataEvent>,
-    /// Slots to repair (parents replay is missing, blocks votes name).
-    pub orphans: Sender<Slot>,
     /// Peer TVU addresses for each Turbine sender (the receive path's retransmit, broadcast);
     /// send the same update to each.
     pub turbine_peers: Vec<Sender<Arc<PeerAddrs>>>,
-    /// Peers for the repair client.
-    pub repair_peers: Sender<Vec<RepairPeer>>,
+}
+
+/// What the control task needs to ask peers for repairs.
+pub struct RepairClientIo {
+    /// The repair socket (`network.repair_addr`).
+    pub socket: UdpSocket,
+    /// Into the shred receive path (bounded; never waited on).
+    pub repaired: Sender<Vec<u8>>,
+    /// Repair's counters, shared with the serve side and the metrics.
+    pub stats: Arc<RepairStats>,
 }
 
 /// Everything [`Replication::start`] wires together.
@@ -151,9 +156,12 @@ pub struct ReplicationParts<'a> {
 }
 
 impl Replication {
-    /// Starts broadcast, the shred receive path, replay and repair, knowing no peer until the
-    /// control plane sends their addresses.
-    pub fn start(p: ReplicationParts<'_>, sockets: ReplicationSockets) -> anyhow::Result<Self> {
+    /// Starts broadcast, the shred receive path, replay and repair's serve side, knowing no peer
+    /// until the control plane sends their addresses; returns what repair's asking side needs.
+    pub fn start(
+        p: ReplicationParts<'_>,
+        sockets: ReplicationSockets,
+    ) -> anyhow::Result<(Self, RepairClientIo)> {
         let me = Pubkey(p.keypair.verifying_key().to_bytes());
         let backend = UdpBackend::from_value_or(
             Some(p.config.network.udp_backend.as_str()),
@@ -189,7 +197,6 @@ impl Replication {
         let (blocks_tx, blocks_rx) = bounded(BLOCKS_QUEUED_MAX);
         let (repaired_tx, repaired_rx) = bounded(REPAIRED_QUEUED_MAX);
         let (tvu_peers_tx, tvu_peers_rx) = bounded(PEER_UPDATES_MAX);
-        let (refetch_tx, refetch_rx) = bounded(REFETCH_QUEUED_MAX);
         let tvu = Tvu::spawn(
             TvuConfig {
                 identity: me,
@@ -207,7 +214,6 @@ impl Replication {
                 events: events_tx.clone(),
                 peers: tvu_peers_rx,
                 replaced: p.sets.replaced,
-                refetch: refetch_tx,
                 root_slot: p.root_slot.clone(),
                 exit: p.exit.clone(),
             },
@@ -220,34 +226,31 @@ impl Replication {
             p.exec_threads,
         );
         let replay = ReplayStage::spawn(replayer, blocks_rx, events_tx, p.exit.clone())?;
-        let (orphans_tx, orphans_rx) = bounded(REPAIR_SLOTS_MAX);
-        let (repair_peers_tx, repair_peers_rx) = bounded(repair_service::PEER_UPDATES_MAX);
         let repair = RepairService::spawn(
-            RepairServiceConfig::new(p.keypair.clone(), p.genesis.hash(), Vec::new()),
+            RepairServiceConfig::new(p.keypair.clone(), p.genesis.hash()),
             RepairIo {
-                repair_socket: sockets.repair,
                 serve_socket: sockets.serve_repair,
                 store: p.store,
-                status: tvu.status().clone(),
-                orphans: orphans_rx,
-                refetch: refetch_rx,
-                peers: repair_peers_rx,
-                root: p.root_slot,
-                repaired: repaired_tx,
                 exit: p.exit,
             },
         )?;
+        let client = RepairClientIo {
+            socket: sockets.repair,
+            repaired: repaired_tx,
+            stats: repair.stats(),
+        };
         tracing::info!(backend = backend.name(), "replication started");
-        Ok(Replication {
-            broadcast,
-            tvu,
-            replay,
-            repair,
-            events: events_rx,
-            orphans: orphans_tx,
-            turbine_peers: vec![tvu_peers_tx, broadcast_peers_tx],
-            repair_peers: repair_peers_tx,
-        })
+        Ok((
+            Replication {
+                broadcast,
+                tvu,
+                replay,
+                repair,
+                events: events_rx,
+                turbine_peers: vec![tvu_peers_tx, broadcast_peers_tx],
+            },
+            client,
+        ))
     }
 
     /// The newest slot a verified shred named.

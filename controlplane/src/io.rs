@@ -11,6 +11,7 @@ use dataplane::vote::{TowerSync, VoteInstruction};
 
 use crate::evidence::Evidence;
 use crate::gossip::{ContactInfo, GossipMessage};
+use crate::repair::{RepairRequestOut, SlotProgress};
 use crate::signer::Verified;
 
 /// Milliseconds since the Unix epoch.
@@ -86,6 +87,32 @@ pub enum Input {
     },
     /// A vote transaction from the vote port, checked at the edge.
     Vote(Verified<ParsedVote>),
+    /// The receive path's progress on an incomplete slot (sent when it changes, and once
+    /// complete), for the repair planner.
+    SlotProgress(SlotProgress),
+    /// A slot named as a parent that this node does not hold: repair it and its ancestors.
+    Orphan {
+        /// The missing slot.
+        slot: Slot,
+    },
+    /// The data plane dropped this node's version of `slot` (after [`Output::ReplaceBlock`])
+    /// and forgot it: fetch the slot again, the version with `block_id`.
+    Refetch {
+        /// The slot.
+        slot: Slot,
+        /// The wanted version's block id, if known.
+        block_id: Option<Hash>,
+    },
+    /// An answer on the repair socket from the peer with identity `from` (the edge mapped its
+    /// source address and checked a "don't have" answer's signature).
+    RepairAnswer {
+        /// Who answered.
+        from: Pubkey,
+        /// The nonce it carries back.
+        nonce: u32,
+        /// What it says.
+        answer: RepairAnswer,
+    },
     /// A duplicate-slot proof checked at the edge (this node's receive path found it, or a
     /// gossiped proof the driver verified after [`Output::CheckDuplicateProof`]).
     DuplicateSlot {
@@ -94,6 +121,15 @@ pub enum Input {
         /// The proof's bytes (two conflicting shreds, as the data plane encodes them).
         proof: Arc<[u8]>,
     },
+}
+
+/// A repair answer's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairAnswer {
+    /// A shred (its bytes go to the receive path only if the request is known).
+    Shred(Arc<[u8]>),
+    /// The peer does not hold what was asked.
+    DontHave,
 }
 
 /// What this node's commitment levels stand at.
@@ -158,15 +194,15 @@ pub enum Output {
         /// The proof's bytes.
         proof: Arc<[u8]>,
     },
-    /// Fetch this block (validators' votes name it but this node does not have it).
-    RepairBlock {
-        /// The slot.
-        slot: Slot,
-        /// The version's bank hash.
-        bank_hash: Hash,
-        /// Its block id, if a vote named it.
-        block_id: Option<Hash>,
+    /// Sign and send this repair request to `to` (the peer's serve-repair address).
+    RepairRequest {
+        /// The peer's serve-repair address.
+        to: SocketAddr,
+        /// The request.
+        request: RepairRequestOut,
     },
+    /// An answer this node asked for: hand the shred to the receive path.
+    Repaired(Arc<[u8]>),
     /// Drop this node's version of `slot` (and its descendants): another version was
     /// duplicate-confirmed; repair that one by its block id.
     ReplaceBlock {

@@ -34,7 +34,9 @@ pub struct LeaderView {
     pub now: Millis,
     /// The fork-choice head (the parent to build on).
     pub head: Slot,
-    /// The newest slot it has seen a verified shred of.
+    /// The newest slot whose shreds it has seen lately and not yet replayed (a node far behind
+    /// that is catching up). Blocks it holds on other forks do not count: fork choice preferring
+    /// an older block is no reason to stop leading.
     pub seen: Slot,
     /// The last slot it was already told to lead.
     pub led_through: Option<Slot>,

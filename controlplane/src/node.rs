@@ -31,8 +31,10 @@ use crate::fork_choice::ForkChoice;
 use crate::gossip::{
     ContactInfo, CrdsData, Gossip, GossipCluster, GossipConfig, Inserted, SignedValue,
 };
+use crate::io::RepairAnswer;
 use crate::io::{BankFrozen, Commitment, Input, Millis, Output, ParsedVote, PeerTable};
-use crate::leader::{decide, LeadDecision, LeaderView};
+use crate::leader::{decide, LeadDecision, LeaderView, CATCHING_UP_SLOTS};
+use crate::repair::{RepairConfig, RepairPlanner};
 use crate::schedule::Schedules;
 use crate::signer::Signer;
 use crate::slot_clock::SlotClock;
@@ -55,6 +57,8 @@ pub const REPAIR_WANTED_RETRY_MS: Millis = 2_000;
 pub const REPAIR_WANTED_PER_STEP_MAX: usize = 16;
 /// Wanted blocks remembered (with when they were last asked for) at most.
 pub const REPAIR_WANTED_MAX: usize = 1_024;
+/// While the repair planner has work, a round of its requests runs this often.
+pub const REPAIR_ROUND_MS: Millis = 20;
 /// Votes from gossip and the vote port are re-evaluated (fork choice, voting, commitment) at most
 /// this often: a hundred validators' votes arrive in hundreds of datagrams a slot, and choosing the
 /// fork after each would cost more than the few milliseconds of reaction it saves. A replayed block
@@ -122,6 +126,16 @@ pub struct NodeStats {
     pub duplicate_slots: u64,
     /// Leader windows commanded.
     pub lead_commands: u64,
+    /// Repair requests sent.
+    pub repair_requests: u64,
+    /// Repair answers taken (a request of ours, from the peer asked, in time).
+    pub repair_accepted: u64,
+    /// Repair answers refused (unknown or spent nonce, wrong peer, late).
+    pub repair_refused: u64,
+    /// "Don't have" answers to requests of ours.
+    pub repair_dont_have: u64,
+    /// Slots fetched again in the version the cluster confirmed.
+    pub repair_refetches: u64,
 }
 
 impl NodeStats {
@@ -137,6 +151,11 @@ impl NodeStats {
         self.evidence += other.evidence;
         self.duplicate_slots += other.duplicate_slots;
         self.lead_commands += other.lead_commands;
+        self.repair_requests += other.repair_requests;
+        self.repair_accepted += other.repair_accepted;
+        self.repair_refused += other.repair_refused;
+        self.repair_dont_have += other.repair_dont_have;
+        self.repair_refetches += other.repair_refetches;
     }
 }
 
@@ -195,6 +214,12 @@ pub struct Node {
     stats: NodeStats,
     /// Blocks votes named that were asked for, and when.
     repair_asked: BTreeMap<(Slot, Hash), Millis>,
+    /// Which shreds to ask for, of whom, when.
+    repair: RepairPlanner,
+    /// Peers' serve-repair addresses, from gossip.
+    repair_addrs: HashMap<Pubkey, SocketAddr>,
+    /// When the next repair round runs (while the planner has work).
+    repair_round_at: Option<Millis>,
     /// What changed since the last step (only that is re-evaluated: the simulator runs a hundred
     /// cores, and a gossip datagram that brought nothing new must cost next to nothing).
     dirty: Dirty,
@@ -294,6 +319,14 @@ impl Node {
             outputs: VecDeque::new(),
             stats: NodeStats::default(),
             repair_asked: BTreeMap::new(),
+            repair: {
+                let mut p =
+                    RepairPlanner::new(RepairConfig::default(), config.rng_seed ^ 0x7265_7061_6972);
+                p.set_root(root);
+                p
+            },
+            repair_addrs: HashMap::new(),
+            repair_round_at: None,
             dirty: Dirty {
                 fork: true,
                 clock: true,
@@ -329,6 +362,7 @@ impl Node {
             }
             Input::BlockDead { slot } => {
                 self.dirty.fork = true;
+                self.repair.on_completed(slot);
                 self.dead.insert(slot);
                 self.arriving.remove(&slot);
                 if self.forks.contains(slot) {
@@ -356,6 +390,33 @@ impl Node {
                 self.dirty.fork = true;
                 self.on_duplicate_slot(slot, proof);
             }
+            Input::SlotProgress(p) => {
+                if p.complete {
+                    self.repair.on_completed(p.slot);
+                } else {
+                    self.repair.on_progress(self.now, &p);
+                }
+                self.wake_repair();
+            }
+            Input::Orphan { slot } => {
+                self.repair.on_orphan(self.now, slot);
+                self.wake_repair();
+            }
+            Input::Refetch { slot, block_id } => {
+                tracing::debug!(
+                    slot = slot.0,
+                    ?block_id,
+                    "fetching the confirmed version again"
+                );
+                self.stats.repair_refetches += 1;
+                self.repair.reopen(self.now, slot);
+                self.wake_repair();
+            }
+            Input::RepairAnswer {
+                from,
+                nonce,
+                answer,
+            } => self.on_repair_answer(from, nonce, answer),
         }
         if coalesce && self.dirty.fork {
             self.dirty.fork = false;
@@ -385,6 +446,9 @@ impl Node {
         }
         if let Some(e) = self.evaluate_at {
             t = t.min(e);
+        }
+        if let Some(r) = self.repair_round_at {
+            t = t.min(r);
         }
         if let (Some(sent), false) = (self.last_vote_sent, self.last_vote_landed) {
             t = t.min(sent + VOTE_REFRESH_MS);
@@ -502,6 +566,7 @@ impl Node {
 
     fn on_bank_frozen(&mut self, b: BankFrozen) {
         self.arriving.remove(&b.slot);
+        self.repair.on_completed(b.slot);
         self.seen = self.seen.max(b.slot);
         if b.slot <= self.forks.root() || b.slot.0 > self.forks.root().0 + SLOTS_AHEAD_MAX {
             return;
@@ -784,6 +849,8 @@ impl Node {
         if slot <= self.forks.root() {
             return;
         }
+        // Whatever repair was after for this slot, the other version it found is proven now.
+        self.repair.on_completed(slot);
         if !self.duplicates.add_proof(slot, proof.clone()) {
             return;
         }
@@ -822,9 +889,6 @@ impl Node {
     /// so their votes count in fork choice and a switch can be proven (a fork this node never saw
     /// otherwise stays invisible once its leaders stop producing on it).
     fn repair_voted_blocks(&mut self) {
-        if std::env::var_os("NO_VOTE_REPAIR").is_some() {
-            return;
-        }
         let root = self.forks.root();
         let now = self.now;
         let mut asked = 0;
@@ -844,11 +908,14 @@ impl Node {
             }
             self.repair_asked.insert((slot, hash), now);
             asked += 1;
-            self.outputs.push_back(Output::RepairBlock {
-                slot,
-                bank_hash: hash,
-                block_id: self.duplicates.block_id(slot, hash),
-            });
+            // Asked as an orphan: the answer brings the slot's end and its ancestors. A slot
+            // held in another version is asked for again: the answer proves the duplicate.
+            if self.forks.contains(slot) {
+                self.repair.reopen(now, slot);
+            } else {
+                self.repair.on_orphan(now, slot);
+            }
+            self.wake_repair();
         }
         while self.repair_asked.len() > REPAIR_WANTED_MAX {
             self.repair_asked.pop_first();
@@ -908,6 +975,7 @@ impl Node {
         if dirty.peers {
             self.update_peers();
         }
+        self.maybe_repair();
         while let Some((to, msg)) = self.gossip.poll_transmit() {
             self.outputs.push_back(Output::Gossip { to, msg });
         }
@@ -1166,16 +1234,25 @@ impl Node {
         self.confirmed = self.confirmed.split_off(&root);
         self.arriving = self.arriving.split_off(&root.next());
         self.repair_asked = self.repair_asked.split_off(&(root.next(), Hash::default()));
+        self.repair.set_root(root);
         self.outputs.push_back(Output::SetRoot(root));
     }
 
     fn maybe_lead(&mut self) {
         let slot = self.clock.slot_at(self.now);
         let predecessor_arriving = self.arriving.range(self.head.next()..slot).next().is_some();
+        // Arriving lately: an orphan whose parent no live peer holds must not stop leading forever.
+        let recent = CATCHING_UP_SLOTS * self.clock.slot_duration_ms();
+        let unreplayed = self
+            .arriving
+            .iter()
+            .rev()
+            .find(|(_, &at)| self.now.saturating_sub(at) <= recent)
+            .map_or(self.head, |(&s, _)| s);
         let view = LeaderView {
             now: self.now,
             head: self.head,
-            seen: self.seen,
+            seen: unreplayed,
             led_through: self.led_through,
             started: self.started,
             predecessor_arriving,
@@ -1232,9 +1309,62 @@ impl Node {
         }
     }
 
+    /// Runs a repair round soon, if none is due.
+    fn wake_repair(&mut self) {
+        if self.repair_round_at.is_none() {
+            self.repair_round_at = Some(self.now);
+        }
+    }
+
+    /// A due repair round: the planner's requests go out; the next round is due while it has
+    /// work or answers to wait for.
+    fn maybe_repair(&mut self) {
+        if self.repair_round_at.is_none_or(|t| self.now < t) {
+            return;
+        }
+        for request in self.repair.tick(self.now) {
+            let Some(&to) = self.repair_addrs.get(&request.peer) else {
+                continue;
+            };
+            self.stats.repair_requests += 1;
+            self.outputs
+                .push_back(Output::RepairRequest { to, request });
+        }
+        self.repair_round_at = (self.repair.has_work() || self.repair.outstanding() > 0)
+            .then_some(self.now + REPAIR_ROUND_MS);
+    }
+
+    fn on_repair_answer(&mut self, from: Pubkey, nonce: u32, answer: RepairAnswer) {
+        match answer {
+            RepairAnswer::Shred(bytes) => {
+                if self.repair.accept_response(self.now, nonce, &from) {
+                    self.stats.repair_accepted += 1;
+                    self.outputs.push_back(Output::Repaired(bytes));
+                } else {
+                    self.stats.repair_refused += 1;
+                }
+            }
+            RepairAnswer::DontHave => {
+                if self.repair.on_dont_have(self.now, nonce, &from) {
+                    self.stats.repair_dont_have += 1;
+                    self.wake_repair();
+                } else {
+                    self.stats.repair_refused += 1;
+                }
+            }
+        }
+    }
+
     fn update_peers(&mut self) {
         let mut peers: Vec<ContactInfo> = self.gossip.contact_infos().cloned().collect();
         peers.sort_by_key(|c| c.pubkey);
+        self.repair_addrs = peers
+            .iter()
+            .filter(|c| c.pubkey != self.me)
+            .map(|c| (c.pubkey, c.serve_repair))
+            .collect();
+        let ids: Vec<Pubkey> = self.repair_addrs.keys().copied().collect();
+        self.repair.set_peers(&ids);
         let changed = peers.len() != self.peers_sent.len()
             || peers
                 .iter()

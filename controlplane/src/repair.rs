@@ -75,24 +75,8 @@ impl Default for RepairConfig {
     }
 }
 
-/// The data plane's report on one incomplete slot (cumulative, not a delta).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotProgress {
-    /// The slot.
-    pub slot: Slot,
-    /// Its parent, once a shred has told; a parent above the root that the planner has not seen
-    /// becomes an orphan to repair.
-    pub parent: Option<Slot>,
-    /// Indices of the data shreds held, ascending (unsorted input is sorted).
-    pub received_data: Vec<u32>,
-    /// Index of the slot's last data shred, once a shred flagged last-in-slot has arrived.
-    pub last_index: Option<u32>,
-    /// Missing data indices whose FEC set's Merkle root the node knows, with that root: requests
-    /// for them name the root, so a peer holding another version of the set says so.
-    pub missing_roots: Vec<(u32, Hash)>,
-    /// Whether every data shred is held.
-    pub complete: bool,
-}
+/// The data plane's report on one slot (cumulative, not a delta); unsorted indices are sorted.
+pub use dataplane::plane::SlotProgress;
 
 /// A request for the node to sign and send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +312,23 @@ impl RepairPlanner {
         while self.completed.len() > self.config.completed_max {
             self.completed.pop_first();
         }
+    }
+
+    /// Repairs `slot` again from nothing: the data plane dropped the version it held (another
+    /// was duplicate-confirmed), or votes name another version than the one held. Its requests
+    /// still out are forgotten, so their answers are refused, and it is asked for as an orphan
+    /// (which also fetches its missing ancestors).
+    pub fn reopen(&mut self, now_ms: u64, slot: Slot) {
+        self.slots.remove(&slot);
+        self.completed.remove(&slot);
+        self.orphans.remove(&slot);
+        self.outstanding.retain(|_, o| o.slot != slot);
+        self.on_orphan(now_ms, slot);
+    }
+
+    /// Whether any slot or orphan awaits repair (a driver need not run rounds otherwise).
+    pub fn has_work(&self) -> bool {
+        !self.slots.is_empty() || !self.orphans.is_empty()
     }
 
     /// Forgets every slot at or below the new root: they are final and need no repair.

@@ -4,9 +4,10 @@
 //!
 //! Events (data → control) travel on an **unbounded** channel, because they must not be lost (a
 //! missed `BankFrozen` is a block the control plane never votes on) and the data plane must never
-//! block on the control plane. It is bounded in practice: its producers emit at most a few events
-//! per slot and fork (started, frozen or dead, rooted), and their rate is set by the slot clock, not
-//! by traffic. Commands (control → data) travel on bounded channels the data plane drains.
+//! block on the control plane. It is bounded in practice: its producers emit a few events per slot
+//! and fork (started, frozen or dead, rooted) and a progress report per slot being assembled at most
+//! every few tens of milliseconds; their rate is set by clocks, not by traffic. Commands (control →
+//! data) travel on bounded channels the data plane drains.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -119,6 +120,13 @@ pub enum DataEvent {
         /// The new root.
         slot: Slot,
     },
+    /// Where the shred receive path stands on a slot it assembles: sent when it changed (at most
+    /// every few tens of milliseconds per slot) and once when the slot completes.
+    SlotProgress(SlotProgress),
+    /// The receive path forgot this node's version of a duplicate slot and takes only the
+    /// confirmed one: repair must fetch it again. Sent after every progress report of the dropped
+    /// version, so the planner never takes an old "complete" for the new one.
+    Refetch(Refetch),
     /// Two validly signed, different shreds for one slot position: the leader equivocated. The pair is
     /// the proof.
     DuplicateSlotProof {
@@ -178,9 +186,6 @@ pub struct Refetch {
     pub block_id: Option<Hash>,
 }
 
-/// Refetch requests queued to the repair client at most.
-pub const REFETCH_QUEUED_MAX: usize = 64;
-
 /// Where each validator's shreds go (its TVU address), for the Turbine senders (retransmit,
 /// broadcast). Sent as `Arc<PeerAddrs>`: each sender keeps the newest it was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -193,9 +198,10 @@ pub struct PeerAddrs {
 /// wins), and they change at gossip's pace.
 pub const PEER_UPDATES_MAX: usize = 64;
 
-/// What the shred receive path knows about a slot it is assembling, published for repair.
+/// What the shred receive path knows about a slot it is assembling (cumulative, not a delta), for
+/// the control plane's repair planner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotRepairStatus {
+pub struct SlotProgress {
     /// The slot.
     pub slot: Slot,
     /// Its parent, once a data shred named it.

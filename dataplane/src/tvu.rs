@@ -23,11 +23,13 @@
 //! [`Schedules`] (a pure function of the genesis and the epoch) and its [`TurbineTree`] (the
 //! genesis stakes), and keeps its own copy of the peers' TVU addresses, replaced by the newest
 //! [`PeerAddrs`] the control plane sends. The first verified shred of each slot is reported as
-//! [`DataEvent::SlotStarted`].
+//! [`DataEvent::SlotStarted`]; what changed in the slots it assembles as [`DataEvent::SlotProgress`]
+//! every [`PROGRESS_INTERVAL`], and a completed slot at once: the control plane's repair planner
+//! asks peers for what is missing.
 //!
 //! When the ledger stage drops this node's version of a duplicate slot ([`ReplacedBlocks`]), the
 //! thread forgets that slot and the blocks built on it, takes only the wanted version of the slot
-//! from then on (see [`refetch`]), and asks repair to fetch it ([`Refetch`]).
+//! from then on (see [`refetch`]), and tells the control plane to fetch it ([`DataEvent::Refetch`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -41,7 +43,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::dedup::Deduper;
 use crate::leader_schedule::Schedules;
 use crate::packet::PacketBatch;
-use crate::plane::{DataEvent, PeerAddrs, Refetch, ReplacedBlocks, SlotRepairStatus};
+use crate::plane::{DataEvent, PeerAddrs, Refetch, ReplacedBlocks, SlotProgress};
 use crate::replay_stage::ReceivedBlock;
 use crate::shred::{
     AssembleError, AssemblerLimits, CompletedSlot, InsertOutcome, Root, ShredVerifier, ShredView,
@@ -56,13 +58,13 @@ use refetch::{Refetches, Verdict};
 
 /// How long one receive waits before the thread looks at repaired shreds, its clock and `exit`.
 const RECV_TIMEOUT: Duration = Duration::from_millis(5);
-/// How often the repair status snapshot is published.
-const STATUS_INTERVAL: Duration = Duration::from_millis(50);
+/// How often the progress of slots that changed is reported.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 /// Shreds further than this many slots ahead of the root are dropped (they cannot be checked
 /// against a known leader window and would pin assembler memory).
 pub const SLOTS_AHEAD_MAX: u64 = 2_048;
-/// Completed slots listed in the repair status (so the planner stops asking for them).
-const COMPLETED_REPORTED_MAX: usize = 64;
+/// Completed slots remembered (a late shred of one is not an error).
+const COMPLETED_REMEMBERED_MAX: usize = 64;
 
 /// Shred dedup table size (2^18 fingerprints, 2 MiB: several seconds of Turbine traffic).
 const SHRED_DEDUP_SLOTS_LOG2: u32 = 18;
@@ -145,15 +147,13 @@ pub struct TvuIo {
     pub repaired: Receiver<Vec<u8>>,
     /// Completed blocks, to replay.
     pub blocks: Sender<ReceivedBlock>,
-    /// Events for the control plane (slots started, duplicate-slot proofs; unbounded: see
-    /// [`crate::plane`]).
+    /// Events for the control plane (slots started, their progress, slots to fetch again,
+    /// duplicate-slot proofs; unbounded: see [`crate::plane`]).
     pub events: Sender<DataEvent>,
     /// The peers' TVU addresses from the control plane (newest wins; none known until the first).
     pub peers: Receiver<Arc<PeerAddrs>>,
     /// Blocks the ledger stage dropped for another version of their slot.
     pub replaced: Receiver<ReplacedBlocks>,
-    /// To repair: slots to fetch again (bounded; never waited on).
-    pub refetch: Sender<Refetch>,
     /// The newest root (older shreds are dropped, older slots purged).
     pub root_slot: Arc<AtomicU64>,
     /// Set to stop.
@@ -164,7 +164,6 @@ pub struct TvuIo {
 pub struct Tvu {
     thread: JoinHandle<()>,
     stats: Arc<TvuStats>,
-    status: Arc<Mutex<Vec<SlotRepairStatus>>>,
 }
 
 impl Tvu {
@@ -177,7 +176,6 @@ impl Tvu {
         io: TvuIo,
     ) -> std::io::Result<Tvu> {
         let stats = Arc::new(TvuStats::default());
-        let status = Arc::new(Mutex::new(Vec::new()));
         let TvuIo {
             socket,
             retransmit_socket,
@@ -186,7 +184,6 @@ impl Tvu {
             events,
             peers,
             replaced,
-            refetch,
             root_slot,
             exit,
         } = io;
@@ -198,7 +195,6 @@ impl Tvu {
             events,
             peers,
             replaced,
-            refetch,
             root_slot,
             exit,
         };
@@ -212,13 +208,13 @@ impl Tvu {
             slots: BTreeSet::new(),
             completed: BTreeSet::new(),
             started: BTreeSet::new(),
+            changed: BTreeSet::new(),
             refetches: Refetches::default(),
             config,
             schedules,
             tree,
             peers: Arc::new(PeerAddrs::default()),
             stats: stats.clone(),
-            status: status.clone(),
         };
         let pin_core = window.config.pin_core;
         let thread = std::thread::Builder::new()
@@ -227,21 +223,12 @@ impl Tvu {
                 crate::cores::pin_current_thread(pin_core, "tvu");
                 window.run(receiver, sender, links)
             })?;
-        Ok(Tvu {
-            thread,
-            stats,
-            status,
-        })
+        Ok(Tvu { thread, stats })
     }
 
     /// The counters.
     pub fn stats(&self) -> &Arc<TvuStats> {
         &self.stats
-    }
-
-    /// What repair should know: slots being assembled (and recently completed ones).
-    pub fn status(&self) -> &Arc<Mutex<Vec<SlotRepairStatus>>> {
-        &self.status
     }
 
     /// Waits for the thread to end (set `exit` first).
@@ -257,7 +244,6 @@ struct Links {
     events: Sender<DataEvent>,
     peers: Receiver<Arc<PeerAddrs>>,
     replaced: Receiver<ReplacedBlocks>,
-    refetch: Sender<Refetch>,
     root_slot: Arc<AtomicU64>,
     exit: Arc<AtomicBool>,
 }
@@ -277,16 +263,17 @@ struct Window {
     recovered_out: Vec<(Arc<[u8]>, SocketAddr)>,
     /// Slots with shreds held and not completed.
     slots: BTreeSet<u64>,
-    /// Recently completed slots (reported to repair as complete).
+    /// Recently completed slots.
     completed: BTreeSet<u64>,
     /// Slots above the root with a verified shred, each reported once as started. Bounded: only
     /// slots in `root + 1 ..= root + SLOTS_AHEAD_MAX` are admitted, and older ones are purged as
     /// the root moves.
     started: BTreeSet<u64>,
+    /// Slots in `slots` whose progress changed since it was last reported.
+    changed: BTreeSet<u64>,
     /// Slots fetched again after their version here was dropped: which shreds they take.
     refetches: Refetches,
     stats: Arc<TvuStats>,
-    status: Arc<Mutex<Vec<SlotRepairStatus>>>,
 }
 
 /// Where a shred came from.
@@ -300,7 +287,7 @@ impl Window {
     fn run(&mut self, mut receiver: UdpReceiver, mut sender: UdpSender, io: Links) {
         let mut batch = PacketBatch::new();
         let mut out: Vec<(usize, SocketAddr)> = Vec::new();
-        let mut last_status = Instant::now();
+        let mut last_progress = Instant::now();
         let mut root = io.root_slot.load(Ordering::Acquire);
         while !io.exit.load(Ordering::Relaxed) {
             // Before any shred of this round: addresses given before a shred arrives are used
@@ -359,14 +346,15 @@ impl Window {
                 self.slots = self.slots.split_off(&(root + 1));
                 self.completed = self.completed.split_off(&(root + 1));
                 self.started = self.started.split_off(&(root + 1));
+                self.changed = self.changed.split_off(&(root + 1));
                 self.refetches.purge_below(root + 1);
             }
-            if last_status.elapsed() >= STATUS_INTERVAL {
-                last_status = Instant::now();
-                self.publish_status();
+            if last_progress.elapsed() >= PROGRESS_INTERVAL {
+                last_progress = Instant::now();
+                self.report_progress(&io);
                 // Forget old fingerprints now and then, so a shred dropped after dedup (a slot too
                 // far ahead, a full assembler) is taken when repair or a retransmit brings it again.
-                self.deduper.maybe_reset(last_status);
+                self.deduper.maybe_reset(last_progress);
             }
         }
     }
@@ -481,6 +469,7 @@ impl Window {
             Ok(InsertOutcome::Inserted(ins)) => {
                 if !self.assembler.is_complete(slot) {
                     self.slots.insert(slot);
+                    self.changed.insert(slot);
                 }
                 self.stats
                     .recovered_data
@@ -532,6 +521,7 @@ impl Window {
             self.slots.remove(&s);
             self.completed.remove(&s);
             self.started.remove(&s);
+            self.changed.remove(&s);
             self.refetches.remove(s);
         }
         if slot <= root {
@@ -541,8 +531,6 @@ impl Window {
             .start(slot, notice.block_id, &notice.losing_roots);
         // Shreds of sets both versions share were seen with the dropped one: let them in again.
         self.deduper.reset();
-        // Repair reads this before it asks: it must no longer see the slot as complete.
-        self.publish_status();
         self.stats.refetched_slots.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             slot,
@@ -550,13 +538,11 @@ impl Window {
             forgotten = notice.removed.len(),
             "fetching the confirmed version of a duplicate slot"
         );
-        let request = Refetch {
+        // On the events channel, after every report of the dropped version.
+        let _ = io.events.send(DataEvent::Refetch(Refetch {
             slot: notice.slot,
             block_id: notice.block_id,
-        };
-        if io.refetch.try_send(request).is_err() {
-            tracing::warn!(slot, "repair did not take the refetch request: queue full");
-        }
+        }));
     }
 
     /// Sends shreds on to children, counting them (`recovered`: rebuilt here, not received).
@@ -622,10 +608,20 @@ impl Window {
             .filter_map(|i| self.assembler.data_shred(slot, i).map(|s| s.to_vec()))
             .collect();
         self.slots.remove(&slot);
+        self.changed.remove(&slot);
         self.completed.insert(slot);
-        while self.completed.len() > COMPLETED_REPORTED_MAX {
+        while self.completed.len() > COMPLETED_REMEMBERED_MAX {
             self.completed.pop_first();
         }
+        // At once: repair stops asking for it.
+        let _ = io.events.send(DataEvent::SlotProgress(SlotProgress {
+            slot: Slot(slot),
+            parent: Some(Slot(done.parent)),
+            received_data: Vec::new(),
+            last_index: None,
+            missing_roots: Vec::new(),
+            complete: true,
+        }));
         self.stats.completed_slots.fetch_add(1, Ordering::Relaxed);
         let block = ReceivedBlock {
             slot: Slot(slot),
@@ -641,48 +637,45 @@ impl Window {
         }
     }
 
-    fn publish_status(&mut self) {
-        let mut v: Vec<SlotRepairStatus> = self
-            .slots
+    /// Reports the slots whose progress changed since the last report.
+    fn report_progress(&mut self, io: &Links) {
+        for slot in std::mem::take(&mut self.changed) {
+            if !self.slots.contains(&slot) {
+                continue;
+            }
+            let _ = io
+                .events
+                .send(DataEvent::SlotProgress(self.progress_of(slot)));
+        }
+    }
+
+    /// Where the assembler stands on `slot`, which it holds incomplete.
+    fn progress_of(&self, slot: u64) -> SlotProgress {
+        let last_index = self.assembler.last_index(slot);
+        let end = last_index.or(self.assembler.highest_data_index(slot));
+        let missing: BTreeSet<u32> = self.assembler.missing_data(slot).into_iter().collect();
+        let received_data = match end {
+            Some(end) => (0..=end).filter(|i| !missing.contains(i)).collect(),
+            None => Vec::new(),
+        };
+        let missing_roots = missing
             .iter()
-            .map(|&slot| {
-                let last_index = self.assembler.last_index(slot);
-                let end = last_index.or(self.assembler.highest_data_index(slot));
-                let missing: BTreeSet<u32> =
-                    self.assembler.missing_data(slot).into_iter().collect();
-                let received_data = match end {
-                    Some(end) => (0..=end).filter(|i| !missing.contains(i)).collect(),
-                    None => Vec::new(),
-                };
-                let missing_roots = missing
-                    .iter()
-                    .filter_map(|&i| {
-                        let root = self
-                            .assembler
-                            .set_root_of(slot, i)
-                            .or_else(|| self.assembler.root_of_set_ending_at(slot, i))?;
-                        Some((i, Hash(root.0)))
-                    })
-                    .collect();
-                SlotRepairStatus {
-                    slot: Slot(slot),
-                    parent: self.assembler.parent(slot).map(Slot),
-                    received_data,
-                    last_index,
-                    missing_roots,
-                    complete: false,
-                }
+            .filter_map(|&i| {
+                let root = self
+                    .assembler
+                    .set_root_of(slot, i)
+                    .or_else(|| self.assembler.root_of_set_ending_at(slot, i))?;
+                Some((i, Hash(root.0)))
             })
             .collect();
-        v.extend(self.completed.iter().map(|&slot| SlotRepairStatus {
+        SlotProgress {
             slot: Slot(slot),
-            parent: None,
-            received_data: Vec::new(),
-            last_index: None,
-            missing_roots: Vec::new(),
-            complete: true,
-        }));
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = v;
+            parent: self.assembler.parent(slot).map(Slot),
+            received_data,
+            last_index,
+            missing_roots,
+            complete: false,
+        }
     }
 }
 

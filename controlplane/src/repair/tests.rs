@@ -323,3 +323,27 @@ fn a_request_names_the_fec_set_root_the_node_knows() {
         .collect();
     assert_eq!(asks, vec![(1, Some(root)), (2, None)]);
 }
+
+#[test]
+fn a_reopened_slot_is_fetched_again_and_its_old_requests_refused() {
+    let mut p = planner(2);
+    p.on_progress(0, &progress(5, &[0], Some(2)));
+    let old = p.tick(150);
+    assert!(!old.is_empty());
+    p.on_completed(Slot(5));
+    assert!(!p.has_work());
+    // Another version of slot 5 won: the data plane dropped ours.
+    p.reopen(1_000, Slot(5));
+    assert!(p.has_work());
+    assert!(!p.accept_response(1_001, old[0].nonce, &old[0].peer));
+    assert!(p.tick(1_100).is_empty(), "the repair delay holds");
+    let out = p.tick(1_150);
+    assert!(
+        out.iter()
+            .any(|r| r.kind == RepairKind::Orphan { slot: Slot(5) }),
+        "{out:?}"
+    );
+    // Its new progress is tracked like any slot's.
+    p.on_progress(1_200, &progress(5, &[0, 2], Some(2)));
+    assert_eq!(shred_asks(&p.tick(1_400)), vec![(5, 1)]);
+}

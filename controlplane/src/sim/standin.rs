@@ -140,6 +140,9 @@ pub struct StandIn {
     pub last_produced: Option<Arc<SimBlock>>,
     /// Survives crashes.
     pub persisted: Persisted,
+    /// Slots whose held version was dropped for a confirmed one: only that version (bank hash)
+    /// is taken, as the receive path takes only the block id it was told to fetch.
+    pub refetching: HashMap<Slot, Hash>,
 }
 
 /// What handing a block to the stand-in did.
@@ -186,6 +189,13 @@ impl StandIn {
 
     /// Takes a block from the network or repair.
     pub fn arrive(&mut self, block: Arc<SimBlock>) -> Arrival {
+        match self.refetching.get(&block.slot) {
+            Some(want) if *want != block.hash => return Arrival::Ignored,
+            Some(_) => {
+                self.refetching.remove(&block.slot);
+            }
+            None => {}
+        }
         if let Some(held) = self.have.get(&block.slot) {
             return if held.hash == block.hash {
                 Arrival::Ignored
@@ -226,8 +236,10 @@ impl StandIn {
         Arrival::Replayed(done)
     }
 
-    /// Drops the held version of `slot` and every held block above it that descends from it.
-    pub fn drop_version(&mut self, slot: Slot) {
+    /// Drops the held version of `slot` and every held block above it that descends from it;
+    /// from now on only the version with bank hash `keep` is taken for `slot`.
+    pub fn drop_version(&mut self, slot: Slot, keep: Hash) {
+        self.refetching.insert(slot, keep);
         let Some(b) = self.have.remove(&slot) else {
             return;
         };

@@ -16,10 +16,11 @@ use super::report::{Accounting, SimReport, Traffic};
 use super::standin::{Arrival, Persisted, SimBlock, StandIn, OLDER_TOWERS_MAX};
 use super::{splitmix, SimSigner};
 use crate::gossip::{wire, ContactInfo, GossipConfig, GossipMessage, SoftwareVersion};
-use crate::io::{Input, Millis, Output, ParsedVote};
+use crate::io::{Input, Millis, Output, ParsedVote, RepairAnswer};
 use crate::node::{Node, NodeConfig, Restored, TowerStart};
 use crate::signer::{Signer, Verified};
 use crate::slot_clock::SlotClock;
+use dataplane::repair::RepairKind;
 
 /// When the simulated genesis was created (a fixed instant, so runs do not depend on the host).
 pub const GENESIS_UNIX_MS: Millis = 1_700_000_000_000;
@@ -34,8 +35,6 @@ const DELIVERY_TREES: u32 = 4;
 const TRAFFIC_TREES: u32 = 8;
 /// Ancestors a repair answer carries besides the block asked for (orphan repair).
 const REPAIR_ANCESTORS: usize = 8;
-/// Wait before asking again when no reachable peer holds what a node needs.
-const REPAIR_RETRY_MS: Millis = 200;
 /// Bytes a repair request takes on the wire.
 const REPAIR_REQUEST_BYTES: u64 = 160;
 
@@ -179,9 +178,19 @@ enum Event {
         to: usize,
         slot: Slot,
     },
-    Repair {
+    /// A repair request from `from` reaches `to`.
+    RepairRequest {
         from: usize,
-        want: Hash,
+        to: usize,
+        nonce: u32,
+        kind: RepairKind,
+    },
+    /// A repair answer reaches `to`'s core.
+    RepairAnswer {
+        to: usize,
+        from: Pubkey,
+        nonce: u32,
+        answer: RepairAnswer,
     },
     Action(Action),
     Progress,
@@ -354,6 +363,7 @@ impl World {
             let addr = node_addr(i);
             world.by_addr.insert(addr, i);
             world.by_addr.insert(with_port(addr, 8005), i);
+            world.by_addr.insert(with_port(addr, 8007), i);
             let mut persisted = Persisted::default();
             persisted
                 .ledger
@@ -565,7 +575,29 @@ impl World {
             Event::SlotStarted { to, slot } => {
                 self.feed(to, Input::SlotStarted { slot, parent: None })
             }
-            Event::Repair { from, want } => self.repair_answer(from, want),
+            Event::RepairRequest {
+                from,
+                to,
+                nonce,
+                kind,
+            } => self.serve_repair(from, to, nonce, kind),
+            Event::RepairAnswer {
+                to,
+                from,
+                nonce,
+                answer,
+            } => {
+                if self.alive(to) {
+                    self.feed(
+                        to,
+                        Input::RepairAnswer {
+                            from,
+                            nonce,
+                            answer,
+                        },
+                    );
+                }
+            }
             Event::Action(a) => self.act(a),
             Event::Progress => {
                 self.progress_line();
@@ -714,17 +746,30 @@ impl World {
                     }
                 }
             }
-            Output::RepairBlock { bank_hash, .. } => {
-                if self.registry.contains_key(&bank_hash) {
-                    self.request_repair(i, bank_hash);
+            Output::RepairRequest { to, request } => {
+                if let Some(&j) = self.by_addr.get(&to) {
+                    let (nonce, kind) = (request.nonce, request.kind);
+                    self.send(i, j, Traffic::Repair, REPAIR_REQUEST_BYTES, |_| {
+                        Event::RepairRequest {
+                            from: i,
+                            to: j,
+                            nonce,
+                            kind,
+                        }
+                    });
                 }
             }
+            // Repaired blocks reach the stand-in whole, as `Event::Block`.
+            Output::Repaired(_) => {}
             Output::ReplaceBlock {
-                slot, bank_hash, ..
+                slot,
+                bank_hash,
+                block_id,
             } => {
                 self.fold(&[4, i as u64, slot.0]);
-                self.nodes[i].standin.drop_version(slot);
-                self.request_repair(i, bank_hash);
+                // As the data plane does: drop the version, then tell the core to fetch the other.
+                self.nodes[i].standin.drop_version(slot, bank_hash);
+                self.feed(i, Input::Refetch { slot, block_id });
             }
             Output::Evidence(e) => {
                 self.fold(&[5, i as u64, e.slot.0]);
@@ -966,7 +1011,7 @@ impl World {
                     self.feed(i, Input::BankFrozen(d.frozen()));
                 }
             }
-            Arrival::Orphan(parent) => {
+            Arrival::Orphan(_) => {
                 self.feed(
                     i,
                     Input::SlotStarted {
@@ -974,7 +1019,20 @@ impl World {
                         parent: Some(block.parent),
                     },
                 );
-                self.request_repair(i, parent);
+                // The block is whole (the receive path would report it complete); its parent is
+                // what repair must find.
+                self.feed(
+                    i,
+                    Input::SlotProgress(crate::repair::SlotProgress {
+                        slot,
+                        parent: Some(block.parent),
+                        received_data: Vec::new(),
+                        last_index: None,
+                        missing_roots: Vec::new(),
+                        complete: true,
+                    }),
+                );
+                self.feed(i, Input::Orphan { slot: block.parent });
             }
             Arrival::Duplicate(held) => {
                 let mut proof = Vec::with_capacity(64);
@@ -992,31 +1050,32 @@ impl World {
         }
     }
 
-    /// Asks a reachable peer that holds the block with bank hash `want` (and, in the answer, its
-    /// ancestors) — or tries again later.
-    fn request_repair(&mut self, i: usize, want: Hash) {
-        let Some(block) = self.registry.get(&want).cloned() else {
-            return;
-        };
-        let holders: Vec<usize> = (0..self.nodes.len())
-            .filter(|&j| {
-                j != i
-                    && self.alive(j)
-                    && self.nodes[j].group == self.nodes[i].group
-                    && self.nodes[j].standin.stores(block.slot, &want)
-            })
-            .collect();
-        if holders.is_empty() {
-            self.schedule(self.now + REPAIR_RETRY_MS, Event::Repair { from: i, want });
+    /// Peer `j` answers `i`'s repair request: the block it stores at the slot asked for (for an
+    /// orphan request, with up to [`REPAIR_ANCESTORS`] of its ancestors that `i` lacks), or a
+    /// "don't have".
+    fn serve_repair(&mut self, i: usize, j: usize, nonce: u32, kind: RepairKind) {
+        if !self.alive(j) {
             return;
         }
-        let j = holders[self.rng.gen_range(0..holders.len())];
-        let rtt = self.latency(i, j) + self.latency(j, i);
-        self.accounting
-            .sent(i, Traffic::Repair, REPAIR_REQUEST_BYTES);
-        // The answer: the block and up to REPAIR_ANCESTORS of its ancestors the peer holds.
+        let from = self.nodes[j].identity;
+        let slot = match kind {
+            RepairKind::Shred { slot, .. }
+            | RepairKind::HighestShred { slot, .. }
+            | RepairKind::Orphan { slot } => slot,
+        };
+        let Some(block) = self.nodes[j].standin.stored(slot).cloned() else {
+            self.send(j, i, Traffic::Repair, REPAIR_REQUEST_BYTES, |_| {
+                Event::RepairAnswer {
+                    to: i,
+                    from,
+                    nonce,
+                    answer: RepairAnswer::DontHave,
+                }
+            });
+            return;
+        };
         let mut chain = vec![block];
-        while chain.len() <= REPAIR_ANCESTORS {
+        while matches!(kind, RepairKind::Orphan { .. }) && chain.len() <= REPAIR_ANCESTORS {
             let last = &chain[chain.len() - 1];
             let Some(p) = self.nodes[j].standin.stored(last.parent) else {
                 break;
@@ -1028,24 +1087,18 @@ impl World {
         }
         for b in chain.into_iter().rev() {
             let bytes = ((b.bytes + 200).div_ceil(SHRED_PAYLOAD_BYTES) as u64) * SHRED_BYTES;
-            if j < self.config.validators {
-                self.accounting.sent(j, Traffic::Repair, bytes);
-            }
-            self.schedule(self.now + rtt, Event::Block { to: i, block: b });
+            self.send(j, i, Traffic::Repair, bytes, |_| Event::Block {
+                to: i,
+                block: b,
+            });
         }
-    }
-
-    fn repair_answer(&mut self, from: usize, want: Hash) {
-        if !self.alive(from) {
-            return;
-        }
-        let held = self
-            .registry
-            .get(&want)
-            .is_some_and(|b| self.nodes[from].standin.has_hash(b.slot, &want));
-        if !held {
-            self.request_repair(from, want);
-        }
+        // The answer's nonce, for the planner (its shreds are the blocks above).
+        self.send(j, i, Traffic::Repair, 0, |_| Event::RepairAnswer {
+            to: i,
+            from,
+            nonce,
+            answer: RepairAnswer::Shred(Arc::from(&[][..])),
+        });
     }
 
     fn act(&mut self, action: Action) {

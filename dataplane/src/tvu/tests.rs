@@ -81,7 +81,6 @@ fn start_validator(
     let (peers_tx, peers_rx) = crossbeam_channel::bounded(crate::plane::PEER_UPDATES_MAX);
     // No block is replaced here: the ledger stage's end stays unused.
     let (_replaced_tx, replaced_rx) = crossbeam_channel::bounded(crate::plane::REPLACED_QUEUED_MAX);
-    let (refetch_tx, _refetch) = crossbeam_channel::bounded(crate::plane::REFETCH_QUEUED_MAX);
     if let Some(addrs) = addrs {
         peers_tx.send(Arc::new(addrs)).unwrap();
     }
@@ -102,7 +101,6 @@ fn start_validator(
             events: events_tx.clone(),
             peers: peers_rx,
             replaced: replaced_rx,
-            refetch: refetch_tx,
             root_slot: Arc::new(AtomicU64::new(0)),
             exit: exit.clone(),
         },
@@ -279,14 +277,13 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             assert!(
                 Instant::now() < deadline,
                 "validator did not replay all 3 blocks: turbine {} completed {} recovered {} \
-                 rejected {:?} dead {:?} waiting {} status {:?}",
+                 rejected {:?} dead {:?} waiting {}",
                 v.tvu.stats().turbine_shreds.load(Ordering::Relaxed),
                 v.tvu.stats().completed_slots.load(Ordering::Relaxed),
                 v.tvu.stats().recovered_data.load(Ordering::Relaxed),
                 v.tvu.stats().rejected(),
                 v.replay.stats().dead_by_reason(),
                 v.replay.stats().waiting.load(Ordering::Relaxed),
-                v.tvu.status().lock().unwrap(),
             );
             std::thread::sleep(Duration::from_millis(20));
         }
