@@ -172,9 +172,16 @@ impl ForkChoice {
     /// it was.
     pub fn apply_vote(&mut self, voter: Pubkey, slot: Slot, hash: Hash) -> bool {
         let stake = self.stake_of(&voter);
+        let in_tree = self.blocks.get(&slot).is_some_and(|b| b.hash == hash);
         if let Some(&(s, h, counted)) = self.latest.get(&voter) {
             if slot <= s {
                 return false;
+            }
+            // The common case: the new vote extends the old one's fork. Only the path between
+            // them changes weight, not the whole way to the root.
+            if counted && in_tree && self.move_stake(s, slot, stake) {
+                self.latest.insert(voter, (slot, hash, true));
+                return true;
             }
             if counted {
                 self.sub_stake(s, stake);
@@ -360,6 +367,33 @@ impl ForkChoice {
         }
     }
 
+    /// Moves a vote's `stake` from `from` to its descendant `to`: `voted` moves, and the subtree
+    /// weights of the blocks above `from` up to `to` grow (those at and above `from` keep it).
+    /// `false`, changing nothing, if `to` does not descend from `from`.
+    fn move_stake(&mut self, from: Slot, to: Slot, stake: u64) -> bool {
+        let mut cur = Some(to);
+        loop {
+            match cur {
+                Some(s) if s == from => break,
+                Some(s) if s > from => cur = self.blocks.get(&s).and_then(|b| b.parent),
+                _ => return false,
+            }
+        }
+        if let Some(b) = self.blocks.get_mut(&from) {
+            b.voted = b.voted.saturating_sub(stake);
+        }
+        if let Some(b) = self.blocks.get_mut(&to) {
+            b.voted += stake;
+        }
+        let mut cur = Some(to);
+        while let Some(s) = cur.filter(|&s| s != from) {
+            let b = self.blocks.get_mut(&s).expect("checked on the way up");
+            b.subtree += stake;
+            cur = b.parent;
+        }
+        true
+    }
+
     fn sub_stake(&mut self, slot: Slot, stake: u64) {
         if let Some(b) = self.blocks.get_mut(&slot) {
             b.voted = b.voted.saturating_sub(stake);
@@ -415,6 +449,57 @@ mod tests {
         assert!(!f.apply_vote(v(3), Slot(3), h(3)));
         assert_eq!(f.best(), Slot(5));
         assert_eq!(f.subtree_stake(Slot(2)), 10);
+    }
+
+    /// Every block's weights recomputed from the newest votes alone.
+    fn assert_weights_match_votes(f: &ForkChoice) {
+        for (&slot, b) in &f.blocks {
+            let voted: u64 = f
+                .latest
+                .iter()
+                .filter(|(_, &(s, h, _))| s == slot && h == b.hash)
+                .map(|(v, _)| f.stake_of(v))
+                .sum();
+            assert_eq!(b.voted, voted, "voted at {slot}");
+            let subtree: u64 = f
+                .collect_subtree(slot)
+                .iter()
+                .map(|s| f.blocks[s].voted)
+                .sum();
+            assert_eq!(b.subtree, subtree, "subtree at {slot}");
+        }
+    }
+
+    #[test]
+    fn weights_stay_exact_as_votes_extend_switch_and_wait_for_blocks() {
+        let mut f = tree();
+        // Extend along a fork, jump several slots, switch forks, name an unknown block, come back.
+        let votes = [
+            (1, 1),
+            (1, 2),
+            (2, 3),
+            (1, 4),
+            (2, 5),
+            (3, 1),
+            (3, 5),
+            (4, 7),
+            (1, 8),
+            (4, 9),
+            (2, 9),
+        ];
+        for (voter, slot) in votes {
+            f.apply_vote(v(voter), Slot(slot), h(slot));
+            assert_weights_match_votes(&f);
+        }
+        f.add_block(Slot(7), h(7), Slot(4));
+        f.add_block(Slot(8), h(8), Slot(7));
+        f.add_block(Slot(9), h(9), Slot(5));
+        assert_weights_match_votes(&f);
+        for (voter, slot) in [(4, 10), (1, 9)] {
+            f.apply_vote(v(voter), Slot(slot), h(slot));
+            assert_weights_match_votes(&f);
+        }
+        assert_eq!(f.subtree_stake(Slot(0)), 30, "voter 4 waits for block 10");
     }
 
     #[test]

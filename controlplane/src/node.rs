@@ -225,6 +225,10 @@ pub struct Node {
     dirty: Dirty,
     /// When coalesced vote changes get evaluated.
     evaluate_at: Option<Millis>,
+    /// What finality was last computed from (head and its hash, root, total stake); `None` once a
+    /// validator's root moved. Finality is recomputed only when these change: a root off the
+    /// head's fork can join it only by the head moving.
+    finality_inputs: Option<(Slot, Option<Hash>, Slot, u64)>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -333,6 +337,7 @@ impl Node {
                 peers: true,
             },
             evaluate_at: None,
+            finality_inputs: None,
         }
     }
 
@@ -773,6 +778,7 @@ impl Node {
         }
         if self.finality.observe(voter, last, tower.root) {
             self.dirty.fork = true;
+            self.finality_inputs = None;
         }
         if tower.block_id != Hash::default() {
             self.duplicates
@@ -1161,7 +1167,11 @@ impl Node {
     fn update_root_and_commitment(&mut self) {
         let head = self.head;
         let root = self.forks.root();
-        let finalized = {
+        let inputs = (head, self.forks.hash(head), root, self.votes.total_stake());
+        let finalized = if self.finality_inputs == Some(inputs) {
+            self.finality.finalized()
+        } else {
+            self.finality_inputs = Some(inputs);
             let forks = &self.forks;
             let rooted = &self.rooted;
             let votes = &self.votes;
