@@ -606,6 +606,7 @@ fn drive(
                                   "p99": stats.latency_ms(99.0) / slot_ms},
         "finalized_lag_slots": {"p50": lag_at(0.5), "max": lags.last().copied().unwrap_or(0)},
         "skipped_slots": comparison.skipped,
+        "skipped_slot_list": comparison.skipped_slots,
         "skipped_by_leader": skipped_by_leader,
         "votes": votes,
         "rpc_urls": nodes.iter().map(|n| n.rpc_url.clone()).collect::<Vec<_>>(),
