@@ -113,22 +113,17 @@ fn cluster() -> Cluster {
 fn core(c: &Cluster) -> Node {
     let addr = "127.0.0.1:8001".parse().expect("address");
     let contact = ContactInfo {
-        pubkey: c.me.pubkey(),
-        wallclock_ms: 0,
-        shred_version: dataplane::shred::shred_version(&c.genesis.hash()),
         version: SoftwareVersion {
             major: 0,
             minor: 1,
             patch: 0,
         },
         instance: 1,
-        gossip: addr,
-        tpu: addr,
-        tpu_vote: addr,
-        tvu: addr,
-        repair: addr,
-        serve_repair: addr,
-        rpc: None,
+        ..ContactInfo::at(
+            c.me.pubkey(),
+            dataplane::shred::shred_version(&c.genesis.hash()),
+            addr,
+        )
     };
     let config = NodeConfig {
         genesis: c.genesis.clone(),

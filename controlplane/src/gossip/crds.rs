@@ -66,6 +66,27 @@ pub struct ContactInfo {
     pub rpc: Option<SocketAddr>,
 }
 
+impl ContactInfo {
+    /// A node serving everything on one address (tests, benches, the simulator's hosts), wallclock 0,
+    /// instance 0, no RPC.
+    pub fn at(pubkey: Pubkey, shred_version: u16, addr: SocketAddr) -> ContactInfo {
+        ContactInfo {
+            pubkey,
+            wallclock_ms: 0,
+            shred_version,
+            version: SoftwareVersion::default(),
+            instance: 0,
+            gossip: addr,
+            tpu: addr,
+            tpu_vote: addr,
+            tvu: addr,
+            repair: addr,
+            serve_repair: addr,
+            rpc: None,
+        }
+    }
+}
+
 /// What a value says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrdsData {
@@ -375,20 +396,7 @@ mod tests {
 
     fn contact_info() -> ContactInfo {
         let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8001));
-        ContactInfo {
-            pubkey: Pubkey::default(),
-            wallclock_ms: 0,
-            shred_version: 7,
-            version: SoftwareVersion::default(),
-            instance: 0,
-            gossip: addr,
-            tpu: addr,
-            tpu_vote: addr,
-            tvu: addr,
-            repair: addr,
-            serve_repair: addr,
-            rpc: None,
-        }
+        ContactInfo::at(Pubkey::default(), 7, addr)
     }
 
     #[test]

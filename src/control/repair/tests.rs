@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use controlplane::gossip::{ContactInfo, SoftwareVersion};
+use controlplane::gossip::ContactInfo;
 use controlplane::io::{Input, RepairAnswer};
 use controlplane::repair::{RepairConfig, RepairPlanner, SlotProgress};
 use crossbeam_channel::Receiver;
@@ -24,24 +24,7 @@ use crate::repair_service::RepairStats;
 
 /// A peer's contact info whose every address is `addr`.
 fn contact(identity: Pubkey, addr: SocketAddr) -> ContactInfo {
-    ContactInfo {
-        pubkey: identity,
-        wallclock_ms: 0,
-        shred_version: 1,
-        version: SoftwareVersion {
-            major: 0,
-            minor: 1,
-            patch: 0,
-        },
-        instance: 0,
-        gossip: addr,
-        tpu: addr,
-        tpu_vote: addr,
-        tvu: addr,
-        repair: addr,
-        serve_repair: addr,
-        rpc: None,
-    }
+    ContactInfo::at(identity, 1, addr)
 }
 
 /// The asking node: the edge on its own socket, a planner in the core's place.

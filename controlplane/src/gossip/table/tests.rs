@@ -1,5 +1,5 @@
 use super::*;
-use crate::gossip::crds::{CrdsData, SoftwareVersion};
+use crate::gossip::crds::CrdsData;
 use crate::gossip::stats::RejectReason;
 use crate::signer::Signer;
 use ed25519_dalek::SigningKey;
@@ -38,20 +38,7 @@ fn table() -> CrdsTable {
 
 fn contact_info(shred_version: u16) -> CrdsData {
     let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8001));
-    CrdsData::ContactInfo(ContactInfo {
-        pubkey: Pubkey::default(),
-        wallclock_ms: 0,
-        shred_version,
-        version: SoftwareVersion::default(),
-        instance: 0,
-        gossip: addr,
-        tpu: addr,
-        tpu_vote: addr,
-        tvu: addr,
-        repair: addr,
-        serve_repair: addr,
-        rpc: None,
-    })
+    CrdsData::ContactInfo(ContactInfo::at(Pubkey::default(), shred_version, addr))
 }
 
 fn signed(i: u8, wallclock_ms: u64, data: CrdsData) -> Arc<SignedValue> {
