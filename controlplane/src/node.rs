@@ -34,6 +34,7 @@ use crate::gossip::{
 use crate::io::RepairAnswer;
 use crate::io::{BankFrozen, Commitment, Input, Millis, Output, ParsedVote, PeerTable};
 use crate::leader::{decide, LeadDecision, LeaderView, CATCHING_UP_SLOTS};
+use crate::map::{Map, Set};
 use crate::repair::{RepairConfig, RepairPlanner};
 use crate::schedule::Schedules;
 use crate::signer::Signer;
@@ -51,8 +52,14 @@ pub const ARRIVING_SLOTS_MAX: usize = 256;
 pub const SLOTS_AHEAD_MAX: u64 = 16_384;
 /// Leaders (current and next) a vote is sent to.
 pub const VOTE_LEADERS_AHEAD: u64 = 2;
+/// Validators a vote is sent to directly, besides the leaders (heaviest stake first). A permissioned
+/// cluster of up to ~100 validators sends every vote to every validator: one hop instead of gossip's
+/// two or three, which is most of optimistic confirmation's latency after the block itself.
+pub const VOTE_DIRECT_MAX: usize = 200;
 /// A block that votes name but this node lacks is asked for again after this long.
 pub const REPAIR_WANTED_RETRY_MS: Millis = 2_000;
+/// Forks are evaluated at least this often (for time-based retries) when no input changed them.
+pub const FORK_TICK_MS: Millis = 200;
 /// Blocks named by votes asked for per step at most.
 pub const REPAIR_WANTED_PER_STEP_MAX: usize = 16;
 /// Wanted blocks remembered (with when they were last asked for) at most.
@@ -136,6 +143,8 @@ pub struct NodeStats {
     pub repair_dont_have: u64,
     /// Slots fetched again in the version the cluster confirmed.
     pub repair_refetches: u64,
+    /// Fork evaluations run (fork choice, vote decision, roots and commitment).
+    pub evaluations: u64,
 }
 
 impl NodeStats {
@@ -156,6 +165,7 @@ impl NodeStats {
         self.repair_refused += other.repair_refused;
         self.repair_dont_have += other.repair_dont_have;
         self.repair_refetches += other.repair_refetches;
+        self.evaluations += other.evaluations;
     }
 }
 
@@ -184,6 +194,8 @@ pub struct Node {
     me: Pubkey,
     vote_account: Pubkey,
     signer: Box<dyn Signer>,
+    /// The other validators, heaviest stake first (ties by key): where votes go directly.
+    peers_by_stake: Vec<Pubkey>,
     clock: SlotClock,
     schedules: Schedules,
     gossip: Gossip,
@@ -193,7 +205,7 @@ pub struct Node {
     finality: Finality,
     duplicates: Duplicates,
     evidence: EvidenceBook,
-    blocks: HashMap<Slot, BlockInfo>,
+    blocks: Map<Slot, BlockInfo>,
     rooted: BTreeSet<Slot>,
     dead: BTreeSet<Slot>,
     confirmed: BTreeMap<Slot, Hash>,
@@ -217,7 +229,7 @@ pub struct Node {
     /// Which shreds to ask for, of whom, when.
     repair: RepairPlanner,
     /// Peers' serve-repair addresses, from gossip.
-    repair_addrs: HashMap<Pubkey, SocketAddr>,
+    repair_addrs: Map<Pubkey, SocketAddr>,
     /// When the next repair round runs (while the planner has work).
     repair_round_at: Option<Millis>,
     /// What changed since the last step (only that is re-evaluated: the simulator runs a hundred
@@ -225,6 +237,8 @@ pub struct Node {
     dirty: Dirty,
     /// When coalesced vote changes get evaluated.
     evaluate_at: Option<Millis>,
+    /// When a timeout next re-evaluates the forks although no input changed them.
+    next_fork_tick: Millis,
     /// What finality was last computed from (head and its hash, root, total stake); `None` once a
     /// validator's root moved. Finality is recomputed only when these change: a root off the
     /// head's fork can join it only by the head moving.
@@ -239,6 +253,8 @@ struct Dirty {
     clock: bool,
     /// Contact information changed.
     peers: bool,
+    /// A slot was just optimistically confirmed: report it now, not at the coalescing deadline.
+    confirmed: bool,
 }
 
 impl Node {
@@ -285,8 +301,17 @@ impl Node {
             config.seeds.clone(),
             config.rng_seed,
         );
+        let mut peers_by_stake: Vec<(Pubkey, u64)> = validators
+            .iter()
+            .copied()
+            .filter(|(k, s)| *k != me && *s > 0)
+            .collect();
+        peers_by_stake.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        peers_by_stake.dedup_by_key(|(k, _)| *k);
+        peers_by_stake.truncate(VOTE_DIRECT_MAX);
         Node {
             me,
+            peers_by_stake: peers_by_stake.into_iter().map(|(k, _)| k).collect(),
             vote_account: vote_account_address(&me),
             signer,
             clock,
@@ -298,7 +323,7 @@ impl Node {
             finality: Finality::new(root),
             duplicates: Duplicates::new(),
             evidence: EvidenceBook::new(),
-            blocks: HashMap::new(),
+            blocks: Map::default(),
             rooted: BTreeSet::from([root]),
             dead: BTreeSet::new(),
             confirmed: BTreeMap::new(),
@@ -329,15 +354,17 @@ impl Node {
                 p.set_root(root);
                 p
             },
-            repair_addrs: HashMap::new(),
+            repair_addrs: Map::default(),
             repair_round_at: None,
             dirty: Dirty {
                 fork: true,
                 clock: true,
                 peers: true,
+                confirmed: false,
             },
             evaluate_at: None,
             finality_inputs: None,
+            next_fork_tick: 0,
         }
     }
 
@@ -354,10 +381,17 @@ impl Node {
         match input {
             Input::Timeout => {
                 self.gossip.handle_timeout(self.now, &*self.signer);
+                // Fork state changes only with inputs; time alone matters to it only for the
+                // retries of blocks votes named, which a periodic evaluation covers.
+                let tick = self.now >= self.next_fork_tick;
+                if tick {
+                    self.next_fork_tick = self.now.saturating_add(FORK_TICK_MS);
+                }
                 self.dirty = Dirty {
-                    fork: true,
+                    fork: self.dirty.fork || tick,
                     clock: true,
                     peers: self.dirty.peers,
+                    confirmed: self.dirty.confirmed,
                 };
             }
             Input::BankFrozen(b) => {
@@ -423,7 +457,7 @@ impl Node {
                 answer,
             } => self.on_repair_answer(from, nonce, answer),
         }
-        if coalesce && self.dirty.fork {
+        if coalesce && self.dirty.fork && !self.dirty.confirmed {
             self.dirty.fork = false;
             self.evaluate_at
                 .get_or_insert(self.now.saturating_add(EVALUATE_COALESCE_MS));
@@ -817,6 +851,7 @@ impl Node {
         let effects = self.votes.record(&voter, slots, whole);
         if !effects.confirmed.is_empty() || !effects.duplicate_confirmed.is_empty() {
             self.dirty.fork = true;
+            self.dirty.confirmed = true;
         }
         for (slot, hash) in effects.confirmed {
             self.confirmed.insert(slot, hash);
@@ -966,6 +1001,7 @@ impl Node {
     fn step(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         if dirty.fork {
+            self.stats.evaluations += 1;
             self.check_duplicate_subtrees();
             self.repair_voted_blocks();
             self.select_and_vote();
@@ -1116,19 +1152,21 @@ impl Node {
         ))
     }
 
-    /// The vote ports of the leaders of the current and next [`VOTE_LEADERS_AHEAD`] slots.
+    /// The vote ports of the leaders of the current and next [`VOTE_LEADERS_AHEAD`] slots, then
+    /// of the other validators gossip knows (at most [`VOTE_DIRECT_MAX`], heaviest first).
     fn vote_targets(&mut self) -> Vec<SocketAddr> {
         let slot = self.clock.slot_at(self.now);
-        let mut out = Vec::new();
-        for s in slot.0..=slot.0 + VOTE_LEADERS_AHEAD {
-            let Some(leader) = self.schedules.leader(Slot(s)) else {
-                continue;
-            };
-            if leader == self.me {
+        let leaders = (slot.0..=slot.0 + VOTE_LEADERS_AHEAD)
+            .filter_map(|s| self.schedules.leader(Slot(s)))
+            .collect::<Vec<_>>();
+        let mut out = Vec::with_capacity(self.peers_by_stake.len() + leaders.len());
+        let mut seen = Set::default();
+        for k in leaders.iter().chain(&self.peers_by_stake) {
+            if *k == self.me {
                 continue;
             }
-            if let Some(ci) = self.gossip.contact_info(&leader) {
-                if !out.contains(&ci.tpu_vote) {
+            if let Some(ci) = self.gossip.contact_info(k) {
+                if seen.insert(ci.tpu_vote) {
                     out.push(ci.tpu_vote);
                 }
             }

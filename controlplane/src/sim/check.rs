@@ -7,10 +7,12 @@
 //! 4. A confirmed block is an ancestor of every later root.
 //! 5. Finalized never decreases on an honest node.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dataplane::types::{Hash, Pubkey, Slot};
+
+use crate::map::{Map, Set};
 use dataplane::vote::TowerSync;
 
 use super::standin::SimBlock;
@@ -22,22 +24,22 @@ pub const VIOLATIONS_KEPT_MAX: usize = 32;
 /// The checker's state.
 #[derive(Debug)]
 pub struct Checker {
-    byzantine: HashSet<usize>,
+    byzantine: Set<usize>,
     /// The chain every honest root must lie on: slot → bank hash, up to the newest root.
     chain: BTreeMap<Slot, Hash>,
     roots: Vec<Slot>,
     finalized: Vec<Slot>,
-    last_vote: HashMap<usize, TowerSync>,
+    last_vote: Map<usize, TowerSync>,
     confirmed: BTreeMap<Slot, Hash>,
     violations: Vec<String>,
     violation_count: u64,
-    evidence_by: HashMap<usize, HashSet<Pubkey>>,
-    duplicate_instance: HashSet<usize>,
+    evidence_by: Map<usize, Set<Pubkey>>,
+    duplicate_instance: Set<usize>,
     notes: Vec<String>,
     root_times: Vec<(Millis, Slot)>,
 }
 
-fn is_ancestor(registry: &HashMap<Hash, Arc<SimBlock>>, a: &Hash, of: &Hash) -> bool {
+fn is_ancestor(registry: &Map<Hash, Arc<SimBlock>>, a: &Hash, of: &Hash) -> bool {
     let Some(target) = registry.get(a) else {
         return false;
     };
@@ -58,16 +60,16 @@ impl Checker {
     /// A checker for `nodes` nodes of a cluster whose genesis block has bank hash `genesis`.
     pub fn new(nodes: usize, genesis: Hash) -> Checker {
         Checker {
-            byzantine: HashSet::new(),
+            byzantine: Set::default(),
             chain: BTreeMap::from([(Slot(0), genesis)]),
             roots: vec![Slot(0); nodes],
             finalized: vec![Slot(0); nodes],
-            last_vote: HashMap::new(),
+            last_vote: Map::default(),
             confirmed: BTreeMap::new(),
             violations: Vec::new(),
             violation_count: 0,
-            evidence_by: HashMap::new(),
-            duplicate_instance: HashSet::new(),
+            evidence_by: Map::default(),
+            duplicate_instance: Set::default(),
             notes: Vec::new(),
             root_times: Vec::new(),
         }
@@ -126,12 +128,12 @@ impl Checker {
     }
 
     /// Nodes that recorded evidence against each offender.
-    pub fn evidence_by(&self) -> &HashMap<usize, HashSet<Pubkey>> {
+    pub fn evidence_by(&self) -> &Map<usize, Set<Pubkey>> {
         &self.evidence_by
     }
 
     /// Nodes told another instance runs their identity.
-    pub fn duplicate_instances(&self) -> &HashSet<usize> {
+    pub fn duplicate_instances(&self) -> &Set<usize> {
         &self.duplicate_instance
     }
 
@@ -141,7 +143,7 @@ impl Checker {
         i: usize,
         slot: Slot,
         hash: Hash,
-        registry: &HashMap<Hash, Arc<SimBlock>>,
+        registry: &Map<Hash, Arc<SimBlock>>,
         now: Millis,
     ) {
         if self.is_byzantine(i) {
@@ -199,12 +201,7 @@ impl Checker {
     }
 
     /// Node `i` voted with `tower`.
-    pub fn on_vote(
-        &mut self,
-        i: usize,
-        tower: &TowerSync,
-        registry: &HashMap<Hash, Arc<SimBlock>>,
-    ) {
+    pub fn on_vote(&mut self, i: usize, tower: &TowerSync, registry: &Map<Hash, Arc<SimBlock>>) {
         if self.is_byzantine(i) {
             return;
         }
@@ -249,7 +246,7 @@ impl Checker {
         i: usize,
         c: Commitment,
         confirmed_hash: Option<Hash>,
-        _registry: &HashMap<Hash, Arc<SimBlock>>,
+        _registry: &Map<Hash, Arc<SimBlock>>,
         _now: Millis,
     ) {
         if self.is_byzantine(i) {
@@ -303,7 +300,7 @@ impl Checker {
 }
 
 /// The bank hash of the block at `slot` on the chain ending at `tip`.
-fn chain_hash_at(registry: &HashMap<Hash, Arc<SimBlock>>, tip: &Hash, slot: Slot) -> Option<Hash> {
+fn chain_hash_at(registry: &Map<Hash, Arc<SimBlock>>, tip: &Hash, slot: Slot) -> Option<Hash> {
     let mut cur = registry.get(tip);
     while let Some(b) = cur {
         if b.slot == slot {
@@ -348,7 +345,7 @@ mod tests {
         let b2_other = SimBlock::produce(Slot(2), &b1, leader, vec![], 1);
         let b3_on_other = SimBlock::produce(Slot(3), &b2_other, leader, vec![], 0);
         let b3_on_1 = SimBlock::produce(Slot(3), &b1, leader, vec![], 0);
-        let registry: HashMap<Hash, Arc<SimBlock>> =
+        let registry: Map<Hash, Arc<SimBlock>> =
             [&genesis, &b1, &b2, &b2_other, &b3_on_other, &b3_on_1]
                 .into_iter()
                 .map(|b| (b.hash, Arc::new(b.clone())))

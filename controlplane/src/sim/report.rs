@@ -1,10 +1,12 @@
 //! What a run measured: roots, skips, confirmation latency, finalized lag, safety violations and
 //! traffic per validator per slot, as a JSON summary.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dataplane::types::{Hash, Slot};
+
+use crate::map::{Map, Set};
 use serde::Serialize;
 
 use super::check::Checker;
@@ -38,9 +40,9 @@ pub struct Accounting {
     slots: u64,
     per_node: Vec<[Counts; 4]>,
     confirm_ms: Vec<u64>,
-    confirmed_seen: HashSet<(usize, Hash)>,
+    confirmed_seen: Set<(usize, Hash)>,
     produced: u64,
-    produced_slots: HashSet<Slot>,
+    produced_slots: Set<Slot>,
 }
 
 impl Accounting {
@@ -51,9 +53,9 @@ impl Accounting {
             slots,
             per_node: vec![[Counts::default(); 4]; validators],
             confirm_ms: Vec::new(),
-            confirmed_seen: HashSet::new(),
+            confirmed_seen: Set::default(),
             produced: 0,
-            produced_slots: HashSet::new(),
+            produced_slots: Set::default(),
         }
     }
 
@@ -211,7 +213,7 @@ impl SimReport {
         checker: &Checker,
         acc: &Accounting,
         finals: &BTreeMap<usize, Commitment>,
-        _registry: &HashMap<Hash, Arc<SimBlock>>,
+        _registry: &Map<Hash, Arc<SimBlock>>,
         digest: u64,
         wall_ms: u64,
         evidence_nodes: usize,

@@ -1,11 +1,13 @@
 //! The data-plane stand-in of one simulated node: the blocks it holds, the ones waiting for a
 //! parent, the leader's vote queue, and what survives a crash (tower file, ledger, root).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dataplane::banking::LeadCommand;
 use dataplane::types::{Hash, Pubkey, Slot};
+
+use crate::map::Map;
 use dataplane::vote::TowerSync;
 
 use crate::io::{BankFrozen, LandedVote, ParsedVote};
@@ -128,9 +130,9 @@ pub const OLDER_TOWERS_MAX: usize = 64;
 #[derive(Debug, Default)]
 pub struct StandIn {
     /// Blocks replayed, one version per slot.
-    pub have: HashMap<Slot, Arc<SimBlock>>,
+    pub have: Map<Slot, Arc<SimBlock>>,
     /// Blocks waiting for a parent (by the parent's bank hash).
-    pub pending: HashMap<Hash, Vec<Arc<SimBlock>>>,
+    pub pending: Map<Hash, Vec<Arc<SimBlock>>>,
     pending_count: usize,
     /// Newest vote per validator, for the next block this node leads.
     pub vote_queue: BTreeMap<Pubkey, ParsedVote>,
@@ -142,7 +144,7 @@ pub struct StandIn {
     pub persisted: Persisted,
     /// Slots whose held version was dropped for a confirmed one: only that version (bank hash)
     /// is taken, as the receive path takes only the block id it was told to fetch.
-    pub refetching: HashMap<Slot, Hash>,
+    pub refetching: Map<Slot, Hash>,
 }
 
 /// What handing a block to the stand-in did.

@@ -1,13 +1,15 @@
 //! The simulated world: nodes, links, the event queue and the run loop.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dataplane::genesis::{Genesis, GenesisValidator};
 use dataplane::turbine::{ShredId, TurbineTree};
 use dataplane::types::{Hash, Pubkey, Slot};
+
+use crate::map::Map;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -157,7 +159,8 @@ enum Event {
     },
     Vote {
         to: usize,
-        tx: Arc<[u8]>,
+        /// Parsed once by the sender: the receiving edge's parse is not the core's work.
+        vote: Arc<ParsedVote>,
     },
     Block {
         to: usize,
@@ -247,19 +250,19 @@ pub struct World {
     genesis: Genesis,
     clock: SlotClock,
     nodes: Vec<SimNode>,
-    by_addr: HashMap<SocketAddr, usize>,
+    by_addr: Map<SocketAddr, usize>,
     queue: BinaryHeap<Reverse<Queued>>,
     seq: u64,
     now: Millis,
     rng: ChaCha8Rng,
     link_ms: Vec<u64>,
-    registry: HashMap<Hash, Arc<SimBlock>>,
+    registry: Map<Hash, Arc<SimBlock>>,
     tree: TurbineTree,
     checker: Checker,
     accounting: Accounting,
     digest: u64,
     genesis_block: Arc<SimBlock>,
-    produce_time: HashMap<Hash, Millis>,
+    produce_time: Map<Hash, Millis>,
     progress: Option<Progress>,
 }
 
@@ -335,19 +338,19 @@ impl World {
             clock: SlotClock::new(&genesis),
             genesis,
             nodes: Vec::new(),
-            by_addr: HashMap::new(),
+            by_addr: Map::default(),
             queue: BinaryHeap::new(),
             seq: 0,
             now: GENESIS_UNIX_MS,
             rng,
             link_ms,
-            registry: HashMap::new(),
+            registry: Map::default(),
             tree,
             checker: Checker::new(total_nodes, genesis_block.hash),
             accounting: Accounting::new(n, config.slots),
             digest: config.seed,
             genesis_block: genesis_block.clone(),
-            produce_time: HashMap::new(),
+            produce_time: Map::default(),
             progress: None,
             config,
         };
@@ -552,13 +555,12 @@ impl World {
                     },
                 );
             }
-            Event::Vote { to, tx } => {
+            Event::Vote { to, vote } => {
                 if !self.alive(to) {
                     return;
                 }
-                if let Some(v) = ParsedVote::parse(&tx) {
-                    self.feed(to, Input::Vote(Verified::assume_checked(v)));
-                }
+                let v = Arc::unwrap_or_clone(vote);
+                self.feed(to, Input::Vote(Verified::assume_checked(v)));
             }
             Event::Block { to, block } => self.block_arrives(to, block),
             Event::Produce { node, slot, epoch } => self.produce(node, slot, epoch),
@@ -842,24 +844,27 @@ impl World {
         let conflicting = (self.nodes[i].behavior == Behavior::DoubleVoter)
             .then(|| self.conflicting_vote(i, &tx))
             .flatten();
+        let parse = |tx: &Arc<[u8]>| ParsedVote::parse(tx).map(|v| (Arc::new(v), tx.len() as u64));
+        let Some(vote) = parse(&tx) else {
+            return;
+        };
+        let other = conflicting.as_ref().and_then(parse);
         for (k, to) in send_to.iter().enumerate() {
             let Some(&j) = self.by_addr.get(to) else {
                 continue;
             };
-            let tx = match &conflicting {
+            let (vote, bytes) = match &other {
                 Some(c) if k % 2 == 1 => c.clone(),
-                _ => tx.clone(),
+                _ => vote.clone(),
             };
-            let bytes = tx.len() as u64;
-            self.send(i, j, Traffic::Votes, bytes, |_| Event::Vote { to: j, tx });
+            self.send(i, j, Traffic::Votes, bytes, |_| Event::Vote { to: j, vote });
         }
-        if let Some(c) = conflicting {
+        if let Some((c, bytes)) = other {
             // The other version also goes to half the cluster directly.
             let n = self.config.validators;
             for j in (0..n).filter(|j| j % 2 == 1 && *j != i) {
-                let tx = c.clone();
-                let bytes = tx.len() as u64;
-                self.send(i, j, Traffic::Votes, bytes, |_| Event::Vote { to: j, tx });
+                let vote = c.clone();
+                self.send(i, j, Traffic::Votes, bytes, |_| Event::Vote { to: j, vote });
             }
         }
     }
