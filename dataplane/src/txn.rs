@@ -1,5 +1,5 @@
-//! Solana transactions (legacy and v0 messages): a zero-copy, single-pass, bounded parser and a
-//! transfer builder.
+//! Solana transactions (legacy and v0 messages): a zero-copy, bounded parser and a transfer
+//! builder.
 //!
 //! The parser records offsets into the packet (as Firedancer's `fd_txn_parse` does) and allocates
 //! nothing; every length is checked against what is left of the packet before it is used, so any byte
@@ -306,7 +306,8 @@ fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnErro
     }
 }
 
-/// Parses and sanitizes a transaction in one bounded pass, without allocating.
+/// Parses and sanitizes a transaction without allocating: its shape (every length, to the last
+/// byte), then what its instructions do.
 ///
 /// Accepts legacy and v0 messages (v0 without address table lookups) whose every instruction is a
 /// System Program transfer between distinct-role accounts (debited account a writable signer,
@@ -369,53 +370,11 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         return Err(TxnError::NoInstructions);
     }
     let instructions_off = r.pos;
-    let layout_keys = KeyRoles {
-        num_keys,
-        num_required_signatures: usize::from(num_required_signatures),
-        num_readonly_signed: usize::from(num_readonly_signed),
-        num_readonly_unsigned: usize::from(num_readonly_unsigned),
-    };
-    let mut is_vote = false;
-    for ix in 0..num_instructions {
-        let program_index = r.u8("program index")?;
-        if usize::from(program_index) >= num_keys {
-            return Err(TxnError::AccountIndexOutOfRange {
-                instruction: ix,
-                index: program_index,
-                num_keys,
-            });
-        }
-        let num_accounts = r.compact_u16("instruction account count")?;
-        let accounts = r.take("instruction accounts", num_accounts)?;
-        for &a in accounts {
-            if usize::from(a) >= num_keys {
-                return Err(TxnError::AccountIndexOutOfRange {
-                    instruction: ix,
-                    index: a,
-                    num_keys,
-                });
-            }
-        }
-        let data_len = r.compact_u16("instruction data length")?;
-        let data = r.take("instruction data", data_len)?;
-
-        let pi = usize::from(program_index) * 32;
-        let program = &keys[pi..pi + 32];
-        if program == Pubkey::SYSTEM_PROGRAM.as_bytes() {
-            check_transfer(ix, accounts, data, &layout_keys, program_index)?;
-        } else if program == VOTE_PROGRAM_ID.as_bytes() {
-            if num_instructions != 1 {
-                return Err(TxnError::VoteNotAlone {
-                    instructions: num_instructions,
-                });
-            }
-            check_vote(accounts, data, &layout_keys, program_index)?;
-            is_vote = true;
-        } else {
-            return Err(TxnError::UnsupportedProgram(
-                Pubkey::try_from_slice(program).unwrap_or_default(),
-            ));
-        }
+    // The message's shape first, as Solana deserializes before it sanitizes: a v0 message's lookups
+    // are known before any instruction is judged, so an instruction naming an account a lookup
+    // would load is refused for the lookup, not for an index past the keys.
+    for _ in 0..num_instructions {
+        read_instruction(&mut r)?;
     }
     if version == MessageVersion::V0 {
         let count = r.compact_u16("address table lookup count")?;
@@ -428,6 +387,17 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
             extra: bytes.len() - r.pos,
         });
     }
+    let roles = KeyRoles {
+        num_keys,
+        num_required_signatures: usize::from(num_required_signatures),
+        num_readonly_signed: usize::from(num_readonly_signed),
+        num_readonly_unsigned: usize::from(num_readonly_unsigned),
+    };
+    let instructions = Reader {
+        bytes,
+        pos: instructions_off,
+    };
+    let is_vote = check_instructions(instructions, num_instructions, keys, &roles)?;
     Ok(TxnLayout {
         len: bytes.len() as u16,
         num_signatures: num_required_signatures,
@@ -444,6 +414,59 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         instructions_off: instructions_off as u16,
         is_vote,
     })
+}
+
+/// One compiled instruction: program index, account indices and data.
+fn read_instruction<'a>(r: &mut Reader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), TxnError> {
+    let program_index = r.u8("program index")?;
+    let num_accounts = r.compact_u16("instruction account count")?;
+    let accounts = r.take("instruction accounts", num_accounts)?;
+    let data_len = r.compact_u16("instruction data length")?;
+    let data = r.take("instruction data", data_len)?;
+    Ok((program_index, accounts, data))
+}
+
+/// Checks the `num_instructions` instructions at `r` (whose shape [`parse`] has read) against the
+/// key list: indices in range, and transfers only or one vote. Returns whether it is a vote.
+fn check_instructions(
+    mut r: Reader<'_>,
+    num_instructions: usize,
+    keys: &[u8],
+    roles: &KeyRoles,
+) -> Result<bool, TxnError> {
+    let num_keys = roles.num_keys;
+    let mut is_vote = false;
+    for ix in 0..num_instructions {
+        let (program_index, accounts, data) = read_instruction(&mut r)?;
+        let out_of_range = std::iter::once(&program_index)
+            .chain(accounts)
+            .find(|&&i| usize::from(i) >= num_keys);
+        if let Some(&index) = out_of_range {
+            return Err(TxnError::AccountIndexOutOfRange {
+                instruction: ix,
+                index,
+                num_keys,
+            });
+        }
+        let pi = usize::from(program_index) * 32;
+        let program = &keys[pi..pi + 32];
+        if program == Pubkey::SYSTEM_PROGRAM.as_bytes() {
+            check_transfer(ix, accounts, data, roles, program_index)?;
+        } else if program == VOTE_PROGRAM_ID.as_bytes() {
+            if num_instructions != 1 {
+                return Err(TxnError::VoteNotAlone {
+                    instructions: num_instructions,
+                });
+            }
+            check_vote(accounts, data, roles, program_index)?;
+            is_vote = true;
+        } else {
+            return Err(TxnError::UnsupportedProgram(
+                Pubkey::try_from_slice(program).unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(is_vote)
 }
 
 /// Reads a versioned message's prefix byte, if there is one. A legacy message starts with its
@@ -1219,6 +1242,25 @@ mod tests {
     #[test]
     fn v0_lookups_and_other_versions_are_refused_by_name() {
         let good = build_transfer(&key(2), &Pubkey([5; 32]), 1, &Hash::default());
+        // A transfer to an account loaded from a table (index 2 past the 2 keys; as solana-sdk's
+        // `try_compile` builds it, with the table's writable index 0 standing for the recipient):
+        // the lookup is named, not the index.
+        let keys = [IDENTITY, Pubkey::SYSTEM_PROGRAM];
+        let mut data = SYSTEM_TRANSFER.to_le_bytes().to_vec();
+        data.extend_from_slice(&5u64.to_le_bytes());
+        let loaded = raw_txn([1, 0, 1], &keys, &[(1, &[0, 2], &data)]);
+        let mut table = vec![1];
+        table.extend_from_slice(&[8; 32]);
+        table.extend_from_slice(&[1, 0, 0]);
+        assert_eq!(
+            parse(&as_v0(&loaded, &table)),
+            Err(TxnError::AddressTableLookups { count: 1 })
+        );
+        // Without the v0 prefix the same instruction is an index past the keys.
+        assert!(matches!(
+            parse(&loaded),
+            Err(TxnError::AccountIndexOutOfRange { index: 2, .. })
+        ));
         // One lookup: table key, one writable index, no read-only ones.
         let mut lookup = vec![1];
         lookup.extend_from_slice(&[8; 32]);
