@@ -160,7 +160,8 @@ impl NodeChain {
                 TxnError::UnsupportedProgram(_)
                 | TxnError::UnsupportedInstruction { .. }
                 | TxnError::UnsupportedVoteInstruction { .. }
-                | TxnError::VersionedMessage => SubmitError::Unsupported(e.to_string()),
+                | TxnError::UnsupportedVersion { .. }
+                | TxnError::AddressTableLookups { .. } => SubmitError::Unsupported(e.to_string()),
                 _ => SubmitError::Malformed(e.to_string()),
             }
         })?;

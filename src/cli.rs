@@ -14,6 +14,7 @@ use dataplane::types::{Pubkey, LAMPORTS_PER_TOKEN};
 use crate::config::{Config, ConfigError};
 use crate::rpc_client::{Commitment, RpcClient, DEFAULT_RPC_URL};
 use crate::wallet;
+use crate::wallet::slip10::{DerivationPath, SOLANA_DERIVATION_PATH};
 
 /// Stake given to a `--validator` listed without one: 1 token.
 pub const DEFAULT_VALIDATOR_STAKE_LAMPORTS: u64 = LAMPORTS_PER_TOKEN;
@@ -84,8 +85,26 @@ pub struct KeygenNewArgs {
     #[arg(long)]
     pub force: bool,
     /// Do not derive the key from a printed seed phrase (it then cannot be recovered).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "derivation_path")]
     pub no_mnemonic: bool,
+    /// How the seed phrase derives the key.
+    #[command(flatten)]
+    pub derivation: DerivationArg,
+}
+
+/// `--derivation-path [PATH]`, as `solana-keygen` has it.
+#[derive(Debug, Args)]
+pub struct DerivationArg {
+    /// Derive the key by SLIP-0010 at this path (every component hardened, as in
+    /// m/44'/501'/0'/0'); the flag alone means that path, Phantom's and Solflare's. Without the
+    /// flag the key is the BIP39 seed's first 32 bytes, as `solana-keygen` derives by default.
+    #[arg(
+        long = "derivation-path",
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = SOLANA_DERIVATION_PATH
+    )]
+    pub derivation_path: Option<DerivationPath>,
 }
 
 /// Keygen actions other than creating a keypair.
@@ -104,6 +123,9 @@ pub enum KeygenAction {
         /// Overwrite the file if it exists.
         #[arg(long)]
         force: bool,
+        /// How the phrase derives the key.
+        #[command(flatten)]
+        derivation: DerivationArg,
     },
 }
 
@@ -454,32 +476,46 @@ fn keygen(args: KeygenArgs, input: &mut dyn BufRead, out: &mut dyn Write) -> any
         Some(KeygenAction::Pubkey { path }) => {
             writeln!(out, "{}", wallet::read_pubkey_file(&path)?)?;
         }
-        Some(KeygenAction::Recover { outfile, force }) => {
+        Some(KeygenAction::Recover {
+            outfile,
+            force,
+            derivation,
+        }) => {
             let mut phrase = String::new();
             // One line is enough for 24 words; bound the read against a stray binary stream.
             std::io::Read::take(input, 4096).read_line(&mut phrase)?;
-            let key = wallet::keypair_from_phrase(phrase.trim(), "")?;
+            let path = derivation.derivation_path.as_ref();
+            let key = wallet::keypair_from_phrase(phrase.trim(), "", path)?;
             wallet::write_keypair_file(&outfile, &key, force)?;
             writeln!(out, "Wrote recovered keypair to {}", outfile.display())?;
             writeln!(out, "pubkey: {}", wallet::pubkey_of(&key))?;
         }
         None => {
             let new = args.new;
+            let path = new.derivation.derivation_path.as_ref();
             let (key, mnemonic) = if new.no_mnemonic {
                 (wallet::generate_keypair(), None)
             } else {
                 let m = wallet::generate_mnemonic();
-                (wallet::keypair_from_mnemonic(&m, ""), Some(m))
+                (wallet::keypair_from_mnemonic(&m, "", path), Some(m))
             };
             wallet::write_keypair_file(&new.outfile, &key, new.force)?;
             writeln!(out, "Wrote new keypair to {}", new.outfile.display())?;
             writeln!(out, "{RULE}\npubkey: {}\n{RULE}", wallet::pubkey_of(&key))?;
-            if let Some(m) = mnemonic {
-                writeln!(
+            match (mnemonic, path) {
+                (None, _) => {}
+                (Some(m), None) => writeln!(
                     out,
                     "Save this seed phrase to recover your keypair (no passphrase; \
                      `blackbook keygen recover` or `solana-keygen recover` rebuild it):\n{m}\n{RULE}"
-                )?;
+                )?,
+                (Some(m), Some(path)) => writeln!(
+                    out,
+                    "Save this seed phrase to recover your keypair (no passphrase, derivation path \
+                     {path}; `blackbook keygen recover --derivation-path \"{path}\"`, \
+                     `solana-keygen recover \"prompt://?full-path={path}\"` or a wallet using \
+                     that path rebuild it):\n{m}\n{RULE}"
+                )?,
             }
         }
     }

@@ -2,14 +2,20 @@
 //!
 //! A keypair file is a JSON array of 64 numbers: the 32-byte ed25519 secret seed followed by the
 //! 32-byte public key, exactly as `solana-keygen` writes it, so files move between the two freely.
-//! A seed phrase is a 12-word BIP39 mnemonic; the key is the first 32 bytes of its BIP39 seed with
-//! an empty passphrase, as `solana-keygen new` derives it.
+//! A seed phrase is a 12-word BIP39 mnemonic. Without a derivation path the key is the first 32
+//! bytes of its BIP39 seed with an empty passphrase, as `solana-keygen new` derives it; with one
+//! (`m/44'/501'/0'/0'` for Phantom and Solflare) it is the SLIP-0010 key at that path (see
+//! [`slip10`]).
+
+pub mod slip10;
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use dataplane::types::Pubkey;
 use ed25519_dalek::SigningKey;
+
+use self::slip10::{DerivationPath, ExtendedKey};
 
 /// Bytes in a keypair: secret seed ‖ public key.
 pub const KEYPAIR_BYTES: usize = 64;
@@ -165,16 +171,32 @@ pub fn generate_mnemonic() -> bip39::Mnemonic {
     bip39::Mnemonic::from_entropy(&entropy).expect("16 bytes is a valid BIP39 entropy length")
 }
 
-/// The key a seed phrase stands for, derived as `solana-keygen` does (BIP39 seed, first 32 bytes).
-pub fn keypair_from_mnemonic(mnemonic: &bip39::Mnemonic, passphrase: &str) -> SigningKey {
+/// The key a seed phrase stands for: the SLIP-0010 key at `derivation` if given, else the first 32
+/// bytes of the BIP39 seed (`solana-keygen`'s default).
+pub fn keypair_from_mnemonic(
+    mnemonic: &bip39::Mnemonic,
+    passphrase: &str,
+    derivation: Option<&DerivationPath>,
+) -> SigningKey {
     let seed = mnemonic.to_seed(passphrase);
-    let mut secret = [0u8; 32];
-    secret.copy_from_slice(&seed[..32]);
+    let secret = match derivation {
+        Some(path) => ExtendedKey::derive(&seed, path).secret,
+        None => {
+            let mut secret = [0u8; 32];
+            secret.copy_from_slice(&seed[..32]);
+            secret
+        }
+    };
     SigningKey::from_bytes(&secret)
 }
 
-/// Parses an English seed phrase (checksum verified) and derives its key.
-pub fn keypair_from_phrase(phrase: &str, passphrase: &str) -> Result<SigningKey, WalletError> {
+/// Parses an English seed phrase (checksum verified) and derives its key (see
+/// [`keypair_from_mnemonic`]).
+pub fn keypair_from_phrase(
+    phrase: &str,
+    passphrase: &str,
+    derivation: Option<&DerivationPath>,
+) -> Result<SigningKey, WalletError> {
     let words = phrase.split_whitespace().count();
     if words > 24 {
         return Err(WalletError::Mnemonic(format!(
@@ -183,7 +205,7 @@ pub fn keypair_from_phrase(phrase: &str, passphrase: &str) -> Result<SigningKey,
     }
     let mnemonic = bip39::Mnemonic::parse_in(bip39::Language::English, phrase)
         .map_err(|e| WalletError::Mnemonic(e.to_string()))?;
-    Ok(keypair_from_mnemonic(&mnemonic, passphrase))
+    Ok(keypair_from_mnemonic(&mnemonic, passphrase, derivation))
 }
 
 #[cfg(test)]
@@ -267,21 +289,40 @@ mod tests {
     fn mnemonic_derivation_matches_bip39_seed_vector() {
         // BIP39 seed of the vector with an empty passphrase; its first 32 bytes are the secret.
         let seed_hex = "5eb00bbddcf069084889a8ab9155568165f5c453ccb85e70811aaed6f6da5fc1";
-        let key = keypair_from_phrase(ABANDON, "").unwrap();
+        let key = keypair_from_phrase(ABANDON, "", None).unwrap();
         let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, seed_hex);
         assert_ne!(
-            keypair_from_phrase(ABANDON, "pass").unwrap().to_bytes(),
+            keypair_from_phrase(ABANDON, "pass", None)
+                .unwrap()
+                .to_bytes(),
             key.to_bytes()
         );
+    }
+
+    #[test]
+    fn solana_derivation_path_gives_the_address_phantom_shows() {
+        // The address Phantom, Solflare and @solana/web3.js + ed25519-hd-key show for BIP39's first
+        // vector at m/44'/501'/0'/0' (published in several wallet libraries' tests).
+        let phantom = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk";
+        let path = DerivationPath::solana();
+        let key = keypair_from_phrase(ABANDON, "", Some(&path)).unwrap();
+        assert_eq!(pubkey_of(&key).to_string(), phantom);
+        // Without the path the key stays solana-keygen's (the seed's first 32 bytes).
+        let plain = keypair_from_phrase(ABANDON, "", None).unwrap();
+        assert_ne!(pubkey_of(&plain).to_string(), phantom);
+        // The next account is another key.
+        let account_1: DerivationPath = "m/44'/501'/1'/0'".parse().unwrap();
+        let next = keypair_from_phrase(ABANDON, "", Some(&account_1)).unwrap();
+        assert_ne!(pubkey_of(&next), pubkey_of(&key));
     }
 
     #[test]
     fn generated_mnemonics_have_12_words_and_rederive() {
         let m = generate_mnemonic();
         assert_eq!(m.word_count(), MNEMONIC_WORDS);
-        let key = keypair_from_mnemonic(&m, "");
-        let again = keypair_from_phrase(&m.to_string(), "").unwrap();
+        let key = keypair_from_mnemonic(&m, "", None);
+        let again = keypair_from_phrase(&m.to_string(), "", None).unwrap();
         assert_eq!(key.to_bytes(), again.to_bytes());
         assert_ne!(generate_mnemonic().to_string(), m.to_string());
     }
@@ -290,11 +331,11 @@ mod tests {
     fn bad_phrases_are_rejected() {
         let bad_checksum = ABANDON.replace("about", "abandon");
         assert!(matches!(
-            keypair_from_phrase(&bad_checksum, ""),
+            keypair_from_phrase(&bad_checksum, "", None),
             Err(WalletError::Mnemonic(_))
         ));
-        assert!(keypair_from_phrase("not words at all", "").is_err());
-        assert!(keypair_from_phrase(&"abandon ".repeat(10_000), "").is_err());
+        assert!(keypair_from_phrase("not words at all", "", None).is_err());
+        assert!(keypair_from_phrase(&"abandon ".repeat(10_000), "", None).is_err());
     }
 
     proptest::proptest! {
@@ -305,6 +346,27 @@ mod tests {
             let back = decode_keypair(&encode_keypair(&key), "p").unwrap();
             proptest::prop_assert_eq!(back.to_bytes(), secret);
             let _ = decode_keypair(&junk, "p");
+        }
+    }
+
+    proptest::proptest! {
+        /// Our SLIP-0010 keys are solana-keypair's (ed25519-dalek-bip32) for any seed and path.
+        #[test]
+        fn derived_keys_match_solana_keypair(
+            seed in proptest::collection::vec(proptest::num::u8::ANY, 16..=64),
+            indices in proptest::collection::vec(0u32..(1 << 31), 0..6),
+        ) {
+            #[allow(deprecated)] // solana-sdk points at solana-keypair, which we do not depend on.
+            use solana_sdk::signer::{keypair::keypair_from_seed_and_derivation_path, Signer};
+            let text = std::iter::once("m".to_string())
+                .chain(indices.iter().map(|i| format!("{i}'")))
+                .collect::<Vec<_>>()
+                .join("/");
+            let ours: DerivationPath = text.parse().unwrap();
+            let theirs = solana_derivation_path::DerivationPath::from_absolute_path_str(&text).unwrap();
+            let sol = keypair_from_seed_and_derivation_path(&seed, Some(theirs)).unwrap();
+            let key = SigningKey::from_bytes(&ExtendedKey::derive(&seed, &ours).secret);
+            proptest::prop_assert_eq!(sol.pubkey().to_bytes(), pubkey_of(&key).0);
         }
     }
 
@@ -335,7 +397,7 @@ mod tests {
         let sol = keypair_from_seed_phrase_and_passphrase(&m.to_string(), "").unwrap();
         assert_eq!(
             sol.pubkey().to_bytes(),
-            pubkey_of(&keypair_from_mnemonic(&m, "")).0
+            pubkey_of(&keypair_from_mnemonic(&m, "", None)).0
         );
     }
 }

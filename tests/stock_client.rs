@@ -1,19 +1,27 @@
 //! A stock Solana client library (`solana-rpc-client` + `solana-sdk`, unchanged) drives a running node:
-//! airdrop, build/sign/send/confirm a System Program transfer, read balances and the transaction.
+//! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances and the
+//! transaction.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Options, TestValidator};
+use common::{Options, TestValidator, ACCOUNT_LAMPORTS};
 use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::RpcClient;
-use solana_rpc_client_api::config::{RpcSendTransactionConfig, RpcTransactionConfig};
+use solana_rpc_client_api::client_error::ErrorKind;
+use solana_rpc_client_api::config::{
+    RpcBlockConfig, RpcSendTransactionConfig, RpcTransactionConfig,
+};
+use solana_rpc_client_api::request::RpcError;
+use solana_sdk::message::{v0, AddressLookupTableAccount, VersionedMessage};
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::transaction::{Transaction, TransactionVersion, VersionedTransaction};
 use solana_system_interface::instruction as system_instruction;
-use solana_transaction_status_client_types::UiTransactionEncoding;
+use solana_transaction_status_client_types::{
+    EncodedTransaction, UiMessage, UiTransactionEncoding,
+};
 
 fn wait_for_status(client: &RpcClient, sig: &solana_sdk::signature::Signature) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -131,4 +139,107 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert!(epoch.absolute_slot > 0);
     let slot = client.get_slot().unwrap();
     assert!(slot >= epoch.absolute_slot.saturating_sub(5));
+}
+
+/// The JSON-RPC error code of a client error (panics on transport errors).
+fn rpc_code(e: &solana_rpc_client_api::client_error::Error) -> i64 {
+    match e.kind() {
+        ErrorKind::RpcError(RpcError::RpcResponseError { code, .. }) => *code,
+        other => panic!("not an RPC response error: {other:?}"),
+    }
+}
+
+#[test]
+fn stock_solana_client_sends_a_v0_transfer_and_reads_it_back_as_version_0() {
+    let node = TestValidator::start(Options::default());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let alice = Keypair::new_from_array(node.accounts[0].to_bytes());
+    let bob = Keypair::new();
+
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 777);
+    let message = v0::Message::try_compile(&alice.pubkey(), &[ix], &[], blockhash).unwrap();
+    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[&alice]).unwrap();
+    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 777);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        ACCOUNT_LAMPORTS - 777 - 5_000
+    );
+
+    let with_max = |encoding| RpcTransactionConfig {
+        encoding: Some(encoding),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: Some(0),
+    };
+    let got = client
+        .get_transaction_with_config(&sig, with_max(UiTransactionEncoding::Json))
+        .unwrap();
+    assert_eq!(got.transaction.version, Some(TransactionVersion::Number(0)));
+    assert_eq!(got.transaction.meta.as_ref().map(|m| m.fee), Some(5_000));
+    let EncodedTransaction::Json(ui) = &got.transaction.transaction else {
+        panic!("not JSON: {:?}", got.transaction.transaction);
+    };
+    let UiMessage::Raw(raw) = &ui.message else {
+        panic!("not a raw message: {:?}", ui.message);
+    };
+    assert_eq!(raw.address_table_lookups, Some(vec![]));
+    let binary = client
+        .get_transaction_with_config(&sig, with_max(UiTransactionEncoding::Base64))
+        .unwrap();
+    assert_eq!(binary.transaction.transaction.decode(), Some(tx.clone()));
+
+    // A client that does not say it reads v0 gets Solana's -32015, for the block too.
+    let without_max = RpcTransactionConfig {
+        max_supported_transaction_version: None,
+        ..with_max(UiTransactionEncoding::Json)
+    };
+    let e = client
+        .get_transaction_with_config(&sig, without_max)
+        .unwrap_err();
+    assert_eq!(rpc_code(&e), -32015, "{e:?}");
+    let block_config = |max| RpcBlockConfig {
+        encoding: Some(UiTransactionEncoding::Base64),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: max,
+        ..RpcBlockConfig::default()
+    };
+    let e = client
+        .get_block_with_config(got.slot, block_config(None))
+        .unwrap_err();
+    assert_eq!(rpc_code(&e), -32015, "{e:?}");
+    let block = client
+        .get_block_with_config(got.slot, block_config(Some(0)))
+        .unwrap();
+    let ours = block
+        .transactions
+        .unwrap()
+        .into_iter()
+        .find(|t| {
+            t.transaction
+                .decode()
+                .is_some_and(|d| d.signatures[0] == sig)
+        })
+        .expect("the v0 transfer in its block");
+    assert_eq!(ours.version, Some(TransactionVersion::Number(0)));
+
+    // A v0 message that loads an account from a lookup table is refused, saying why.
+    let table = AddressLookupTableAccount {
+        key: Keypair::new().pubkey(),
+        addresses: vec![bob.pubkey()],
+    };
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1);
+    let message = v0::Message::try_compile(&alice.pubkey(), &[ix], &[table], blockhash).unwrap();
+    assert_eq!(message.address_table_lookups.len(), 1);
+    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[&alice]).unwrap();
+    let e = client.send_transaction(&tx).unwrap_err();
+    assert_eq!(rpc_code(&e), -32602, "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("address lookup tables are not supported"),
+        "{e}"
+    );
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 777);
 }

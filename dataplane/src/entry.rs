@@ -306,7 +306,7 @@ pub fn check_ticks(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::txn::build_transfer;
+    use crate::txn::{build_transfer, build_transfer_v0};
     use crate::types::Pubkey;
     use ed25519_dalek::SigningKey;
     use proptest::prelude::*;
@@ -320,7 +320,13 @@ pub(crate) mod tests {
                 .map(|i| {
                     let key = SigningKey::from_bytes(&[i.wrapping_add(1); 32]);
                     let to = Pubkey([i.wrapping_add(100); 32]);
-                    let bytes = build_transfer(&key, &to, u64::from(i) * 7 + 1, &Hash([i; 32]));
+                    let lamports = u64::from(i) * 7 + 1;
+                    // Every other one a v0 message, so entries and blocks carry both formats.
+                    let bytes = if i % 2 == 1 {
+                        build_transfer_v0(&key, &to, lamports, &Hash([i; 32]))
+                    } else {
+                        build_transfer(&key, &to, lamports, &Hash([i; 32]))
+                    };
                     Txn::parse(&bytes).expect("built transfers parse")
                 })
                 .collect()

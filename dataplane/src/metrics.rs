@@ -31,11 +31,13 @@ pub enum Reject {
     QueueFull,
     /// The leader's vote queue held votes for its most vote accounts: the oldest vote was dropped.
     VoteQueueFull,
+    /// A message version other than legacy and v0, or a v0 message with address table lookups.
+    UnsupportedMessage,
 }
 
 impl Reject {
     /// Every reason, in counter order.
-    pub const ALL: [Reject; 11] = [
+    pub const ALL: [Reject; 12] = [
         Reject::Malformed,
         Reject::Oversized,
         Reject::BadSignature,
@@ -47,6 +49,7 @@ impl Reject {
         Reject::InsufficientFundsForFee,
         Reject::QueueFull,
         Reject::VoteQueueFull,
+        Reject::UnsupportedMessage,
     ];
 
     /// Stable snake-case name, used as the metric label.
@@ -63,6 +66,7 @@ impl Reject {
             Reject::InsufficientFundsForFee => "insufficient_funds_for_fee",
             Reject::QueueFull => "queue_full",
             Reject::VoteQueueFull => "vote_queue_full",
+            Reject::UnsupportedMessage => "unsupported_message",
         }
     }
 }
@@ -74,6 +78,9 @@ impl From<&TxnError> for Reject {
             TxnError::UnsupportedProgram(_) => Reject::UnsupportedProgram,
             TxnError::UnsupportedInstruction { .. }
             | TxnError::UnsupportedVoteInstruction { .. } => Reject::UnsupportedInstruction,
+            TxnError::UnsupportedVersion { .. } | TxnError::AddressTableLookups { .. } => {
+                Reject::UnsupportedMessage
+            }
             _ => Reject::Malformed,
         }
     }

@@ -270,7 +270,7 @@ fn check_packet(
 mod tests {
     use super::*;
     use crate::packet::PacketBatchPool;
-    use crate::txn::build_transfer;
+    use crate::txn::{build_transfer, build_transfer_v0};
     use crate::types::Hash;
     use curve25519_dalek::constants::EIGHT_TORSION;
     use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -735,6 +735,30 @@ mod tests {
         let signer = Pubkey(sk.verifying_key().to_bytes());
         assert_eq!(err, SigverifyError::BadSignature { index: 0, signer });
         assert!(err.to_string().contains(&signer.to_string()));
+    }
+
+    #[test]
+    fn v0_transactions_are_verified_over_their_version_byte() {
+        let sk = SigningKey::from_bytes(&[5; 32]);
+        let v0 = build_transfer_v0(&sk, &Pubkey([9; 32]), 1, &Hash::default());
+        let deduper = Deduper::new(10, Duration::from_secs(60));
+        let txn = check_packet(&v0, false, &deduper, &mut KeyCache::new()).unwrap();
+        assert_eq!(txn.view().version(), txn::MessageVersion::V0);
+        // The legacy twin's signature does not sign the v0 message: the version byte is covered.
+        let legacy = build_transfer(&sk, &Pubkey([9; 32]), 1, &Hash::default());
+        let mut forged = v0.clone();
+        forged[1..65].copy_from_slice(&legacy[1..65]);
+        assert_eq!(
+            check_packet(&forged, false, &deduper, &mut KeyCache::new()).unwrap_err(),
+            Reject::BadSignature
+        );
+        // A lookup table is refused before any signature is checked, and counted as such.
+        let mut lookups = v0.clone();
+        *lookups.last_mut().unwrap() = 1;
+        assert_eq!(
+            check_packet(&lookups, false, &deduper, &mut KeyCache::new()).unwrap_err(),
+            Reject::UnsupportedMessage
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Solana legacy transactions: a zero-copy, single-pass, bounded parser and a transfer builder.
+//! Solana transactions (legacy and v0 messages): a zero-copy, bounded parser and a transfer
+//! builder.
 //!
 //! The parser records offsets into the packet (as Firedancer's `fd_txn_parse` does) and allocates
 //! nothing; every length is checked against what is left of the packet before it is used, so any byte
@@ -12,6 +13,12 @@
 //! Wire format (Solana's): `compact-u16 n, n × 64-byte signatures, message`, where the legacy message is
 //! `header(3) | compact-u16 k, k × 32-byte keys | 32-byte recent blockhash | compact-u16 m, m ×
 //! (program index u8, compact-u16 a, a × u8 account index, compact-u16 d, d × data byte)`.
+//!
+//! A versioned message starts with a byte whose top bit is set and whose low 7 bits are the version
+//! (a legacy header's first byte, a signer count, never has it set). Version 0 is `0x80 | legacy
+//! message | compact-u16 l, l × address table lookup`; we accept it with no lookups (`l` = 0), since
+//! accounts loaded from a lookup table would need the table's on-chain contents. The signatures cover
+//! the whole message, version byte included.
 
 use ed25519_dalek::{Signer, SigningKey};
 
@@ -68,9 +75,21 @@ pub enum TxnError {
         /// How many.
         extra: usize,
     },
-    /// A version-prefixed (v0) message: only legacy messages are accepted.
-    #[error("versioned (v0) messages are not supported; send a legacy transaction")]
-    VersionedMessage,
+    /// A versioned message of a version other than 0.
+    #[error("message version {version} is not supported (only legacy and v0 messages are)")]
+    UnsupportedVersion {
+        /// The version (the prefix byte's low 7 bits).
+        version: u8,
+    },
+    /// A v0 message that loads accounts from address lookup tables.
+    #[error(
+        "v0 message has {count} address table lookups: address lookup tables are not supported \
+         (list every account in the message's account keys)"
+    )]
+    AddressTableLookups {
+        /// Lookups announced.
+        count: usize,
+    },
     /// The header, the signature count and the key count disagree.
     #[error("invalid message header: {0}")]
     BadHeader(&'static str),
@@ -153,6 +172,16 @@ pub enum TxnError {
     BadVoteData(VoteError),
 }
 
+/// A message's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageVersion {
+    /// Solana's original message, without a version byte.
+    #[default]
+    Legacy,
+    /// Version 0 (prefix byte `0x80`), here always without address table lookups.
+    V0,
+}
+
 /// Offsets and counts of one parsed transaction, relative to the start of its bytes.
 ///
 /// All offsets fit in `u16` because a transaction is at most [`TXN_SIZE_MAX`] bytes.
@@ -164,8 +193,10 @@ pub struct TxnLayout {
     pub num_signatures: u8,
     /// Offset of the first signature.
     pub signatures_off: u16,
-    /// Offset of the message (what the signatures sign).
+    /// Offset of the message (what the signatures sign; a v0 message's version byte included).
     pub message_off: u16,
+    /// Legacy or v0.
+    pub version: MessageVersion,
     /// Header: signatures required.
     pub num_required_signatures: u8,
     /// Header: read-only accounts among the signers.
@@ -275,11 +306,12 @@ fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnErro
     }
 }
 
-/// Parses and sanitizes a transaction in one bounded pass, without allocating.
+/// Parses and sanitizes a transaction without allocating: its shape (every length, to the last
+/// byte), then what its instructions do.
 ///
-/// Accepts only legacy messages whose every instruction is a System Program transfer between
-/// distinct-role accounts (debited account a writable signer, credited account writable), or whose
-/// only instruction is a vote (see the module docs).
+/// Accepts legacy and v0 messages (v0 without address table lookups) whose every instruction is a
+/// System Program transfer between distinct-role accounts (debited account a writable signer,
+/// credited account writable), or whose only instruction is a vote (see the module docs).
 pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
     if bytes.len() > TXN_SIZE_MAX {
         return Err(TxnError::Oversized { len: bytes.len() });
@@ -290,12 +322,9 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
     let signatures_off = r.pos;
     r.take("signatures", num_signatures * Signature::LEN)?;
     let message_off = r.pos;
+    let version = message_version(&mut r)?;
 
-    let first = r.u8("message header")?;
-    if first & 0x80 != 0 {
-        return Err(TxnError::VersionedMessage);
-    }
-    let num_required_signatures = first;
+    let num_required_signatures = r.u8("message header")?;
     let num_readonly_signed = r.u8("message header")?;
     let num_readonly_unsigned = r.u8("message header")?;
     if usize::from(num_required_signatures) != num_signatures {
@@ -341,52 +370,16 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         return Err(TxnError::NoInstructions);
     }
     let instructions_off = r.pos;
-    let layout_keys = KeyRoles {
-        num_keys,
-        num_required_signatures: usize::from(num_required_signatures),
-        num_readonly_signed: usize::from(num_readonly_signed),
-        num_readonly_unsigned: usize::from(num_readonly_unsigned),
-    };
-    let mut is_vote = false;
-    for ix in 0..num_instructions {
-        let program_index = r.u8("program index")?;
-        if usize::from(program_index) >= num_keys {
-            return Err(TxnError::AccountIndexOutOfRange {
-                instruction: ix,
-                index: program_index,
-                num_keys,
-            });
-        }
-        let num_accounts = r.compact_u16("instruction account count")?;
-        let accounts = r.take("instruction accounts", num_accounts)?;
-        for &a in accounts {
-            if usize::from(a) >= num_keys {
-                return Err(TxnError::AccountIndexOutOfRange {
-                    instruction: ix,
-                    index: a,
-                    num_keys,
-                });
-            }
-        }
-        let data_len = r.compact_u16("instruction data length")?;
-        let data = r.take("instruction data", data_len)?;
-
-        let pi = usize::from(program_index) * 32;
-        let program = &keys[pi..pi + 32];
-        if program == Pubkey::SYSTEM_PROGRAM.as_bytes() {
-            check_transfer(ix, accounts, data, &layout_keys, program_index)?;
-        } else if program == VOTE_PROGRAM_ID.as_bytes() {
-            if num_instructions != 1 {
-                return Err(TxnError::VoteNotAlone {
-                    instructions: num_instructions,
-                });
-            }
-            check_vote(accounts, data, &layout_keys, program_index)?;
-            is_vote = true;
-        } else {
-            return Err(TxnError::UnsupportedProgram(
-                Pubkey::try_from_slice(program).unwrap_or_default(),
-            ));
+    // The message's shape first, as Solana deserializes before it sanitizes: a v0 message's lookups
+    // are known before any instruction is judged, so an instruction naming an account a lookup
+    // would load is refused for the lookup, not for an index past the keys.
+    for _ in 0..num_instructions {
+        read_instruction(&mut r)?;
+    }
+    if version == MessageVersion::V0 {
+        let count = r.compact_u16("address table lookup count")?;
+        if count != 0 {
+            return Err(TxnError::AddressTableLookups { count });
         }
     }
     if r.pos != bytes.len() {
@@ -394,11 +387,23 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
             extra: bytes.len() - r.pos,
         });
     }
+    let roles = KeyRoles {
+        num_keys,
+        num_required_signatures: usize::from(num_required_signatures),
+        num_readonly_signed: usize::from(num_readonly_signed),
+        num_readonly_unsigned: usize::from(num_readonly_unsigned),
+    };
+    let instructions = Reader {
+        bytes,
+        pos: instructions_off,
+    };
+    let is_vote = check_instructions(instructions, num_instructions, keys, &roles)?;
     Ok(TxnLayout {
         len: bytes.len() as u16,
         num_signatures: num_required_signatures,
         signatures_off: signatures_off as u16,
         message_off: message_off as u16,
+        version,
         num_required_signatures,
         num_readonly_signed,
         num_readonly_unsigned,
@@ -409,6 +414,76 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         instructions_off: instructions_off as u16,
         is_vote,
     })
+}
+
+/// One compiled instruction: program index, account indices and data.
+fn read_instruction<'a>(r: &mut Reader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), TxnError> {
+    let program_index = r.u8("program index")?;
+    let num_accounts = r.compact_u16("instruction account count")?;
+    let accounts = r.take("instruction accounts", num_accounts)?;
+    let data_len = r.compact_u16("instruction data length")?;
+    let data = r.take("instruction data", data_len)?;
+    Ok((program_index, accounts, data))
+}
+
+/// Checks the `num_instructions` instructions at `r` (whose shape [`parse`] has read) against the
+/// key list: indices in range, and transfers only or one vote. Returns whether it is a vote.
+fn check_instructions(
+    mut r: Reader<'_>,
+    num_instructions: usize,
+    keys: &[u8],
+    roles: &KeyRoles,
+) -> Result<bool, TxnError> {
+    let num_keys = roles.num_keys;
+    let mut is_vote = false;
+    for ix in 0..num_instructions {
+        let (program_index, accounts, data) = read_instruction(&mut r)?;
+        let out_of_range = std::iter::once(&program_index)
+            .chain(accounts)
+            .find(|&&i| usize::from(i) >= num_keys);
+        if let Some(&index) = out_of_range {
+            return Err(TxnError::AccountIndexOutOfRange {
+                instruction: ix,
+                index,
+                num_keys,
+            });
+        }
+        let pi = usize::from(program_index) * 32;
+        let program = &keys[pi..pi + 32];
+        if program == Pubkey::SYSTEM_PROGRAM.as_bytes() {
+            check_transfer(ix, accounts, data, roles, program_index)?;
+        } else if program == VOTE_PROGRAM_ID.as_bytes() {
+            if num_instructions != 1 {
+                return Err(TxnError::VoteNotAlone {
+                    instructions: num_instructions,
+                });
+            }
+            check_vote(accounts, data, roles, program_index)?;
+            is_vote = true;
+        } else {
+            return Err(TxnError::UnsupportedProgram(
+                Pubkey::try_from_slice(program).unwrap_or_default(),
+            ));
+        }
+    }
+    Ok(is_vote)
+}
+
+/// Reads a versioned message's prefix byte, if there is one. A legacy message starts with its
+/// header instead, whose first byte is its signer count: Solana reads any first byte with the top
+/// bit set as a version prefix, so a legacy message has fewer than 128 signers.
+fn message_version(r: &mut Reader<'_>) -> Result<MessageVersion, TxnError> {
+    let Some(&first) = r.bytes.get(r.pos) else {
+        return Ok(MessageVersion::Legacy); // the header read reports the truncation
+    };
+    if first & 0x80 == 0 {
+        return Ok(MessageVersion::Legacy);
+    }
+    r.u8("message version")?;
+    match first & 0x7f {
+        0 => Ok(MessageVersion::V0),
+        version => Err(TxnError::UnsupportedVersion { version }),
+    }
 }
 
 struct KeyRoles {
@@ -632,6 +707,11 @@ impl<'a> TxnView<'a> {
         self.layout.is_vote
     }
 
+    /// The message's format.
+    pub fn version(&self) -> MessageVersion {
+        self.layout.version
+    }
+
     /// The vote's instruction, decoded on demand (it allocates its lockouts); `None` for a transfer.
     pub fn vote_instruction(&self) -> Option<VoteInstruction> {
         let (_, data) = self.vote_parts()?;
@@ -754,8 +834,35 @@ pub fn build_transfer(
     lamports: Lamports,
     recent_blockhash: &Hash,
 ) -> Vec<u8> {
+    let message = transfer_message(from, to, lamports, recent_blockhash, MessageVersion::Legacy);
+    sign_one(from, &message)
+}
+
+/// [`build_transfer`] as a v0 message (no address table lookups), as `solana-sdk`'s
+/// `v0::Message::try_compile` builds it.
+pub fn build_transfer_v0(
+    from: &SigningKey,
+    to: &Pubkey,
+    lamports: Lamports,
+    recent_blockhash: &Hash,
+) -> Vec<u8> {
+    let message = transfer_message(from, to, lamports, recent_blockhash, MessageVersion::V0);
+    sign_one(from, &message)
+}
+
+/// The message of a transfer from `from` (fee payer and only signer) to `to`.
+fn transfer_message(
+    from: &SigningKey,
+    to: &Pubkey,
+    lamports: Lamports,
+    recent_blockhash: &Hash,
+    version: MessageVersion,
+) -> Vec<u8> {
     let from_key = Pubkey(from.verifying_key().to_bytes());
     let mut msg = Vec::with_capacity(160);
+    if version == MessageVersion::V0 {
+        msg.push(0x80);
+    }
     // header: 1 signer, 0 read-only signed, 1 read-only unsigned (the System Program).
     msg.extend_from_slice(&[1, 0, 1]);
     write_compact_u16(&mut msg, 3);
@@ -770,11 +877,19 @@ pub fn build_transfer(
     write_compact_u16(&mut msg, TRANSFER_DATA_LEN as u16);
     msg.extend_from_slice(&SYSTEM_TRANSFER.to_le_bytes());
     msg.extend_from_slice(&lamports.to_le_bytes());
-    let sig = from.sign(&msg);
-    let mut out = Vec::with_capacity(1 + 64 + msg.len());
+    if version == MessageVersion::V0 {
+        write_compact_u16(&mut msg, 0); // no address table lookups
+    }
+    msg
+}
+
+/// The wire bytes of `message` signed by its one signer.
+fn sign_one(signer: &SigningKey, message: &[u8]) -> Vec<u8> {
+    let sig = signer.sign(message);
+    let mut out = Vec::with_capacity(1 + 64 + message.len());
     write_compact_u16(&mut out, 1);
     out.extend_from_slice(&sig.to_bytes());
-    out.extend_from_slice(&msg);
+    out.extend_from_slice(message);
     out
 }
 
@@ -852,10 +967,10 @@ mod tests {
         for n in 0..good.len() {
             assert!(parse(&good[..n]).is_err(), "prefix {n} parsed");
         }
-        // Versioned message.
-        let mut v0 = good.clone();
-        v0[65] = 0x80;
-        assert_eq!(parse(&v0), Err(TxnError::VersionedMessage));
+        // A version other than 0.
+        let mut v1 = good.clone();
+        v1.insert(65, 0x81);
+        assert_eq!(parse(&v1), Err(TxnError::UnsupportedVersion { version: 1 }));
         // Unknown program: change the third key (program id).
         let mut p = good.clone();
         let prog_off = 65 + 3 + 1 + 64;
@@ -1067,6 +1182,163 @@ mod tests {
             parse(&raw_txn([1, 0, 1], &other, &[(2, &[1, 0], &data)])),
             Err(TxnError::UnsupportedProgram(Pubkey([9; 32])))
         );
+    }
+
+    /// `wire` (at most 127 signatures) with its message made v0: the version byte before it, then
+    /// `lookups` (the encoded address table lookups) after it. The signatures are left as they were.
+    fn as_v0(wire: &[u8], lookups: &[u8]) -> Vec<u8> {
+        let message_off = 1 + 64 * usize::from(wire[0]);
+        let mut out = wire[..message_off].to_vec();
+        out.push(0x80);
+        out.extend_from_slice(&wire[message_off..]);
+        out.extend_from_slice(lookups);
+        out
+    }
+
+    #[test]
+    fn builds_and_parses_a_v0_transfer() {
+        let k = key(1);
+        let to = Pubkey([9; 32]);
+        let bh = Hash([3; 32]);
+        let wire = build_transfer_v0(&k, &to, 1234, &bh);
+        let v = TxnView::new(&wire).unwrap();
+        assert_eq!(v.version(), MessageVersion::V0);
+        assert_eq!(v.fee_payer(), Pubkey(k.verifying_key().to_bytes()));
+        assert_eq!((v.num_account_keys(), v.account_key(1)), (3, to));
+        assert_eq!(v.recent_blockhash(), bh);
+        assert!(v.is_writable(0) && v.is_writable(1) && !v.is_writable(2));
+        let legacy = build_transfer(&k, &to, 1234, &bh);
+        // The v0 message is the legacy one between a version byte and an empty lookup list.
+        assert_eq!(wire[65..], as_v0(&legacy, &[0])[65..]);
+        let legacy = TxnView::new(&legacy).unwrap();
+        assert_eq!(legacy.version(), MessageVersion::Legacy);
+        assert_eq!(
+            v.transfers().collect::<Vec<_>>(),
+            legacy.transfers().collect::<Vec<_>>()
+        );
+        // The signed message is the whole v0 message: version byte, body and the empty lookups.
+        assert_eq!(v.message()[0], 0x80);
+        assert_eq!(v.message().len(), legacy.message().len() + 2);
+        let vk = k.verifying_key();
+        let sig = ed25519_dalek::Signature::from_bytes(v.signature_bytes(0));
+        assert!(vk.verify_strict(v.message(), &sig).is_ok());
+        assert!(vk.verify_strict(&v.message()[1..], &sig).is_err());
+    }
+
+    #[test]
+    fn a_v0_vote_parses_too() {
+        let keys = [IDENTITY, VOTE_ACCOUNT, VOTE_PROGRAM_ID];
+        let legacy = raw_txn([1, 0, 1], &keys, &[(2, &[1, 0], &tower_sync_data())]);
+        let wire = as_v0(&legacy, &[0]);
+        let v = TxnView::new(&wire).unwrap();
+        assert!(v.is_vote() && v.version() == MessageVersion::V0);
+        assert_eq!(v.vote_account(), Some(VOTE_ACCOUNT));
+        assert_eq!(
+            v.vote_instruction(),
+            TxnView::new(&legacy).unwrap().vote_instruction()
+        );
+    }
+
+    #[test]
+    fn v0_lookups_and_other_versions_are_refused_by_name() {
+        let good = build_transfer(&key(2), &Pubkey([5; 32]), 1, &Hash::default());
+        // A transfer to an account loaded from a table (index 2 past the 2 keys; as solana-sdk's
+        // `try_compile` builds it, with the table's writable index 0 standing for the recipient):
+        // the lookup is named, not the index.
+        let keys = [IDENTITY, Pubkey::SYSTEM_PROGRAM];
+        let mut data = SYSTEM_TRANSFER.to_le_bytes().to_vec();
+        data.extend_from_slice(&5u64.to_le_bytes());
+        let loaded = raw_txn([1, 0, 1], &keys, &[(1, &[0, 2], &data)]);
+        let mut table = vec![1];
+        table.extend_from_slice(&[8; 32]);
+        table.extend_from_slice(&[1, 0, 0]);
+        assert_eq!(
+            parse(&as_v0(&loaded, &table)),
+            Err(TxnError::AddressTableLookups { count: 1 })
+        );
+        // Without the v0 prefix the same instruction is an index past the keys.
+        assert!(matches!(
+            parse(&loaded),
+            Err(TxnError::AccountIndexOutOfRange { index: 2, .. })
+        ));
+        // One lookup: table key, one writable index, no read-only ones.
+        let mut lookup = vec![1];
+        lookup.extend_from_slice(&[8; 32]);
+        lookup.extend_from_slice(&[1, 0, 0]);
+        let e = parse(&as_v0(&good, &lookup)).unwrap_err();
+        assert_eq!(e, TxnError::AddressTableLookups { count: 1 });
+        assert!(
+            e.to_string()
+                .contains("address lookup tables are not supported"),
+            "{e}"
+        );
+        assert_eq!(
+            crate::metrics::Reject::from(&e),
+            crate::metrics::Reject::UnsupportedMessage
+        );
+        // A count alone is refused before the lookups it announces are read.
+        assert_eq!(
+            parse(&as_v0(&good, &[0x80, 0x01])),
+            Err(TxnError::AddressTableLookups { count: 128 })
+        );
+        // The lookup count is required, and nothing may follow it.
+        assert!(matches!(
+            parse(&as_v0(&good, &[])),
+            Err(TxnError::Truncated {
+                field: "address table lookup count",
+                ..
+            })
+        ));
+        assert_eq!(
+            parse(&as_v0(&good, &[0, 0])),
+            Err(TxnError::TrailingBytes { extra: 1 })
+        );
+        // Every version but 0.
+        for version in 1..=0x7f_u8 {
+            let mut wire = as_v0(&good, &[0]);
+            wire[65] = 0x80 | version;
+            let e = parse(&wire).unwrap_err();
+            assert_eq!(e, TxnError::UnsupportedVersion { version });
+            assert!(e.to_string().contains("only legacy and v0"), "{e}");
+        }
+        // A version byte and nothing else.
+        assert!(matches!(
+            parse(&good[..65].iter().copied().chain([0x80]).collect::<Vec<_>>()),
+            Err(TxnError::Truncated {
+                field: "message header",
+                ..
+            })
+        ));
+        // Every truncation of a v0 transfer fails.
+        let v0 = as_v0(&good, &[0]);
+        for n in 0..v0.len() {
+            assert!(parse(&v0[..n]).is_err(), "prefix {n} parsed");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_v0_transfers_never_panic(idx in 0usize..180, val in any::<u8>(), lamports in any::<u64>()) {
+            let mut b = build_transfer_v0(&key(3), &Pubkey([1; 32]), lamports, &Hash([2; 32]));
+            let i = idx % b.len();
+            b[i] = val;
+            if let Ok(l) = parse(&b) {
+                let v = TxnView::from_parts(&b, l);
+                let _ = v.transfers().count();
+                prop_assert_eq!(v.message()[0] == 0x80, v.version() == MessageVersion::V0);
+            }
+        }
+
+        #[test]
+        fn built_v0_transfers_round_trip(lamports in any::<u64>(), to in any::<[u8; 32]>()) {
+            let k = key(4);
+            prop_assume!(to != [0u8; 32] && to != k.verifying_key().to_bytes());
+            let b = build_transfer_v0(&k, &Pubkey(to), lamports, &Hash([7; 32]));
+            let v = TxnView::new(&b).unwrap();
+            prop_assert_eq!(v.version(), MessageVersion::V0);
+            let t: Vec<_> = v.transfers().collect();
+            prop_assert_eq!(t, vec![Transfer { from: 0, to: 1, lamports }]);
+        }
     }
 
     proptest! {

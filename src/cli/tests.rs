@@ -98,7 +98,7 @@ fn keygen_writes_a_recoverable_keypair_and_refuses_overwrite() {
         .lines()
         .find(|l| l.split_whitespace().count() == wallet::MNEMONIC_WORDS)
         .unwrap();
-    let derived = wallet::keypair_from_phrase(phrase, "").unwrap();
+    let derived = wallet::keypair_from_phrase(phrase, "", None).unwrap();
     assert_eq!(wallet::pubkey_of(&derived), pubkey);
 
     let e = run(&["keygen", "--outfile", path_str(&file)], "").unwrap_err();
@@ -136,6 +136,93 @@ fn keygen_writes_a_recoverable_keypair_and_refuses_overwrite() {
         "no such words\n"
     )
     .is_err());
+}
+
+/// BIP39's first English test vector.
+const ABANDON: &str = "abandon abandon abandon abandon abandon abandon abandon abandon abandon \
+                       abandon abandon about";
+/// The address Phantom shows for [`ABANDON`] (its account 0, `m/44'/501'/0'/0'`).
+const ABANDON_PHANTOM: &str = "HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk";
+
+#[test]
+fn keygen_recover_derives_by_slip10_when_given_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("id.json");
+    let recover = |extra: &[&str]| {
+        let mut args = vec!["keygen", "recover", "--force", "-o", path_str(&file)];
+        args.extend_from_slice(extra);
+        let out = run(&args, &format!("{ABANDON}\n")).unwrap();
+        let pubkey = wallet::read_pubkey_file(&file).unwrap();
+        assert!(out.contains(&format!("pubkey: {pubkey}")), "{out}");
+        pubkey.to_string()
+    };
+    // The flag alone, before another flag or last, means Solana's path: Phantom's address.
+    assert_eq!(recover(&["--derivation-path"]), ABANDON_PHANTOM);
+    let mut args = vec!["keygen", "recover", "--derivation-path", "--force"];
+    args.extend_from_slice(&["-o", path_str(&file)]);
+    run(&args, &format!("{ABANDON}\n")).unwrap();
+    assert_eq!(
+        wallet::read_pubkey_file(&file).unwrap().to_string(),
+        ABANDON_PHANTOM
+    );
+    assert_eq!(
+        recover(&["--derivation-path", "m/44'/501'/0'/0'"]),
+        ABANDON_PHANTOM
+    );
+    // Another account is another key, the one that path derives.
+    let account_1 = recover(&["--derivation-path", "m/44'/501'/1'/0'"]);
+    let path: wallet::slip10::DerivationPath = "m/44'/501'/1'/0'".parse().unwrap();
+    let expected = wallet::keypair_from_phrase(ABANDON, "", Some(&path)).unwrap();
+    assert_eq!(account_1, wallet::pubkey_of(&expected).to_string());
+    assert_ne!(account_1, ABANDON_PHANTOM);
+    // Without the flag the key is solana-keygen's default: the BIP39 seed's first 32 bytes.
+    let plain = recover(&[]);
+    let seed_key = ed25519_dalek::SigningKey::from_bytes(
+        &bip39::Mnemonic::parse(ABANDON).unwrap().to_seed("")[..32]
+            .try_into()
+            .unwrap(),
+    );
+    assert_eq!(plain, wallet::pubkey_of(&seed_key).to_string());
+    assert_ne!(plain, ABANDON_PHANTOM);
+}
+
+#[test]
+fn a_derivation_path_with_a_normal_component_is_refused() {
+    for args in [
+        &["keygen", "recover", "--derivation-path", "m/44'/501'/0/0"][..],
+        &["keygen", "--derivation-path", "m/44'/501'/0/0"],
+    ] {
+        let e = parse(args).unwrap_err().to_string();
+        assert!(e.contains("--derivation-path"), "{e}");
+        assert!(
+            e.contains("component 3 (0) is not hardened") && e.contains("write 0'"),
+            "{e}"
+        );
+    }
+    let e = parse(&["keygen", "recover", "--derivation-path", "44'/501'"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must start with \"m\""), "{e}");
+    // A key with no phrase has nothing to derive from.
+    assert!(parse(&["keygen", "--no-mnemonic", "--derivation-path"]).is_err());
+}
+
+#[test]
+fn keygen_with_a_derivation_path_prints_a_phrase_that_recovers_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("id.json");
+    let out = run(&["keygen", "-o", path_str(&file), "--derivation-path"], "").unwrap();
+    let pubkey = wallet::read_pubkey_file(&file).unwrap();
+    assert!(out.contains("derivation path m/44'/501'/0'/0'"), "{out}");
+    let phrase = out
+        .lines()
+        .find(|l| l.split_whitespace().count() == wallet::MNEMONIC_WORDS)
+        .unwrap();
+    let solana = wallet::slip10::DerivationPath::solana();
+    let derived = wallet::keypair_from_phrase(phrase, "", Some(&solana)).unwrap();
+    assert_eq!(wallet::pubkey_of(&derived), pubkey);
+    let plain = wallet::keypair_from_phrase(phrase, "", None).unwrap();
+    assert_ne!(wallet::pubkey_of(&plain), pubkey);
 }
 
 #[test]

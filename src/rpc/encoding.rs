@@ -1,13 +1,17 @@
 //! Transactions, their meta and blocks rendered in Solana's JSON shapes, and transactions decoded
 //! from request text.
 //!
-//! Rendering walks the legacy message generically (any program, any instruction) instead of using
-//! `dataplane::txn::parse`, which accepts only the transfers the bank executes today: a stored
+//! Rendering walks the message (legacy or v0) generically (any program, any instruction) instead of
+//! using `dataplane::txn::parse`, which accepts only the transfers the bank executes today: a stored
 //! transaction must stay renderable when more programs (the vote program) arrive.
+//!
+//! A v0 transaction is shown only to a client that said it understands one
+//! (`maxSupportedTransactionVersion` ≥ 0); any other gets Solana's -32015, so an old client never
+//! misreads a versioned message as a legacy one.
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use dataplane::txn::{INSTRUCTIONS_MAX, TXN_SIZE_MAX};
+use dataplane::txn::{MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX};
 use dataplane::types::{Pubkey, Signature};
 use serde_json::{json, Map, Value};
 
@@ -99,10 +103,12 @@ struct Instruction<'a> {
     data: &'a [u8],
 }
 
-/// A legacy transaction's fields, borrowed from its wire bytes.
+/// A legacy or v0 (without address table lookups) transaction's fields, borrowed from its wire
+/// bytes.
 #[derive(Debug)]
-pub(super) struct LegacyTxn<'a> {
+pub(super) struct WireTxn<'a> {
     signatures: &'a [u8],
+    version: MessageVersion,
     header: [u8; 3],
     keys: &'a [u8],
     recent_blockhash: &'a [u8],
@@ -143,9 +149,34 @@ impl<'a> Cursor<'a> {
     }
 }
 
-impl<'a> LegacyTxn<'a> {
+/// A message's version from its first byte (consumed if it is a version prefix); a version other
+/// than 0 is an error.
+fn read_version(c: &mut Cursor<'_>) -> Result<MessageVersion, String> {
+    let first = *c.bytes.get(c.pos).ok_or("message is empty")?;
+    if first & 0x80 == 0 {
+        return Ok(MessageVersion::Legacy);
+    }
+    c.take(1, "message version")?;
+    match first & 0x7f {
+        0 => Ok(MessageVersion::V0),
+        version => Err(format!("message version {version} is not supported")),
+    }
+}
+
+/// The message version of a stored transaction, read from the byte after its signatures.
+fn stored_version(wire: &[u8]) -> Result<MessageVersion, String> {
+    let mut c = Cursor {
+        bytes: wire,
+        pos: 0,
+    };
+    let num_signatures = c.compact_u16("signature count")?;
+    c.take(num_signatures * Signature::LEN, "signatures")?;
+    read_version(&mut c)
+}
+
+impl<'a> WireTxn<'a> {
     /// Splits `wire` into its fields; every length is checked against the bytes left.
-    pub fn decode(wire: &'a [u8]) -> Result<LegacyTxn<'a>, String> {
+    pub fn decode(wire: &'a [u8]) -> Result<WireTxn<'a>, String> {
         if wire.len() > TXN_SIZE_MAX {
             return Err(format!("{} bytes exceeds {TXN_SIZE_MAX}", wire.len()));
         }
@@ -155,10 +186,8 @@ impl<'a> LegacyTxn<'a> {
         };
         let num_signatures = c.compact_u16("signature count")?;
         let signatures = c.take(num_signatures * Signature::LEN, "signatures")?;
+        let version = read_version(&mut c)?;
         let header = c.take(3, "message header")?;
-        if header[0] & 0x80 != 0 {
-            return Err("versioned messages are not supported".to_owned());
-        }
         let num_keys = c.compact_u16("account key count")?;
         let keys = c.take(num_keys * Pubkey::LEN, "account keys")?;
         let recent_blockhash = c.take(32, "recent blockhash")?;
@@ -181,11 +210,16 @@ impl<'a> LegacyTxn<'a> {
                 data,
             });
         }
+        // The ledger holds no lookups (the parser refuses them), so none are rendered.
+        if version == MessageVersion::V0 && c.compact_u16("address table lookup count")? != 0 {
+            return Err("address table lookups are not supported".to_owned());
+        }
         if c.pos != wire.len() {
             return Err(format!("{} trailing bytes", wire.len() - c.pos));
         }
-        Ok(LegacyTxn {
+        Ok(WireTxn {
             signatures,
+            version,
             header: [header[0], header[1], header[2]],
             keys,
             recent_blockhash,
@@ -262,7 +296,7 @@ impl<'a> LegacyTxn<'a> {
                 })
             })
             .collect();
-        json!({
+        let mut message = json!({
             "header": {
                 "numRequiredSignatures": self.header[0],
                 "numReadonlySignedAccounts": self.header[1],
@@ -271,7 +305,16 @@ impl<'a> LegacyTxn<'a> {
             "accountKeys": (0..self.num_keys()).map(|i| self.key(i)).collect::<Vec<_>>(),
             "recentBlockhash": bs58::encode(self.recent_blockhash).into_string(),
             "instructions": instructions,
-        })
+        });
+        self.add_lookups(&mut message);
+        message
+    }
+
+    /// Solana shows a v0 message's (here always empty) `addressTableLookups`, a legacy one none.
+    fn add_lookups(&self, message: &mut Value) {
+        if self.version == MessageVersion::V0 {
+            message["addressTableLookups"] = json!([]);
+        }
     }
 
     fn parsed_message(&self) -> Value {
@@ -280,11 +323,13 @@ impl<'a> LegacyTxn<'a> {
             .iter()
             .map(|ix| self.parsed_instruction(ix))
             .collect();
-        json!({
+        let mut message = json!({
             "accountKeys": self.parsed_account_keys(),
             "recentBlockhash": bs58::encode(self.recent_blockhash).into_string(),
             "instructions": instructions,
-        })
+        });
+        self.add_lookups(&mut message);
+        message
     }
 
     /// A System Program transfer as `{program, programId, parsed: {type, info}}`; anything else
@@ -358,18 +403,35 @@ fn undecodable(rec: &TransactionRecord, reason: &str) -> RpcError {
     ))
 }
 
-/// `{transaction, meta, version?}` for one stored transaction.
+/// Solana's `version` field of a stored transaction for a client whose
+/// `maxSupportedTransactionVersion` is `max_supported`: absent without one, `"legacy"` or the version
+/// number with one; a versioned transaction above it, or with none given, is refused with -32015.
+fn version_field(
+    rec: &TransactionRecord,
+    max_supported: Option<u8>,
+) -> Result<Option<Value>, RpcError> {
+    let version = stored_version(&rec.wire).map_err(|e| undecodable(rec, &e))?;
+    match (version, max_supported) {
+        (MessageVersion::Legacy, None) => Ok(None),
+        (MessageVersion::Legacy, Some(_)) => Ok(Some(json!("legacy"))),
+        (MessageVersion::V0, Some(_)) => Ok(Some(json!(0))),
+        (MessageVersion::V0, None) => Err(RpcError::unsupported_transaction_version(0)),
+    }
+}
+
+/// `{transaction, meta, version?}` for one stored transaction (see [`version_field`]).
 pub(super) fn transaction_with_meta(
     rec: &TransactionRecord,
     encoding: TransactionEncoding,
-    show_version: bool,
+    max_supported_version: Option<u8>,
 ) -> Result<Map<String, Value>, RpcError> {
+    let version = version_field(rec, max_supported_version)?;
     let transaction = match encoding {
         TransactionEncoding::Binary => Value::String(bs58::encode(&rec.wire).into_string()),
         TransactionEncoding::Base58 => json!([bs58::encode(&rec.wire).into_string(), "base58"]),
         TransactionEncoding::Base64 => json!([BASE64.encode(&rec.wire), "base64"]),
         TransactionEncoding::Json | TransactionEncoding::JsonParsed => {
-            let txn = LegacyTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
+            let txn = WireTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
             let message = if encoding == TransactionEncoding::Json {
                 txn.raw_message()
             } else {
@@ -381,8 +443,8 @@ pub(super) fn transaction_with_meta(
     let mut out = Map::new();
     out.insert("transaction".into(), transaction);
     out.insert("meta".into(), meta_json(rec, encoding));
-    if show_version {
-        out.insert("version".into(), json!("legacy"));
+    if let Some(version) = version {
+        out.insert("version".into(), version);
     }
     Ok(out)
 }
@@ -390,10 +452,11 @@ pub(super) fn transaction_with_meta(
 /// `getBlock`'s `transactionDetails: "accounts"` form: signatures and account roles, short meta.
 pub(super) fn transaction_accounts(
     rec: &TransactionRecord,
-    show_version: bool,
+    max_supported_version: Option<u8>,
     show_rewards: bool,
 ) -> Result<Value, RpcError> {
-    let txn = LegacyTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
+    let version = version_field(rec, max_supported_version)?;
+    let txn = WireTxn::decode(&rec.wire).map_err(|e| undecodable(rec, &e))?;
     let mut meta = json!({
         "err": rec.err,
         "status": status_json(&rec.err),
@@ -413,15 +476,15 @@ pub(super) fn transaction_accounts(
         },
         "meta": meta,
     });
-    if show_version {
-        out["version"] = json!("legacy");
+    if let Some(version) = version {
+        out["version"] = version;
     }
     Ok(out)
 }
 
 /// The first signature of a stored transaction, base58.
 pub(super) fn first_signature(rec: &TransactionRecord) -> Result<String, RpcError> {
-    Ok(LegacyTxn::decode(&rec.wire)
+    Ok(WireTxn::decode(&rec.wire)
         .map_err(|e| undecodable(rec, &e))?
         .first_signature())
 }
@@ -434,7 +497,7 @@ pub(super) fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use dataplane::txn::build_transfer;
+    use dataplane::txn::{build_transfer, build_transfer_v0};
     use dataplane::types::Hash;
     use ed25519_dalek::SigningKey;
     use proptest::prelude::*;
@@ -443,18 +506,106 @@ mod tests {
     fn decodes_a_transfer_and_rejects_every_truncation() {
         let key = SigningKey::from_bytes(&[1; 32]);
         let wire = build_transfer(&key, &Pubkey([2; 32]), 77, &Hash([3; 32]));
-        let txn = LegacyTxn::decode(&wire).unwrap();
+        let txn = WireTxn::decode(&wire).unwrap();
         assert_eq!(txn.header, [1, 0, 1]);
         assert_eq!(txn.num_keys(), 3);
         assert_eq!(txn.instructions.len(), 1);
         assert_eq!(txn.instructions[0].accounts, &[0, 1]);
         assert!(txn.is_writable(0) && txn.is_writable(1) && !txn.is_writable(2));
         for n in 0..wire.len() {
-            assert!(LegacyTxn::decode(&wire[..n]).is_err(), "prefix {n} decoded");
+            assert!(WireTxn::decode(&wire[..n]).is_err(), "prefix {n} decoded");
         }
         let mut long = wire.clone();
         long.push(0);
-        assert!(LegacyTxn::decode(&long).unwrap_err().contains("trailing"));
+        assert!(WireTxn::decode(&long).unwrap_err().contains("trailing"));
+    }
+
+    fn record(wire: Vec<u8>) -> TransactionRecord {
+        TransactionRecord {
+            slot: dataplane::types::Slot(1),
+            block_time: None,
+            wire,
+            fee: 5_000,
+            err: None,
+            pre_balances: vec![],
+            post_balances: vec![],
+        }
+    }
+
+    #[test]
+    fn decodes_a_v0_transfer_and_rejects_lookups_and_other_versions() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let wire = build_transfer_v0(&key, &Pubkey([2; 32]), 77, &Hash([3; 32]));
+        let txn = WireTxn::decode(&wire).unwrap();
+        assert_eq!(txn.version, MessageVersion::V0);
+        assert_eq!((txn.header, txn.num_keys()), ([1, 0, 1], 3));
+        assert_eq!(txn.raw_message()["addressTableLookups"], json!([]));
+        assert_eq!(txn.parsed_message()["addressTableLookups"], json!([]));
+        assert_eq!(
+            txn.raw_message()["instructions"],
+            WireTxn::decode(&build_transfer(&key, &Pubkey([2; 32]), 77, &Hash([3; 32])))
+                .unwrap()
+                .raw_message()["instructions"]
+        );
+        for n in 0..wire.len() {
+            assert!(WireTxn::decode(&wire[..n]).is_err(), "prefix {n} decoded");
+        }
+        let mut lookups = wire.clone();
+        *lookups.last_mut().unwrap() = 1;
+        assert!(WireTxn::decode(&lookups)
+            .unwrap_err()
+            .contains("address table lookups"));
+        let mut v1 = wire.clone();
+        v1[65] = 0x81;
+        assert_eq!(
+            WireTxn::decode(&v1).unwrap_err(),
+            "message version 1 is not supported"
+        );
+        // A legacy message shows no lookups.
+        let legacy = build_transfer(&key, &Pubkey([2; 32]), 77, &Hash([3; 32]));
+        let legacy = WireTxn::decode(&legacy).unwrap();
+        assert_eq!(legacy.version, MessageVersion::Legacy);
+        assert!(legacy.raw_message().get("addressTableLookups").is_none());
+        assert!(legacy.parsed_message().get("addressTableLookups").is_none());
+    }
+
+    #[test]
+    fn version_is_shown_only_when_asked_and_v0_only_to_who_asks() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let legacy = record(build_transfer(&key, &Pubkey([2; 32]), 1, &Hash([3; 32])));
+        let v0 = record(build_transfer_v0(&key, &Pubkey([2; 32]), 1, &Hash([3; 32])));
+        assert_eq!(version_field(&legacy, None), Ok(None));
+        assert_eq!(version_field(&legacy, Some(0)), Ok(Some(json!("legacy"))));
+        assert_eq!(version_field(&v0, Some(0)), Ok(Some(json!(0))));
+        assert_eq!(version_field(&v0, Some(5)), Ok(Some(json!(0))));
+        let e = version_field(&v0, None).unwrap_err();
+        assert_eq!(e.code, super::super::error::UNSUPPORTED_TRANSACTION_VERSION);
+        assert!(e
+            .message
+            .starts_with("Transaction version (0) is not supported"));
+        assert!(e.message.ends_with("\"maxSupportedTransactionVersion\": 0"));
+        // Every encoding and detail level checks it, binary ones too.
+        for encoding in [
+            TransactionEncoding::Base64,
+            TransactionEncoding::Base58,
+            TransactionEncoding::Json,
+            TransactionEncoding::JsonParsed,
+        ] {
+            assert_eq!(transaction_with_meta(&v0, encoding, None), Err(e.clone()));
+            let shown = transaction_with_meta(&v0, encoding, Some(0)).unwrap();
+            assert_eq!(shown["version"], json!(0));
+        }
+        assert_eq!(transaction_accounts(&v0, None, false), Err(e.clone()));
+        assert_eq!(
+            transaction_accounts(&v0, Some(0), false).unwrap()["version"],
+            0
+        );
+        // A signature list needs no version.
+        assert_eq!(first_signature(&v0), Ok(v0_signature(&v0.wire)));
+    }
+
+    fn v0_signature(wire: &[u8]) -> String {
+        bs58::encode(&wire[1..65]).into_string()
     }
 
     #[test]
@@ -487,7 +638,7 @@ mod tests {
         fn garbage_never_panics_and_renders_when_it_decodes(
             bytes in proptest::collection::vec(any::<u8>(), 0..1300)
         ) {
-            if let Ok(txn) = LegacyTxn::decode(&bytes) {
+            if let Ok(txn) = WireTxn::decode(&bytes) {
                 let _ = txn.raw_message();
                 let _ = txn.parsed_message();
                 let _ = txn.first_signature();
@@ -496,27 +647,24 @@ mod tests {
         }
 
         #[test]
-        fn mutated_transfers_render_or_fail_cleanly(idx in 0usize..200, byte in any::<u8>()) {
+        fn mutated_transfers_render_or_fail_cleanly(
+            idx in 0usize..200,
+            byte in any::<u8>(),
+            v0 in any::<bool>(),
+        ) {
             let key = SigningKey::from_bytes(&[4; 32]);
-            let mut wire = build_transfer(&key, &Pubkey([2; 32]), 9, &Hash([3; 32]));
+            let build = if v0 { build_transfer_v0 } else { build_transfer };
+            let mut wire = build(&key, &Pubkey([2; 32]), 9, &Hash([3; 32]));
             let i = idx % wire.len();
             wire[i] = byte;
-            let rec = TransactionRecord {
-                slot: dataplane::types::Slot(1),
-                block_time: None,
-                wire,
-                fee: 5_000,
-                err: None,
-                pre_balances: vec![],
-                post_balances: vec![],
-            };
+            let rec = record(wire);
             for encoding in [TransactionEncoding::Json, TransactionEncoding::JsonParsed] {
-                match transaction_with_meta(&rec, encoding, true) {
+                match transaction_with_meta(&rec, encoding, Some(0)) {
                     Ok(v) => prop_assert!(v["transaction"]["message"]["instructions"].is_array()),
                     Err(e) => prop_assert!(e.message.contains("slot 1"), "{}", e.message),
                 }
             }
-            let _ = transaction_accounts(&rec, true, true);
+            let _ = transaction_accounts(&rec, Some(0), true);
         }
     }
 }

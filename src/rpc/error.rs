@@ -25,6 +25,8 @@ pub const BLOCK_NOT_AVAILABLE: i64 = -32004;
 pub const NODE_UNHEALTHY: i64 = -32005;
 /// The slot was skipped.
 pub const SLOT_SKIPPED: i64 = -32007;
+/// A versioned transaction asked for without a `maxSupportedTransactionVersion` that covers it.
+pub const UNSUPPORTED_TRANSACTION_VERSION: i64 = -32015;
 /// The node has not reached the request's `minContextSlot`; `data` is `{contextSlot}`.
 pub const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
 
@@ -108,6 +110,18 @@ impl RpcError {
                 "Minimum context slot has not been reached",
             )
         }
+    }
+
+    /// -32015 in Solana's words, which tell the client the parameter to send.
+    pub fn unsupported_transaction_version(version: u8) -> RpcError {
+        RpcError::new(
+            UNSUPPORTED_TRANSACTION_VERSION,
+            format!(
+                "Transaction version ({version}) is not supported by the requesting client. \
+                 Please try the request again with the following configuration parameter: \
+                 \"maxSupportedTransactionVersion\": {version}"
+            ),
+        )
     }
 
     /// The JSON error object.

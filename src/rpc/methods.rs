@@ -274,8 +274,8 @@ fn get_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcE
         return Ok(Value::Null);
     };
     let encoding = config.encoding.unwrap_or(TransactionEncoding::Json);
-    let show_version = config.max_supported_transaction_version.is_some();
-    let mut out = encoding::transaction_with_meta(&record, encoding, show_version)?;
+    let max_version = config.max_supported_transaction_version;
+    let mut out = encoding::transaction_with_meta(&record, encoding, max_version)?;
     out.insert("slot".into(), json!(record.slot.0));
     out.insert("blockTime".into(), json!(record.block_time));
     Ok(Value::Object(out))
@@ -289,7 +289,7 @@ fn get_block(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> 
     let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
     let block = chain.block(Slot(slot), c)?;
     let encoding = config.encoding.unwrap_or(TransactionEncoding::Json);
-    let show_version = config.max_supported_transaction_version.is_some();
+    let max_version = config.max_supported_transaction_version;
     let show_rewards = config.rewards.unwrap_or(true);
 
     let mut out = Map::new();
@@ -307,7 +307,7 @@ fn get_block(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> 
                 .transactions
                 .iter()
                 .map(|t| {
-                    encoding::transaction_with_meta(t, encoding, show_version).map(Value::Object)
+                    encoding::transaction_with_meta(t, encoding, max_version).map(Value::Object)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             out.insert("transactions".into(), Value::Array(txs));
@@ -316,7 +316,7 @@ fn get_block(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> 
             let txs = block
                 .transactions
                 .iter()
-                .map(|t| encoding::transaction_accounts(t, show_version, show_rewards))
+                .map(|t| encoding::transaction_accounts(t, max_version, show_rewards))
                 .collect::<Result<Vec<_>, _>>()?;
             out.insert("transactions".into(), Value::Array(txs));
         }

@@ -26,6 +26,8 @@ mod tests_cluster;
 mod tests_envelope;
 #[cfg(test)]
 mod tests_stock_client;
+#[cfg(test)]
+mod tests_versions;
 
 use std::fmt;
 use std::str::FromStr;

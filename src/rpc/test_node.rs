@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dataplane::txn::{build_transfer, TxnView};
+use dataplane::txn::{build_transfer, build_transfer_v0, TxnView};
 use dataplane::types::{Hash, Pubkey, Signature, Slot, LAMPORTS_PER_TOKEN};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
@@ -25,14 +25,20 @@ pub(super) const LAMPORTS_PREFLIGHT_FAIL: u64 = 13;
 pub(super) const LAMPORTS_UNHEALTHY: u64 = 14;
 pub(super) const LAMPORTS_BUSY: u64 = 15;
 pub(super) const LAMPORTS_UNSUPPORTED: u64 = 16;
+/// The slot of the block holding the v0 transfer (the parent of [`FINALIZED_SLOT`]).
+pub(super) const V0_SLOT: u64 = 8;
+/// Lamports the v0 transfer moves.
+pub(super) const V0_LAMPORTS: u64 = 260;
 pub(super) const FAILED_SIG: Signature = Signature([1; 64]);
 pub(super) const AIRDROP_SIG: Signature = Signature([9; 64]);
 
-/// A node with one block (slot 10) holding one transfer; slot 9 was skipped.
+/// A node with a block (slot 10) holding one legacy transfer, whose parent (slot 8) holds one v0
+/// transfer; slot 9 was skipped.
 pub(super) struct FakeChain {
     pub payer: SigningKey,
     pub recipient: Pubkey,
     pub transfer: Vec<u8>,
+    pub transfer_v0: Vec<u8>,
     pub healthy: AtomicBool,
     pub submitted: Mutex<Vec<Vec<u8>>>,
     pub airdrops: Mutex<Vec<(Pubkey, u64)>>,
@@ -43,10 +49,12 @@ impl FakeChain {
         let payer = SigningKey::from_bytes(&[42; 32]);
         let recipient = Pubkey([3; 32]);
         let transfer = build_transfer(&payer, &recipient, 250, &BLOCKHASH);
+        let transfer_v0 = build_transfer_v0(&payer, &recipient, V0_LAMPORTS, &BLOCKHASH);
         FakeChain {
             payer,
             recipient,
             transfer,
+            transfer_v0,
             healthy: AtomicBool::new(true),
             submitted: Mutex::new(Vec::new()),
             airdrops: Mutex::new(Vec::new()),
@@ -59,6 +67,22 @@ impl FakeChain {
 
     pub fn transfer_signature(&self) -> Signature {
         TxnView::new(&self.transfer).unwrap().signature()
+    }
+
+    pub fn transfer_v0_signature(&self) -> Signature {
+        TxnView::new(&self.transfer_v0).unwrap().signature()
+    }
+
+    fn record_v0(&self) -> TransactionRecord {
+        TransactionRecord {
+            slot: Slot(V0_SLOT),
+            block_time: Some(1_699_999_999),
+            wire: self.transfer_v0.clone(),
+            fee: 5_000,
+            err: None,
+            pre_balances: vec![PAYER_LAMPORTS + 10_510, 0, 1],
+            post_balances: vec![PAYER_LAMPORTS + 5_250, V0_LAMPORTS, 1],
+        }
     }
 
     fn record(&self) -> TransactionRecord {
@@ -166,6 +190,9 @@ impl Chain for FakeChain {
         (Slot(PROCESSED_SLOT), statuses)
     }
     fn transaction(&self, sig: &Signature, _c: Commitment) -> Option<TransactionRecord> {
+        if *sig == self.transfer_v0_signature() {
+            return Some(self.record_v0());
+        }
         (*sig == self.transfer_signature()).then(|| self.record())
     }
     fn block(&self, slot: Slot, _c: Commitment) -> Result<BlockRecord, BlockError> {
@@ -178,6 +205,15 @@ impl Chain for FakeChain {
                 block_height: FINALIZED_SLOT - 3,
                 block_time: Some(1_700_000_000),
                 transactions: vec![self.record()],
+            }),
+            V0_SLOT => Ok(BlockRecord {
+                slot,
+                parent_slot: Slot(7),
+                blockhash: Hash([6; 32]),
+                previous_blockhash: Hash([11; 32]),
+                block_height: V0_SLOT - 3,
+                block_time: Some(1_699_999_999),
+                transactions: vec![self.record_v0()],
             }),
             9 => Err(BlockError::Skipped(slot)),
             _ => Err(BlockError::NotAvailable(slot)),
@@ -196,22 +232,22 @@ impl Chain for FakeChain {
         })
     }
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {
-        self.block(slot, Commitment::Finalized)?;
+        let block = self.block(slot, Commitment::Finalized)?;
         Ok(BlockEntries {
             slot,
-            parent_slot: Slot(8),
-            start_hash: Hash([6; 32]),
+            parent_slot: block.parent_slot,
+            start_hash: block.previous_blockhash,
             ticks_per_slot: 64,
             hashes_per_tick: 2_000,
             entries: vec![
                 EntryRecord {
                     num_hashes: 3,
                     hash: Hash([8; 32]),
-                    transactions: vec![self.transfer.clone()],
+                    transactions: block.transactions.iter().map(|t| t.wire.clone()).collect(),
                 },
                 EntryRecord {
                     num_hashes: 5,
-                    hash: BLOCKHASH,
+                    hash: block.blockhash,
                     transactions: vec![],
                 },
             ],

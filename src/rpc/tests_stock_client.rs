@@ -13,14 +13,20 @@ use solana_rpc_client::api::response::{
     EncodedTransaction, TransactionConfirmationStatus, TransactionError,
 };
 use solana_rpc_client::nonblocking::rpc_client::RpcClient;
+use solana_sdk::message::{v0, VersionedMessage};
 use solana_sdk::pubkey::Pubkey as SolPubkey;
 use solana_sdk::signature::{Keypair, Signer};
-use solana_sdk::transaction::Transaction;
+use solana_sdk::transaction::{Transaction, TransactionVersion, VersionedTransaction};
 use solana_system_interface::instruction::transfer;
+use solana_transaction_status_client_types::UiMessage;
 
-use super::error::{NODE_UNHEALTHY, SEND_TRANSACTION_PREFLIGHT_FAILURE, SLOT_SKIPPED};
+use super::error::{
+    NODE_UNHEALTHY, SEND_TRANSACTION_PREFLIGHT_FAILURE, SLOT_SKIPPED,
+    UNSUPPORTED_TRANSACTION_VERSION,
+};
 use super::test_node::{
     start, BLOCKHASH, CONFIRMED_SLOT, FINALIZED_SLOT, LAMPORTS_PREFLIGHT_FAIL, PAYER_LAMPORTS,
+    V0_LAMPORTS, V0_SLOT,
 };
 
 /// `(code, data)` of a JSON-RPC error as the client reports it.
@@ -147,6 +153,86 @@ async fn stock_client_reads_state_sends_and_confirms_a_transfer() {
         .await
         .unwrap();
     assert_eq!(airdrop.as_ref(), &[9u8; 64]);
+}
+
+#[tokio::test]
+async fn stock_client_sends_a_v0_transfer_and_reads_it_back_as_version_0() {
+    let node = start().await;
+    let client = RpcClient::new_with_commitment(
+        format!("http://{}", node.addr),
+        CommitmentConfig::confirmed(),
+    );
+    let payer = Keypair::new_from_array([42; 32]);
+    let recipient = SolPubkey::new_from_array(node.chain.recipient.0);
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    let ix = transfer(&payer.pubkey(), &recipient, V0_LAMPORTS);
+    let message = v0::Message::try_compile(&payer.pubkey(), &[ix], &[], blockhash).unwrap();
+    let tx = VersionedTransaction::try_new(VersionedMessage::V0(message), &[&payer]).unwrap();
+    // solana-sdk's v0 transfer is byte for byte the one the node stored (ed25519 is deterministic).
+    assert_eq!(bincode::serialize(&tx).unwrap(), node.chain.transfer_v0);
+    let sig = client.send_transaction(&tx).await.unwrap();
+    assert_eq!(
+        sig.to_string(),
+        node.chain.transfer_v0_signature().to_string()
+    );
+    assert_eq!(
+        node.chain.submitted.lock().unwrap().last(),
+        Some(&node.chain.transfer_v0)
+    );
+
+    let with_max = |encoding| RpcTransactionConfig {
+        encoding: Some(encoding),
+        commitment: Some(CommitmentConfig::confirmed()),
+        max_supported_transaction_version: Some(0),
+    };
+    let got = client
+        .get_transaction_with_config(&sig, with_max(UiTransactionEncoding::Json))
+        .await
+        .unwrap();
+    assert_eq!(got.slot, V0_SLOT);
+    assert_eq!(got.transaction.version, Some(TransactionVersion::Number(0)));
+    let EncodedTransaction::Json(ui) = &got.transaction.transaction else {
+        panic!("not JSON: {:?}", got.transaction.transaction);
+    };
+    let UiMessage::Raw(raw) = &ui.message else {
+        panic!("not a raw message: {:?}", ui.message);
+    };
+    assert_eq!(raw.address_table_lookups, Some(vec![]));
+    assert_eq!(raw.account_keys[1], recipient.to_string());
+    let parsed = client
+        .get_transaction_with_config(&sig, with_max(UiTransactionEncoding::JsonParsed))
+        .await
+        .unwrap();
+    let EncodedTransaction::Json(ui) = &parsed.transaction.transaction else {
+        panic!("not JSON: {:?}", parsed.transaction.transaction);
+    };
+    assert!(matches!(&ui.message, UiMessage::Parsed(m) if m.address_table_lookups == Some(vec![])));
+    let binary = client
+        .get_transaction_with_config(&sig, with_max(UiTransactionEncoding::Base64))
+        .await
+        .unwrap();
+    assert_eq!(binary.transaction.transaction.decode(), Some(tx.clone()));
+
+    // Without the parameter the client gets Solana's -32015, as from a Solana node.
+    let e = client
+        .get_transaction(&sig, UiTransactionEncoding::Json)
+        .await
+        .unwrap_err();
+    assert_eq!(rpc_error(&e).0, UNSUPPORTED_TRANSACTION_VERSION);
+    let e = client.get_block(V0_SLOT).await.unwrap_err();
+    assert_eq!(rpc_error(&e).0, UNSUPPORTED_TRANSACTION_VERSION);
+    let block = client
+        .get_block_with_config(
+            V0_SLOT,
+            RpcBlockConfig {
+                max_supported_transaction_version: Some(0),
+                ..RpcBlockConfig::default()
+            },
+        )
+        .await
+        .unwrap();
+    let txs = block.transactions.unwrap();
+    assert_eq!(txs[0].version, Some(TransactionVersion::Number(0)));
 }
 
 #[tokio::test]

@@ -111,8 +111,15 @@ impl TestValidator {
         let rpc_port = free_tcp_port();
         let tpu_port = free_udp_port();
         let gossip_port = free_udp_port();
+        // Every socket on its own free port: the defaults (0.0.0.0:8004..8007) would collide with
+        // any other validator on the machine, another test's included.
+        let [vote_port, tvu_port, repair_port, serve_repair_port] =
+            [(); 4].map(|()| free_udp_port());
         let config = format!(
             "[network]\nlisten_addr = \"127.0.0.1:{gossip_port}\"\ntpu_addr = \"127.0.0.1:{tpu_port}\"\n\
+             tpu_vote_addr = \"127.0.0.1:{vote_port}\"\ntvu_addr = \"127.0.0.1:{tvu_port}\"\n\
+             repair_addr = \"127.0.0.1:{repair_port}\"\n\
+             serve_repair_addr = \"127.0.0.1:{serve_repair_port}\"\n\
              udp_recv_buffer_bytes = 8388608\n\n\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\

@@ -11,7 +11,7 @@ use crate::genesis::{
     DEFAULT_TICKS_PER_SLOT, LOCALNET_HASHES_PER_TICK,
 };
 use crate::metrics::Reject;
-use crate::txn::{build_transfer, write_compact_u16};
+use crate::txn::{build_transfer, build_transfer_v0, write_compact_u16};
 
 pub(crate) const FEE: Lamports = DEFAULT_LAMPORTS_PER_SIGNATURE;
 
@@ -216,6 +216,32 @@ fn a_transfer_pays_its_fee_to_the_collector_and_conserves_supply() {
         bank.commit(std::slice::from_ref(&tx), &again),
         Err(CommitError::Frozen { slot: Slot(1) })
     );
+}
+
+#[test]
+fn a_v0_transfer_executes_as_its_legacy_twin_and_is_replay_protected() {
+    let s = setup();
+    let bank = child(&s.root, 1);
+    let to = Pubkey([42; 32]);
+    let bh = s.genesis.hash();
+    let v0 = Txn::parse(&build_transfer_v0(&s.alice, &to, 1234, &bh)).unwrap();
+    let legacy = transfer(&s.alice, &to, 1234, &bh);
+    let (v0_run, legacy_run) = (
+        bank.execute(std::slice::from_ref(&v0)),
+        bank.execute(std::slice::from_ref(&legacy)),
+    );
+    let (a, b) = (&v0_run.executions()[0], &legacy_run.executions()[0]);
+    assert_eq!((a.status, a.fee), (Ok(()), FEE));
+    assert_eq!(
+        (a.balances.pre(), a.balances.post()),
+        (b.balances.pre(), b.balances.post())
+    );
+    assert_eq!(
+        run_serial(&bank, &[v0.clone(), v0.clone()]),
+        vec![Ok(()), Err(TxError::AlreadyProcessed)]
+    );
+    assert_eq!(bank.status(&v0.signature()), Some((Slot(1), Ok(()))));
+    assert_eq!(bank.balance(&to), 1234);
 }
 
 #[test]
