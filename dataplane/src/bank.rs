@@ -9,10 +9,12 @@
 //! Ledger rules, per transaction and in order: (1) already processed on this fork →
 //! [`TxError::AlreadyProcessed`]; (2) recent blockhash not among the last 150 blockhashes of this fork →
 //! [`TxError::BlockhashNotFound`]; (3) fee payer (account 0) holds less than the fee
-//! (`lamports_per_signature` × signatures) → [`TxError::InsufficientFundsForFee`]. Those three are not
-//! included in the block. Otherwise the fee is debited and the transaction is included; its transfers
-//! run in order with checked `u64` math, and if one fails all of them are undone (the fee stays) and the
-//! status is [`TxError::InstructionError`]. Fees go to the slot's collector when the bank freezes.
+//! (`lamports_per_signature` × signatures, plus the priority fee `ceil(compute unit price × compute unit
+//! limit / 1,000,000)` of its Compute Budget instructions) → [`TxError::InsufficientFundsForFee`]. Those
+//! three are not included in the block. Otherwise the whole fee is debited and the transaction is
+//! included; its transfers run in order with checked `u64` math, and if one fails all of them are
+//! undone (the fee stays) and the status is [`TxError::InstructionError`]. Fees, priority fees
+//! included, go to the slot's collector when the bank freezes, so the supply never changes.
 //!
 //! A vote transaction (see [`crate::vote`]) passes the same three checks and pays the same fee; its
 //! `TowerSync` then runs against its vote account's [`VoteState`] as seen from this bank, checked
@@ -401,10 +403,12 @@ impl Bank {
         self.lamports_per_signature
     }
 
-    /// The fee `tx` pays, or `None` if it does not fit a `u64`.
+    /// The fee `tx` pays: the base fee per signature plus its priority fee (read once by the parser,
+    /// see [`crate::compute_budget`]); `None` if it does not fit a `u64`.
     pub fn fee(&self, tx: &TxnView<'_>) -> Option<Lamports> {
         self.lamports_per_signature
-            .checked_mul(tx.num_signatures() as u64)
+            .checked_mul(tx.num_signatures() as u64)?
+            .checked_add(tx.compute_budget().priority_fee())
     }
 
     /// The balance of `key` on this fork.
@@ -776,6 +780,8 @@ pub fn accounts_delta_hash(delta: &AccountMap) -> Hash {
     Hash(h.finalize().into())
 }
 
+#[cfg(test)]
+mod fee_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

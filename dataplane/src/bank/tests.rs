@@ -107,6 +107,42 @@ pub(crate) fn unsigned_transfer(
     Txn::parse(&wire).expect("valid transfer")
 }
 
+/// [`unsigned_transfer`] after a Compute Budget `SetComputeUnitPrice(price)` (and the default limit
+/// of 6,000 units): a paying transfer for the scheduler's and the banking stage's tests.
+pub(crate) fn unsigned_priced_transfer(
+    payer: &Pubkey,
+    to: &Pubkey,
+    lamports: Lamports,
+    bh: &Hash,
+    id: u64,
+    price: u64,
+) -> Txn {
+    use crate::compute_budget::{ComputeBudgetInstruction, COMPUTE_BUDGET_PROGRAM_ID};
+    let mut wire = vec![1];
+    let mut sig = [0xA5; 64];
+    sig[..8].copy_from_slice(&id.to_le_bytes());
+    wire.extend_from_slice(&sig);
+    wire.extend_from_slice(&[1, 0, 2]);
+    write_compact_u16(&mut wire, 4);
+    for k in [
+        payer,
+        to,
+        &Pubkey::SYSTEM_PROGRAM,
+        &COMPUTE_BUDGET_PROGRAM_ID,
+    ] {
+        wire.extend_from_slice(k.as_bytes());
+    }
+    wire.extend_from_slice(bh.as_bytes());
+    wire.push(2); // instructions
+    let data = ComputeBudgetInstruction::SetComputeUnitPrice(price).encode();
+    wire.extend_from_slice(&[3, 0, data.len() as u8]);
+    wire.extend_from_slice(&data);
+    wire.extend_from_slice(&[2, 2, 0, 1, 12]);
+    wire.extend_from_slice(&2u32.to_le_bytes());
+    wire.extend_from_slice(&lamports.to_le_bytes());
+    Txn::parse(&wire).expect("valid transfer")
+}
+
 /// Executes and commits `txs` one at a time, returning each status.
 pub(crate) fn run_serial(bank: &Bank, txs: &[Txn]) -> Vec<TxStatus> {
     txs.iter()
