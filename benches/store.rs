@@ -78,6 +78,7 @@ fn slot_commit(slot: u64) -> SlotCommit {
         root: true,
         data_shreds: Vec::new(),
         last_fec_root: None,
+        prioritization_fees: Default::default(),
     }
 }
 

@@ -18,7 +18,7 @@ use dataplane::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use dataplane::metrics::{Reject, RejectCounters};
 use dataplane::sigverify::verify_txn;
 use dataplane::store::Store;
-use dataplane::txn::{build_transfer, Txn, TxnError};
+use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
@@ -156,14 +156,7 @@ impl NodeChain {
     fn submit(&self, wire: &[u8], preflight: bool) -> Result<Signature, SubmitError> {
         let txn = Txn::parse(wire).map_err(|e| {
             self.count(Reject::from(&e));
-            match e {
-                TxnError::UnsupportedProgram(_)
-                | TxnError::UnsupportedInstruction { .. }
-                | TxnError::UnsupportedVoteInstruction { .. }
-                | TxnError::UnsupportedVersion { .. }
-                | TxnError::AddressTableLookups { .. } => SubmitError::Unsupported(e.to_string()),
-                _ => SubmitError::Malformed(e.to_string()),
-            }
+            SubmitError::from(&e)
         })?;
         let view = txn.view();
         if verify_txn(&view).is_err() {
@@ -480,6 +473,10 @@ impl Chain for NodeChain {
 
     fn slashing_evidence(&self) -> Vec<EvidenceRecord> {
         self.view.evidence()
+    }
+
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        self.store.recent_prioritization_fees(accounts)
     }
 
     fn tower(&self) -> crate::rpc::cluster::TowerView {

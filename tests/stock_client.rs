@@ -243,3 +243,74 @@ fn stock_solana_client_sends_a_v0_transfer_and_reads_it_back_as_version_0() {
     );
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 777);
 }
+
+#[test]
+fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions() {
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
+    let node = TestValidator::start(Options::default());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let alice = Keypair::new();
+    let bob = Keypair::new();
+    let airdrop = client
+        .request_airdrop(&alice.pubkey(), LAMPORTS_PER_SOL)
+        .unwrap();
+    wait_for_status(&client, &airdrop);
+
+    // As a wallet builds it: a limit and a price first, then the transfer. 450 units at
+    // 123,457 micro-lamports each = 55.56 lamports, charged as 56.
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ixs = [
+        ComputeBudgetInstruction::set_compute_unit_limit(450),
+        ComputeBudgetInstruction::set_compute_unit_price(123_457),
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_000),
+    ];
+    let tx = Transaction::new_signed_with_payer(&ixs, Some(&alice.pubkey()), &[&alice], blockhash);
+    let fee = 5_000 + 56;
+    assert_eq!(client.get_fee_for_message(&tx.message).unwrap(), fee);
+    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_000);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        LAMPORTS_PER_SOL - 1_000 - fee
+    );
+    let fetched = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Json),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(fetched.transaction.meta.expect("meta").fee, fee);
+
+    // The slot that holds it reports its price for alice's account (and at least it overall).
+    let fees = client
+        .get_recent_prioritization_fees(&[alice.pubkey()])
+        .unwrap();
+    assert!(
+        fees.iter()
+            .any(|f| f.slot == fetched.slot && f.prioritization_fee == 123_457),
+        "{fees:?}"
+    );
+    // A price paid twice is Solana's DuplicateInstruction and is not charged.
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let twice = [
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1),
+    ];
+    let tx =
+        Transaction::new_signed_with_payer(&twice, Some(&alice.pubkey()), &[&alice], blockhash);
+    let err = client.send_transaction(&tx).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("DuplicateInstruction"),
+        "{err:?}"
+    );
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        LAMPORTS_PER_SOL - 1_000 - fee
+    );
+}

@@ -27,6 +27,7 @@ use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, Slot
 use crate::entry::Entry;
 use crate::plane::{BankFrozen, DataEvent, ForkCommand, ReplacedBlocks};
 use crate::poh_service::PohEvent;
+use crate::prioritization_fees::SlotPrioritizationFees;
 use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
 use crate::store::{SlotCommit, SlotMeta, Store, StoreError, TxStatusRecord};
 use crate::types::{Hash, Signature, Slot};
@@ -602,6 +603,9 @@ pub fn build_commit(
         root: true,
         data_shreds: Vec::new(),
         last_fec_root: None,
+        prioritization_fees: SlotPrioritizationFees::from_block(
+            entries.iter().flat_map(|e| e.transactions.iter()),
+        ),
     })
 }
 

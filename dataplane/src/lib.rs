@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod plane;
 pub mod poh;
 pub mod poh_service;
+pub mod prioritization_fees;
 pub mod repair;
 pub mod replay;
 pub mod replay_stage;

@@ -15,6 +15,10 @@
 //!
 //! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
 //! [`StoreError::Corrupt`] naming its table and key.
+//!
+//! Beside the file, in memory, the store keeps the [`PrioritizationFeeCache`] of the last stored
+//! slots: every path that stores a block (the leader's ledger stage, replay) passes through
+//! [`Store::commit_slot`], so RPC finds every block's fees here whoever produced it.
 
 mod codec;
 mod removal;
@@ -31,6 +35,7 @@ use redb::{
 };
 
 use crate::bank_forks::RootUpdates;
+use crate::prioritization_fees::{PrioritizationFeeCache, SlotPrioritizationFees};
 use crate::types::{Hash, Pubkey, Signature, Slot};
 use crate::vote_state::VoteState;
 
@@ -173,6 +178,8 @@ pub struct SlotCommit {
     pub data_shreds: Vec<Vec<u8>>,
     /// Merkle root of the block's last FEC set, where it has one.
     pub last_fec_root: Option<Hash>,
+    /// The block's lowest compute unit prices (kept in memory once the commit succeeds).
+    pub prioritization_fees: SlotPrioritizationFees,
 }
 
 /// Why a store operation failed.
@@ -270,6 +277,7 @@ pub struct Store {
     path: PathBuf,
     genesis_hash: Hash,
     durability: Durability,
+    prioritization_fees: PrioritizationFeeCache,
     #[cfg(test)]
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
@@ -359,6 +367,7 @@ impl Store {
             path,
             genesis_hash,
             durability,
+            prioritization_fees: PrioritizationFeeCache::default(),
             #[cfg(test)]
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
         })
@@ -457,7 +466,15 @@ impl Store {
             return Err(StoreError::Injected);
         }
         txn.commit()?;
+        self.prioritization_fees
+            .insert(slot, c.prioritization_fees.clone());
         Ok(())
+    }
+
+    /// `(slot, fee)` for the recently stored slots, oldest first: their lowest compute unit price
+    /// for transactions writing every one of `accounts` (see [`crate::prioritization_fees`]).
+    pub fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        self.prioritization_fees.recent(accounts)
     }
 
     /// Roots the stored slot `slot` and applies its account and vote state updates, atomically; for

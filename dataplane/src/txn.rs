@@ -265,6 +265,16 @@ pub struct TxnLayout {
     pub compute_unit_price: u64,
 }
 
+impl TxnLayout {
+    /// The compute budget read by [`parse`].
+    pub fn compute_budget(&self) -> ComputeBudget {
+        ComputeBudget {
+            unit_limit: self.compute_unit_limit,
+            unit_price: self.compute_unit_price,
+        }
+    }
+}
+
 /// One System Program transfer, with accounts as indices into the key list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
@@ -467,6 +477,32 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         compute_unit_limit: budget.unit_limit,
         compute_unit_price: budget.unit_price,
     })
+}
+
+/// Parses a message — the bytes a transaction's signatures sign — as [`parse`] parses a whole
+/// transaction, behind placeholder signatures: what quoting the fee of an unsigned message needs
+/// (RPC `getFeeForMessage`). Offsets, in the layout and in errors, count the placeholders.
+pub fn parse_message(message: &[u8]) -> Result<TxnLayout, TxnError> {
+    if message.len() > TXN_SIZE_MAX {
+        return Err(TxnError::Oversized { len: message.len() });
+    }
+    // A v0 message's header follows its version byte.
+    let header_at = usize::from(message.first().is_some_and(|b| b & 0x80 != 0));
+    let Some(&signers) = message.get(header_at) else {
+        return Err(TxnError::Truncated {
+            field: "message header",
+            offset: header_at,
+            needed: 1,
+            available: 0,
+        });
+    };
+    let signers = usize::from(signers);
+    too_many("signature", signers, SIGNATURES_MAX)?;
+    let mut wire = Vec::with_capacity(1 + signers * Signature::LEN + message.len());
+    write_compact_u16(&mut wire, signers as u16);
+    wire.resize(wire.len() + signers * Signature::LEN, 0);
+    wire.extend_from_slice(message);
+    parse(&wire)
 }
 
 /// One compiled instruction: program index, account indices and data.
@@ -775,10 +811,7 @@ impl<'a> TxnView<'a> {
 
     /// The compute budget read by [`parse`].
     pub fn compute_budget(&self) -> ComputeBudget {
-        ComputeBudget {
-            unit_limit: self.layout.compute_unit_limit,
-            unit_price: self.layout.compute_unit_price,
-        }
+        self.layout.compute_budget()
     }
 
     /// Whether this is a vote transaction (see the module docs).

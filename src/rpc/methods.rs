@@ -4,7 +4,7 @@ use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde_json::{json, Map, Value};
 
 use super::cluster;
-use super::encoding::{self, decode_wire, required_signatures};
+use super::encoding::{self, decode_wire};
 use super::error::RpcError;
 use super::params::{
     at_least_confirmed, bad_param, empty_account_data, encoding_or_config, AccountInfoConfig,
@@ -12,8 +12,8 @@ use super::params::{
     TransactionConfig, TransactionDetails, TransactionEncoding,
 };
 use super::{
-    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, SIGNATURE_STATUSES_MAX,
-    SOLANA_CORE_VERSION,
+    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, PRIORITIZATION_FEE_ACCOUNTS_MAX,
+    SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
 /// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
@@ -92,6 +92,7 @@ pub(super) fn call(
             // There is no rent: an account of any size is exempt at any balance.
             Ok(json!(0))
         }
+        Method::GetRecentPrioritizationFees => get_recent_prioritization_fees(chain, params),
         Method::GetSignatureStatuses => get_signature_statuses(chain, params),
         Method::GetSlot => {
             let (c, min) = context_params(params, 0)?;
@@ -377,16 +378,52 @@ fn get_block_header(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     }))
 }
 
-/// The fee depends only on the signature count, so only the header is read.
+/// The base fee per signature plus the priority fee of the message's Compute Budget instructions.
+/// The message is parsed as the node would parse the signed transaction, so a message it would
+/// refuse gets no quote but the reason.
 fn get_fee_for_message(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
     params.at_most(2)?;
     let text: &str = params.required(0, "message")?;
     let config: ContextConfig = params.config(1)?;
     let message = decode_wire(text, TransactionEncoding::Base64, 0, "message")?;
-    let signatures = required_signatures(&message).map_err(|e| bad_param(0, "message", &e))?;
+    let layout = dataplane::txn::parse_message(&message)
+        .map_err(|e| bad_param(0, "message", &e.to_string()))?;
     let slot = context_slot(chain.slot(commitment(&config)), config.min_context_slot)?;
-    let fee = FEE_LAMPORTS_PER_SIGNATURE * u64::from(signatures);
+    let fee = FEE_LAMPORTS_PER_SIGNATURE
+        .saturating_mul(u64::from(layout.num_signatures))
+        .saturating_add(layout.compute_budget().priority_fee());
     Ok(with_context(slot, json!(fee)))
+}
+
+/// `[{slot, prioritizationFee}]`, oldest slot first, for at most 128 optional account addresses.
+fn get_recent_prioritization_fees(
+    chain: &dyn Chain,
+    params: &Params<'_>,
+) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let texts: Vec<&str> = match params.get(0) {
+        // Count before parsing so an oversized list costs nothing.
+        Some(Value::Array(items)) if items.len() > PRIORITIZATION_FEE_ACCOUNTS_MAX => {
+            return Err(RpcError::invalid_params(format!(
+                "Too many inputs provided; max {PRIORITIZATION_FEE_ACCOUNTS_MAX}"
+            )));
+        }
+        _ => params.optional(0, "accountAddresses")?.unwrap_or_default(),
+    };
+    let accounts = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Pubkey>()
+                .map_err(|e| bad_param(0, "accountAddresses", &format!("item {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fees: Vec<Value> = chain
+        .recent_prioritization_fees(&accounts)
+        .into_iter()
+        .map(|(slot, fee)| json!({ "slot": slot.0, "prioritizationFee": fee }))
+        .collect();
+    Ok(Value::Array(fees))
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ mod tests_cluster;
 #[cfg(test)]
 mod tests_envelope;
 #[cfg(test)]
+mod tests_fees;
+#[cfg(test)]
 mod tests_stock_client;
 #[cfg(test)]
 mod tests_versions;
@@ -32,6 +34,7 @@ mod tests_versions;
 use std::fmt;
 use std::str::FromStr;
 
+use dataplane::txn::TxnError;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
@@ -53,6 +56,8 @@ pub const SIGNATURE_STATUSES_MAX: usize = 256;
 pub const CONCURRENT_REQUESTS_MAX: usize = 32;
 /// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
+pub const PRIORITIZATION_FEE_ACCOUNTS_MAX: usize = 128;
 
 /// How settled the state a request reads must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -176,6 +181,10 @@ pub trait Chain: Send + Sync + 'static {
     fn slashing_evidence(&self) -> Vec<cluster::EvidenceRecord>;
     /// This node's tower.
     fn tower(&self) -> cluster::TowerView;
+    /// `(slot, micro-lamports per compute unit)` for the recently stored slots, oldest first: the
+    /// lowest compute unit price that landed a transaction writing every one of `accounts` (all
+    /// transactions when empty), as Solana's `getRecentPrioritizationFees` reports it.
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)>;
 }
 
 /// A transaction's status as `getSignatureStatuses` reports it.
@@ -331,4 +340,27 @@ pub enum SubmitError {
     /// The ingest queue is full; RPC code -32603.
     #[error("node is overloaded: transaction queue is full, retry later")]
     Busy,
+}
+
+impl From<&TxnError> for SubmitError {
+    /// How `sendTransaction` reports a transaction the parser refuses: as Solana's preflight
+    /// transaction error where Solana has one (`DuplicateInstruction`, `InvalidInstructionData`),
+    /// as unsupported when the chain does not run what it asks for, else as malformed.
+    fn from(e: &TxnError) -> SubmitError {
+        if let Some(err) = e.to_solana_json() {
+            return SubmitError::Preflight {
+                message: e.to_string(),
+                err,
+            };
+        }
+        match e {
+            TxnError::UnsupportedProgram(_)
+            | TxnError::UnsupportedInstruction { .. }
+            | TxnError::UnsupportedVoteInstruction { .. }
+            | TxnError::ComputeBudget { .. }
+            | TxnError::UnsupportedVersion { .. }
+            | TxnError::AddressTableLookups { .. } => SubmitError::Unsupported(e.to_string()),
+            _ => SubmitError::Malformed(e.to_string()),
+        }
+    }
 }

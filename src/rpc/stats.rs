@@ -52,6 +52,7 @@ rpc_methods! {
     GetLatestBlockhash => "getLatestBlockhash",
     GetLeaderSchedule => "getLeaderSchedule",
     GetMinimumBalanceForRentExemption => "getMinimumBalanceForRentExemption",
+    GetRecentPrioritizationFees => "getRecentPrioritizationFees",
     GetSignatureStatuses => "getSignatureStatuses",
     GetSlashingEvidence => "getSlashingEvidence",
     GetSlot => "getSlot",

@@ -134,7 +134,7 @@ impl Chain for FakeChain {
         wire: Vec<u8>,
         _preflight: bool,
     ) -> Result<Signature, SubmitError> {
-        let view = TxnView::new(&wire).map_err(|e| SubmitError::Malformed(e.to_string()))?;
+        let view = TxnView::new(&wire).map_err(|e| SubmitError::from(&e))?;
         let payer = VerifyingKey::from_bytes(view.account_key_bytes(0))
             .map_err(|_| SubmitError::BadSignature)?;
         let sig = ed25519_dalek::Signature::from_bytes(view.signature_bytes(0));
@@ -352,6 +352,16 @@ impl Chain for FakeChain {
 
     fn transaction_count(&self, _c: Commitment) -> u64 {
         77
+    }
+
+    /// Slot 8 held only free transfers; slot 10's lowest price was 5,000, and 20,000 for the
+    /// transactions writing the payer.
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        let contended = accounts.contains(&self.payer_key());
+        vec![
+            (Slot(V0_SLOT), 0),
+            (Slot(FINALIZED_SLOT), if contended { 20_000 } else { 5_000 }),
+        ]
     }
 }
 

@@ -272,3 +272,55 @@ async fn stock_client_understands_our_error_data() {
         }
     ));
 }
+
+#[tokio::test]
+async fn stock_client_quotes_priority_fees_and_reads_recent_ones() {
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let payer = Keypair::new_from_array([42; 32]);
+    let recipient = SolPubkey::new_from_array(node.chain.recipient.0);
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    // solana-sdk's own Compute Budget instructions: 301 units at 10,000 micro-lamports (4 lamports).
+    let ixs = [
+        ComputeBudgetInstruction::set_compute_unit_limit(301),
+        ComputeBudgetInstruction::set_compute_unit_price(10_000),
+        transfer(&payer.pubkey(), &recipient, 9),
+    ];
+    let tx = Transaction::new_signed_with_payer(&ixs, Some(&payer.pubkey()), &[&payer], blockhash);
+    assert_eq!(
+        client.get_fee_for_message(&tx.message).await.unwrap(),
+        5_000 + 4
+    );
+    client.send_transaction(&tx).await.unwrap();
+    // A duplicate price is Solana's DuplicateInstruction, as the client reads it.
+    let twice = [
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        ComputeBudgetInstruction::set_compute_unit_price(2),
+        transfer(&payer.pubkey(), &recipient, 9),
+    ];
+    let tx =
+        Transaction::new_signed_with_payer(&twice, Some(&payer.pubkey()), &[&payer], blockhash);
+    let e = client.send_transaction(&tx).await.unwrap_err();
+    let (code, data) = rpc_error(&e);
+    assert_eq!(code, SEND_TRANSACTION_PREFLIGHT_FAILURE);
+    let RpcResponseErrorData::SendTransactionPreflightFailure(sim) = data else {
+        panic!("preflight data not parsed: {data:?}");
+    };
+    assert_eq!(
+        sim.err.clone().map(TransactionError::from),
+        Some(TransactionError::DuplicateInstruction(1))
+    );
+
+    let fees = client.get_recent_prioritization_fees(&[]).await.unwrap();
+    let pairs: Vec<(u64, u64)> = fees
+        .iter()
+        .map(|f| (f.slot, f.prioritization_fee))
+        .collect();
+    assert_eq!(pairs, vec![(V0_SLOT, 0), (FINALIZED_SLOT, 5_000)]);
+    let fees = client
+        .get_recent_prioritization_fees(&[payer.pubkey()])
+        .await
+        .unwrap();
+    assert_eq!(fees[1].prioritization_fee, 20_000);
+}

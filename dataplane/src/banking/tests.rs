@@ -137,6 +137,12 @@ fn a_paying_transfer_overtakes_free_ones_queued_before_it() {
     assert_eq!(&entries[0][1..], &free[..15]);
     let landed_free = entries.iter().flatten().filter(|t| **t != paying).count();
     assert!(landed_free > 15, "only {landed_free} free transfers landed");
+    // The stored block's prioritization fees: free transfers landed, so the slot's lowest is 0;
+    // for the paying transfer's accounts, its price.
+    let recent = store.recent_prioritization_fees(&[]);
+    assert_eq!(recent.last(), Some(&(first, 0)));
+    let recent = store.recent_prioritization_fees(&[rich, account(0x60, 0)]);
+    assert_eq!(recent.last(), Some(&(first, 1_000)));
     // Charged base + priority fee, which went to the leader with the base fees.
     let bank = p.forks.read().unwrap().get(first).unwrap();
     assert_eq!(bank.balance(&rich), 1_000_000 - 5_000 - 6 - 7);

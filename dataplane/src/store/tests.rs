@@ -79,6 +79,7 @@ fn commit(slot: u64, entries: u32, updates: Vec<(Pubkey, u64)>, root: bool) -> S
         root,
         data_shreds: Vec::new(),
         last_fec_root: None,
+        prioritization_fees: Default::default(),
     }
 }
 
@@ -840,7 +841,13 @@ fn remove_block_deletes_exactly_that_slots_rows_and_never_at_or_below_the_root()
     let before: Vec<_> = others.iter().map(|&s| stored_rows(&store, s)).collect();
     assert!(store.sig_index_names(&sig(4, 0), Slot(4)).unwrap());
 
+    let listed = |store: &Store| -> Vec<Slot> {
+        let fees = store.recent_prioritization_fees(&[]);
+        fees.into_iter().map(|(s, _)| s).collect()
+    };
+    assert_eq!(listed(&store), vec![Slot(2), Slot(3), Slot(4), Slot(5)]);
     assert!(store.remove_block(Slot(4)).unwrap());
+    assert_eq!(listed(&store), vec![Slot(2), Slot(3), Slot(5)]);
     assert_eq!(store.slot_meta(Slot(4)).unwrap(), None);
     assert_eq!(store.entries(Slot(4)).unwrap(), Vec::<Vec<u8>>::new());
     assert_eq!(store.entry(Slot(4), 0).unwrap(), None);

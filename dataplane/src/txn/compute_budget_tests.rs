@@ -216,3 +216,46 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_unsigned_message_parses_into_its_signatures_and_budget() {
+    let k = SigningKey::from_bytes(&[4; 32]);
+    let wire = build_transfer_with_budget(
+        &k,
+        &TO,
+        1,
+        &Hash([3; 32]),
+        &[ComputeBudgetInstruction::SetComputeUnitPrice(1_000_000)],
+    );
+    let layout = parse_message(&wire[1 + 64..]).unwrap();
+    assert_eq!(layout.num_signatures, 1);
+    assert_eq!(
+        layout.compute_budget(),
+        ComputeBudget {
+            unit_limit: 6_000,
+            unit_price: 1_000_000
+        }
+    );
+    // A v0 message's signer count follows its version byte.
+    let v0 = build_transfer_v0(&k, &TO, 1, &Hash([3; 32]));
+    assert_eq!(parse_message(&v0[1 + 64..]).unwrap().num_signatures, 1);
+    // What the parser refuses in a transaction it refuses in a message, without a placeholder
+    // for more signers than a packet holds.
+    let mut twice = with_budget(&[price(1), price(2)]);
+    twice.drain(..1 + 64);
+    assert_eq!(
+        parse_message(&twice),
+        Err(TxnError::DuplicateInstruction { instruction: 1 })
+    );
+    assert!(matches!(
+        parse_message(&[20, 0, 1]),
+        Err(TxnError::TooMany { count: 20, .. })
+    ));
+    for bad in [&[][..], &[0x80][..], &[0x81, 1, 0, 0][..]] {
+        assert!(parse_message(bad).is_err());
+    }
+    assert!(matches!(
+        parse_message(&[1; 1300]),
+        Err(TxnError::Oversized { len: 1300 })
+    ));
+}
