@@ -69,7 +69,8 @@ pub const REPAIR_ROUND_MS: Millis = 20;
 /// Votes from gossip and the vote port are re-evaluated (fork choice, voting, commitment) at most
 /// this often: a hundred validators' votes arrive in hundreds of datagrams a slot, and choosing the
 /// fork after each would cost more than the few milliseconds of reaction it saves. A replayed block
-/// is evaluated at once.
+/// is evaluated at once, and so is a vote that confirms a slot (confirmation latency is what clients
+/// wait on).
 pub const EVALUATE_COALESCE_MS: Millis = 5;
 
 /// The tower a node starts with.

@@ -201,35 +201,85 @@ enum Event {
     Replay(usize),
 }
 
-/// The event queue: a heap of (time, sequence number, slot) ordered by time and sequence number,
-/// the events themselves parked in a slab, so the heap moves 24-byte keys, not events.
-#[derive(Default)]
+/// Milliseconds the event queue's wheel spans; later events wait in a heap until it reaches them.
+const WHEEL_MS: u64 = 4_096;
+
+/// The event queue, ordered by (time, sequence number): a timing wheel of one bucket per
+/// millisecond for the next [`WHEEL_MS`], and a heap for later events that moves them into the
+/// wheel as it turns. A bucket is first-in first-out, and an event enters it either when pushed
+/// (later than everything already there) or, from the heap, the moment its millisecond comes into
+/// the wheel's span (before anything can be pushed there), so each bucket stays in sequence order.
+/// Events themselves live in a slab; buckets and the heap hold 4-byte indices.
 struct EventQueue {
-    heap: BinaryHeap<Reverse<(Millis, u64, u32)>>,
-    slab: Vec<Option<Event>>,
+    wheel: Vec<std::collections::VecDeque<u32>>,
+    /// The millisecond being popped: the wheel holds `base .. base + WHEEL_MS`.
+    base: Millis,
+    in_wheel: usize,
+    far: BinaryHeap<Reverse<(Millis, u64, u32)>>,
+    slab: Vec<Option<(Millis, Event)>>,
     free: Vec<u32>,
 }
 
 impl EventQueue {
+    fn new(start: Millis) -> EventQueue {
+        EventQueue {
+            wheel: (0..WHEEL_MS).map(|_| Default::default()).collect(),
+            base: start,
+            in_wheel: 0,
+            far: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn push(&mut self, at: Millis, seq: u64, event: Event) {
+        // Nothing is scheduled in the past; were it, it runs now, as a heap would run it next.
+        let at = at.max(self.base);
         let i = match self.free.pop() {
             Some(i) => {
-                self.slab[i as usize] = Some(event);
+                self.slab[i as usize] = Some((at, event));
                 i
             }
             None => {
-                self.slab.push(Some(event));
+                self.slab.push(Some((at, event)));
                 (self.slab.len() - 1) as u32
             }
         };
-        self.heap.push(Reverse((at, seq, i)));
+        if at < self.base + WHEEL_MS {
+            self.wheel[(at % WHEEL_MS) as usize].push_back(i);
+            self.in_wheel += 1;
+        } else {
+            self.far.push(Reverse((at, seq, i)));
+        }
     }
 
     fn pop(&mut self) -> Option<(Millis, Event)> {
-        let Reverse((at, _, i)) = self.heap.pop()?;
-        let event = self.slab[i as usize].take()?;
-        self.free.push(i);
-        Some((at, event))
+        loop {
+            if self.in_wheel == 0 {
+                let Reverse((at, _, _)) = *self.far.peek()?;
+                self.base = at;
+                self.admit();
+            }
+            if let Some(i) = self.wheel[(self.base % WHEEL_MS) as usize].pop_front() {
+                self.in_wheel -= 1;
+                self.free.push(i);
+                return self.slab[i as usize].take();
+            }
+            self.base += 1;
+            self.admit();
+        }
+    }
+
+    /// Moves heap events now within the wheel's span into their buckets.
+    fn admit(&mut self) {
+        while let Some(&Reverse((at, _, i))) = self.far.peek() {
+            if at >= self.base + WHEEL_MS {
+                break;
+            }
+            self.far.pop();
+            self.wheel[(at % WHEEL_MS) as usize].push_back(i);
+            self.in_wheel += 1;
+        }
     }
 }
 
@@ -343,7 +393,7 @@ impl World {
             genesis,
             nodes: Vec::new(),
             by_addr: Map::default(),
-            queue: EventQueue::default(),
+            queue: EventQueue::new(GENESIS_UNIX_MS),
             seq: 0,
             now: GENESIS_UNIX_MS,
             rng,
