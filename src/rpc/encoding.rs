@@ -551,6 +551,13 @@ pub(super) fn block_json(
     Ok(out)
 }
 
+/// Whether a stored transaction names `key` among its account keys (as account or program).
+pub(super) fn mentions(rec: &TransactionRecord, key: &Pubkey) -> bool {
+    WireTxn::decode(&rec.wire)
+        .map(|t| t.keys.chunks_exact(Pubkey::LEN).any(|k| k == key.0))
+        .unwrap_or(false)
+}
+
 /// Base64 of raw bytes (entries' transactions).
 pub(super) fn base64(bytes: &[u8]) -> String {
     BASE64.encode(bytes)
