@@ -201,31 +201,35 @@ enum Event {
     Replay(usize),
 }
 
-/// An event in the queue, ordered by (time, sequence number) alone.
-#[derive(Debug)]
-struct Queued {
-    at: Millis,
-    seq: u64,
-    event: Event,
+/// The event queue: a heap of (time, sequence number, slot) ordered by time and sequence number,
+/// the events themselves parked in a slab, so the heap moves 24-byte keys, not events.
+#[derive(Default)]
+struct EventQueue {
+    heap: BinaryHeap<Reverse<(Millis, u64, u32)>>,
+    slab: Vec<Option<Event>>,
+    free: Vec<u32>,
 }
 
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl EventQueue {
+    fn push(&mut self, at: Millis, seq: u64, event: Event) {
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slab.push(Some(event));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((at, seq, i)));
     }
-}
 
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+    fn pop(&mut self) -> Option<(Millis, Event)> {
+        let Reverse((at, _, i)) = self.heap.pop()?;
+        let event = self.slab[i as usize].take()?;
+        self.free.push(i);
+        Some((at, event))
     }
 }
 
@@ -251,7 +255,7 @@ pub struct World {
     clock: SlotClock,
     nodes: Vec<SimNode>,
     by_addr: Map<SocketAddr, usize>,
-    queue: BinaryHeap<Reverse<Queued>>,
+    queue: EventQueue,
     seq: u64,
     now: Millis,
     rng: ChaCha8Rng,
@@ -339,7 +343,7 @@ impl World {
             genesis,
             nodes: Vec::new(),
             by_addr: Map::default(),
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             seq: 0,
             now: GENESIS_UNIX_MS,
             rng,
@@ -418,11 +422,7 @@ impl World {
 
     fn schedule(&mut self, at: Millis, event: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            at,
-            seq: self.seq,
-            event,
-        }));
+        self.queue.push(at, self.seq, event);
     }
 
     fn end_time(&self) -> Millis {
@@ -500,12 +500,12 @@ impl World {
     pub fn run(mut self) -> SimReport {
         let started = std::time::Instant::now();
         let end = self.end_time();
-        while let Some(Reverse(q)) = self.queue.pop() {
-            if q.at > end {
+        while let Some((at, event)) = self.queue.pop() {
+            if at > end {
                 break;
             }
-            self.now = q.at;
-            self.dispatch(q.event);
+            self.now = at;
+            self.dispatch(event);
         }
         self.now = end;
         let wall_ms = started.elapsed().as_millis() as u64;
