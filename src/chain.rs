@@ -24,12 +24,13 @@ use ed25519_dalek::SigningKey;
 
 use crate::cluster_view::ClusterView;
 use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
+use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
     BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
     SignatureStatus, SubmitError, TransactionRecord,
 };
 use controlplane::schedule::Schedules;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// The faucet that serves `requestAirdrop` (localnet and tests).
@@ -66,6 +67,8 @@ pub struct NodeChain {
     pub schedules: Mutex<Schedules>,
     /// Stake by validator identity (from the genesis).
     pub stakes: HashMap<Pubkey, u64>,
+    /// Where PubSub hears of transactions this node accepts.
+    pub feed: EventFeed,
 }
 
 fn block_time_secs(ms: u64) -> Option<i64> {
@@ -181,6 +184,10 @@ impl NodeChain {
         let signature = txn.signature();
         dataplane::banking::offer(&self.txns, vec![txn], &self.counters)
             .map_err(|_| SubmitError::Busy)?;
+        self.feed.publish(ChainEvent::Received {
+            slot: bank.slot(),
+            signature,
+        });
         Ok(signature)
     }
 }
@@ -491,6 +498,10 @@ impl Chain for NodeChain {
             voting: t.voting,
         }
     }
+
+    fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {
+        self.changes_of(slot)
+    }
 }
 
 impl NodeChain {
@@ -514,6 +525,57 @@ impl NodeChain {
                 .ok_or(BlockError::NotAvailable(slot))?,
         };
         Ok((meta, parent_blockhash))
+    }
+
+    /// What `slot`'s stored block changed: its transactions from storage, the accounts it wrote from
+    /// its bank (or, once the bank is gone, from its transactions' balances).
+    fn changes_of(&self, slot: Slot) -> Option<SlotChanges> {
+        let bank = self
+            .forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot)
+            .filter(|b| b.is_frozen());
+        let meta = self.store.slot_meta(slot).ok()??;
+        let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
+        let mut written = BTreeMap::new();
+        for bytes in self.store.entries(slot).ok()? {
+            let entry = decode_entry(&bytes).ok()?;
+            for tx in &entry.transactions {
+                let view = tx.view();
+                let signature = tx.signature();
+                let rec = self.store.tx_status_in(slot, &signature).ok().flatten();
+                let accounts: Vec<Pubkey> = (0..view.num_account_keys())
+                    .map(|i| view.account_key(i))
+                    .collect();
+                if let (None, Some(rec)) = (&bank, &rec) {
+                    written.extend(
+                        accounts
+                            .iter()
+                            .copied()
+                            .zip(rec.post_balances.iter().copied()),
+                    );
+                }
+                transactions.push(TxChange {
+                    signature,
+                    err: rec
+                        .and_then(|r| r.err)
+                        .and_then(|t| serde_json::from_str(&t).ok()),
+                    accounts,
+                    is_vote: view.is_vote(),
+                });
+            }
+        }
+        let accounts = match bank {
+            Some(bank) => bank.accounts_delta(),
+            None => written.into_iter().collect(),
+        };
+        Some(SlotChanges {
+            slot,
+            parent: meta.parent_slot,
+            transactions,
+            accounts,
+        })
     }
 
     /// A slot below the newest stored one without a block was skipped; above it, not yet available.

@@ -266,6 +266,9 @@ pub struct RpcConfig {
     pub enabled: bool,
     /// HTTP listen address.
     pub addr: SocketAddr,
+    /// PubSub (WebSocket) listen address; unset, the RPC address with port + 1, where Solana's
+    /// clients look for it. PubSub is also served on `addr` itself (HTTP upgrade of `GET /`).
+    pub pubsub_addr: Option<SocketAddr>,
     /// Keypair whose funds `requestAirdrop` hands out; no faucet when unset.
     pub faucet_keypair: Option<PathBuf>,
     /// Most lamports one airdrop may request.
@@ -277,8 +280,23 @@ impl Default for RpcConfig {
         RpcConfig {
             enabled: true,
             addr: SocketAddr::from(([127, 0, 0, 1], 8899)),
+            pubsub_addr: None,
             faucet_keypair: None,
             faucet_max_lamports: 10 * dataplane::types::LAMPORTS_PER_TOKEN,
+        }
+    }
+}
+
+impl RpcConfig {
+    /// Where PubSub listens: `pubsub_addr`, else `addr` with port + 1 (`None` when that port does
+    /// not exist; [`Config::validate`] refuses it).
+    pub fn pubsub_addr(&self) -> Option<SocketAddr> {
+        match self.pubsub_addr {
+            Some(a) => Some(a),
+            None => {
+                let port = self.addr.port().checked_add(1)?;
+                Some(SocketAddr::new(self.addr.ip(), port))
+            }
         }
     }
 }
@@ -422,6 +440,24 @@ impl Config {
 
         if let Some(p) = &self.rpc.faucet_keypair {
             check_nonempty_path("rpc.faucet_keypair", p)?;
+        }
+        match self.rpc.pubsub_addr() {
+            None => {
+                return Err(ConfigError::invalid(
+                    "rpc.pubsub_addr",
+                    format!(
+                        "must be set when rpc.addr uses port {} (the default is that port + 1)",
+                        self.rpc.addr.port()
+                    ),
+                ))
+            }
+            Some(a) if a == self.rpc.addr => {
+                return Err(ConfigError::invalid(
+                    "rpc.pubsub_addr",
+                    format!("must differ from rpc.addr, got {a} for both"),
+                ))
+            }
+            Some(_) => {}
         }
 
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.logging.level) {

@@ -5,7 +5,7 @@
 //! data plane (lead, set root, votes into banking, forwarding targets, peer addresses, repaired
 //! shreds), datagrams (gossip, votes, signed repair requests: see [`repair`]),
 //! tower writes (written, fsynced and renamed before the vote they belong to leaves) and what RPC
-//! and metrics read.
+//! and metrics read, PubSub's event feed included (banks frozen, commitment moves).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ use dataplane::types::{Hash, Slot};
 use crate::cluster_view::{ClusterView, TowerStatus};
 use crate::metrics::NodeMetrics;
 use crate::rpc::cluster::EvidenceRecord;
+use crate::rpc::pubsub::{ChainEvent, CommitmentSlots, EventFeed};
 
 pub mod repair;
 pub use repair::RepairEdge;
@@ -72,6 +73,8 @@ pub struct ControlIo {
     pub store: Arc<Store>,
     /// What RPC reads.
     pub view: Arc<ClusterView>,
+    /// What PubSub hears.
+    pub feed: EventFeed,
     /// Counters.
     pub metrics: Arc<NodeMetrics>,
     /// The tower file.
@@ -292,6 +295,10 @@ fn on_data_event(io: &mut ControlIo, ev: DataEvent) -> Option<Input> {
                 m.blocks_replayed.fetch_add(1, Ordering::Relaxed);
             }
             m.slot.fetch_max(frozen.slot.0, Ordering::Relaxed);
+            io.feed.publish(ChainEvent::Frozen {
+                slot: frozen.slot,
+                parent: frozen.parent,
+            });
             Some(Input::BankFrozen(frozen))
         }
         DataEvent::BlockDead { slot, .. } => Some(Input::BlockDead { slot }),
@@ -499,6 +506,13 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
         }
         Output::Commitment(levels) => {
             io.view.set_levels(levels);
+            // After the view: a subscriber RPC reads as not yet there is sure to hear of it.
+            io.feed.publish(ChainEvent::Commitment(CommitmentSlots {
+                processed: levels.processed,
+                confirmed: levels.confirmed,
+                finalized: levels.finalized,
+                root: levels.root,
+            }));
             let m = &io.metrics;
             m.processed_slot
                 .store(levels.processed.0, Ordering::Relaxed);

@@ -55,6 +55,8 @@ struct Node {
     name: String,
     identity: Pubkey,
     rpc_url: String,
+    /// Its PubSub (WebSocket) URL.
+    ws_url: String,
     tpu_addr: SocketAddr,
     log: PathBuf,
     child: Child,
@@ -148,6 +150,7 @@ struct ValidatorFiles {
     config: PathBuf,
     log: PathBuf,
     rpc_addr: SocketAddr,
+    pubsub_addr: SocketAddr,
     tpu_addr: SocketAddr,
 }
 
@@ -160,6 +163,7 @@ struct Ports {
     serve_repair: SocketAddr,
     tpu_vote: SocketAddr,
     rpc: SocketAddr,
+    pubsub: SocketAddr,
 }
 
 fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
@@ -177,6 +181,9 @@ fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
         serve_repair: port(6)?,
         tpu_vote: port(7)?,
         rpc: port(9)?,
+        // The RPC port + 1, where Solana's clients look: the next validator's offset 0, which no
+        // validator uses.
+        pubsub: port(10)?,
     })
 }
 
@@ -227,9 +234,9 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
              tvu_addr = \"{}\"\nrepair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{seeds}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\
-             [rpc]\naddr = \"{}\"\n{faucet_line}\n\
+             [rpc]\naddr = \"{}\"\npubsub_addr = \"{}\"\n{faucet_line}\n\
              [performance]\npin_cores = false\n",
-            p.gossip, p.tpu, p.tpu_vote, p.tvu, p.repair, p.serve_repair, p.rpc
+            p.gossip, p.tpu, p.tpu_vote, p.tvu, p.repair, p.serve_repair, p.rpc, p.pubsub
         );
         let config_path = vdir.join("blackbook.toml");
         fs::write(&config_path, config)?;
@@ -247,6 +254,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
             config: config_path,
             log: vdir.join("validator.log"),
             rpc_addr: p.rpc,
+            pubsub_addr: p.pubsub,
             tpu_addr: p.tpu,
         });
     }
@@ -300,6 +308,7 @@ fn spawn_validator(exe: &Path, v: &ValidatorFiles) -> anyhow::Result<Node> {
         name: v.name.clone(),
         identity: v.identity,
         rpc_url: format!("http://{}", v.rpc_addr),
+        ws_url: format!("ws://{}", v.pubsub_addr),
         tpu_addr: v.tpu_addr,
         log: v.log.clone(),
         child,
@@ -381,10 +390,11 @@ fn drive(
     for (n, v) in nodes.iter_mut().zip(&cluster.validators) {
         wait_healthy(n, stop)?;
         log(format!(
-            "localnet: {} identity {} rpc {} tpu {} log {}",
+            "localnet: {} identity {} rpc {} ws {} tpu {} log {}",
             n.name,
             n.identity,
             n.rpc_url,
+            n.ws_url,
             n.tpu_addr,
             v.log.display()
         ));
@@ -610,6 +620,7 @@ fn drive(
         "skipped_by_leader": skipped_by_leader,
         "votes": votes,
         "rpc_urls": nodes.iter().map(|n| n.rpc_url.clone()).collect::<Vec<_>>(),
+        "ws_urls": nodes.iter().map(|n| n.ws_url.clone()).collect::<Vec<_>>(),
         "ledgers_identical": comparison.identical,
         "ledgers_compared_through_slot": comparison.through_slot,
         "ledgers_compared_blocks": comparison.blocks,

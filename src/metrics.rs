@@ -5,6 +5,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::rpc::stats::PubSubDrop;
+use crate::rpc::RpcStats;
 use dataplane::metrics::RejectCounters;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -93,9 +95,88 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, g);
 }
 
+fn labelled<'a>(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: impl IntoIterator<Item = (&'a str, u64)>,
+) {
+    let family = Family::<Vec<(String, String)>, Counter<u64>>::default();
+    for (value, n) in values {
+        family
+            .get_or_create(&vec![(label.to_string(), value.to_string())])
+            .inc_by(n);
+    }
+    registry.register(name, help, family);
+}
+
+/// JSON-RPC and PubSub counters.
+fn register_rpc(r: &mut Registry, rpc: &RpcStats) {
+    labelled(
+        r,
+        "blackbook_rpc_calls",
+        "JSON-RPC calls over HTTP, by method",
+        "method",
+        rpc.snapshot(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_unknown_method_calls",
+        "JSON-RPC requests naming a method not served (HTTP and PubSub)",
+        rpc.unknown_method_calls(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_errors",
+        "JSON-RPC error answers (HTTP and PubSub)",
+        rpc.errors(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_rejected_bodies",
+        "HTTP bodies refused before parsing (too large, unreadable)",
+        rpc.rejected_bodies(),
+    );
+    let p = &rpc.pubsub;
+    labelled(
+        r,
+        "blackbook_pubsub_calls",
+        "PubSub calls, by method",
+        "method",
+        p.snapshot(),
+    );
+    gauge(
+        r,
+        "blackbook_pubsub_connections",
+        "PubSub (WebSocket) connections open",
+        p.connections_open(),
+    );
+    gauge(
+        r,
+        "blackbook_pubsub_subscriptions",
+        "PubSub subscriptions open",
+        p.subscriptions_open(),
+    );
+    counter(
+        r,
+        "blackbook_pubsub_notifications",
+        "PubSub notifications queued to clients",
+        p.notifications(),
+    );
+    labelled(
+        r,
+        "blackbook_pubsub_dropped",
+        "PubSub connections, subscriptions and events refused or dropped, by reason",
+        "reason",
+        PubSubDrop::ALL.iter().map(|&d| (d.name(), p.drops(d))),
+    );
+}
+
 /// Renders every metric in Prometheus' text format.
-pub fn render(node: &NodeMetrics, rejected: &RejectCounters) -> String {
+pub fn render(node: &NodeMetrics, rejected: &RejectCounters, rpc: &RpcStats) -> String {
     let mut r = Registry::default();
+    register_rpc(&mut r, rpc);
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     gauge(
         &mut r,
@@ -281,7 +362,17 @@ mod tests {
         node.blocks_stored.store(7, Ordering::Relaxed);
         let rejected = RejectCounters::default();
         rejected.add_n(Reject::BadSignature, 3);
-        let text = render(&node, &rejected);
+        let rpc = RpcStats::new();
+        rpc.pubsub.count_drop(PubSubDrop::SlowClient, 2);
+        let text = render(&node, &rejected, &rpc);
+        assert!(
+            text.contains("blackbook_pubsub_dropped_total{reason=\"slow_client\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("blackbook_rpc_calls_total{method=\"getSlot\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("blackbook_blocks_stored_total 7"), "{text}");
         assert!(
             text.contains("blackbook_rejected_total{reason=\"bad_signature\"} 3"),

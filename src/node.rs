@@ -34,6 +34,7 @@ use crate::control::{self, ControlIo, DataPlaneCommands, RepairEdge};
 use crate::metrics::{render, NodeMetrics};
 use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets};
 use crate::rpc::cluster::EvidenceRecord;
+use crate::rpc::pubsub::{self, EventFeed, PubSub};
 use crate::rpc::RpcStats;
 use crate::wallet;
 
@@ -385,6 +386,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             second: e.second,
         });
     }
+    let feed = EventFeed::new();
     let chain = Arc::new(NodeChain {
         genesis: genesis.clone(),
         genesis_hash,
@@ -402,6 +404,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             .iter()
             .map(|v| (v.identity, v.stake))
             .collect(),
+        feed: feed.clone(),
     });
 
     // The control-plane core, told what storage holds before anything else happens.
@@ -464,6 +467,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             commands,
             store: store.clone(),
             view,
+            feed,
             metrics: metrics.clone(),
             tower_path,
             genesis_hash,
@@ -491,7 +495,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     result
 }
 
-/// RPC and metrics on their own task; the control task until a signal or a data-plane stop.
+/// RPC, PubSub and metrics on their own tasks; the control task until a signal or a data-plane
+/// stop.
 async fn serve(
     config: &Config,
     chain: Arc<NodeChain>,
@@ -502,57 +507,43 @@ async fn serve(
     io: ControlIo,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let mut pubsub = None;
     let rpc_task = if config.rpc.enabled {
         let addr: SocketAddr = config.rpc.addr;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding rpc.addr {addr}"))?;
-        tracing::info!(%addr, "JSON-RPC listening");
-        let counters = pipeline.counters.clone();
-        let sig_stats = pipeline.sigverify_stats.clone();
-        let forward_stats = pipeline.forward_stats.clone();
-        let working_slot = pipeline.working_slot.clone();
-        let node_metrics = metrics.clone();
-        let repl = replication.clone();
-        let extra = axum::Router::new().route(
-            "/metrics",
-            get(move || {
-                let text = {
-                    node_metrics.sigverify_accepted.store(
-                        sig_stats.accepted.load(Ordering::Relaxed),
-                        Ordering::Relaxed,
-                    );
-                    node_metrics
-                        .slot
-                        .fetch_max(working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
-                    if let Some(f) = &forward_stats {
-                        node_metrics
-                            .transactions_forwarded
-                            .store(f.forwarded.load(Ordering::Relaxed), Ordering::Relaxed);
-                        node_metrics
-                            .transactions_forward_failed
-                            .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
-                    }
-                    let mut text = render(&node_metrics, &counters);
-                    if let Some(r) = &repl {
-                        r.render_metrics(&mut text);
-                    }
-                    text
-                };
-                async move { text }
-            }),
-        );
-        let mut stop = stop_rx.clone();
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        Some(tokio::spawn(crate::rpc::serve_with_routes(
+        // Validation guarantees it (the RPC port is not the last one).
+        let ws_addr = config
+            .rpc
+            .pubsub_addr()
+            .context("rpc.pubsub_addr: no port after rpc.addr's")?;
+        let ws_listener = tokio::net::TcpListener::bind(ws_addr)
+            .await
+            .with_context(|| format!("binding rpc.pubsub_addr {ws_addr}"))?;
+        tracing::info!(%addr, pubsub = %ws_addr, "JSON-RPC listening (PubSub on both)");
+        let stats = Arc::new(RpcStats::new());
+        let service =
+            PubSub::start(chain.clone(), stats.clone(), &io.feed).context("starting PubSub")?;
+        tokio::spawn(pubsub::serve(
+            ws_listener,
+            service.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        let extra = metrics_route(pipeline, metrics, replication, stats.clone());
+        let task = tokio::spawn(crate::rpc::serve_with_pubsub(
             listener,
             chain.clone(),
-            Arc::new(RpcStats::new()),
+            stats,
             extra,
-            shutdown,
-        )))
+            Some(service.clone()),
+            stopped(stop_rx.clone()),
+        ));
+        pubsub = Some(service);
+        Some(task)
     } else {
         None
     };
@@ -566,8 +557,52 @@ async fn serve(
     };
     let result = control::run(core, io, signal).await;
     let _ = stop_tx.send(true);
+    if let Some(p) = &pubsub {
+        p.shutdown();
+    }
     if let Some(t) = rpc_task {
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     result
+}
+
+/// `GET /metrics` on the RPC port: the node's counters, the data plane's, replication's and RPC's.
+fn metrics_route(
+    pipeline: &LeaderPipeline,
+    metrics: Arc<NodeMetrics>,
+    replication: Option<Arc<Replication>>,
+    rpc_stats: Arc<RpcStats>,
+) -> axum::Router {
+    let counters = pipeline.counters.clone();
+    let sig_stats = pipeline.sigverify_stats.clone();
+    let forward_stats = pipeline.forward_stats.clone();
+    let working_slot = pipeline.working_slot.clone();
+    axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let text = {
+                metrics.sigverify_accepted.store(
+                    sig_stats.accepted.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
+                metrics
+                    .slot
+                    .fetch_max(working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
+                if let Some(f) = &forward_stats {
+                    metrics
+                        .transactions_forwarded
+                        .store(f.forwarded.load(Ordering::Relaxed), Ordering::Relaxed);
+                    metrics
+                        .transactions_forward_failed
+                        .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+                let mut text = render(&metrics, &counters, &rpc_stats);
+                if let Some(r) = &replication {
+                    r.render_metrics(&mut text);
+                }
+                text
+            };
+            async move { text }
+        }),
+    )
 }

@@ -70,6 +70,11 @@ impl Finality {
             .filter(|(_, &(_, r))| r > self.finalized)
             .map(|(v, &(_, r))| (r, stake_of(v)))
             .collect();
+        // Most updates cannot move finality: too little stake has rooted past it at all.
+        let beyond = roots.iter().fold(0u64, |a, r| a.saturating_add(r.1));
+        if !is_supermajority(beyond, total) {
+            return self.finalized;
+        }
         roots.sort_unstable_by_key(|r| std::cmp::Reverse(r.0));
         // Stake already rooted at or beyond the current finalized slot counts toward any newer
         // candidate only if it is at or above that candidate, which the sort takes care of.

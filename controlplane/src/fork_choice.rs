@@ -252,6 +252,18 @@ impl ForkChoice {
         self.blocks.get(&slot).map_or(0, |b| b.subtree)
     }
 
+    /// `slot` and its ancestors in the tree, ascending (empty when `slot` is not in the tree).
+    pub fn chain_to(&self, slot: Slot) -> Vec<Slot> {
+        let mut out = Vec::new();
+        let mut cur = self.blocks.contains_key(&slot).then_some(slot);
+        while let Some(s) = cur {
+            out.push(s);
+            cur = self.blocks.get(&s).and_then(|b| b.parent);
+        }
+        out.reverse();
+        out
+    }
+
     /// Whether `ancestor` is `slot` or one of its ancestors in the tree.
     pub fn is_ancestor_or_self(&self, ancestor: Slot, slot: Slot) -> bool {
         let mut cur = Some(slot);

@@ -69,7 +69,8 @@ pub const REPAIR_ROUND_MS: Millis = 20;
 /// Votes from gossip and the vote port are re-evaluated (fork choice, voting, commitment) at most
 /// this often: a hundred validators' votes arrive in hundreds of datagrams a slot, and choosing the
 /// fork after each would cost more than the few milliseconds of reaction it saves. A replayed block
-/// is evaluated at once.
+/// is evaluated at once, and so is a vote that confirms a slot (confirmation latency is what clients
+/// wait on).
 pub const EVALUATE_COALESCE_MS: Millis = 5;
 
 /// The tower a node starts with.
@@ -196,6 +197,8 @@ pub struct Node {
     signer: Box<dyn Signer>,
     /// The other validators, heaviest stake first (ties by key): where votes go directly.
     peers_by_stake: Vec<Pubkey>,
+    /// Each validator's vote account (derived once: a vote must name its voter's).
+    vote_accounts: Map<Pubkey, Pubkey>,
     clock: SlotClock,
     schedules: Schedules,
     gossip: Gossip,
@@ -312,6 +315,10 @@ impl Node {
         Node {
             me,
             peers_by_stake: peers_by_stake.into_iter().map(|(k, _)| k).collect(),
+            vote_accounts: validators
+                .iter()
+                .map(|(k, _)| (*k, vote_account_address(k)))
+                .collect(),
             vote_account: vote_account_address(&me),
             signer,
             clock,
@@ -770,7 +777,7 @@ impl Node {
     /// A vote from gossip or the vote port (`direct`).
     fn on_vote(&mut self, v: &ParsedVote, direct: bool) {
         self.stats.votes_seen += 1;
-        if !self.votes.is_validator(&v.voter) || v.vote_account != vote_account_address(&v.voter) {
+        if self.vote_accounts.get(&v.voter) != Some(&v.vote_account) {
             self.stats.votes_dropped += 1;
             return;
         }
@@ -1206,11 +1213,14 @@ impl Node {
         let head = self.head;
         let root = self.forks.root();
         let inputs = (head, self.forks.hash(head), root, self.votes.total_stake());
+        // The head's chain down to the root, walked once: finality and confirmation ask about
+        // many slots on it.
+        let chain = self.forks.chain_to(head);
+        let on_chain = |s: Slot| chain.binary_search(&s).is_ok();
         let finalized = if self.finality_inputs == Some(inputs) {
             self.finality.finalized()
         } else {
             self.finality_inputs = Some(inputs);
-            let forks = &self.forks;
             let rooted = &self.rooted;
             let votes = &self.votes;
             self.finality.update(
@@ -1218,7 +1228,7 @@ impl Node {
                 |v| votes.stake_of(v),
                 |r| {
                     if r >= root {
-                        forks.is_ancestor_or_self(r, head)
+                        on_chain(r)
                     } else {
                         rooted.contains(&r)
                     }
@@ -1242,9 +1252,7 @@ impl Node {
             .confirmed
             .iter()
             .rev()
-            .find(|(s, h)| {
-                self.forks.hash(**s) == Some(**h) && self.forks.is_ancestor_or_self(**s, head)
-            })
+            .find(|(s, h)| on_chain(**s) && self.forks.hash(**s) == Some(**h))
             .map_or(root, |(s, _)| *s)
             .max(finalized.min(head));
         let c = Commitment {

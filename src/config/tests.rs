@@ -111,6 +111,8 @@ fn defaults_are_the_documented_values() {
     assert_eq!(c.performance.batch_size_max, 256);
     assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/blackbook"));
     assert_eq!(c.rpc.addr.to_string(), "127.0.0.1:8899");
+    // Solana's convention: PubSub on the RPC port + 1.
+    assert_eq!(c.rpc.pubsub_addr().unwrap().to_string(), "127.0.0.1:8900");
     assert_eq!(c.rpc.faucet_max_lamports, 10_000_000_000);
     assert_eq!(c.logging.level, "info");
     c.validate().unwrap();
@@ -250,6 +252,7 @@ fn example_file_documents_every_field_with_the_defaults() {
     let mut full = Config::default();
     full.network.advertise_addr = Some("a:1".into());
     full.rpc.faucet_keypair = Some("f.json".into());
+    full.rpc.pubsub_addr = Some("127.0.0.1:8900".parse().unwrap());
     let table: toml::Table = full.to_toml_string().unwrap().parse().unwrap();
     for (section, fields) in &table {
         assert!(
@@ -384,6 +387,11 @@ fn each_invalid_value_names_its_field() {
         ),
         ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
         ("[rpc]\nfaucet_keypair = \"\"", "rpc.faucet_keypair"),
+        ("[rpc]\naddr = \"127.0.0.1:65535\"", "rpc.pubsub_addr"),
+        (
+            "[rpc]\naddr = \"127.0.0.1:9000\"\npubsub_addr = \"127.0.0.1:9000\"",
+            "rpc.pubsub_addr",
+        ),
         ("[logging]\nlevel = \"=\"", "logging.level"),
     ];
     for (text, field) in cases {

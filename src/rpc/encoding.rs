@@ -16,8 +16,8 @@ use dataplane::types::{Pubkey, Signature};
 use serde_json::{json, Map, Value};
 
 use super::error::RpcError;
-use super::params::{bad_param, TransactionEncoding};
-use super::TransactionRecord;
+use super::params::{bad_param, TransactionDetails, TransactionEncoding};
+use super::{BlockRecord, TransactionRecord};
 
 /// Longest base58 text that can decode to [`TXN_SIZE_MAX`] bytes (Solana's `MAX_BASE58_SIZE`).
 pub(super) const BASE58_TXN_CHARS_MAX: usize = 1683;
@@ -470,6 +470,75 @@ pub(super) fn first_signature(rec: &TransactionRecord) -> Result<String, RpcErro
     Ok(WireTxn::decode(&rec.wire)
         .map_err(|e| undecodable(rec, &e))?
         .first_signature())
+}
+
+/// How a block is rendered (`getBlock`'s and `blockSubscribe`'s options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct BlockOptions {
+    /// How each transaction is encoded.
+    pub encoding: TransactionEncoding,
+    /// How much of each transaction is shown.
+    pub details: TransactionDetails,
+    /// Whether the (always empty) `rewards` fields are present.
+    pub show_rewards: bool,
+    /// The newest transaction version the client understands.
+    pub max_supported_version: Option<u8>,
+}
+
+/// Solana's `UiConfirmedBlock` for a stored block.
+pub(super) fn block_json(
+    block: &BlockRecord,
+    options: &BlockOptions,
+) -> Result<Map<String, Value>, RpcError> {
+    let max_version = options.max_supported_version;
+    let mut out = Map::new();
+    out.insert("blockhash".into(), json!(block.blockhash.to_string()));
+    out.insert(
+        "previousBlockhash".into(),
+        json!(block.previous_blockhash.to_string()),
+    );
+    out.insert("parentSlot".into(), json!(block.parent_slot.0));
+    out.insert("blockHeight".into(), json!(block.block_height));
+    out.insert("blockTime".into(), json!(block.block_time));
+    match options.details {
+        TransactionDetails::Full => {
+            let txs = block
+                .transactions
+                .iter()
+                .map(|t| transaction_with_meta(t, options.encoding, max_version).map(Value::Object))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("transactions".into(), Value::Array(txs));
+        }
+        TransactionDetails::Accounts => {
+            let txs = block
+                .transactions
+                .iter()
+                .map(|t| transaction_accounts(t, max_version, options.show_rewards))
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("transactions".into(), Value::Array(txs));
+        }
+        TransactionDetails::Signatures => {
+            let sigs = block
+                .transactions
+                .iter()
+                .map(first_signature)
+                .collect::<Result<Vec<_>, _>>()?;
+            out.insert("signatures".into(), json!(sigs));
+        }
+        TransactionDetails::None => {}
+    }
+    if options.show_rewards {
+        // No inflation and fees go straight to the leader's balance: there are no reward records.
+        out.insert("rewards".into(), json!([]));
+    }
+    Ok(out)
+}
+
+/// Whether a stored transaction names `key` among its account keys (as account or program).
+pub(super) fn mentions(rec: &TransactionRecord, key: &Pubkey) -> bool {
+    WireTxn::decode(&rec.wire)
+        .map(|t| t.keys.chunks_exact(Pubkey::LEN).any(|k| k == key.0))
+        .unwrap_or(false)
 }
 
 /// Base64 of raw bytes (entries' transactions).

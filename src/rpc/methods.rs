@@ -1,7 +1,7 @@
 //! One function per JSON-RPC method: parse the params, ask the [`Chain`], render Solana's shape.
 
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::cluster;
 use super::encoding::{self, decode_wire};
@@ -9,7 +9,7 @@ use super::error::RpcError;
 use super::params::{
     at_least_confirmed, bad_param, empty_account_data, encoding_or_config, AccountInfoConfig,
     AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
-    TransactionConfig, TransactionDetails, TransactionEncoding,
+    TransactionConfig, TransactionEncoding,
 };
 use super::{
     Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, PRIORITIZATION_FEE_ACCOUNTS_MAX,
@@ -289,53 +289,13 @@ fn get_block(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> 
         encoding_or_config(params, 1, |c: &mut BlockConfig, e| c.encoding = Some(e))?;
     let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
     let block = chain.block(Slot(slot), c)?;
-    let encoding = config.encoding.unwrap_or(TransactionEncoding::Json);
-    let max_version = config.max_supported_transaction_version;
-    let show_rewards = config.rewards.unwrap_or(true);
-
-    let mut out = Map::new();
-    out.insert("blockhash".into(), json!(block.blockhash.to_string()));
-    out.insert(
-        "previousBlockhash".into(),
-        json!(block.previous_blockhash.to_string()),
-    );
-    out.insert("parentSlot".into(), json!(block.parent_slot.0));
-    out.insert("blockHeight".into(), json!(block.block_height));
-    out.insert("blockTime".into(), json!(block.block_time));
-    match config.transaction_details.unwrap_or_default() {
-        TransactionDetails::Full => {
-            let txs = block
-                .transactions
-                .iter()
-                .map(|t| {
-                    encoding::transaction_with_meta(t, encoding, max_version).map(Value::Object)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert("transactions".into(), Value::Array(txs));
-        }
-        TransactionDetails::Accounts => {
-            let txs = block
-                .transactions
-                .iter()
-                .map(|t| encoding::transaction_accounts(t, max_version, show_rewards))
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert("transactions".into(), Value::Array(txs));
-        }
-        TransactionDetails::Signatures => {
-            let sigs = block
-                .transactions
-                .iter()
-                .map(encoding::first_signature)
-                .collect::<Result<Vec<_>, _>>()?;
-            out.insert("signatures".into(), json!(sigs));
-        }
-        TransactionDetails::None => {}
-    }
-    if show_rewards {
-        // No inflation and fees go straight to the leader's balance: there are no reward records.
-        out.insert("rewards".into(), json!([]));
-    }
-    Ok(Value::Object(out))
+    let options = encoding::BlockOptions {
+        encoding: config.encoding.unwrap_or(TransactionEncoding::Json),
+        details: config.transaction_details.unwrap_or_default(),
+        show_rewards: config.rewards.unwrap_or(true),
+        max_supported_version: config.max_supported_transaction_version,
+    };
+    Ok(Value::Object(encoding::block_json(&block, &options)?))
 }
 
 fn get_block_entries(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {

@@ -6,13 +6,15 @@
 //! trait, runs each request on tokio's blocking pool (a `Chain` call may read redb) and renders the
 //! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method),
 //! `params` (bounded parameter parsing), `encoding` (transactions and blocks as JSON), [`error`]
-//! (Solana's error codes) and [`stats`] (request counters).
+//! (Solana's error codes), [`stats`] (request counters) and [`pubsub`] (Solana's subscriptions over
+//! WebSocket, fed by the node's [`pubsub::EventFeed`]).
 
 pub mod cluster;
 mod encoding;
 pub mod error;
 mod methods;
 mod params;
+pub mod pubsub;
 pub mod server;
 pub mod stats;
 
@@ -38,8 +40,8 @@ use dataplane::txn::TxnError;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-pub use server::serve_with_routes;
-pub use stats::{Method, RpcStats};
+pub use server::{serve_with_pubsub, serve_with_routes};
+pub use stats::{Method, PubSubMethod, RpcStats};
 
 /// The Solana release whose RPC API this server speaks; `getVersion` reports it and every response
 /// context carries it as `apiVersion`.
@@ -185,6 +187,9 @@ pub trait Chain: Send + Sync + 'static {
     /// lowest compute unit price that landed a transaction writing every one of `accounts` (all
     /// transactions when empty), as Solana's `getRecentPrioritizationFees` reports it.
     fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)>;
+    /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
+    /// frozen bank or stored block for it.
+    fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
 }
 
 /// A transaction's status as `getSignatureStatuses` reports it.

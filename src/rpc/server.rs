@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +20,7 @@ use tokio::sync::Semaphore;
 use super::error::RpcError;
 use super::methods;
 use super::params::Params;
+use super::pubsub::PubSub;
 use super::{
     Chain, Method, RpcStats, BATCH_REQUESTS_MAX, CONCURRENT_REQUESTS_MAX, REQUEST_BODY_MAX_BYTES,
 };
@@ -27,6 +30,7 @@ struct AppState {
     chain: Arc<dyn Chain>,
     stats: Arc<RpcStats>,
     permits: Arc<Semaphore>,
+    pubsub: Option<PubSub>,
 }
 
 /// Serves JSON-RPC on `listener` until `shutdown` completes, then finishes in-flight requests.
@@ -57,13 +61,27 @@ pub async fn serve_with_routes(
     extra: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_with_pubsub(listener, chain, stats, extra, None, shutdown).await
+}
+
+/// [`serve_with_routes`], also taking PubSub connections on this port (`GET /` with `Upgrade:
+/// websocket`) when `pubsub` is given.
+pub async fn serve_with_pubsub(
+    listener: tokio::net::TcpListener,
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    extra: Router,
+    pubsub: Option<PubSub>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
     let state = AppState {
         chain,
         stats,
         permits: Arc::new(Semaphore::new(CONCURRENT_REQUESTS_MAX)),
+        pubsub,
     };
     let router = Router::new()
-        .route("/", post(rpc))
+        .route("/", post(rpc).get(upgrade))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
         .with_state(state)
@@ -111,6 +129,26 @@ async fn rpc(State(state): State<AppState>, body: Result<Bytes, BytesRejection>)
             .into_response(),
         // Only notifications: JSON-RPC says send nothing back.
         None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// A WebSocket upgrade of `GET /` becomes a PubSub connection.
+async fn upgrade(
+    State(state): State<AppState>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match (&state.pubsub, ws) {
+        (Some(pubsub), Ok(ws)) => pubsub.accept(ws),
+        // A plain GET, no upgrade asked: JSON-RPC over HTTP is POST only.
+        (
+            _,
+            Err(
+                WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+                | WebSocketUpgradeRejection::InvalidUpgradeHeader(_),
+            ),
+        )
+        | (None, _) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        (Some(_), Err(rejection)) => rejection.into_response(),
     }
 }
 
@@ -178,10 +216,11 @@ fn handle_request(chain: &dyn Chain, stats: &RpcStats, request: &Value) -> Optio
     })
 }
 
-type Envelope<'a> = (Option<Value>, &'a str, Option<&'a Value>);
+/// `(id, method, params)` of a request.
+pub(super) type Envelope<'a> = (Option<Value>, &'a str, Option<&'a Value>);
 
 /// Checks `{jsonrpc: "2.0", method, params?, id?}`; the id is `None` for a notification.
-fn parse_envelope(request: &Value) -> Result<Envelope<'_>, (Option<Value>, RpcError)> {
+pub(super) fn parse_envelope(request: &Value) -> Result<Envelope<'_>, (Option<Value>, RpcError)> {
     let Value::Object(fields) = request else {
         return Err((
             Some(Value::Null),
@@ -229,6 +268,7 @@ fn dispatch(
     methods::call(chain, method, &params)
 }
 
-fn error_response(id: Value, e: &RpcError) -> Value {
+/// `{jsonrpc, error, id}`.
+pub(super) fn error_response(id: Value, e: &RpcError) -> Value {
     json!({ "jsonrpc": "2.0", "error": e.to_json(), "id": id })
 }

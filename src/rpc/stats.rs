@@ -1,33 +1,34 @@
-//! Request counters: per method, unknown methods, errors and refused HTTP bodies.
+//! Request counters: per method, unknown methods, errors and refused HTTP bodies; and PubSub's
+//! connections, subscriptions and every refusal or disconnect.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! rpc_methods {
-    ($($variant:ident => $name:literal),* $(,)?) => {
-        /// A JSON-RPC method the server implements.
+    ($(#[$doc:meta])* $Method:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Method {
+        pub enum $Method {
             $(
                 #[doc = concat!("`", $name, "`")]
                 $variant,
             )*
         }
 
-        impl Method {
+        impl $Method {
             /// Every method, in counter order.
-            pub const ALL: &'static [Method] = &[$(Method::$variant),*];
+            pub const ALL: &'static [$Method] = &[$($Method::$variant),*];
 
             /// The JSON-RPC method name.
             pub fn name(self) -> &'static str {
                 match self {
-                    $(Method::$variant => $name,)*
+                    $($Method::$variant => $name,)*
                 }
             }
 
             /// The method called `name`, if the server implements it.
-            pub fn from_name(name: &str) -> Option<Method> {
+            pub fn from_name(name: &str) -> Option<$Method> {
                 match name {
-                    $($name => Some(Method::$variant),)*
+                    $($name => Some($Method::$variant),)*
                     _ => None,
                 }
             }
@@ -36,6 +37,8 @@ macro_rules! rpc_methods {
 }
 
 rpc_methods! {
+    /// A JSON-RPC method the HTTP server implements.
+    Method {
     GetAccountInfo => "getAccountInfo",
     GetBalance => "getBalance",
     GetBlock => "getBlock",
@@ -66,7 +69,24 @@ rpc_methods! {
     IsBlockhashValid => "isBlockhashValid",
     RequestAirdrop => "requestAirdrop",
     SendTransaction => "sendTransaction",
-}
+}}
+
+rpc_methods! {
+    /// A PubSub (WebSocket) method.
+    PubSubMethod {
+    AccountSubscribe => "accountSubscribe",
+    AccountUnsubscribe => "accountUnsubscribe",
+    BlockSubscribe => "blockSubscribe",
+    BlockUnsubscribe => "blockUnsubscribe",
+    LogsSubscribe => "logsSubscribe",
+    LogsUnsubscribe => "logsUnsubscribe",
+    RootSubscribe => "rootSubscribe",
+    RootUnsubscribe => "rootUnsubscribe",
+    SignatureSubscribe => "signatureSubscribe",
+    SignatureUnsubscribe => "signatureUnsubscribe",
+    SlotSubscribe => "slotSubscribe",
+    SlotUnsubscribe => "slotUnsubscribe",
+}}
 
 /// RPC request counters, shared between the server and whoever exports metrics.
 #[derive(Debug)]
@@ -75,6 +95,130 @@ pub struct RpcStats {
     unknown_method_calls: AtomicU64,
     errors: AtomicU64,
     rejected_bodies: AtomicU64,
+    /// PubSub's counters.
+    pub pubsub: PubSubStats,
+}
+
+/// Why PubSub refused or dropped something (a metrics label each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PubSubDrop {
+    /// A connection refused: the node holds its most connections.
+    ConnectionLimit,
+    /// A subscription refused: its connection, or the node, holds its most subscriptions.
+    SubscriptionLimit,
+    /// A connection closed for an incoming message over the size limit or a broken frame.
+    BadFrame,
+    /// A connection closed because its client did not read: its send queue was full.
+    SlowClient,
+    /// Node events the notification hub missed because it fell behind.
+    EventsLagged,
+}
+
+impl PubSubDrop {
+    /// Every reason, in counter order.
+    pub const ALL: [PubSubDrop; 5] = [
+        PubSubDrop::ConnectionLimit,
+        PubSubDrop::SubscriptionLimit,
+        PubSubDrop::BadFrame,
+        PubSubDrop::SlowClient,
+        PubSubDrop::EventsLagged,
+    ];
+
+    /// The metrics label.
+    pub fn name(self) -> &'static str {
+        match self {
+            PubSubDrop::ConnectionLimit => "connection_limit",
+            PubSubDrop::SubscriptionLimit => "subscription_limit",
+            PubSubDrop::BadFrame => "bad_frame",
+            PubSubDrop::SlowClient => "slow_client",
+            PubSubDrop::EventsLagged => "events_lagged",
+        }
+    }
+}
+
+/// PubSub counters: calls per method, open connections and subscriptions, notifications sent and
+/// every refusal or disconnect by reason.
+#[derive(Debug)]
+pub struct PubSubStats {
+    calls: Box<[AtomicU64]>,
+    connections_open: AtomicU64,
+    subscriptions_open: AtomicU64,
+    notifications: AtomicU64,
+    drops: [AtomicU64; PubSubDrop::ALL.len()],
+}
+
+impl Default for PubSubStats {
+    fn default() -> Self {
+        PubSubStats {
+            calls: PubSubMethod::ALL
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            connections_open: AtomicU64::new(0),
+            subscriptions_open: AtomicU64::new(0),
+            notifications: AtomicU64::new(0),
+            drops: Default::default(),
+        }
+    }
+}
+
+impl PubSubStats {
+    /// Calls of `method`, failed or not.
+    pub fn calls(&self, method: PubSubMethod) -> u64 {
+        self.calls[method as usize].load(Ordering::Relaxed)
+    }
+
+    /// WebSocket connections open now.
+    pub fn connections_open(&self) -> u64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Subscriptions open now, over every connection.
+    pub fn subscriptions_open(&self) -> u64 {
+        self.subscriptions_open.load(Ordering::Relaxed)
+    }
+
+    /// Notifications queued to clients.
+    pub fn notifications(&self) -> u64 {
+        self.notifications.load(Ordering::Relaxed)
+    }
+
+    /// Refusals or disconnects for `reason`.
+    pub fn drops(&self, reason: PubSubDrop) -> u64 {
+        self.drops[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// `(method name, calls)` for every method, in [`PubSubMethod::ALL`] order.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        PubSubMethod::ALL
+            .iter()
+            .map(|&m| (m.name(), self.calls(m)))
+            .collect()
+    }
+
+    pub(super) fn count_call(&self, method: PubSubMethod) {
+        self.calls[method as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_drop(&self, reason: PubSubDrop, n: u64) {
+        self.drops[reason as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_notification(&self) {
+        self.notifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_subscriptions_open(&self, n: usize) {
+        self.subscriptions_open.store(n as u64, Ordering::Relaxed);
+    }
 }
 
 impl Default for RpcStats {
@@ -91,6 +235,7 @@ impl RpcStats {
             unknown_method_calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             rejected_bodies: AtomicU64::new(0),
+            pubsub: PubSubStats::default(),
         }
     }
 
@@ -159,5 +304,14 @@ mod tests {
         let snap = stats.snapshot();
         assert_eq!(snap.len(), Method::ALL.len());
         assert!(snap.contains(&("sendTransaction", 2)));
+        // PubSub's methods are not HTTP's.
+        assert_eq!(Method::from_name("slotSubscribe"), None);
+        for (i, &m) in PubSubMethod::ALL.iter().enumerate() {
+            assert_eq!(m as usize, i);
+            assert_eq!(PubSubMethod::from_name(m.name()), Some(m));
+        }
+        stats.pubsub.count_call(PubSubMethod::SlotSubscribe);
+        assert!(stats.pubsub.snapshot().contains(&("slotSubscribe", 1)));
+        assert_eq!(stats.pubsub.calls(PubSubMethod::RootSubscribe), 0);
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: the real server on 127.0.0.1:0 over a fake [`Chain`] with canned data, and a raw
-//! HTTP/1.1 client to speak to it.
+//! HTTP/1.1 client to speak to it. PubSub is served too, on the RPC port and on a port of its own;
+//! tests drive it by publishing events on the fake chain's feed.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::server::serve_with_stats;
+use super::pubsub::{ChainEvent, EventFeed, PubSub, PubSubLimits, SlotChanges};
+use super::server::serve_with_pubsub;
 use super::*;
 
 pub(super) const FINALIZED_SLOT: u64 = 10;
@@ -42,6 +45,10 @@ pub(super) struct FakeChain {
     pub healthy: AtomicBool,
     pub submitted: Mutex<Vec<Vec<u8>>>,
     pub airdrops: Mutex<Vec<(Pubkey, u64)>>,
+    /// What the fake node publishes for PubSub.
+    pub feed: EventFeed,
+    /// What each slot changed, as tests set it.
+    pub changes: Mutex<HashMap<Slot, SlotChanges>>,
 }
 
 impl FakeChain {
@@ -58,6 +65,8 @@ impl FakeChain {
             healthy: AtomicBool::new(true),
             submitted: Mutex::new(Vec::new()),
             airdrops: Mutex::new(Vec::new()),
+            feed: EventFeed::new(),
+            changes: Mutex::new(HashMap::new()),
         }
     }
 
@@ -156,6 +165,10 @@ impl Chain for FakeChain {
             _ => {
                 let signature = view.signature();
                 self.submitted.lock().unwrap().push(wire);
+                self.feed.publish(ChainEvent::Received {
+                    slot: Slot(PROCESSED_SLOT),
+                    signature,
+                });
                 Ok(signature)
             }
         }
@@ -363,36 +376,61 @@ impl Chain for FakeChain {
             (Slot(FINALIZED_SLOT), if contended { 20_000 } else { 5_000 }),
         ]
     }
+
+    fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {
+        self.changes.lock().unwrap().get(&slot).cloned()
+    }
 }
 
 /// A running server; dropping it shuts the server down.
 pub(super) struct TestNode {
     pub addr: SocketAddr,
+    /// PubSub's own port.
+    pub ws_addr: SocketAddr,
     pub chain: Arc<FakeChain>,
     pub stats: Arc<RpcStats>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    _pubsub_shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 pub(super) async fn start() -> TestNode {
+    start_with(PubSubLimits::default()).await
+}
+
+/// [`start`] with PubSub bounded by `limits`.
+pub(super) async fn start_with(limits: PubSubLimits) -> TestNode {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let ws_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws_addr = ws_listener.local_addr().unwrap();
     let chain = Arc::new(FakeChain::new());
     let stats = Arc::new(RpcStats::new());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (ws_tx, ws_rx) = tokio::sync::oneshot::channel::<()>();
     let server_chain: Arc<dyn Chain> = chain.clone();
-    tokio::spawn(serve_with_stats(
+    let pubsub =
+        PubSub::start_with_limits(server_chain.clone(), stats.clone(), &chain.feed, limits)
+            .unwrap();
+    tokio::spawn(serve_with_pubsub(
         listener,
         server_chain,
         stats.clone(),
+        axum::Router::new(),
+        Some(pubsub.clone()),
         async {
             let _ = rx.await;
         },
     ));
+    tokio::spawn(super::pubsub::serve(ws_listener, pubsub, async {
+        let _ = ws_rx.await;
+    }));
     TestNode {
         addr,
+        ws_addr,
         chain,
         stats,
         _shutdown: tx,
+        _pubsub_shutdown: ws_tx,
     }
 }
 

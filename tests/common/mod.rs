@@ -23,6 +23,8 @@ pub struct TestValidator {
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
     pub rpc_url: String,
+    /// PubSub's own port, as a WebSocket URL.
+    pub ws_url: String,
     pub tpu_addr: SocketAddr,
     pub identity: Pubkey,
     pub faucet: SigningKey,
@@ -109,6 +111,7 @@ impl TestValidator {
         };
         genesis.save(&dir.path().join("genesis.json")).unwrap();
         let rpc_port = free_tcp_port();
+        let pubsub_port = free_tcp_port();
         let tpu_port = free_udp_port();
         let gossip_port = free_udp_port();
         // Every socket on its own free port: the defaults (0.0.0.0:8004..8007) would collide with
@@ -123,7 +126,8 @@ impl TestValidator {
              udp_recv_buffer_bytes = 8388608\n\n\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\
-             [rpc]\naddr = \"127.0.0.1:{rpc_port}\"\nfaucet_keypair = \"faucet.json\"\n\n\
+             [rpc]\naddr = \"127.0.0.1:{rpc_port}\"\npubsub_addr = \"127.0.0.1:{pubsub_port}\"\n\
+             faucet_keypair = \"faucet.json\"\n\n\
              [performance]\npin_cores = false\nsigverify_threads = 1\nworker_threads = 1\n"
         );
         let config_path = dir.path().join("blackbook.toml");
@@ -132,6 +136,7 @@ impl TestValidator {
             dir,
             config_path,
             rpc_url: format!("http://127.0.0.1:{rpc_port}"),
+            ws_url: format!("ws://127.0.0.1:{pubsub_port}"),
             tpu_addr: SocketAddr::from(([127, 0, 0, 1], tpu_port)),
             identity,
             faucet,

@@ -201,31 +201,85 @@ enum Event {
     Replay(usize),
 }
 
-/// An event in the queue, ordered by (time, sequence number) alone.
-#[derive(Debug)]
-struct Queued {
-    at: Millis,
-    seq: u64,
-    event: Event,
+/// Milliseconds the event queue's wheel spans; later events wait in a heap until it reaches them.
+const WHEEL_MS: u64 = 4_096;
+
+/// The event queue, ordered by (time, sequence number): a timing wheel of one bucket per
+/// millisecond for the next [`WHEEL_MS`], and a heap for later events that moves them into the
+/// wheel as it turns. A bucket is first-in first-out, and an event enters it either when pushed
+/// (later than everything already there) or, from the heap, the moment its millisecond comes into
+/// the wheel's span (before anything can be pushed there), so each bucket stays in sequence order.
+/// Events themselves live in a slab; buckets and the heap hold 4-byte indices.
+struct EventQueue {
+    wheel: Vec<std::collections::VecDeque<u32>>,
+    /// The millisecond being popped: the wheel holds `base .. base + WHEEL_MS`.
+    base: Millis,
+    in_wheel: usize,
+    far: BinaryHeap<Reverse<(Millis, u64, u32)>>,
+    slab: Vec<Option<(Millis, Event)>>,
+    free: Vec<u32>,
 }
 
-impl PartialEq for Queued {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
+impl EventQueue {
+    fn new(start: Millis) -> EventQueue {
+        EventQueue {
+            wheel: (0..WHEEL_MS).map(|_| Default::default()).collect(),
+            base: start,
+            in_wheel: 0,
+            far: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+        }
     }
-}
 
-impl Eq for Queued {}
-
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    fn push(&mut self, at: Millis, seq: u64, event: Event) {
+        // Nothing is scheduled in the past; were it, it runs now, as a heap would run it next.
+        let at = at.max(self.base);
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some((at, event));
+                i
+            }
+            None => {
+                self.slab.push(Some((at, event)));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        if at < self.base + WHEEL_MS {
+            self.wheel[(at % WHEEL_MS) as usize].push_back(i);
+            self.in_wheel += 1;
+        } else {
+            self.far.push(Reverse((at, seq, i)));
+        }
     }
-}
 
-impl Ord for Queued {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
+    fn pop(&mut self) -> Option<(Millis, Event)> {
+        loop {
+            if self.in_wheel == 0 {
+                let Reverse((at, _, _)) = *self.far.peek()?;
+                self.base = at;
+                self.admit();
+            }
+            if let Some(i) = self.wheel[(self.base % WHEEL_MS) as usize].pop_front() {
+                self.in_wheel -= 1;
+                self.free.push(i);
+                return self.slab[i as usize].take();
+            }
+            self.base += 1;
+            self.admit();
+        }
+    }
+
+    /// Moves heap events now within the wheel's span into their buckets.
+    fn admit(&mut self) {
+        while let Some(&Reverse((at, _, i))) = self.far.peek() {
+            if at >= self.base + WHEEL_MS {
+                break;
+            }
+            self.far.pop();
+            self.wheel[(at % WHEEL_MS) as usize].push_back(i);
+            self.in_wheel += 1;
+        }
     }
 }
 
@@ -251,7 +305,7 @@ pub struct World {
     clock: SlotClock,
     nodes: Vec<SimNode>,
     by_addr: Map<SocketAddr, usize>,
-    queue: BinaryHeap<Reverse<Queued>>,
+    queue: EventQueue,
     seq: u64,
     now: Millis,
     rng: ChaCha8Rng,
@@ -339,7 +393,7 @@ impl World {
             genesis,
             nodes: Vec::new(),
             by_addr: Map::default(),
-            queue: BinaryHeap::new(),
+            queue: EventQueue::new(GENESIS_UNIX_MS),
             seq: 0,
             now: GENESIS_UNIX_MS,
             rng,
@@ -418,11 +472,7 @@ impl World {
 
     fn schedule(&mut self, at: Millis, event: Event) {
         self.seq += 1;
-        self.queue.push(Reverse(Queued {
-            at,
-            seq: self.seq,
-            event,
-        }));
+        self.queue.push(at, self.seq, event);
     }
 
     fn end_time(&self) -> Millis {
@@ -500,12 +550,12 @@ impl World {
     pub fn run(mut self) -> SimReport {
         let started = std::time::Instant::now();
         let end = self.end_time();
-        while let Some(Reverse(q)) = self.queue.pop() {
-            if q.at > end {
+        while let Some((at, event)) = self.queue.pop() {
+            if at > end {
                 break;
             }
-            self.now = q.at;
-            self.dispatch(q.event);
+            self.now = at;
+            self.dispatch(event);
         }
         self.now = end;
         let wall_ms = started.elapsed().as_millis() as u64;

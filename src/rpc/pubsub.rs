@@ -1,0 +1,293 @@
+//! Solana's PubSub: JSON-RPC 2.0 subscriptions over WebSocket, so that stock clients' confirmation
+//! (`signatureSubscribe`) and watchers (`accountSubscribe`, `slotSubscribe`, …) work unchanged.
+//!
+//! Served on a port of its own (by Solana's convention the RPC port + 1, where clients look for it)
+//! and on the RPC port itself as an upgrade of `GET /`. The node publishes [`ChainEvent`]s on an
+//! [`EventFeed`]: a bank frozen, the commitment levels moved, a transaction received. One hub thread
+//! owns every subscription ([`hub`]: a state machine without I/O) and turns events into
+//! notifications; it reads what a slot changed ([`Chain::slot_changes`]) only when someone
+//! subscribed to something it could hold. Each connection is one task ([`connection`]) that checks
+//! requests ([`request`]), hands them to the hub and writes what the hub queued for it.
+//!
+//! Every bound is a constant here: connections, subscriptions per connection and in total, the size
+//! of an incoming message, and the send queue per connection. A client that does not read is
+//! disconnected once its queue is full, never buffered without end; every refusal and disconnect
+//! is counted in [`RpcStats::pubsub`](super::RpcStats).
+
+mod connection;
+mod hub;
+mod notification;
+mod request;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::io;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use dataplane::types::{Pubkey, Signature, Slot};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
+
+use super::stats::PubSubDrop;
+use super::{Chain, Commitment, RpcStats};
+
+/// Most WebSocket connections open at once, over both ports.
+pub const CONNECTIONS_MAX: usize = 1_000;
+/// Most subscriptions one connection may hold.
+pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 1_000;
+/// Most subscriptions the node holds, over every connection.
+pub const SUBSCRIPTIONS_MAX: usize = 100_000;
+/// Largest incoming message (and frame), in bytes; a larger one closes the connection.
+pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
+/// Most messages waiting to be written to one client; one more disconnects it.
+pub const SEND_QUEUE_MESSAGES_MAX: usize = 1_024;
+/// Most bytes waiting to be written to one client; more disconnects it.
+pub const SEND_QUEUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Node events buffered for the hub; a hub further behind loses the oldest (counted).
+pub const EVENT_FEED_CAPACITY: usize = 4_096;
+/// Requests and events queued into the hub; senders wait for room.
+const HUB_INPUT_CAPACITY: usize = 1_024;
+
+/// PubSub's bounds; the default is the constants above (tests use smaller ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PubSubLimits {
+    /// See [`CONNECTIONS_MAX`].
+    pub connections: usize,
+    /// See [`SUBSCRIPTIONS_PER_CONNECTION_MAX`].
+    pub subscriptions_per_connection: usize,
+    /// See [`SUBSCRIPTIONS_MAX`].
+    pub subscriptions: usize,
+    /// See [`MESSAGE_BYTES_MAX`].
+    pub message_bytes: usize,
+    /// See [`SEND_QUEUE_MESSAGES_MAX`].
+    pub send_queue_messages: usize,
+    /// See [`SEND_QUEUE_BYTES_MAX`].
+    pub send_queue_bytes: usize,
+}
+
+impl Default for PubSubLimits {
+    fn default() -> Self {
+        PubSubLimits {
+            connections: CONNECTIONS_MAX,
+            subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION_MAX,
+            subscriptions: SUBSCRIPTIONS_MAX,
+            message_bytes: MESSAGE_BYTES_MAX,
+            send_queue_messages: SEND_QUEUE_MESSAGES_MAX,
+            send_queue_bytes: SEND_QUEUE_BYTES_MAX,
+        }
+    }
+}
+
+/// Where the commitment levels stand, as the node reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitmentSlots {
+    /// The fork-choice head.
+    pub processed: Slot,
+    /// The newest optimistically confirmed slot on the head's fork.
+    pub confirmed: Slot,
+    /// The newest finalized slot.
+    pub finalized: Slot,
+    /// This node's root.
+    pub root: Slot,
+}
+
+impl CommitmentSlots {
+    /// The slot of level `c`.
+    pub fn at(&self, c: Commitment) -> Slot {
+        match c {
+            Commitment::Processed => self.processed,
+            Commitment::Confirmed => self.confirmed,
+            Commitment::Finalized => self.finalized,
+        }
+    }
+}
+
+/// What the node tells PubSub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainEvent {
+    /// A bank was frozen: its block is complete and stored (this node's own or a received one).
+    Frozen {
+        /// The slot.
+        slot: Slot,
+        /// Its parent.
+        parent: Slot,
+    },
+    /// The commitment levels or this node's root moved.
+    Commitment(CommitmentSlots),
+    /// A transaction was accepted for processing (not yet in a block).
+    Received {
+        /// The slot being processed when it arrived.
+        slot: Slot,
+        /// Its signature.
+        signature: Signature,
+    },
+}
+
+/// The node's side of the event feed: publishing never blocks and needs no listener.
+#[derive(Debug, Clone)]
+pub struct EventFeed(broadcast::Sender<ChainEvent>);
+
+impl Default for EventFeed {
+    fn default() -> Self {
+        EventFeed::new()
+    }
+}
+
+impl EventFeed {
+    /// A feed holding up to [`EVENT_FEED_CAPACITY`] events per listener.
+    pub fn new() -> EventFeed {
+        EventFeed(broadcast::channel(EVENT_FEED_CAPACITY).0)
+    }
+
+    /// Publishes `event` to every listener.
+    pub fn publish(&self, event: ChainEvent) {
+        // No listener (RPC disabled, or not started yet) is not an error.
+        let _ = self.0.send(event);
+    }
+
+    /// A new listener, seeing events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+        self.0.subscribe()
+    }
+}
+
+/// What one frozen slot changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotChanges {
+    /// The slot.
+    pub slot: Slot,
+    /// Its parent.
+    pub parent: Slot,
+    /// Its transactions, in execution order.
+    pub transactions: Vec<TxChange>,
+    /// Every account it wrote, with its balance after the slot.
+    pub accounts: Vec<(Pubkey, u64)>,
+}
+
+/// One transaction of a frozen slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TxChange {
+    /// Its first signature.
+    pub signature: Signature,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<Value>,
+    /// Its account keys (programs included).
+    pub accounts: Vec<Pubkey>,
+    /// Whether it is a vote.
+    pub is_vote: bool,
+}
+
+/// A running PubSub service: cheap to clone, shared by both ports.
+#[derive(Clone)]
+pub struct PubSub {
+    shared: Arc<Shared>,
+}
+
+/// What every connection task shares.
+struct Shared {
+    hub: mpsc::Sender<connection::HubInput>,
+    stats: Arc<RpcStats>,
+    limits: PubSubLimits,
+    connections: Arc<Semaphore>,
+    next_connection: AtomicU64,
+    stop: watch::Sender<bool>,
+}
+
+impl PubSub {
+    /// Starts the hub thread and the task that feeds it `feed`'s events; call within a tokio
+    /// runtime.
+    pub fn start(
+        chain: Arc<dyn Chain>,
+        stats: Arc<RpcStats>,
+        feed: &EventFeed,
+    ) -> io::Result<PubSub> {
+        PubSub::start_with_limits(chain, stats, feed, PubSubLimits::default())
+    }
+
+    /// [`PubSub::start`] with other bounds.
+    pub fn start_with_limits(
+        chain: Arc<dyn Chain>,
+        stats: Arc<RpcStats>,
+        feed: &EventFeed,
+        limits: PubSubLimits,
+    ) -> io::Result<PubSub> {
+        let (hub, input) = mpsc::channel(HUB_INPUT_CAPACITY);
+        let (stop, _) = watch::channel(false);
+        connection::start_hub(chain, stats.clone(), limits, input)?;
+        tokio::spawn(connection::forward_events(
+            feed.subscribe(),
+            hub.clone(),
+            stats.clone(),
+            stop.subscribe(),
+        ));
+        Ok(PubSub {
+            shared: Arc::new(Shared {
+                hub,
+                stats,
+                limits,
+                connections: Arc::new(Semaphore::new(limits.connections)),
+                next_connection: AtomicU64::new(0),
+                stop,
+            }),
+        })
+    }
+
+    /// Closes every connection and stops taking events (the node is stopping).
+    pub fn shutdown(&self) {
+        let _ = self.shared.stop.send(true);
+    }
+
+    /// Upgrades an HTTP request to a PubSub connection, or refuses it when the most connections
+    /// are open (429, which stock clients retry after `Retry-After`).
+    pub fn accept(&self, ws: WebSocketUpgrade) -> Response {
+        let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
+            self.shared
+                .stats
+                .pubsub
+                .count_drop(PubSubDrop::ConnectionLimit, 1);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "too many PubSub connections",
+            )
+                .into_response();
+        };
+        let shared = self.shared.clone();
+        let max = self.shared.limits.message_bytes;
+        ws.max_message_size(max)
+            .max_frame_size(max)
+            .on_upgrade(move |socket| connection::run(socket, shared, permit))
+    }
+
+    /// Serves upgrades on every path: the dedicated PubSub port.
+    pub fn router(&self) -> Router {
+        Router::new().fallback(upgrade).with_state(self.clone())
+    }
+}
+
+async fn upgrade(State(pubsub): State<PubSub>, ws: WebSocketUpgrade) -> Response {
+    pubsub.accept(ws)
+}
+
+/// Serves PubSub on `listener` (its own port) until `shutdown` completes; then closes every
+/// connection.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    pubsub: PubSub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let router = pubsub.router();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    pubsub.shutdown();
+    result
+}

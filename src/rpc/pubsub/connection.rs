@@ -1,0 +1,259 @@
+//! The glue around the hub: the thread that drives it, the task that feeds it node events, and one
+//! task per WebSocket connection.
+//!
+//! A connection reads a message, checks it ([`request::parse`]) and hands the request to the hub;
+//! whatever the hub has for it (answers, notifications) arrives on its send queue, bounded in
+//! messages and bytes. The hub never waits for a connection: a full queue disconnects the client
+//! (counted), and the task stops even while a write to that client is stuck.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, WebSocket};
+use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
+
+use super::super::stats::PubSubDrop;
+use super::super::{Chain, RpcStats};
+use super::hub::{ConnectionId, Delivery, Hub, Limits};
+use super::request::{self, Request};
+use super::{ChainEvent, PubSubLimits, Shared};
+
+/// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
+/// each) must fit the send queue's bounds with room to spare.
+const REQUESTS_IN_FLIGHT_MAX: usize = 32;
+
+/// What the hub thread is told.
+pub(super) enum HubInput {
+    /// A node event.
+    Event(ChainEvent),
+    /// A connection opened: where its texts go.
+    Open {
+        connection: ConnectionId,
+        edge: Edge,
+    },
+    /// A checked request.
+    Request {
+        connection: ConnectionId,
+        request: Request,
+    },
+    /// A connection closed.
+    Close { connection: ConnectionId },
+}
+
+/// A text queued for a client, and whether it answers one of its requests.
+struct Outgoing {
+    text: String,
+    answer: bool,
+}
+
+/// The hub's end of one connection.
+pub(super) struct Edge {
+    queue: mpsc::Sender<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+    /// Dropped to make the connection stop.
+    _kick: oneshot::Sender<()>,
+}
+
+/// Starts the hub's thread: it blocks on storage reads (a slot's changes, a block), never on a
+/// client.
+pub(super) fn start_hub(
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    limits: PubSubLimits,
+    mut input: mpsc::Receiver<HubInput>,
+) -> std::io::Result<()> {
+    let queue_bytes_max = limits.send_queue_bytes;
+    let limits = Limits {
+        per_connection: limits.subscriptions_per_connection,
+        total: limits.subscriptions,
+    };
+    std::thread::Builder::new()
+        .name("bbPubSub".into())
+        .spawn(move || {
+            let mut hub = Hub::new(chain, stats.clone(), limits);
+            let mut edges: HashMap<ConnectionId, Edge> = HashMap::new();
+            // Ends when every sender is gone: the feed task and every connection.
+            while let Some(msg) = input.blocking_recv() {
+                let deliveries = match msg {
+                    HubInput::Event(e) => hub.on_event(&e),
+                    HubInput::Open { connection, edge } => {
+                        // Connections that vanished without a Close (their task was dropped).
+                        edges.retain(|&c, e| {
+                            let open = !e.queue.is_closed();
+                            if !open {
+                                hub.close(c);
+                            }
+                            open
+                        });
+                        edges.insert(connection, edge);
+                        Vec::new()
+                    }
+                    // From a connection already dropped: nothing to answer, nothing to keep.
+                    HubInput::Request {
+                        connection,
+                        request,
+                    } if edges.contains_key(&connection) => hub.request(connection, request),
+                    HubInput::Request { .. } => Vec::new(),
+                    HubInput::Close { connection } => {
+                        edges.remove(&connection);
+                        hub.close(connection);
+                        Vec::new()
+                    }
+                };
+                deliver(deliveries, &mut edges, &mut hub, &stats, queue_bytes_max);
+            }
+        })?;
+    Ok(())
+}
+
+/// Queues each text for its connection; a connection whose queue is full is dropped.
+fn deliver(
+    deliveries: Vec<Delivery>,
+    edges: &mut HashMap<ConnectionId, Edge>,
+    hub: &mut Hub,
+    stats: &RpcStats,
+    queue_bytes_max: usize,
+) {
+    for Delivery {
+        connection,
+        text,
+        answer,
+    } in deliveries
+    {
+        let Some(edge) = edges.get(&connection) else {
+            continue;
+        };
+        let len = text.len();
+        // Counted before it is queued, so that the connection never takes off more than was added.
+        let queued = edge.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued <= queue_bytes_max && edge.queue.try_send(Outgoing { text, answer }).is_ok() {
+            continue;
+        }
+        edge.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        // Full (a client that does not read) or closed (it left): either way it is gone.
+        if !edge.queue.is_closed() {
+            stats.pubsub.count_drop(PubSubDrop::SlowClient, 1);
+            tracing::debug!(connection, "PubSub client not reading: disconnected");
+        }
+        edges.remove(&connection);
+        hub.close(connection);
+    }
+}
+
+/// Resolves once the service is stopping.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns must not live across an await of the caller's.
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Forwards the node's events to the hub until the feed or the hub closes, or `stop`.
+pub(super) async fn forward_events(
+    mut feed: broadcast::Receiver<ChainEvent>,
+    hub: mpsc::Sender<HubInput>,
+    stats: Arc<RpcStats>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            e = feed.recv() => e,
+        };
+        match event {
+            Ok(e) => {
+                if hub.send(HubInput::Event(e)).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
+                tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Serves one WebSocket connection until the client leaves, breaks a rule, stops reading, or the
+/// service stops. `permit` holds its place among the connections.
+pub(super) async fn run(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
+    let stats = shared.stats.clone();
+    let connection = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let (queue, mut outgoing) = mpsc::channel::<Outgoing>(shared.limits.send_queue_messages);
+    // Requests handed to the hub whose answers have not been written yet.
+    let mut in_flight = 0usize;
+    let room = (outgoing.max_capacity() / 2).min(REQUESTS_IN_FLIGHT_MAX);
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let (kick, mut kicked) = oneshot::channel::<()>();
+    let edge = Edge {
+        queue,
+        queued_bytes: queued_bytes.clone(),
+        _kick: kick,
+    };
+    if shared
+        .hub
+        .send(HubInput::Open { connection, edge })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    stats.pubsub.connection_opened();
+    let mut stop = shared.stop.subscribe();
+    loop {
+        tokio::select! {
+            // The hub dropped this connection (it did not read) or is gone.
+            _ = &mut kicked => break,
+            _ = stopped(&mut stop) => break,
+            next = outgoing.recv() => {
+                let Some(Outgoing { text, answer }) = next else { break };
+                queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
+                in_flight = in_flight.saturating_sub(usize::from(answer));
+                // A client that stops reading blocks this write; the hub kicks it once its queue
+                // is full.
+                tokio::select! {
+                    r = socket.send(Message::Text(text.into())) => if r.is_err() { break },
+                    _ = &mut kicked => break,
+                }
+            }
+            // Requests wait while answers pile up: a client that sends many at once is served as
+            // fast as it reads, not disconnected for its own answers.
+            frame = socket.recv(), if in_flight < room && outgoing.len() < room => {
+                let bytes = match frame {
+                    Some(Ok(Message::Text(t))) => axum::body::Bytes::from(t),
+                    Some(Ok(Message::Binary(b))) => b,
+                    // Pings are answered by the WebSocket layer.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(e)) => {
+                        // Too large, or not WebSocket: nothing more can be read from it.
+                        stats.pubsub.count_drop(PubSubDrop::BadFrame, 1);
+                        tracing::debug!(connection, "PubSub connection closed: {e}");
+                        break;
+                    }
+                };
+                match request::parse(&bytes, &stats) {
+                    Ok(request) => {
+                        in_flight += usize::from(request.id.is_some());
+                        let input = HubInput::Request { connection, request };
+                        if shared.hub.send(input).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(Some(error)) => {
+                        let text = error.to_string();
+                        tokio::select! {
+                            r = socket.send(Message::Text(text.into())) => if r.is_err() { break },
+                            _ = &mut kicked => break,
+                        }
+                    }
+                    Err(None) => {}
+                }
+            }
+        }
+    }
+    let _ = shared.hub.send(HubInput::Close { connection }).await;
+    // Room for another before the count says so.
+    drop(permit);
+    stats.pubsub.connection_closed();
+}

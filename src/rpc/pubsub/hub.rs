@@ -1,0 +1,730 @@
+//! The hub: every subscription of every connection, and the notifications node events cause. A
+//! state machine without I/O: requests and events in, `(connection, text)` deliveries out; its
+//! driver (see `connection`) owns the channels.
+//!
+//! Commitment: each level (processed, confirmed, finalized) remembers the slots it has notified
+//! since the last finalized one. When a level moves to slot N, the hub walks N's ancestors down to a
+//! slot that level already notified (or the last finalized slot, or [`WALK_SLOTS_MAX`] back) and
+//! notifies what each of those slots holds, oldest first: a level that jumps several slots, or a
+//! processed head that switches forks, misses nothing and repeats nothing. A slot notifies at a
+//! level when its block reaches that level on this node's fork, as Solana's do.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use dataplane::types::{Pubkey, Signature, Slot};
+use serde_json::{json, Value};
+
+use super::super::encoding::{self, BlockOptions};
+use super::super::error::{RpcError, UNSUPPORTED_TRANSACTION_VERSION};
+use super::super::server::error_response;
+use super::super::stats::PubSubDrop;
+use super::super::{Chain, Commitment, RpcStats};
+use super::notification;
+use super::request::{AccountEncoding, Call, LogsFilter, Request, Spec};
+use super::{ChainEvent, CommitmentSlots, SlotChanges};
+
+/// Most ancestors one level move walks (a longer gap is notified from its newest slots).
+pub(super) const WALK_SLOTS_MAX: usize = 1_024;
+/// Most slots remembered per level, and most parent links kept.
+const SLOTS_REMEMBERED_MAX: usize = 4_096;
+/// Most slots whose changes are kept in memory.
+const CHANGES_CACHED_MAX: usize = 256;
+
+/// A connection, as the hub knows it.
+pub(super) type ConnectionId = u64;
+
+/// A text for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Delivery {
+    /// To whom.
+    pub connection: ConnectionId,
+    /// A JSON-RPC answer or notification.
+    pub text: String,
+    /// Whether it answers a request (each request with an id gets exactly one answer).
+    pub answer: bool,
+}
+
+/// How many subscriptions the hub holds at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Limits {
+    /// Per connection.
+    pub per_connection: usize,
+    /// Over every connection.
+    pub total: usize,
+}
+
+struct Subscription {
+    connection: ConnectionId,
+    spec: Spec,
+}
+
+/// Every subscription and what the hub remembers of the chain.
+pub(super) struct Hub {
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    limits: Limits,
+    next_id: u64,
+    subscriptions: HashMap<u64, Subscription>,
+    by_connection: HashMap<ConnectionId, BTreeSet<u64>>,
+    by_signature: HashMap<Signature, BTreeSet<u64>>,
+    by_account: HashMap<Pubkey, BTreeSet<u64>>,
+    slot_watchers: BTreeSet<u64>,
+    root_watchers: BTreeSet<u64>,
+    logs_watchers: BTreeSet<u64>,
+    block_watchers: BTreeSet<u64>,
+    /// Subscriptions bound to each level (see [`level`]).
+    at_level: [usize; 3],
+    levels: Option<CommitmentSlots>,
+    /// Slots notified at each level, above the last finalized one.
+    notified: [BTreeSet<Slot>; 3],
+    /// Each frozen slot's parent.
+    parents: BTreeMap<Slot, Slot>,
+    changes: BTreeMap<Slot, Arc<SlotChanges>>,
+}
+
+/// Index of level `c`, in the order levels are reached.
+fn level(c: Commitment) -> usize {
+    match c {
+        Commitment::Processed => 0,
+        Commitment::Confirmed => 1,
+        Commitment::Finalized => 2,
+    }
+}
+
+const LEVELS: [Commitment; 3] = [
+    Commitment::Processed,
+    Commitment::Confirmed,
+    Commitment::Finalized,
+];
+
+fn keep_newest<K: Ord, V>(map: &mut BTreeMap<K, V>, max: usize) {
+    while map.len() > max {
+        map.pop_first();
+    }
+}
+
+impl Hub {
+    /// A hub with no subscription, that has heard nothing of the chain yet.
+    pub fn new(chain: Arc<dyn Chain>, stats: Arc<RpcStats>, limits: Limits) -> Hub {
+        Hub {
+            chain,
+            stats,
+            limits,
+            next_id: 0,
+            subscriptions: HashMap::new(),
+            by_connection: HashMap::new(),
+            by_signature: HashMap::new(),
+            by_account: HashMap::new(),
+            slot_watchers: BTreeSet::new(),
+            root_watchers: BTreeSet::new(),
+            logs_watchers: BTreeSet::new(),
+            block_watchers: BTreeSet::new(),
+            at_level: [0; 3],
+            levels: None,
+            notified: Default::default(),
+            parents: BTreeMap::new(),
+            changes: BTreeMap::new(),
+        }
+    }
+
+    /// Subscriptions held, over every connection.
+    #[cfg(test)]
+    pub fn subscriptions(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Runs one request of `connection`; the answer comes first, then any notification it causes.
+    pub fn request(&mut self, connection: ConnectionId, request: Request) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        let id = request.id.as_ref();
+        match request.call {
+            Call::Subscribe(spec) => self.subscribe(connection, id, spec, &mut out),
+            Call::Unsubscribe(sub) => {
+                let owned = self
+                    .subscriptions
+                    .get(&sub)
+                    .is_some_and(|s| s.connection == connection);
+                let result = if owned {
+                    self.remove(sub);
+                    Ok(json!(true))
+                } else {
+                    // Solana's words.
+                    Err(RpcError::invalid_params("Invalid subscription id."))
+                };
+                self.answer(connection, id, result, &mut out);
+            }
+        }
+        self.stats
+            .pubsub
+            .set_subscriptions_open(self.subscriptions.len());
+        out
+    }
+
+    /// Forgets `connection` and its subscriptions.
+    pub fn close(&mut self, connection: ConnectionId) {
+        for id in self.by_connection.remove(&connection).unwrap_or_default() {
+            self.remove(id);
+        }
+        self.stats
+            .pubsub
+            .set_subscriptions_open(self.subscriptions.len());
+    }
+
+    /// The notifications `event` causes.
+    pub fn on_event(&mut self, event: &ChainEvent) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        match *event {
+            ChainEvent::Frozen { slot, parent } => self.on_frozen(slot, parent, &mut out),
+            ChainEvent::Received { slot, signature } => {
+                self.on_received(slot, &signature, &mut out)
+            }
+            ChainEvent::Commitment(levels) => self.on_commitment(levels, &mut out),
+        }
+        self.stats
+            .pubsub
+            .set_subscriptions_open(self.subscriptions.len());
+        out
+    }
+
+    fn answer(
+        &self,
+        connection: ConnectionId,
+        id: Option<&Value>,
+        result: Result<Value, RpcError>,
+        out: &mut Vec<Delivery>,
+    ) {
+        if result.is_err() {
+            self.stats.count_error();
+        }
+        let Some(id) = id else {
+            return;
+        };
+        let text = match result {
+            Ok(v) => notification::answer(id, v),
+            Err(e) => error_response(id.clone(), &e).to_string(),
+        };
+        out.push(Delivery {
+            connection,
+            text,
+            answer: true,
+        });
+    }
+
+    fn notify(&self, id: u64, result: Value, out: &mut Vec<Delivery>) {
+        let Some(sub) = self.subscriptions.get(&id) else {
+            return;
+        };
+        self.stats.pubsub.count_notification();
+        out.push(Delivery {
+            connection: sub.connection,
+            text: notification::notification(sub.spec.notification_method(), id, result),
+            answer: false,
+        });
+    }
+
+    fn subscribe(
+        &mut self,
+        connection: ConnectionId,
+        request_id: Option<&Value>,
+        spec: Spec,
+        out: &mut Vec<Delivery>,
+    ) {
+        let held = self.by_connection.get(&connection).map_or(0, BTreeSet::len);
+        let refused = if held >= self.limits.per_connection {
+            Some(format!(
+                "this connection holds {held} subscriptions, the most one may hold"
+            ))
+        } else if self.subscriptions.len() >= self.limits.total {
+            Some(format!(
+                "the node holds {} subscriptions, the most it serves",
+                self.subscriptions.len()
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            self.stats
+                .pubsub
+                .count_drop(PubSubDrop::SubscriptionLimit, 1);
+            // Solana's code and opening words for a refused subscription.
+            let e = RpcError::internal(format!(
+                "Internal Error: Subscription refused. Node subscription limit reached: {reason}"
+            ));
+            self.answer(connection, request_id, Err(e), out);
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.answer(connection, request_id, Ok(json!(id)), out);
+        let settled = match &spec {
+            Spec::Signature {
+                signature,
+                commitment,
+                ..
+            } => self.settled(signature, *commitment),
+            _ => None,
+        };
+        self.insert(id, connection, spec);
+        // Already at the asked commitment: notified at once, and done (as Solana).
+        if let Some((slot, err)) = settled {
+            let result = notification::with_context(slot, notification::signature_result(&err));
+            self.notify(id, result, out);
+            self.remove(id);
+        }
+    }
+
+    /// `(slot, err)` of `signature` if its block is already at `commitment`.
+    fn settled(
+        &self,
+        signature: &Signature,
+        commitment: Commitment,
+    ) -> Option<(Slot, Option<Value>)> {
+        let (_, statuses) = self.chain.signature_statuses(&[*signature], true);
+        let status = statuses.into_iter().next().flatten()?;
+        (level(status.confirmation_status) >= level(commitment))
+            .then_some((status.slot, status.err))
+    }
+
+    fn insert(&mut self, id: u64, connection: ConnectionId, spec: Spec) {
+        self.by_connection.entry(connection).or_default().insert(id);
+        match &spec {
+            Spec::Signature { signature, .. } => {
+                self.by_signature.entry(*signature).or_default().insert(id);
+            }
+            Spec::Account { pubkey, .. } => {
+                self.by_account.entry(*pubkey).or_default().insert(id);
+            }
+            Spec::Logs { .. } => {
+                self.logs_watchers.insert(id);
+            }
+            Spec::Block { .. } => {
+                self.block_watchers.insert(id);
+            }
+            Spec::Slot => {
+                self.slot_watchers.insert(id);
+            }
+            Spec::Root => {
+                self.root_watchers.insert(id);
+            }
+        }
+        if let Some(c) = spec.commitment() {
+            self.at_level[level(c)] += 1;
+        }
+        self.subscriptions
+            .insert(id, Subscription { connection, spec });
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(sub) = self.subscriptions.remove(&id) else {
+            return;
+        };
+        if let Some(ids) = self.by_connection.get_mut(&sub.connection) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_connection.remove(&sub.connection);
+            }
+        }
+        fn unindex<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<u64>>, k: &K, id: u64) {
+            if let Some(ids) = map.get_mut(k) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    map.remove(k);
+                }
+            }
+        }
+        match &sub.spec {
+            Spec::Signature { signature, .. } => unindex(&mut self.by_signature, signature, id),
+            Spec::Account { pubkey, .. } => unindex(&mut self.by_account, pubkey, id),
+            Spec::Logs { .. } => {
+                self.logs_watchers.remove(&id);
+            }
+            Spec::Block { .. } => {
+                self.block_watchers.remove(&id);
+            }
+            Spec::Slot => {
+                self.slot_watchers.remove(&id);
+            }
+            Spec::Root => {
+                self.root_watchers.remove(&id);
+            }
+        }
+        if let Some(c) = sub.spec.commitment() {
+            self.at_level[level(c)] -= 1;
+        }
+    }
+
+    fn watched(&self) -> bool {
+        self.at_level.iter().any(|&n| n > 0)
+    }
+
+    fn on_frozen(&mut self, slot: Slot, parent: Slot, out: &mut Vec<Delivery>) {
+        self.parents.insert(slot, parent);
+        keep_newest(&mut self.parents, SLOTS_REMEMBERED_MAX);
+        // Read now, while the slot is only processed: a later level move then costs no storage read.
+        if self.watched() {
+            self.changes(slot);
+        }
+        let root = self.levels.map_or(Slot(0), |l| l.root);
+        for &id in &self.slot_watchers {
+            self.notify(id, notification::slot(slot, parent, root), out);
+        }
+    }
+
+    fn on_received(&mut self, slot: Slot, signature: &Signature, out: &mut Vec<Delivery>) {
+        let Some(ids) = self.by_signature.get(signature) else {
+            return;
+        };
+        for &id in ids {
+            let wants = matches!(
+                self.subscriptions.get(&id).map(|s| &s.spec),
+                Some(Spec::Signature { received: true, .. })
+            );
+            if wants {
+                let result = notification::with_context(slot, notification::received_signature());
+                self.notify(id, result, out);
+            }
+        }
+    }
+
+    /// What `slot` changed: from memory, else from the chain (kept for later levels).
+    fn changes(&mut self, slot: Slot) -> Option<Arc<SlotChanges>> {
+        if let Some(c) = self.changes.get(&slot) {
+            return Some(c.clone());
+        }
+        let c = Arc::new(self.chain.slot_changes(slot)?);
+        self.parents.insert(slot, c.parent);
+        self.changes.insert(slot, c.clone());
+        keep_newest(&mut self.changes, CHANGES_CACHED_MAX);
+        Some(c)
+    }
+
+    fn parent_of(&mut self, slot: Slot) -> Option<Slot> {
+        if let Some(&p) = self.parents.get(&slot) {
+            return Some(p);
+        }
+        // Only worth a storage read if someone may be notified.
+        if !self.watched() {
+            return None;
+        }
+        self.changes(slot).map(|c| c.parent)
+    }
+
+    fn on_commitment(&mut self, new: CommitmentSlots, out: &mut Vec<Delivery>) {
+        let old = self.levels.replace(new);
+        // Slots at or below the last finalized one were notified at every level already.
+        let floor = old.map_or(new.finalized, |o| o.finalized);
+        if let Some(old) = old {
+            if new.root > old.root {
+                self.notify_roots(old.root, new.root, out);
+            }
+        }
+        for c in LEVELS {
+            self.advance(c, new.at(c), floor, out);
+        }
+        let floor = new.finalized;
+        for notified in &mut self.notified {
+            *notified = notified.split_off(&Slot(floor.0 + 1));
+            keep_newest_set(notified, SLOTS_REMEMBERED_MAX);
+        }
+        self.parents = self.parents.split_off(&new.root.min(floor));
+        self.changes = self.changes.split_off(&Slot(floor.0 + 1));
+    }
+
+    /// Every slot rooted from `old` (exclusive) to `new`, oldest first (Solana announces each).
+    fn notify_roots(&mut self, old: Slot, new: Slot, out: &mut Vec<Delivery>) {
+        if self.root_watchers.is_empty() {
+            return;
+        }
+        let mut rooted = vec![new];
+        let mut s = new;
+        while rooted.len() < WALK_SLOTS_MAX {
+            match self.parents.get(&s) {
+                Some(&p) if p > old => {
+                    rooted.push(p);
+                    s = p;
+                }
+                _ => break,
+            }
+        }
+        for slot in rooted.into_iter().rev() {
+            for &id in &self.root_watchers {
+                self.notify(id, json!(slot.0), out);
+            }
+        }
+    }
+
+    /// Level `c` reached `top`: notifies what every slot it newly covers holds.
+    fn advance(&mut self, c: Commitment, top: Slot, floor: Slot, out: &mut Vec<Delivery>) {
+        let l = level(c);
+        let mut path = Vec::new();
+        let mut s = top;
+        while path.len() < WALK_SLOTS_MAX && s > floor && !self.notified[l].contains(&s) {
+            path.push(s);
+            match self.parent_of(s) {
+                Some(p) if p < s => s = p,
+                _ => break,
+            }
+        }
+        let mut accounts: BTreeMap<Pubkey, u64> = BTreeMap::new();
+        for &slot in path.iter().rev() {
+            self.notified[l].insert(slot);
+            if self.at_level[l] == 0 {
+                continue;
+            }
+            let Some(changes) = self.changes(slot) else {
+                continue;
+            };
+            self.notify_signatures(c, &changes, out);
+            self.notify_logs(c, &changes, out);
+            self.notify_blocks(c, &changes, out);
+            for (key, lamports) in &changes.accounts {
+                if self.by_account.contains_key(key) {
+                    accounts.insert(*key, *lamports);
+                }
+            }
+        }
+        // One notification per account per move: its state at the level's new slot.
+        for (key, lamports) in accounts {
+            let ids: Vec<(u64, AccountEncoding)> = self.by_account[&key]
+                .iter()
+                .filter_map(|id| match self.subscriptions.get(id).map(|s| &s.spec) {
+                    Some(&Spec::Account {
+                        commitment,
+                        encoding,
+                        ..
+                    }) if commitment == c => Some((*id, encoding)),
+                    _ => None,
+                })
+                .collect();
+            for (id, encoding) in ids {
+                let value = notification::account(lamports, encoding);
+                self.notify(id, notification::with_context(top, value), out);
+            }
+        }
+    }
+
+    fn notify_signatures(&mut self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
+        for tx in &changes.transactions {
+            let Some(ids) = self.by_signature.get(&tx.signature) else {
+                continue;
+            };
+            let due: Vec<u64> = ids
+                .iter()
+                .copied()
+                .filter(|id| {
+                    matches!(
+                        self.subscriptions.get(id).map(|s| &s.spec),
+                        Some(Spec::Signature { commitment, .. }) if *commitment == c
+                    )
+                })
+                .collect();
+            for id in due {
+                let result = notification::with_context(
+                    changes.slot,
+                    notification::signature_result(&tx.err),
+                );
+                self.notify(id, result, out);
+                // Once and done, as Solana.
+                self.remove(id);
+            }
+        }
+    }
+
+    fn notify_logs(&self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
+        for &id in &self.logs_watchers {
+            let Some(Spec::Logs { filter, commitment }) =
+                self.subscriptions.get(&id).map(|s| &s.spec)
+            else {
+                continue;
+            };
+            if *commitment != c {
+                continue;
+            }
+            for tx in &changes.transactions {
+                let wanted = match filter {
+                    LogsFilter::All => !tx.is_vote,
+                    LogsFilter::AllWithVotes => true,
+                    LogsFilter::Mentions(key) => tx.accounts.contains(key),
+                };
+                if wanted {
+                    let value = notification::logs(&tx.signature.to_string(), &tx.err);
+                    self.notify(id, notification::with_context(changes.slot, value), out);
+                }
+            }
+        }
+    }
+
+    fn notify_blocks(&self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
+        let due: Vec<(u64, Option<Pubkey>, BlockOptions)> = self
+            .block_watchers
+            .iter()
+            .filter_map(|&id| match self.subscriptions.get(&id).map(|s| &s.spec) {
+                Some(&Spec::Block {
+                    mentions,
+                    commitment,
+                    options,
+                }) if commitment == c => Some((id, mentions, options)),
+                _ => None,
+            })
+            // A block naming no watched key is not notified at all (as Solana).
+            .filter(|(_, mentions, _)| match mentions {
+                None => true,
+                Some(key) => changes
+                    .transactions
+                    .iter()
+                    .any(|t| t.accounts.contains(key)),
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let block = self.chain.block(changes.slot, c);
+        for (id, mentions, options) in due {
+            let rendered = match &block {
+                Ok(block) => {
+                    let mut shown = block.clone();
+                    if let Some(key) = mentions {
+                        shown.transactions.retain(|t| encoding::mentions(t, &key));
+                    }
+                    encoding::block_json(&shown, &options)
+                        .map(Value::Object)
+                        .map_err(|e| match e.code {
+                            // The only versioned message the ledger holds is v0.
+                            UNSUPPORTED_TRANSACTION_VERSION => {
+                                json!({ "UnsupportedTransactionVersion": 0 })
+                            }
+                            _ => json!("BlockStoreError"),
+                        })
+                }
+                Err(_) => Err(json!("BlockStoreError")),
+            };
+            let value = notification::block(changes.slot, rendered);
+            self.notify(id, notification::with_context(changes.slot, value), out);
+        }
+    }
+}
+
+fn keep_newest_set<T: Ord>(set: &mut BTreeSet<T>, max: usize) {
+    while set.len() > max {
+        set.pop_first();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::test_node::FakeChain;
+    use super::super::TxChange;
+    use super::*;
+
+    fn hub_over(chain: Arc<FakeChain>) -> Hub {
+        let limits = Limits {
+            per_connection: 10,
+            total: 10,
+        };
+        Hub::new(chain, Arc::new(RpcStats::new()), limits)
+    }
+
+    fn hub() -> Hub {
+        hub_over(Arc::new(FakeChain::new()))
+    }
+
+    fn levels(processed: u64, finalized: u64) -> ChainEvent {
+        ChainEvent::Commitment(CommitmentSlots {
+            processed: Slot(processed),
+            confirmed: Slot(finalized),
+            finalized: Slot(finalized),
+            root: Slot(finalized),
+        })
+    }
+
+    /// What slot `slot` holds: one transaction whose signature is `[slot; 64]`.
+    fn changes(slot: u64, parent: u64) -> SlotChanges {
+        SlotChanges {
+            slot: Slot(slot),
+            parent: Slot(parent),
+            transactions: vec![TxChange {
+                signature: Signature([slot as u8; 64]),
+                err: None,
+                accounts: vec![],
+                is_vote: false,
+            }],
+            accounts: vec![],
+        }
+    }
+
+    fn frozen(hub: &mut Hub, slot: u64, parent: u64) {
+        hub.changes
+            .insert(Slot(slot), Arc::new(changes(slot, parent)));
+        hub.on_event(&ChainEvent::Frozen {
+            slot: Slot(slot),
+            parent: Slot(parent),
+        });
+    }
+
+    /// The slots whose transactions `deliveries` report.
+    fn logged_slots(deliveries: &[Delivery]) -> Vec<u64> {
+        deliveries
+            .iter()
+            .map(|d| {
+                let v: Value = serde_json::from_str(&d.text).unwrap();
+                v["params"]["result"]["context"]["slot"].as_u64().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_processed_head_switching_forks_misses_nothing_and_repeats_nothing() {
+        let mut hub = hub();
+        hub.on_event(&levels(10, 10));
+        let logs = Spec::Logs {
+            filter: LogsFilter::All,
+            commitment: Commitment::Processed,
+        };
+        let answer = hub.request(
+            1,
+            Request {
+                id: Some(json!(1)),
+                call: Call::Subscribe(logs),
+            },
+        );
+        assert_eq!(answer.len(), 1);
+        assert_eq!(hub.subscriptions(), 1);
+        // 10 <- 11 <- 12 and 10 <- 13.
+        frozen(&mut hub, 11, 10);
+        frozen(&mut hub, 12, 11);
+        frozen(&mut hub, 13, 10);
+        assert_eq!(logged_slots(&hub.on_event(&levels(12, 10))), [11, 12]);
+        assert_eq!(logged_slots(&hub.on_event(&levels(13, 10))), [13]);
+        assert_eq!(
+            logged_slots(&hub.on_event(&levels(12, 10))),
+            Vec::<u64>::new()
+        );
+        // Finality passes 12: the other fork is forgotten, nothing is notified again.
+        frozen(&mut hub, 14, 12);
+        assert_eq!(logged_slots(&hub.on_event(&levels(14, 12))), [14]);
+        assert!(hub.notified.iter().all(|n| n.iter().all(|s| s.0 > 12)));
+        assert!(hub.changes.keys().all(|s| s.0 > 12));
+        hub.close(1);
+        assert_eq!(hub.subscriptions(), 0);
+    }
+
+    #[test]
+    fn without_subscriptions_no_slot_is_read() {
+        let chain = Arc::new(FakeChain::new());
+        chain
+            .changes
+            .lock()
+            .unwrap()
+            .insert(Slot(11), changes(11, 10));
+        let mut hub = hub_over(chain);
+        hub.on_event(&levels(10, 10));
+        // A read would keep slot 11's changes in memory: none is made.
+        hub.on_event(&ChainEvent::Frozen {
+            slot: Slot(11),
+            parent: Slot(10),
+        });
+        assert!(hub.on_event(&levels(11, 11)).is_empty());
+        assert!(hub.changes.is_empty());
+    }
+}

@@ -1,0 +1,74 @@
+//! The JSON texts PubSub sends, in Solana's shapes: subscribe answers and each notification's
+//! `params.result`.
+
+use dataplane::types::{Pubkey, Slot};
+use serde_json::{json, Value};
+
+use super::request::AccountEncoding;
+
+/// `{"jsonrpc":"2.0","result":…,"id":…}`.
+pub(super) fn answer(id: &Value, result: Value) -> String {
+    json!({ "jsonrpc": "2.0", "result": result, "id": id }).to_string()
+}
+
+/// `{"jsonrpc":"2.0","method":…,"params":{"result":…,"subscription":…}}`.
+pub(super) fn notification(method: &str, subscription: u64, result: Value) -> String {
+    json!({
+        "jsonrpc": "2.0",
+        "method": method,
+        "params": { "result": result, "subscription": subscription },
+    })
+    .to_string()
+}
+
+/// `{"context":{"slot":…},"value":…}`: notifications carry no `apiVersion`, as Solana's.
+pub(super) fn with_context(slot: Slot, value: Value) -> Value {
+    json!({ "context": { "slot": slot.0 }, "value": value })
+}
+
+/// A signature's outcome: `{"err": …}`.
+pub(super) fn signature_result(err: &Option<Value>) -> Value {
+    json!({ "err": err })
+}
+
+/// Solana's `receivedSignature` value (the transaction reached the node, not yet a block).
+pub(super) fn received_signature() -> Value {
+    json!("receivedSignature")
+}
+
+/// Solana's account object for a System Program account without data. An account that holds no
+/// lamports no longer exists; Solana then shows a default account (rent epoch 0).
+pub(super) fn account(lamports: u64, encoding: AccountEncoding) -> Value {
+    let data = match encoding {
+        AccountEncoding::LegacyBinary => json!(""),
+        AccountEncoding::Tagged { data, name } => json!([data, name]),
+    };
+    let rent_epoch = if lamports == 0 { 0 } else { u64::MAX };
+    json!({
+        "lamports": lamports,
+        "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
+        "data": data,
+        "executable": false,
+        "rentEpoch": rent_epoch,
+        "space": 0,
+    })
+}
+
+/// `{"signature","err","logs"}`. The System Program writes no log lines here (as `getTransaction`'s
+/// `logMessages`).
+pub(super) fn logs(signature: &str, err: &Option<Value>) -> Value {
+    json!({ "signature": signature, "err": err, "logs": [] })
+}
+
+/// `{"slot","block","err"}`: a rendered block, or Solana's `RpcBlockUpdateError` in its place.
+pub(super) fn block(slot: Slot, block: Result<Value, Value>) -> Value {
+    match block {
+        Ok(block) => json!({ "slot": slot.0, "block": block, "err": null }),
+        Err(err) => json!({ "slot": slot.0, "block": null, "err": err }),
+    }
+}
+
+/// `{"parent","root","slot"}`.
+pub(super) fn slot(slot: Slot, parent: Slot, root: Slot) -> Value {
+    json!({ "parent": parent.0, "root": root.0, "slot": slot.0 })
+}

@@ -1,0 +1,748 @@
+//! PubSub over real WebSockets against the fake chain: every method's notification, field by field;
+//! once-and-done signatures; unsubscribe; the bounds; both ports.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use dataplane::txn::build_transfer;
+use dataplane::types::{Pubkey, Signature, Slot};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::super::error::{INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND};
+use super::super::stats::{PubSubDrop, PubSubMethod};
+use super::super::test_node::*;
+use super::*;
+
+/// How long a test waits for a message that must come.
+const WAIT: Duration = Duration::from_secs(10);
+/// How long a test listens to conclude that nothing comes.
+const QUIET: Duration = Duration::from_millis(300);
+
+struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
+            .await
+            .unwrap();
+        Client { ws, next_id: 1 }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The next JSON message; panics after [`WAIT`].
+    async fn recv(&mut self) -> Value {
+        self.try_recv(WAIT).await.expect("a message in time")
+    }
+
+    async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                Message::Text(t) => return Some(serde_json::from_str(&t).unwrap()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    async fn assert_quiet(&mut self) {
+        if let Some(v) = self.try_recv(QUIET).await {
+            panic!("unexpected message: {v}");
+        }
+    }
+
+    /// Sends a request; returns its id.
+    async fn request(&mut self, method: &str, params: Value) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send_text(req.to_string()).await;
+        id
+    }
+
+    /// The answer to one request (which must be the next message).
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.request(method, params).await;
+        let answer = self.recv().await;
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(answer["jsonrpc"], "2.0");
+        answer
+    }
+
+    async fn subscribe(&mut self, method: &str, params: Value) -> u64 {
+        let answer = self.call(method, params).await;
+        answer["result"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{method}: {answer}"))
+    }
+}
+
+fn notification(method: &str, subscription: u64, result: Value) -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": method,
+        "params": {"result": result, "subscription": subscription},
+    })
+}
+
+fn levels(processed: u64, confirmed: u64, finalized: u64, root: u64) -> ChainEvent {
+    ChainEvent::Commitment(CommitmentSlots {
+        processed: Slot(processed),
+        confirmed: Slot(confirmed),
+        finalized: Slot(finalized),
+        root: Slot(root),
+    })
+}
+
+fn tx(signature: Signature, accounts: &[Pubkey], err: Option<Value>) -> TxChange {
+    TxChange {
+        signature,
+        err,
+        accounts: accounts.to_vec(),
+        is_vote: false,
+    }
+}
+
+/// Records what `slot` changed, then announces it frozen.
+fn freeze(
+    node: &TestNode,
+    slot: u64,
+    parent: u64,
+    transactions: Vec<TxChange>,
+    accounts: Vec<(Pubkey, u64)>,
+) {
+    node.chain.changes.lock().unwrap().insert(
+        Slot(slot),
+        SlotChanges {
+            slot: Slot(slot),
+            parent: Slot(parent),
+            transactions,
+            accounts,
+        },
+    );
+    node.chain.feed.publish(ChainEvent::Frozen {
+        slot: Slot(slot),
+        parent: Slot(parent),
+    });
+}
+
+/// Waits until `check` holds (the hub runs on its own thread).
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}: not in time");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn signature_notifies_once_at_its_commitment_then_ends() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let sig = Signature([77; 64]);
+    let id = c
+        .subscribe(
+            "signatureSubscribe",
+            json!([sig.to_string(), {"commitment": "confirmed"}]),
+        )
+        .await;
+    freeze(&node, 12, 10, vec![], vec![]);
+    freeze(&node, 13, 12, vec![tx(sig, &[], None)], vec![]);
+    node.chain.feed.publish(levels(13, 10, 10, 10));
+    // Processed is not what it asked for.
+    c.assert_quiet().await;
+
+    // Confirmation jumps from 10 to 13: the block of 13 holds it.
+    let sent = Instant::now();
+    node.chain.feed.publish(levels(13, 13, 10, 10));
+    let got = c.recv().await;
+    let delay = sent.elapsed();
+    assert_eq!(
+        got,
+        notification(
+            "signatureNotification",
+            id,
+            json!({"context": {"slot": 13}, "value": {"err": null}}),
+        )
+    );
+    eprintln!("signature notification {delay:?} after the commitment event");
+
+    // Done: finalization says nothing more, and the id is gone (as Solana's auto-unsubscribe).
+    node.chain.feed.publish(levels(13, 13, 13, 13));
+    c.assert_quiet().await;
+    let e = c.call("signatureUnsubscribe", json!([id])).await;
+    assert_eq!(
+        e["error"],
+        json!({"code": INVALID_PARAMS, "message": "Invalid subscription id."})
+    );
+    assert_eq!(node.stats.pubsub.subscriptions_open(), 0);
+}
+
+#[tokio::test]
+async fn settled_signature_is_notified_at_once_with_its_error() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    // The fake holds the transfer as finalized in slot 10 and FAILED_SIG as processed in 12.
+    let transfer = node.chain.transfer_signature().to_string();
+    for commitment in ["confirmed", "finalized"] {
+        let id = c
+            .subscribe(
+                "signatureSubscribe",
+                json!([transfer, {"commitment": commitment}]),
+            )
+            .await;
+        assert_eq!(
+            c.recv().await,
+            notification(
+                "signatureNotification",
+                id,
+                json!({"context": {"slot": FINALIZED_SLOT}, "value": {"err": null}}),
+            )
+        );
+    }
+    let failed = FAILED_SIG.to_string();
+    let id = c
+        .subscribe(
+            "signatureSubscribe",
+            json!([failed, {"commitment": "processed"}]),
+        )
+        .await;
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "signatureNotification",
+            id,
+            json!({
+                "context": {"slot": PROCESSED_SLOT},
+                "value": {"err": {"InstructionError": [0, {"Custom": 1}]}},
+            }),
+        )
+    );
+    // Not yet confirmed: only the answer.
+    c.subscribe(
+        "signatureSubscribe",
+        json!([failed, {"commitment": "confirmed"}]),
+    )
+    .await;
+    c.assert_quiet().await;
+    assert_eq!(node.stats.pubsub.subscriptions_open(), 1);
+}
+
+#[tokio::test]
+async fn received_notification_comes_when_the_node_takes_the_transaction() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(12, 10, 10, 10));
+    let wire = build_transfer(&node.chain.payer, &node.chain.recipient, 300, &BLOCKHASH);
+    let sig = dataplane::txn::TxnView::new(&wire).unwrap().signature();
+    let id = c
+        .subscribe(
+            "signatureSubscribe",
+            json!([sig.to_string(), {"commitment": "processed", "enableReceivedNotification": true}]),
+        )
+        .await;
+    let text = super::super::encoding::base64(&wire);
+    node.ok("sendTransaction", json!([text, {"encoding": "base64"}]))
+        .await;
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "signatureNotification",
+            id,
+            json!({"context": {"slot": PROCESSED_SLOT}, "value": "receivedSignature"}),
+        )
+    );
+    freeze(&node, 13, 12, vec![tx(sig, &[], None)], vec![]);
+    node.chain.feed.publish(levels(13, 10, 10, 10));
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "signatureNotification",
+            id,
+            json!({"context": {"slot": 13}, "value": {"err": null}}),
+        )
+    );
+}
+
+#[tokio::test]
+async fn account_notifications_follow_the_commitment_in_each_encoding() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let payer = node.chain.payer_key();
+    let recipient = node.chain.recipient;
+    let payer_id = c
+        .subscribe(
+            "accountSubscribe",
+            json!([payer.to_string(), {"commitment": "processed", "encoding": "base64"}]),
+        )
+        .await;
+    let mut by_encoding = Vec::new();
+    for (encoding, data) in [
+        (json!(null), json!("")),
+        (json!("base64"), json!(["", "base64"])),
+        (json!("base58"), json!(["", "base58"])),
+        (
+            json!("base64+zstd"),
+            json!(["KLUv/SQAAQAAmenYUQ==", "base64+zstd"]),
+        ),
+    ] {
+        let id = c
+            .subscribe(
+                "accountSubscribe",
+                json!([recipient.to_string(), {"commitment": "confirmed", "encoding": encoding}]),
+            )
+            .await;
+        by_encoding.push((id, data));
+    }
+    freeze(&node, 11, 10, vec![], vec![(payer, 900), (recipient, 500)]);
+    freeze(&node, 12, 11, vec![], vec![(recipient, 0)]);
+    node.chain.feed.publish(levels(12, 10, 10, 10));
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "accountNotification",
+            payer_id,
+            json!({
+                "context": {"slot": 12},
+                "value": {
+                    "lamports": 900,
+                    "owner": "11111111111111111111111111111111",
+                    "data": ["", "base64"],
+                    "executable": false,
+                    "rentEpoch": u64::MAX,
+                    "space": 0,
+                },
+            }),
+        )
+    );
+    c.assert_quiet().await;
+    // Confirmed covers 11 and 12 at once: one notification each, with the state at 12 (emptied:
+    // a default account, as Solana shows a deleted one).
+    node.chain.feed.publish(levels(12, 12, 10, 10));
+    for (id, data) in by_encoding {
+        assert_eq!(
+            c.recv().await,
+            notification(
+                "accountNotification",
+                id,
+                json!({
+                    "context": {"slot": 12},
+                    "value": {
+                        "lamports": 0,
+                        "owner": "11111111111111111111111111111111",
+                        "data": data,
+                        "executable": false,
+                        "rentEpoch": 0,
+                        "space": 0,
+                    },
+                }),
+            )
+        );
+    }
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn slot_and_root_notifications_have_solanas_shapes() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let slot_id = c.subscribe("slotSubscribe", json!([])).await;
+    let root_id = c.subscribe("rootSubscribe", json!(null)).await;
+    freeze(&node, 11, 10, vec![], vec![]);
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "slotNotification",
+            slot_id,
+            json!({"parent": 10, "root": 10, "slot": 11}),
+        )
+    );
+    freeze(&node, 12, 11, vec![], vec![]);
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "slotNotification",
+            slot_id,
+            json!({"parent": 11, "root": 10, "slot": 12}),
+        )
+    );
+    // The root moves two slots: each rooted slot is announced, oldest first.
+    node.chain.feed.publish(levels(12, 12, 12, 12));
+    for slot in [11, 12] {
+        assert_eq!(
+            c.recv().await,
+            notification("rootNotification", root_id, json!(slot))
+        );
+    }
+    let answer = c.call("slotUnsubscribe", json!([slot_id])).await;
+    assert_eq!(answer["result"], true);
+    freeze(&node, 13, 12, vec![], vec![]);
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn logs_notifications_by_filter() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let payer = node.chain.payer_key();
+    let recipient = node.chain.recipient;
+    let all = c
+        .subscribe("logsSubscribe", json!(["all", {"commitment": "processed"}]))
+        .await;
+    let with_votes = c
+        .subscribe(
+            "logsSubscribe",
+            json!(["allWithVotes", {"commitment": "processed"}]),
+        )
+        .await;
+    let mentions = c
+        .subscribe(
+            "logsSubscribe",
+            json!([{"mentions": [recipient.to_string()]}, {"commitment": "processed"}]),
+        )
+        .await;
+    let transfer = tx(Signature([1; 64]), &[payer, recipient], None);
+    let mut vote = tx(Signature([2; 64]), &[payer, Pubkey([21; 32])], None);
+    vote.is_vote = true;
+    let err = json!({"InstructionError": [0, {"Custom": 1}]});
+    let failed = tx(
+        Signature([3; 64]),
+        &[payer, Pubkey([8; 32])],
+        Some(err.clone()),
+    );
+    freeze(&node, 11, 10, vec![transfer, vote, failed], vec![]);
+    node.chain.feed.publish(levels(11, 10, 10, 10));
+    let logs = |sig: u8, err: Value| {
+        json!({
+            "context": {"slot": 11},
+            "value": {"signature": Signature([sig; 64]).to_string(), "err": err, "logs": []},
+        })
+    };
+    let expected = [
+        (all, logs(1, json!(null))),
+        (all, logs(3, err.clone())),
+        (with_votes, logs(1, json!(null))),
+        (with_votes, logs(2, json!(null))),
+        (with_votes, logs(3, err.clone())),
+        (mentions, logs(1, json!(null))),
+    ];
+    for (id, result) in expected {
+        assert_eq!(c.recv().await, notification("logsNotification", id, result));
+    }
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn block_notifications_render_as_get_block_does() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(7, 7, 7, 7));
+    let payer = node.chain.payer_key();
+    let recipient = node.chain.recipient;
+    let signatures = c
+        .subscribe(
+            "blockSubscribe",
+            json!(["all", {"commitment": "confirmed", "transactionDetails": "signatures",
+                           "maxSupportedTransactionVersion": 0}]),
+        )
+        .await;
+    let mentions = c
+        .subscribe(
+            "blockSubscribe",
+            json!([{"mentionsAccountOrProgram": recipient.to_string()},
+                   {"commitment": "confirmed", "encoding": "json", "showRewards": true,
+                    "maxSupportedTransactionVersion": 0}]),
+        )
+        .await;
+    // Names no key of any transaction: never notified.
+    c.subscribe(
+        "blockSubscribe",
+        json!([{"mentionsAccountOrProgram": Pubkey([99; 32]).to_string()},
+               {"commitment": "confirmed"}]),
+    )
+    .await;
+    // Solana's defaults (base64, full) and no maxSupportedTransactionVersion: slot 8's v0 transfer
+    // cannot be shown to it.
+    let legacy_only = c
+        .subscribe(
+            "blockSubscribe",
+            json!(["all", {"commitment": "confirmed"}]),
+        )
+        .await;
+    let keys = [payer, recipient, Pubkey::SYSTEM_PROGRAM];
+    freeze(
+        &node,
+        V0_SLOT,
+        7,
+        vec![tx(node.chain.transfer_v0_signature(), &keys, None)],
+        vec![],
+    );
+    freeze(
+        &node,
+        FINALIZED_SLOT,
+        V0_SLOT,
+        vec![tx(node.chain.transfer_signature(), &keys, None)],
+        vec![],
+    );
+    node.chain.feed.publish(levels(10, 10, 7, 7));
+
+    let block_at = |slot: u64, block: Value| json!({"context": {"slot": slot}, "value": {"slot": slot, "block": block, "err": null}});
+    for slot in [V0_SLOT, FINALIZED_SLOT] {
+        let get_block = |config: Value| node.ok("getBlock", json!([slot, config]));
+        let sigs = get_block(json!({"transactionDetails": "signatures", "rewards": false,
+                                    "maxSupportedTransactionVersion": 0}))
+        .await;
+        assert_eq!(sigs["signatures"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            c.recv().await,
+            notification("blockNotification", signatures, block_at(slot, sigs))
+        );
+        let full =
+            get_block(json!({"encoding": "json", "maxSupportedTransactionVersion": 0})).await;
+        assert_eq!(
+            c.recv().await,
+            notification("blockNotification", mentions, block_at(slot, full))
+        );
+        let got = c.recv().await;
+        let result = &got["params"]["result"];
+        assert_eq!(got["params"]["subscription"], legacy_only, "{got}");
+        assert_eq!(result["context"]["slot"], slot);
+        if slot == V0_SLOT {
+            assert_eq!(
+                result["value"],
+                json!({"slot": slot, "block": null, "err": {"UnsupportedTransactionVersion": 0}})
+            );
+        } else {
+            let base64 = get_block(json!({"encoding": "base64", "rewards": false})).await;
+            assert_eq!(
+                result["value"],
+                json!({"slot": slot, "block": base64, "err": null})
+            );
+        }
+    }
+    c.assert_quiet().await;
+    // Below confirmed is refused, as Solana.
+    let e = c
+        .call(
+            "blockSubscribe",
+            json!(["all", {"commitment": "processed"}]),
+        )
+        .await;
+    assert_eq!(e["error"]["code"], INVALID_PARAMS);
+}
+
+#[tokio::test]
+async fn unsubscribe_ends_only_the_connections_own() {
+    let node = start().await;
+    let mut a = Client::connect(node.ws_addr).await;
+    let mut b = Client::connect(node.ws_addr).await;
+    let id = a.subscribe("slotSubscribe", json!([])).await;
+    let other = b.subscribe("rootSubscribe", json!([])).await;
+    assert_ne!(id, other);
+    let e = b.call("slotUnsubscribe", json!([id])).await;
+    assert_eq!(e["error"]["code"], INVALID_PARAMS, "{e}");
+    assert_eq!(e["error"]["message"], "Invalid subscription id.");
+    // Like Solana, any unsubscribe method ends any of the connection's subscriptions.
+    let ok = a.call("rootUnsubscribe", json!([id])).await;
+    assert_eq!(
+        ok,
+        json!({"jsonrpc": "2.0", "result": true, "id": ok["id"]})
+    );
+    let again = a.call("slotUnsubscribe", json!([id])).await;
+    assert_eq!(again["error"]["code"], INVALID_PARAMS);
+    assert_eq!(node.stats.pubsub.subscriptions_open(), 1);
+    drop(b);
+    eventually("closed connection's subscriptions dropped", || {
+        node.stats.pubsub.subscriptions_open() == 0
+    })
+    .await;
+    assert_eq!(node.stats.pubsub.calls(PubSubMethod::SlotUnsubscribe), 2);
+}
+
+#[tokio::test]
+async fn served_on_the_rpc_port_by_http_upgrade() {
+    let node = start().await;
+    let mut c = Client::connect(node.addr).await;
+    let id = c.subscribe("slotSubscribe", json!([])).await;
+    freeze(&node, 11, 10, vec![], vec![]);
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "slotNotification",
+            id,
+            json!({"parent": 10, "root": 0, "slot": 11}),
+        )
+    );
+    // A plain GET is no upgrade, and JSON-RPC over HTTP still works beside it.
+    assert_eq!(node.http("GET", "/", b"").await.0, 405);
+    assert_eq!(node.ok("getSlot", json!([])).await, FINALIZED_SLOT);
+}
+
+#[tokio::test]
+async fn malformed_messages_get_json_rpc_errors() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    c.send_text("{not json".into()).await;
+    assert_eq!(
+        c.recv().await,
+        json!({"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": null})
+    );
+    let e = c.call("getSlot", json!([])).await;
+    assert_eq!(e["error"]["code"], METHOD_NOT_FOUND);
+    c.send_text(json!([{"jsonrpc": "2.0", "id": 1, "method": "slotSubscribe"}]).to_string())
+        .await;
+    assert_eq!(c.recv().await["error"]["code"], -32600);
+    let e = c
+        .call("signatureSubscribe", json!(["zz", {"commitment": "soon"}]))
+        .await;
+    assert_eq!(e["error"]["code"], INVALID_PARAMS);
+    // Still served.
+    c.subscribe("slotSubscribe", json!([])).await;
+    assert!(node.stats.errors() >= 4);
+}
+
+#[tokio::test]
+async fn oversized_message_closes_the_connection_and_is_counted() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"slotSubscribe\",\"params\":[\"{}\"]}}",
+        "x".repeat(MESSAGE_BYTES_MAX)
+    );
+    let _ = c.ws.send(Message::Text(big.into())).await;
+    assert_eq!(c.try_recv(WAIT).await, None);
+    eventually("bad frame counted", || {
+        node.stats.pubsub.drops(PubSubDrop::BadFrame) == 1
+    })
+    .await;
+    eventually("connection closed", || {
+        node.stats.pubsub.connections_open() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn subscriptions_are_bounded_per_connection_and_per_node() {
+    let node = start_with(PubSubLimits {
+        subscriptions_per_connection: 3,
+        subscriptions: 5,
+        ..PubSubLimits::default()
+    })
+    .await;
+    let mut a = Client::connect(node.ws_addr).await;
+    let mut b = Client::connect(node.ws_addr).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(a.subscribe("slotSubscribe", json!([])).await);
+    }
+    let refused = a.call("slotSubscribe", json!([])).await;
+    assert_eq!(refused["error"]["code"], INTERNAL_ERROR, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Internal Error: Subscription refused."),
+        "{message}"
+    );
+    // Room again once one ends.
+    a.call("slotUnsubscribe", json!([ids[0]])).await;
+    a.subscribe("slotSubscribe", json!([])).await;
+    b.subscribe("slotSubscribe", json!([])).await;
+    b.subscribe("slotSubscribe", json!([])).await;
+    // The node holds five: the sixth is refused on any connection.
+    let refused = b.call("slotSubscribe", json!([])).await;
+    assert_eq!(refused["error"]["code"], INTERNAL_ERROR, "{refused}");
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::SubscriptionLimit), 2);
+    assert_eq!(node.stats.pubsub.subscriptions_open(), 5);
+}
+
+#[tokio::test]
+async fn connections_are_bounded_and_refused_with_429() {
+    let node = start_with(PubSubLimits {
+        connections: 2,
+        ..PubSubLimits::default()
+    })
+    .await;
+    let mut a = Client::connect(node.ws_addr).await;
+    let _b = Client::connect(node.addr).await;
+    let refused = tokio_tungstenite::connect_async(format!("ws://{}/", node.ws_addr)).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("third connection not refused: {:?}", other.map(|_| ())),
+    }
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::ConnectionLimit), 1);
+    a.ws.close(None).await.unwrap();
+    eventually("first connection closed", || {
+        node.stats.pubsub.connections_open() == 1
+    })
+    .await;
+    let mut c = Client::connect(node.ws_addr).await;
+    c.subscribe("slotSubscribe", json!([])).await;
+}
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected_and_counted() {
+    // Once by the queue's message bound, once by its byte bound.
+    for limits in [
+        PubSubLimits {
+            send_queue_messages: 16,
+            ..PubSubLimits::default()
+        },
+        PubSubLimits {
+            send_queue_bytes: 64 * 1024,
+            ..PubSubLimits::default()
+        },
+    ] {
+        disconnects_a_client_that_does_not_read(limits).await;
+    }
+}
+
+async fn disconnects_a_client_that_does_not_read(limits: PubSubLimits) {
+    let node = start_with(limits).await;
+    let mut c = Client::connect(node.ws_addr).await;
+    // Many subscriptions, so that each slot makes many notifications; sent at once, more than the
+    // queue holds, their answers come as fast as they are read.
+    for _ in 0..200 {
+        c.request("slotSubscribe", json!([])).await;
+    }
+    for _ in 0..200 {
+        assert!(c.recv().await["result"].is_u64());
+    }
+    // From here on the client reads nothing: kernel buffers fill, then the send queue.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut slot = 11;
+    while node.stats.pubsub.drops(PubSubDrop::SlowClient) == 0 {
+        assert!(Instant::now() < deadline, "slow client never disconnected");
+        node.chain.feed.publish(ChainEvent::Frozen {
+            slot: Slot(slot),
+            parent: Slot(slot - 1),
+        });
+        slot += 1;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    eventually("connection and its subscriptions dropped", || {
+        node.stats.pubsub.connections_open() == 0 && node.stats.pubsub.subscriptions_open() == 0
+    })
+    .await;
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::SlowClient), 1);
+    // Others are served as before.
+    let mut d = Client::connect(node.ws_addr).await;
+    d.subscribe("rootSubscribe", json!([])).await;
+}
