@@ -220,6 +220,23 @@ impl Chain for NodeChain {
         (bank.slot(), bank.balance(key))
     }
 
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>) {
+        let bank = self.bank(c);
+        (bank.slot(), bank.balances(keys))
+    }
+
+    fn supply(&self, c: Commitment) -> (Slot, u64) {
+        // The genesis was validated at start, so its sum fits a u64.
+        (
+            self.bank(c).slot(),
+            self.genesis.total_supply().unwrap_or(u64::MAX),
+        )
+    }
+
+    fn first_available_block(&self) -> Slot {
+        self.store.first_slot().ok().flatten().unwrap_or(Slot(0))
+    }
+
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
         let bank = self.bank(c);
         // The working bank's newest usable blockhash is its parent's; a frozen bank's is its own.
@@ -380,6 +397,7 @@ impl Chain for NodeChain {
             leader: meta.leader,
             block_height: meta.block_height,
             transaction_count: meta.transaction_count,
+            block_time: block_time_secs(meta.block_time_ms),
         })
     }
 

@@ -295,6 +295,15 @@ fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions(
             .any(|f| f.slot == fetched.slot && f.prioritization_fee == 123_457),
         "{fees:?}"
     );
+    // Both accounts from one bank; the supply is the genesis's whatever the fees did.
+    let accounts = client
+        .get_multiple_accounts(&[alice.pubkey(), bob.pubkey()])
+        .unwrap();
+    assert_eq!(accounts[1].as_ref().map(|a| a.lamports), Some(1_000));
+    let supply = client.supply().unwrap().value;
+    assert_eq!(Some(supply.total), node.genesis.total_supply());
+    assert_eq!(client.get_first_available_block().unwrap(), 0);
+
     // A price paid twice is Solana's DuplicateInstruction and is not charged.
     let blockhash = client.get_latest_blockhash().unwrap();
     let twice = [

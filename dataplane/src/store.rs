@@ -477,6 +477,13 @@ impl Store {
         self.prioritization_fees.recent(accounts)
     }
 
+    /// The lowest slot with a stored block (slot 0, the genesis block, while nothing is pruned).
+    pub fn first_slot(&self) -> Result<Option<Slot>, StoreError> {
+        let table = self.read()?.open_table(SLOT_META)?;
+        let first = table.first()?.map(|(key, _)| Slot(key.value()));
+        Ok(first)
+    }
+
     /// Roots the stored slot `slot` and applies its account and vote state updates, atomically; for
     /// when rooting lags storing. The slot must be stored and above the current root.
     pub fn set_root(&self, slot: Slot, account_updates: &RootUpdates) -> Result<(), StoreError> {

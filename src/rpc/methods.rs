@@ -12,8 +12,8 @@ use super::params::{
     TransactionConfig, TransactionEncoding,
 };
 use super::{
-    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, PRIORITIZATION_FEE_ACCOUNTS_MAX,
-    SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
+    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
+    PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
 /// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
@@ -57,7 +57,38 @@ pub(super) fn call(
                 "transactionCount": info.transaction_count,
             }))
         }
+        Method::GetBlockTime => {
+            params.at_most(1)?;
+            let slot: u64 = params.required(0, "slot")?;
+            Ok(json!(chain.block_header(Slot(slot))?.block_time))
+        }
         Method::GetFeeForMessage => get_fee_for_message(chain, params),
+        // Nothing is pruned: the oldest stored block is also the oldest slot the ledger knows.
+        Method::GetFirstAvailableBlock | Method::MinimumLedgerSlot => {
+            params.at_most(0)?;
+            Ok(json!(chain.first_available_block().0))
+        }
+        Method::GetHighestSnapshotSlot => {
+            params.at_most(0)?;
+            // Nodes catch up by replaying blocks; none takes snapshots.
+            Err(RpcError::no_snapshot())
+        }
+        Method::GetMultipleAccounts => get_multiple_accounts(chain, params),
+        Method::GetSupply => {
+            let (c, min) = context_params(params, 0)?;
+            let (slot, total) = chain.supply(c);
+            context_slot(slot, min)?;
+            // No account is non-circulating: no stake is locked and nothing is vested.
+            Ok(with_context(
+                slot,
+                json!({
+                    "total": total,
+                    "circulating": total,
+                    "nonCirculating": 0,
+                    "nonCirculatingAccounts": [],
+                }),
+            ))
+        }
         Method::GetGenesisHash => {
             params.at_most(0)?;
             Ok(json!(chain.genesis_hash().to_string()))
@@ -179,23 +210,63 @@ fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     params.at_most(2)?;
     let key: Pubkey = params.base58(0, "pubkey")?;
     let config: AccountInfoConfig = params.config(1)?;
-    let (data, encoding) = empty_account_data(config.encoding.as_deref())?;
+    let data = empty_account_data(config.encoding.as_deref())?;
     let (slot, lamports) = chain.balance(&key, config.commitment.unwrap_or_default());
     context_slot(slot, config.min_context_slot)?;
-    // Solana reports a missing (never funded or emptied) account as null.
-    let value = if lamports == 0 {
-        Value::Null
-    } else {
-        json!({
-            "lamports": lamports,
-            "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
-            "data": [data, encoding],
-            "executable": false,
-            "rentEpoch": u64::MAX,
-            "space": 0,
-        })
+    Ok(with_context(slot, account_json(lamports, data)))
+}
+
+/// An account in Solana's `UiAccount` shape; a missing (never funded or emptied) account is null.
+fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
+    if lamports == 0 {
+        return Value::Null;
+    }
+    json!({
+        "lamports": lamports,
+        "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
+        "data": [data, encoding],
+        "executable": false,
+        "rentEpoch": u64::MAX,
+        "space": 0,
+    })
+}
+
+/// Up to 100 accounts read from one bank, in the order asked, null where missing.
+fn get_multiple_accounts(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let texts: Vec<&str> = match params.get(0) {
+        // Count before parsing so an oversized list costs nothing.
+        Some(Value::Array(items)) if items.len() > MULTIPLE_ACCOUNTS_MAX => {
+            return Err(RpcError::invalid_params(format!(
+                "Too many inputs provided; max {MULTIPLE_ACCOUNTS_MAX}"
+            )));
+        }
+        _ => params.required(0, "pubkeys")?,
     };
-    Ok(with_context(slot, value))
+    let keys = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Pubkey>()
+                .map_err(|e| bad_param(0, "pubkeys", &format!("item {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config: AccountInfoConfig = params.config(1)?;
+    let data = empty_account_data(config.encoding.as_deref())?;
+    let (slot, balances) = chain.balances(&keys, config.commitment.unwrap_or_default());
+    context_slot(slot, config.min_context_slot)?;
+    if balances.len() != keys.len() {
+        return Err(RpcError::internal(format!(
+            "node returned {} balances for {} keys",
+            balances.len(),
+            keys.len()
+        )));
+    }
+    let accounts: Vec<Value> = balances
+        .into_iter()
+        .map(|lamports| account_json(lamports, data))
+        .collect();
+    Ok(with_context(slot, Value::Array(accounts)))
 }
 
 fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {

@@ -29,6 +29,8 @@ mod tests_envelope;
 #[cfg(test)]
 mod tests_fees;
 #[cfg(test)]
+mod tests_ledger;
+#[cfg(test)]
 mod tests_stock_client;
 #[cfg(test)]
 mod tests_versions;
@@ -58,6 +60,8 @@ pub const SIGNATURE_STATUSES_MAX: usize = 256;
 pub const CONCURRENT_REQUESTS_MAX: usize = 32;
 /// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// Most keys one `getMultipleAccounts` call may name (Solana's limit).
+pub const MULTIPLE_ACCOUNTS_MAX: usize = 100;
 /// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
 pub const PRIORITIZATION_FEE_ACCOUNTS_MAX: usize = 128;
 
@@ -137,6 +141,12 @@ pub trait Chain: Send + Sync + 'static {
     fn block_height(&self, c: Commitment) -> u64;
     /// `(context slot, lamports)` of `key` at commitment `c`.
     fn balance(&self, key: &Pubkey, c: Commitment) -> (Slot, u64);
+    /// `(context slot, lamports of each key)` at commitment `c`, all read from one bank.
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>);
+    /// `(context slot, total supply)` at commitment `c`: the genesis supply, which never changes.
+    fn supply(&self, c: Commitment) -> (Slot, u64);
+    /// The lowest slot whose block this node holds.
+    fn first_available_block(&self) -> Slot;
     /// `(context slot, blockhash, last valid block height)` of the newest blockhash at `c`.
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64);
     /// `(context slot, valid)`: whether a transaction may still use `h` as its recent blockhash.
@@ -278,6 +288,8 @@ pub struct BlockHeader {
     pub block_height: u64,
     /// Transactions in it, failed ones included.
     pub transaction_count: u32,
+    /// Production time, Unix seconds.
+    pub block_time: Option<i64>,
 }
 
 /// One PoH entry.

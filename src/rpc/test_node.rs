@@ -23,6 +23,8 @@ pub(super) const CONFIRMED_SLOT: u64 = 11;
 pub(super) const PROCESSED_SLOT: u64 = 12;
 pub(super) const BLOCKHASH: Hash = Hash([7; 32]);
 pub(super) const PAYER_LAMPORTS: u64 = 1_000_000_000;
+/// The fake cluster's total supply.
+pub(super) const SUPPLY_LAMPORTS: u64 = 500_000_000_000_000;
 /// Transfers of these amounts make the fake node refuse the transaction in one particular way.
 pub(super) const LAMPORTS_PREFLIGHT_FAIL: u64 = 13;
 pub(super) const LAMPORTS_UNHEALTHY: u64 = 14;
@@ -131,6 +133,16 @@ impl Chain for FakeChain {
             0
         };
         (Slot(slot_at(c)), lamports)
+    }
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>) {
+        let lamports = keys.iter().map(|k| self.balance(k, c).1).collect();
+        (Slot(slot_at(c)), lamports)
+    }
+    fn supply(&self, c: Commitment) -> (Slot, u64) {
+        (Slot(slot_at(c)), SUPPLY_LAMPORTS)
+    }
+    fn first_available_block(&self) -> Slot {
+        Slot(V0_SLOT)
     }
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
         (Slot(slot_at(c)), BLOCKHASH, slot_at(c) + 150)
@@ -242,6 +254,7 @@ impl Chain for FakeChain {
             leader: self.identity(),
             block_height: block.block_height,
             transaction_count: 1,
+            block_time: block.block_time,
         })
     }
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {

@@ -324,3 +324,32 @@ async fn stock_client_quotes_priority_fees_and_reads_recent_ones() {
         .unwrap();
     assert_eq!(fees[1].prioritization_fee, 20_000);
 }
+
+#[tokio::test]
+async fn stock_client_reads_accounts_supply_and_ledger_bounds() {
+    use super::test_node::SUPPLY_LAMPORTS;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let payer = SolPubkey::new_from_array(node.chain.payer_key().0);
+    let missing = SolPubkey::new_from_array([0x77; 32]);
+    let accounts = client
+        .get_multiple_accounts(&[missing, payer])
+        .await
+        .unwrap();
+    assert!(accounts[0].is_none());
+    assert_eq!(accounts[1].as_ref().unwrap().lamports, PAYER_LAMPORTS);
+    let supply = client.supply().await.unwrap().value;
+    assert_eq!(
+        (supply.total, supply.circulating, supply.non_circulating),
+        (SUPPLY_LAMPORTS, SUPPLY_LAMPORTS, 0)
+    );
+    assert!(supply.non_circulating_accounts.is_empty());
+    assert_eq!(
+        client.get_block_time(FINALIZED_SLOT).await.unwrap(),
+        1_700_000_000
+    );
+    assert_eq!(client.get_first_available_block().await.unwrap(), V0_SLOT);
+    assert_eq!(client.minimum_ledger_slot().await.unwrap(), V0_SLOT);
+    let e = client.get_highest_snapshot_slot().await.unwrap_err();
+    assert_eq!(rpc_error(&e).0, super::error::NO_SNAPSHOT);
+}

@@ -1,0 +1,124 @@
+//! Methods wallets and explorers call about accounts and the ledger: shapes, limits and errors.
+
+use dataplane::types::Pubkey;
+use serde_json::{json, Value};
+
+use super::error::*;
+use super::test_node::*;
+
+#[tokio::test]
+async fn multiple_accounts_come_from_one_bank_in_the_order_asked() {
+    let node = start().await;
+    let payer = node.chain.payer_key().to_string();
+    let recipient = node.chain.recipient.to_string();
+    let missing = Pubkey([0x77; 32]).to_string();
+    let v = node
+        .ok(
+            "getMultipleAccounts",
+            json!([[recipient, missing, payer], {"commitment": "processed"}]),
+        )
+        .await;
+    assert_context(&v, PROCESSED_SLOT);
+    let accounts = v["value"].as_array().unwrap();
+    assert_eq!(accounts.len(), 3);
+    assert_eq!(accounts[0]["lamports"], 250);
+    assert_eq!(accounts[1], Value::Null);
+    assert_eq!(accounts[2]["lamports"], PAYER_LAMPORTS);
+    assert_eq!(
+        accounts[2],
+        json!({
+            "lamports": PAYER_LAMPORTS,
+            "owner": "11111111111111111111111111111111",
+            "data": ["", "base64"],
+            "executable": false,
+            "rentEpoch": u64::MAX,
+            "space": 0,
+        })
+    );
+    // Encodings as getAccountInfo: base58 as asked, jsonParsed falls back to base64 (no data to
+    // parse), as Solana does for accounts it cannot parse.
+    for (asked, shown) in [("base58", "base58"), ("jsonParsed", "base64")] {
+        let v = node
+            .ok(
+                "getMultipleAccounts",
+                json!([[node.chain.payer_key().to_string()], {"encoding": asked}]),
+            )
+            .await;
+        assert_eq!(v["value"][0]["data"], json!(["", shown]));
+    }
+    let v = node.ok("getMultipleAccounts", json!([[]])).await;
+    assert_eq!(v["value"], json!([]));
+
+    let keys: Vec<String> = (0..101).map(|_| "x".to_owned()).collect();
+    let e = node
+        .err("getMultipleAccounts", json!([keys]), INVALID_PARAMS)
+        .await;
+    assert_eq!(message_of(&e), "Too many inputs provided; max 100");
+    let e = node
+        .err(
+            "getMultipleAccounts",
+            json!([[Pubkey([1; 32]).to_string(), "0OIl"]]),
+            INVALID_PARAMS,
+        )
+        .await;
+    assert!(message_of(&e).contains("item 1"), "{e}");
+    node.err("getMultipleAccounts", json!([]), INVALID_PARAMS)
+        .await;
+    node.err(
+        "getMultipleAccounts",
+        json!([[], {"encoding": "binary"}]),
+        INVALID_PARAMS,
+    )
+    .await;
+    node.err(
+        "getMultipleAccounts",
+        json!([[], {"minContextSlot": PROCESSED_SLOT + 1, "commitment": "processed"}]),
+        MIN_CONTEXT_SLOT_NOT_REACHED,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn supply_never_changes_and_nothing_is_non_circulating() {
+    let node = start().await;
+    let v = node.ok("getSupply", json!([])).await;
+    assert_context(&v, FINALIZED_SLOT);
+    assert_eq!(
+        v["value"],
+        json!({
+            "total": SUPPLY_LAMPORTS,
+            "circulating": SUPPLY_LAMPORTS,
+            "nonCirculating": 0,
+            "nonCirculatingAccounts": [],
+        })
+    );
+    let v = node
+        .ok(
+            "getSupply",
+            json!([{"commitment": "confirmed", "excludeNonCirculatingAccountsList": true}]),
+        )
+        .await;
+    assert_context(&v, CONFIRMED_SLOT);
+}
+
+#[tokio::test]
+async fn ledger_bounds_block_time_and_no_snapshot() {
+    let node = start().await;
+    assert_eq!(node.ok("getFirstAvailableBlock", json!([])).await, V0_SLOT);
+    assert_eq!(node.ok("minimumLedgerSlot", json!([])).await, V0_SLOT);
+    node.err("minimumLedgerSlot", json!([1]), INVALID_PARAMS)
+        .await;
+    assert_eq!(
+        node.ok("getBlockTime", json!([FINALIZED_SLOT])).await,
+        1_700_000_000
+    );
+    node.err("getBlockTime", json!([9]), SLOT_SKIPPED).await;
+    node.err("getBlockTime", json!([500]), BLOCK_NOT_AVAILABLE)
+        .await;
+    node.err("getBlockTime", json!(["ten"]), INVALID_PARAMS)
+        .await;
+    let e = node
+        .err("getHighestSnapshotSlot", json!([]), NO_SNAPSHOT)
+        .await;
+    assert_eq!(message_of(&e), "No snapshot");
+}
