@@ -7,6 +7,7 @@
 //! block or transaction is returned at a commitment only if its slot is on that commitment's chain;
 //! a slot below it that is not answers as skipped.
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -235,6 +236,43 @@ impl Chain for NodeChain {
 
     fn first_available_block(&self) -> Slot {
         self.store.first_slot().ok().flatten().unwrap_or(Slot(0))
+    }
+
+    /// Rooted blocks from the roots table; for `confirmed`, then the confirmed bank's unrooted
+    /// ancestors (at most the few dozen slots between the root and the confirmed slot).
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot> {
+        let Some(levels) = self.view.levels() else {
+            return Vec::new();
+        };
+        let top = match c {
+            Commitment::Finalized => levels.finalized,
+            Commitment::Confirmed | Commitment::Processed => levels.confirmed,
+        };
+        let end = (*range.end()).min(top);
+        if *range.start() > end {
+            return Vec::new();
+        }
+        let mut slots = self
+            .store
+            .rooted_slots(*range.start()..=end, limit)
+            .unwrap_or_default();
+        let rooted_to = slots.last().copied();
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+        let mut above = Vec::new();
+        let mut cur = forks.get(top);
+        while let Some(b) = cur {
+            if b.slot() < *range.start() || Some(b.slot()) <= rooted_to {
+                break;
+            }
+            if b.slot() <= end && !self.store.is_rooted(b.slot()).unwrap_or(false) {
+                above.push(b.slot());
+            }
+            cur = b.parent();
+        }
+        above.reverse();
+        slots.extend(above);
+        slots.truncate(limit);
+        slots
     }
 
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {

@@ -303,6 +303,22 @@ fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions(
     let supply = client.supply().unwrap().value;
     assert_eq!(Some(supply.total), node.genesis.total_supply());
     assert_eq!(client.get_first_available_block().unwrap(), 0);
+    // The block holding the transfer is listed at confirmed; the genesis block opens the ledger.
+    let blocks = client
+        .get_blocks_with_commitment(
+            fetched.slot.saturating_sub(3),
+            None,
+            CommitmentConfig::confirmed(),
+        )
+        .unwrap();
+    assert!(blocks.contains(&fetched.slot), "{blocks:?}");
+    assert!(blocks.windows(2).all(|w| w[0] < w[1]), "{blocks:?}");
+    let first = client
+        .get_blocks_with_limit_and_commitment(0, 2, CommitmentConfig::confirmed())
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], 0);
+    assert!(client.get_block_time(fetched.slot).unwrap() > 1_700_000_000);
 
     // A price paid twice is Solana's DuplicateInstruction and is not charged.
     let blockhash = client.get_latest_blockhash().unwrap();

@@ -512,6 +512,31 @@ impl Store {
         Ok(table.get(slot.0)?.is_some())
     }
 
+    /// The rooted slots in `range`, ascending, at most `limit` (slot 0, the genesis block, is
+    /// always rooted).
+    pub fn rooted_slots(
+        &self,
+        range: RangeInclusive<Slot>,
+        limit: usize,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let mut out = Vec::new();
+        if *range.start() == Slot(0) && limit > 0 {
+            out.push(Slot(0));
+        }
+        let from = range.start().0.max(1);
+        if from > range.end().0 {
+            return Ok(out);
+        }
+        let table = self.read()?.open_table(ROOTS)?;
+        for row in table.range(from..=range.end().0)? {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(Slot(row?.0.value()));
+        }
+        Ok(out)
+    }
+
     /// The highest rooted slot, if any slot is rooted.
     pub fn root(&self) -> Result<Option<Slot>, StoreError> {
         let meta = self.read()?.open_table(META)?;

@@ -12,7 +12,7 @@ use super::params::{
     TransactionConfig, TransactionEncoding,
 };
 use super::{
-    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
+    Chain, Commitment, Method, BLOCKS_RANGE_MAX, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
     PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
@@ -62,6 +62,8 @@ pub(super) fn call(
             let slot: u64 = params.required(0, "slot")?;
             Ok(json!(chain.block_header(Slot(slot))?.block_time))
         }
+        Method::GetBlocks => get_blocks(chain, params),
+        Method::GetBlocksWithLimit => get_blocks_with_limit(chain, params),
         Method::GetFeeForMessage => get_fee_for_message(chain, params),
         // Nothing is pruned: the oldest stored block is also the oldest slot the ledger knows.
         Method::GetFirstAvailableBlock | Method::MinimumLedgerSlot => {
@@ -229,6 +231,51 @@ fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
         "rentEpoch": u64::MAX,
         "space": 0,
     })
+}
+
+/// `[start, end?, config?]`, where the second may be the config instead (Solana takes either).
+/// Without an end, the blocks up to the commitment's slot.
+fn get_blocks(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(3)?;
+    let start: u64 = params.required(0, "startSlot")?;
+    let (end, config): (Option<u64>, ContextConfig) = match params.get(1) {
+        Some(Value::Object(_)) => {
+            params.at_most(2)?;
+            (None, params.config(1)?)
+        }
+        _ => (params.optional(1, "endSlot")?, params.config(2)?),
+    };
+    let c = at_least_confirmed(commitment(&config))?;
+    let top = context_slot(chain.slot(c), config.min_context_slot)?;
+    let end = end.unwrap_or(top.0);
+    if end < start {
+        return Ok(json!([]));
+    }
+    if end - start > BLOCKS_RANGE_MAX {
+        return Err(RpcError::invalid_params(format!(
+            "Slot range too large; max {BLOCKS_RANGE_MAX}"
+        )));
+    }
+    let slots = chain.blocks(Slot(start)..=Slot(end), usize::MAX, c);
+    Ok(json!(slots.iter().map(|s| s.0).collect::<Vec<_>>()))
+}
+
+/// `[start, limit, config?]`: the first `limit` blocks from `start` on (skipped slots do not count).
+fn get_blocks_with_limit(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(3)?;
+    let start: u64 = params.required(0, "startSlot")?;
+    let limit: u64 = params.required(1, "limit")?;
+    let config: ContextConfig = params.config(2)?;
+    if limit > BLOCKS_RANGE_MAX {
+        return Err(RpcError::invalid_params(format!(
+            "Limit too large; max {BLOCKS_RANGE_MAX}"
+        )));
+    }
+    let c = at_least_confirmed(commitment(&config))?;
+    let top = context_slot(chain.slot(c), config.min_context_slot)?;
+    // `limit` is at most 500,000, so it fits a usize.
+    let slots = chain.blocks(Slot(start)..=top, limit as usize, c);
+    Ok(json!(slots.iter().map(|s| s.0).collect::<Vec<_>>()))
 }
 
 /// Up to 100 accounts read from one bank, in the order asked, null where missing.

@@ -36,6 +36,7 @@ mod tests_stock_client;
 mod tests_versions;
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use dataplane::txn::TxnError;
@@ -60,6 +61,8 @@ pub const SIGNATURE_STATUSES_MAX: usize = 256;
 pub const CONCURRENT_REQUESTS_MAX: usize = 32;
 /// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// Widest slot range (and largest limit) of `getBlocks`/`getBlocksWithLimit` (Solana's).
+pub const BLOCKS_RANGE_MAX: u64 = 500_000;
 /// Most keys one `getMultipleAccounts` call may name (Solana's limit).
 pub const MULTIPLE_ACCOUNTS_MAX: usize = 100;
 /// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
@@ -147,6 +150,9 @@ pub trait Chain: Send + Sync + 'static {
     fn supply(&self, c: Commitment) -> (Slot, u64);
     /// The lowest slot whose block this node holds.
     fn first_available_block(&self) -> Slot;
+    /// The slots in `range` with a block on the chain of commitment `c` (confirmed or finalized),
+    /// ascending, at most `limit`.
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot>;
     /// `(context slot, blockhash, last valid block height)` of the newest blockhash at `c`.
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64);
     /// `(context slot, valid)`: whether a transaction may still use `h` as its recent blockhash.

@@ -46,6 +46,8 @@ rpc_methods! {
     GetBlockHeader => "getBlockHeader",
     GetBlockHeight => "getBlockHeight",
     GetBlockTime => "getBlockTime",
+    GetBlocks => "getBlocks",
+    GetBlocksWithLimit => "getBlocksWithLimit",
     GetClusterNodes => "getClusterNodes",
     GetEpochInfo => "getEpochInfo",
     GetEpochSchedule => "getEpochSchedule",

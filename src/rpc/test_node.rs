@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -143,6 +144,20 @@ impl Chain for FakeChain {
     }
     fn first_available_block(&self) -> Slot {
         Slot(V0_SLOT)
+    }
+    /// Blocks at 8 and 10 (9 skipped); 11 is a confirmed block not yet finalized.
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot> {
+        let top = if c == Commitment::Finalized {
+            FINALIZED_SLOT
+        } else {
+            CONFIRMED_SLOT
+        };
+        [V0_SLOT, FINALIZED_SLOT, CONFIRMED_SLOT]
+            .into_iter()
+            .filter(|s| *s <= top && range.contains(&Slot(*s)))
+            .take(limit)
+            .map(Slot)
+            .collect()
     }
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
         (Slot(slot_at(c)), BLOCKHASH, slot_at(c) + 150)

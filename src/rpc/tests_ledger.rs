@@ -122,3 +122,60 @@ async fn ledger_bounds_block_time_and_no_snapshot() {
         .await;
     assert_eq!(message_of(&e), "No snapshot");
 }
+
+#[tokio::test]
+async fn blocks_list_the_commitments_chain_within_bounds() {
+    let node = start().await;
+    // Default commitment finalized: 8 and 10 (9 was skipped, 11 is only confirmed).
+    assert_eq!(node.ok("getBlocks", json!([0])).await, json!([8, 10]));
+    assert_eq!(node.ok("getBlocks", json!([0, 9])).await, json!([8]));
+    assert_eq!(
+        node.ok("getBlocks", json!([9, {"commitment": "confirmed"}]))
+            .await,
+        json!([10, 11])
+    );
+    assert_eq!(
+        node.ok("getBlocks", json!([0, 20, {"commitment": "confirmed"}]))
+            .await,
+        json!([8, 10, 11])
+    );
+    assert_eq!(node.ok("getBlocks", json!([10, 9])).await, json!([]));
+    let e = node
+        .err("getBlocks", json!([0, 500_001]), INVALID_PARAMS)
+        .await;
+    assert_eq!(message_of(&e), "Slot range too large; max 500000");
+    node.err(
+        "getBlocks",
+        json!([0, {"commitment": "processed"}]),
+        INVALID_PARAMS,
+    )
+    .await;
+    node.err("getBlocks", json!([]), INVALID_PARAMS).await;
+
+    assert_eq!(
+        node.ok("getBlocksWithLimit", json!([0, 1])).await,
+        json!([8])
+    );
+    assert_eq!(
+        node.ok("getBlocksWithLimit", json!([8, 3])).await,
+        json!([8, 10])
+    );
+    assert_eq!(
+        node.ok(
+            "getBlocksWithLimit",
+            json!([9, 5, {"commitment": "confirmed"}])
+        )
+        .await,
+        json!([10, 11])
+    );
+    assert_eq!(
+        node.ok("getBlocksWithLimit", json!([8, 0])).await,
+        json!([])
+    );
+    let e = node
+        .err("getBlocksWithLimit", json!([0, 500_001]), INVALID_PARAMS)
+        .await;
+    assert_eq!(message_of(&e), "Limit too large; max 500000");
+    node.err("getBlocksWithLimit", json!([0]), INVALID_PARAMS)
+        .await;
+}
