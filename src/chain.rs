@@ -68,8 +68,21 @@ pub struct NodeChain {
     pub schedules: Mutex<Schedules>,
     /// Stake by validator identity (from the genesis).
     pub stakes: HashMap<Pubkey, u64>,
+    /// `getLargestAccounts` answers by commitment, with when they were computed.
+    pub largest_accounts: Mutex<HashMap<Commitment, LargestAccounts>>,
     /// Where PubSub hears of transactions this node accepts.
     pub feed: EventFeed,
+}
+
+/// How long a `getLargestAccounts` answer is reused: it walks every account.
+pub const LARGEST_ACCOUNTS_CACHE_SECS: u64 = 30;
+
+/// A cached `getLargestAccounts` answer.
+#[derive(Debug, Clone)]
+pub struct LargestAccounts {
+    computed: std::time::Instant,
+    slot: Slot,
+    accounts: Vec<(Pubkey, u64)>,
 }
 
 fn block_time_secs(ms: u64) -> Option<i64> {
@@ -236,6 +249,32 @@ impl Chain for NodeChain {
 
     fn first_available_block(&self) -> Slot {
         self.store.first_slot().ok().flatten().unwrap_or(Slot(0))
+    }
+
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
+        let fresh = std::time::Duration::from_secs(LARGEST_ACCOUNTS_CACHE_SECS);
+        let cached = self
+            .largest_accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&c)
+            .filter(|l| l.computed.elapsed() < fresh)
+            .cloned();
+        if let Some(l) = cached {
+            return (l.slot, l.accounts);
+        }
+        // Computed without the cache's lock held: two callers may both compute, neither waits.
+        let bank = self.bank(c);
+        let answer = LargestAccounts {
+            computed: std::time::Instant::now(),
+            slot: bank.slot(),
+            accounts: bank.largest_accounts(crate::rpc::LARGEST_ACCOUNTS),
+        };
+        self.largest_accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(c, answer.clone());
+        (answer.slot, answer.accounts)
     }
 
     /// Rooted blocks from the roots table; for `confirmed`, then the confirmed bank's unrooted

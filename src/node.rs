@@ -405,6 +405,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             .map(|v| (v.identity, v.stake))
             .collect(),
         feed: feed.clone(),
+        largest_accounts: Default::default(),
     });
 
     // The control-plane core, told what storage holds before anything else happens.

@@ -319,6 +319,22 @@ fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions(
     assert_eq!(first.len(), 2);
     assert_eq!(first[0], 0);
     assert!(client.get_block_time(fetched.slot).unwrap() > 1_700_000_000);
+    // At most 20 accounts, largest first, within the supply; the one validator led every block.
+    let largest = client
+        .get_largest_accounts_with_config(Default::default())
+        .unwrap()
+        .value;
+    assert!(!largest.is_empty() && largest.len() <= 20, "{largest:?}");
+    assert!(largest.windows(2).all(|w| w[0].lamports >= w[1].lamports));
+    let listed: u64 = largest.iter().map(|a| a.lamports).sum();
+    assert!(listed <= supply.total);
+    let production = client
+        .get_block_production_with_config(Default::default())
+        .unwrap()
+        .value;
+    assert_eq!(production.by_identity.len(), 1, "{production:?}");
+    let (leader_slots, produced) = *production.by_identity.values().next().unwrap();
+    assert!(produced > 0 && produced <= leader_slots, "{production:?}");
 
     // A price paid twice is Solana's DuplicateInstruction and is not charged.
     let blockhash = client.get_latest_blockhash().unwrap();

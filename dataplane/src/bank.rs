@@ -567,6 +567,43 @@ impl Bank {
         })
     }
 
+    /// The `n` largest balances on this fork, largest first (ties by address), zero balances left
+    /// out. Walks every account once, keeping `n` in a heap: for RPC's `getLargestAccounts`, which
+    /// caches the answer, not for the hot path.
+    pub fn largest_accounts(&self, n: usize) -> Vec<(Pubkey, Lamports)> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        if n == 0 {
+            return Vec::new();
+        }
+        self.with_accounts(|a| {
+            let mut seen = new_account_map();
+            for d in a.deltas {
+                for k in d.keys() {
+                    seen.entry(*k).or_insert_with(|| a.balance(k));
+                }
+            }
+            let rooted = a.root.iter().filter(|(k, _)| !seen.contains_key(*k));
+            let mut top: BinaryHeap<Reverse<(Lamports, Reverse<Pubkey>)>> =
+                BinaryHeap::with_capacity(n + 1);
+            for (k, v) in rooted.chain(seen.iter()) {
+                if *v == 0 {
+                    continue;
+                }
+                top.push(Reverse((*v, Reverse(*k))));
+                if top.len() > n {
+                    top.pop();
+                }
+            }
+            let mut out: Vec<(Pubkey, Lamports)> = top
+                .into_iter()
+                .map(|Reverse((v, Reverse(k)))| (k, v))
+                .collect();
+            out.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            out
+        })
+    }
+
     /// Applies an executed batch: account writes, statuses and counters, all under one lock. The batch
     /// must have been executed on this bank with no commit in between (else [`CommitError::Stale`]).
     pub fn commit(&self, txs: &[Txn], batch: &ExecutedBatch) -> Result<(), CommitError> {

@@ -3,7 +3,6 @@
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde_json::{json, Value};
 
-use super::cluster;
 use super::encoding::{self, decode_wire};
 use super::error::RpcError;
 use super::params::{
@@ -11,8 +10,9 @@ use super::params::{
     AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
     TransactionConfig, TransactionEncoding,
 };
+use super::{blocks, cluster};
 use super::{
-    Chain, Commitment, Method, BLOCKS_RANGE_MAX, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
+    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
     PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
@@ -62,8 +62,8 @@ pub(super) fn call(
             let slot: u64 = params.required(0, "slot")?;
             Ok(json!(chain.block_header(Slot(slot))?.block_time))
         }
-        Method::GetBlocks => get_blocks(chain, params),
-        Method::GetBlocksWithLimit => get_blocks_with_limit(chain, params),
+        Method::GetBlocks => blocks::get_blocks(chain, params),
+        Method::GetBlocksWithLimit => blocks::get_blocks_with_limit(chain, params),
         Method::GetFeeForMessage => get_fee_for_message(chain, params),
         // Nothing is pruned: the oldest stored block is also the oldest slot the ledger knows.
         Method::GetFirstAvailableBlock | Method::MinimumLedgerSlot => {
@@ -76,6 +76,8 @@ pub(super) fn call(
             Err(RpcError::no_snapshot())
         }
         Method::GetMultipleAccounts => get_multiple_accounts(chain, params),
+        Method::GetLargestAccounts => get_largest_accounts(chain, params),
+        Method::GetBlockProduction => blocks::get_block_production(chain, params),
         Method::GetSupply => {
             let (c, min) = context_params(params, 0)?;
             let (slot, total) = chain.supply(c);
@@ -169,14 +171,14 @@ pub(super) fn call(
 }
 
 /// `{context: {slot, apiVersion}, value}`.
-fn with_context(slot: Slot, value: Value) -> Value {
+pub(super) fn with_context(slot: Slot, value: Value) -> Value {
     json!({
         "context": { "slot": slot.0, "apiVersion": SOLANA_CORE_VERSION },
         "value": value,
     })
 }
 
-fn commitment(config: &ContextConfig) -> Commitment {
+pub(super) fn commitment(config: &ContextConfig) -> Commitment {
     config.commitment.unwrap_or_default()
 }
 
@@ -191,7 +193,7 @@ fn context_params(
 }
 
 /// `slot`, or -32016 if the caller asked for a later one.
-fn context_slot(slot: Slot, min_context_slot: Option<u64>) -> Result<Slot, RpcError> {
+pub(super) fn context_slot(slot: Slot, min_context_slot: Option<u64>) -> Result<Slot, RpcError> {
     match min_context_slot {
         Some(min) if slot.0 < min => Err(RpcError::min_context_slot_not_reached(slot)),
         _ => Ok(slot),
@@ -233,49 +235,39 @@ fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
     })
 }
 
-/// `[start, end?, config?]`, where the second may be the config instead (Solana takes either).
-/// Without an end, the blocks up to the commitment's slot.
-fn get_blocks(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
-    params.at_most(3)?;
-    let start: u64 = params.required(0, "startSlot")?;
-    let (end, config): (Option<u64>, ContextConfig) = match params.get(1) {
-        Some(Value::Object(_)) => {
-            params.at_most(2)?;
-            (None, params.config(1)?)
-        }
-        _ => (params.optional(1, "endSlot")?, params.config(2)?),
-    };
-    let c = at_least_confirmed(commitment(&config))?;
-    let top = context_slot(chain.slot(c), config.min_context_slot)?;
-    let end = end.unwrap_or(top.0);
-    if end < start {
-        return Ok(json!([]));
-    }
-    if end - start > BLOCKS_RANGE_MAX {
-        return Err(RpcError::invalid_params(format!(
-            "Slot range too large; max {BLOCKS_RANGE_MAX}"
-        )));
-    }
-    let slots = chain.blocks(Slot(start)..=Slot(end), usize::MAX, c);
-    Ok(json!(slots.iter().map(|s| s.0).collect::<Vec<_>>()))
+/// `getLargestAccounts`' config: Solana's `filter`, besides the commitment.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LargestAccountsConfig {
+    commitment: Option<Commitment>,
+    filter: Option<String>,
 }
 
-/// `[start, limit, config?]`: the first `limit` blocks from `start` on (skipped slots do not count).
-fn get_blocks_with_limit(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
-    params.at_most(3)?;
-    let start: u64 = params.required(0, "startSlot")?;
-    let limit: u64 = params.required(1, "limit")?;
-    let config: ContextConfig = params.config(2)?;
-    if limit > BLOCKS_RANGE_MAX {
-        return Err(RpcError::invalid_params(format!(
-            "Limit too large; max {BLOCKS_RANGE_MAX}"
-        )));
-    }
-    let c = at_least_confirmed(commitment(&config))?;
-    let top = context_slot(chain.slot(c), config.min_context_slot)?;
-    // `limit` is at most 500,000, so it fits a usize.
-    let slots = chain.blocks(Slot(start)..=top, limit as usize, c);
-    Ok(json!(slots.iter().map(|s| s.0).collect::<Vec<_>>()))
+/// The 20 largest balances; every account circulates, so `nonCirculating` lists none.
+fn get_largest_accounts(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let config: LargestAccountsConfig = params.config(0)?;
+    let circulating = match config.filter.as_deref() {
+        None | Some("circulating") => true,
+        Some("nonCirculating") => false,
+        Some(other) => {
+            return Err(bad_param(
+                0,
+                "config",
+                &format!(
+                    "unknown filter `{}`, expected circulating or nonCirculating",
+                    super::error::excerpt(other)
+                ),
+            ))
+        }
+    };
+    let (slot, accounts) = chain.largest_accounts(config.commitment.unwrap_or_default());
+    let value: Vec<Value> = accounts
+        .into_iter()
+        .filter(|_| circulating)
+        .map(|(address, lamports)| json!({ "lamports": lamports, "address": address.to_string() }))
+        .collect();
+    Ok(with_context(slot, Value::Array(value)))
 }
 
 /// Up to 100 accounts read from one bank, in the order asked, null where missing.

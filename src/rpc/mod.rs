@@ -4,11 +4,12 @@
 //! clients (`solana-rpc-client`, `@solana/web3.js`, wallets) work against a BlackBook node unchanged.
 //! The server knows nothing about banks, PoH or storage: it talks to the node through the [`Chain`]
 //! trait, runs each request on tokio's blocking pool (a `Chain` call may read redb) and renders the
-//! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method),
+//! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method; `blocks` for the block lists),
 //! `params` (bounded parameter parsing), `encoding` (transactions and blocks as JSON), [`error`]
 //! (Solana's error codes), [`stats`] (request counters) and [`pubsub`] (Solana's subscriptions over
 //! WebSocket, fed by the node's [`pubsub::EventFeed`]).
 
+mod blocks;
 pub mod cluster;
 mod encoding;
 pub mod error;
@@ -63,6 +64,8 @@ pub const CONCURRENT_REQUESTS_MAX: usize = 32;
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// Widest slot range (and largest limit) of `getBlocks`/`getBlocksWithLimit` (Solana's).
 pub const BLOCKS_RANGE_MAX: u64 = 500_000;
+/// Accounts `getLargestAccounts` lists (Solana's 20).
+pub const LARGEST_ACCOUNTS: usize = 20;
 /// Most keys one `getMultipleAccounts` call may name (Solana's limit).
 pub const MULTIPLE_ACCOUNTS_MAX: usize = 100;
 /// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
@@ -150,6 +153,9 @@ pub trait Chain: Send + Sync + 'static {
     fn supply(&self, c: Commitment) -> (Slot, u64);
     /// The lowest slot whose block this node holds.
     fn first_available_block(&self) -> Slot;
+    /// `(context slot, the [`LARGEST_ACCOUNTS`] largest balances, largest first)` at commitment `c`;
+    /// may be a recent cached answer (it walks every account).
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>);
     /// The slots in `range` with a block on the chain of commitment `c` (confirmed or finalized),
     /// ascending, at most `limit`.
     fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot>;

@@ -145,6 +145,12 @@ impl Chain for FakeChain {
     fn first_available_block(&self) -> Slot {
         Slot(V0_SLOT)
     }
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
+        (
+            Slot(slot_at(c)),
+            vec![(self.payer_key(), PAYER_LAMPORTS), (self.recipient, 250)],
+        )
+    }
     /// Blocks at 8 and 10 (9 skipped); 11 is a confirmed block not yet finalized.
     fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot> {
         let top = if c == Commitment::Finalized {

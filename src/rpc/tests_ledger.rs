@@ -179,3 +179,84 @@ async fn blocks_list_the_commitments_chain_within_bounds() {
     node.err("getBlocksWithLimit", json!([0]), INVALID_PARAMS)
         .await;
 }
+
+#[tokio::test]
+async fn largest_accounts_list_addresses_and_lamports_and_none_non_circulating() {
+    let node = start().await;
+    let v = node.ok("getLargestAccounts", json!([])).await;
+    assert_context(&v, FINALIZED_SLOT);
+    assert_eq!(
+        v["value"],
+        json!([
+            {"lamports": PAYER_LAMPORTS, "address": node.chain.payer_key().to_string()},
+            {"lamports": 250, "address": node.chain.recipient.to_string()},
+        ])
+    );
+    let v = node
+        .ok(
+            "getLargestAccounts",
+            json!([{"commitment": "processed", "filter": "circulating"}]),
+        )
+        .await;
+    assert_context(&v, PROCESSED_SLOT);
+    assert_eq!(v["value"].as_array().unwrap().len(), 2);
+    let v = node
+        .ok("getLargestAccounts", json!([{"filter": "nonCirculating"}]))
+        .await;
+    assert_eq!(v["value"], json!([]));
+    node.err(
+        "getLargestAccounts",
+        json!([{"filter": "vested"}]),
+        INVALID_PARAMS,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn block_production_counts_leader_slots_and_blocks_per_identity() {
+    let node = start().await;
+    let me = Pubkey([4; 32]).to_string();
+    let other = Pubkey([23; 32]).to_string();
+    // Finalized slot 10, epochs of 64 slots: slots 0..=10. The fake's leaders: slots 0-3 and 8-11
+    // are ours, 4-7 the other's; blocks at 8 and 10.
+    let v = node.ok("getBlockProduction", json!([])).await;
+    assert_context(&v, FINALIZED_SLOT);
+    assert_eq!(
+        v["value"],
+        json!({
+            "byIdentity": { me.clone(): [7, 2], other.clone(): [4, 0] },
+            "range": { "firstSlot": 0, "lastSlot": FINALIZED_SLOT },
+        })
+    );
+    let v = node
+        .ok(
+            "getBlockProduction",
+            json!([{"commitment": "confirmed", "identity": me.clone(),
+                    "range": {"firstSlot": 8}}]),
+        )
+        .await;
+    assert_eq!(
+        v["value"],
+        json!({
+            "byIdentity": { me: [4, 3] },
+            "range": { "firstSlot": 8, "lastSlot": CONFIRMED_SLOT },
+        })
+    );
+    let e = node
+        .err(
+            "getBlockProduction",
+            json!([{"range": {"firstSlot": 11, "lastSlot": 10}}]),
+            INVALID_PARAMS,
+        )
+        .await;
+    assert_eq!(
+        message_of(&e),
+        "lastSlot, 10, cannot be less than firstSlot, 11"
+    );
+    node.err(
+        "getBlockProduction",
+        json!([{"identity": "0OIl"}]),
+        INVALID_PARAMS,
+    )
+    .await;
+}

@@ -350,6 +350,27 @@ async fn stock_client_reads_accounts_supply_and_ledger_bounds() {
     );
     assert_eq!(client.get_first_available_block().await.unwrap(), V0_SLOT);
     assert_eq!(client.minimum_ledger_slot().await.unwrap(), V0_SLOT);
+    let largest = client
+        .get_largest_accounts_with_config(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(largest.value[0].lamports, PAYER_LAMPORTS);
+    assert_eq!(largest.value[0].address, payer.to_string());
+    let production = client.get_block_production().await.unwrap().value;
+    assert_eq!(production.range.first_slot, 0);
+    assert_eq!(production.range.last_slot, FINALIZED_SLOT);
+    assert_eq!(
+        production.by_identity[&SolPubkey::new_from_array([4; 32]).to_string()],
+        (7, 2)
+    );
+    assert_eq!(
+        client.get_blocks(0, None).await.unwrap(),
+        vec![V0_SLOT, FINALIZED_SLOT]
+    );
+    assert_eq!(
+        client.get_blocks_with_limit(9, 1).await.unwrap(),
+        vec![FINALIZED_SLOT]
+    );
     let e = client.get_highest_snapshot_slot().await.unwrap_err();
     assert_eq!(rpc_error(&e).0, super::error::NO_SNAPSHOT);
 }

@@ -812,3 +812,32 @@ fn a_frozen_bank_answers_for_its_next_block() {
         Err(TxError::InsufficientFundsForFee)
     );
 }
+
+#[test]
+fn largest_accounts_see_the_fork_and_leave_out_empty_ones() {
+    let (alice, bob) = (key(1), key(2));
+    let g = genesis(&[
+        (addr(&alice), 1_000_000),
+        (addr(&bob), 50_000),
+        (Pubkey([3; 32]), 700_000),
+        (Pubkey([4; 32]), 700_000),
+    ]);
+    let root = Arc::new(Bank::genesis(&g));
+    let bank = Bank::new_child(&root, Slot(1), Pubkey([0xC0; 32]));
+    // Bob empties his account into a new one, above the root.
+    let tx = transfer(&bob, &Pubkey([5; 32]), 45_000, &g.hash());
+    assert_eq!(run_serial(&bank, &[tx]), vec![Ok(())]);
+    assert_eq!(bank.balance(&addr(&bob)), 0);
+    assert_eq!(
+        bank.largest_accounts(3),
+        vec![
+            (addr(&alice), 1_000_000),
+            (Pubkey([3; 32]), 700_000),
+            (Pubkey([4; 32]), 700_000),
+        ]
+    );
+    let all = bank.largest_accounts(10);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all[3], (Pubkey([5; 32]), 45_000));
+    assert!(bank.largest_accounts(0).is_empty());
+}
