@@ -28,7 +28,7 @@ use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
     BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
-    SignatureStatus, SubmitError, TransactionRecord,
+    SignatureStatus, SimulateOptions, Simulation, SubmitError, TransactionRecord,
 };
 use controlplane::schedule::Schedules;
 use std::collections::{BTreeMap, HashMap};
@@ -249,6 +249,61 @@ impl Chain for NodeChain {
 
     fn first_available_block(&self) -> Slot {
         self.store.first_slot().ok().flatten().unwrap_or(Slot(0))
+    }
+
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError> {
+        let bank = self.bank(opts.commitment);
+        let mut txn = match Txn::parse(wire) {
+            Ok(txn) => txn,
+            Err(e) => {
+                let err = e.to_solana_json().ok_or_else(|| SubmitError::from(&e))?;
+                return Ok(Simulation {
+                    slot: bank.slot(),
+                    err: Some(err),
+                    accounts: bank.balances(&opts.accounts),
+                    ..Simulation::default()
+                });
+            }
+        };
+        if opts.sig_verify && verify_txn(&txn.view()).is_err() {
+            return Err(SubmitError::BadSignature);
+        }
+        let mut replacement = None;
+        if opts.replace_recent_blockhash {
+            let (_, hash, last_valid) = self.latest_blockhash(opts.commitment);
+            let at = usize::from(txn.view().layout().recent_blockhash_off);
+            let mut replaced = wire.to_vec();
+            replaced[at..at + 32].copy_from_slice(hash.as_bytes());
+            txn = Txn::parse(&replaced).map_err(|e| SubmitError::from(&e))?;
+            replacement = Some((hash, last_valid));
+        }
+        let view = txn.view();
+        let e = bank.simulate(&view);
+        let keys: Vec<Pubkey> = (0..view.num_account_keys())
+            .map(|i| view.account_key(i))
+            .collect();
+        let post = e.post_balances();
+        let accounts = opts
+            .accounts
+            .iter()
+            .map(|k| match keys.iter().position(|x| x == k) {
+                Some(i) if i < post.len() => post[i],
+                _ => bank.balance(k),
+            })
+            .collect();
+        Ok(Simulation {
+            slot: bank.slot(),
+            err: e.status.err().map(|err| err.to_solana_json()),
+            fee: e.fee,
+            pre_balances: e.pre_balances().to_vec(),
+            post_balances: post.to_vec(),
+            accounts,
+            replacement_blockhash: replacement,
+        })
     }
 
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {

@@ -11,7 +11,8 @@ use solana_commitment_config::CommitmentConfig;
 use solana_rpc_client::rpc_client::RpcClient;
 use solana_rpc_client_api::client_error::ErrorKind;
 use solana_rpc_client_api::config::{
-    RpcBlockConfig, RpcSendTransactionConfig, RpcTransactionConfig,
+    RpcBlockConfig, RpcSendTransactionConfig, RpcSimulateTransactionAccountsConfig,
+    RpcSimulateTransactionConfig, RpcTransactionConfig,
 };
 use solana_rpc_client_api::request::RpcError;
 use solana_sdk::message::{v0, AddressLookupTableAccount, VersionedMessage};
@@ -268,6 +269,48 @@ fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions(
     let tx = Transaction::new_signed_with_payer(&ixs, Some(&alice.pubkey()), &[&alice], blockhash);
     let fee = 5_000 + 56;
     assert_eq!(client.get_fee_for_message(&tx.message).unwrap(), fee);
+    // Simulated first, as a wallet does: three builtin instructions of 150 units each.
+    let sim = client
+        .simulate_transaction_with_config(
+            &tx,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                commitment: Some(CommitmentConfig::processed()),
+                accounts: Some(RpcSimulateTransactionAccountsConfig {
+                    encoding: None,
+                    addresses: vec![bob.pubkey().to_string()],
+                }),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert_eq!(sim.units_consumed, Some(450));
+    assert_eq!(sim.fee, Some(fee));
+    assert_eq!(sim.logs.as_ref().map(Vec::len), Some(6));
+    let accounts = sim.accounts.expect("accounts");
+    assert_eq!(accounts[0].as_ref().map(|a| a.lamports), Some(1_000));
+    // With a stale blockhash, replaced by the node's.
+    let stale = Transaction::new_signed_with_payer(
+        &ixs,
+        Some(&alice.pubkey()),
+        &[&alice],
+        solana_sdk::hash::Hash::new_from_array([9; 32]),
+    );
+    let sim = client
+        .simulate_transaction_with_config(
+            &stale,
+            RpcSimulateTransactionConfig {
+                replace_recent_blockhash: true,
+                commitment: Some(CommitmentConfig::processed()),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert!(sim.replacement_blockhash.is_some());
     let sig = client.send_and_confirm_transaction(&tx).unwrap();
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_000);
     assert_eq!(

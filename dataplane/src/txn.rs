@@ -814,6 +814,20 @@ impl<'a> TxnView<'a> {
         self.layout.compute_budget()
     }
 
+    /// The program each instruction calls, in instruction order.
+    pub fn instruction_programs(&self) -> impl Iterator<Item = Pubkey> + 'a {
+        let view = *self;
+        let mut r = Reader {
+            bytes: self.bytes,
+            pos: usize::from(self.layout.instructions_off),
+        };
+        (0..self.layout.num_instructions).map_while(move |_| {
+            // Validated by `parse`: the shape and the program index are sound.
+            let (program_index, _, _) = read_instruction(&mut r).ok()?;
+            Some(view.account_key(usize::from(program_index)))
+        })
+    }
+
     /// Whether this is a vote transaction (see the module docs).
     pub fn is_vote(&self) -> bool {
         self.layout.is_vote

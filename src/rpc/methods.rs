@@ -10,7 +10,7 @@ use super::params::{
     AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
     TransactionConfig, TransactionEncoding,
 };
-use super::{blocks, cluster};
+use super::{blocks, cluster, simulate};
 use super::{
     Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
     PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
@@ -167,6 +167,7 @@ pub(super) fn call(
             Ok(json!(signature.to_string()))
         }
         Method::SendTransaction => send_transaction(chain, params),
+        Method::SimulateTransaction => simulate::simulate_transaction(chain, params),
     }
 }
 
@@ -221,7 +222,7 @@ fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
 }
 
 /// An account in Solana's `UiAccount` shape; a missing (never funded or emptied) account is null.
-fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
+pub(super) fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
     if lamports == 0 {
         return Value::Null;
     }

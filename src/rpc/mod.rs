@@ -17,6 +17,7 @@ mod methods;
 mod params;
 pub mod pubsub;
 pub mod server;
+mod simulate;
 pub mod stats;
 
 #[cfg(test)]
@@ -31,6 +32,8 @@ mod tests_envelope;
 mod tests_fees;
 #[cfg(test)]
 mod tests_ledger;
+#[cfg(test)]
+mod tests_simulate;
 #[cfg(test)]
 mod tests_stock_client;
 #[cfg(test)]
@@ -153,6 +156,14 @@ pub trait Chain: Send + Sync + 'static {
     fn supply(&self, c: Commitment) -> (Slot, u64);
     /// The lowest slot whose block this node holds.
     fn first_available_block(&self) -> Slot;
+    /// Executes a transaction against the bank at `opts.commitment` without committing it
+    /// (`simulateTransaction`). A transaction the parser refuses is an error unless Solana reports
+    /// it as a transaction error (then it is the simulation's `err`).
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError>;
     /// `(context slot, the [`LARGEST_ACCOUNTS`] largest balances, largest first)` at commitment `c`;
     /// may be a recent cached answer (it walks every account).
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>);
@@ -212,6 +223,38 @@ pub trait Chain: Send + Sync + 'static {
     /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
     /// frozen bank or stored block for it.
     fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
+}
+
+/// How to simulate a transaction (`simulateTransaction`'s config).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SimulateOptions {
+    /// Verify the signatures first (a failure is -32003).
+    pub sig_verify: bool,
+    /// Run it with the bank's newest blockhash instead of its own.
+    pub replace_recent_blockhash: bool,
+    /// Which bank to run it on.
+    pub commitment: Commitment,
+    /// Accounts whose balances after the transaction to report.
+    pub accounts: Vec<Pubkey>,
+}
+
+/// A simulated transaction's outcome.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Simulation {
+    /// The bank it ran on.
+    pub slot: Slot,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<serde_json::Value>,
+    /// Fee it would pay (0 when it would not be included).
+    pub fee: u64,
+    /// Balances of its account keys before, in key order (empty when not included).
+    pub pre_balances: Vec<u64>,
+    /// Balances of its account keys after, in key order (empty when not included).
+    pub post_balances: Vec<u64>,
+    /// Balance of each of [`SimulateOptions::accounts`] after it.
+    pub accounts: Vec<u64>,
+    /// The blockhash it ran with and that blockhash's last valid block height, when replaced.
+    pub replacement_blockhash: Option<(Hash, u64)>,
 }
 
 /// A transaction's status as `getSignatureStatuses` reports it.

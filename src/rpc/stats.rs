@@ -79,6 +79,7 @@ rpc_methods! {
     MinimumLedgerSlot => "minimumLedgerSlot",
     RequestAirdrop => "requestAirdrop",
     SendTransaction => "sendTransaction",
+    SimulateTransaction => "simulateTransaction",
 }}
 
 rpc_methods! {

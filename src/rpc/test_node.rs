@@ -145,6 +145,82 @@ impl Chain for FakeChain {
     fn first_available_block(&self) -> Slot {
         Slot(V0_SLOT)
     }
+    /// Transfers from the payer: one of [`LAMPORTS_PREFLIGHT_FAIL`] fails for lack of funds; an
+    /// unknown blockhash is `BlockhashNotFound` unless replaced.
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError> {
+        let slot = Slot(slot_at(opts.commitment));
+        let balances = |keys: &[Pubkey]| -> Vec<u64> {
+            keys.iter()
+                .map(|k| self.balance(k, opts.commitment).1)
+                .collect()
+        };
+        let view = match TxnView::new(wire) {
+            Ok(v) => v,
+            Err(e) => {
+                let err = e.to_solana_json().ok_or_else(|| SubmitError::from(&e))?;
+                return Ok(Simulation {
+                    slot,
+                    err: Some(err),
+                    accounts: balances(&opts.accounts),
+                    ..Simulation::default()
+                });
+            }
+        };
+        if opts.sig_verify && dataplane::sigverify::verify_txn(&view).is_err() {
+            return Err(SubmitError::BadSignature);
+        }
+        let replacement = opts
+            .replace_recent_blockhash
+            .then_some((BLOCKHASH, slot.0 + 150));
+        if replacement.is_none() && view.recent_blockhash() != BLOCKHASH {
+            return Ok(Simulation {
+                slot,
+                err: Some(json!("BlockhashNotFound")),
+                accounts: balances(&opts.accounts),
+                ..Simulation::default()
+            });
+        }
+        let keys: Vec<Pubkey> = (0..view.num_account_keys())
+            .map(|i| view.account_key(i))
+            .collect();
+        let pre = balances(&keys);
+        let fee = 5_000 + view.compute_budget().priority_fee();
+        let mut post = pre.clone();
+        post[0] -= fee;
+        let mut err = None;
+        for t in view.transfers() {
+            if t.lamports == LAMPORTS_PREFLIGHT_FAIL {
+                err = Some(json!({"InstructionError": [t.instruction, {"Custom": 1}]}));
+                post = pre.clone();
+                post[0] -= fee;
+                break;
+            }
+            post[usize::from(t.from)] -= t.lamports;
+            post[usize::from(t.to)] += t.lamports;
+        }
+        let accounts = opts
+            .accounts
+            .iter()
+            .map(|k| match keys.iter().position(|x| x == k) {
+                Some(i) => post[i],
+                None => self.balance(k, opts.commitment).1,
+            })
+            .collect();
+        Ok(Simulation {
+            slot,
+            err,
+            fee,
+            pre_balances: pre,
+            post_balances: post,
+            accounts,
+            replacement_blockhash: replacement,
+        })
+    }
+
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
         (
             Slot(slot_at(c)),

@@ -259,3 +259,17 @@ fn an_unsigned_message_parses_into_its_signatures_and_budget() {
         Err(TxnError::Oversized { len: 1300 })
     ));
 }
+
+#[test]
+fn instruction_programs_name_each_instructions_program_in_order() {
+    let wire = with_budget(&[limit(5), price(1)]);
+    let v = TxnView::new(&wire).unwrap();
+    assert_eq!(
+        v.instruction_programs().collect::<Vec<_>>(),
+        vec![
+            COMPUTE_BUDGET_PROGRAM_ID,
+            COMPUTE_BUDGET_PROGRAM_ID,
+            Pubkey::SYSTEM_PROGRAM
+        ]
+    );
+}
