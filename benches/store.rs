@@ -79,6 +79,7 @@ fn slot_commit(slot: u64) -> SlotCommit {
         data_shreds: Vec::new(),
         last_fec_root: None,
         prioritization_fees: Default::default(),
+        address_signatures: Vec::new(),
     }
 }
 

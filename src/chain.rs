@@ -27,8 +27,9 @@ use crate::cluster_view::ClusterView;
 use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
-    BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
-    SignatureStatus, SimulateOptions, Simulation, SubmitError, TransactionRecord,
+    AddressSignatureRecord, BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment,
+    EntryRecord, EpochInfo, SignatureStatus, SimulateOptions, Simulation, SubmitError,
+    TransactionRecord,
 };
 use controlplane::schedule::Schedules;
 use std::collections::{BTreeMap, HashMap};
@@ -304,6 +305,62 @@ impl Chain for NodeChain {
             accounts,
             replacement_blockhash: replacement,
         })
+    }
+
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord> {
+        // Rows come newest slot first: remembering the last slot's answer asks once per slot.
+        let mut last: Option<(Slot, bool)> = None;
+        let found = self.store.signatures_for_address(
+            address,
+            before.as_ref(),
+            until.as_ref(),
+            limit,
+            |slot| match last {
+                Some((s, kept)) if s == slot => kept,
+                _ => {
+                    let kept = self.on_chain(slot, c).is_ok();
+                    last = Some((slot, kept));
+                    kept
+                }
+            },
+        );
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("getSignaturesForAddress for {address}: ledger read failed: {e}");
+                return Vec::new();
+            }
+        };
+        let finalized = self.view.levels().map_or(Slot(0), |l| l.finalized);
+        let mut times: HashMap<Slot, Option<i64>> = HashMap::new();
+        found
+            .into_iter()
+            .map(|t| {
+                let slot = t.status.slot;
+                let block_time = *times.entry(slot).or_insert_with(|| {
+                    let meta = self.store.slot_meta(slot).ok().flatten();
+                    meta.and_then(|m| block_time_secs(m.block_time_ms))
+                });
+                AddressSignatureRecord {
+                    signature: t.signature,
+                    slot,
+                    err: t.status.err.and_then(|e| serde_json::from_str(&e).ok()),
+                    block_time,
+                    confirmation_status: if slot <= finalized {
+                        Commitment::Finalized
+                    } else {
+                        Commitment::Confirmed
+                    },
+                }
+            })
+            .collect()
     }
 
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {

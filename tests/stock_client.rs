@@ -1,6 +1,6 @@
 //! A stock Solana client library (`solana-rpc-client` + `solana-sdk`, unchanged) drives a running node:
-//! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances and the
-//! transaction.
+//! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances, the
+//! transaction and an address's history.
 
 mod common;
 
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Options, TestValidator, ACCOUNT_LAMPORTS};
 use solana_commitment_config::CommitmentConfig;
-use solana_rpc_client::rpc_client::RpcClient;
+use solana_rpc_client::rpc_client::{GetConfirmedSignaturesForAddress2Config, RpcClient};
 use solana_rpc_client_api::client_error::ErrorKind;
 use solana_rpc_client_api::config::{
     RpcBlockConfig, RpcSendTransactionConfig, RpcSimulateTransactionAccountsConfig,
@@ -61,7 +61,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     let blockhash = client.get_latest_blockhash().unwrap();
     let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_234_567);
     let tx = Transaction::new_signed_with_payer(&[ix], Some(&alice.pubkey()), &[&alice], blockhash);
-    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+    let transfer_sig = client.send_and_confirm_transaction(&tx).unwrap();
 
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
     assert_eq!(
@@ -77,7 +77,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         max_supported_transaction_version: None,
     };
     let fetched = client
-        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Json))
+        .get_transaction_with_config(&transfer_sig, at_confirmed(UiTransactionEncoding::Json))
         .unwrap();
     let meta = fetched.transaction.meta.expect("meta");
     assert_eq!(meta.fee, 5_000);
@@ -85,14 +85,14 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
     assert_eq!(meta.post_balances[1], 1_234_567);
     let binary = client
-        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Base64))
+        .get_transaction_with_config(&transfer_sig, at_confirmed(UiTransactionEncoding::Base64))
         .unwrap();
     let decoded = binary
         .transaction
         .transaction
         .decode()
         .expect("decodable transaction");
-    assert_eq!(decoded.signatures[0], sig);
+    assert_eq!(decoded.signatures[0], transfer_sig);
     assert_eq!(decoded.message.static_account_keys()[1], bob.pubkey());
 
     // Preflight simulates like Solana's does: an unfundable transfer is refused before inclusion…
@@ -106,7 +106,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
 
     // …and with preflight skipped it is included as failed, still paying its fee.
-    let sig = client
+    let failed = client
         .send_transaction_with_config(
             &tx,
             RpcSendTransactionConfig {
@@ -117,7 +117,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = client.get_signature_status(&sig).unwrap() {
+        if let Some(status) = client.get_signature_status(&failed).unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "failed transfer never landed");
@@ -135,6 +135,55 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         client.get_balance(&alice.pubkey()).unwrap(),
         2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000
     );
+
+    // Alice's history, newest first: the failed transfer to her, her transfer, the airdrop.
+    let listed = |address: solana_sdk::pubkey::Pubkey, config| {
+        client
+            .get_signatures_for_address_with_config(&address, config)
+            .unwrap()
+    };
+    let confirmed = || GetConfirmedSignaturesForAddress2Config {
+        commitment: Some(CommitmentConfig::confirmed()),
+        ..GetConfirmedSignaturesForAddress2Config::default()
+    };
+    let history = listed(alice.pubkey(), confirmed());
+    let sigs: Vec<String> = history.iter().map(|s| s.signature.clone()).collect();
+    assert_eq!(
+        sigs,
+        [
+            failed.to_string(),
+            transfer_sig.to_string(),
+            airdrop.to_string()
+        ]
+    );
+    assert!(history[0].err.is_some(), "{history:?}");
+    assert!(history[1].err.is_none(), "{history:?}");
+    assert!(history.windows(2).all(|w| w[0].slot >= w[1].slot));
+    assert!(history.iter().all(|s| s.block_time.is_some()));
+    assert!(history.iter().all(|s| s.confirmation_status.is_some()));
+    // Paging from the newest, and a window bounded by until.
+    let page = listed(
+        alice.pubkey(),
+        GetConfirmedSignaturesForAddress2Config {
+            before: Some(failed),
+            limit: Some(1),
+            ..confirmed()
+        },
+    );
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].signature, transfer_sig.to_string());
+    let window = listed(
+        alice.pubkey(),
+        GetConfirmedSignaturesForAddress2Config {
+            until: Some(airdrop),
+            ..confirmed()
+        },
+    );
+    assert_eq!(window.len(), 2);
+    // Bob's: the same two transfers; the System program they call is not indexed.
+    assert_eq!(listed(bob.pubkey(), confirmed()).len(), 2);
+    let system = solana_sdk::pubkey::Pubkey::default();
+    assert!(listed(system, confirmed()).is_empty());
 
     let epoch = client.get_epoch_info().unwrap();
     assert!(epoch.absolute_slot > 0);

@@ -12,6 +12,8 @@
 //! - `vote_states`: vote account → encoded [`VoteState`], **rooted state only**, written in the same
 //!   transaction as the rooted balances
 //! - `meta`: genesis hash, schema version, root slot, latest stored slot
+//! - `address_signatures`, `address_last_bucket`, `address_prev_bucket`: which transactions name
+//!   an address, newest first (`getSignaturesForAddress`; see the `address_index` submodule)
 //!
 //! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
 //! [`StoreError::Corrupt`] naming its table and key.
@@ -20,6 +22,9 @@
 //! slots: every path that stores a block (the leader's ledger stage, replay) passes through
 //! [`Store::commit_slot`], so RPC finds every block's fees here whoever produced it.
 
+mod address_index;
+#[cfg(test)]
+mod address_tests;
 mod codec;
 mod removal;
 #[cfg(test)]
@@ -39,13 +44,17 @@ use crate::prioritization_fees::{PrioritizationFeeCache, SlotPrioritizationFees}
 use crate::types::{Hash, Pubkey, Signature, Slot};
 use crate::vote_state::VoteState;
 
+pub use address_index::{
+    block_position, AddressSignature, AddressTransaction, ADDRESS_INDEX_BUCKET_SLOTS,
+};
 pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
 
 /// File name of the ledger inside the data directory.
 pub const LEDGER_FILE_NAME: &str = "ledger.redb";
 /// Version of the table layout and row encodings; a file with another version is refused.
-/// Version 3 added the `vote_states` table (and vote state in the bank hash).
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 3 added the `vote_states` table (and vote state in the bank hash); version 5 the address
+/// signature index (an older ledger would answer `getSignaturesForAddress` without its history).
+pub const SCHEMA_VERSION: u32 = 5;
 
 const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
 const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
@@ -180,6 +189,8 @@ pub struct SlotCommit {
     pub last_fec_root: Option<Hash>,
     /// The block's lowest compute unit prices (kept in memory once the commit succeeds).
     pub prioritization_fees: SlotPrioritizationFees,
+    /// Every (account key, transaction) pair of the block, for the address signature index.
+    pub address_signatures: Vec<AddressSignature>,
 }
 
 /// Why a store operation failed.
@@ -325,6 +336,9 @@ impl Store {
             txn.open_table(DUPLICATE_PROOFS)?;
             txn.open_table(ROOTS)?;
             txn.open_table(EVIDENCE)?;
+            txn.open_table(address_index::ADDRESS_SIGNATURES)?;
+            txn.open_table(address_index::ADDRESS_LAST_BUCKET)?;
+            txn.open_table(address_index::ADDRESS_PREV_BUCKET)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?
@@ -445,6 +459,8 @@ impl Store {
                 statuses.insert((slot.0, &signature.0), row.as_slice())?;
                 index.insert((bucket, signature_prefix(signature)), slot.0)?;
             }
+
+            address_index::write_rows(&txn, slot, &c.address_signatures)?;
 
             let latest = read_meta_slot(&meta, META_LATEST_SLOT)?;
             if latest.is_none_or(|latest| slot > latest) {

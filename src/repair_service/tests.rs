@@ -97,6 +97,7 @@ pub(crate) fn store_block(store: &Store, slot: u64, parent: u64, len: usize) -> 
         data_shreds: shreds.clone(),
         last_fec_root: Some(last_root),
         prioritization_fees: Default::default(),
+        address_signatures: Vec::new(),
     };
     store.commit_slot(&commit).unwrap();
     shreds

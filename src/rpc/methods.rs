@@ -13,7 +13,8 @@ use super::params::{
 use super::{blocks, cluster, simulate};
 use super::{
     Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
-    PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
+    PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURES_FOR_ADDRESS_MAX, SIGNATURE_STATUSES_MAX,
+    SOLANA_CORE_VERSION,
 };
 
 /// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
@@ -129,6 +130,7 @@ pub(super) fn call(
         }
         Method::GetRecentPrioritizationFees => get_recent_prioritization_fees(chain, params),
         Method::GetSignatureStatuses => get_signature_statuses(chain, params),
+        Method::GetSignaturesForAddress => get_signatures_for_address(chain, params),
         Method::GetSlot => {
             let (c, min) = context_params(params, 0)?;
             Ok(json!(context_slot(chain.slot(c), min)?.0))
@@ -323,6 +325,57 @@ fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     }
     let signature = chain.submit_transaction(wire, !config.skip_preflight)?;
     Ok(json!(signature.to_string()))
+}
+
+/// `getSignaturesForAddress`' config.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SignaturesForAddressConfig {
+    limit: Option<usize>,
+    before: Option<String>,
+    until: Option<String>,
+    commitment: Option<Commitment>,
+    min_context_slot: Option<u64>,
+}
+
+/// Up to 1,000 transactions naming an address, newest first, from the ledger's address index.
+fn get_signatures_for_address(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let address: Pubkey = params.base58(0, "address")?;
+    let config: SignaturesForAddressConfig = params.config(1)?;
+    let limit = config.limit.unwrap_or(SIGNATURES_FOR_ADDRESS_MAX);
+    if limit == 0 || limit > SIGNATURES_FOR_ADDRESS_MAX {
+        return Err(RpcError::invalid_params(format!(
+            "Invalid limit; max {SIGNATURES_FOR_ADDRESS_MAX}"
+        )));
+    }
+    let signature = |text: &Option<String>, name: &str| -> Result<Option<Signature>, RpcError> {
+        text.as_deref()
+            .map(|t| {
+                t.parse::<Signature>()
+                    .map_err(|e| bad_param(1, name, &e.to_string()))
+            })
+            .transpose()
+    };
+    let before = signature(&config.before, "before")?;
+    let until = signature(&config.until, "until")?;
+    let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
+    context_slot(chain.slot(c), config.min_context_slot)?;
+    let found: Vec<Value> = chain
+        .signatures_for_address(&address, before, until, limit, c)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "signature": r.signature.to_string(),
+                "slot": r.slot.0,
+                "err": r.err,
+                "memo": null,
+                "blockTime": r.block_time,
+                "confirmationStatus": r.confirmation_status.as_str(),
+            })
+        })
+        .collect();
+    Ok(Value::Array(found))
 }
 
 fn get_signature_statuses(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {

@@ -69,6 +69,8 @@ pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 pub const BLOCKS_RANGE_MAX: u64 = 500_000;
 /// Accounts `getLargestAccounts` lists (Solana's 20).
 pub const LARGEST_ACCOUNTS: usize = 20;
+/// Most signatures one `getSignaturesForAddress` call returns (Solana's limit and default).
+pub const SIGNATURES_FOR_ADDRESS_MAX: usize = 1_000;
 /// Most keys one `getMultipleAccounts` call may name (Solana's limit).
 pub const MULTIPLE_ACCOUNTS_MAX: usize = 100;
 /// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
@@ -156,6 +158,16 @@ pub trait Chain: Send + Sync + 'static {
     fn supply(&self, c: Commitment) -> (Slot, u64);
     /// The lowest slot whose block this node holds.
     fn first_available_block(&self) -> Slot;
+    /// Transactions naming `address` in blocks on the chain of commitment `c`, newest first,
+    /// strictly between `until` and `before` (signatures), at most `limit`.
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord>;
     /// Executes a transaction against the bank at `opts.commitment` without committing it
     /// (`simulateTransaction`). A transaction the parser refuses is an error unless Solana reports
     /// it as a transaction error (then it is the simulation's `err`).
@@ -223,6 +235,21 @@ pub trait Chain: Send + Sync + 'static {
     /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
     /// frozen bank or stored block for it.
     fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
+}
+
+/// One transaction `getSignaturesForAddress` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressSignatureRecord {
+    /// Its signature.
+    pub signature: Signature,
+    /// Slot of the block that holds it.
+    pub slot: Slot,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<serde_json::Value>,
+    /// The block's production time, Unix seconds.
+    pub block_time: Option<i64>,
+    /// How settled its block is (confirmed or finalized).
+    pub confirmation_status: Commitment,
 }
 
 /// How to simulate a transaction (`simulateTransaction`'s config).

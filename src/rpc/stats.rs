@@ -65,6 +65,7 @@ rpc_methods! {
     GetMultipleAccounts => "getMultipleAccounts",
     GetRecentPrioritizationFees => "getRecentPrioritizationFees",
     GetSignatureStatuses => "getSignatureStatuses",
+    GetSignaturesForAddress => "getSignaturesForAddress",
     GetSlashingEvidence => "getSlashingEvidence",
     GetSlot => "getSlot",
     GetSlotLeader => "getSlotLeader",

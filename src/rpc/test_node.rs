@@ -221,6 +221,67 @@ impl Chain for FakeChain {
         })
     }
 
+    /// The payer's transactions: the legacy transfer (slot 10, finalized), the v0 one (slot 8) and a
+    /// failed one (slot 11, confirmed only).
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord> {
+        if *address != self.payer_key() {
+            return Vec::new();
+        }
+        let record =
+            |signature, slot, block_time, err, confirmation_status| AddressSignatureRecord {
+                signature,
+                slot: Slot(slot),
+                err,
+                block_time: Some(block_time),
+                confirmation_status,
+            };
+        // Block times as the fake's blocks have them.
+        let all = [
+            record(
+                FAILED_SIG,
+                CONFIRMED_SLOT,
+                1_700_000_001,
+                Some(json!({"InstructionError": [0, {"Custom": 1}]})),
+                Commitment::Confirmed,
+            ),
+            record(
+                self.transfer_signature(),
+                FINALIZED_SLOT,
+                1_700_000_000,
+                None,
+                Commitment::Finalized,
+            ),
+            record(
+                self.transfer_v0_signature(),
+                V0_SLOT,
+                1_699_999_999,
+                None,
+                Commitment::Finalized,
+            ),
+        ];
+        let start = match before {
+            Some(b) => match all.iter().position(|r| r.signature == b) {
+                Some(i) => i + 1,
+                None => return Vec::new(),
+            },
+            None => 0,
+        };
+        all[start..]
+            .iter()
+            .filter(|r| c != Commitment::Finalized || r.slot.0 <= FINALIZED_SLOT)
+            .take_while(|r| Some(r.signature) != until)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
         (
             Slot(slot_at(c)),

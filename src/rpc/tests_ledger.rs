@@ -260,3 +260,107 @@ async fn block_production_counts_leader_slots_and_blocks_per_identity() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn signatures_for_address_list_newest_first_with_solanas_fields_and_bounds() {
+    let node = start().await;
+    let payer = node.chain.payer_key().to_string();
+    let legacy = node.chain.transfer_signature().to_string();
+    let v0 = node.chain.transfer_v0_signature().to_string();
+    let failed = FAILED_SIG.to_string();
+    // Default commitment finalized: the failed transaction's slot 11 is only confirmed.
+    let v = node.ok("getSignaturesForAddress", json!([payer])).await;
+    assert_eq!(
+        v,
+        json!([
+            {"signature": legacy, "slot": FINALIZED_SLOT, "err": null, "memo": null,
+             "blockTime": 1_700_000_000, "confirmationStatus": "finalized"},
+            {"signature": v0, "slot": V0_SLOT, "err": null, "memo": null,
+             "blockTime": 1_699_999_999, "confirmationStatus": "finalized"},
+        ])
+    );
+    let v = node
+        .ok(
+            "getSignaturesForAddress",
+            json!([payer, {"commitment": "confirmed", "limit": 2}]),
+        )
+        .await;
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[0]["signature"], failed);
+    assert_eq!(v[0]["err"], json!({"InstructionError": [0, {"Custom": 1}]}));
+    assert_eq!(v[0]["confirmationStatus"], "confirmed");
+    assert_eq!(v[1]["signature"], legacy);
+    // Paging: before and until are exclusive.
+    let v = node
+        .ok(
+            "getSignaturesForAddress",
+            json!([payer, {"commitment": "confirmed", "before": failed}]),
+        )
+        .await;
+    assert_eq!(v[0]["signature"], legacy);
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    let v = node
+        .ok(
+            "getSignaturesForAddress",
+            json!([payer, {"commitment": "confirmed", "until": v0}]),
+        )
+        .await;
+    let listed: Vec<&Value> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["signature"])
+        .collect();
+    assert_eq!(listed, [&json!(failed), &json!(legacy)]);
+    // An address without transactions lists nothing.
+    let v = node
+        .ok(
+            "getSignaturesForAddress",
+            json!([Pubkey([0x55; 32]).to_string()]),
+        )
+        .await;
+    assert_eq!(v, json!([]));
+
+    for bad in [json!({"limit": 0}), json!({"limit": 1_001})] {
+        let e = node
+            .err(
+                "getSignaturesForAddress",
+                json!([payer, bad]),
+                INVALID_PARAMS,
+            )
+            .await;
+        assert_eq!(message_of(&e), "Invalid limit; max 1000");
+    }
+    let e = node
+        .err(
+            "getSignaturesForAddress",
+            json!([payer, {"commitment": "processed"}]),
+            INVALID_PARAMS,
+        )
+        .await;
+    assert_eq!(
+        message_of(&e),
+        "Method does not support commitment below `confirmed`"
+    );
+    node.err(
+        "getSignaturesForAddress",
+        json!([payer, {"before": "0OIl"}]),
+        INVALID_PARAMS,
+    )
+    .await;
+    node.err("getSignaturesForAddress", json!(["0OIl"]), INVALID_PARAMS)
+        .await;
+    node.err("getSignaturesForAddress", json!([]), INVALID_PARAMS)
+        .await;
+    node.err(
+        "getSignaturesForAddress",
+        json!([payer, {"minContextSlot": FINALIZED_SLOT + 1}]),
+        MIN_CONTEXT_SLOT_NOT_REACHED,
+    )
+    .await;
+    node.ok(
+        "getSignaturesForAddress",
+        json!([payer, {"minContextSlot": CONFIRMED_SLOT, "commitment": "confirmed"}]),
+    )
+    .await;
+}

@@ -374,3 +374,60 @@ async fn stock_client_reads_accounts_supply_and_ledger_bounds() {
     let e = client.get_highest_snapshot_slot().await.unwrap_err();
     assert_eq!(rpc_error(&e).0, super::error::NO_SNAPSHOT);
 }
+
+#[tokio::test]
+async fn stock_client_lists_an_addresss_signatures_newest_first_and_pages() {
+    use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+    let node = start().await;
+    let client = RpcClient::new_with_commitment(
+        format!("http://{}", node.addr),
+        CommitmentConfig::confirmed(),
+    );
+    let payer = SolPubkey::new_from_array(node.chain.payer_key().0);
+    let legacy = node.chain.transfer_signature().to_string();
+    let v0 = node.chain.transfer_v0_signature().to_string();
+    // The client names no commitment by default: the server's default, finalized, applies.
+    let listed = client.get_signatures_for_address(&payer).await.unwrap();
+    let sigs: Vec<&str> = listed.iter().map(|s| s.signature.as_str()).collect();
+    assert_eq!(sigs, [legacy.as_str(), v0.as_str()]);
+    assert_eq!(listed[0].slot, FINALIZED_SLOT);
+    assert_eq!(listed[0].block_time, Some(1_700_000_000));
+    assert_eq!(listed[0].err, None);
+    assert_eq!(listed[0].memo, None);
+    assert_eq!(
+        listed[0].confirmation_status,
+        Some(TransactionConfirmationStatus::Finalized)
+    );
+    let confirmed = client
+        .get_signatures_for_address_with_config(
+            &payer,
+            GetConfirmedSignaturesForAddress2Config {
+                commitment: Some(CommitmentConfig::confirmed()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirmed.len(), 3);
+    assert_eq!(confirmed[0].slot, CONFIRMED_SLOT);
+    assert!(confirmed[0].err.is_some());
+    assert_eq!(
+        confirmed[0].confirmation_status,
+        Some(TransactionConfirmationStatus::Confirmed)
+    );
+    let page = client
+        .get_signatures_for_address_with_config(
+            &payer,
+            GetConfirmedSignaturesForAddress2Config {
+                before: Some(legacy.parse().unwrap()),
+                until: None,
+                limit: Some(5),
+                commitment: Some(CommitmentConfig::finalized()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].signature, v0);
+    assert_eq!(page[0].slot, V0_SLOT);
+}
