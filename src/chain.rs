@@ -10,6 +10,7 @@
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use dataplane::bank::{Bank, TxError};
@@ -24,6 +25,7 @@ use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
 use crate::cluster_view::ClusterView;
+use crate::perf_samples::{PerfCounts, PerfSample, PerfSampler};
 use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
@@ -73,6 +75,8 @@ pub struct NodeChain {
     pub largest_accounts: Mutex<HashMap<Commitment, LargestAccounts>>,
     /// Where PubSub hears of transactions this node accepts.
     pub feed: EventFeed,
+    /// `getRecentPerformanceSamples`' ring, fed by [`NodeChain::sample_performance`].
+    pub perf_samples: Mutex<PerfSampler>,
 }
 
 /// How long a `getLargestAccounts` answer is reused: it walks every account.
@@ -91,6 +95,20 @@ fn block_time_secs(ms: u64) -> Option<i64> {
 }
 
 impl NodeChain {
+    /// Takes a performance note now (see [`crate::perf_samples`]); returns when to take the next.
+    pub fn sample_performance(&self, now: Instant) -> Duration {
+        let root = self.bank(Commitment::Finalized);
+        let counts = PerfCounts {
+            slot: self.working_bank().slot(),
+            transactions: root.total_transaction_count(),
+            non_vote_transactions: root.non_vote_transaction_count_since_restart(),
+        };
+        self.perf_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle_tick(now, counts)
+    }
+
     /// "processed": the bank this node is producing, or the newest block it holds when that is newer
     /// (between its own leader turns, blocks arrive from the other leaders).
     fn working_bank(&self) -> Arc<Bank> {
@@ -361,6 +379,13 @@ impl Chain for NodeChain {
                 }
             })
             .collect()
+    }
+
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample> {
+        self.perf_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent(limit)
     }
 
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {

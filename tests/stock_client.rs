@@ -189,6 +189,23 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert!(epoch.absolute_slot > 0);
     let slot = client.get_slot().unwrap();
     assert!(slot >= epoch.absolute_slot.saturating_sub(5));
+
+    // The node's first performance sample covers its first seconds (later ones a minute each).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let samples = loop {
+        let samples = client.get_recent_performance_samples(None).unwrap();
+        if !samples.is_empty() {
+            break samples;
+        }
+        assert!(Instant::now() < deadline, "no performance sample yet");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let first = samples.last().unwrap();
+    assert!((5..60).contains(&first.sample_period_secs), "{first:?}");
+    assert!(first.num_slots > 0 && first.slot >= first.num_slots, "{first:?}");
+    let non_vote = first.num_non_vote_transactions.expect("non-vote count");
+    assert!(non_vote <= first.num_transactions, "{first:?}");
+    assert!(samples.windows(2).all(|w| w[0].slot >= w[1].slot));
 }
 
 /// The JSON-RPC error code of a client error (panics on transport errors).

@@ -131,6 +131,8 @@ struct BankState {
     votes: VoteStateMap,
     signature_count: u64,
     transaction_count: u64,
+    /// Included transactions that are not votes.
+    non_vote_transaction_count: u64,
     collected_fees: Lamports,
     /// Batches committed so far.
     commit_seq: u64,
@@ -151,6 +153,7 @@ impl BankState {
             votes: new_vote_state_map(),
             signature_count: 0,
             transaction_count: 0,
+            non_vote_transaction_count: 0,
             collected_fees: 0,
             commit_seq: 0,
         }
@@ -182,6 +185,9 @@ pub struct Bank {
     lamports_per_signature: Lamports,
     slots_per_epoch: u64,
     parent_total_transaction_count: u64,
+    /// Non-vote transactions of the ancestors replayed or produced since this process started (as
+    /// Solana's, not kept across restarts: it feeds performance samples, which take differences).
+    parent_non_vote_transaction_count: u64,
     blockhashes: BlockhashQueue,
     /// Ancestors' `(slot, bank hash)`, newest first, at most [`SLOT_HASHES_MAX`]: what votes are
     /// checked against. A function of the fork alone, unlike `ancestors`, which stops at the root.
@@ -232,6 +238,7 @@ impl Bank {
             lamports_per_signature: genesis.lamports_per_signature,
             slots_per_epoch: genesis.slots_per_epoch,
             parent_total_transaction_count: 0,
+            parent_non_vote_transaction_count: 0,
             blockhashes: BlockhashQueue::default(),
             slot_hashes: Box::new([]),
             ancestors: Box::new([]),
@@ -277,6 +284,7 @@ impl Bank {
             lamports_per_signature: root.lamports_per_signature,
             slots_per_epoch: root.slots_per_epoch,
             parent_total_transaction_count: root.total_transaction_count,
+            parent_non_vote_transaction_count: 0,
             blockhashes: BlockhashQueue::from_recent(root.block_height, recent),
             slot_hashes: root.slot_hashes.into_iter().take(SLOT_HASHES_MAX).collect(),
             ancestors: Box::new([]),
@@ -360,6 +368,7 @@ impl Bank {
             lamports_per_signature: parent.lamports_per_signature,
             slots_per_epoch: parent.slots_per_epoch,
             parent_total_transaction_count: parent.total_transaction_count(),
+            parent_non_vote_transaction_count: parent.non_vote_transaction_count_since_restart(),
             blockhashes: parent
                 .blockhashes
                 .child(pf.blockhash, parent.block_height, block_height),
@@ -474,6 +483,12 @@ impl Bank {
     pub fn total_transaction_count(&self) -> u64 {
         self.parent_total_transaction_count
             .saturating_add(self.transaction_count())
+    }
+
+    /// Non-vote transactions included from the bank this process started from up to this slot.
+    pub fn non_vote_transaction_count_since_restart(&self) -> u64 {
+        self.parent_non_vote_transaction_count
+            .saturating_add(read(&self.state).non_vote_transaction_count)
     }
 
     /// Fees collected in this slot so far.
@@ -649,6 +664,9 @@ impl Bank {
                 st.votes.insert(vote_account, state.clone());
             }
             st.transaction_count += 1;
+            if !tx.is_vote() {
+                st.non_vote_transaction_count += 1;
+            }
             st.signature_count += tx.num_signatures() as u64;
             // Fees are debited from balances that sum to at most the supply (a u64), so this cannot
             // saturate.

@@ -13,8 +13,8 @@ use super::params::{
 use super::{blocks, cluster, simulate};
 use super::{
     Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
-    PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURES_FOR_ADDRESS_MAX, SIGNATURE_STATUSES_MAX,
-    SOLANA_CORE_VERSION,
+    PERF_SAMPLES_LIMIT, PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURES_FOR_ADDRESS_MAX,
+    SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
 /// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
@@ -127,6 +127,29 @@ pub(super) fn call(
             let _config: ContextConfig = params.config(1)?;
             // There is no rent: an account of any size is exempt at any balance.
             Ok(json!(0))
+        }
+        Method::GetRecentPerformanceSamples => {
+            params.at_most(1)?;
+            let limit: usize = params.optional(0, "limit")?.unwrap_or(PERF_SAMPLES_LIMIT);
+            if limit > PERF_SAMPLES_LIMIT {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid limit; max {PERF_SAMPLES_LIMIT}"
+                )));
+            }
+            let samples: Vec<Value> = chain
+                .recent_performance_samples(limit)
+                .iter()
+                .map(|s| {
+                    json!({
+                        "slot": s.slot.0,
+                        "numTransactions": s.num_transactions,
+                        "numNonVoteTransactions": s.num_non_vote_transactions,
+                        "numSlots": s.num_slots,
+                        "samplePeriodSecs": s.sample_period_secs,
+                    })
+                })
+                .collect();
+            Ok(Value::Array(samples))
         }
         Method::GetRecentPrioritizationFees => get_recent_prioritization_fees(chain, params),
         Method::GetSignatureStatuses => get_signature_statuses(chain, params),

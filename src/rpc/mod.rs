@@ -43,6 +43,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+use crate::perf_samples::PerfSample;
 use dataplane::txn::TxnError;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
@@ -69,6 +70,8 @@ pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 pub const BLOCKS_RANGE_MAX: u64 = 500_000;
 /// Accounts `getLargestAccounts` lists (Solana's 20).
 pub const LARGEST_ACCOUNTS: usize = 20;
+/// Most samples one `getRecentPerformanceSamples` call returns (Solana's limit and default).
+pub const PERF_SAMPLES_LIMIT: usize = crate::perf_samples::PERF_SAMPLES_MAX;
 /// Most signatures one `getSignaturesForAddress` call returns (Solana's limit and default).
 pub const SIGNATURES_FOR_ADDRESS_MAX: usize = 1_000;
 /// Most keys one `getMultipleAccounts` call may name (Solana's limit).
@@ -168,6 +171,8 @@ pub trait Chain: Send + Sync + 'static {
         limit: usize,
         c: Commitment,
     ) -> Vec<AddressSignatureRecord>;
+    /// The newest `limit` performance samples, newest first (`getRecentPerformanceSamples`).
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample>;
     /// Executes a transaction against the bank at `opts.commitment` without committing it
     /// (`simulateTransaction`). A transaction the parser refuses is an error unless Solana reports
     /// it as a transaction error (then it is the simulation's `err`).

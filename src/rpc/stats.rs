@@ -63,6 +63,7 @@ rpc_methods! {
     GetLeaderSchedule => "getLeaderSchedule",
     GetMinimumBalanceForRentExemption => "getMinimumBalanceForRentExemption",
     GetMultipleAccounts => "getMultipleAccounts",
+    GetRecentPerformanceSamples => "getRecentPerformanceSamples",
     GetRecentPrioritizationFees => "getRecentPrioritizationFees",
     GetSignatureStatuses => "getSignatureStatuses",
     GetSignaturesForAddress => "getSignaturesForAddress",

@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use super::pubsub::{ChainEvent, EventFeed, PubSub, PubSubLimits, SlotChanges};
 use super::server::serve_with_pubsub;
 use super::*;
+use crate::perf_samples::PerfSample;
 
 pub(super) const FINALIZED_SLOT: u64 = 10;
 pub(super) const CONFIRMED_SLOT: u64 = 11;
@@ -280,6 +281,27 @@ impl Chain for FakeChain {
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Three samples, newest first: one minute at 2 transactions a second with a few votes, one
+    /// idle minute, and the node's short first sample.
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample> {
+        let sample =
+            |slot, num_transactions, num_non_vote_transactions, num_slots, secs| PerfSample {
+                slot: Slot(slot),
+                num_transactions,
+                num_non_vote_transactions,
+                num_slots,
+                sample_period_secs: secs,
+            };
+        [
+            sample(PROCESSED_SLOT, 120, 100, 2, 60),
+            sample(PROCESSED_SLOT - 2, 0, 0, 1, 60),
+            sample(PROCESSED_SLOT - 3, 3, 1, 9, 5),
+        ]
+        .into_iter()
+        .take(limit)
+        .collect()
     }
 
     fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {

@@ -431,3 +431,22 @@ async fn stock_client_lists_an_addresss_signatures_newest_first_and_pages() {
     assert_eq!(page[0].signature, v0);
     assert_eq!(page[0].slot, V0_SLOT);
 }
+
+#[tokio::test]
+async fn stock_client_reads_performance_samples() {
+    use super::test_node::PROCESSED_SLOT;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let samples = client.get_recent_performance_samples(None).await.unwrap();
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples[0].slot, PROCESSED_SLOT);
+    assert_eq!(samples[0].num_transactions, 120);
+    assert_eq!(samples[0].num_non_vote_transactions, Some(100));
+    assert_eq!(samples[0].num_slots, 2);
+    assert_eq!(samples[0].sample_period_secs, 60);
+    let newest = client
+        .get_recent_performance_samples(Some(1))
+        .await
+        .unwrap();
+    assert_eq!(newest, samples[..1]);
+}
