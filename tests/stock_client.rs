@@ -1,6 +1,6 @@
 //! A stock Solana client library (`solana-rpc-client` + `solana-sdk`, unchanged) drives a running node:
 //! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances, the
-//! transaction and an address's history.
+//! transaction, an address's history and performance samples, and simulate without committing.
 
 mod common;
 
@@ -202,7 +202,10 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     };
     let first = samples.last().unwrap();
     assert!((5..60).contains(&first.sample_period_secs), "{first:?}");
-    assert!(first.num_slots > 0 && first.slot >= first.num_slots, "{first:?}");
+    assert!(
+        first.num_slots > 0 && first.slot >= first.num_slots,
+        "{first:?}"
+    );
     let non_vote = first.num_non_vote_transactions.expect("non-vote count");
     assert!(non_vote <= first.num_transactions, "{first:?}");
     assert!(samples.windows(2).all(|w| w[0].slot >= w[1].slot));
@@ -462,5 +465,126 @@ fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions(
     assert_eq!(
         client.get_balance(&alice.pubkey()).unwrap(),
         LAMPORTS_PER_SOL - 1_000 - fee
+    );
+}
+
+#[test]
+fn stock_solana_client_simulates_on_a_real_node_without_committing() {
+    let node = TestValidator::start(Options::default());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let alice = Keypair::new_from_array(node.accounts[0].to_bytes());
+    let bob = Keypair::new();
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 4_321);
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&alice.pubkey()), &[&alice], blockhash);
+
+    // The plain call, as wallets make it: a success with the System program's logs and units.
+    let sim = client.simulate_transaction(&tx).unwrap().value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert_eq!(sim.units_consumed, Some(150));
+    assert_eq!(sim.fee, Some(5_000));
+    let logs = sim.logs.expect("logs");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs[1].ends_with("success"), "{logs:?}");
+    // Signatures checked, and the accounts asked for as they would be after the run.
+    let sim = client
+        .simulate_transaction_with_config(
+            &tx,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                accounts: Some(RpcSimulateTransactionAccountsConfig {
+                    encoding: None,
+                    addresses: vec![alice.pubkey().to_string(), bob.pubkey().to_string()],
+                }),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    let accounts = sim.accounts.expect("accounts");
+    assert_eq!(
+        accounts[0].as_ref().map(|a| a.lamports),
+        Some(ACCOUNT_LAMPORTS - 4_321 - 5_000)
+    );
+    assert_eq!(accounts[1].as_ref().map(|a| a.lamports), Some(4_321));
+    // Nothing was committed or sent.
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 0);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        ACCOUNT_LAMPORTS
+    );
+    assert_eq!(
+        client.get_signature_status(&tx.signatures[0]).unwrap(),
+        None
+    );
+
+    // A forged signature fails sigVerify with Solana's -32003…
+    let mut forged = tx.clone();
+    forged.signatures[0] = solana_sdk::signature::Signature::from([7u8; 64]);
+    let e = client
+        .simulate_transaction_with_config(
+            &forged,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(rpc_code(&e), -32003, "{e:?}");
+    // …and a transfer of more than the payer holds fails in the result, not the call.
+    let too_much =
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 2 * ACCOUNT_LAMPORTS);
+    let tx = Transaction::new_signed_with_payer(
+        &[too_much],
+        Some(&alice.pubkey()),
+        &[&alice],
+        blockhash,
+    );
+    let sim = client.simulate_transaction(&tx).unwrap().value;
+    assert_eq!(
+        sim.err.map(|e| e.to_string()),
+        Some("Error processing Instruction 0: custom program error: 0x1".to_owned())
+    );
+    assert!(
+        sim.logs.as_ref().is_some_and(|l| l
+            .last()
+            .is_some_and(|l| l.ends_with("custom program error: 0x1"))),
+        "{:?}",
+        sim.logs
+    );
+    // A stale blockhash is BlockhashNotFound unless the node's replaces it.
+    let stale = Transaction::new_signed_with_payer(
+        &[system_instruction::transfer(
+            &alice.pubkey(),
+            &bob.pubkey(),
+            1,
+        )],
+        Some(&alice.pubkey()),
+        &[&alice],
+        solana_sdk::hash::Hash::new_from_array([3; 32]),
+    );
+    let sim = client.simulate_transaction(&stale).unwrap().value;
+    assert_eq!(
+        sim.err.map(|e| e.to_string()),
+        Some("Blockhash not found".to_owned())
+    );
+    let sim = client
+        .simulate_transaction_with_config(
+            &stale,
+            RpcSimulateTransactionConfig {
+                replace_recent_blockhash: true,
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    let replacement = sim.replacement_blockhash.expect("replacement blockhash");
+    assert!(replacement.last_valid_block_height > 0);
+    assert_ne!(
+        replacement.blockhash,
+        solana_sdk::hash::Hash::new_from_array([3; 32]).to_string()
     );
 }
