@@ -357,20 +357,15 @@ impl Chain for NodeChain {
             }
         };
         let finalized = self.view.levels().map_or(Slot(0), |l| l.finalized);
-        let mut times: HashMap<Slot, Option<i64>> = HashMap::new();
         found
             .into_iter()
             .map(|t| {
-                let slot = t.status.slot;
-                let block_time = *times.entry(slot).or_insert_with(|| {
-                    let meta = self.store.slot_meta(slot).ok().flatten();
-                    meta.and_then(|m| block_time_secs(m.block_time_ms))
-                });
+                let slot = t.slot;
                 AddressSignatureRecord {
                     signature: t.signature,
                     slot,
-                    err: t.status.err.and_then(|e| serde_json::from_str(&e).ok()),
-                    block_time,
+                    err: t.err.and_then(|e| serde_json::from_str(&e).ok()),
+                    block_time: block_time_secs(t.block_time_ms),
                     confirmation_status: if slot <= finalized {
                         Commitment::Finalized
                     } else {

@@ -53,8 +53,9 @@ pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
 pub const LEDGER_FILE_NAME: &str = "ledger.redb";
 /// Version of the table layout and row encodings; a file with another version is refused.
 /// Version 3 added the `vote_states` table (and vote state in the bank hash); version 5 the address
-/// signature index (an older ledger would answer `getSignaturesForAddress` without its history).
-pub const SCHEMA_VERSION: u32 = 5;
+/// signature index (an older ledger would answer `getSignaturesForAddress` without its history);
+/// version 6 the error and block tag in its rows.
+pub const SCHEMA_VERSION: u32 = 6;
 
 const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
 const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
@@ -323,22 +324,6 @@ impl Store {
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         {
-            // Opening every table here creates it, so readers never meet a missing table.
-            txn.open_table(SLOT_META)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(TX_STATUS)?;
-            txn.open_multimap_table(SIG_INDEX)?;
-            txn.open_table(ACCOUNTS)?;
-            txn.open_table(VOTE_STATES)?;
-            txn.open_table(SHREDS)?;
-            txn.open_table(LAST_FEC_ROOT)?;
-            txn.open_table(DEAD_SLOTS)?;
-            txn.open_table(DUPLICATE_PROOFS)?;
-            txn.open_table(ROOTS)?;
-            txn.open_table(EVIDENCE)?;
-            txn.open_table(address_index::ADDRESS_SIGNATURES)?;
-            txn.open_table(address_index::ADDRESS_LAST_BUCKET)?;
-            txn.open_table(address_index::ADDRESS_PREV_BUCKET)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?
@@ -374,6 +359,23 @@ impl Store {
                     }
                 }
             }
+            // Opening every table here creates it, so readers never meet a missing table. After
+            // the version check: a table of another version may hold other types.
+            txn.open_table(SLOT_META)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(TX_STATUS)?;
+            txn.open_multimap_table(SIG_INDEX)?;
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(VOTE_STATES)?;
+            txn.open_table(SHREDS)?;
+            txn.open_table(LAST_FEC_ROOT)?;
+            txn.open_table(DEAD_SLOTS)?;
+            txn.open_table(DUPLICATE_PROOFS)?;
+            txn.open_table(ROOTS)?;
+            txn.open_table(EVIDENCE)?;
+            txn.open_table(address_index::ADDRESS_SIGNATURES)?;
+            txn.open_table(address_index::ADDRESS_LAST_BUCKET)?;
+            txn.open_table(address_index::ADDRESS_PREV_BUCKET)?;
         }
         txn.commit()?;
         Ok(Store {
@@ -460,7 +462,7 @@ impl Store {
                 index.insert((bucket, signature_prefix(signature)), slot.0)?;
             }
 
-            address_index::write_rows(&txn, slot, &c.address_signatures)?;
+            address_index::write_rows(&txn, c)?;
 
             let latest = read_meta_slot(&meta, META_LATEST_SLOT)?;
             if latest.is_none_or(|latest| slot > latest) {

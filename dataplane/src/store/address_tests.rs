@@ -17,10 +17,24 @@ fn commit_with(store: &Store, slot: u64, addresses: &[&[Pubkey]]) -> Vec<Signatu
 
 /// Stores `slot` (unrooted) holding `txs` in order: transaction `n` sits at entry 1, index `n`.
 fn commit_txs(store: &Store, slot: u64, txs: &[(Signature, &[Pubkey])]) {
+    commit_version(store, slot, 0, txs, None);
+}
+
+/// Like [`commit_txs`], for version `version` of the slot's block (another blockhash), with the
+/// last transaction failing with `last_err`.
+fn commit_version(
+    store: &Store,
+    slot: u64,
+    version: u8,
+    txs: &[(Signature, &[Pubkey])],
+    last_err: Option<&str>,
+) {
     let mut c = commit(slot, 2, vec![], false);
+    c.meta.blockhash.0[0] ^= version;
     c.statuses.clear();
     for (n, (s, keys)) in txs.iter().enumerate() {
-        c.statuses.push((*s, status(slot, n as u16, None)));
+        let err = last_err.filter(|_| n + 1 == txs.len());
+        c.statuses.push((*s, status(slot, n as u16, err)));
         for k in keys.iter() {
             c.address_signatures.push(AddressSignature {
                 address: *k,
@@ -52,11 +66,13 @@ fn an_address_lists_its_transactions_newest_first_across_buckets() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let (a, b) = (pk(1), pk(2));
-    // Slots 3 and 5 share a bucket; 20 and 100 are buckets of their own; 40 names only b.
+    // Slots 3 and 5 share a bucket; 20 and 100 are buckets of their own; 21 (20's bucket) and 40
+    // name only b.
     let s3 = commit_with(&store, 3, &[&[a], &[a, b]]);
     let s5 = commit_with(&store, 5, &[&[a]]);
     let s20 = commit_with(&store, 20, &[&[a, b]]);
-    commit_with(&store, 40, &[&[b]]);
+    let s21 = commit_with(&store, 21, &[&[b]]);
+    let s40 = commit_with(&store, 40, &[&[b]]);
     let s100 = commit_with(&store, 100, &[&[a]]);
     let all = vec![s100[0], s20[0], s5[0], s3[1], s3[0]];
     assert_eq!(found(&store, &a, None, None, 100), all);
@@ -69,11 +85,15 @@ fn an_address_lists_its_transactions_newest_first_across_buckets() {
         found(&store, &a, Some(&s100[0]), Some(&s3[0]), 100),
         all[1..4]
     );
+    // A before that does not name the address bounds it all the same, whether the address has
+    // rows in its bucket (21) or not (40).
+    assert_eq!(found(&store, &a, Some(&s21[0]), None, 100), all[1..]);
+    assert_eq!(found(&store, &a, Some(&s40[0]), None, 100), all[1..]);
     // An unknown before finds nothing; an unknown until bounds nothing; an unknown address nothing.
     assert!(found(&store, &a, Some(&sig(999, 0)), None, 100).is_empty());
     assert_eq!(found(&store, &a, None, Some(&sig(999, 0)), 100), all);
     assert!(found(&store, &pk(9), None, None, 100).is_empty());
-    assert_eq!(found(&store, &b, None, None, 100).len(), 3);
+    assert_eq!(found(&store, &b, None, None, 100).len(), 4);
     // The caller's filter (its commitment) skips slots without using up the limit.
     let kept: Vec<Signature> = store
         .signatures_for_address(&a, None, None, 2, |s| s != Slot(100))
@@ -82,11 +102,35 @@ fn an_address_lists_its_transactions_newest_first_across_buckets() {
         .map(|t| t.signature)
         .collect();
     assert_eq!(kept, all[1..3]);
-    // The status comes with it.
+    // The slot comes with it.
     let first = store
         .signatures_for_address(&a, None, None, 1, |_| true)
         .unwrap();
-    assert_eq!(first[0].status.slot, Slot(100));
+    assert_eq!(first[0].slot, Slot(100));
+}
+
+#[test]
+fn a_row_carries_the_error_and_the_block_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let a = pk(1);
+    let (ok, failed) = (sig(9, 1), sig(9, 2));
+    let err = r#"{"InstructionError":[0,{"Custom":1}]}"#;
+    commit_version(&store, 9, 0, &[(ok, &[a]), (failed, &[a])], Some(err));
+    let listed = store
+        .signatures_for_address(&a, None, None, 10, |_| true)
+        .unwrap();
+    let block_time_ms = store.slot_meta(Slot(9)).unwrap().unwrap().block_time_ms;
+    let expected = |signature, err: Option<&str>| AddressTransaction {
+        signature,
+        slot: Slot(9),
+        err: err.map(str::to_owned),
+        block_time_ms,
+    };
+    assert_eq!(
+        listed,
+        vec![expected(failed, Some(err)), expected(ok, None)]
+    );
 }
 
 #[test]
@@ -126,7 +170,7 @@ fn a_replaced_block_lists_only_its_new_transactions_once() {
     assert_eq!(found(&store, &a, None, None, 10), vec![y, x]);
     // The cluster confirmed another version of slot 7: y moved to the front, x is gone, z (naming
     // only b) is new. a's old row for place 1 still names y: it must not list y twice.
-    commit_txs(&store, 7, &[(y, &[a, b]), (z, &[b])]);
+    commit_version(&store, 7, 1, &[(y, &[a, b]), (z, &[b])], None);
     assert_eq!(found(&store, &a, None, None, 10), vec![y]);
     assert_eq!(found(&store, &b, None, None, 10), vec![z, y]);
     // x is unknown now, so it starts no page.
