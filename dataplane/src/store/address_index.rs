@@ -141,6 +141,27 @@ fn decode_row(key: (u64, &[u8; 32], u64, u64), bytes: &[u8]) -> Result<Row, Stor
     })
 }
 
+/// What a row is checked against: the block its slot holds now.
+#[derive(Debug, Clone, Copy)]
+struct StoredBlock {
+    tag: [u8; BLOCK_TAG_LEN],
+    block_time_ms: u64,
+}
+
+fn stored_block(
+    metas: &impl ReadableTable<u64, &'static [u8]>,
+    slot: u64,
+) -> Result<Option<StoredBlock>, StoreError> {
+    let Some(row) = metas.get(slot)? else {
+        return Ok(None);
+    };
+    let meta = decode_slot_meta_row(slot, row.value())?;
+    Ok(Some(StoredBlock {
+        tag: block_tag(&meta.blockhash),
+        block_time_ms: meta.block_time_ms,
+    }))
+}
+
 /// Writes the rows of `c`'s block and links each address's bucket into its chain.
 pub(super) fn write_rows(txn: &WriteTransaction, c: &SlotCommit) -> Result<(), StoreError> {
     let rows = &c.address_signatures;
@@ -259,8 +280,8 @@ impl Store {
             bucket = last.get(key)?.map(|v| v.value());
         }
         let lowest_bucket = lower.map_or(0, |(slot, _)| slot / ADDRESS_INDEX_BUCKET_SLOTS);
-        // The block stored at the last slot read: (slot, its tag and time, if one is stored).
-        let mut block: Option<(u64, Option<([u8; BLOCK_TAG_LEN], u64)>)> = None;
+        // The last slot read and the block it holds, if any.
+        let mut last_block: Option<(u64, Option<StoredBlock>)> = None;
         while let Some(b) = bucket {
             if b < lowest_bucket {
                 break;
@@ -280,27 +301,23 @@ impl Store {
                     if !keep(Slot(slot)) {
                         continue;
                     }
-                    let stored = match block {
+                    let stored = match last_block {
                         Some((s, stored)) if s == slot => stored,
                         _ => {
-                            let meta = metas.get(slot)?;
-                            let meta = meta.map(|m| decode_slot_meta_row(slot, m.value()));
-                            let stored = meta
-                                .transpose()?
-                                .map(|m| (block_tag(&m.blockhash), m.block_time_ms));
-                            block = Some((slot, stored));
+                            let stored = stored_block(&metas, slot)?;
+                            last_block = Some((slot, stored));
                             stored
                         }
                     };
                     let row = decode_row(key, v.value())?;
-                    let Some((_, block_time_ms)) = stored.filter(|(t, _)| *t == row.tag) else {
+                    let Some(block) = stored.filter(|b| b.tag == row.tag) else {
                         continue; // written by a block since replaced or removed
                     };
                     out.push(AddressTransaction {
                         signature: row.signature,
                         slot: Slot(slot),
                         err: row.err,
-                        block_time_ms,
+                        block_time_ms: block.block_time_ms,
                     });
                     if out.len() >= limit {
                         return Ok(out);
