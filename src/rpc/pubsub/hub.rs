@@ -22,7 +22,7 @@ use super::super::stats::PubSubDrop;
 use super::super::{Chain, Commitment, RpcStats};
 use super::notification;
 use super::request::{AccountEncoding, Call, LogsFilter, Request, Spec};
-use super::{ChainEvent, CommitmentSlots, SlotChanges};
+use super::{ChainEvent, CommitmentSlots, SlotChanges, TxChange};
 
 /// Most ancestors one level move walks (a longer gap is notified from its newest slots).
 pub(super) const WALK_SLOTS_MAX: usize = 1_024;
@@ -71,7 +71,10 @@ pub(super) struct Hub {
     by_account: HashMap<Pubkey, BTreeSet<u64>>,
     slot_watchers: BTreeSet<u64>,
     root_watchers: BTreeSet<u64>,
+    /// `logsSubscribe` to every transaction (`all`, `allWithVotes`).
     logs_watchers: BTreeSet<u64>,
+    /// `logsSubscribe` by the one key each mentions.
+    logs_by_mention: HashMap<Pubkey, BTreeSet<u64>>,
     block_watchers: BTreeSet<u64>,
     /// Subscriptions bound to each level (see [`level`]).
     at_level: [usize; 3],
@@ -119,6 +122,7 @@ impl Hub {
             slot_watchers: BTreeSet::new(),
             root_watchers: BTreeSet::new(),
             logs_watchers: BTreeSet::new(),
+            logs_by_mention: HashMap::new(),
             block_watchers: BTreeSet::new(),
             at_level: [0; 3],
             levels: None,
@@ -295,6 +299,12 @@ impl Hub {
             Spec::Account { pubkey, .. } => {
                 self.by_account.entry(*pubkey).or_default().insert(id);
             }
+            Spec::Logs {
+                filter: LogsFilter::Mentions(key),
+                ..
+            } => {
+                self.logs_by_mention.entry(*key).or_default().insert(id);
+            }
             Spec::Logs { .. } => {
                 self.logs_watchers.insert(id);
             }
@@ -336,6 +346,10 @@ impl Hub {
         match &sub.spec {
             Spec::Signature { signature, .. } => unindex(&mut self.by_signature, signature, id),
             Spec::Account { pubkey, .. } => unindex(&mut self.by_account, pubkey, id),
+            Spec::Logs {
+                filter: LogsFilter::Mentions(key),
+                ..
+            } => unindex(&mut self.logs_by_mention, key, id),
             Spec::Logs { .. } => {
                 self.logs_watchers.remove(&id);
             }
@@ -454,8 +468,9 @@ impl Hub {
         }
     }
 
-    /// Level `c` reached `top`: notifies what every slot it newly covers holds.
-    fn advance(&mut self, c: Commitment, top: Slot, floor: Slot, out: &mut Vec<Delivery>) {
+    /// The slots level `c` newly covers when it reaches `top`, newest first: `top` and its
+    /// ancestors down to one the level notified, or `floor`.
+    fn newly_covered(&mut self, c: Commitment, top: Slot, floor: Slot) -> Vec<Slot> {
         let l = level(c);
         let mut path = Vec::new();
         let mut s = top;
@@ -466,6 +481,13 @@ impl Hub {
                 _ => break,
             }
         }
+        path
+    }
+
+    /// Level `c` reached `top`: notifies what every slot it newly covers holds.
+    fn advance(&mut self, c: Commitment, top: Slot, floor: Slot, out: &mut Vec<Delivery>) {
+        let l = level(c);
+        let path = self.newly_covered(c, top, floor);
         let mut accounts: BTreeMap<Pubkey, u64> = BTreeMap::new();
         for &slot in path.iter().rev() {
             self.notified[l].insert(slot);
@@ -532,6 +554,10 @@ impl Hub {
     }
 
     fn notify_logs(&self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
+        let logs = |tx: &TxChange| {
+            let value = notification::logs(&tx.signature.to_string(), &tx.err);
+            notification::with_context(changes.slot, value)
+        };
         for &id in &self.logs_watchers {
             let Some(Spec::Logs { filter, commitment }) =
                 self.subscriptions.get(&id).map(|s| &s.spec)
@@ -542,14 +568,32 @@ impl Hub {
                 continue;
             }
             for tx in &changes.transactions {
-                let wanted = match filter {
-                    LogsFilter::All => !tx.is_vote,
-                    LogsFilter::AllWithVotes => true,
-                    LogsFilter::Mentions(key) => tx.accounts.contains(key),
+                if *filter == LogsFilter::AllWithVotes || !tx.is_vote {
+                    self.notify(id, logs(tx), out);
+                }
+            }
+        }
+        if self.logs_by_mention.is_empty() {
+            return;
+        }
+        // Looked up per key a transaction names, not per subscription: thousands of subscriptions
+        // to quiet addresses would otherwise each scan every transaction of every block.
+        for tx in &changes.transactions {
+            for (i, key) in tx.accounts.iter().enumerate() {
+                if tx.accounts[..i].contains(key) {
+                    continue; // a key listed twice notifies once
+                }
+                let Some(ids) = self.logs_by_mention.get(key) else {
+                    continue;
                 };
-                if wanted {
-                    let value = notification::logs(&tx.signature.to_string(), &tx.err);
-                    self.notify(id, notification::with_context(changes.slot, value), out);
+                for &id in ids {
+                    let due = matches!(
+                        self.subscriptions.get(&id).map(|s| &s.spec),
+                        Some(Spec::Logs { commitment, .. }) if *commitment == c
+                    );
+                    if due {
+                        self.notify(id, logs(tx), out);
+                    }
                 }
             }
         }

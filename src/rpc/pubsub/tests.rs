@@ -418,6 +418,18 @@ async fn logs_notifications_by_filter() {
             json!([{"mentions": [recipient.to_string()]}, {"commitment": "processed"}]),
         )
         .await;
+    // The payer is in every transaction, the vote included; at confirmed, nothing yet.
+    let payer_mentions = c
+        .subscribe(
+            "logsSubscribe",
+            json!([{"mentions": [payer.to_string()]}, {"commitment": "processed"}]),
+        )
+        .await;
+    c.subscribe(
+        "logsSubscribe",
+        json!([{"mentions": [recipient.to_string()]}, {"commitment": "confirmed"}]),
+    )
+    .await;
     let transfer = tx(Signature([1; 64]), &[payer, recipient], None);
     let mut vote = tx(Signature([2; 64]), &[payer, Pubkey([21; 32])], None);
     vote.is_vote = true;
@@ -441,7 +453,11 @@ async fn logs_notifications_by_filter() {
         (with_votes, logs(1, json!(null))),
         (with_votes, logs(2, json!(null))),
         (with_votes, logs(3, err.clone())),
+        // Mentions come in block order, each transaction's keys in order.
+        (payer_mentions, logs(1, json!(null))),
         (mentions, logs(1, json!(null))),
+        (payer_mentions, logs(2, json!(null))),
+        (payer_mentions, logs(3, err.clone())),
     ];
     for (id, result) in expected {
         assert_eq!(c.recv().await, notification("logsNotification", id, result));
