@@ -76,7 +76,13 @@ pub(super) fn start_hub(
             // Ends when every sender is gone: the feed task and every connection.
             while let Some(msg) = input.blocking_recv() {
                 let deliveries = match msg {
-                    HubInput::Event(e) => hub.on_event(&e),
+                    HubInput::Event(e) => {
+                        if let ChainEvent::Commitment(levels) = &e {
+                            let due = hub.signatures_due(levels);
+                            deliver(due, &mut edges, &mut hub, &stats, queue_bytes_max);
+                        }
+                        hub.on_event(&e)
+                    }
                     HubInput::Open { connection, edge } => {
                         // Connections that vanished without a Close (their task was dropped).
                         edges.retain(|&c, e| {

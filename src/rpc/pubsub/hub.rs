@@ -484,6 +484,32 @@ impl Hub {
         path
     }
 
+    /// The signature notifications that the commitment event `new` makes due, ahead of the rest
+    /// of its notifications ([`Hub::on_event`] then finds them done): a wallet waiting for its
+    /// transaction should not wait while every account, logs and block notification of the block
+    /// is built (thousands with thousands of subscriptions).
+    pub fn signatures_due(&mut self, new: &CommitmentSlots) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        if self.by_signature.is_empty() {
+            return out;
+        }
+        let floor = self.levels.map_or(new.finalized, |o| o.finalized);
+        for c in LEVELS {
+            if self.at_level[level(c)] == 0 {
+                continue;
+            }
+            for slot in self.newly_covered(c, new.at(c), floor).into_iter().rev() {
+                if let Some(changes) = self.changes(slot) {
+                    self.notify_signatures(c, &changes, &mut out);
+                }
+            }
+        }
+        self.stats
+            .pubsub
+            .set_subscriptions_open(self.subscriptions.len());
+        out
+    }
+
     /// Level `c` reached `top`: notifies what every slot it newly covers holds.
     fn advance(&mut self, c: Commitment, top: Slot, floor: Slot, out: &mut Vec<Delivery>) {
         let l = level(c);
@@ -751,6 +777,53 @@ mod tests {
         assert!(hub.changes.keys().all(|s| s.0 > 12));
         hub.close(1);
         assert_eq!(hub.subscriptions(), 0);
+    }
+
+    #[test]
+    fn signatures_due_come_before_the_rest_of_a_move_and_only_once() {
+        let mut hub = hub();
+        hub.on_event(&levels(10, 10));
+        let subscribe = |hub: &mut Hub, id: u64, spec: Spec| {
+            let call = Call::Subscribe(spec);
+            hub.request(
+                1,
+                Request {
+                    id: Some(json!(id)),
+                    call,
+                },
+            );
+        };
+        let processed = Commitment::Processed;
+        let logs = Spec::Logs {
+            filter: LogsFilter::All,
+            commitment: processed,
+        };
+        subscribe(&mut hub, 1, logs);
+        for slot in [11u8, 12] {
+            let signature = Spec::Signature {
+                signature: Signature([slot; 64]),
+                commitment: processed,
+                received: false,
+            };
+            subscribe(&mut hub, u64::from(slot), signature);
+        }
+        frozen(&mut hub, 11, 10);
+        frozen(&mut hub, 12, 11);
+        let ChainEvent::Commitment(new) = levels(12, 10) else {
+            unreachable!("a commitment event")
+        };
+        let due = hub.signatures_due(&new);
+        let methods = |d: &[Delivery]| -> Vec<String> {
+            d.iter()
+                .map(|d| serde_json::from_str::<Value>(&d.text).unwrap()["method"].to_string())
+                .collect()
+        };
+        assert_eq!(methods(&due), ["\"signatureNotification\""; 2]);
+        assert_eq!(logged_slots(&due), [11, 12]);
+        // The move itself then notifies the rest, and no signature again.
+        let rest = hub.on_event(&ChainEvent::Commitment(new));
+        assert_eq!(methods(&rest), ["\"logsNotification\""; 2]);
+        assert_eq!(hub.subscriptions(), 1);
     }
 
     #[test]
