@@ -60,6 +60,10 @@ pub struct Options {
     pub hashes_per_tick: u64,
     /// Slot length.
     pub slot_ms: u64,
+    /// Load-generator accounts to fund (`blackbook::loadgen::load_account(0..n)`, as localnet does).
+    pub load_accounts: u64,
+    /// Size the sigverify and worker threads from the cores, as localnet does (default: one each).
+    pub sized_threads: bool,
 }
 
 impl Default for Options {
@@ -68,6 +72,8 @@ impl Default for Options {
             accounts: 4,
             hashes_per_tick: 2_000,
             slot_ms: 200,
+            load_accounts: 0,
+            sized_threads: false,
         }
     }
 }
@@ -91,6 +97,16 @@ impl TestValidator {
         funded.extend(accounts.iter().map(|k| GenesisAccount {
             pubkey: Pubkey(k.verifying_key().to_bytes()),
             lamports: ACCOUNT_LAMPORTS,
+        }));
+        funded.extend((0..opts.load_accounts).map(|i| {
+            GenesisAccount {
+                pubkey: Pubkey(
+                    blackbook::loadgen::load_account(i)
+                        .verifying_key()
+                        .to_bytes(),
+                ),
+                lamports: ACCOUNT_LAMPORTS,
+            }
         }));
         let genesis = Genesis {
             cluster_name: "test".into(),
@@ -118,6 +134,11 @@ impl TestValidator {
         // any other validator on the machine, another test's included.
         let [vote_port, tvu_port, repair_port, serve_repair_port] =
             [(); 4].map(|()| free_udp_port());
+        let threads = if opts.sized_threads {
+            ""
+        } else {
+            "sigverify_threads = 1\nworker_threads = 1\n"
+        };
         let config = format!(
             "[network]\nlisten_addr = \"127.0.0.1:{gossip_port}\"\ntpu_addr = \"127.0.0.1:{tpu_port}\"\n\
              tpu_vote_addr = \"127.0.0.1:{vote_port}\"\ntvu_addr = \"127.0.0.1:{tvu_port}\"\n\
@@ -128,7 +149,7 @@ impl TestValidator {
              [storage]\ndata_dir = \"ledger\"\n\n\
              [rpc]\naddr = \"127.0.0.1:{rpc_port}\"\npubsub_addr = \"127.0.0.1:{pubsub_port}\"\n\
              faucet_keypair = \"faucet.json\"\n\n\
-             [performance]\npin_cores = false\nsigverify_threads = 1\nworker_threads = 1\n"
+             [performance]\npin_cores = false\n{threads}"
         );
         let config_path = dir.path().join("blackbook.toml");
         std::fs::write(&config_path, config).unwrap();
@@ -190,6 +211,11 @@ impl TestValidator {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The validator's log so far (for failure messages).

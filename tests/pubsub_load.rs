@@ -1,0 +1,540 @@
+//! Opt-in measurement of PubSub's targets against a real node: "10,000 open subscriptions on one
+//! node cost ≤ 100 MiB and do not slow block production (compare tx/s with and without them)", and
+//! how soon a signature notification follows the block reaching its commitment.
+//!
+//! ```sh
+//! cargo test --release --test pubsub_load -- --ignored --nocapture
+//! ```
+//!
+//! One validator (400 ms slots, threads sized as `localnet` sizes them) and the load generator
+//! `localnet` drives (closed loop, one signing thread, 1,024 accounts) share the machine with this
+//! client. The 10,000 subscriptions go over 100 WebSocket connections of 100 (the node takes 1,000
+//! connections of at most 1,000 subscriptions; over 10 connections of 1,000, each block's
+//! notifications reached a connection as one burst of ≈ 500 messages, half its send queue, and a
+//! client sharing the 2 cores with the node fell behind and was disconnected as slow, as designed),
+//! a quarter of each kind, all at `confirmed`:
+//! `signatureSubscribe` on signatures never sent (a wallet waiting), `accountSubscribe` on every load
+//! account (each written in nearly every block) and then on addresses nothing touches,
+//! `logsSubscribe` mentioning 250 load accounts and then idle addresses, and `slotSubscribe`. The
+//! client reads and counts every notification.
+//!
+//! Memory: the node's `VmRSS` (`/proc/PID/status`) idle before the subscriptions, with them, and
+//! after they close; then under load. Throughput: transfers seen in confirmed blocks per second over
+//! three equal windows of one run — without, with, and again without the subscriptions (the third
+//! shows the drift of a growing ledger). Latency: a probe transfer every 2 s, in every window,
+//! watched by `signatureSubscribe` and by `getSignatureStatuses` polled every 2 ms; the figure is
+//! when the notification arrived minus when polling first saw the transaction confirmed — the node
+//! has no clock on its notifications, so this is the closest outside view of "leaves the node within
+//! 10 ms of the block reaching the commitment" (±2 ms of polling, plus one RPC round trip).
+//!
+//! Measured 2026-12-04 (release, the 2-core reference machine, while another engineer's builds
+//! kept the load average at 3–6; two runs):
+//! - Memory: idle node 69–71 MiB, with the 10,000 subscriptions 95–96 MiB (+24.0 / +27.1 MiB,
+//!   0.24 / 0.27 of the 100 MiB limit), 82–87 MiB once closed. Over 10 connections of 1,000:
+//!   +14.5 MiB. Opened under load: +35.5 / +51.2 MiB; the node's RSS grows with the load itself,
+//!   subscriptions or not (≈ 0.7 GiB after the warm-up, ≈ 1.5 GiB 100 s later).
+//! - Block production, confirmed tx/s without / with / without again: 9,719 / 8,915 (−8.3 %) /
+//!   9,969 and 9,720 / 8,891 (−8.5 %) / 9,432, the client reading 10.8 k notifications a second.
+//!   The node used one core's worth of CPU in every window (100 % / 102 % / 104 %): on a machine
+//!   with no idle core, the notifications' work displaced transactions.
+//! - Signature notification minus polling (15 probes a window), p50 / max: without −1.2 / 4.1 ms,
+//!   with 7.6 / 39.0 ms, again 0.1 / 9.1 ms; the other run −0.4 / 22.3, −0.1 / 42.0, 4.8 / 24.2 ms.
+//!   Before signature notifications went out ahead of the rest of a commitment move, and before
+//!   `logsSubscribe` mentions were indexed by key, the same run gave p50 22 ms and 85 ms with the
+//!   subscriptions.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use blackbook::loadgen::{load_account, LoadConfig, LoadGenerator, TpuTargets};
+use blackbook::rpc::pubsub::{CONNECTIONS_MAX, SUBSCRIPTIONS_PER_CONNECTION_MAX};
+use common::{Options, TestValidator};
+use dataplane::txn::build_transfer;
+use dataplane::types::{Pubkey, Signature};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Subscriptions held open.
+const SUBSCRIPTIONS: usize = 10_000;
+/// WebSocket connections that carry them.
+const CONNECTIONS: usize = 100;
+/// Funded accounts the load generator sends between (`localnet`'s default).
+const LOAD_ACCOUNTS: u64 = 1_024;
+/// `logsSubscribe` subscriptions that mention a load account (the rest mention idle addresses).
+const ACTIVE_LOGS_SUBSCRIPTIONS: usize = 250;
+/// Load before the first window, so the node and the closed loop settle.
+const WARM_UP: Duration = Duration::from_secs(10);
+/// Each throughput window.
+const WINDOW: Duration = Duration::from_secs(30);
+/// Time given to the node after subscriptions open or close, before RSS is read.
+const SETTLE: Duration = Duration::from_secs(3);
+/// One probe transfer this often.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+/// `getSignatureStatuses` polling period of a probe.
+const PROBE_POLL: Duration = Duration::from_millis(2);
+/// Lamports each probe transfer moves.
+const PROBE_LAMPORTS: u64 = 1_000_000;
+/// How long any awaited message may take.
+const WAIT: Duration = Duration::from_secs(30);
+/// The memory target for the subscriptions.
+const SUBSCRIPTIONS_RSS_LIMIT_MIB: f64 = 100.0;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The node's resident set, in MiB.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status");
+    kib / 1024.0
+}
+
+fn idle_address(tag: &str, i: usize) -> Pubkey {
+    Pubkey(dataplane::types::Hash::hashv(&[tag.as_bytes(), &i.to_le_bytes()]).0)
+}
+
+fn load_address(i: u64) -> Pubkey {
+    Pubkey(load_account(i % LOAD_ACCOUNTS).verifying_key().to_bytes())
+}
+
+/// The `i`-th of the 10,000 subscriptions: (method, params).
+fn subscription(i: usize) -> (&'static str, Value) {
+    let quarter = SUBSCRIPTIONS / 4;
+    let (kind, k) = (i / quarter, i % quarter);
+    let confirmed = json!({"commitment": "confirmed"});
+    match kind {
+        0 => {
+            let mut never_sent = [0u8; 64];
+            never_sent[..32].copy_from_slice(&idle_address("signature", k).0);
+            never_sent[32..].copy_from_slice(&idle_address("signature tail", k).0);
+            (
+                "signatureSubscribe",
+                json!([Signature(never_sent).to_string(), confirmed]),
+            )
+        }
+        1 => {
+            let address = if (k as u64) < LOAD_ACCOUNTS {
+                load_address(k as u64)
+            } else {
+                idle_address("account", k)
+            };
+            let config = json!({"commitment": "confirmed", "encoding": "base64"});
+            ("accountSubscribe", json!([address.to_string(), config]))
+        }
+        2 => {
+            let address = if k < ACTIVE_LOGS_SUBSCRIPTIONS {
+                load_address(k as u64)
+            } else {
+                idle_address("logs", k)
+            };
+            let filter = json!({"mentions": [address.to_string()]});
+            ("logsSubscribe", json!([filter, confirmed]))
+        }
+        _ => ("slotSubscribe", json!([])),
+    }
+}
+
+/// Sends one request and returns its answer, counting the notifications that arrive first.
+async fn call(ws: &mut Ws, id: u64, method: &str, params: Value, notified: &AtomicU64) -> Value {
+    let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+    ws.send(Message::Text(req.to_string().into()))
+        .await
+        .expect("send");
+    loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("an answer in time")
+            .expect("connection open")
+            .expect("a frame");
+        let Message::Text(text) = msg else { continue };
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        if v.get("id").is_some() {
+            return v;
+        }
+        notified.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Open subscriptions, their connections read by tasks that count notifications.
+struct Subscribers {
+    close: tokio::sync::watch::Sender<bool>,
+    /// Each reader: whether its connection was still open when closed here.
+    readers: Vec<tokio::task::JoinHandle<bool>>,
+    notified: Arc<AtomicU64>,
+}
+
+impl Subscribers {
+    /// Opens [`CONNECTIONS`] connections and [`SUBSCRIPTIONS`] subscriptions; returns how long
+    /// subscribing took.
+    async fn open(ws_url: &str) -> (Subscribers, Duration) {
+        assert!(CONNECTIONS <= CONNECTIONS_MAX);
+        assert!(SUBSCRIPTIONS.div_ceil(CONNECTIONS) <= SUBSCRIPTIONS_PER_CONNECTION_MAX);
+        let started = Instant::now();
+        let notified = Arc::new(AtomicU64::new(0));
+        let mut opening = Vec::new();
+        for c in 0..CONNECTIONS {
+            let url = ws_url.to_string();
+            let notified = notified.clone();
+            opening.push(tokio::spawn(async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(url)
+                    .await
+                    .expect("connect");
+                let share =
+                    (c * SUBSCRIPTIONS / CONNECTIONS)..((c + 1) * SUBSCRIPTIONS / CONNECTIONS);
+                // Interleaved, so every connection holds each kind.
+                for (n, i) in share.enumerate() {
+                    let i = (i % CONNECTIONS) * (SUBSCRIPTIONS / CONNECTIONS) + i / CONNECTIONS;
+                    let (method, params) = subscription(i);
+                    let answer = call(&mut ws, n as u64, method, params, &notified).await;
+                    assert!(answer["result"].is_u64(), "{method}: {answer}");
+                }
+                ws
+            }));
+        }
+        let mut sockets = Vec::new();
+        for o in opening {
+            sockets.push(o.await.expect("subscriber task"));
+        }
+        let took = started.elapsed();
+        let (close, closed) = tokio::sync::watch::channel(false);
+        let readers = sockets
+            .into_iter()
+            .map(|mut ws| {
+                let notified = notified.clone();
+                let mut closed = closed.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = closed.changed() => {
+                                let _ = ws.close(None).await;
+                                return true;
+                            }
+                            msg = ws.next() => match msg {
+                                Some(Ok(Message::Text(_))) => {
+                                    notified.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Some(Ok(_)) => {}
+                                other => {
+                                    eprintln!("subscriber connection ended: {other:?}");
+                                    return false;
+                                }
+                            },
+                        }
+                    }
+                })
+            })
+            .collect();
+        let subscribers = Subscribers {
+            close,
+            readers,
+            notified,
+        };
+        (subscribers, took)
+    }
+
+    /// Closes the connections; returns the notifications read and how many connections the node
+    /// had ended before.
+    async fn close(self) -> (u64, usize) {
+        let _ = self.close.send(true);
+        let mut ended = 0;
+        for r in self.readers {
+            if !r.await.expect("reader task") {
+                ended += 1;
+            }
+        }
+        (self.notified.load(Ordering::Relaxed), ended)
+    }
+}
+
+/// Probe results: notification arrival minus polling's first sight of `confirmed`, in ms.
+#[derive(Default)]
+struct Probes {
+    lags_ms: Mutex<Vec<f64>>,
+}
+
+/// One JSON-RPC call's result, over `agent`'s kept-alive connections (polling every 2 ms on a new
+/// connection each time would pile up sockets in TIME_WAIT).
+fn post(agent: &ureq::Agent, rpc_url: &str, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let v: Value = agent
+        .post(rpc_url)
+        .send_json(&body)
+        .expect("RPC call")
+        .into_body()
+        .read_json()
+        .expect("RPC JSON");
+    v["result"].clone()
+}
+
+/// One probe: subscribe, send, poll; records the notification's lag behind polling.
+async fn probe(
+    ws: &mut Ws,
+    id: &mut u64,
+    agent: &ureq::Agent,
+    rpc_url: &str,
+    from: &ed25519_dalek::SigningKey,
+) -> f64 {
+    let blockhash: dataplane::types::Hash = post(
+        agent,
+        rpc_url,
+        "getLatestBlockhash",
+        json!([{"commitment": "confirmed"}]),
+    )["value"]["blockhash"]
+        .as_str()
+        .expect("blockhash")
+        .parse()
+        .expect("base58 blockhash");
+    let to = idle_address("probe", *id as usize);
+    let wire = build_transfer(from, &to, PROBE_LAMPORTS, &blockhash);
+    let signature = bs58::encode(&wire[1..65]).into_string();
+    *id += 1;
+    let ignored = AtomicU64::new(0);
+    let params = json!([signature, {"commitment": "confirmed"}]);
+    let answer = call(ws, *id, "signatureSubscribe", params, &ignored).await;
+    assert!(answer["result"].is_u64(), "{answer}");
+    let poller = {
+        let (agent, rpc_url, signature) = (agent.clone(), rpc_url.to_string(), signature.clone());
+        let deadline = Instant::now() + WAIT;
+        tokio::task::spawn_blocking(move || loop {
+            assert!(
+                Instant::now() < deadline,
+                "{signature} not confirmed in time"
+            );
+            let s = post(
+                &agent,
+                &rpc_url,
+                "getSignatureStatuses",
+                json!([[signature]]),
+            );
+            let level = &s["value"][0]["confirmationStatus"];
+            if level == "confirmed" || level == "finalized" {
+                return Instant::now();
+            }
+            std::thread::sleep(PROBE_POLL);
+        })
+    };
+    let sent = post(
+        agent,
+        rpc_url,
+        "sendTransaction",
+        json!([bs58::encode(&wire).into_string()]),
+    );
+    assert_eq!(sent, json!(signature));
+    let notified_at = loop {
+        let msg = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("a signature notification in time")
+            .expect("connection open")
+            .expect("a frame");
+        if let Message::Text(t) = msg {
+            let v: Value = serde_json::from_str(&t).expect("JSON");
+            if v["method"] == "signatureNotification" {
+                break Instant::now();
+            }
+        }
+    };
+    let polled_at = poller.await.expect("poller");
+    if notified_at >= polled_at {
+        (notified_at - polled_at).as_secs_f64() * 1e3
+    } else {
+        -((polled_at - notified_at).as_secs_f64() * 1e3)
+    }
+}
+
+/// Probes every [`PROBE_EVERY`] until `stop`, into `probes`.
+async fn probe_loop(
+    ws_url: String,
+    rpc_url: String,
+    from: ed25519_dalek::SigningKey,
+    probes: Arc<Probes>,
+    stop: Arc<AtomicBool>,
+) {
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("connect");
+    let agent = ureq::Agent::new_with_defaults();
+    let mut id = 1_000_000;
+    while !stop.load(Ordering::Relaxed) {
+        let next = Instant::now() + PROBE_EVERY;
+        let lag = probe(&mut ws, &mut id, &agent, &rpc_url, &from).await;
+        probes.lags_ms.lock().unwrap().push(lag);
+        tokio::time::sleep_until(next.into()).await;
+    }
+}
+
+/// The machine's 1-minute load average (other work on the 2 cores skews a window's tx/s).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// CPU seconds process `pid` has used (user + system, from `/proc/PID/stat`).
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// Confirmed transfers per second over one window, with the window's probe lags; prints the
+/// machine's load and the CPU the node and this process (load generator and subscribers) used.
+async fn window(
+    name: &str,
+    node_pid: u32,
+    load: &LoadGenerator,
+    probes: &Probes,
+) -> (f64, Vec<f64>) {
+    probes.lags_ms.lock().unwrap().clear();
+    let node = node_pid.to_string();
+    let before = load.stats().confirmed.load(Ordering::Relaxed);
+    let (load_before, node_cpu, own_cpu) = (load_average(), cpu_secs(&node), cpu_secs("self"));
+    tokio::time::sleep(WINDOW).await;
+    let after = load.stats().confirmed.load(Ordering::Relaxed);
+    let lags = std::mem::take(&mut *probes.lags_ms.lock().unwrap());
+    let secs = WINDOW.as_secs_f64();
+    eprintln!(
+        "window {name}: load average {load_before} -> {}; node CPU {:.0} %, this process \
+         (load generator, subscribers) {:.0} %",
+        load_average(),
+        (cpu_secs(&node) - node_cpu) / secs * 100.0,
+        (cpu_secs("self") - own_cpu) / secs * 100.0,
+    );
+    ((after - before) as f64 / secs, lags)
+}
+
+fn describe_lags(lags: &[f64]) -> String {
+    if lags.is_empty() {
+        return "no probes".into();
+    }
+    let mut sorted = lags.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "{} probes, notification minus polling: min {:.1} ms, p50 {:.1} ms, max {:.1} ms",
+        sorted.len(),
+        at(0.0),
+        at(0.5),
+        at(1.0)
+    )
+}
+
+#[test]
+#[ignore = "a measurement of several minutes: cargo test --release --test pubsub_load -- --ignored --nocapture"]
+fn ten_thousand_subscriptions_memory_and_block_production() {
+    let node = TestValidator::start(Options {
+        slot_ms: 400,
+        load_accounts: LOAD_ACCOUNTS,
+        sized_threads: true,
+        ..Options::default()
+    });
+    let pid = node.pid().expect("running");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        tokio::time::sleep(SETTLE).await;
+        let idle = rss_mib(pid);
+        let (subscribers, took) = Subscribers::open(&node.ws_url).await;
+        tokio::time::sleep(SETTLE).await;
+        let idle_with = rss_mib(pid);
+        assert_eq!(
+            node.metric("blackbook_pubsub_subscriptions"),
+            SUBSCRIPTIONS as u64
+        );
+        let (_, ended_idle) = subscribers.close().await;
+        tokio::time::sleep(SETTLE).await;
+        let idle_after = rss_mib(pid);
+        eprintln!(
+            "idle node: RSS {idle:.1} MiB; {SUBSCRIPTIONS} subscriptions over {CONNECTIONS} \
+             connections opened in {took:.1?}: {idle_with:.1} MiB (+{:.1} MiB, {:.2} of the \
+             {SUBSCRIPTIONS_RSS_LIMIT_MIB} MiB limit); closed: {idle_after:.1} MiB",
+            idle_with - idle,
+            (idle_with - idle) / SUBSCRIPTIONS_RSS_LIMIT_MIB,
+        );
+
+        let load = LoadGenerator::start(LoadConfig {
+            tpu: TpuTargets::single(node.tpu_addr),
+            rpc_url: node.rpc_url.clone(),
+            accounts: LOAD_ACCOUNTS,
+            tps: None,
+            signer_threads: 1,
+        })
+        .expect("load generator");
+        let probes = Arc::new(Probes::default());
+        let stop_probes = Arc::new(AtomicBool::new(false));
+        let prober = tokio::spawn(probe_loop(
+            node.ws_url.clone(),
+            node.rpc_url.clone(),
+            node.accounts[0].clone(),
+            probes.clone(),
+            stop_probes.clone(),
+        ));
+        tokio::time::sleep(WARM_UP).await;
+
+        let (without, lags_without) = window("without", pid, &load, &probes).await;
+        let loaded = rss_mib(pid);
+        let (subscribers, took) = Subscribers::open(&node.ws_url).await;
+        tokio::time::sleep(SETTLE).await;
+        let loaded_with = rss_mib(pid);
+        let (with, lags_with) = window("with", pid, &load, &probes).await;
+        let loaded_with_end = rss_mib(pid);
+        let slow = node.metric("blackbook_pubsub_dropped_total{reason=\"slow_client\"}");
+        let lagged = node.metric("blackbook_pubsub_dropped_total{reason=\"events_lagged\"}");
+        let (notified, ended) = subscribers.close().await;
+        tokio::time::sleep(SETTLE).await;
+        let (again, lags_again) = window("without again", pid, &load, &probes).await;
+        let loaded_after = rss_mib(pid);
+        stop_probes.store(true, Ordering::Relaxed);
+        prober.await.expect("probe task");
+        let stats = load.stop();
+
+        eprintln!(
+            "under load: RSS {loaded:.1} MiB; subscriptions opened in {took:.1?}: \
+             {loaded_with:.1} MiB (+{:.1} MiB), {loaded_with_end:.1} MiB after the window; \
+             closed: {loaded_after:.1} MiB after the last window",
+            loaded_with - loaded
+        );
+        eprintln!(
+            "confirmed tx/s over {WINDOW:?} windows: without {without:.0}, with {with:.0} \
+             ({:+.1} %), without again {again:.0}; {notified} notifications read \
+             ({:.0}/s), connections the node ended {ended} (slow_client drops {slow}, \
+             events_lagged {lagged}); {} confirmed in all, \
+             latency p50 {:.0} ms p99 {:.0} ms",
+            (with / without - 1.0) * 100.0,
+            notified as f64 / (WINDOW + SETTLE).as_secs_f64(),
+            stats.confirmed.load(Ordering::Relaxed),
+            stats.latency_ms(50.0),
+            stats.latency_ms(99.0),
+        );
+        eprintln!("signature probes without: {}", describe_lags(&lags_without));
+        eprintln!("signature probes with:    {}", describe_lags(&lags_with));
+        eprintln!("signature probes again:   {}", describe_lags(&lags_again));
+        assert_eq!(
+            ended_idle + ended,
+            0,
+            "the node ended subscriber connections"
+        );
+    });
+}
