@@ -189,6 +189,9 @@ pub struct SimReport {
     pub wall_ms: u64,
     /// The command that reproduces this run.
     pub reproduce: String,
+    /// Slot length, virtual ms.
+    #[serde(skip)]
+    pub slot_ms: u64,
     /// Partitions and crashes, in words.
     pub notes: Vec<String>,
     /// When the highest honest root moved: (virtual ms since genesis, slot).
@@ -286,12 +289,32 @@ impl SimReport {
             digest: format!("{digest:016x}"),
             wall_ms,
             reproduce: reproduce_command(config),
+            slot_ms,
             notes: checker.notes().to_vec(),
             root_times: times.to_vec(),
             commitments: finals.clone(),
             evidence_nodes: evidence,
             duplicate_instances: dup,
         }
+    }
+
+    /// The highest honest root reached by the start of `slot`.
+    pub fn root_at(&self, slot: u64) -> u64 {
+        let t = super::world::GENESIS_UNIX_MS + slot * self.slot_ms;
+        self.root_times
+            .iter()
+            .take_while(|(at, _)| *at <= t)
+            .map(|(_, s)| s.0)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The slot during which the highest honest root first passed `slot`, if it did.
+    pub fn first_root_above(&self, slot: u64) -> Option<u64> {
+        self.root_times
+            .iter()
+            .find(|(_, s)| s.0 > slot)
+            .map(|(t, _)| (t - super::world::GENESIS_UNIX_MS) / self.slot_ms.max(1))
     }
 
     /// The report without wall time, for comparing two runs of one seed.

@@ -1,9 +1,13 @@
 //! Named scenarios: a fault plan applied to a base configuration (size, seed, links).
 //!
 //! Fault times are given in slots and scale with nothing: a scenario needs enough slots to play out
-//! (each names its minimum). The tests beside them assert what each must show.
+//! (each names its minimum). [`check`] says whether a run showed what its scenario must show (the
+//! tests beside them run it for the CI seeds, `blackbook simulate` for every seed it runs).
+
+use std::collections::HashSet;
 
 use super::world::{Action, Behavior, SimConfig, TowerFate};
+use super::SimReport;
 
 /// Every scenario name, for `blackbook simulate --scenario`.
 pub const NAMES: &[&str] = &[
@@ -61,7 +65,10 @@ pub fn apply(name: &str, base: SimConfig) -> Result<SimConfig, String> {
         "partition-50-50" => {
             need(420, 2, &c)?;
             let (a, b) = split(n, 50);
-            c.actions = vec![(40, Action::Partition(vec![a, b])), (340, Action::Heal)];
+            c.actions = vec![
+                (SPLIT_AT, Action::Partition(vec![a, b])),
+                (HEAL_50_50, Action::Heal),
+            ];
         }
         "kill-heaviest-partition" => {
             need(200, 8, &c)?;
@@ -124,6 +131,131 @@ pub fn apply(name: &str, base: SimConfig) -> Result<SimConfig, String> {
         }
     }
     Ok(c)
+}
+
+/// Slot at which the partition scenarios split the cluster.
+const SPLIT_AT: u64 = 40;
+/// Slot at which `partition-50-50` heals (held for 300 slots).
+const HEAL_50_50: u64 = 340;
+/// Slots within which `partition-50-50` must root again after its heal.
+const ROOT_AFTER_HEAL_SLOTS: u64 = 64;
+
+/// Whether `r` shows what its scenario must show beyond safety (which the checker holds every run
+/// to): liveness, skips, evidence. An error says what it did not show.
+pub fn check(r: &SimReport) -> Result<(), String> {
+    let slots = r.slots;
+    let root_min_at_least = |margin: u64| {
+        let want = slots.saturating_sub(margin);
+        if r.root_min >= want {
+            Ok(())
+        } else {
+            Err(format!(
+                "the lowest honest root is {}, want at least {want} (slots - {margin})",
+                r.root_min
+            ))
+        }
+    };
+    let expect = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    match r.scenario.as_str() {
+        "no-faults" => {
+            expect(
+                r.skipped_slots == 0,
+                format!("{} slots skipped", r.skipped_slots),
+            )?;
+            root_min_at_least(40)?;
+            // Every honest node ends on one root chain (the checker holds them to it); at most the
+            // newest root is still on its way to some.
+            let roots: HashSet<_> = r.commitments.values().map(|c| c.root).collect();
+            expect(roots.len() <= 2, format!("final roots differ: {roots:?}"))
+        }
+        "leader-crash" => {
+            expect(
+                (1..=12).contains(&r.skipped_slots),
+                format!("{} slots skipped, want 1..=12", r.skipped_slots),
+            )?;
+            root_min_at_least(40)?;
+            expect(
+                r.finalized_lag_slots.max <= 48,
+                format!("finalized lag reached {} slots", r.finalized_lag_slots.max),
+            )
+        }
+        "partition-70-30" => {
+            // The 70 % side keeps rooting during the split (40..140); a third of its slots belong
+            // to the cut-off leaders, so its root trails by more than 32 slots.
+            let during = r.root_at(138);
+            expect(
+                during >= 70,
+                format!("root {during} at slot 138, want ≥ 70"),
+            )?;
+            root_min_at_least(40)
+        }
+        "partition-50-50" => {
+            let during = r.root_at(HEAL_50_50);
+            expect(
+                during <= SPLIT_AT,
+                format!("rooted {during} during the split"),
+            )?;
+            let first = r.first_root_above(r.root_at(SPLIT_AT + 1).max(SPLIT_AT));
+            let want = HEAL_50_50 + ROOT_AFTER_HEAL_SLOTS;
+            expect(
+                first.is_some_and(|s| s <= want),
+                format!("first root after the heal (slot {HEAL_50_50}) in slot {first:?}, want ≤ {want}"),
+            )
+        }
+        "partition-60-40" => {
+            // The reference document says the 60 % side finalizes; with a 2/3 supermajority it
+            // cannot. Nothing new roots during the split (40..140).
+            let during = r.root_at(139);
+            expect(
+                during <= SPLIT_AT,
+                format!("rooted {during} during the split"),
+            )?;
+            root_min_at_least(48)
+        }
+        "kill-heaviest-partition" | "switch-with-gossip-votes" => {
+            // The survivors (or the 65 % side, which alone cannot root) need the others to switch.
+            let margin = if r.scenario == "kill-heaviest-partition" {
+                80
+            } else {
+                60
+            };
+            let want = slots.saturating_sub(margin);
+            expect(
+                r.root_max >= want,
+                format!("root {}, want ≥ {want}: nobody switched", r.root_max),
+            )
+        }
+        "restart-rolled-back-tower" | "restart-lost-tower" => root_min_at_least(48),
+        "equivocating-leader" => {
+            expect(
+                r.nodes_with_duplicate_proofs >= r.validators / 2,
+                format!(
+                    "{} honest nodes hold a duplicate proof",
+                    r.nodes_with_duplicate_proofs
+                ),
+            )?;
+            root_min_at_least(48)
+        }
+        "double-voter" => {
+            expect(
+                r.nodes_with_evidence >= r.validators / 2,
+                format!("{} honest nodes hold evidence", r.nodes_with_evidence),
+            )?;
+            root_min_at_least(48)
+        }
+        "byzantine-mix" => {
+            root_min_at_least(60)?;
+            expect(
+                r.gossip_rejected > 0,
+                "no forged or replayed record was refused".into(),
+            )?;
+            expect(
+                !r.duplicate_instances.is_empty(),
+                "the older twin never learnt of the other instance".into(),
+            )
+        }
+        other => Err(format!("unknown scenario {other:?}")),
+    }
 }
 
 #[cfg(test)]
