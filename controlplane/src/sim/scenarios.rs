@@ -60,7 +60,10 @@ pub fn apply(name: &str, base: SimConfig) -> Result<SimConfig, String> {
             let share = if name == "partition-70-30" { 70 } else { 60 };
             need(if share == 70 { 200 } else { 400 }, 4, &c)?;
             let (a, b) = split(n, share);
-            c.actions = vec![(40, Action::Partition(vec![a, b])), (140, Action::Heal)];
+            c.actions = vec![
+                (SPLIT_AT, Action::Partition(vec![a, b])),
+                (HEAL_70_30, Action::Heal),
+            ];
         }
         "partition-50-50" => {
             need(420, 2, &c)?;
@@ -82,9 +85,12 @@ pub fn apply(name: &str, base: SimConfig) -> Result<SimConfig, String> {
                 stakes[i] = 110;
             }
             c.stakes = Some(stakes);
-            c.actions = vec![(40, Action::Partition(groups.clone())), (80, Action::Heal)];
+            c.actions = vec![
+                (SPLIT_AT, Action::Partition(groups.clone())),
+                (KILL_AT, Action::Heal),
+            ];
             c.actions
-                .extend(groups[0].iter().map(|&i| (80, Action::Crash(i))));
+                .extend(groups[0].iter().map(|&i| (KILL_AT, Action::Crash(i))));
         }
         "switch-with-gossip-votes" => {
             need(200, 6, &c)?;
@@ -135,6 +141,14 @@ pub fn apply(name: &str, base: SimConfig) -> Result<SimConfig, String> {
 
 /// Slot at which the partition scenarios split the cluster.
 const SPLIT_AT: u64 = 40;
+/// Slot at which `partition-70-30` and `partition-60-40` heal.
+const HEAL_70_30: u64 = 140;
+/// Slots the 70 % side's root must advance in each half of its split.
+const ROOT_ADVANCE_PER_HALF: u64 = 16;
+/// Slot at which `kill-heaviest-partition` heals and kills the heaviest group.
+const KILL_AT: u64 = 80;
+/// Slots within which the survivors must root again after the kill.
+const KILL_ROOT_AFTER_SLOTS: u64 = 96;
 /// Slot at which `partition-50-50` heals (held for 300 slots).
 const HEAL_50_50: u64 = 340;
 /// Slots within which `partition-50-50` must root again after its heal.
@@ -180,12 +194,20 @@ pub fn check(r: &SimReport) -> Result<(), String> {
             )
         }
         "partition-70-30" => {
-            // The 70 % side keeps rooting during the split (40..140); a third of its slots belong
-            // to the cut-off leaders, so its root trails by more than 32 slots.
-            let during = r.root_at(138);
+            // The 70 % side keeps rooting during the split: its root moves on in each half of it.
+            // (A third of its slots belong to the cut-off leaders, so its root trails by more
+            // than 32 slots: 40 seeds rooted 27..42 by slot 90 and 67..90 by slot 139.)
+            let half = SPLIT_AT + HEAL_70_30.saturating_sub(SPLIT_AT) / 2;
+            let marks = [SPLIT_AT, half, HEAL_70_30 - 1].map(|s| r.root_at(s));
             expect(
-                during >= 70,
-                format!("root {during} at slot 138, want ≥ 70"),
+                marks
+                    .windows(2)
+                    .all(|w| w[1] >= w[0] + ROOT_ADVANCE_PER_HALF),
+                format!(
+                    "roots {marks:?} at slots {SPLIT_AT}, {half}, {}: the majority stopped \
+                     rooting during the split (want {ROOT_ADVANCE_PER_HALF}+ slots a half)",
+                    HEAL_70_30 - 1
+                ),
             )?;
             root_min_at_least(40)
         }
@@ -205,21 +227,35 @@ pub fn check(r: &SimReport) -> Result<(), String> {
         "partition-60-40" => {
             // The reference document says the 60 % side finalizes; with a 2/3 supermajority it
             // cannot. Nothing new roots during the split (40..140).
-            let during = r.root_at(139);
+            let during = r.root_at(HEAL_70_30 - 1);
             expect(
                 during <= SPLIT_AT,
                 format!("rooted {during} during the split"),
             )?;
             root_min_at_least(48)
         }
-        "kill-heaviest-partition" | "switch-with-gossip-votes" => {
-            // The survivors (or the 65 % side, which alone cannot root) need the others to switch.
-            let margin = if r.scenario == "kill-heaviest-partition" {
-                80
-            } else {
-                60
-            };
-            let want = slots.saturating_sub(margin);
+        "kill-heaviest-partition" => {
+            // The three survivors' groups (73 % of the stake, barely above 2/3, so every survivor
+            // must switch onto one fork before anything roots) root again, and go on rooting.
+            // 40 seeds: the first new root 3..71 slots after the heal, the final root 168..229.
+            let first = r.first_root_above(r.root_at(KILL_AT));
+            let want = KILL_AT + KILL_ROOT_AFTER_SLOTS;
+            expect(
+                first.is_some_and(|s| s <= want),
+                format!("first root after the kill (slot {KILL_AT}) in slot {first:?}, want ≤ {want}: nobody switched"),
+            )?;
+            let want = slots.saturating_sub(100);
+            expect(
+                r.root_max >= want,
+                format!(
+                    "root {}, want ≥ {want} (slots - 100): rooting stopped",
+                    r.root_max
+                ),
+            )
+        }
+        "switch-with-gossip-votes" => {
+            // The 65 % side alone cannot root; it needs the minority to switch, proven by gossip.
+            let want = slots.saturating_sub(60);
             expect(
                 r.root_max >= want,
                 format!("root {}, want ≥ {want}: nobody switched", r.root_max),
