@@ -179,8 +179,9 @@ pub struct SimReport {
     pub nodes_with_evidence: usize,
     /// Honest nodes that saw a duplicate-slot proof.
     pub nodes_with_duplicate_proofs: usize,
-    /// Gossip records honest nodes refused (all reasons).
-    pub gossip_rejected: u64,
+    /// Gossip records honest nodes refused, by reason (`duplicate` and `stale` are ordinary:
+    /// a record that came by two paths; `bad_signature` and `unknown_origin` are forgeries).
+    pub gossip_rejected: BTreeMap<String, u64>,
     /// The honest cores' counters, summed.
     pub core: crate::node::NodeStats,
     /// Digest of everything the cores did, in order: equal for equal seeds.
@@ -221,7 +222,7 @@ impl SimReport {
         wall_ms: u64,
         evidence_nodes: usize,
         duplicate_nodes: usize,
-        gossip_rejected: u64,
+        gossip_rejected: BTreeMap<String, u64>,
         core: crate::node::NodeStats,
     ) -> SimReport {
         let chain = checker.chain();

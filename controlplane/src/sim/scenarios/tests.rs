@@ -109,6 +109,11 @@ fn a_run_that_does_not_show_its_scenario_fails_the_check() {
     stalled.root_min = 10;
     let e = check(&stalled).unwrap_err();
     assert!(e.contains("lowest honest root is 10"), "{e}");
+    // A fault-free run refuses no forged gossip, so it does not show the byzantine mix.
+    let mut byzantine = report.clone();
+    byzantine.scenario = "byzantine-mix".into();
+    let e = check(&byzantine).unwrap_err();
+    assert!(e.contains("nothing refused as bad_signature"), "{e}");
     let mut unknown = report;
     unknown.scenario = "no-such".into();
     assert!(check(&unknown).is_err());
