@@ -7,8 +7,10 @@
 //! block or transaction is returned at a commitment only if its slot is on that commitment's chain;
 //! a slot below it that is not answers as skipped.
 
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use dataplane::bank::{Bank, TxError};
@@ -18,16 +20,18 @@ use dataplane::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use dataplane::metrics::{Reject, RejectCounters};
 use dataplane::sigverify::verify_txn;
 use dataplane::store::Store;
-use dataplane::txn::{build_transfer, Txn, TxnError};
+use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
 use crate::cluster_view::ClusterView;
+use crate::perf_samples::{PerfCounts, PerfSample, PerfSampler};
 use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
-    BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment, EntryRecord, EpochInfo,
-    SignatureStatus, SubmitError, TransactionRecord,
+    AddressSignatureRecord, BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment,
+    EntryRecord, EpochInfo, SignatureStatus, SimulateOptions, Simulation, SubmitError,
+    TransactionRecord,
 };
 use controlplane::schedule::Schedules;
 use std::collections::{BTreeMap, HashMap};
@@ -67,8 +71,23 @@ pub struct NodeChain {
     pub schedules: Mutex<Schedules>,
     /// Stake by validator identity (from the genesis).
     pub stakes: HashMap<Pubkey, u64>,
+    /// `getLargestAccounts` answers by commitment, with when they were computed.
+    pub largest_accounts: Mutex<HashMap<Commitment, LargestAccounts>>,
     /// Where PubSub hears of transactions this node accepts.
     pub feed: EventFeed,
+    /// `getRecentPerformanceSamples`' ring, fed by [`NodeChain::sample_performance`].
+    pub perf_samples: Mutex<PerfSampler>,
+}
+
+/// How long a `getLargestAccounts` answer is reused: it walks every account.
+pub const LARGEST_ACCOUNTS_CACHE_SECS: u64 = 30;
+
+/// A cached `getLargestAccounts` answer.
+#[derive(Debug, Clone)]
+pub struct LargestAccounts {
+    computed: std::time::Instant,
+    slot: Slot,
+    accounts: Vec<(Pubkey, u64)>,
 }
 
 fn block_time_secs(ms: u64) -> Option<i64> {
@@ -76,6 +95,20 @@ fn block_time_secs(ms: u64) -> Option<i64> {
 }
 
 impl NodeChain {
+    /// Takes a performance note now (see [`crate::perf_samples`]); returns when to take the next.
+    pub fn sample_performance(&self, now: Instant) -> Duration {
+        let root = self.bank(Commitment::Finalized);
+        let counts = PerfCounts {
+            slot: self.working_bank().slot(),
+            transactions: root.total_transaction_count(),
+            non_vote_transactions: root.non_vote_transaction_count_since_restart(),
+        };
+        self.perf_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle_tick(now, counts)
+    }
+
     /// "processed": the bank this node is producing, or the newest block it holds when that is newer
     /// (between its own leader turns, blocks arrive from the other leaders).
     fn working_bank(&self) -> Arc<Bank> {
@@ -159,14 +192,7 @@ impl NodeChain {
     fn submit(&self, wire: &[u8], preflight: bool) -> Result<Signature, SubmitError> {
         let txn = Txn::parse(wire).map_err(|e| {
             self.count(Reject::from(&e));
-            match e {
-                TxnError::UnsupportedProgram(_)
-                | TxnError::UnsupportedInstruction { .. }
-                | TxnError::UnsupportedVoteInstruction { .. }
-                | TxnError::UnsupportedVersion { .. }
-                | TxnError::AddressTableLookups { .. } => SubmitError::Unsupported(e.to_string()),
-                _ => SubmitError::Malformed(e.to_string()),
-            }
+            SubmitError::from(&e)
         })?;
         let view = txn.view();
         if verify_txn(&view).is_err() {
@@ -225,6 +251,199 @@ impl Chain for NodeChain {
     fn balance(&self, key: &Pubkey, c: Commitment) -> (Slot, u64) {
         let bank = self.bank(c);
         (bank.slot(), bank.balance(key))
+    }
+
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>) {
+        let bank = self.bank(c);
+        (bank.slot(), bank.balances(keys))
+    }
+
+    fn supply(&self, c: Commitment) -> (Slot, u64) {
+        // The genesis was validated at start, so its sum fits a u64.
+        (
+            self.bank(c).slot(),
+            self.genesis.total_supply().unwrap_or(u64::MAX),
+        )
+    }
+
+    fn first_available_block(&self) -> Slot {
+        self.store.first_slot().ok().flatten().unwrap_or(Slot(0))
+    }
+
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError> {
+        let bank = self.bank(opts.commitment);
+        let mut txn = match Txn::parse(wire) {
+            Ok(txn) => txn,
+            Err(e) => {
+                let err = e.to_solana_json().ok_or_else(|| SubmitError::from(&e))?;
+                return Ok(Simulation {
+                    slot: bank.slot(),
+                    err: Some(err),
+                    accounts: bank.balances(&opts.accounts),
+                    ..Simulation::default()
+                });
+            }
+        };
+        if opts.sig_verify && verify_txn(&txn.view()).is_err() {
+            return Err(SubmitError::BadSignature);
+        }
+        let mut replacement = None;
+        if opts.replace_recent_blockhash {
+            let (_, hash, last_valid) = self.latest_blockhash(opts.commitment);
+            let at = usize::from(txn.view().layout().recent_blockhash_off);
+            let mut replaced = wire.to_vec();
+            replaced[at..at + 32].copy_from_slice(hash.as_bytes());
+            txn = Txn::parse(&replaced).map_err(|e| SubmitError::from(&e))?;
+            replacement = Some((hash, last_valid));
+        }
+        let view = txn.view();
+        let e = bank.simulate(&view);
+        let keys: Vec<Pubkey> = (0..view.num_account_keys())
+            .map(|i| view.account_key(i))
+            .collect();
+        let post = e.post_balances();
+        let accounts = opts
+            .accounts
+            .iter()
+            .map(|k| match keys.iter().position(|x| x == k) {
+                Some(i) if i < post.len() => post[i],
+                _ => bank.balance(k),
+            })
+            .collect();
+        Ok(Simulation {
+            slot: bank.slot(),
+            err: e.status.err().map(|err| err.to_solana_json()),
+            fee: e.fee,
+            pre_balances: e.pre_balances().to_vec(),
+            post_balances: post.to_vec(),
+            accounts,
+            replacement_blockhash: replacement,
+        })
+    }
+
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord> {
+        // Rows come newest slot first: remembering the last slot's answer asks once per slot.
+        let mut last: Option<(Slot, bool)> = None;
+        let found = self.store.signatures_for_address(
+            address,
+            before.as_ref(),
+            until.as_ref(),
+            limit,
+            |slot| match last {
+                Some((s, kept)) if s == slot => kept,
+                _ => {
+                    let kept = self.on_chain(slot, c).is_ok();
+                    last = Some((slot, kept));
+                    kept
+                }
+            },
+        );
+        let found = match found {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!("getSignaturesForAddress for {address}: ledger read failed: {e}");
+                return Vec::new();
+            }
+        };
+        let finalized = self.view.levels().map_or(Slot(0), |l| l.finalized);
+        found
+            .into_iter()
+            .map(|t| {
+                let slot = t.slot;
+                AddressSignatureRecord {
+                    signature: t.signature,
+                    slot,
+                    err: t.err.and_then(|e| serde_json::from_str(&e).ok()),
+                    block_time: block_time_secs(t.block_time_ms),
+                    confirmation_status: if slot <= finalized {
+                        Commitment::Finalized
+                    } else {
+                        Commitment::Confirmed
+                    },
+                }
+            })
+            .collect()
+    }
+
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample> {
+        self.perf_samples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent(limit)
+    }
+
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
+        let fresh = std::time::Duration::from_secs(LARGEST_ACCOUNTS_CACHE_SECS);
+        let cached = self
+            .largest_accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&c)
+            .filter(|l| l.computed.elapsed() < fresh)
+            .cloned();
+        if let Some(l) = cached {
+            return (l.slot, l.accounts);
+        }
+        // Computed without the cache's lock held: two callers may both compute, neither waits.
+        let bank = self.bank(c);
+        let answer = LargestAccounts {
+            computed: std::time::Instant::now(),
+            slot: bank.slot(),
+            accounts: bank.largest_accounts(crate::rpc::LARGEST_ACCOUNTS),
+        };
+        self.largest_accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(c, answer.clone());
+        (answer.slot, answer.accounts)
+    }
+
+    /// Rooted blocks from the roots table; for `confirmed`, then the confirmed bank's unrooted
+    /// ancestors (at most the few dozen slots between the root and the confirmed slot).
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot> {
+        let Some(levels) = self.view.levels() else {
+            return Vec::new();
+        };
+        let top = match c {
+            Commitment::Finalized => levels.finalized,
+            Commitment::Confirmed | Commitment::Processed => levels.confirmed,
+        };
+        let end = (*range.end()).min(top);
+        if *range.start() > end {
+            return Vec::new();
+        }
+        let mut slots = self
+            .store
+            .rooted_slots(*range.start()..=end, limit)
+            .unwrap_or_default();
+        let rooted_to = slots.last().copied();
+        let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+        let mut above = Vec::new();
+        let mut cur = forks.get(top);
+        while let Some(b) = cur {
+            if b.slot() < *range.start() || Some(b.slot()) <= rooted_to {
+                break;
+            }
+            if b.slot() <= end && !self.store.is_rooted(b.slot()).unwrap_or(false) {
+                above.push(b.slot());
+            }
+            cur = b.parent();
+        }
+        above.reverse();
+        slots.extend(above);
+        slots.truncate(limit);
+        slots
     }
 
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
@@ -387,6 +606,7 @@ impl Chain for NodeChain {
             leader: meta.leader,
             block_height: meta.block_height,
             transaction_count: meta.transaction_count,
+            block_time: block_time_secs(meta.block_time_ms),
         })
     }
 
@@ -487,6 +707,10 @@ impl Chain for NodeChain {
 
     fn slashing_evidence(&self) -> Vec<EvidenceRecord> {
         self.view.evidence()
+    }
+
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        self.store.recent_prioritization_fees(accounts)
     }
 
     fn tower(&self) -> crate::rpc::cluster::TowerView {

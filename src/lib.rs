@@ -10,6 +10,7 @@ pub mod loadgen;
 pub mod localnet;
 pub mod metrics;
 pub mod node;
+pub mod perf_samples;
 pub mod repair_service;
 pub mod replication;
 pub mod rpc;

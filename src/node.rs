@@ -405,6 +405,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             .map(|v| (v.identity, v.stake))
             .collect(),
         feed: feed.clone(),
+        largest_accounts: Default::default(),
+        perf_samples: Default::default(),
     });
 
     // The control-plane core, told what storage holds before anything else happens.
@@ -543,6 +545,18 @@ async fn serve(
             stopped(stop_rx.clone()),
         ));
         pubsub = Some(service);
+        // Performance samples for RPC: a note now, then as the sampler asks.
+        let sampling = chain.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = sampling.sample_performance(std::time::Instant::now());
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        });
         Some(task)
     } else {
         None

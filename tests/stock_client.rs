@@ -1,6 +1,6 @@
 //! A stock Solana client library (`solana-rpc-client` + `solana-sdk`, unchanged) drives a running node:
-//! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances and the
-//! transaction.
+//! airdrop, build/sign/send/confirm a System Program transfer (legacy and v0), read balances, the
+//! transaction, an address's history and performance samples, and simulate without committing.
 
 mod common;
 
@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use common::{Options, TestValidator, ACCOUNT_LAMPORTS};
 use solana_commitment_config::CommitmentConfig;
-use solana_rpc_client::rpc_client::RpcClient;
+use solana_rpc_client::rpc_client::{GetConfirmedSignaturesForAddress2Config, RpcClient};
 use solana_rpc_client_api::client_error::ErrorKind;
 use solana_rpc_client_api::config::{
-    RpcBlockConfig, RpcSendTransactionConfig, RpcTransactionConfig,
+    RpcBlockConfig, RpcSendTransactionConfig, RpcSimulateTransactionAccountsConfig,
+    RpcSimulateTransactionConfig, RpcTransactionConfig,
 };
 use solana_rpc_client_api::request::RpcError;
 use solana_sdk::message::{v0, AddressLookupTableAccount, VersionedMessage};
@@ -60,7 +61,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     let blockhash = client.get_latest_blockhash().unwrap();
     let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_234_567);
     let tx = Transaction::new_signed_with_payer(&[ix], Some(&alice.pubkey()), &[&alice], blockhash);
-    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+    let transfer_sig = client.send_and_confirm_transaction(&tx).unwrap();
 
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
     assert_eq!(
@@ -76,7 +77,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         max_supported_transaction_version: None,
     };
     let fetched = client
-        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Json))
+        .get_transaction_with_config(&transfer_sig, at_confirmed(UiTransactionEncoding::Json))
         .unwrap();
     let meta = fetched.transaction.meta.expect("meta");
     assert_eq!(meta.fee, 5_000);
@@ -84,14 +85,14 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert_eq!(meta.pre_balances[0], 2 * LAMPORTS_PER_SOL);
     assert_eq!(meta.post_balances[1], 1_234_567);
     let binary = client
-        .get_transaction_with_config(&sig, at_confirmed(UiTransactionEncoding::Base64))
+        .get_transaction_with_config(&transfer_sig, at_confirmed(UiTransactionEncoding::Base64))
         .unwrap();
     let decoded = binary
         .transaction
         .transaction
         .decode()
         .expect("decodable transaction");
-    assert_eq!(decoded.signatures[0], sig);
+    assert_eq!(decoded.signatures[0], transfer_sig);
     assert_eq!(decoded.message.static_account_keys()[1], bob.pubkey());
 
     // Preflight simulates like Solana's does: an unfundable transfer is refused before inclusion…
@@ -105,7 +106,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_234_567);
 
     // …and with preflight skipped it is included as failed, still paying its fee.
-    let sig = client
+    let failed = client
         .send_transaction_with_config(
             &tx,
             RpcSendTransactionConfig {
@@ -116,7 +117,7 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
-        if let Some(status) = client.get_signature_status(&sig).unwrap() {
+        if let Some(status) = client.get_signature_status(&failed).unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "failed transfer never landed");
@@ -135,10 +136,79 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
         2 * LAMPORTS_PER_SOL - 1_234_567 - 5_000
     );
 
+    // Alice's history, newest first: the failed transfer to her, her transfer, the airdrop.
+    let listed = |address: solana_sdk::pubkey::Pubkey, config| {
+        client
+            .get_signatures_for_address_with_config(&address, config)
+            .unwrap()
+    };
+    let confirmed = || GetConfirmedSignaturesForAddress2Config {
+        commitment: Some(CommitmentConfig::confirmed()),
+        ..GetConfirmedSignaturesForAddress2Config::default()
+    };
+    let history = listed(alice.pubkey(), confirmed());
+    let sigs: Vec<String> = history.iter().map(|s| s.signature.clone()).collect();
+    assert_eq!(
+        sigs,
+        [
+            failed.to_string(),
+            transfer_sig.to_string(),
+            airdrop.to_string()
+        ]
+    );
+    assert!(history[0].err.is_some(), "{history:?}");
+    assert!(history[1].err.is_none(), "{history:?}");
+    assert!(history.windows(2).all(|w| w[0].slot >= w[1].slot));
+    assert!(history.iter().all(|s| s.block_time.is_some()));
+    assert!(history.iter().all(|s| s.confirmation_status.is_some()));
+    // Paging from the newest, and a window bounded by until.
+    let page = listed(
+        alice.pubkey(),
+        GetConfirmedSignaturesForAddress2Config {
+            before: Some(failed),
+            limit: Some(1),
+            ..confirmed()
+        },
+    );
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].signature, transfer_sig.to_string());
+    let window = listed(
+        alice.pubkey(),
+        GetConfirmedSignaturesForAddress2Config {
+            until: Some(airdrop),
+            ..confirmed()
+        },
+    );
+    assert_eq!(window.len(), 2);
+    // Bob's: the same two transfers; the System program they call is not indexed.
+    assert_eq!(listed(bob.pubkey(), confirmed()).len(), 2);
+    let system = solana_sdk::pubkey::Pubkey::default();
+    assert!(listed(system, confirmed()).is_empty());
+
     let epoch = client.get_epoch_info().unwrap();
     assert!(epoch.absolute_slot > 0);
     let slot = client.get_slot().unwrap();
     assert!(slot >= epoch.absolute_slot.saturating_sub(5));
+
+    // The node's first performance sample covers its first seconds (later ones a minute each).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let samples = loop {
+        let samples = client.get_recent_performance_samples(None).unwrap();
+        if !samples.is_empty() {
+            break samples;
+        }
+        assert!(Instant::now() < deadline, "no performance sample yet");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let first = samples.last().unwrap();
+    assert!((5..60).contains(&first.sample_period_secs), "{first:?}");
+    assert!(
+        first.num_slots > 0 && first.slot >= first.num_slots,
+        "{first:?}"
+    );
+    let non_vote = first.num_non_vote_transactions.expect("non-vote count");
+    assert!(non_vote <= first.num_transactions, "{first:?}");
+    assert!(samples.windows(2).all(|w| w[0].slot >= w[1].slot));
 }
 
 /// The JSON-RPC error code of a client error (panics on transport errors).
@@ -242,4 +312,279 @@ fn stock_solana_client_sends_a_v0_transfer_and_reads_it_back_as_version_0() {
         "{e}"
     );
     assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 777);
+}
+
+#[test]
+fn stock_solana_client_pays_a_priority_fee_set_with_compute_budget_instructions() {
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
+    let node = TestValidator::start(Options::default());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let alice = Keypair::new();
+    let bob = Keypair::new();
+    let airdrop = client
+        .request_airdrop(&alice.pubkey(), LAMPORTS_PER_SOL)
+        .unwrap();
+    wait_for_status(&client, &airdrop);
+
+    // As a wallet builds it: a limit and a price first, then the transfer. 450 units at
+    // 123,457 micro-lamports each = 55.56 lamports, charged as 56.
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ixs = [
+        ComputeBudgetInstruction::set_compute_unit_limit(450),
+        ComputeBudgetInstruction::set_compute_unit_price(123_457),
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1_000),
+    ];
+    let tx = Transaction::new_signed_with_payer(&ixs, Some(&alice.pubkey()), &[&alice], blockhash);
+    let fee = 5_000 + 56;
+    assert_eq!(client.get_fee_for_message(&tx.message).unwrap(), fee);
+    // Simulated first, as a wallet does: three builtin instructions of 150 units each.
+    let sim = client
+        .simulate_transaction_with_config(
+            &tx,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                commitment: Some(CommitmentConfig::processed()),
+                accounts: Some(RpcSimulateTransactionAccountsConfig {
+                    encoding: None,
+                    addresses: vec![bob.pubkey().to_string()],
+                }),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert_eq!(sim.units_consumed, Some(450));
+    assert_eq!(sim.fee, Some(fee));
+    assert_eq!(sim.logs.as_ref().map(Vec::len), Some(6));
+    let accounts = sim.accounts.expect("accounts");
+    assert_eq!(accounts[0].as_ref().map(|a| a.lamports), Some(1_000));
+    // With a stale blockhash, replaced by the node's.
+    let stale = Transaction::new_signed_with_payer(
+        &ixs,
+        Some(&alice.pubkey()),
+        &[&alice],
+        solana_sdk::hash::Hash::new_from_array([9; 32]),
+    );
+    let sim = client
+        .simulate_transaction_with_config(
+            &stale,
+            RpcSimulateTransactionConfig {
+                replace_recent_blockhash: true,
+                commitment: Some(CommitmentConfig::processed()),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert!(sim.replacement_blockhash.is_some());
+    let sig = client.send_and_confirm_transaction(&tx).unwrap();
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 1_000);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        LAMPORTS_PER_SOL - 1_000 - fee
+    );
+    let fetched = client
+        .get_transaction_with_config(
+            &sig,
+            RpcTransactionConfig {
+                encoding: Some(UiTransactionEncoding::Json),
+                commitment: Some(CommitmentConfig::confirmed()),
+                max_supported_transaction_version: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(fetched.transaction.meta.expect("meta").fee, fee);
+
+    // The slot that holds it reports its price for alice's account (and at least it overall).
+    let fees = client
+        .get_recent_prioritization_fees(&[alice.pubkey()])
+        .unwrap();
+    assert!(
+        fees.iter()
+            .any(|f| f.slot == fetched.slot && f.prioritization_fee == 123_457),
+        "{fees:?}"
+    );
+    // Both accounts from one bank; the supply is the genesis's whatever the fees did.
+    let accounts = client
+        .get_multiple_accounts(&[alice.pubkey(), bob.pubkey()])
+        .unwrap();
+    assert_eq!(accounts[1].as_ref().map(|a| a.lamports), Some(1_000));
+    let supply = client.supply().unwrap().value;
+    assert_eq!(Some(supply.total), node.genesis.total_supply());
+    assert_eq!(client.get_first_available_block().unwrap(), 0);
+    // The block holding the transfer is listed at confirmed; the genesis block opens the ledger.
+    let blocks = client
+        .get_blocks_with_commitment(
+            fetched.slot.saturating_sub(3),
+            None,
+            CommitmentConfig::confirmed(),
+        )
+        .unwrap();
+    assert!(blocks.contains(&fetched.slot), "{blocks:?}");
+    assert!(blocks.windows(2).all(|w| w[0] < w[1]), "{blocks:?}");
+    let first = client
+        .get_blocks_with_limit_and_commitment(0, 2, CommitmentConfig::confirmed())
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], 0);
+    assert!(client.get_block_time(fetched.slot).unwrap() > 1_700_000_000);
+    // At most 20 accounts, largest first, within the supply; the one validator led every block.
+    let largest = client
+        .get_largest_accounts_with_config(Default::default())
+        .unwrap()
+        .value;
+    assert!(!largest.is_empty() && largest.len() <= 20, "{largest:?}");
+    assert!(largest.windows(2).all(|w| w[0].lamports >= w[1].lamports));
+    let listed: u64 = largest.iter().map(|a| a.lamports).sum();
+    assert!(listed <= supply.total);
+    let production = client
+        .get_block_production_with_config(Default::default())
+        .unwrap()
+        .value;
+    assert_eq!(production.by_identity.len(), 1, "{production:?}");
+    let (leader_slots, produced) = *production.by_identity.values().next().unwrap();
+    assert!(produced > 0 && produced <= leader_slots, "{production:?}");
+
+    // A price paid twice is Solana's DuplicateInstruction and is not charged.
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let twice = [
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 1),
+    ];
+    let tx =
+        Transaction::new_signed_with_payer(&twice, Some(&alice.pubkey()), &[&alice], blockhash);
+    let err = client.send_transaction(&tx).unwrap_err();
+    assert!(
+        format!("{err:?}").contains("DuplicateInstruction"),
+        "{err:?}"
+    );
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        LAMPORTS_PER_SOL - 1_000 - fee
+    );
+}
+
+#[test]
+fn stock_solana_client_simulates_on_a_real_node_without_committing() {
+    let node = TestValidator::start(Options::default());
+    let client =
+        RpcClient::new_with_commitment(node.rpc_url.clone(), CommitmentConfig::confirmed());
+    let alice = Keypair::new_from_array(node.accounts[0].to_bytes());
+    let bob = Keypair::new();
+    let blockhash = client.get_latest_blockhash().unwrap();
+    let ix = system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 4_321);
+    let tx = Transaction::new_signed_with_payer(&[ix], Some(&alice.pubkey()), &[&alice], blockhash);
+
+    // The plain call, as wallets make it: a success with the System program's logs and units.
+    let sim = client.simulate_transaction(&tx).unwrap().value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    assert_eq!(sim.units_consumed, Some(150));
+    assert_eq!(sim.fee, Some(5_000));
+    let logs = sim.logs.expect("logs");
+    assert_eq!(logs.len(), 2, "{logs:?}");
+    assert!(logs[1].ends_with("success"), "{logs:?}");
+    // Signatures checked, and the accounts asked for as they would be after the run.
+    let sim = client
+        .simulate_transaction_with_config(
+            &tx,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                accounts: Some(RpcSimulateTransactionAccountsConfig {
+                    encoding: None,
+                    addresses: vec![alice.pubkey().to_string(), bob.pubkey().to_string()],
+                }),
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    let accounts = sim.accounts.expect("accounts");
+    assert_eq!(
+        accounts[0].as_ref().map(|a| a.lamports),
+        Some(ACCOUNT_LAMPORTS - 4_321 - 5_000)
+    );
+    assert_eq!(accounts[1].as_ref().map(|a| a.lamports), Some(4_321));
+    // Nothing was committed or sent.
+    assert_eq!(client.get_balance(&bob.pubkey()).unwrap(), 0);
+    assert_eq!(
+        client.get_balance(&alice.pubkey()).unwrap(),
+        ACCOUNT_LAMPORTS
+    );
+    assert_eq!(
+        client.get_signature_status(&tx.signatures[0]).unwrap(),
+        None
+    );
+
+    // A forged signature fails sigVerify with Solana's -32003…
+    let mut forged = tx.clone();
+    forged.signatures[0] = solana_sdk::signature::Signature::from([7u8; 64]);
+    let e = client
+        .simulate_transaction_with_config(
+            &forged,
+            RpcSimulateTransactionConfig {
+                sig_verify: true,
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(rpc_code(&e), -32003, "{e:?}");
+    // …and a transfer of more than the payer holds fails in the result, not the call.
+    let too_much =
+        system_instruction::transfer(&alice.pubkey(), &bob.pubkey(), 2 * ACCOUNT_LAMPORTS);
+    let tx = Transaction::new_signed_with_payer(
+        &[too_much],
+        Some(&alice.pubkey()),
+        &[&alice],
+        blockhash,
+    );
+    let sim = client.simulate_transaction(&tx).unwrap().value;
+    assert_eq!(
+        sim.err.map(|e| e.to_string()),
+        Some("Error processing Instruction 0: custom program error: 0x1".to_owned())
+    );
+    assert!(
+        sim.logs.as_ref().is_some_and(|l| l
+            .last()
+            .is_some_and(|l| l.ends_with("custom program error: 0x1"))),
+        "{:?}",
+        sim.logs
+    );
+    // A stale blockhash is BlockhashNotFound unless the node's replaces it.
+    let stale = Transaction::new_signed_with_payer(
+        &[system_instruction::transfer(
+            &alice.pubkey(),
+            &bob.pubkey(),
+            1,
+        )],
+        Some(&alice.pubkey()),
+        &[&alice],
+        solana_sdk::hash::Hash::new_from_array([3; 32]),
+    );
+    let sim = client.simulate_transaction(&stale).unwrap().value;
+    assert_eq!(
+        sim.err.map(|e| e.to_string()),
+        Some("Blockhash not found".to_owned())
+    );
+    let sim = client
+        .simulate_transaction_with_config(
+            &stale,
+            RpcSimulateTransactionConfig {
+                replace_recent_blockhash: true,
+                ..RpcSimulateTransactionConfig::default()
+            },
+        )
+        .unwrap()
+        .value;
+    assert_eq!(sim.err, None, "{sim:?}");
+    let replacement = sim.replacement_blockhash.expect("replacement blockhash");
+    assert!(replacement.last_valid_block_height > 0);
+    assert_ne!(
+        replacement.blockhash,
+        solana_sdk::hash::Hash::new_from_array([3; 32]).to_string()
+    );
 }

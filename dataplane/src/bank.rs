@@ -9,10 +9,12 @@
 //! Ledger rules, per transaction and in order: (1) already processed on this fork →
 //! [`TxError::AlreadyProcessed`]; (2) recent blockhash not among the last 150 blockhashes of this fork →
 //! [`TxError::BlockhashNotFound`]; (3) fee payer (account 0) holds less than the fee
-//! (`lamports_per_signature` × signatures) → [`TxError::InsufficientFundsForFee`]. Those three are not
-//! included in the block. Otherwise the fee is debited and the transaction is included; its transfers
-//! run in order with checked `u64` math, and if one fails all of them are undone (the fee stays) and the
-//! status is [`TxError::InstructionError`]. Fees go to the slot's collector when the bank freezes.
+//! (`lamports_per_signature` × signatures, plus the priority fee `ceil(compute unit price × compute unit
+//! limit / 1,000,000)` of its Compute Budget instructions) → [`TxError::InsufficientFundsForFee`]. Those
+//! three are not included in the block. Otherwise the whole fee is debited and the transaction is
+//! included; its transfers run in order with checked `u64` math, and if one fails all of them are
+//! undone (the fee stays) and the status is [`TxError::InstructionError`]. Fees, priority fees
+//! included, go to the slot's collector when the bank freezes, so the supply never changes.
 //!
 //! A vote transaction (see [`crate::vote`]) passes the same three checks and pays the same fee; its
 //! `TowerSync` then runs against its vote account's [`VoteState`] as seen from this bank, checked
@@ -129,6 +131,8 @@ struct BankState {
     votes: VoteStateMap,
     signature_count: u64,
     transaction_count: u64,
+    /// Included transactions that are not votes.
+    non_vote_transaction_count: u64,
     collected_fees: Lamports,
     /// Batches committed so far.
     commit_seq: u64,
@@ -149,6 +153,7 @@ impl BankState {
             votes: new_vote_state_map(),
             signature_count: 0,
             transaction_count: 0,
+            non_vote_transaction_count: 0,
             collected_fees: 0,
             commit_seq: 0,
         }
@@ -180,6 +185,9 @@ pub struct Bank {
     lamports_per_signature: Lamports,
     slots_per_epoch: u64,
     parent_total_transaction_count: u64,
+    /// Non-vote transactions of the ancestors replayed or produced since this process started (as
+    /// Solana's, not kept across restarts: it feeds performance samples, which take differences).
+    parent_non_vote_transaction_count: u64,
     blockhashes: BlockhashQueue,
     /// Ancestors' `(slot, bank hash)`, newest first, at most [`SLOT_HASHES_MAX`]: what votes are
     /// checked against. A function of the fork alone, unlike `ancestors`, which stops at the root.
@@ -230,6 +238,7 @@ impl Bank {
             lamports_per_signature: genesis.lamports_per_signature,
             slots_per_epoch: genesis.slots_per_epoch,
             parent_total_transaction_count: 0,
+            parent_non_vote_transaction_count: 0,
             blockhashes: BlockhashQueue::default(),
             slot_hashes: Box::new([]),
             ancestors: Box::new([]),
@@ -275,6 +284,7 @@ impl Bank {
             lamports_per_signature: root.lamports_per_signature,
             slots_per_epoch: root.slots_per_epoch,
             parent_total_transaction_count: root.total_transaction_count,
+            parent_non_vote_transaction_count: 0,
             blockhashes: BlockhashQueue::from_recent(root.block_height, recent),
             slot_hashes: root.slot_hashes.into_iter().take(SLOT_HASHES_MAX).collect(),
             ancestors: Box::new([]),
@@ -358,6 +368,7 @@ impl Bank {
             lamports_per_signature: parent.lamports_per_signature,
             slots_per_epoch: parent.slots_per_epoch,
             parent_total_transaction_count: parent.total_transaction_count(),
+            parent_non_vote_transaction_count: parent.non_vote_transaction_count_since_restart(),
             blockhashes: parent
                 .blockhashes
                 .child(pf.blockhash, parent.block_height, block_height),
@@ -401,10 +412,12 @@ impl Bank {
         self.lamports_per_signature
     }
 
-    /// The fee `tx` pays, or `None` if it does not fit a `u64`.
+    /// The fee `tx` pays: the base fee per signature plus its priority fee (read once by the parser,
+    /// see [`crate::compute_budget`]); `None` if it does not fit a `u64`.
     pub fn fee(&self, tx: &TxnView<'_>) -> Option<Lamports> {
         self.lamports_per_signature
-            .checked_mul(tx.num_signatures() as u64)
+            .checked_mul(tx.num_signatures() as u64)?
+            .checked_add(tx.compute_budget().priority_fee())
     }
 
     /// The balance of `key` on this fork.
@@ -470,6 +483,12 @@ impl Bank {
     pub fn total_transaction_count(&self) -> u64 {
         self.parent_total_transaction_count
             .saturating_add(self.transaction_count())
+    }
+
+    /// Non-vote transactions included from the bank this process started from up to this slot.
+    pub fn non_vote_transaction_count_since_restart(&self) -> u64 {
+        self.parent_non_vote_transaction_count
+            .saturating_add(read(&self.state).non_vote_transaction_count)
     }
 
     /// Fees collected in this slot so far.
@@ -563,6 +582,43 @@ impl Bank {
         })
     }
 
+    /// The `n` largest balances on this fork, largest first (ties by address), zero balances left
+    /// out. Walks every account once, keeping `n` in a heap: for RPC's `getLargestAccounts`, which
+    /// caches the answer, not for the hot path.
+    pub fn largest_accounts(&self, n: usize) -> Vec<(Pubkey, Lamports)> {
+        use std::cmp::Reverse;
+        use std::collections::BinaryHeap;
+        if n == 0 {
+            return Vec::new();
+        }
+        self.with_accounts(|a| {
+            let mut seen = new_account_map();
+            for d in a.deltas {
+                for k in d.keys() {
+                    seen.entry(*k).or_insert_with(|| a.balance(k));
+                }
+            }
+            let rooted = a.root.iter().filter(|(k, _)| !seen.contains_key(*k));
+            let mut top: BinaryHeap<Reverse<(Lamports, Reverse<Pubkey>)>> =
+                BinaryHeap::with_capacity(n + 1);
+            for (k, v) in rooted.chain(seen.iter()) {
+                if *v == 0 {
+                    continue;
+                }
+                top.push(Reverse((*v, Reverse(*k))));
+                if top.len() > n {
+                    top.pop();
+                }
+            }
+            let mut out: Vec<(Pubkey, Lamports)> = top
+                .into_iter()
+                .map(|Reverse((v, Reverse(k)))| (k, v))
+                .collect();
+            out.sort_unstable_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            out
+        })
+    }
+
     /// Applies an executed batch: account writes, statuses and counters, all under one lock. The batch
     /// must have been executed on this bank with no commit in between (else [`CommitError::Stale`]).
     pub fn commit(&self, txs: &[Txn], batch: &ExecutedBatch) -> Result<(), CommitError> {
@@ -608,6 +664,9 @@ impl Bank {
                 st.votes.insert(vote_account, state.clone());
             }
             st.transaction_count += 1;
+            if !tx.is_vote() {
+                st.non_vote_transaction_count += 1;
+            }
             st.signature_count += tx.num_signatures() as u64;
             // Fees are debited from balances that sum to at most the supply (a u64), so this cannot
             // saturate.
@@ -776,6 +835,8 @@ pub fn accounts_delta_hash(delta: &AccountMap) -> Hash {
     Hash(h.finalize().into())
 }
 
+#[cfg(test)]
+mod fee_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The banking stage: the leader's execute → record → commit loop.
 //!
-//! Verified transfers queue in the Sealevel [`Scheduler`], which hands out conflict-free batches.
+//! Verified transfers queue in the Sealevel [`Scheduler`], which hands out conflict-free batches,
+//! highest compute unit price first (so under contention a paying transfer overtakes free ones).
 //! Verified votes — from the control plane's vote channel or the TPU alike — wait apart, in the
 //! [`VoteQueue`] (the newest vote per vote account), and every batch of a slot first takes all of
 //! them, ahead of any transfer: votes never wait behind transfers nor lose their room to them.

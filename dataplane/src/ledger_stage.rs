@@ -27,8 +27,11 @@ use crate::block::{encode_entry, encode_stream_entry, encode_stream_footer, Slot
 use crate::entry::Entry;
 use crate::plane::{BankFrozen, DataEvent, ForkCommand, ReplacedBlocks};
 use crate::poh_service::PohEvent;
+use crate::prioritization_fees::SlotPrioritizationFees;
 use crate::shred::{FecConfig, Root, ShredKind, ShredView, Shredder, SHRED_SIZE};
-use crate::store::{SlotCommit, SlotMeta, Store, StoreError, TxStatusRecord};
+use crate::store::{
+    block_position, AddressSignature, SlotCommit, SlotMeta, Store, StoreError, TxStatusRecord,
+};
 use crate::types::{Hash, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
@@ -602,7 +605,36 @@ pub fn build_commit(
         root: true,
         data_shreds: Vec::new(),
         last_fec_root: None,
+        prioritization_fees: SlotPrioritizationFees::from_block(
+            entries.iter().flat_map(|e| e.transactions.iter()),
+        ),
+        address_signatures: address_signatures(entries),
     })
+}
+
+/// Each transaction's account keys but the programs its instructions call, with its position.
+fn address_signatures(entries: &[Entry]) -> Vec<AddressSignature> {
+    let mut out = Vec::new();
+    for (ei, e) in entries.iter().enumerate() {
+        for (ti, t) in e.transactions.iter().enumerate() {
+            let v = t.view();
+            let position = block_position(ei as u32, ti as u16);
+            let signature = v.signature();
+            // At most 64 instructions: a short list, no set needed.
+            let programs: Vec<_> = v.instruction_programs().collect();
+            for i in 0..v.num_account_keys() {
+                let address = v.account_key(i);
+                if !programs.contains(&address) {
+                    out.push(AddressSignature {
+                        address,
+                        position,
+                        signature,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

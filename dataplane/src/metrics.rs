@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::compute_budget::ComputeBudgetError;
 use crate::txn::TxnError;
 
 /// Why the node refused a packet or transaction.
@@ -77,7 +78,11 @@ impl From<&TxnError> for Reject {
             TxnError::Oversized { .. } => Reject::Oversized,
             TxnError::UnsupportedProgram(_) => Reject::UnsupportedProgram,
             TxnError::UnsupportedInstruction { .. }
-            | TxnError::UnsupportedVoteInstruction { .. } => Reject::UnsupportedInstruction,
+            | TxnError::UnsupportedVoteInstruction { .. }
+            | TxnError::ComputeBudget {
+                error: ComputeBudgetError::Unsupported { .. },
+                ..
+            } => Reject::UnsupportedInstruction,
             TxnError::UnsupportedVersion { .. } | TxnError::AddressTableLookups { .. } => {
                 Reject::UnsupportedMessage
             }

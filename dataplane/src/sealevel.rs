@@ -1,18 +1,21 @@
 //! Sealevel: conflict-free batches of transactions, executed in parallel against one bank.
 //!
-//! The [`Scheduler`] takes verified transactions in arrival order and forms batches in which no two
-//! transactions take conflicting [`AccountLocks`]. A transaction that conflicts with one already in the
-//! batch — or with an earlier transaction deferred by this same pass — waits for a later batch, and the
-//! deferred keep their relative order. So any two conflicting transactions run in arrival order, and
-//! running the batches one after another gives exactly the result of running every transaction
-//! serially in arrival order.
+//! The [`Scheduler`] queues verified transactions in priority order — those put back at the front
+//! first, then by compute unit price (the priority fee per compute unit, highest first), then by
+//! arrival — and forms batches in which no two transactions take conflicting [`AccountLocks`]. So
+//! when more transactions wait than a slot can take, paying ones go first. A transaction that
+//! conflicts with one already in the batch — or with an earlier transaction deferred by this same
+//! pass — waits for a later batch, and the deferred keep their places. So any two conflicting
+//! transactions run in queue order, and running the batches one after another gives exactly the
+//! result of running every transaction serially in the order the batches took them.
 //!
 //! The [`Executor`] splits a batch into chunks for its worker threads (fed by bounded crossbeam
 //! queues) and the calling thread. Every chunk reads the pre-batch state and the batch's writes are disjoint, so the chunks
 //! need no coordination; the caller commits the combined results (after, on a leader, recording the
 //! batch into PoH).
 
-use std::collections::VecDeque;
+mod queue;
+
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -25,18 +28,20 @@ use crate::bank::{Bank, CommitError, ExecutedBatch, TxError, TxExecution};
 use crate::txn::Txn;
 use crate::types::Signature;
 
+use self::queue::{Popped, TxnQueue};
+
 /// Default most transactions per batch.
 pub const DEFAULT_BATCH_SIZE_MAX: usize = 256;
 /// Fewest transactions worth handing to a worker thread; smaller batches run on the caller, where
 /// waking a thread would cost more than the work.
 pub const CHUNK_MIN: usize = 32;
 
-/// Forms conflict-free batches from an arrival-ordered queue (see the module docs).
+/// Forms conflict-free batches from a priority-ordered queue (see the module docs).
 #[derive(Debug)]
 pub struct Scheduler {
-    queue: VecDeque<Txn>,
+    queue: TxnQueue,
     locks: AccountLocks,
-    deferred: Vec<Txn>,
+    deferred: Vec<Popped>,
     batch_size_max: usize,
     deferred_max: usize,
 }
@@ -46,7 +51,7 @@ impl Scheduler {
     pub fn new(batch_size_max: usize) -> Scheduler {
         let batch_size_max = batch_size_max.max(1);
         Scheduler {
-            queue: VecDeque::new(),
+            queue: TxnQueue::default(),
             locks: AccountLocks::with_capacity(batch_size_max * 3),
             deferred: Vec::new(),
             batch_size_max,
@@ -66,23 +71,22 @@ impl Scheduler {
         self.deferred_max = deferred_max.max(1);
     }
 
-    /// Appends a verified transaction to the queue.
+    /// Queues a verified transaction by its priority (behind those of at least its price).
     pub fn push(&mut self, txn: Txn) {
-        self.queue.push_back(txn);
+        self.queue.push(txn);
     }
 
-    /// Appends verified transactions to the queue, in order.
+    /// Queues verified transactions, in order, by their priorities.
     pub fn extend(&mut self, txns: impl IntoIterator<Item = Txn>) {
-        self.queue.extend(txns);
+        for t in txns {
+            self.queue.push(t);
+        }
     }
 
-    /// Puts transactions back at the head of the queue, in their order, ahead of everything queued —
-    /// e.g. a batch whose PoH record was refused because the slot ended.
+    /// Puts transactions back at the head of the queue, in their order, ahead of everything queued
+    /// whatever its price — e.g. votes, or a batch whose PoH record was refused because the slot ended.
     pub fn requeue_front(&mut self, txns: impl IntoIterator<Item = Txn>) {
-        let txns: Vec<Txn> = txns.into_iter().collect();
-        for t in txns.into_iter().rev() {
-            self.queue.push_front(t);
-        }
+        self.queue.push_front(txns.into_iter().collect());
     }
 
     /// Transactions waiting.
@@ -95,9 +99,9 @@ impl Scheduler {
         self.queue.is_empty()
     }
 
-    /// Drops every waiting transaction, returning them.
-    pub fn drain(&mut self) -> impl Iterator<Item = Txn> + '_ {
-        self.queue.drain(..)
+    /// Drops every waiting transaction, returning them in queue order.
+    pub fn drain(&mut self) -> impl Iterator<Item = Txn> {
+        self.queue.drain().into_iter()
     }
 
     /// Replaces `batch`'s contents with the next conflict-free batch; returns its length (0 when the
@@ -106,19 +110,19 @@ impl Scheduler {
         batch.clear();
         self.locks.clear();
         while batch.len() < self.batch_size_max && self.deferred.len() < self.deferred_max {
-            let Some(t) = self.queue.pop_front() else {
+            let Some(t) = self.queue.pop() else {
                 break;
             };
             // A deferred transaction still takes its locks, as a reservation: whatever conflicts with
             // it must run after it.
-            if self.locks.lock_or_reserve(&t.view()) {
-                batch.push(t);
+            if self.locks.lock_or_reserve(&t.txn().view()) {
+                batch.push(t.into_txn());
             } else {
                 self.deferred.push(t);
             }
         }
         while let Some(t) = self.deferred.pop() {
-            self.queue.push_front(t);
+            self.queue.restore(t);
         }
         batch.len()
     }

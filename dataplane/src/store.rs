@@ -12,10 +12,19 @@
 //! - `vote_states`: vote account → encoded [`VoteState`], **rooted state only**, written in the same
 //!   transaction as the rooted balances
 //! - `meta`: genesis hash, schema version, root slot, latest stored slot
+//! - `address_signatures`, `address_last_bucket`, `address_prev_bucket`: which transactions name
+//!   an address, newest first (`getSignaturesForAddress`; see the `address_index` submodule)
 //!
 //! Rows use the compact encodings of the `codec` submodule; a row that does not decode is reported as
 //! [`StoreError::Corrupt`] naming its table and key.
+//!
+//! Beside the file, in memory, the store keeps the [`PrioritizationFeeCache`] of the last stored
+//! slots: every path that stores a block (the leader's ledger stage, replay) passes through
+//! [`Store::commit_slot`], so RPC finds every block's fees here whoever produced it.
 
+mod address_index;
+#[cfg(test)]
+mod address_tests;
 mod codec;
 mod removal;
 #[cfg(test)]
@@ -31,16 +40,22 @@ use redb::{
 };
 
 use crate::bank_forks::RootUpdates;
+use crate::prioritization_fees::{PrioritizationFeeCache, SlotPrioritizationFees};
 use crate::types::{Hash, Pubkey, Signature, Slot};
 use crate::vote_state::VoteState;
 
+pub use address_index::{
+    block_position, AddressSignature, AddressTransaction, ADDRESS_INDEX_BUCKET_SLOTS,
+};
 pub use codec::{SlotMeta, TxStatusRecord, TX_ERR_LEN_MAX};
 
 /// File name of the ledger inside the data directory.
 pub const LEDGER_FILE_NAME: &str = "ledger.redb";
 /// Version of the table layout and row encodings; a file with another version is refused.
-/// Version 3 added the `vote_states` table (and vote state in the bank hash).
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 3 added the `vote_states` table (and vote state in the bank hash); version 5 the address
+/// signature index (an older ledger would answer `getSignaturesForAddress` without its history);
+/// version 6 the error and block tag in its rows.
+pub const SCHEMA_VERSION: u32 = 6;
 
 const SLOT_META: TableDefinition<u64, &[u8]> = TableDefinition::new("slot_meta");
 const ENTRIES: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("entries");
@@ -173,6 +188,10 @@ pub struct SlotCommit {
     pub data_shreds: Vec<Vec<u8>>,
     /// Merkle root of the block's last FEC set, where it has one.
     pub last_fec_root: Option<Hash>,
+    /// The block's lowest compute unit prices (kept in memory once the commit succeeds).
+    pub prioritization_fees: SlotPrioritizationFees,
+    /// Every (account key, transaction) pair of the block, for the address signature index.
+    pub address_signatures: Vec<AddressSignature>,
 }
 
 /// Why a store operation failed.
@@ -270,6 +289,7 @@ pub struct Store {
     path: PathBuf,
     genesis_hash: Hash,
     durability: Durability,
+    prioritization_fees: PrioritizationFeeCache,
     #[cfg(test)]
     fail_before_commit: std::sync::atomic::AtomicBool,
 }
@@ -304,19 +324,6 @@ impl Store {
         let db = Database::create(&path)?;
         let txn = db.begin_write()?;
         {
-            // Opening every table here creates it, so readers never meet a missing table.
-            txn.open_table(SLOT_META)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(TX_STATUS)?;
-            txn.open_multimap_table(SIG_INDEX)?;
-            txn.open_table(ACCOUNTS)?;
-            txn.open_table(VOTE_STATES)?;
-            txn.open_table(SHREDS)?;
-            txn.open_table(LAST_FEC_ROOT)?;
-            txn.open_table(DEAD_SLOTS)?;
-            txn.open_table(DUPLICATE_PROOFS)?;
-            txn.open_table(ROOTS)?;
-            txn.open_table(EVIDENCE)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta
                 .get(META_GENESIS_HASH)?
@@ -352,6 +359,23 @@ impl Store {
                     }
                 }
             }
+            // Opening every table here creates it, so readers never meet a missing table. After
+            // the version check: a table of another version may hold other types.
+            txn.open_table(SLOT_META)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(TX_STATUS)?;
+            txn.open_multimap_table(SIG_INDEX)?;
+            txn.open_table(ACCOUNTS)?;
+            txn.open_table(VOTE_STATES)?;
+            txn.open_table(SHREDS)?;
+            txn.open_table(LAST_FEC_ROOT)?;
+            txn.open_table(DEAD_SLOTS)?;
+            txn.open_table(DUPLICATE_PROOFS)?;
+            txn.open_table(ROOTS)?;
+            txn.open_table(EVIDENCE)?;
+            txn.open_table(address_index::ADDRESS_SIGNATURES)?;
+            txn.open_table(address_index::ADDRESS_LAST_BUCKET)?;
+            txn.open_table(address_index::ADDRESS_PREV_BUCKET)?;
         }
         txn.commit()?;
         Ok(Store {
@@ -359,6 +383,7 @@ impl Store {
             path,
             genesis_hash,
             durability,
+            prioritization_fees: PrioritizationFeeCache::default(),
             #[cfg(test)]
             fail_before_commit: std::sync::atomic::AtomicBool::new(false),
         })
@@ -437,6 +462,8 @@ impl Store {
                 index.insert((bucket, signature_prefix(signature)), slot.0)?;
             }
 
+            address_index::write_rows(&txn, c)?;
+
             let latest = read_meta_slot(&meta, META_LATEST_SLOT)?;
             if latest.is_none_or(|latest| slot > latest) {
                 meta.insert(META_LATEST_SLOT, slot.0.to_le_bytes().as_slice())?;
@@ -457,7 +484,22 @@ impl Store {
             return Err(StoreError::Injected);
         }
         txn.commit()?;
+        self.prioritization_fees
+            .insert(slot, c.prioritization_fees.clone());
         Ok(())
+    }
+
+    /// `(slot, fee)` for the recently stored slots, oldest first: their lowest compute unit price
+    /// for transactions writing every one of `accounts` (see [`crate::prioritization_fees`]).
+    pub fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        self.prioritization_fees.recent(accounts)
+    }
+
+    /// The lowest slot with a stored block (slot 0, the genesis block, while nothing is pruned).
+    pub fn first_slot(&self) -> Result<Option<Slot>, StoreError> {
+        let table = self.read()?.open_table(SLOT_META)?;
+        let first = table.first()?.map(|(key, _)| Slot(key.value()));
+        Ok(first)
     }
 
     /// Roots the stored slot `slot` and applies its account and vote state updates, atomically; for
@@ -486,6 +528,31 @@ impl Store {
         }
         let table = self.read()?.open_table(ROOTS)?;
         Ok(table.get(slot.0)?.is_some())
+    }
+
+    /// The rooted slots in `range`, ascending, at most `limit` (slot 0, the genesis block, is
+    /// always rooted).
+    pub fn rooted_slots(
+        &self,
+        range: RangeInclusive<Slot>,
+        limit: usize,
+    ) -> Result<Vec<Slot>, StoreError> {
+        let mut out = Vec::new();
+        if *range.start() == Slot(0) && limit > 0 {
+            out.push(Slot(0));
+        }
+        let from = range.start().0.max(1);
+        if from > range.end().0 {
+            return Ok(out);
+        }
+        let table = self.read()?.open_table(ROOTS)?;
+        for row in table.range(from..=range.end().0)? {
+            if out.len() >= limit {
+                break;
+            }
+            out.push(Slot(row?.0.value()));
+        }
+        Ok(out)
     }
 
     /// The highest rooted slot, if any slot is rooted.

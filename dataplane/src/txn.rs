@@ -6,9 +6,11 @@
 //! string either parses into a [`TxnLayout`] or yields a [`TxnError`] naming the problem.
 //!
 //! Two kinds of transaction are accepted: *transfers*, whose every instruction is a System Program
-//! `Transfer`, and *votes*, whose only instruction is the vote program's `TowerSync` or
+//! `Transfer` or a Compute Budget `SetComputeUnitLimit`/`SetComputeUnitPrice` (see
+//! [`crate::compute_budget`]), and *votes*, whose only instruction is the vote program's `TowerSync` or
 //! `TowerSyncSwitch` over `[vote account (writable, unsigned), vote authority (signer)]`, with the
-//! authority paying the fee (see [`crate::vote`]).
+//! authority paying the fee (see [`crate::vote`]). The compute budget is read once, here, and kept in
+//! the layout: the fee and the banking stage's priority come from it without parsing again.
 //!
 //! Wire format (Solana's): `compact-u16 n, n × 64-byte signatures, message`, where the legacy message is
 //! `header(3) | compact-u16 k, k × 32-byte keys | 32-byte recent blockhash | compact-u16 m, m ×
@@ -22,6 +24,10 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 
+use crate::compute_budget::{
+    ComputeBudget, ComputeBudgetError, ComputeBudgetInstruction, ComputeBudgetRequests,
+    COMPUTE_BUDGET_PROGRAM_ID,
+};
 use crate::types::{Hash, Lamports, Pubkey, Signature};
 use crate::vote::{vote_instruction_name, VoteError, VoteInstruction, VOTE_PROGRAM_ID};
 
@@ -121,12 +127,30 @@ pub enum TxnError {
     /// The transaction has no instructions.
     #[error("transaction has no instructions")]
     NoInstructions,
-    /// An instruction calls a program other than the System Program and the vote program.
+    /// An instruction calls a program other than the System, Compute Budget and vote programs.
     #[error(
-        "program {0} is not supported (only the System Program's Transfer and the vote program's \
-         TowerSync are)"
+        "program {0} is not supported (only the System Program's Transfer, the Compute Budget \
+         program's SetComputeUnitLimit and SetComputeUnitPrice, and the vote program's TowerSync \
+         are)"
     )]
     UnsupportedProgram(Pubkey),
+    /// A Compute Budget instruction this chain does not run, or whose data does not decode.
+    #[error("instruction {instruction}: {error}")]
+    ComputeBudget {
+        /// Instruction position.
+        instruction: usize,
+        /// What is wrong.
+        error: ComputeBudgetError,
+    },
+    /// A second `SetComputeUnitLimit` or `SetComputeUnitPrice` (Solana's `DuplicateInstruction`).
+    #[error(
+        "instruction {instruction} repeats a Compute Budget instruction the transaction already \
+         has (DuplicateInstruction)"
+    )]
+    DuplicateInstruction {
+        /// Position of the repeat.
+        instruction: u8,
+    },
     /// A System Program instruction other than `Transfer`.
     #[error("system instruction {discriminant} is not supported (only Transfer = 2 is)")]
     UnsupportedInstruction {
@@ -172,6 +196,26 @@ pub enum TxnError {
     BadVoteData(VoteError),
 }
 
+impl TxnError {
+    /// The error in Solana's `TransactionError` JSON shape where Solana reports it as one (from
+    /// `sendTransaction`'s preflight): a repeated compute budget request is `DuplicateInstruction`,
+    /// compute budget data that does not decode is `InvalidInstructionData`. `None` for the others,
+    /// which Solana refuses before any transaction error exists (or does not refuse at all).
+    pub fn to_solana_json(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            TxnError::DuplicateInstruction { instruction } => {
+                Some(json!({ "DuplicateInstruction": instruction }))
+            }
+            TxnError::ComputeBudget {
+                instruction,
+                error: ComputeBudgetError::Malformed(_),
+            } => Some(json!({ "InstructionError": [instruction, "InvalidInstructionData"] })),
+            _ => None,
+        }
+    }
+}
+
 /// A message's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageVersion {
@@ -215,11 +259,27 @@ pub struct TxnLayout {
     pub instructions_off: u16,
     /// A vote transaction (one `TowerSync` instruction) rather than transfers.
     pub is_vote: bool,
+    /// Compute unit limit, requested or by default (see [`crate::compute_budget`]).
+    pub compute_unit_limit: u32,
+    /// Compute unit price in micro-lamports (0 when none is set).
+    pub compute_unit_price: u64,
+}
+
+impl TxnLayout {
+    /// The compute budget read by [`parse`].
+    pub fn compute_budget(&self) -> ComputeBudget {
+        ComputeBudget {
+            unit_limit: self.compute_unit_limit,
+            unit_price: self.compute_unit_price,
+        }
+    }
 }
 
 /// One System Program transfer, with accounts as indices into the key list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
+    /// Position of its instruction in the transaction (Compute Budget instructions count too).
+    pub instruction: u8,
     /// Index of the debited account (a writable signer).
     pub from: u8,
     /// Index of the credited account (writable).
@@ -311,7 +371,8 @@ fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnErro
 ///
 /// Accepts legacy and v0 messages (v0 without address table lookups) whose every instruction is a
 /// System Program transfer between distinct-role accounts (debited account a writable signer,
-/// credited account writable), or whose only instruction is a vote (see the module docs).
+/// credited account writable) or a Compute Budget limit or price (each at most once), or whose only
+/// instruction is a vote (see the module docs).
 pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
     if bytes.len() > TXN_SIZE_MAX {
         return Err(TxnError::Oversized { len: bytes.len() });
@@ -397,7 +458,7 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         bytes,
         pos: instructions_off,
     };
-    let is_vote = check_instructions(instructions, num_instructions, keys, &roles)?;
+    let (is_vote, budget) = check_instructions(instructions, num_instructions, keys, &roles)?;
     Ok(TxnLayout {
         len: bytes.len() as u16,
         num_signatures: num_required_signatures,
@@ -413,7 +474,35 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         num_instructions: num_instructions as u8,
         instructions_off: instructions_off as u16,
         is_vote,
+        compute_unit_limit: budget.unit_limit,
+        compute_unit_price: budget.unit_price,
     })
+}
+
+/// Parses a message — the bytes a transaction's signatures sign — as [`parse`] parses a whole
+/// transaction, behind placeholder signatures: what quoting the fee of an unsigned message needs
+/// (RPC `getFeeForMessage`). Offsets, in the layout and in errors, count the placeholders.
+pub fn parse_message(message: &[u8]) -> Result<TxnLayout, TxnError> {
+    if message.len() > TXN_SIZE_MAX {
+        return Err(TxnError::Oversized { len: message.len() });
+    }
+    // A v0 message's header follows its version byte.
+    let header_at = usize::from(message.first().is_some_and(|b| b & 0x80 != 0));
+    let Some(&signers) = message.get(header_at) else {
+        return Err(TxnError::Truncated {
+            field: "message header",
+            offset: header_at,
+            needed: 1,
+            available: 0,
+        });
+    };
+    let signers = usize::from(signers);
+    too_many("signature", signers, SIGNATURES_MAX)?;
+    let mut wire = Vec::with_capacity(1 + signers * Signature::LEN + message.len());
+    write_compact_u16(&mut wire, signers as u16);
+    wire.resize(wire.len() + signers * Signature::LEN, 0);
+    wire.extend_from_slice(message);
+    parse(&wire)
 }
 
 /// One compiled instruction: program index, account indices and data.
@@ -427,15 +516,17 @@ fn read_instruction<'a>(r: &mut Reader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), 
 }
 
 /// Checks the `num_instructions` instructions at `r` (whose shape [`parse`] has read) against the
-/// key list: indices in range, and transfers only or one vote. Returns whether it is a vote.
+/// key list: indices in range, and transfers and compute budget requests only, or one vote. Returns
+/// whether it is a vote, and its compute budget.
 fn check_instructions(
     mut r: Reader<'_>,
     num_instructions: usize,
     keys: &[u8],
     roles: &KeyRoles,
-) -> Result<bool, TxnError> {
+) -> Result<(bool, ComputeBudget), TxnError> {
     let num_keys = roles.num_keys;
     let mut is_vote = false;
+    let mut budget = ComputeBudgetRequests::default();
     for ix in 0..num_instructions {
         let (program_index, accounts, data) = read_instruction(&mut r)?;
         let out_of_range = std::iter::once(&program_index)
@@ -460,13 +551,27 @@ fn check_instructions(
             }
             check_vote(accounts, data, roles, program_index)?;
             is_vote = true;
+        } else if program == COMPUTE_BUDGET_PROGRAM_ID.as_bytes() {
+            // Solana ignores a compute budget instruction's accounts; so do we.
+            let request = ComputeBudgetInstruction::decode(data).map_err(|error| {
+                TxnError::ComputeBudget {
+                    instruction: ix,
+                    error,
+                }
+            })?;
+            budget
+                .add(request)
+                .map_err(|_| TxnError::DuplicateInstruction {
+                    // At most INSTRUCTIONS_MAX (64) instructions.
+                    instruction: ix as u8,
+                })?;
         } else {
             return Err(TxnError::UnsupportedProgram(
                 Pubkey::try_from_slice(program).unwrap_or_default(),
             ));
         }
     }
-    Ok(is_vote)
+    Ok((is_vote, budget.finish(num_instructions)))
 }
 
 /// Reads a versioned message's prefix byte, if there is one. A legacy message starts with its
@@ -688,18 +793,39 @@ impl<'a> TxnView<'a> {
         )
     }
 
-    /// The transfers, in instruction order (every instruction of a transfer transaction is one, by
-    /// [`parse`]); none for a vote.
+    /// The transfers, in instruction order (every instruction of a transfer transaction that is not
+    /// a compute budget request is one, by [`parse`]); none for a vote.
     pub fn transfers(&self) -> Transfers<'a> {
         Transfers {
             bytes: self.bytes,
+            keys_off: usize::from(self.layout.account_keys_off),
             pos: usize::from(self.layout.instructions_off),
-            left: if self.layout.is_vote {
+            next: 0,
+            count: if self.layout.is_vote {
                 0
             } else {
                 self.layout.num_instructions
             },
         }
+    }
+
+    /// The compute budget read by [`parse`].
+    pub fn compute_budget(&self) -> ComputeBudget {
+        self.layout.compute_budget()
+    }
+
+    /// The program each instruction calls, in instruction order.
+    pub fn instruction_programs(&self) -> impl Iterator<Item = Pubkey> + 'a {
+        let view = *self;
+        let mut r = Reader {
+            bytes: self.bytes,
+            pos: usize::from(self.layout.instructions_off),
+        };
+        (0..self.layout.num_instructions).map_while(move |_| {
+            // Validated by `parse`: the shape and the program index are sound.
+            let (program_index, _, _) = read_instruction(&mut r).ok()?;
+            Some(view.account_key(usize::from(program_index)))
+        })
     }
 
     /// Whether this is a vote transaction (see the module docs).
@@ -743,38 +869,44 @@ impl<'a> TxnView<'a> {
     }
 }
 
-/// Iterator over a parsed transaction's transfers; re-walks the already validated instructions.
+/// Iterator over a parsed transaction's transfers; re-walks the already validated instructions,
+/// skipping compute budget requests.
 pub struct Transfers<'a> {
     bytes: &'a [u8],
+    keys_off: usize,
     pos: usize,
-    left: u8,
+    next: u8,
+    count: u8,
 }
 
 impl Iterator for Transfers<'_> {
     type Item = Transfer;
 
     fn next(&mut self) -> Option<Transfer> {
-        if self.left == 0 {
-            return None;
+        while self.next < self.count {
+            let instruction = self.next;
+            self.next += 1;
+            // Validated by `parse`: the shape, indices in range, and a System Program instruction
+            // is a transfer (2 accounts, 12 bytes of data).
+            let mut r = Reader {
+                bytes: self.bytes,
+                pos: self.pos,
+            };
+            let (program_index, accounts, data) = read_instruction(&mut r).ok()?;
+            self.pos = r.pos;
+            let key = self.keys_off + usize::from(program_index) * 32;
+            if self.bytes.get(key..key + 32)? != Pubkey::SYSTEM_PROGRAM.as_bytes() {
+                continue;
+            }
+            let lamports = u64::from_le_bytes(data.get(4..12)?.try_into().ok()?);
+            return Some(Transfer {
+                instruction,
+                from: *accounts.first()?,
+                to: *accounts.get(1)?,
+                lamports,
+            });
         }
-        self.left -= 1;
-        // Validated by `parse`: program index, 1-byte account count (2), 2 indices, 1-byte data len (12).
-        let mut r = Reader {
-            bytes: self.bytes,
-            pos: self.pos,
-        };
-        r.u8("program index").ok()?;
-        let n = r.compact_u16("").ok()?;
-        let accounts = r.take("", n).ok()?;
-        let d = r.compact_u16("").ok()?;
-        let data = r.take("", d).ok()?;
-        self.pos = r.pos;
-        let lamports = u64::from_le_bytes(data.get(4..12)?.try_into().ok()?);
-        Some(Transfer {
-            from: *accounts.first()?,
-            to: *accounts.get(1)?,
-            lamports,
-        })
+        None
     }
 }
 
@@ -825,6 +957,12 @@ impl Txn {
     pub fn is_vote(&self) -> bool {
         self.layout.is_vote
     }
+
+    /// Its priority in the banking stage's queue: the compute unit price (micro-lamports per
+    /// compute unit), read once by [`parse`].
+    pub fn priority(&self) -> u64 {
+        self.layout.compute_unit_price
+    }
 }
 
 /// Builds and signs a one-instruction System Program transfer in Solana's legacy wire format.
@@ -834,7 +972,34 @@ pub fn build_transfer(
     lamports: Lamports,
     recent_blockhash: &Hash,
 ) -> Vec<u8> {
-    let message = transfer_message(from, to, lamports, recent_blockhash, MessageVersion::Legacy);
+    let message = transfer_message(
+        from,
+        to,
+        lamports,
+        recent_blockhash,
+        MessageVersion::Legacy,
+        &[],
+    );
+    sign_one(from, &message)
+}
+
+/// [`build_transfer`] preceded by compute budget instructions, as wallets write them: the Compute
+/// Budget program is the last (read-only) key and its instructions come first.
+pub fn build_transfer_with_budget(
+    from: &SigningKey,
+    to: &Pubkey,
+    lamports: Lamports,
+    recent_blockhash: &Hash,
+    budget: &[ComputeBudgetInstruction],
+) -> Vec<u8> {
+    let message = transfer_message(
+        from,
+        to,
+        lamports,
+        recent_blockhash,
+        MessageVersion::Legacy,
+        budget,
+    );
     sign_one(from, &message)
 }
 
@@ -846,31 +1011,51 @@ pub fn build_transfer_v0(
     lamports: Lamports,
     recent_blockhash: &Hash,
 ) -> Vec<u8> {
-    let message = transfer_message(from, to, lamports, recent_blockhash, MessageVersion::V0);
+    let message = transfer_message(
+        from,
+        to,
+        lamports,
+        recent_blockhash,
+        MessageVersion::V0,
+        &[],
+    );
     sign_one(from, &message)
 }
 
-/// The message of a transfer from `from` (fee payer and only signer) to `to`.
+/// The message of a transfer from `from` (fee payer and only signer) to `to`, after `budget`.
 fn transfer_message(
     from: &SigningKey,
     to: &Pubkey,
     lamports: Lamports,
     recent_blockhash: &Hash,
     version: MessageVersion,
+    budget: &[ComputeBudgetInstruction],
 ) -> Vec<u8> {
     let from_key = Pubkey(from.verifying_key().to_bytes());
-    let mut msg = Vec::with_capacity(160);
+    let mut msg = Vec::with_capacity(160 + 48 * budget.len());
     if version == MessageVersion::V0 {
         msg.push(0x80);
     }
-    // header: 1 signer, 0 read-only signed, 1 read-only unsigned (the System Program).
-    msg.extend_from_slice(&[1, 0, 1]);
-    write_compact_u16(&mut msg, 3);
+    // header: 1 signer, 0 read-only signed, the programs read-only unsigned.
+    let programs: u8 = if budget.is_empty() { 1 } else { 2 };
+    msg.extend_from_slice(&[1, 0, programs]);
+    write_compact_u16(&mut msg, 2 + u16::from(programs));
     msg.extend_from_slice(from_key.as_bytes());
     msg.extend_from_slice(to.as_bytes());
     msg.extend_from_slice(Pubkey::SYSTEM_PROGRAM.as_bytes());
+    if !budget.is_empty() {
+        msg.extend_from_slice(COMPUTE_BUDGET_PROGRAM_ID.as_bytes());
+    }
     msg.extend_from_slice(recent_blockhash.as_bytes());
-    write_compact_u16(&mut msg, 1);
+    // Callers pass at most a few budget instructions; more than fit a packet fail to parse.
+    write_compact_u16(&mut msg, 1 + budget.len() as u16);
+    for ix in budget {
+        let data = ix.encode();
+        msg.push(3); // program index: the Compute Budget program
+        write_compact_u16(&mut msg, 0);
+        write_compact_u16(&mut msg, data.len() as u16);
+        msg.extend_from_slice(&data);
+    }
     msg.push(2); // program index
     write_compact_u16(&mut msg, 2);
     msg.extend_from_slice(&[0, 1]);
@@ -893,6 +1078,8 @@ fn sign_one(signer: &SigningKey, message: &[u8]) -> Vec<u8> {
     out
 }
 
+#[cfg(test)]
+mod compute_budget_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -918,6 +1105,7 @@ mod tests {
         assert_eq!(
             t,
             vec![Transfer {
+                instruction: 0,
                 from: 0,
                 to: 1,
                 lamports: 1234
@@ -997,7 +1185,11 @@ mod tests {
     /// An unsigned transaction (zero signatures bytes: parsing does not verify them) with header
     /// `[signers, read-only signed, read-only unsigned]`, `keys` and `(program index, accounts,
     /// data)` instructions.
-    fn raw_txn(header: [u8; 3], keys: &[Pubkey], instructions: &[(u8, &[u8], &[u8])]) -> Vec<u8> {
+    pub(super) fn raw_txn(
+        header: [u8; 3],
+        keys: &[Pubkey],
+        instructions: &[(u8, &[u8], &[u8])],
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         write_compact_u16(&mut out, u16::from(header[0]));
         out.extend(std::iter::repeat_n(0u8, 64 * usize::from(header[0])));
@@ -1337,7 +1529,7 @@ mod tests {
             let v = TxnView::new(&b).unwrap();
             prop_assert_eq!(v.version(), MessageVersion::V0);
             let t: Vec<_> = v.transfers().collect();
-            prop_assert_eq!(t, vec![Transfer { from: 0, to: 1, lamports }]);
+            prop_assert_eq!(t, vec![Transfer { instruction: 0, from: 0, to: 1, lamports }]);
         }
     }
 

@@ -96,6 +96,8 @@ pub(crate) fn store_block(store: &Store, slot: u64, parent: u64, len: usize) -> 
         root: false,
         data_shreds: shreds.clone(),
         last_fec_root: Some(last_root),
+        prioritization_fees: Default::default(),
+        address_signatures: Vec::new(),
     };
     store.commit_slot(&commit).unwrap();
     shreds

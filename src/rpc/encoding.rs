@@ -78,23 +78,6 @@ pub(super) fn decode_wire(
     Ok(bytes)
 }
 
-/// The number of signatures a serialized message requires (its header's first byte), for fee quotes.
-pub(super) fn required_signatures(message: &[u8]) -> Result<u8, String> {
-    let first = *message.first().ok_or("message is empty")?;
-    if first & 0x80 == 0 {
-        return Ok(first);
-    }
-    // A versioned message: a version byte, then the same header.
-    let version = first & 0x7f;
-    if version != 0 {
-        return Err(format!("message version {version} is not supported"));
-    }
-    message
-        .get(1)
-        .copied()
-        .ok_or_else(|| "message ends before its header".to_owned())
-}
-
 /// One compiled instruction, borrowed from the wire bytes.
 #[derive(Debug)]
 struct Instruction<'a> {
@@ -693,15 +676,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn required_signatures_reads_legacy_and_v0_headers() {
-        assert_eq!(required_signatures(&[2, 0, 1]), Ok(2));
-        assert_eq!(required_signatures(&[0x80, 3, 0, 1]), Ok(3));
-        assert!(required_signatures(&[0x81, 3]).is_err());
-        assert!(required_signatures(&[0x80]).is_err());
-        assert!(required_signatures(&[]).is_err());
-    }
-
     proptest! {
         #[test]
         fn garbage_never_panics_and_renders_when_it_decodes(
@@ -712,7 +686,6 @@ mod tests {
                 let _ = txn.parsed_message();
                 let _ = txn.first_signature();
             }
-            let _ = required_signatures(&bytes);
         }
 
         #[test]

@@ -25,6 +25,8 @@ pub const BLOCK_NOT_AVAILABLE: i64 = -32004;
 pub const NODE_UNHEALTHY: i64 = -32005;
 /// The slot was skipped.
 pub const SLOT_SKIPPED: i64 = -32007;
+/// The node has no snapshot (`getHighestSnapshotSlot`).
+pub const NO_SNAPSHOT: i64 = -32008;
 /// A versioned transaction asked for without a `maxSupportedTransactionVersion` that covers it.
 pub const UNSUPPORTED_TRANSACTION_VERSION: i64 = -32015;
 /// The node has not reached the request's `minContextSlot`; `data` is `{contextSlot}`.
@@ -86,6 +88,11 @@ impl RpcError {
     /// -32602 with `message` as is (it must name the parameter).
     pub fn invalid_params(message: impl Into<String>) -> RpcError {
         RpcError::new(INVALID_PARAMS, message)
+    }
+
+    /// -32008: Solana's answer to `getHighestSnapshotSlot` on a node without snapshots.
+    pub fn no_snapshot() -> RpcError {
+        RpcError::new(NO_SNAPSHOT, "No snapshot")
     }
 
     /// -32603.

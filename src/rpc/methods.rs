@@ -3,17 +3,18 @@
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde_json::{json, Value};
 
-use super::cluster;
-use super::encoding::{self, decode_wire, required_signatures};
+use super::encoding::{self, decode_wire};
 use super::error::RpcError;
 use super::params::{
     at_least_confirmed, bad_param, empty_account_data, encoding_or_config, AccountInfoConfig,
     AirdropConfig, BlockConfig, ContextConfig, Params, SendConfig, SignatureStatusConfig,
     TransactionConfig, TransactionEncoding,
 };
+use super::{blocks, cluster, simulate};
 use super::{
-    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, SIGNATURE_STATUSES_MAX,
-    SOLANA_CORE_VERSION,
+    Chain, Commitment, Method, FEE_LAMPORTS_PER_SIGNATURE, MULTIPLE_ACCOUNTS_MAX,
+    PERF_SAMPLES_LIMIT, PRIORITIZATION_FEE_ACCOUNTS_MAX, SIGNATURES_FOR_ADDRESS_MAX,
+    SIGNATURE_STATUSES_MAX, SOLANA_CORE_VERSION,
 };
 
 /// Feature-set id reported by `getVersion`: identifies our ledger rules. Bump it when they change.
@@ -57,7 +58,42 @@ pub(super) fn call(
                 "transactionCount": info.transaction_count,
             }))
         }
+        Method::GetBlockTime => {
+            params.at_most(1)?;
+            let slot: u64 = params.required(0, "slot")?;
+            Ok(json!(chain.block_header(Slot(slot))?.block_time))
+        }
+        Method::GetBlocks => blocks::get_blocks(chain, params),
+        Method::GetBlocksWithLimit => blocks::get_blocks_with_limit(chain, params),
         Method::GetFeeForMessage => get_fee_for_message(chain, params),
+        // Nothing is pruned: the oldest stored block is also the oldest slot the ledger knows.
+        Method::GetFirstAvailableBlock | Method::MinimumLedgerSlot => {
+            params.at_most(0)?;
+            Ok(json!(chain.first_available_block().0))
+        }
+        Method::GetHighestSnapshotSlot => {
+            params.at_most(0)?;
+            // Nodes catch up by replaying blocks; none takes snapshots.
+            Err(RpcError::no_snapshot())
+        }
+        Method::GetMultipleAccounts => get_multiple_accounts(chain, params),
+        Method::GetLargestAccounts => get_largest_accounts(chain, params),
+        Method::GetBlockProduction => blocks::get_block_production(chain, params),
+        Method::GetSupply => {
+            let (c, min) = context_params(params, 0)?;
+            let (slot, total) = chain.supply(c);
+            context_slot(slot, min)?;
+            // No account is non-circulating: no stake is locked and nothing is vested.
+            Ok(with_context(
+                slot,
+                json!({
+                    "total": total,
+                    "circulating": total,
+                    "nonCirculating": 0,
+                    "nonCirculatingAccounts": [],
+                }),
+            ))
+        }
         Method::GetGenesisHash => {
             params.at_most(0)?;
             Ok(json!(chain.genesis_hash().to_string()))
@@ -92,7 +128,32 @@ pub(super) fn call(
             // There is no rent: an account of any size is exempt at any balance.
             Ok(json!(0))
         }
+        Method::GetRecentPerformanceSamples => {
+            params.at_most(1)?;
+            let limit: usize = params.optional(0, "limit")?.unwrap_or(PERF_SAMPLES_LIMIT);
+            if limit > PERF_SAMPLES_LIMIT {
+                return Err(RpcError::invalid_params(format!(
+                    "Invalid limit; max {PERF_SAMPLES_LIMIT}"
+                )));
+            }
+            let samples: Vec<Value> = chain
+                .recent_performance_samples(limit)
+                .iter()
+                .map(|s| {
+                    json!({
+                        "slot": s.slot.0,
+                        "numTransactions": s.num_transactions,
+                        "numNonVoteTransactions": s.num_non_vote_transactions,
+                        "numSlots": s.num_slots,
+                        "samplePeriodSecs": s.sample_period_secs,
+                    })
+                })
+                .collect();
+            Ok(Value::Array(samples))
+        }
+        Method::GetRecentPrioritizationFees => get_recent_prioritization_fees(chain, params),
         Method::GetSignatureStatuses => get_signature_statuses(chain, params),
+        Method::GetSignaturesForAddress => get_signatures_for_address(chain, params),
         Method::GetSlot => {
             let (c, min) = context_params(params, 0)?;
             Ok(json!(context_slot(chain.slot(c), min)?.0))
@@ -131,18 +192,19 @@ pub(super) fn call(
             Ok(json!(signature.to_string()))
         }
         Method::SendTransaction => send_transaction(chain, params),
+        Method::SimulateTransaction => simulate::simulate_transaction(chain, params),
     }
 }
 
 /// `{context: {slot, apiVersion}, value}`.
-fn with_context(slot: Slot, value: Value) -> Value {
+pub(super) fn with_context(slot: Slot, value: Value) -> Value {
     json!({
         "context": { "slot": slot.0, "apiVersion": SOLANA_CORE_VERSION },
         "value": value,
     })
 }
 
-fn commitment(config: &ContextConfig) -> Commitment {
+pub(super) fn commitment(config: &ContextConfig) -> Commitment {
     config.commitment.unwrap_or_default()
 }
 
@@ -157,7 +219,7 @@ fn context_params(
 }
 
 /// `slot`, or -32016 if the caller asked for a later one.
-fn context_slot(slot: Slot, min_context_slot: Option<u64>) -> Result<Slot, RpcError> {
+pub(super) fn context_slot(slot: Slot, min_context_slot: Option<u64>) -> Result<Slot, RpcError> {
     match min_context_slot {
         Some(min) if slot.0 < min => Err(RpcError::min_context_slot_not_reached(slot)),
         _ => Ok(slot),
@@ -178,23 +240,98 @@ fn get_account_info(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     params.at_most(2)?;
     let key: Pubkey = params.base58(0, "pubkey")?;
     let config: AccountInfoConfig = params.config(1)?;
-    let (data, encoding) = empty_account_data(config.encoding.as_deref())?;
+    let data = empty_account_data(config.encoding.as_deref())?;
     let (slot, lamports) = chain.balance(&key, config.commitment.unwrap_or_default());
     context_slot(slot, config.min_context_slot)?;
-    // Solana reports a missing (never funded or emptied) account as null.
-    let value = if lamports == 0 {
-        Value::Null
-    } else {
-        json!({
-            "lamports": lamports,
-            "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
-            "data": [data, encoding],
-            "executable": false,
-            "rentEpoch": u64::MAX,
-            "space": 0,
-        })
+    Ok(with_context(slot, account_json(lamports, data)))
+}
+
+/// An account in Solana's `UiAccount` shape; a missing (never funded or emptied) account is null.
+pub(super) fn account_json(lamports: u64, (data, encoding): (&str, &str)) -> Value {
+    if lamports == 0 {
+        return Value::Null;
+    }
+    json!({
+        "lamports": lamports,
+        "owner": Pubkey::SYSTEM_PROGRAM.to_string(),
+        "data": [data, encoding],
+        "executable": false,
+        "rentEpoch": u64::MAX,
+        "space": 0,
+    })
+}
+
+/// `getLargestAccounts`' config: Solana's `filter`, besides the commitment.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LargestAccountsConfig {
+    commitment: Option<Commitment>,
+    filter: Option<String>,
+}
+
+/// The 20 largest balances; every account circulates, so `nonCirculating` lists none.
+fn get_largest_accounts(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let config: LargestAccountsConfig = params.config(0)?;
+    let circulating = match config.filter.as_deref() {
+        None | Some("circulating") => true,
+        Some("nonCirculating") => false,
+        Some(other) => {
+            return Err(bad_param(
+                0,
+                "config",
+                &format!(
+                    "unknown filter `{}`, expected circulating or nonCirculating",
+                    super::error::excerpt(other)
+                ),
+            ))
+        }
     };
-    Ok(with_context(slot, value))
+    let (slot, accounts) = chain.largest_accounts(config.commitment.unwrap_or_default());
+    let value: Vec<Value> = accounts
+        .into_iter()
+        .filter(|_| circulating)
+        .map(|(address, lamports)| json!({ "lamports": lamports, "address": address.to_string() }))
+        .collect();
+    Ok(with_context(slot, Value::Array(value)))
+}
+
+/// Up to 100 accounts read from one bank, in the order asked, null where missing.
+fn get_multiple_accounts(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let texts: Vec<&str> = match params.get(0) {
+        // Count before parsing so an oversized list costs nothing.
+        Some(Value::Array(items)) if items.len() > MULTIPLE_ACCOUNTS_MAX => {
+            return Err(RpcError::invalid_params(format!(
+                "Too many inputs provided; max {MULTIPLE_ACCOUNTS_MAX}"
+            )));
+        }
+        _ => params.required(0, "pubkeys")?,
+    };
+    let keys = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Pubkey>()
+                .map_err(|e| bad_param(0, "pubkeys", &format!("item {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config: AccountInfoConfig = params.config(1)?;
+    let data = empty_account_data(config.encoding.as_deref())?;
+    let (slot, balances) = chain.balances(&keys, config.commitment.unwrap_or_default());
+    context_slot(slot, config.min_context_slot)?;
+    if balances.len() != keys.len() {
+        return Err(RpcError::internal(format!(
+            "node returned {} balances for {} keys",
+            balances.len(),
+            keys.len()
+        )));
+    }
+    let accounts: Vec<Value> = balances
+        .into_iter()
+        .map(|lamports| account_json(lamports, data))
+        .collect();
+    Ok(with_context(slot, Value::Array(accounts)))
 }
 
 fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
@@ -211,6 +348,57 @@ fn send_transaction(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     }
     let signature = chain.submit_transaction(wire, !config.skip_preflight)?;
     Ok(json!(signature.to_string()))
+}
+
+/// `getSignaturesForAddress`' config.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct SignaturesForAddressConfig {
+    limit: Option<usize>,
+    before: Option<String>,
+    until: Option<String>,
+    commitment: Option<Commitment>,
+    min_context_slot: Option<u64>,
+}
+
+/// Up to 1,000 transactions naming an address, newest first, from the ledger's address index.
+fn get_signatures_for_address(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
+    params.at_most(2)?;
+    let address: Pubkey = params.base58(0, "address")?;
+    let config: SignaturesForAddressConfig = params.config(1)?;
+    let limit = config.limit.unwrap_or(SIGNATURES_FOR_ADDRESS_MAX);
+    if limit == 0 || limit > SIGNATURES_FOR_ADDRESS_MAX {
+        return Err(RpcError::invalid_params(format!(
+            "Invalid limit; max {SIGNATURES_FOR_ADDRESS_MAX}"
+        )));
+    }
+    let signature = |text: &Option<String>, name: &str| -> Result<Option<Signature>, RpcError> {
+        text.as_deref()
+            .map(|t| {
+                t.parse::<Signature>()
+                    .map_err(|e| bad_param(1, name, &e.to_string()))
+            })
+            .transpose()
+    };
+    let before = signature(&config.before, "before")?;
+    let until = signature(&config.until, "until")?;
+    let c = at_least_confirmed(config.commitment.unwrap_or_default())?;
+    context_slot(chain.slot(c), config.min_context_slot)?;
+    let found: Vec<Value> = chain
+        .signatures_for_address(&address, before, until, limit, c)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "signature": r.signature.to_string(),
+                "slot": r.slot.0,
+                "err": r.err,
+                "memo": null,
+                "blockTime": r.block_time,
+                "confirmationStatus": r.confirmation_status.as_str(),
+            })
+        })
+        .collect();
+    Ok(Value::Array(found))
 }
 
 fn get_signature_statuses(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
@@ -337,16 +525,52 @@ fn get_block_header(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, Rpc
     }))
 }
 
-/// The fee depends only on the signature count, so only the header is read.
+/// The base fee per signature plus the priority fee of the message's Compute Budget instructions.
+/// The message is parsed as the node would parse the signed transaction, so a message it would
+/// refuse gets no quote but the reason.
 fn get_fee_for_message(chain: &dyn Chain, params: &Params<'_>) -> Result<Value, RpcError> {
     params.at_most(2)?;
     let text: &str = params.required(0, "message")?;
     let config: ContextConfig = params.config(1)?;
     let message = decode_wire(text, TransactionEncoding::Base64, 0, "message")?;
-    let signatures = required_signatures(&message).map_err(|e| bad_param(0, "message", &e))?;
+    let layout = dataplane::txn::parse_message(&message)
+        .map_err(|e| bad_param(0, "message", &e.to_string()))?;
     let slot = context_slot(chain.slot(commitment(&config)), config.min_context_slot)?;
-    let fee = FEE_LAMPORTS_PER_SIGNATURE * u64::from(signatures);
+    let fee = FEE_LAMPORTS_PER_SIGNATURE
+        .saturating_mul(u64::from(layout.num_signatures))
+        .saturating_add(layout.compute_budget().priority_fee());
     Ok(with_context(slot, json!(fee)))
+}
+
+/// `[{slot, prioritizationFee}]`, oldest slot first, for at most 128 optional account addresses.
+fn get_recent_prioritization_fees(
+    chain: &dyn Chain,
+    params: &Params<'_>,
+) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let texts: Vec<&str> = match params.get(0) {
+        // Count before parsing so an oversized list costs nothing.
+        Some(Value::Array(items)) if items.len() > PRIORITIZATION_FEE_ACCOUNTS_MAX => {
+            return Err(RpcError::invalid_params(format!(
+                "Too many inputs provided; max {PRIORITIZATION_FEE_ACCOUNTS_MAX}"
+            )));
+        }
+        _ => params.optional(0, "accountAddresses")?.unwrap_or_default(),
+    };
+    let accounts = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            t.parse::<Pubkey>()
+                .map_err(|e| bad_param(0, "accountAddresses", &format!("item {i}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fees: Vec<Value> = chain
+        .recent_prioritization_fees(&accounts)
+        .into_iter()
+        .map(|(slot, fee)| json!({ "slot": slot.0, "prioritizationFee": fee }))
+        .collect();
+    Ok(Value::Array(fees))
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@
 //! clients (`solana-rpc-client`, `@solana/web3.js`, wallets) work against a BlackBook node unchanged.
 //! The server knows nothing about banks, PoH or storage: it talks to the node through the [`Chain`]
 //! trait, runs each request on tokio's blocking pool (a `Chain` call may read redb) and renders the
-//! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method),
+//! answers. Layout: [`server`] (HTTP and the JSON-RPC envelope), `methods` (one function per method; `blocks` for the block lists),
 //! `params` (bounded parameter parsing), `encoding` (transactions and blocks as JSON), [`error`]
 //! (Solana's error codes), [`stats`] (request counters) and [`pubsub`] (Solana's subscriptions over
 //! WebSocket, fed by the node's [`pubsub::EventFeed`]).
 
+mod blocks;
 pub mod cluster;
 mod encoding;
 pub mod error;
@@ -17,6 +18,7 @@ mod params;
 pub mod pubsub;
 pub mod rate_limit;
 pub mod server;
+mod simulate;
 pub mod stats;
 
 #[cfg(test)]
@@ -30,13 +32,22 @@ mod tests_edge;
 #[cfg(test)]
 mod tests_envelope;
 #[cfg(test)]
+mod tests_fees;
+#[cfg(test)]
+mod tests_ledger;
+#[cfg(test)]
+mod tests_simulate;
+#[cfg(test)]
 mod tests_stock_client;
 #[cfg(test)]
 mod tests_versions;
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+use crate::perf_samples::PerfSample;
+use dataplane::txn::TxnError;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
@@ -93,6 +104,18 @@ impl Default for HttpLimits {
 }
 /// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+/// Widest slot range (and largest limit) of `getBlocks`/`getBlocksWithLimit` (Solana's).
+pub const BLOCKS_RANGE_MAX: u64 = 500_000;
+/// Accounts `getLargestAccounts` lists (Solana's 20).
+pub const LARGEST_ACCOUNTS: usize = 20;
+/// Most samples one `getRecentPerformanceSamples` call returns (Solana's limit and default).
+pub const PERF_SAMPLES_LIMIT: usize = crate::perf_samples::PERF_SAMPLES_MAX;
+/// Most signatures one `getSignaturesForAddress` call returns (Solana's limit and default).
+pub const SIGNATURES_FOR_ADDRESS_MAX: usize = 1_000;
+/// Most keys one `getMultipleAccounts` call may name (Solana's limit).
+pub const MULTIPLE_ACCOUNTS_MAX: usize = 100;
+/// Most accounts one `getRecentPrioritizationFees` call may name (Solana's `MAX_TX_ACCOUNT_LOCKS`).
+pub const PRIORITIZATION_FEE_ACCOUNTS_MAX: usize = 128;
 
 /// How settled the state a request reads must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -170,6 +193,38 @@ pub trait Chain: Send + Sync + 'static {
     fn block_height(&self, c: Commitment) -> u64;
     /// `(context slot, lamports)` of `key` at commitment `c`.
     fn balance(&self, key: &Pubkey, c: Commitment) -> (Slot, u64);
+    /// `(context slot, lamports of each key)` at commitment `c`, all read from one bank.
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>);
+    /// `(context slot, total supply)` at commitment `c`: the genesis supply, which never changes.
+    fn supply(&self, c: Commitment) -> (Slot, u64);
+    /// The lowest slot whose block this node holds.
+    fn first_available_block(&self) -> Slot;
+    /// Transactions naming `address` in blocks on the chain of commitment `c`, newest first,
+    /// strictly between `until` and `before` (signatures), at most `limit`.
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord>;
+    /// The newest `limit` performance samples, newest first (`getRecentPerformanceSamples`).
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample>;
+    /// Executes a transaction against the bank at `opts.commitment` without committing it
+    /// (`simulateTransaction`). A transaction the parser refuses is an error unless Solana reports
+    /// it as a transaction error (then it is the simulation's `err`).
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError>;
+    /// `(context slot, the [`LARGEST_ACCOUNTS`] largest balances, largest first)` at commitment `c`;
+    /// may be a recent cached answer (it walks every account).
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>);
+    /// The slots in `range` with a block on the chain of commitment `c` (confirmed or finalized),
+    /// ascending, at most `limit`.
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot>;
     /// `(context slot, blockhash, last valid block height)` of the newest blockhash at `c`.
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64);
     /// `(context slot, valid)`: whether a transaction may still use `h` as its recent blockhash.
@@ -216,9 +271,60 @@ pub trait Chain: Send + Sync + 'static {
     fn slashing_evidence(&self) -> Vec<cluster::EvidenceRecord>;
     /// This node's tower.
     fn tower(&self) -> cluster::TowerView;
+    /// `(slot, micro-lamports per compute unit)` for the recently stored slots, oldest first: the
+    /// lowest compute unit price that landed a transaction writing every one of `accounts` (all
+    /// transactions when empty), as Solana's `getRecentPrioritizationFees` reports it.
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)>;
     /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
     /// frozen bank or stored block for it.
     fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
+}
+
+/// One transaction `getSignaturesForAddress` lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddressSignatureRecord {
+    /// Its signature.
+    pub signature: Signature,
+    /// Slot of the block that holds it.
+    pub slot: Slot,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<serde_json::Value>,
+    /// The block's production time, Unix seconds.
+    pub block_time: Option<i64>,
+    /// How settled its block is (confirmed or finalized).
+    pub confirmation_status: Commitment,
+}
+
+/// How to simulate a transaction (`simulateTransaction`'s config).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SimulateOptions {
+    /// Verify the signatures first (a failure is -32003).
+    pub sig_verify: bool,
+    /// Run it with the bank's newest blockhash instead of its own.
+    pub replace_recent_blockhash: bool,
+    /// Which bank to run it on.
+    pub commitment: Commitment,
+    /// Accounts whose balances after the transaction to report.
+    pub accounts: Vec<Pubkey>,
+}
+
+/// A simulated transaction's outcome.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Simulation {
+    /// The bank it ran on.
+    pub slot: Slot,
+    /// Solana `TransactionError` JSON if it failed.
+    pub err: Option<serde_json::Value>,
+    /// Fee it would pay (0 when it would not be included).
+    pub fee: u64,
+    /// Balances of its account keys before, in key order (empty when not included).
+    pub pre_balances: Vec<u64>,
+    /// Balances of its account keys after, in key order (empty when not included).
+    pub post_balances: Vec<u64>,
+    /// Balance of each of [`SimulateOptions::accounts`] after it.
+    pub accounts: Vec<u64>,
+    /// The blockhash it ran with and that blockhash's last valid block height, when replaced.
+    pub replacement_blockhash: Option<(Hash, u64)>,
 }
 
 /// A transaction's status as `getSignatureStatuses` reports it.
@@ -307,6 +413,8 @@ pub struct BlockHeader {
     pub block_height: u64,
     /// Transactions in it, failed ones included.
     pub transaction_count: u32,
+    /// Production time, Unix seconds.
+    pub block_time: Option<i64>,
 }
 
 /// One PoH entry.
@@ -374,4 +482,27 @@ pub enum SubmitError {
     /// The ingest queue is full; RPC code -32603.
     #[error("node is overloaded: transaction queue is full, retry later")]
     Busy,
+}
+
+impl From<&TxnError> for SubmitError {
+    /// How `sendTransaction` reports a transaction the parser refuses: as Solana's preflight
+    /// transaction error where Solana has one (`DuplicateInstruction`, `InvalidInstructionData`),
+    /// as unsupported when the chain does not run what it asks for, else as malformed.
+    fn from(e: &TxnError) -> SubmitError {
+        if let Some(err) = e.to_solana_json() {
+            return SubmitError::Preflight {
+                message: e.to_string(),
+                err,
+            };
+        }
+        match e {
+            TxnError::UnsupportedProgram(_)
+            | TxnError::UnsupportedInstruction { .. }
+            | TxnError::UnsupportedVoteInstruction { .. }
+            | TxnError::ComputeBudget { .. }
+            | TxnError::UnsupportedVersion { .. }
+            | TxnError::AddressTableLookups { .. } => SubmitError::Unsupported(e.to_string()),
+            _ => SubmitError::Malformed(e.to_string()),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,12 +18,15 @@ use tokio::net::{TcpListener, TcpStream};
 use super::pubsub::{ChainEvent, EventFeed, PubSub, PubSubLimits, SlotChanges};
 use super::server::serve_bounded;
 use super::*;
+use crate::perf_samples::PerfSample;
 
 pub(super) const FINALIZED_SLOT: u64 = 10;
 pub(super) const CONFIRMED_SLOT: u64 = 11;
 pub(super) const PROCESSED_SLOT: u64 = 12;
 pub(super) const BLOCKHASH: Hash = Hash([7; 32]);
 pub(super) const PAYER_LAMPORTS: u64 = 1_000_000_000;
+/// The fake cluster's total supply.
+pub(super) const SUPPLY_LAMPORTS: u64 = 500_000_000_000_000;
 /// Transfers of these amounts make the fake node refuse the transaction in one particular way.
 pub(super) const LAMPORTS_PREFLIGHT_FAIL: u64 = 13;
 pub(super) const LAMPORTS_UNHEALTHY: u64 = 14;
@@ -132,6 +136,194 @@ impl Chain for FakeChain {
         };
         (Slot(slot_at(c)), lamports)
     }
+    fn balances(&self, keys: &[Pubkey], c: Commitment) -> (Slot, Vec<u64>) {
+        let lamports = keys.iter().map(|k| self.balance(k, c).1).collect();
+        (Slot(slot_at(c)), lamports)
+    }
+    fn supply(&self, c: Commitment) -> (Slot, u64) {
+        (Slot(slot_at(c)), SUPPLY_LAMPORTS)
+    }
+    fn first_available_block(&self) -> Slot {
+        Slot(V0_SLOT)
+    }
+    /// Transfers from the payer: one of [`LAMPORTS_PREFLIGHT_FAIL`] fails for lack of funds; an
+    /// unknown blockhash is `BlockhashNotFound` unless replaced.
+    fn simulate_transaction(
+        &self,
+        wire: &[u8],
+        opts: &SimulateOptions,
+    ) -> Result<Simulation, SubmitError> {
+        let slot = Slot(slot_at(opts.commitment));
+        let balances = |keys: &[Pubkey]| -> Vec<u64> {
+            keys.iter()
+                .map(|k| self.balance(k, opts.commitment).1)
+                .collect()
+        };
+        let view = match TxnView::new(wire) {
+            Ok(v) => v,
+            Err(e) => {
+                let err = e.to_solana_json().ok_or_else(|| SubmitError::from(&e))?;
+                return Ok(Simulation {
+                    slot,
+                    err: Some(err),
+                    accounts: balances(&opts.accounts),
+                    ..Simulation::default()
+                });
+            }
+        };
+        if opts.sig_verify && dataplane::sigverify::verify_txn(&view).is_err() {
+            return Err(SubmitError::BadSignature);
+        }
+        let replacement = opts
+            .replace_recent_blockhash
+            .then_some((BLOCKHASH, slot.0 + 150));
+        if replacement.is_none() && view.recent_blockhash() != BLOCKHASH {
+            return Ok(Simulation {
+                slot,
+                err: Some(json!("BlockhashNotFound")),
+                accounts: balances(&opts.accounts),
+                ..Simulation::default()
+            });
+        }
+        let keys: Vec<Pubkey> = (0..view.num_account_keys())
+            .map(|i| view.account_key(i))
+            .collect();
+        let pre = balances(&keys);
+        let fee = 5_000 + view.compute_budget().priority_fee();
+        let mut post = pre.clone();
+        post[0] -= fee;
+        let mut err = None;
+        for t in view.transfers() {
+            if t.lamports == LAMPORTS_PREFLIGHT_FAIL {
+                err = Some(json!({"InstructionError": [t.instruction, {"Custom": 1}]}));
+                post = pre.clone();
+                post[0] -= fee;
+                break;
+            }
+            post[usize::from(t.from)] -= t.lamports;
+            post[usize::from(t.to)] += t.lamports;
+        }
+        let accounts = opts
+            .accounts
+            .iter()
+            .map(|k| match keys.iter().position(|x| x == k) {
+                Some(i) => post[i],
+                None => self.balance(k, opts.commitment).1,
+            })
+            .collect();
+        Ok(Simulation {
+            slot,
+            err,
+            fee,
+            pre_balances: pre,
+            post_balances: post,
+            accounts,
+            replacement_blockhash: replacement,
+        })
+    }
+
+    /// The payer's transactions: the legacy transfer (slot 10, finalized), the v0 one (slot 8) and a
+    /// failed one (slot 11, confirmed only).
+    fn signatures_for_address(
+        &self,
+        address: &Pubkey,
+        before: Option<Signature>,
+        until: Option<Signature>,
+        limit: usize,
+        c: Commitment,
+    ) -> Vec<AddressSignatureRecord> {
+        if *address != self.payer_key() {
+            return Vec::new();
+        }
+        let record =
+            |signature, slot, block_time, err, confirmation_status| AddressSignatureRecord {
+                signature,
+                slot: Slot(slot),
+                err,
+                block_time: Some(block_time),
+                confirmation_status,
+            };
+        // Block times as the fake's blocks have them.
+        let all = [
+            record(
+                FAILED_SIG,
+                CONFIRMED_SLOT,
+                1_700_000_001,
+                Some(json!({"InstructionError": [0, {"Custom": 1}]})),
+                Commitment::Confirmed,
+            ),
+            record(
+                self.transfer_signature(),
+                FINALIZED_SLOT,
+                1_700_000_000,
+                None,
+                Commitment::Finalized,
+            ),
+            record(
+                self.transfer_v0_signature(),
+                V0_SLOT,
+                1_699_999_999,
+                None,
+                Commitment::Finalized,
+            ),
+        ];
+        let start = match before {
+            Some(b) => match all.iter().position(|r| r.signature == b) {
+                Some(i) => i + 1,
+                None => return Vec::new(),
+            },
+            None => 0,
+        };
+        all[start..]
+            .iter()
+            .filter(|r| c != Commitment::Finalized || r.slot.0 <= FINALIZED_SLOT)
+            .take_while(|r| Some(r.signature) != until)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Three samples, newest first: one minute at 2 transactions a second with a few votes, one
+    /// idle minute, and the node's short first sample.
+    fn recent_performance_samples(&self, limit: usize) -> Vec<PerfSample> {
+        let sample =
+            |slot, num_transactions, num_non_vote_transactions, num_slots, secs| PerfSample {
+                slot: Slot(slot),
+                num_transactions,
+                num_non_vote_transactions,
+                num_slots,
+                sample_period_secs: secs,
+            };
+        [
+            sample(PROCESSED_SLOT, 120, 100, 2, 60),
+            sample(PROCESSED_SLOT - 2, 0, 0, 1, 60),
+            sample(PROCESSED_SLOT - 3, 3, 1, 9, 5),
+        ]
+        .into_iter()
+        .take(limit)
+        .collect()
+    }
+
+    fn largest_accounts(&self, c: Commitment) -> (Slot, Vec<(Pubkey, u64)>) {
+        (
+            Slot(slot_at(c)),
+            vec![(self.payer_key(), PAYER_LAMPORTS), (self.recipient, 250)],
+        )
+    }
+    /// Blocks at 8 and 10 (9 skipped); 11 is a confirmed block not yet finalized.
+    fn blocks(&self, range: RangeInclusive<Slot>, limit: usize, c: Commitment) -> Vec<Slot> {
+        let top = if c == Commitment::Finalized {
+            FINALIZED_SLOT
+        } else {
+            CONFIRMED_SLOT
+        };
+        [V0_SLOT, FINALIZED_SLOT, CONFIRMED_SLOT]
+            .into_iter()
+            .filter(|s| *s <= top && range.contains(&Slot(*s)))
+            .take(limit)
+            .map(Slot)
+            .collect()
+    }
     fn latest_blockhash(&self, c: Commitment) -> (Slot, Hash, u64) {
         (Slot(slot_at(c)), BLOCKHASH, slot_at(c) + 150)
     }
@@ -143,7 +335,7 @@ impl Chain for FakeChain {
         wire: Vec<u8>,
         _preflight: bool,
     ) -> Result<Signature, SubmitError> {
-        let view = TxnView::new(&wire).map_err(|e| SubmitError::Malformed(e.to_string()))?;
+        let view = TxnView::new(&wire).map_err(|e| SubmitError::from(&e))?;
         let payer = VerifyingKey::from_bytes(view.account_key_bytes(0))
             .map_err(|_| SubmitError::BadSignature)?;
         let sig = ed25519_dalek::Signature::from_bytes(view.signature_bytes(0));
@@ -242,6 +434,7 @@ impl Chain for FakeChain {
             leader: self.identity(),
             block_height: block.block_height,
             transaction_count: 1,
+            block_time: block.block_time,
         })
     }
     fn block_entries(&self, slot: Slot) -> Result<BlockEntries, BlockError> {
@@ -365,6 +558,16 @@ impl Chain for FakeChain {
 
     fn transaction_count(&self, _c: Commitment) -> u64 {
         77
+    }
+
+    /// Slot 8 held only free transfers; slot 10's lowest price was 5,000, and 20,000 for the
+    /// transactions writing the payer.
+    fn recent_prioritization_fees(&self, accounts: &[Pubkey]) -> Vec<(Slot, u64)> {
+        let contended = accounts.contains(&self.payer_key());
+        vec![
+            (Slot(V0_SLOT), 0),
+            (Slot(FINALIZED_SLOT), if contended { 20_000 } else { 5_000 }),
+        ]
     }
 
     fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {

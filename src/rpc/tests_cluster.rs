@@ -129,3 +129,38 @@ async fn the_tower_shows_votes_root_and_whether_the_node_votes() {
         json!({"votes": [[9, 2], [10, 1]], "root": 3, "voting": true})
     );
 }
+
+#[tokio::test]
+async fn performance_samples_list_newest_first_in_solanas_shape_within_the_limit() {
+    let node = start().await;
+    let v = node.ok("getRecentPerformanceSamples", json!([])).await;
+    let samples = v.as_array().unwrap();
+    assert_eq!(samples.len(), 3);
+    assert_eq!(
+        samples[0],
+        json!({
+            "slot": PROCESSED_SLOT,
+            "numTransactions": 120,
+            "numNonVoteTransactions": 100,
+            "numSlots": 2,
+            "samplePeriodSecs": 60,
+        })
+    );
+    assert_eq!(samples[2]["samplePeriodSecs"], 5);
+    // `null` is the default, as the stock client sends it.
+    let v = node.ok("getRecentPerformanceSamples", json!([null])).await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let v = node.ok("getRecentPerformanceSamples", json!([1])).await;
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["slot"], PROCESSED_SLOT);
+    let v = node.ok("getRecentPerformanceSamples", json!([0])).await;
+    assert_eq!(v, json!([]));
+    let e = node
+        .err("getRecentPerformanceSamples", json!([721]), INVALID_PARAMS)
+        .await;
+    assert_eq!(message_of(&e), "Invalid limit; max 720");
+    node.err("getRecentPerformanceSamples", json!([-1]), INVALID_PARAMS)
+        .await;
+    node.err("getRecentPerformanceSamples", json!([1, 2]), INVALID_PARAMS)
+        .await;
+}

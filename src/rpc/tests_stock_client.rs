@@ -272,3 +272,181 @@ async fn stock_client_understands_our_error_data() {
         }
     ));
 }
+
+#[tokio::test]
+async fn stock_client_quotes_priority_fees_and_reads_recent_ones() {
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let payer = Keypair::new_from_array([42; 32]);
+    let recipient = SolPubkey::new_from_array(node.chain.recipient.0);
+    let blockhash = client.get_latest_blockhash().await.unwrap();
+    // solana-sdk's own Compute Budget instructions: 301 units at 10,000 micro-lamports (4 lamports).
+    let ixs = [
+        ComputeBudgetInstruction::set_compute_unit_limit(301),
+        ComputeBudgetInstruction::set_compute_unit_price(10_000),
+        transfer(&payer.pubkey(), &recipient, 9),
+    ];
+    let tx = Transaction::new_signed_with_payer(&ixs, Some(&payer.pubkey()), &[&payer], blockhash);
+    assert_eq!(
+        client.get_fee_for_message(&tx.message).await.unwrap(),
+        5_000 + 4
+    );
+    client.send_transaction(&tx).await.unwrap();
+    // A duplicate price is Solana's DuplicateInstruction, as the client reads it.
+    let twice = [
+        ComputeBudgetInstruction::set_compute_unit_price(1),
+        ComputeBudgetInstruction::set_compute_unit_price(2),
+        transfer(&payer.pubkey(), &recipient, 9),
+    ];
+    let tx =
+        Transaction::new_signed_with_payer(&twice, Some(&payer.pubkey()), &[&payer], blockhash);
+    let e = client.send_transaction(&tx).await.unwrap_err();
+    let (code, data) = rpc_error(&e);
+    assert_eq!(code, SEND_TRANSACTION_PREFLIGHT_FAILURE);
+    let RpcResponseErrorData::SendTransactionPreflightFailure(sim) = data else {
+        panic!("preflight data not parsed: {data:?}");
+    };
+    assert_eq!(
+        sim.err.clone().map(TransactionError::from),
+        Some(TransactionError::DuplicateInstruction(1))
+    );
+
+    let fees = client.get_recent_prioritization_fees(&[]).await.unwrap();
+    let pairs: Vec<(u64, u64)> = fees
+        .iter()
+        .map(|f| (f.slot, f.prioritization_fee))
+        .collect();
+    assert_eq!(pairs, vec![(V0_SLOT, 0), (FINALIZED_SLOT, 5_000)]);
+    let fees = client
+        .get_recent_prioritization_fees(&[payer.pubkey()])
+        .await
+        .unwrap();
+    assert_eq!(fees[1].prioritization_fee, 20_000);
+}
+
+#[tokio::test]
+async fn stock_client_reads_accounts_supply_and_ledger_bounds() {
+    use super::test_node::SUPPLY_LAMPORTS;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let payer = SolPubkey::new_from_array(node.chain.payer_key().0);
+    let missing = SolPubkey::new_from_array([0x77; 32]);
+    let accounts = client
+        .get_multiple_accounts(&[missing, payer])
+        .await
+        .unwrap();
+    assert!(accounts[0].is_none());
+    assert_eq!(accounts[1].as_ref().unwrap().lamports, PAYER_LAMPORTS);
+    let supply = client.supply().await.unwrap().value;
+    assert_eq!(
+        (supply.total, supply.circulating, supply.non_circulating),
+        (SUPPLY_LAMPORTS, SUPPLY_LAMPORTS, 0)
+    );
+    assert!(supply.non_circulating_accounts.is_empty());
+    assert_eq!(
+        client.get_block_time(FINALIZED_SLOT).await.unwrap(),
+        1_700_000_000
+    );
+    assert_eq!(client.get_first_available_block().await.unwrap(), V0_SLOT);
+    assert_eq!(client.minimum_ledger_slot().await.unwrap(), V0_SLOT);
+    let largest = client
+        .get_largest_accounts_with_config(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(largest.value[0].lamports, PAYER_LAMPORTS);
+    assert_eq!(largest.value[0].address, payer.to_string());
+    let production = client.get_block_production().await.unwrap().value;
+    assert_eq!(production.range.first_slot, 0);
+    assert_eq!(production.range.last_slot, FINALIZED_SLOT);
+    assert_eq!(
+        production.by_identity[&SolPubkey::new_from_array([4; 32]).to_string()],
+        (7, 2)
+    );
+    assert_eq!(
+        client.get_blocks(0, None).await.unwrap(),
+        vec![V0_SLOT, FINALIZED_SLOT]
+    );
+    assert_eq!(
+        client.get_blocks_with_limit(9, 1).await.unwrap(),
+        vec![FINALIZED_SLOT]
+    );
+    let e = client.get_highest_snapshot_slot().await.unwrap_err();
+    assert_eq!(rpc_error(&e).0, super::error::NO_SNAPSHOT);
+}
+
+#[tokio::test]
+async fn stock_client_lists_an_addresss_signatures_newest_first_and_pages() {
+    use solana_rpc_client::rpc_client::GetConfirmedSignaturesForAddress2Config;
+    let node = start().await;
+    let client = RpcClient::new_with_commitment(
+        format!("http://{}", node.addr),
+        CommitmentConfig::confirmed(),
+    );
+    let payer = SolPubkey::new_from_array(node.chain.payer_key().0);
+    let legacy = node.chain.transfer_signature().to_string();
+    let v0 = node.chain.transfer_v0_signature().to_string();
+    // The client names no commitment by default: the server's default, finalized, applies.
+    let listed = client.get_signatures_for_address(&payer).await.unwrap();
+    let sigs: Vec<&str> = listed.iter().map(|s| s.signature.as_str()).collect();
+    assert_eq!(sigs, [legacy.as_str(), v0.as_str()]);
+    assert_eq!(listed[0].slot, FINALIZED_SLOT);
+    assert_eq!(listed[0].block_time, Some(1_700_000_000));
+    assert_eq!(listed[0].err, None);
+    assert_eq!(listed[0].memo, None);
+    assert_eq!(
+        listed[0].confirmation_status,
+        Some(TransactionConfirmationStatus::Finalized)
+    );
+    let confirmed = client
+        .get_signatures_for_address_with_config(
+            &payer,
+            GetConfirmedSignaturesForAddress2Config {
+                commitment: Some(CommitmentConfig::confirmed()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirmed.len(), 3);
+    assert_eq!(confirmed[0].slot, CONFIRMED_SLOT);
+    assert!(confirmed[0].err.is_some());
+    assert_eq!(
+        confirmed[0].confirmation_status,
+        Some(TransactionConfirmationStatus::Confirmed)
+    );
+    let page = client
+        .get_signatures_for_address_with_config(
+            &payer,
+            GetConfirmedSignaturesForAddress2Config {
+                before: Some(legacy.parse().unwrap()),
+                until: None,
+                limit: Some(5),
+                commitment: Some(CommitmentConfig::finalized()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].signature, v0);
+    assert_eq!(page[0].slot, V0_SLOT);
+}
+
+#[tokio::test]
+async fn stock_client_reads_performance_samples() {
+    use super::test_node::PROCESSED_SLOT;
+    let node = start().await;
+    let client = RpcClient::new(format!("http://{}", node.addr));
+    let samples = client.get_recent_performance_samples(None).await.unwrap();
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples[0].slot, PROCESSED_SLOT);
+    assert_eq!(samples[0].num_transactions, 120);
+    assert_eq!(samples[0].num_non_vote_transactions, Some(100));
+    assert_eq!(samples[0].num_slots, 2);
+    assert_eq!(samples[0].sample_period_secs, 60);
+    let newest = client
+        .get_recent_performance_samples(Some(1))
+        .await
+        .unwrap();
+    assert_eq!(newest, samples[..1]);
+}

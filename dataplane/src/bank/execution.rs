@@ -392,9 +392,8 @@ impl Bank {
 
 /// Runs the transfers of `tx` over `balances` (indexed by account key), stopping at the first failure.
 fn apply_transfers(tx: &TxnView<'_>, balances: &mut [Lamports]) -> TxStatus {
-    for (i, t) in tx.transfers().enumerate() {
-        // At most 64 instructions (txn::INSTRUCTIONS_MAX), so the index fits a u8.
-        let index = i as u8;
+    for t in tx.transfers() {
+        let index = t.instruction;
         let (from, to) = (usize::from(t.from), usize::from(t.to));
         let Some(left) = balances[from].checked_sub(t.lamports) else {
             return Err(TxError::InstructionError {

@@ -107,6 +107,42 @@ pub(crate) fn unsigned_transfer(
     Txn::parse(&wire).expect("valid transfer")
 }
 
+/// [`unsigned_transfer`] after a Compute Budget `SetComputeUnitPrice(price)` (and the default limit
+/// of 6,000 units): a paying transfer for the scheduler's and the banking stage's tests.
+pub(crate) fn unsigned_priced_transfer(
+    payer: &Pubkey,
+    to: &Pubkey,
+    lamports: Lamports,
+    bh: &Hash,
+    id: u64,
+    price: u64,
+) -> Txn {
+    use crate::compute_budget::{ComputeBudgetInstruction, COMPUTE_BUDGET_PROGRAM_ID};
+    let mut wire = vec![1];
+    let mut sig = [0xA5; 64];
+    sig[..8].copy_from_slice(&id.to_le_bytes());
+    wire.extend_from_slice(&sig);
+    wire.extend_from_slice(&[1, 0, 2]);
+    write_compact_u16(&mut wire, 4);
+    for k in [
+        payer,
+        to,
+        &Pubkey::SYSTEM_PROGRAM,
+        &COMPUTE_BUDGET_PROGRAM_ID,
+    ] {
+        wire.extend_from_slice(k.as_bytes());
+    }
+    wire.extend_from_slice(bh.as_bytes());
+    wire.push(2); // instructions
+    let data = ComputeBudgetInstruction::SetComputeUnitPrice(price).encode();
+    wire.extend_from_slice(&[3, 0, data.len() as u8]);
+    wire.extend_from_slice(&data);
+    wire.extend_from_slice(&[2, 2, 0, 1, 12]);
+    wire.extend_from_slice(&2u32.to_le_bytes());
+    wire.extend_from_slice(&lamports.to_le_bytes());
+    Txn::parse(&wire).expect("valid transfer")
+}
+
 /// Executes and commits `txs` one at a time, returning each status.
 pub(crate) fn run_serial(bank: &Bank, txs: &[Txn]) -> Vec<TxStatus> {
     txs.iter()
@@ -775,4 +811,33 @@ fn a_frozen_bank_answers_for_its_next_block() {
         bank.check_transaction(&tx.view()),
         Err(TxError::InsufficientFundsForFee)
     );
+}
+
+#[test]
+fn largest_accounts_see_the_fork_and_leave_out_empty_ones() {
+    let (alice, bob) = (key(1), key(2));
+    let g = genesis(&[
+        (addr(&alice), 1_000_000),
+        (addr(&bob), 50_000),
+        (Pubkey([3; 32]), 700_000),
+        (Pubkey([4; 32]), 700_000),
+    ]);
+    let root = Arc::new(Bank::genesis(&g));
+    let bank = Bank::new_child(&root, Slot(1), Pubkey([0xC0; 32]));
+    // Bob empties his account into a new one, above the root.
+    let tx = transfer(&bob, &Pubkey([5; 32]), 45_000, &g.hash());
+    assert_eq!(run_serial(&bank, &[tx]), vec![Ok(())]);
+    assert_eq!(bank.balance(&addr(&bob)), 0);
+    assert_eq!(
+        bank.largest_accounts(3),
+        vec![
+            (addr(&alice), 1_000_000),
+            (Pubkey([3; 32]), 700_000),
+            (Pubkey([4; 32]), 700_000),
+        ]
+    );
+    let all = bank.largest_accounts(10);
+    assert_eq!(all.len(), 4, "{all:?}");
+    assert_eq!(all[3], (Pubkey([5; 32]), 45_000));
+    assert!(bank.largest_accounts(0).is_empty());
 }

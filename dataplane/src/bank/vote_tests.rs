@@ -270,6 +270,13 @@ fn refused_votes_pay_the_fee_and_say_why_as_solana_does() {
     );
     // Every one was included and paid its fee; the account did not change.
     assert_eq!(two.transaction_count(), 4);
+    // Votes, even refused ones, are not counted as non-vote transactions; a child's transfer is.
+    assert_eq!(two.non_vote_transaction_count_since_restart(), 0);
+    two.freeze(Hash([2; 32]));
+    let three = child(&two, 3);
+    run_serial(&three, &[transfer(&stranger, &addr(&voter), 1, &g.hash())]);
+    assert_eq!(three.non_vote_transaction_count_since_restart(), 1);
+    assert_eq!(three.total_transaction_count(), 5);
     assert_eq!(two.balance(&addr(&voter)), 97 * FEE);
     assert_eq!(two.balance(&addr(&stranger)), 9 * FEE);
     assert!(two.vote_delta().is_empty());

@@ -24,6 +24,135 @@ fn slot_ahead(g: &Genesis, ahead: u64) -> Slot {
     Slot((now_ms - g.creation_time_unix_ms) / g.slot_duration_ms + ahead)
 }
 
+/// A leader pipeline over a fresh ledger of `g` (kept alive by the returned directory).
+fn start_leader(
+    g: &Genesis,
+    leader: &SigningKey,
+    batch_size_max: usize,
+) -> (LeaderPipeline, Arc<Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
+    let (forks, _) = crate::replay::load_cluster(g, &store, &mut Executor::new(0), 1).unwrap();
+    let (tpu, _, _) =
+        crate::packet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+    let p = LeaderPipeline::start(
+        PipelineConfig {
+            identity: addr(leader),
+            sigverify_threads: 1,
+            exec_threads: 0,
+            batch_size_max,
+            poh_core: None,
+            shredding: None,
+            forwarder: None,
+        },
+        g,
+        store.clone(),
+        forks,
+        tpu,
+    )
+    .unwrap();
+    (p, store, dir)
+}
+
+/// Leads `first` alone and waits until its block is stored.
+fn lead_one_slot(p: &LeaderPipeline, first: Slot) {
+    p.lead
+        .send(LeadCommand {
+            first,
+            last: first,
+            parent: Slot(0),
+        })
+        .unwrap();
+    loop {
+        match p.events.recv_timeout(Duration::from_secs(5)) {
+            Ok(DataEvent::BankFrozen { frozen, .. }) if frozen.slot == first => return,
+            Ok(_) => continue,
+            Err(e) => panic!("slot {first} was not stored: {e}"),
+        }
+    }
+}
+
+/// The transactions of `slot`'s stored block, entry by entry (ticks left out).
+fn stored_entries(store: &Store, slot: Slot) -> Vec<Vec<Txn>> {
+    store
+        .entries(slot)
+        .unwrap()
+        .iter()
+        .map(|b| decode_entry(b).unwrap().transactions)
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+#[test]
+fn a_paying_transfer_overtakes_free_ones_queued_before_it() {
+    use crate::bank::tests::unsigned_priced_transfer;
+    use crate::compute_budget::ComputeBudget;
+    let leader = SigningKey::from_bytes(&[23; 32]);
+    let account = |tag: u8, i: u32| {
+        let mut b = [tag; 32];
+        b[..4].copy_from_slice(&i.to_le_bytes());
+        Pubkey(b)
+    };
+    const FREE: u32 = 200;
+    let rich = Pubkey([0x61; 32]);
+    let mut g = Genesis {
+        hashes_per_tick: 50,
+        ticks_per_slot: 8,
+        slot_duration_ms: 100,
+        creation_time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        ..voters_genesis(&[&leader])
+    };
+    for pubkey in (0..FREE).map(|i| account(0x60, i)).chain([rich]) {
+        g.accounts.push(GenesisAccount {
+            pubkey,
+            lamports: 1_000_000,
+        });
+    }
+    // Batches of 16: the 200 free transfers (no two share an account) need 13 of them.
+    let (p, store, _dir) = start_leader(&g, &leader, 16);
+    let free: Vec<Txn> = (0..FREE)
+        .map(|i| unsigned_transfer(&account(0x60, i), &account(0x70, i), 1, &g.hash(), i.into()))
+        .collect();
+    p.txns.send(free.clone()).unwrap();
+    // Arrives last, pays 1,000 micro-lamports per unit over the default 6,000 units: 6 lamports.
+    let paying = unsigned_priced_transfer(&rich, &Pubkey([0x62; 32]), 7, &g.hash(), 1, 1_000);
+    assert_eq!(
+        paying.view().compute_budget(),
+        ComputeBudget {
+            unit_limit: 6_000,
+            unit_price: 1_000
+        }
+    );
+    p.txns.send(vec![paying.clone()]).unwrap();
+
+    let first = slot_ahead(&g, 3);
+    lead_one_slot(&p, first);
+    let entries = stored_entries(&store, first);
+    // It went into the slot's first entry, first, ahead of free transfers that waited longer.
+    assert_eq!(entries[0][0], paying, "the paying transfer was not first");
+    assert_eq!(entries[0].len(), 16);
+    assert_eq!(&entries[0][1..], &free[..15]);
+    let landed_free = entries.iter().flatten().filter(|t| **t != paying).count();
+    assert!(landed_free > 15, "only {landed_free} free transfers landed");
+    // The stored block's prioritization fees: free transfers landed, so the slot's lowest is 0;
+    // for the paying transfer's accounts, its price.
+    let recent = store.recent_prioritization_fees(&[]);
+    assert_eq!(recent.last(), Some(&(first, 0)));
+    let recent = store.recent_prioritization_fees(&[rich, account(0x60, 0)]);
+    assert_eq!(recent.last(), Some(&(first, 1_000)));
+    // Charged base + priority fee, which went to the leader with the base fees.
+    let bank = p.forks.read().unwrap().get(first).unwrap();
+    assert_eq!(bank.balance(&rich), 1_000_000 - 5_000 - 6 - 7);
+    assert_eq!(
+        bank.balance(&addr(&leader)),
+        100 * 5_000 + 5_000 * (landed_free as u64 + 1) + 6
+    );
+    p.shutdown();
+}
+
 #[test]
 fn queued_votes_land_before_every_waiting_transfer() {
     let (leader, peer) = (
@@ -45,27 +174,7 @@ fn queued_votes_land_before_every_waiting_transfer() {
         pubkey: payer,
         lamports: 1_000_000_000,
     });
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
-    let (forks, _) = crate::replay::load_cluster(&g, &store, &mut Executor::new(0), 1).unwrap();
-    let (tpu, _, _) =
-        crate::packet::bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
-    let p = LeaderPipeline::start(
-        PipelineConfig {
-            identity: addr(&leader),
-            sigverify_threads: 1,
-            exec_threads: 0,
-            batch_size_max: 64,
-            poh_core: None,
-            shredding: None,
-            forwarder: None,
-        },
-        &g,
-        store.clone(),
-        forks,
-        tpu,
-    )
-    .unwrap();
+    let (p, store, _dir) = start_leader(&g, &leader, 64);
 
     // Transfers wait first, then the votes arrive: the leader's own from the control plane, the
     // peer's through the TPU path among more transfers, then another of the peer's votes whose last

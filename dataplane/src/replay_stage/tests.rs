@@ -148,6 +148,30 @@ fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_the
         validator.store.tx_status(&sig).unwrap().unwrap().slot,
         Slot(3)
     );
+    // Replay fills the address index too: [91; 32] received one transfer in each block.
+    let to_91 = |e: &[Entry]| e[e.len() - TICKS_PER_SLOT as usize - 1].transactions[1].signature();
+    let listed = |address: &Pubkey| -> Vec<crate::types::Signature> {
+        validator
+            .store
+            .signatures_for_address(address, None, None, 10, |_| true)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.signature)
+            .collect()
+    };
+    assert_eq!(listed(&Pubkey([91; 32])), vec![to_91(&e3), to_91(&e1)]);
+    // Payer 2 paid slot 3's second transfer and slot 1's third.
+    let block_txs = |e: &[Entry]| {
+        e[e.len() - TICKS_PER_SLOT as usize - 1]
+            .transactions
+            .clone()
+    };
+    assert_eq!(
+        listed(&Pubkey(payer(2).verifying_key().to_bytes())),
+        vec![to_91(&e3), block_txs(&e1)[2].signature()]
+    );
+    // The program a transaction calls is not indexed (every transfer would name it).
+    assert!(listed(&Pubkey::SYSTEM_PROGRAM).is_empty());
     assert_eq!(r.stats().replayed.load(Ordering::Relaxed), 2);
     assert_eq!(r.stats().transactions.load(Ordering::Relaxed), 5);
     // The same block again is nothing new.

@@ -104,6 +104,76 @@ fn the_pass_stops_after_deferred_max_blocked_transactions() {
 }
 
 #[test]
+fn paying_transactions_go_first_by_price_then_arrival_and_requeued_ones_before_all() {
+    use crate::bank::tests::unsigned_priced_transfer;
+    let bh = Hash([1; 32]);
+    let payer = |i: u8| Pubkey([0x40 + i; 32]);
+    let free = |i: u8| unsigned_transfer(&payer(i), &Pubkey([0xF0; 32]), 1, &bh, u64::from(i));
+    let priced = |i: u8, price| {
+        unsigned_priced_transfer(&payer(i), &Pubkey([0xF1; 32]), 1, &bh, u64::from(i), price)
+    };
+    // One transaction per batch: the batches show the queue's order.
+    let mut sched = Scheduler::new(1);
+    // Arrival order: two free, then paying ones at 5, 9 and 5 micro-lamports per unit, then free.
+    let txs = [
+        free(0),
+        free(1),
+        priced(2, 5),
+        priced(3, 9),
+        priced(4, 5),
+        free(5),
+    ];
+    sched.extend(txs.iter().cloned());
+    // Votes (or a refused batch) put back at the front pass even the highest price.
+    let requeued = free(6);
+    sched.requeue_front(vec![requeued.clone()]);
+    let mut batch = Vec::new();
+    let mut order = Vec::new();
+    while sched.next_batch(&mut batch) > 0 {
+        order.extend(batch.iter().cloned());
+    }
+    let expected = [
+        requeued,
+        txs[3].clone(),
+        txs[2].clone(),
+        txs[4].clone(),
+        txs[0].clone(),
+        txs[1].clone(),
+        txs[5].clone(),
+    ];
+    assert_eq!(order, expected);
+    // Drained (for forwarding) in the same order.
+    sched.extend(txs.iter().cloned());
+    let drained: Vec<Txn> = sched.drain().collect();
+    assert_eq!(drained, expected[1..]);
+}
+
+#[test]
+fn a_deferred_paying_transaction_keeps_its_place_ahead_of_free_ones() {
+    use crate::bank::tests::unsigned_priced_transfer;
+    let bh = Hash([1; 32]);
+    let hot = Pubkey([0x77; 32]);
+    let mut sched = Scheduler::new(8);
+    // Two paying transfers to one account: the second is deferred behind the first and must still
+    // come before every free transfer in the next batch.
+    let first = unsigned_priced_transfer(&Pubkey([1; 32]), &hot, 1, &bh, 1, 100);
+    let second = unsigned_priced_transfer(&Pubkey([2; 32]), &hot, 1, &bh, 2, 50);
+    let frees: Vec<Txn> = (10..14u8)
+        .map(|i| unsigned_transfer(&Pubkey([i; 32]), &hot, 1, &bh, u64::from(i)))
+        .collect();
+    sched.extend(frees.iter().cloned());
+    sched.push(second.clone());
+    sched.push(first.clone());
+    let mut batch = Vec::new();
+    assert_eq!(sched.next_batch(&mut batch), 1);
+    assert_eq!(batch, vec![first]);
+    assert_eq!(sched.next_batch(&mut batch), 1);
+    assert_eq!(batch, vec![second]);
+    assert_eq!(sched.next_batch(&mut batch), 1);
+    assert_eq!(batch, vec![frees[0].clone()]);
+}
+
+#[test]
 fn replay_rejects_conflicts_and_uncommittable_entries_without_committing() {
     let alice = key(1);
     let bob = key(2);

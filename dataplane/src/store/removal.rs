@@ -62,6 +62,7 @@ impl Store {
             removed
         };
         txn.commit()?;
+        self.prioritization_fees.remove(slot);
         Ok(removed)
     }
 

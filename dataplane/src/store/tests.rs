@@ -16,12 +16,12 @@ fn genesis() -> Hash {
     Hash::of(b"store test cluster")
 }
 
-fn pk(n: u8) -> Pubkey {
+pub(super) fn pk(n: u8) -> Pubkey {
     Pubkey([n; 32])
 }
 
 /// A signature unique to (slot, transaction number).
-fn sig(slot: u64, n: u32) -> Signature {
+pub(super) fn sig(slot: u64, n: u32) -> Signature {
     let mut s = [0u8; 64];
     s[..8].copy_from_slice(&slot.to_le_bytes());
     s[8..12].copy_from_slice(&n.to_le_bytes());
@@ -52,7 +52,7 @@ fn meta(slot: u64, entry_count: u32) -> SlotMeta {
     }
 }
 
-fn status(slot: u64, txn_index: u16, err: Option<&str>) -> TxStatusRecord {
+pub(super) fn status(slot: u64, txn_index: u16, err: Option<&str>) -> TxStatusRecord {
     TxStatusRecord {
         slot: Slot(slot),
         entry_index: 1,
@@ -64,7 +64,12 @@ fn status(slot: u64, txn_index: u16, err: Option<&str>) -> TxStatusRecord {
     }
 }
 
-fn commit(slot: u64, entries: u32, updates: Vec<(Pubkey, u64)>, root: bool) -> SlotCommit {
+pub(super) fn commit(
+    slot: u64,
+    entries: u32,
+    updates: Vec<(Pubkey, u64)>,
+    root: bool,
+) -> SlotCommit {
     SlotCommit {
         meta: meta(slot, entries),
         entries: (0..entries).map(|i| entry_bytes(slot, i)).collect(),
@@ -79,10 +84,12 @@ fn commit(slot: u64, entries: u32, updates: Vec<(Pubkey, u64)>, root: bool) -> S
         root,
         data_shreds: Vec::new(),
         last_fec_root: None,
+        prioritization_fees: Default::default(),
+        address_signatures: Vec::new(),
     }
 }
 
-fn open(dir: &Path) -> Store {
+pub(super) fn open(dir: &Path) -> Store {
     Store::open(dir, genesis()).unwrap()
 }
 
@@ -840,7 +847,13 @@ fn remove_block_deletes_exactly_that_slots_rows_and_never_at_or_below_the_root()
     let before: Vec<_> = others.iter().map(|&s| stored_rows(&store, s)).collect();
     assert!(store.sig_index_names(&sig(4, 0), Slot(4)).unwrap());
 
+    let listed = |store: &Store| -> Vec<Slot> {
+        let fees = store.recent_prioritization_fees(&[]);
+        fees.into_iter().map(|(s, _)| s).collect()
+    };
+    assert_eq!(listed(&store), vec![Slot(2), Slot(3), Slot(4), Slot(5)]);
     assert!(store.remove_block(Slot(4)).unwrap());
+    assert_eq!(listed(&store), vec![Slot(2), Slot(3), Slot(5)]);
     assert_eq!(store.slot_meta(Slot(4)).unwrap(), None);
     assert_eq!(store.entries(Slot(4)).unwrap(), Vec::<Vec<u8>>::new());
     assert_eq!(store.entry(Slot(4), 0).unwrap(), None);
