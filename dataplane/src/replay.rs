@@ -158,17 +158,21 @@ pub fn load_cluster(
         .slot_meta(root)?
         .ok_or(ReplayError::MissingRootMeta(root))?;
     let first_recent = Slot(root.0.saturating_sub(MAX_RECENT_BLOCKHASHES + 1));
+    let rooted: std::collections::HashSet<Slot> = store
+        .rooted_slots(Slot(0)..=root, usize::MAX)?
+        .into_iter()
+        .collect();
     // Only the rooted chain: a block of an abandoned fork below the root is none of the root
     // bank's history (its blockhash is not recent there and its transactions were not processed).
-    let mut recent_metas: Vec<SlotMeta> = Vec::new();
-    for meta in store.slots_in_range(first_recent..=root)? {
-        if store.is_rooted(meta.slot)? {
-            recent_metas.push(meta);
-        }
-    }
+    let recent_metas: Vec<SlotMeta> = store
+        .slots_in_range(first_recent..=root)?
+        .into_iter()
+        .filter(|m| rooted.contains(&m.slot))
+        .collect();
     let total_transaction_count = store
         .slots_in_range(Slot(0)..=root)?
         .iter()
+        .filter(|m| rooted.contains(&m.slot))
         .map(|m| u64::from(m.transaction_count))
         .sum();
     let bank = Bank::from_root(RootState {
@@ -613,6 +617,8 @@ mod tests {
         assert_eq!(report.root, Slot(3));
         assert_eq!(report.replayed, vec![Slot(4)]);
         assert_eq!(forks.get(Slot(4)).unwrap().bank_hash(), b4.bank_hash());
+        // Nor are the abandoned slot's transactions counted: the rooted chain holds none.
+        assert_eq!(forks.root_bank().total_transaction_count(), 0);
     }
 
     /// Roots `slot` as the ledger stage does on a `SetRoot` command: storage first, then the forks.
