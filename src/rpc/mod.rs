@@ -67,8 +67,9 @@ pub const SIGNATURE_STATUSES_MAX: usize = 256;
 /// Requests (single or batch) processed at once; later ones wait for a slot, which bounds the
 /// blocking threads and memory that RPC can take from the node.
 pub const CONCURRENT_REQUESTS_MAX: usize = 32;
-/// TCP connections the RPC port holds at once (WebSocket upgrades included); more are closed at
-/// accept and counted, so idle or slow clients cannot pile up without end.
+/// HTTP connections the RPC port holds at once; more are closed at accept and counted, so idle or
+/// slow clients cannot pile up without end. (A connection upgraded to WebSocket leaves this count
+/// for PubSub's own connection limit.)
 pub const HTTP_CONNECTIONS_MAX: usize = 2_048;
 /// A connection must send a whole request head within this long of connecting and of each
 /// response: slowloris senders and idle keep-alive connections are closed and counted.
