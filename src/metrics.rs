@@ -138,6 +138,30 @@ fn register_rpc(r: &mut Registry, rpc: &RpcStats) {
         "HTTP bodies refused before parsing (too large, unreadable)",
         rpc.rejected_bodies(),
     );
+    gauge(
+        r,
+        "blackbook_rpc_connections_open",
+        "TCP connections the RPC port holds now",
+        rpc.connections_open(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_connections_refused",
+        "RPC connections closed at accept: the port held its most",
+        rpc.connections_refused(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_send_transaction_rate_limited",
+        "RPC requests refused with HTTP 429: sendTransaction over the IP's rate",
+        rpc.send_transaction_rate_limited(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_connections_timed_out",
+        "RPC connections closed for not sending a request head in time (slow or idle)",
+        rpc.connections_timed_out(),
+    );
     let p = &rpc.pubsub;
     labelled(
         r,

@@ -86,32 +86,25 @@ pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<
         });
         let report = run(config, Some(progress));
         print_report(&report, args.json, out)?;
-        if report.safety_violations > 0 {
-            bail!(
-                "{} safety violations; reproduce with: {}",
-                report.safety_violations,
-                report.reproduce
-            );
+        if let Some(why) = failure(&report) {
+            bail!("{why}; reproduce with: {}", report.reproduce);
         }
         return Ok(());
     }
-    let mut failures: Vec<SimReport> = Vec::new();
+    let mut failures: Vec<(SimReport, String)> = Vec::new();
     let mut wall = Vec::new();
     for seed in args.seed..args.seed.saturating_add(args.seeds) {
         let report = run(args.config(seed)?, None);
         wall.push(report.wall_ms);
-        let verdict = if report.safety_violations == 0 {
-            "ok"
-        } else {
-            "FAILED"
-        };
+        let why = failure(&report);
+        let verdict = if why.is_none() { "ok" } else { "FAILED" };
         writeln!(
             out,
             "seed {seed:>6}: {verdict} | root {} | skipped {} | violations {} | {} ms",
             report.root_min, report.skipped_slots, report.safety_violations, report.wall_ms
         )?;
-        if report.safety_violations > 0 {
-            failures.push(report);
+        if let Some(why) = why {
+            failures.push((report, why));
         }
     }
     writeln!(
@@ -121,14 +114,28 @@ pub fn run_simulate(args: &SimulateArgs, out: &mut dyn Write) -> anyhow::Result<
         failures.len(),
         wall.iter().sum::<u64>()
     )?;
-    for f in &failures {
-        writeln!(out, "  seed {}: {:?}", f.seed, f.violations.first())?;
+    for (f, why) in &failures {
+        writeln!(out, "  seed {}: {why}", f.seed)?;
         writeln!(out, "    reproduce: {}", f.reproduce)?;
     }
     if !failures.is_empty() {
         bail!("{} of {} seeds failed", failures.len(), args.seeds);
     }
     Ok(())
+}
+
+/// Why a run failed: a safety violation, or its scenario's expectation not shown.
+fn failure(r: &SimReport) -> Option<String> {
+    if r.safety_violations > 0 {
+        let first = r.violations.first().map_or("", String::as_str);
+        return Some(format!(
+            "{} safety violations: {first}",
+            r.safety_violations
+        ));
+    }
+    scenarios::check(r)
+        .err()
+        .map(|e| format!("scenario {}: {e}", r.scenario))
 }
 
 fn print_report(r: &SimReport, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -174,6 +181,9 @@ fn print_report(r: &SimReport, json: bool, out: &mut dyn Write) -> anyhow::Resul
     writeln!(out, "wall {} ms, digest {}", r.wall_ms, r.digest)?;
     for v in &r.violations {
         writeln!(out, "VIOLATION: {v}")?;
+    }
+    if let Err(e) = scenarios::check(r) {
+        writeln!(out, "SCENARIO NOT SHOWN: {e}")?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::map::Map;
 
 use dataplane::types::{Hash, Pubkey, Slot};
+use dataplane::vote::Lockout;
 
 #[derive(Debug, Clone)]
 struct Block {
@@ -312,21 +313,39 @@ impl ForkChoice {
         self.best_from(self.root).unwrap_or(self.root)
     }
 
-    /// Stake voting on forks other than the one through `slot`: newest votes in the tree that are
-    /// neither ancestors nor descendants of it (what the switch threshold weighs).
-    pub fn stake_off_fork(&self, slot: Slot) -> u64 {
-        let Some(b) = self.blocks.get(&slot) else {
+    /// Agave's switch proof for leaving the fork of `last` (this node's last vote): the stake of
+    /// validators whose tower (`towers`: stake and lockouts, each validator once) holds a vote on
+    /// another fork — a block of the tree that is neither an ancestor nor a descendant of `last` —
+    /// still locked out at `last`.
+    ///
+    /// A vote whose lockout ended before `last` does not count: its voter may since have voted on
+    /// `last`'s fork (its newer vote still on its way here), and counting it would let more than
+    /// 2/3 of the stake appear on both sides, so a node could switch off an optimistically
+    /// confirmed block.
+    pub fn switch_stake<'a>(
+        &self,
+        last: Slot,
+        towers: impl IntoIterator<Item = (u64, &'a [Lockout])>,
+    ) -> u64 {
+        if !self.blocks.contains_key(&last) {
             return 0;
-        };
-        let all = self.blocks[&self.root].subtree;
-        let mut on_fork = b.subtree;
-        let mut cur = b.parent;
-        while let Some(s) = cur {
-            let a = &self.blocks[&s];
-            on_fork += a.voted;
-            cur = a.parent;
         }
-        all.saturating_sub(on_fork)
+        let on_fork = self.chain_to(last);
+        let off_fork = |slot: Slot| {
+            slot > self.root
+                && self.blocks.contains_key(&slot)
+                && on_fork.binary_search(&slot).is_err()
+                && !self.is_ancestor_or_self(last, slot)
+        };
+        towers
+            .into_iter()
+            .filter(|(_, lockouts)| {
+                lockouts
+                    .iter()
+                    .any(|l| l.is_locked_out_at_slot(last) && off_fork(l.slot))
+            })
+            .map(|(stake, _)| stake)
+            .sum()
     }
 
     /// Makes `slot` (which must be in the tree) the root, dropping every block that does not
@@ -541,15 +560,35 @@ mod tests {
     }
 
     #[test]
-    fn stake_off_fork_counts_votes_neither_above_nor_below() {
-        let mut f = tree();
-        f.apply_vote(v(1), Slot(5), h(5));
-        f.apply_vote(v(2), Slot(4), h(4));
-        f.apply_vote(v(3), Slot(1), h(1));
-        f.apply_vote(v(4), Slot(2), h(2));
-        // From 4's point of view: 1 and 2 are ancestors, 4 itself; only 5 is off the fork.
-        assert_eq!(f.stake_off_fork(Slot(4)), 10);
-        assert_eq!(f.stake_off_fork(Slot(3)), 20);
+    fn switch_stake_counts_off_fork_votes_still_locked_at_the_last_vote() {
+        let f = tree();
+        let lock = |slot: u64, confirmation_count: u32| Lockout {
+            slot: Slot(slot),
+            confirmation_count,
+        };
+        // Leaving 4 (on 0-1-2-4): 5 (on 0-1-3-5) and 3 are off the fork, 1 and 2 are not.
+        let on_5 = [lock(1, 3), lock(3, 2), lock(5, 1)];
+        let on_4 = [lock(1, 3), lock(2, 2), lock(4, 1)];
+        assert_eq!(
+            f.switch_stake(Slot(4), [(10, &on_5[..]), (20, &on_4[..])]),
+            10
+        );
+        // From 5's side, the voter on 4 counts.
+        assert_eq!(
+            f.switch_stake(Slot(5), [(10, &on_5[..]), (20, &on_4[..])]),
+            20
+        );
+        // A vote on 3 whose lockout (3 + 2) ended before a last vote at 6 does not count, though it
+        // is off the fork: its voter may have voted on 6's fork since.
+        let mut g = tree();
+        g.add_block(Slot(6), h(6), Slot(4));
+        let stale = [lock(1, 2), lock(3, 1)];
+        assert_eq!(g.switch_stake(Slot(6), [(10, &stale[..])]), 0);
+        assert_eq!(g.switch_stake(Slot(4), [(10, &stale[..])]), 10);
+        // Lockouts at or below the root and blocks outside the tree count for nothing.
+        let unknown = [lock(9, 5)];
+        assert_eq!(g.switch_stake(Slot(6), [(10, &unknown[..])]), 0);
+        assert_eq!(g.switch_stake(Slot(99), [(10, &on_5[..])]), 0);
     }
 
     #[test]

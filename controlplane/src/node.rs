@@ -22,7 +22,7 @@ use dataplane::banking::LeadCommand;
 use dataplane::genesis::Genesis;
 use dataplane::shred::shred_version;
 use dataplane::types::{Hash, Pubkey, Slot};
-use dataplane::vote::{build_vote_txn, vote_account_address, TowerSync, VoteInstruction};
+use dataplane::vote::{build_vote_txn, vote_account_address, Lockout, TowerSync, VoteInstruction};
 
 use crate::duplicates::Duplicates;
 use crate::evidence::{Evidence, EvidenceBook, EvidenceKind};
@@ -203,6 +203,8 @@ pub struct Node {
     schedules: Schedules,
     gossip: Gossip,
     forks: ForkChoice,
+    /// Each validator's newest tower as this node saw it (its lockouts), for the switch proof.
+    towers: Map<Pubkey, Vec<Lockout>>,
     votes: VoteTracker,
     tower: Tower,
     finality: Finality,
@@ -325,6 +327,7 @@ impl Node {
             schedules: Schedules::new(genesis),
             gossip,
             forks: ForkChoice::new(root, root_hash, stakes),
+            towers: Map::default(),
             votes: VoteTracker::new(&validators, root),
             tower,
             finality: Finality::new(root),
@@ -576,10 +579,7 @@ impl Node {
             .map(|(k, s, h)| (k.0[8], s.0, self.forks.hash(s) == Some(h)))
             .collect();
         v.sort_unstable();
-        let off = self
-            .tower
-            .last_voted_slot()
-            .map(|l| self.forks.stake_off_fork(l));
+        let off = self.tower.last_voted_slot().map(|l| self.switch_stake(l));
         let tower: Vec<(u64, u32)> = self
             .tower
             .votes()
@@ -830,6 +830,9 @@ impl Node {
             // still locked); only the evidence check cared.
             return false;
         }
+        let kept = self.towers.entry(voter).or_default();
+        kept.clear();
+        kept.extend_from_slice(&tower.lockouts);
         // Every slot of the tower is a vote for that slot; hashes below the newest come from this
         // node's tree, walked lazily from the newest voted block down (both lists descend), so
         // the walk ends where the tracker holds this voter's previous whole tower.
@@ -1038,6 +1041,16 @@ impl Node {
         self.rooted.contains(&a) || self.rooted.first().is_some_and(|f| a < *f)
     }
 
+    /// Stake that proves a switch off the fork of `last` (see [`ForkChoice::switch_stake`]).
+    fn switch_stake(&self, last: Slot) -> u64 {
+        let towers = self
+            .towers
+            .iter()
+            .filter(|(v, _)| **v != self.me)
+            .map(|(v, lockouts)| (self.votes.stake_of(v), lockouts.as_slice()));
+        self.forks.switch_stake(last, towers)
+    }
+
     /// Agave's `select_vote_and_reset_forks`: the head to build on, and a vote if allowed.
     fn select_and_vote(&mut self) {
         let heaviest = self.forks.best();
@@ -1052,7 +1065,7 @@ impl Node {
             Some(l) if !self.forks.is_valid(l) => (Some(heaviest), heaviest),
             Some(l) if self.forks.is_ancestor_or_self(l, heaviest) => (Some(heaviest), heaviest),
             Some(l) => {
-                let off = self.forks.stake_off_fork(l);
+                let off = self.switch_stake(l);
                 if passes_switch_threshold(off, self.votes.total_stake()) {
                     (Some(heaviest), heaviest)
                 } else {

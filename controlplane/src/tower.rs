@@ -8,9 +8,13 @@
 //!   tower's root.
 //! - **Locked out.** A slot is votable only if, after simulating that pop, every remaining vote is an
 //!   ancestor of it.
-//! - **Thresholds.** After simulating the vote, the vote 8 deep must have more than 2/3 of the stake
-//!   on it or its descendants (`3·s > 2·S`), and the vote 4 deep more than 38 % (`100·s > 38·S`) —
-//!   unless the tower already held that vote with that confirmation count.
+//! - **Thresholds.** After simulating the vote, the votes 4 and 8 deep must each have more than 2/3
+//!   of the stake on them or their descendants (`3·s > 2·S`) — unless the tower already held that
+//!   vote with that confirmation count. Agave asks only 38 % at depth 4; we ask 2/3 there too, so a
+//!   fork without a supermajority never builds lockouts past 2^4 = 16 slots. Under Agave's rule each
+//!   side of a 50/50 partition stacks its towers 8 deep (lockouts up to 2^8 slots) and after the heal
+//!   one side waits those lockouts out: the simulator's `partition-50-50` then missed its 64-slot
+//!   target in 6 seeds of 40. Optimistic confirmation needs 2/3 anyway, so no confirmation is lost.
 //! - **Switch.** Voting on a fork that does not descend from the last vote needs more than 38 % of the
 //!   stake voting on other forks (`100·s > 38·S`); see [`crate::fork_choice`].
 //!
@@ -25,7 +29,7 @@ use dataplane::vote::{Lockout, TowerSync, MAX_LOCKOUT_HISTORY};
 
 /// Depth of the vote whose fork needs a supermajority before the tower grows past it.
 pub const VOTE_THRESHOLD_DEPTH: usize = 8;
-/// Depth of the shallow threshold check.
+/// Depth of the shallow threshold check (also a supermajority; see the module doc).
 pub const VOTE_THRESHOLD_DEPTH_SHALLOW: usize = 4;
 
 /// Whether `stake` of `total` is a supermajority (more than 2/3): `3·s > 2·S`.
@@ -33,7 +37,7 @@ pub fn is_supermajority(stake: u64, total: u64) -> bool {
     u128::from(stake) * 3 > u128::from(total) * 2
 }
 
-/// Whether `stake` of `total` passes the switch and shallow thresholds (more than 38 %):
+/// Whether `stake` of `total` passes the switch threshold (more than 38 %):
 /// `100·s > 38·S`.
 pub fn passes_switch_threshold(stake: u64, total: u64) -> bool {
     u128::from(stake) * 100 > u128::from(total) * 38
@@ -192,7 +196,7 @@ impl Tower {
         for (depth, passes) in [
             (
                 VOTE_THRESHOLD_DEPTH_SHALLOW,
-                passes_switch_threshold as fn(u64, u64) -> bool,
+                is_supermajority as fn(u64, u64) -> bool,
             ),
             (VOTE_THRESHOLD_DEPTH, is_supermajority),
         ] {
@@ -334,14 +338,16 @@ mod tests {
     }
 
     #[test]
-    fn the_depth_8_threshold_needs_a_supermajority_on_the_fork() {
+    fn both_threshold_depths_need_a_supermajority_on_the_fork() {
         let mut t = Tower::new(None);
         for s in 1..=8 {
             vote(&mut t, s);
         }
         let chain = |a: Slot| a.0 < 9;
-        // With 9 votes after this one, the vote 8 deep is slot 1.
-        let half = |_: Slot| 50;
+        // With 9 votes after this one, the vote 8 deep is slot 1. (A real fork's older votes carry
+        // at least the newer ones' stake, so depth 8 fails alone only when the vote 4 deep was
+        // already held and is exempt; the stakes here are made up to reach it.)
+        let half = |s: Slot| if s.0 >= 5 { 67 } else { 50 };
         assert_eq!(
             t.check_vote(Slot(9), chain, half, 100),
             Err(VoteRefusal::Threshold {
@@ -352,12 +358,17 @@ mod tests {
         );
         let most = |_: Slot| 67;
         assert_eq!(t.check_vote(Slot(9), chain, most, 100), Ok(()));
-        // The shallow check fails first below 38 %.
-        let few = |_: Slot| 38;
-        assert!(matches!(
-            t.check_vote(Slot(9), chain, few, 100),
-            Err(VoteRefusal::Threshold { depth: 4, .. })
-        ));
+        // The vote 4 deep (slot 5) needs a supermajority too, and is checked first: 60 % on the
+        // newer votes fails there even when the older ones still hold 2/3.
+        let shallow = |s: Slot| if s.0 >= 5 { 60 } else { 67 };
+        assert_eq!(
+            t.check_vote(Slot(9), chain, shallow, 100),
+            Err(VoteRefusal::Threshold {
+                depth: 4,
+                slot: Slot(5),
+                stake: 60
+            })
+        );
         assert_eq!(
             t.check_vote(Slot(8), chain, most, 100),
             Err(VoteRefusal::NotNewer {

@@ -158,10 +158,21 @@ pub fn load_cluster(
         .slot_meta(root)?
         .ok_or(ReplayError::MissingRootMeta(root))?;
     let first_recent = Slot(root.0.saturating_sub(MAX_RECENT_BLOCKHASHES + 1));
-    let recent_metas: Vec<SlotMeta> = store.slots_in_range(first_recent..=root)?;
+    let rooted: std::collections::HashSet<Slot> = store
+        .rooted_slots(Slot(0)..=root, usize::MAX)?
+        .into_iter()
+        .collect();
+    // Only the rooted chain: a block of an abandoned fork below the root is none of the root
+    // bank's history (its blockhash is not recent there and its transactions were not processed).
+    let recent_metas: Vec<SlotMeta> = store
+        .slots_in_range(first_recent..=root)?
+        .into_iter()
+        .filter(|m| rooted.contains(&m.slot))
+        .collect();
     let total_transaction_count = store
         .slots_in_range(Slot(0)..=root)?
         .iter()
+        .filter(|m| rooted.contains(&m.slot))
         .map(|m| u64::from(m.transaction_count))
         .sum();
     let bank = Bank::from_root(RootState {
@@ -518,6 +529,96 @@ mod tests {
         }
         bank.freeze(entries.last().unwrap().hash);
         (bank, entries)
+    }
+
+    /// Produces block `slot` holding `txs` on `parent` as a leader does (one entry, then the
+    /// ticks of every slot since the parent).
+    fn produce_on(parent: &Arc<Bank>, slot: u64, txs: Vec<Txn>) -> (Bank, Vec<Entry>) {
+        let bank = Bank::new_child(parent, Slot(slot), Pubkey([1; 32]));
+        let start = parent
+            .blockhash()
+            .unwrap_or_else(|| parent.last_blockhash());
+        let mut poh = Poh::new(start, HASHES_PER_TICK);
+        let mut entries = Vec::new();
+        if !txs.is_empty() {
+            let txs = Arc::new(txs);
+            let executed = bank.execute(&txs);
+            poh.hash(3);
+            let rec = poh
+                .record(crate::entry::hash_signatures(&txs))
+                .expect("room in the tick");
+            bank.commit(&txs, &executed).unwrap();
+            entries.push(Entry {
+                num_hashes: rec.num_hashes,
+                hash: rec.hash,
+                transactions: txs.to_vec(),
+            });
+        }
+        for _ in 0..(slot - parent.slot().0) * TICKS_PER_SLOT {
+            poh.hash(u64::MAX);
+            let t = poh.tick().unwrap();
+            entries.push(Entry {
+                num_hashes: t.num_hashes,
+                hash: t.hash,
+                transactions: vec![],
+            });
+        }
+        bank.freeze(entries.last().unwrap().hash);
+        (bank, entries)
+    }
+
+    fn store_unrooted(store: &Store, bank: &Bank, entries: &[Entry]) {
+        let mut commit = build_commit(
+            bank,
+            entries,
+            &[],
+            bank.blockhash().unwrap(),
+            bank.bank_hash().unwrap(),
+        )
+        .unwrap();
+        commit.root = false;
+        store.commit_slot(&commit).unwrap();
+    }
+
+    #[test]
+    fn a_transaction_of_an_abandoned_fork_below_the_root_does_not_block_its_replay_above_it() {
+        // Slot 1 (abandoned, block height 1) and slot 4 (on the rooted chain 0-2-3) carry the same
+        // transfer, as a client's resend lands it again on the fork the cluster chose. A restart
+        // must replay 4: only the rooted chain's statuses and blockhashes are the root bank's, even
+        // for a slot below the root's block height.
+        let payer = SigningKey::from_bytes(&[5; 32]);
+        let g = genesis(&payer);
+        let transfer =
+            || Txn::parse(&build_transfer(&payer, &Pubkey([9; 32]), 1_234, &g.hash())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let b4 = {
+            let store = Store::open(dir.path(), g.hash()).unwrap();
+            let mut exec = Executor::new(0);
+            let (mut forks, _) = load_cluster(&g, &store, &mut exec, 1).unwrap();
+            let genesis_bank = forks.root_bank();
+            let (b1, e1) = produce_on(&genesis_bank, 1, vec![transfer()]);
+            let (b2, e2) = produce_on(&genesis_bank, 2, vec![]);
+            store_unrooted(&store, &b1, &e1);
+            store_unrooted(&store, &b2, &e2);
+            forks.insert(b1).unwrap();
+            let b2 = forks.insert(b2).unwrap();
+            let (b3, e3) = produce_on(&b2, 3, vec![]);
+            store_unrooted(&store, &b3, &e3);
+            let b3 = forks.insert(b3).unwrap();
+            set_root(&mut forks, &store, Slot(3));
+            assert!(!store.is_rooted(Slot(1)).unwrap());
+            let (b4, e4) = produce_on(&b3, 4, vec![transfer()]);
+            store_unrooted(&store, &b4, &e4);
+            b4
+        };
+        let store = Store::open(dir.path(), g.hash()).unwrap();
+        let mut exec = Executor::new(0);
+        let (forks, report) = load_cluster(&g, &store, &mut exec, 1).unwrap();
+        assert_eq!(report.root, Slot(3));
+        assert_eq!(report.replayed, vec![Slot(4)]);
+        assert_eq!(forks.get(Slot(4)).unwrap().bank_hash(), b4.bank_hash());
+        // Nor are the abandoned slot's transactions counted: the rooted chain holds none.
+        assert_eq!(forks.root_bank().total_transaction_count(), 0);
     }
 
     /// Roots `slot` as the ledger stage does on a `SetRoot` command: storage first, then the forks.

@@ -100,6 +100,12 @@ impl RpcError {
         RpcError::new(INTERNAL_ERROR, message)
     }
 
+    /// 429, as RPC providers answer a client over its rate (sent with HTTP 429 and `Retry-After`,
+    /// which stock clients back off on).
+    pub fn too_many_requests() -> RpcError {
+        RpcError::new(429, "Too many requests for a specific RPC call")
+    }
+
     /// -32005 with Solana's `{numSlotsBehind}` data (we report the reason instead of a count).
     pub fn node_unhealthy(reason: &str) -> RpcError {
         RpcError {

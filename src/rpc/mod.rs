@@ -16,6 +16,7 @@ pub mod error;
 mod methods;
 mod params;
 pub mod pubsub;
+pub mod rate_limit;
 pub mod server;
 mod simulate;
 pub mod stats;
@@ -26,6 +27,8 @@ mod test_node;
 mod tests;
 #[cfg(test)]
 mod tests_cluster;
+#[cfg(test)]
+mod tests_edge;
 #[cfg(test)]
 mod tests_envelope;
 #[cfg(test)]
@@ -48,7 +51,7 @@ use dataplane::txn::TxnError;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-pub use server::{serve_with_pubsub, serve_with_routes};
+pub use server::{serve_bounded, serve_with_pubsub, serve_with_routes};
 pub use stats::{Method, PubSubMethod, RpcStats};
 
 /// The Solana release whose RPC API this server speaks; `getVersion` reports it and every response
@@ -64,6 +67,42 @@ pub const SIGNATURE_STATUSES_MAX: usize = 256;
 /// Requests (single or batch) processed at once; later ones wait for a slot, which bounds the
 /// blocking threads and memory that RPC can take from the node.
 pub const CONCURRENT_REQUESTS_MAX: usize = 32;
+/// HTTP connections the RPC port holds at once; more are closed at accept and counted, so idle or
+/// slow clients cannot pile up without end. (A connection upgraded to WebSocket leaves this count
+/// for PubSub's own connection limit.)
+pub const HTTP_CONNECTIONS_MAX: usize = 2_048;
+/// A connection must send a whole request head within this long of connecting and of each
+/// response: slowloris senders and idle keep-alive connections are closed and counted.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `sendTransaction` calls one IP address may make a second, sustained (HTTP 429 past it).
+pub const SEND_TRANSACTION_PER_IP_PER_SEC: u32 = 200;
+/// `sendTransaction` calls one IP address may make at once before the rate applies.
+pub const SEND_TRANSACTION_PER_IP_BURST: u32 = 1_000;
+
+/// The RPC port's connection and rate bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Connections held at once ([`HTTP_CONNECTIONS_MAX`]).
+    pub connections_max: usize,
+    /// Time to send a whole request head ([`HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: std::time::Duration,
+    /// Sustained `sendTransaction` calls per IP a second ([`SEND_TRANSACTION_PER_IP_PER_SEC`]).
+    pub send_transaction_per_sec: u32,
+    /// `sendTransaction` burst per IP ([`SEND_TRANSACTION_PER_IP_BURST`]).
+    pub send_transaction_burst: u32,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            connections_max: HTTP_CONNECTIONS_MAX,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            send_transaction_per_sec: SEND_TRANSACTION_PER_IP_PER_SEC,
+            send_transaction_burst: SEND_TRANSACTION_PER_IP_BURST,
+        }
+    }
+}
 /// The fee per signature that `getFeeForMessage` quotes, in lamports (the ledger rule; see README).
 pub const FEE_LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// Widest slot range (and largest limit) of `getBlocks`/`getBlocksWithLimit` (Solana's).

@@ -3,17 +3,21 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
+use hyper::body::Incoming;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
@@ -21,8 +25,10 @@ use super::error::RpcError;
 use super::methods;
 use super::params::Params;
 use super::pubsub::PubSub;
+use super::rate_limit::RateLimiter;
 use super::{
-    Chain, Method, RpcStats, BATCH_REQUESTS_MAX, CONCURRENT_REQUESTS_MAX, REQUEST_BODY_MAX_BYTES,
+    Chain, HttpLimits, Method, RpcStats, BATCH_REQUESTS_MAX, CONCURRENT_REQUESTS_MAX,
+    REQUEST_BODY_MAX_BYTES,
 };
 
 #[derive(Clone)]
@@ -31,7 +37,12 @@ struct AppState {
     stats: Arc<RpcStats>,
     permits: Arc<Semaphore>,
     pubsub: Option<PubSub>,
+    send_limiter: Arc<RateLimiter>,
 }
+
+/// The TCP peer of a request, put in its extensions by the accept loop.
+#[derive(Debug, Clone, Copy)]
+struct PeerAddr(SocketAddr);
 
 /// Serves JSON-RPC on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
@@ -74,11 +85,38 @@ pub async fn serve_with_pubsub(
     pubsub: Option<PubSub>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    serve_bounded(
+        listener,
+        chain,
+        stats,
+        extra,
+        pubsub,
+        HttpLimits::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve_with_pubsub`] with the port's connection bounds given.
+pub async fn serve_bounded(
+    listener: tokio::net::TcpListener,
+    chain: Arc<dyn Chain>,
+    stats: Arc<RpcStats>,
+    extra: Router,
+    pubsub: Option<PubSub>,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let state_stats = stats.clone();
     let state = AppState {
         chain,
         stats,
         permits: Arc::new(Semaphore::new(CONCURRENT_REQUESTS_MAX)),
         pubsub,
+        send_limiter: Arc::new(RateLimiter::new(
+            limits.send_transaction_per_sec,
+            limits.send_transaction_burst,
+        )),
     };
     let router = Router::new()
         .route("/", post(rpc).get(upgrade))
@@ -86,12 +124,89 @@ pub async fn serve_with_pubsub(
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
         .with_state(state)
         .merge(extra);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    accept_loop(listener, router, state_stats, limits, shutdown).await
 }
 
-async fn rpc(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+/// Serves `router` on `listener` within `limits` until `shutdown`, then lets open connections
+/// finish their request.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stats: Arc<RpcStats>,
+    limits: HttpLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.connections_max));
+    // Connection tasks hold a receiver; when all are gone after shutdown, everything finished.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors or a connection reset before accept: keep serving.
+                    tracing::debug!(error = %e, "RPC accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            stats.count_refused_connection();
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(PeerAddr(peer));
+            // A Router is always ready; its error type is Infallible.
+            tower_service::Service::call(&mut router.clone(), req)
+        });
+        let stats = stats.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            stats.connection_opened();
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let outcome = tokio::select! {
+                outcome = conn.as_mut() => outcome,
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.as_mut().await
+                }
+            };
+            if let Err(e) = outcome {
+                if e.is_timeout() {
+                    stats.count_timed_out_connection();
+                }
+            }
+            stats.connection_closed();
+            drop(stop);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(stop_rx);
+    // Every connection task holds a receiver until it ends.
+    stop_tx.closed().await;
+    Ok(())
+}
+
+async fn rpc(
+    State(state): State<AppState>,
+    peer: Option<Extension<PeerAddr>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
@@ -100,6 +215,27 @@ async fn rpc(State(state): State<AppState>, body: Result<Bytes, BytesRejection>)
             return rejection.into_response();
         }
     };
+    // Counted on the raw bytes, before any parsing: a method name is a JSON string, and no
+    // parameter (base58, base64, numbers) can contain a quote.
+    let pattern: &[u8] = b"\"sendTransaction\"";
+    let sends = body
+        .windows(pattern.len())
+        .filter(|w| *w == pattern)
+        .count();
+    if let (Some(Extension(PeerAddr(peer))), true) = (peer, sends > 0) {
+        let n = u32::try_from(sends).unwrap_or(u32::MAX);
+        if !state.send_limiter.admit(peer.ip(), n, Instant::now()) {
+            state.stats.count_rate_limited();
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::to_vec(&error_response(Value::Null, &RpcError::too_many_requests()))
+                    .unwrap_or_default(),
+            )
+                .into_response();
+        }
+    }
     // The semaphore is never closed, so acquiring only waits.
     let Ok(_permit) = state.permits.clone().acquire_owned().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();

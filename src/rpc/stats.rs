@@ -108,6 +108,10 @@ pub struct RpcStats {
     unknown_method_calls: AtomicU64,
     errors: AtomicU64,
     rejected_bodies: AtomicU64,
+    connections_open: AtomicU64,
+    connections_refused: AtomicU64,
+    connections_timed_out: AtomicU64,
+    send_transaction_rate_limited: AtomicU64,
     /// PubSub's counters.
     pub pubsub: PubSubStats,
 }
@@ -248,6 +252,10 @@ impl RpcStats {
             unknown_method_calls: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             rejected_bodies: AtomicU64::new(0),
+            connections_open: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            connections_timed_out: AtomicU64::new(0),
+            send_transaction_rate_limited: AtomicU64::new(0),
             pubsub: PubSubStats::default(),
         }
     }
@@ -270,6 +278,47 @@ impl RpcStats {
     /// HTTP bodies refused before parsing (too large, unreadable).
     pub fn rejected_bodies(&self) -> u64 {
         self.rejected_bodies.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections the RPC port holds now.
+    pub fn connections_open(&self) -> u64 {
+        self.connections_open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at accept because the port held [`super::HTTP_CONNECTIONS_MAX`].
+    pub fn connections_refused(&self) -> u64 {
+        self.connections_refused.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed for not sending a request head within [`super::HEADER_READ_TIMEOUT`].
+    pub fn connections_timed_out(&self) -> u64 {
+        self.connections_timed_out.load(Ordering::Relaxed)
+    }
+
+    /// HTTP requests refused with 429: their `sendTransaction` calls exceeded the IP's rate.
+    pub fn send_transaction_rate_limited(&self) -> u64 {
+        self.send_transaction_rate_limited.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_rate_limited(&self) {
+        self.send_transaction_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn connection_opened(&self) {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_refused_connection(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_timed_out_connection(&self) {
+        self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
     }
 
     /// `(method name, calls)` for every method, in [`Method::ALL`] order.

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::pubsub::{ChainEvent, EventFeed, PubSub, PubSubLimits, SlotChanges};
-use super::server::serve_with_pubsub;
+use super::server::serve_bounded;
 use super::*;
 use crate::perf_samples::PerfSample;
 
@@ -592,6 +592,11 @@ pub(super) async fn start() -> TestNode {
 
 /// [`start`] with PubSub bounded by `limits`.
 pub(super) async fn start_with(limits: PubSubLimits) -> TestNode {
+    start_bounded(limits, HttpLimits::default()).await
+}
+
+/// [`start`] with PubSub and the RPC port bounded as given.
+pub(super) async fn start_bounded(limits: PubSubLimits, http: HttpLimits) -> TestNode {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let ws_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -604,12 +609,13 @@ pub(super) async fn start_with(limits: PubSubLimits) -> TestNode {
     let pubsub =
         PubSub::start_with_limits(server_chain.clone(), stats.clone(), &chain.feed, limits)
             .unwrap();
-    tokio::spawn(serve_with_pubsub(
+    tokio::spawn(serve_bounded(
         listener,
         server_chain,
         stats.clone(),
         axum::Router::new(),
         Some(pubsub.clone()),
+        http,
         async {
             let _ = rx.await;
         },

@@ -179,8 +179,9 @@ pub struct SimReport {
     pub nodes_with_evidence: usize,
     /// Honest nodes that saw a duplicate-slot proof.
     pub nodes_with_duplicate_proofs: usize,
-    /// Gossip records honest nodes refused (all reasons).
-    pub gossip_rejected: u64,
+    /// Gossip records honest nodes refused, by reason (`duplicate` and `stale` are ordinary:
+    /// a record that came by two paths; `bad_signature` and `unknown_origin` are forgeries).
+    pub gossip_rejected: BTreeMap<String, u64>,
     /// The honest cores' counters, summed.
     pub core: crate::node::NodeStats,
     /// Digest of everything the cores did, in order: equal for equal seeds.
@@ -189,6 +190,9 @@ pub struct SimReport {
     pub wall_ms: u64,
     /// The command that reproduces this run.
     pub reproduce: String,
+    /// Slot length, virtual ms.
+    #[serde(skip)]
+    pub slot_ms: u64,
     /// Partitions and crashes, in words.
     pub notes: Vec<String>,
     /// When the highest honest root moved: (virtual ms since genesis, slot).
@@ -218,7 +222,7 @@ impl SimReport {
         wall_ms: u64,
         evidence_nodes: usize,
         duplicate_nodes: usize,
-        gossip_rejected: u64,
+        gossip_rejected: BTreeMap<String, u64>,
         core: crate::node::NodeStats,
     ) -> SimReport {
         let chain = checker.chain();
@@ -286,12 +290,32 @@ impl SimReport {
             digest: format!("{digest:016x}"),
             wall_ms,
             reproduce: reproduce_command(config),
+            slot_ms,
             notes: checker.notes().to_vec(),
             root_times: times.to_vec(),
             commitments: finals.clone(),
             evidence_nodes: evidence,
             duplicate_instances: dup,
         }
+    }
+
+    /// The highest honest root reached by the start of `slot`.
+    pub fn root_at(&self, slot: u64) -> u64 {
+        let t = super::world::GENESIS_UNIX_MS + slot * self.slot_ms;
+        self.root_times
+            .iter()
+            .take_while(|(at, _)| *at <= t)
+            .map(|(_, s)| s.0)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The slot during which the highest honest root first passed `slot`, if it did.
+    pub fn first_root_above(&self, slot: u64) -> Option<u64> {
+        self.root_times
+            .iter()
+            .find(|(_, s)| s.0 > slot)
+            .map(|(t, _)| (t - super::world::GENESIS_UNIX_MS) / self.slot_ms.max(1))
     }
 
     /// The report without wall time, for comparing two runs of one seed.

@@ -1401,11 +1401,12 @@ impl World {
                     .is_some_and(|c| c.stats().duplicate_slots > 0)
             })
             .count();
-        let edge_rejections: u64 = honest
-            .iter()
-            .filter_map(|&i| self.nodes[i].core.as_ref())
-            .map(|c| c.gossip().stats().rejections().map(|(_, n)| n).sum::<u64>())
-            .sum();
+        let mut edge_rejections = std::collections::BTreeMap::new();
+        for c in honest.iter().filter_map(|&i| self.nodes[i].core.as_ref()) {
+            for (reason, n) in c.gossip().stats().rejections().filter(|(_, n)| *n > 0) {
+                *edge_rejections.entry(reason.to_string()).or_insert(0) += n;
+            }
+        }
         let mut core = crate::node::NodeStats::default();
         for &i in &honest {
             if let Some(c) = self.nodes[i].core.as_ref() {
