@@ -28,20 +28,21 @@
 //! 10 ms of the block reaching the commitment" (±2 ms of polling, plus one RPC round trip).
 //!
 //! Measured 2026-12-04 (release, the 2-core reference machine, while another engineer's builds
-//! kept the load average at 3–6; two runs):
-//! - Memory: idle node 69–71 MiB, with the 10,000 subscriptions 95–96 MiB (+24.0 / +27.1 MiB,
-//!   0.24 / 0.27 of the 100 MiB limit), 82–87 MiB once closed. Over 10 connections of 1,000:
-//!   +14.5 MiB. Opened under load: +35.5 / +51.2 MiB; the node's RSS grows with the load itself,
-//!   subscriptions or not (≈ 0.7 GiB after the warm-up, ≈ 1.5 GiB 100 s later).
+//! kept the load average at 3–6; three runs):
+//! - Memory: idle node 67–71 MiB, with the 10,000 subscriptions 95–98 MiB (+24.0 / +27.1 /
+//!   +30.5 MiB, at most 0.31 of the 100 MiB limit), 82–89 MiB once closed. Over 10 connections of
+//!   1,000: +14.5 MiB. Opened under load: +35 to +73 MiB; the node's RSS grows with the load
+//!   itself, subscriptions or not (≈ 0.7 GiB after the warm-up, ≈ 1.5 GiB 100 s later).
 //! - Block production, confirmed tx/s without / with / without again: 9,719 / 8,915 (−8.3 %) /
-//!   9,969 and 9,720 / 8,891 (−8.5 %) / 9,432, the client reading 10.8 k notifications a second.
-//!   The node used one core's worth of CPU in every window (100 % / 102 % / 104 %): on a machine
-//!   with no idle core, the notifications' work displaced transactions.
-//! - Signature notification minus polling (15 probes a window), p50 / max: without −1.2 / 4.1 ms,
-//!   with 7.6 / 39.0 ms, again 0.1 / 9.1 ms; the other run −0.4 / 22.3, −0.1 / 42.0, 4.8 / 24.2 ms.
-//!   Before signature notifications went out ahead of the rest of a commitment move, and before
-//!   `logsSubscribe` mentions were indexed by key, the same run gave p50 22 ms and 85 ms with the
-//!   subscriptions.
+//!   9,969; 9,720 / 8,891 (−8.5 %) / 9,432; 9,062 / 9,367 (+3.4 %) / 9,425, the client reading
+//!   ≈ 11 k notifications a second. The node used one core's worth of CPU in every window
+//!   (100–109 %): with no idle core, the notifications' work competes with transactions, and the
+//!   other builds move each window by as much.
+//! - Signature notification minus polling (15 probes a window), p50 / max: with the subscriptions
+//!   7.6 / 39.0, −0.1 / 42.0 and 1.3 / 34.9 ms; without −1.2 / 4.1, −0.4 / 22.3 and 0.2 / 59.9 ms
+//!   (the maxima are the busy machine's: they come without subscriptions too). Before signature
+//!   notifications went out ahead of the rest of a commitment move, the p50 with subscriptions was
+//!   22 ms, and 85 ms before `logsSubscribe` mentions were indexed by key as well.
 
 mod common;
 
@@ -64,6 +65,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 const SUBSCRIPTIONS: usize = 10_000;
 /// WebSocket connections that carry them.
 const CONNECTIONS: usize = 100;
+// Within the node's bounds: connections, and subscriptions per connection.
+const _: () = assert!(CONNECTIONS <= CONNECTIONS_MAX);
+const _: () = assert!(SUBSCRIPTIONS.div_ceil(CONNECTIONS) <= SUBSCRIPTIONS_PER_CONNECTION_MAX);
 /// Funded accounts the load generator sends between (`localnet`'s default).
 const LOAD_ACCOUNTS: u64 = 1_024;
 /// `logsSubscribe` subscriptions that mention a load account (the rest mention idle addresses).
@@ -176,8 +180,6 @@ impl Subscribers {
     /// Opens [`CONNECTIONS`] connections and [`SUBSCRIPTIONS`] subscriptions; returns how long
     /// subscribing took.
     async fn open(ws_url: &str) -> (Subscribers, Duration) {
-        assert!(CONNECTIONS <= CONNECTIONS_MAX);
-        assert!(SUBSCRIPTIONS.div_ceil(CONNECTIONS) <= SUBSCRIPTIONS_PER_CONNECTION_MAX);
         let started = Instant::now();
         let notified = Arc::new(AtomicU64::new(0));
         let mut opening = Vec::new();
