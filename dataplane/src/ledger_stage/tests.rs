@@ -195,13 +195,16 @@ fn set_root_stores_first_then_prunes_the_forks_then_reports_and_bad_ones_are_ign
     assert_eq!(h.store.root().unwrap(), Some(Slot(0)));
     assert_eq!(h.forks.read().unwrap().root(), Slot(0));
 
-    // A reader that must never see the forks' root ahead of the durable one.
+    // A reader that must never see the forks' root ahead of the durable one. It is watching
+    // before the root moves (on a loaded machine the thread could otherwise start after it).
     let stop = Arc::new(AtomicBool::new(false));
+    let watching = Arc::new(std::sync::Barrier::new(2));
     let watcher = {
         let (forks, store, stop) = (h.forks.clone(), h.store.clone(), stop.clone());
+        let watching = watching.clone();
         std::thread::spawn(move || {
             let mut checks = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            loop {
                 let in_memory = forks.read().unwrap().root();
                 let durable = store.root().unwrap().unwrap_or_default();
                 assert!(
@@ -209,10 +212,16 @@ fn set_root_stores_first_then_prunes_the_forks_then_reports_and_bad_ones_are_ign
                     "forks rooted at {in_memory} before storage at {durable}"
                 );
                 checks += 1;
+                if checks == 1 {
+                    watching.wait();
+                }
+                if stop.load(Ordering::Relaxed) {
+                    return checks;
+                }
             }
-            checks
         })
     };
+    watching.wait();
     let before = Instant::now();
     h.commands.send(ForkCommand::SetRoot(Slot(2))).unwrap();
     assert_eq!(h.next_event(), DataEvent::Rooted { slot: Slot(2) });
