@@ -502,33 +502,8 @@ mod tests {
 
     /// Produces slot 1 holding `txs` in one entry.
     fn produce_slot_one_with(g: &Genesis, txs: Vec<Txn>) -> (Arc<Bank>, Vec<Entry>) {
-        let root = Arc::new(Bank::genesis(g));
-        let bank = Arc::new(Bank::new_child(&root, Slot(1), Pubkey([1; 32])));
-        let txs = Arc::new(txs);
-        let executed = bank.execute(&txs);
-        let mut poh = Poh::new(g.hash(), HASHES_PER_TICK);
-        let mut entries = Vec::new();
-        poh.hash(3);
-        let rec = poh
-            .record(crate::entry::hash_signatures(&txs))
-            .expect("room in the tick");
-        bank.commit(&txs, &executed).unwrap();
-        entries.push(Entry {
-            num_hashes: rec.num_hashes,
-            hash: rec.hash,
-            transactions: txs.to_vec(),
-        });
-        for _ in 0..TICKS_PER_SLOT {
-            poh.hash(u64::MAX);
-            let t = poh.tick().unwrap();
-            entries.push(Entry {
-                num_hashes: t.num_hashes,
-                hash: t.hash,
-                transactions: vec![],
-            });
-        }
-        bank.freeze(entries.last().unwrap().hash);
-        (bank, entries)
+        let (bank, entries) = produce_on(&Arc::new(Bank::genesis(g)), 1, txs);
+        (Arc::new(bank), entries)
     }
 
     /// Produces block `slot` holding `txs` on `parent` as a leader does (one entry, then the
