@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dataplane::packet::{Packet, PacketBatch};
 use dataplane::repair::{
-    verify, RateLimitConfig, RepairError, RepairRateLimiter, RepairResponder, ShredSource,
-    SignedRequest, DEFAULT_RESPONSES_MAX, SHRED_RESPONSE_LEN,
+    verify, AncestorHash, RateLimitConfig, RepairError, RepairRateLimiter, RepairResponder,
+    ShredSource, SignedRequest, DEFAULT_RESPONSES_MAX, SHRED_RESPONSE_LEN,
 };
 use dataplane::shred::ShredView;
 use dataplane::store::{Store, StoreError};
@@ -132,6 +132,8 @@ repair_stats! {
     requests_highest_shred,
     /// `Orphan` requests sent.
     requests_orphan,
+    /// `AncestorHashes` requests sent.
+    requests_ancestor_hashes,
     /// Slots to fetch again in the version the cluster confirmed.
     refetches,
     /// Requests the planner made that were not sent (socket buffer full, send error, or a peer
@@ -156,6 +158,9 @@ repair_stats! {
     dont_have_rejected_responder,
     /// "Don't have" answers with a nonce the planner does not expect from that peer.
     dont_have_rejected_nonce,
+    /// Ancestor-hashes answers with a bad signature, for another node, or signed by someone other
+    /// than the peer at their source address.
+    ancestors_rejected_signature,
     /// Failed receives on the repair socket.
     client_recv_errors,
 }
@@ -175,6 +180,7 @@ impl RepairStats {
             | RepairError::TrailingBytes { .. }
             | RepairError::UnknownTag { .. }
             | RepairError::BadRootFlag(_)
+            | RepairError::BadAncestors(_)
             | RepairError::BadShredLength { .. } => &self.serve_rejected_decode,
         };
         bump(counter, 1);
@@ -287,6 +293,30 @@ impl ShredSource for StoreShreds<'_> {
         let shred = self.shred(slot, index)?;
         let view = ShredView::parse(&shred).ok()?;
         (view.slot() == slot.0 && view.index() == index).then(|| Hash(view.merkle_root().0))
+    }
+
+    /// Replayed slots' metadata down the parent links: bank hash, and the last FEC set's root as
+    /// the block id.
+    fn ancestor_hashes(&self, slot: Slot, max: usize) -> Vec<AncestorHash> {
+        let mut out = Vec::new();
+        let mut current = Some(slot);
+        while let Some(s) = current {
+            if out.len() >= max {
+                break;
+            }
+            let Some(meta) = self.read(self.store.slot_meta(s)).flatten() else {
+                break;
+            };
+            let block_id = self.read(self.store.last_fec_root(s)).flatten();
+            out.push(AncestorHash {
+                slot: s,
+                bank_hash: meta.bank_hash,
+                block_id: block_id.unwrap_or_default(),
+            });
+            // A parent must be older; a store claiming otherwise would loop.
+            current = (meta.parent_slot < s).then_some(meta.parent_slot);
+        }
+        out
     }
 }
 

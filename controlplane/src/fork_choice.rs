@@ -145,10 +145,10 @@ impl ForkChoice {
     }
 
     /// Removes `slot`'s block and its subtree (a version that lost to a duplicate-confirmed one):
-    /// votes on them wait for the block to return.
-    pub fn remove_subtree(&mut self, slot: Slot) {
+    /// votes on them wait for the block to return. Returns the slots removed, ascending.
+    pub fn remove_subtree(&mut self, slot: Slot) -> Vec<Slot> {
         if slot == self.root || !self.blocks.contains_key(&slot) {
-            return;
+            return Vec::new();
         }
         let removed = self.collect_subtree(slot);
         let stake = self.blocks.get(&slot).map_or(0, |b| b.subtree);
@@ -167,6 +167,7 @@ impl ForkChoice {
                 self.pending.entry(entry.0).or_default().push(*v);
             }
         }
+        removed
     }
 
     /// Records `voter`'s vote for (`slot`, `hash`) if it is newer than its last one; returns whether

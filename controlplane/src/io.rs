@@ -130,6 +130,9 @@ pub enum RepairAnswer {
     Shred(Arc<[u8]>),
     /// The peer does not hold what was asked.
     DontHave,
+    /// The chain the peer holds below the slot asked about, newest first (the edge checked its
+    /// signature; the core checks its form).
+    Ancestors(Vec<dataplane::repair::AncestorHash>),
 }
 
 /// What this node's commitment levels stand at.

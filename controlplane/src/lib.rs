@@ -3,6 +3,7 @@
 //! Nothing here touches sockets, threads or clocks: callers pass the time in and carry the
 //! outputs out, so the node's tokio driver and the deterministic simulator run the same code.
 
+pub mod ancestry;
 pub mod duplicates;
 pub mod evidence;
 pub mod finality;

@@ -24,6 +24,7 @@ use dataplane::shred::shred_version;
 use dataplane::types::{Hash, Pubkey, Slot};
 use dataplane::vote::{build_vote_txn, vote_account_address, Lockout, TowerSync, VoteInstruction};
 
+use crate::ancestry::Ancestry;
 use crate::duplicates::Duplicates;
 use crate::evidence::{Evidence, EvidenceBook, EvidenceKind};
 use crate::finality::Finality;
@@ -146,6 +147,14 @@ pub struct NodeStats {
     pub repair_refetches: u64,
     /// Fork evaluations run (fork choice, vote decision, roots and commitment).
     pub evaluations: u64,
+    /// Ancestor-hashes requests sent (see [`crate::ancestry`]).
+    pub ancestor_requests: u64,
+    /// Parent links of unplaceable blocks believed from ancestor-hashes answers.
+    pub ancestor_links_believed: u64,
+    /// Ancestor-hashes answers refused (not asked, late, malformed).
+    pub ancestor_answers_refused: u64,
+    /// Duplicate slots resolved by the stalled-root rule (`resolve_stalled_duplicates`).
+    pub stalled_duplicates_resolved: u64,
 }
 
 impl NodeStats {
@@ -167,6 +176,10 @@ impl NodeStats {
         self.repair_dont_have += other.repair_dont_have;
         self.repair_refetches += other.repair_refetches;
         self.evaluations += other.evaluations;
+        self.ancestor_requests += other.ancestor_requests;
+        self.ancestor_links_believed += other.ancestor_links_believed;
+        self.ancestor_answers_refused += other.ancestor_answers_refused;
+        self.stalled_duplicates_resolved += other.stalled_duplicates_resolved;
     }
 }
 
@@ -209,6 +222,13 @@ pub struct Node {
     tower: Tower,
     finality: Finality,
     duplicates: Duplicates,
+    /// Parents of blocks outside the tree, learned from peers while a duplicate slot is open.
+    ancestry: Ancestry,
+    /// When the root last moved, and when a stalled duplicate was last looked at.
+    root_moved_at: Millis,
+    stall_checked_at: Millis,
+    /// This node's last vote, if its block was dropped for a confirmed version.
+    last_vote_dropped: Option<Slot>,
     evidence: EvidenceBook,
     blocks: Map<Slot, BlockInfo>,
     rooted: BTreeSet<Slot>,
@@ -249,6 +269,8 @@ pub struct Node {
     /// head's fork can join it only by the head moving.
     finality_inputs: Option<(Slot, Option<Hash>, Slot, u64)>,
 }
+
+mod ancestry;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct Dirty {
@@ -332,6 +354,10 @@ impl Node {
             tower,
             finality: Finality::new(root),
             duplicates: Duplicates::new(),
+            ancestry: Ancestry::new(root, config.rng_seed),
+            root_moved_at: now,
+            stall_checked_at: now,
+            last_vote_dropped: None,
             evidence: EvidenceBook::new(),
             blocks: Map::default(),
             rooted: BTreeSet::from([root]),
@@ -586,8 +612,22 @@ impl Node {
             .map(|l| (l.slot.0, l.confirmation_count))
             .collect();
         let wanted: Vec<(u64, u64)> = self.forks.wanted().iter().map(|w| (w.0 .0, w.2)).collect();
+        let dups: Vec<(u64, bool, bool)> = self
+            .duplicates
+            .slots()
+            .into_iter()
+            .filter(|d| self.duplicates.state(*d) == Some(None))
+            .map(|d| {
+                (
+                    d.0,
+                    self.forks.contains(d),
+                    self.forks.is_ancestor_or_self(d, self.head),
+                )
+            })
+            .collect();
+        let chain: Vec<u64> = self.forks.chain_to(self.head).iter().map(|s| s.0).collect();
         format!(
-            "votes {v:?} off_fork {off:?} total {} wanted {wanted:?} tower {tower:?}",
+            "open_dups {dups:?} chain {chain:?}\n    votes {v:?} off_fork {off:?} total {} wanted {wanted:?} tower {tower:?}",
             self.votes.total_stake()
         )
     }
@@ -857,8 +897,22 @@ impl Node {
             }
             None
         });
-        let slots = std::iter::once((last, tower.hash)).chain(below);
-        let effects = self.votes.record(&voter, slots, whole);
+        let effects = if whole || self.ancestry.parent((last, tower.hash)).is_none() {
+            let slots = std::iter::once((last, tower.hash)).chain(below);
+            self.votes.record(&voter, slots, whole)
+        } else {
+            // A block outside the tree whose ancestry peers told: its tower's slots are votes for
+            // that chain's blocks (see `crate::ancestry`).
+            let slots = self.chain_votes((last, tower.hash), &tower.lockouts);
+            self.votes.record(&voter, slots, false)
+        };
+        self.apply_vote_effects(effects);
+        newer
+    }
+
+    /// After a block arrives, versions confirmed before it did may now be on this node's fork.
+    /// Takes in what recording a vote confirmed.
+    fn apply_vote_effects(&mut self, effects: crate::votes::VoteEffects) {
         if !effects.confirmed.is_empty() || !effects.duplicate_confirmed.is_empty() {
             self.dirty.fork = true;
             self.dirty.confirmed = true;
@@ -869,10 +923,8 @@ impl Node {
         for (slot, hash) in effects.duplicate_confirmed {
             self.on_duplicate_confirmed(slot, hash);
         }
-        newer
     }
 
-    /// After a block arrives, versions confirmed before it did may now be on this node's fork.
     fn recount_confirmed(&mut self, slot: Slot) {
         if let Some(h) = self.forks.hash(slot) {
             if self.votes.is_confirmed(slot, &h) {
@@ -995,7 +1047,12 @@ impl Node {
 
     /// Drops this node's losing version of `slot` and asks for the confirmed one.
     fn replace_block(&mut self, slot: Slot, hash: Hash) {
-        self.forks.remove_subtree(slot);
+        let removed = self.forks.remove_subtree(slot);
+        if let Some(l) = self.tower.last_voted_slot() {
+            if removed.binary_search(&l).is_ok() {
+                self.last_vote_dropped = Some(l);
+            }
+        }
         self.blocks.retain(|s, _| self.forks.contains(*s));
         if self.head >= slot && !self.forks.contains(self.head) {
             self.head = self.forks.best();
@@ -1013,6 +1070,8 @@ impl Node {
         if dirty.fork {
             self.stats.evaluations += 1;
             self.check_duplicate_subtrees();
+            self.ask_ancestry();
+            self.resolve_stalled_duplicates();
             self.repair_voted_blocks();
             self.select_and_vote();
             self.update_root_and_commitment();
@@ -1058,6 +1117,11 @@ impl Node {
         let (candidate, head) = match last {
             None => (Some(heaviest), heaviest),
             Some(l) if l <= self.forks.root() => (Some(heaviest), heaviest),
+            // The last vote's block lost to a confirmed version and is gone: as with an invalid
+            // fork, leaving it needs no switch proof, and the tower's lockouts still apply.
+            Some(l) if self.last_vote_dropped == Some(l) && !self.forks.contains(l) => {
+                (Some(heaviest), heaviest)
+            }
             Some(l) if !self.forks.contains(l) => (None, heaviest),
             // The last vote's fork holds a duplicate slot no version of which is confirmed: it
             // cannot be optimistically confirmed (that takes more than the 52 % duplicate
@@ -1281,6 +1345,7 @@ impl Node {
     }
 
     fn set_root(&mut self, root: Slot) {
+        self.root_moved_at = self.now;
         // The chain from the old root to the new one joins the rooted history.
         let mut cur = Some(root);
         let old = self.forks.root();
@@ -1298,6 +1363,7 @@ impl Node {
         self.votes.set_root(root);
         self.finality.prune(Slot(root.0.saturating_sub(1)));
         self.duplicates.set_root(root);
+        self.ancestry.set_root(root);
         self.blocks.retain(|s, _| *s >= root);
         self.dead = self.dead.split_off(&root);
         self.confirmed = self.confirmed.split_off(&root);
@@ -1412,6 +1478,10 @@ impl Node {
                 } else {
                     self.stats.repair_refused += 1;
                 }
+            }
+            RepairAnswer::Ancestors(chain) => self.on_ancestors(from, nonce, &chain),
+            RepairAnswer::DontHave if self.ancestry.on_dont_have(nonce, &from) => {
+                self.stats.repair_dont_have += 1;
             }
             RepairAnswer::DontHave => {
                 if self.repair.on_dont_have(self.now, nonce, &from) {

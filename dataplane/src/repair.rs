@@ -13,6 +13,7 @@
 //!   tag 1 Shred:        slot u64 | index u32 | has_root u8 (0|1) | [root [32] if has_root = 1]
 //!   tag 2 HighestShred: slot u64 | from_index u32
 //!   tag 3 Orphan:       slot u64
+//!   tag 4 AncestorHashes: slot u64
 //! ```
 //!
 //! Integers are little-endian. The signature is the requester's ed25519 signature over
@@ -28,6 +29,7 @@
 //! DontHave:   tag 0x80 | signature [64] | responder [32] | recipient [32] | nonce u32 | slot u64
 //!             | index u32                                                          = 145 bytes
 //! OtherRoot:  tag 0x81 | … as DontHave … | held_root [32]                          = 177 bytes
+//! Ancestors:  tag 0x82 | … see [`ancestors`]                                       ≤ 1,150 bytes
 //! ```
 //!
 //! A shred response needs no signature of its own: the shred carries its leader's. Every other
@@ -59,8 +61,13 @@ pub const DEFAULT_RESPONSES_MAX: usize = 8;
 const TAG_SHRED: u8 = 1;
 const TAG_HIGHEST_SHRED: u8 = 2;
 const TAG_ORPHAN: u8 = 3;
+const TAG_ANCESTOR_HASHES: u8 = 4;
 const TAG_DONT_HAVE: u8 = 0x80;
 const TAG_OTHER_ROOT: u8 = 0x81;
+const TAG_ANCESTORS: u8 = 0x82;
+
+pub mod ancestors;
+pub use ancestors::{AncestorHash, Ancestors, SignedAncestors, ANCESTORS_MAX};
 
 /// Why a repair datagram was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +104,9 @@ pub enum RepairError {
         /// The tag.
         tag: u8,
     },
+    /// An ancestors answer's chain is malformed (empty, too long, not descending from the slot).
+    #[error("bad ancestors answer: {0}")]
+    BadAncestors(&'static str),
     /// The `has_root` flag of a `Shred` request is neither 0 nor 1.
     #[error("has_root flag is {0}, expected 0 or 1")]
     BadRootFlag(u8),
@@ -158,6 +168,7 @@ impl RepairError {
             RepairError::BadShredLength { .. } => "bad_shred_length",
             RepairError::InvalidKey(_) => "invalid_key",
             RepairError::BadSignature(_) => "bad_signature",
+            RepairError::BadAncestors(_) => "bad_ancestors",
             RepairError::WrongRecipient { .. } => "wrong_recipient",
             RepairError::Stale { .. } => "stale",
             RepairError::RateLimited(_) => "rate_limited",
@@ -193,6 +204,12 @@ pub enum RepairKind {
         /// The slot whose ancestry is wanted.
         slot: Slot,
     },
+    /// The (slot, bank hash, block id) chain the responder holds from `slot` down
+    /// ([`ancestors`]): which version of a duplicate slot a voted block descends from.
+    AncestorHashes {
+        /// The slot whose chain is wanted.
+        slot: Slot,
+    },
 }
 
 impl RepairKind {
@@ -201,7 +218,8 @@ impl RepairKind {
         match *self {
             RepairKind::Shred { slot, .. }
             | RepairKind::HighestShred { slot, .. }
-            | RepairKind::Orphan { slot } => slot,
+            | RepairKind::Orphan { slot }
+            | RepairKind::AncestorHashes { slot } => slot,
         }
     }
 }
@@ -351,6 +369,7 @@ impl RepairRequest {
             RepairKind::Shred { .. } => TAG_SHRED,
             RepairKind::HighestShred { .. } => TAG_HIGHEST_SHRED,
             RepairKind::Orphan { .. } => TAG_ORPHAN,
+            RepairKind::AncestorHashes { .. } => TAG_ANCESTOR_HASHES,
         };
         w.put(&[tag]);
         w.put(requester.as_bytes());
@@ -373,7 +392,9 @@ impl RepairRequest {
                 w.put(&slot.0.to_le_bytes());
                 w.put(&from_index.to_le_bytes());
             }
-            RepairKind::Orphan { slot } => w.put(&slot.0.to_le_bytes()),
+            RepairKind::Orphan { slot } | RepairKind::AncestorHashes { slot } => {
+                w.put(&slot.0.to_le_bytes())
+            }
         }
         w
     }
@@ -416,6 +437,9 @@ impl SignedRequest {
                 from_index: r.u32("from_index")?,
             },
             TAG_ORPHAN => RepairKind::Orphan {
+                slot: Slot(r.u64("slot")?),
+            },
+            TAG_ANCESTOR_HASHES => RepairKind::AncestorHashes {
                 slot: Slot(r.u64("slot")?),
             },
             tag => {
@@ -565,7 +589,7 @@ impl SignedDontHave {
 }
 
 /// A decoded response datagram.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RepairResponse<'a> {
     /// A shred (still to be verified as any shred is) and the nonce of the request it answers.
     Shred {
@@ -577,6 +601,9 @@ pub enum RepairResponse<'a> {
     /// The responder cannot serve the request (signature still to be checked with
     /// [`SignedDontHave::verify`]).
     DontHave(SignedDontHave),
+    /// A chain of ancestor hashes (signature still to be checked with
+    /// [`SignedAncestors::verify`]).
+    Ancestors(SignedAncestors),
 }
 
 /// Builds a shred response: `shred ‖ nonce`.
@@ -605,6 +632,9 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
             available: nonce.len(),
         })?);
         return Ok(RepairResponse::Shred { shred, nonce });
+    }
+    if bytes.first() == Some(&TAG_ANCESTORS) {
+        return SignedAncestors::decode(bytes).map(RepairResponse::Ancestors);
     }
     let mut r = Reader::new(bytes);
     let tag = r.u8("tag")?;
@@ -792,6 +822,11 @@ pub trait ShredSource {
     fn fec_root(&self, _slot: Slot, _index: u32) -> Option<Hash> {
         None
     }
+    /// The chain held from `slot` down, newest first, at most `max` entries (none if `slot` is not
+    /// held with a frozen bank). The default holds none, so such requests get "don't have".
+    fn ancestor_hashes(&self, _slot: Slot, _max: usize) -> Vec<AncestorHash> {
+        Vec::new()
+    }
 }
 
 /// Turns verified requests into response datagrams (sans-IO: the node sends them).
@@ -868,6 +903,19 @@ impl RepairResponder {
                 }
                 if out.is_empty() {
                     out.push(dont_have(slot, from_index, None));
+                }
+            }
+            RepairKind::AncestorHashes { slot } => {
+                let answer = Ancestors {
+                    recipient: request.requester,
+                    nonce,
+                    slot,
+                    chain: store.ancestor_hashes(slot, ANCESTORS_MAX),
+                }
+                .sign(&self.identity, &self.genesis_hash);
+                match answer {
+                    Some(a) => out.push(a.encode()),
+                    None => out.push(dont_have(slot, u32::MAX, None)),
                 }
             }
             RepairKind::Orphan { slot } => {

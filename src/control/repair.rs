@@ -7,7 +7,8 @@
 //! address that is no known peer's `serve_repair` are dropped and counted. A "don't have" must be
 //! signed by that peer, for this node and cluster. A shred answer is passed on as raw bytes: the
 //! receive path verifies it like any shred (the nonce only says someone asked for it, not that it
-//! is genuine).
+//! is genuine). An ancestor-hashes answer must be signed by that peer, as a "don't have" is: the
+//! core weighs it by its responder's stake.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -90,6 +91,7 @@ impl RepairEdge {
             RepairKind::Shred { .. } => &self.stats.requests_shred,
             RepairKind::HighestShred { .. } => &self.stats.requests_highest_shred,
             RepairKind::Orphan { .. } => &self.stats.requests_orphan,
+            RepairKind::AncestorHashes { .. } => &self.stats.requests_ancestor_hashes,
         };
         bump(counter, 1);
         if let Err(err) = self.socket.send_to(&signed.encode(), to).await {
@@ -117,6 +119,19 @@ impl RepairEdge {
                 })
             }
             Ok(RepairResponse::DontHave(answer)) => answer,
+            Ok(RepairResponse::Ancestors(answer)) => {
+                let signed_by_peer =
+                    answer.responder == peer && answer.verify(&self.me, &self.genesis_hash).is_ok();
+                if !signed_by_peer {
+                    bump(&self.stats.ancestors_rejected_signature, 1);
+                    return None;
+                }
+                return Some(Input::RepairAnswer {
+                    from: peer,
+                    nonce: answer.reply.nonce,
+                    answer: RepairAnswer::Ancestors(answer.reply.chain),
+                });
+            }
             Err(err) => {
                 bump(&self.stats.responses_rejected_decode, 1);
                 tracing::trace!(%from, %err, "repair answer refused");

@@ -22,7 +22,7 @@ use crate::io::{Input, Millis, Output, ParsedVote, RepairAnswer};
 use crate::node::{Node, NodeConfig, Restored, TowerStart};
 use crate::signer::{Signer, Verified};
 use crate::slot_clock::SlotClock;
-use dataplane::repair::RepairKind;
+use dataplane::repair::{AncestorHash, RepairKind, ANCESTORS_MAX};
 
 /// When the simulated genesis was created (a fixed instant, so runs do not depend on the host).
 pub const GENESIS_UNIX_MS: Millis = 1_700_000_000_000;
@@ -39,6 +39,9 @@ const TRAFFIC_TREES: u32 = 8;
 const REPAIR_ANCESTORS: usize = 8;
 /// Bytes a repair request takes on the wire.
 const REPAIR_REQUEST_BYTES: u64 = 160;
+/// Bytes of an ancestor-hashes answer before its entries, and per entry (`dataplane::repair`).
+const ANCESTORS_HEADER_BYTES: u64 = 142;
+const ANCESTOR_ENTRY_BYTES: u64 = 72;
 
 /// What a byzantine (or twin) node does differently; every node runs the honest core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1113,11 +1116,11 @@ impl World {
             return;
         }
         let from = self.nodes[j].identity;
-        let slot = match kind {
-            RepairKind::Shred { slot, .. }
-            | RepairKind::HighestShred { slot, .. }
-            | RepairKind::Orphan { slot } => slot,
-        };
+        let slot = kind.slot();
+        if let RepairKind::AncestorHashes { .. } = kind {
+            self.serve_ancestor_hashes(i, j, nonce, slot);
+            return;
+        }
         let Some(block) = self.nodes[j].standin.stored(slot).cloned() else {
             self.send(j, i, Traffic::Repair, REPAIR_REQUEST_BYTES, |_| {
                 Event::RepairAnswer {
@@ -1153,6 +1156,41 @@ impl World {
             from,
             nonce,
             answer: RepairAnswer::Shred(Arc::from(&[][..])),
+        });
+    }
+
+    /// Peer `j` answers `i`'s ancestor-hashes request: the chain it stores from `slot` down (its
+    /// bank hashes and block ids), or a "don't have".
+    fn serve_ancestor_hashes(&mut self, i: usize, j: usize, nonce: u32, slot: Slot) {
+        let from = self.nodes[j].identity;
+        let standin = &self.nodes[j].standin;
+        let mut chain = Vec::new();
+        let mut cur = standin.stored(slot);
+        while let Some(b) = cur {
+            if chain.len() >= ANCESTORS_MAX {
+                break;
+            }
+            chain.push(AncestorHash {
+                slot: b.slot,
+                bank_hash: b.hash,
+                block_id: b.block_id,
+            });
+            cur = (b.slot > Slot(0))
+                .then(|| standin.stored(b.parent))
+                .flatten()
+                .filter(|p| p.hash == b.parent_hash);
+        }
+        let (answer, bytes) = if chain.is_empty() {
+            (RepairAnswer::DontHave, REPAIR_REQUEST_BYTES)
+        } else {
+            let bytes = ANCESTORS_HEADER_BYTES + ANCESTOR_ENTRY_BYTES * chain.len() as u64;
+            (RepairAnswer::Ancestors(chain), bytes)
+        };
+        self.send(j, i, Traffic::Repair, bytes, |_| Event::RepairAnswer {
+            to: i,
+            from,
+            nonce,
+            answer,
         });
     }
 

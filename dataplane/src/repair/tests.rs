@@ -19,7 +19,7 @@ fn genesis() -> Hash {
     Hash::of(b"cluster A")
 }
 
-fn kinds() -> [RepairKind; 4] {
+fn kinds() -> [RepairKind; 5] {
     [
         RepairKind::Shred {
             slot: Slot(7),
@@ -36,6 +36,7 @@ fn kinds() -> [RepairKind; 4] {
             from_index: 9,
         },
         RepairKind::Orphan { slot: Slot(42) },
+        RepairKind::AncestorHashes { slot: Slot(43) },
     ]
 }
 
@@ -362,6 +363,7 @@ fn answers(datagrams: &[Vec<u8>], nonce: u32) -> (Vec<(u64, u32)>, Vec<DontHave>
                 assert_eq!(d.reply.nonce, nonce);
                 refusals.push(d.reply);
             }
+            RepairResponse::Ancestors(a) => panic!("a shred request drew ancestors: {a:?}"),
         }
     }
     (shreds, refusals)

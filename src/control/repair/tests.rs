@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use controlplane::gossip::ContactInfo;
 use controlplane::io::{Input, RepairAnswer};
-use controlplane::repair::{RepairConfig, RepairPlanner, SlotProgress};
+use controlplane::repair::{RepairConfig, RepairPlanner, RepairRequestOut, SlotProgress};
 use crossbeam_channel::Receiver;
 use dataplane::repair::{
-    RateLimitConfig, RepairKind, RepairRequest, RepairResponder, ShredSource, SignedRequest,
+    Ancestors, RateLimitConfig, RepairKind, RepairRequest, RepairResponder, ShredSource,
+    SignedRequest,
 };
 use dataplane::shred::ShredView;
-use dataplane::types::{Pubkey, Slot};
+use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::SigningKey;
 
 use super::*;
@@ -134,6 +135,9 @@ impl Asker {
                 } else {
                     self.refused += 1;
                 }
+            }
+            RepairAnswer::Ancestors(chain) => {
+                panic!("the planner asked for no ancestors: {chain:?}")
             }
         }
     }
@@ -379,4 +383,58 @@ async fn a_peer_table_without_the_peer_stops_its_answers() {
     b.edge.set_peers(&[me]);
     assert!(b.edge.on_datagram(&answer, a.serve_addr).is_none());
     assert_eq!(get(&b.stats.responses_rejected_unknown_source), 2);
+}
+
+#[tokio::test]
+async fn ancestor_hashes_come_back_signed_as_the_stored_chain_and_forgeries_are_refused() {
+    let a = Server::start(key(1), RateLimitConfig::default());
+    // Slot 2 is not held, so the chain ends at 3.
+    store_block(&a.store, 3, 2, 1_000);
+    store_block(&a.store, 5, 3, 1_000);
+    store_block(&a.store, 7, 5, 1_000);
+    let b = Asker::new(&[(a.identity, a.serve_addr)], 0);
+    let ask = RepairRequestOut {
+        peer: a.identity,
+        kind: RepairKind::AncestorHashes { slot: Slot(7) },
+        nonce: 41,
+    };
+    b.edge.send(wallclock(), a.serve_addr, ask).await;
+    let mut buf = vec![0u8; ANSWER_DATAGRAM_MAX + 1];
+    let (n, from) =
+        tokio::time::timeout(Duration::from_secs(5), b.edge.socket().recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+    let Some(Input::RepairAnswer {
+        from: who,
+        nonce: 41,
+        answer: RepairAnswer::Ancestors(chain),
+    }) = b.edge.on_datagram(&buf[..n], from)
+    else {
+        panic!("not an ancestors answer");
+    };
+    assert_eq!(who, a.identity);
+    let slots: Vec<u64> = chain.iter().map(|e| e.slot.0).collect();
+    assert_eq!(slots, vec![7, 5, 3]);
+    for e in &chain {
+        assert_eq!(
+            e.bank_hash,
+            Hash::hashv(&[b"bank", &e.slot.0.to_le_bytes()])
+        );
+        assert_eq!(Some(e.block_id), a.store.last_fec_root(e.slot).unwrap());
+    }
+    assert_eq!(get(&b.stats.requests_ancestor_hashes), 1);
+
+    // The same chain signed by another key, or by the peer for another node: refused, counted.
+    let answer = |recipient: Pubkey| Ancestors {
+        recipient,
+        nonce: 41,
+        slot: Slot(7),
+        chain: chain.clone(),
+    };
+    let forged = answer(pubkey(&key(2))).sign(&key(9), &genesis()).unwrap();
+    assert!(b.edge.on_datagram(&forged.encode(), from).is_none());
+    let elsewhere = answer(pubkey(&key(8))).sign(&key(1), &genesis()).unwrap();
+    assert!(b.edge.on_datagram(&elsewhere.encode(), from).is_none());
+    assert_eq!(get(&b.stats.ancestors_rejected_signature), 2);
 }
