@@ -173,10 +173,25 @@ impl EvidenceBook {
             .as_ref()
             .is_none_or(|n| n.tower.last_voted_slot() < Some(last));
         if newer {
-            votes.newest = Some(SeenVote {
-                tower: tower.clone(),
-                tx: tx.clone(),
-            });
+            match votes.newest.as_mut() {
+                // Overwritten in place: a hundred validators' votes reach every node each slot,
+                // and a fresh tower allocation per vote was a tenth of a simulated run.
+                Some(n) => {
+                    n.tower.lockouts.clear();
+                    n.tower.lockouts.extend_from_slice(&tower.lockouts);
+                    n.tower.root = tower.root;
+                    n.tower.hash = tower.hash;
+                    n.tower.timestamp = tower.timestamp;
+                    n.tower.block_id = tower.block_id;
+                    n.tx = tx.clone();
+                }
+                None => {
+                    votes.newest = Some(SeenVote {
+                        tower: tower.clone(),
+                        tx: tx.clone(),
+                    })
+                }
+            }
         }
         out.retain(|e| self.keep(e.clone()));
         out

@@ -153,8 +153,6 @@ pub struct NodeStats {
     pub ancestor_links_believed: u64,
     /// Ancestor-hashes answers refused (not asked, late, malformed).
     pub ancestor_answers_refused: u64,
-    /// Duplicate slots resolved by the stalled-root rule (`resolve_stalled_duplicates`).
-    pub stalled_duplicates_resolved: u64,
 }
 
 impl NodeStats {
@@ -179,7 +177,6 @@ impl NodeStats {
         self.ancestor_requests += other.ancestor_requests;
         self.ancestor_links_believed += other.ancestor_links_believed;
         self.ancestor_answers_refused += other.ancestor_answers_refused;
-        self.stalled_duplicates_resolved += other.stalled_duplicates_resolved;
     }
 }
 
@@ -224,9 +221,6 @@ pub struct Node {
     duplicates: Duplicates,
     /// Parents of blocks outside the tree, learned from peers while a duplicate slot is open.
     ancestry: Ancestry,
-    /// When the root last moved, and when a stalled duplicate was last looked at.
-    root_moved_at: Millis,
-    stall_checked_at: Millis,
     /// This node's last vote, if its block was dropped for a confirmed version.
     last_vote_dropped: Option<Slot>,
     evidence: EvidenceBook,
@@ -355,8 +349,6 @@ impl Node {
             finality: Finality::new(root),
             duplicates: Duplicates::new(),
             ancestry: Ancestry::new(root, config.rng_seed),
-            root_moved_at: now,
-            stall_checked_at: now,
             last_vote_dropped: None,
             evidence: EvidenceBook::new(),
             blocks: Map::default(),
@@ -861,14 +853,15 @@ impl Node {
             self.dirty.fork = true;
             self.finality_inputs = None;
         }
+        if !newer {
+            // What an older vote says, the newer one already said (its tower holds every slot
+            // still locked); only the evidence check cared. Its block id too was noted when the
+            // voter's votes arrived in order, as nearly all do.
+            return false;
+        }
         if tower.block_id != Hash::default() {
             self.duplicates
                 .note_block_id(last, tower.hash, tower.block_id);
-        }
-        if !newer {
-            // What an older vote says, the newer one already said (its tower holds every slot
-            // still locked); only the evidence check cared.
-            return false;
         }
         let kept = self.towers.entry(voter).or_default();
         kept.clear();
@@ -1071,7 +1064,6 @@ impl Node {
             self.stats.evaluations += 1;
             self.check_duplicate_subtrees();
             self.ask_ancestry();
-            self.resolve_stalled_duplicates();
             self.repair_voted_blocks();
             self.select_and_vote();
             self.update_root_and_commitment();
@@ -1345,7 +1337,6 @@ impl Node {
     }
 
     fn set_root(&mut self, root: Slot) {
-        self.root_moved_at = self.now;
         // The chain from the old root to the new one joins the rooted history.
         let mut cur = Some(root);
         let old = self.forks.root();

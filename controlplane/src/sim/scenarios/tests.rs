@@ -119,28 +119,28 @@ fn a_run_that_does_not_show_its_scenario_fails_the_check() {
     assert!(check(&unknown).is_err());
 }
 
-/// Seeds of `byzantine-mix` where the twins' duplicate slot split the honest validators 5 : 3 and
-/// the vote withholder kept either side from the 52 % that duplicate-confirms a version (Agave's
-/// liveness bound is 10 % of such stake; this mix has 20 %). They stalled with no root before
-/// ancestor-hashes repair and the stalled-duplicate rule (`node/ancestry.rs`).
+/// Seeds of `byzantine-mix` where the twins' duplicate slot split the honest validators 5 : 3: the
+/// smaller side sees votes for blocks it cannot place (they descend from the version it lacks).
+/// Ancestor-hashes repair must teach it those blocks' chains (links believed on a third of the
+/// stake) without breaking safety. Liveness is not asserted: with the vote withholder too, 20 % of
+/// the stake withholds or splits its votes, past the 10 % under which Agave shows the 52 %
+/// duplicate confirmation is always reached, and these seeds stop rooting (see the README).
 #[test]
-fn a_duplicate_split_past_agaves_liveness_bound_is_resolved_by_ancestry_and_roots_again() {
+fn a_duplicate_split_teaches_the_smaller_side_the_other_chain_by_ancestor_hashes_safely() {
     for seed in [80, 149] {
         let report = run(
             apply("byzantine-mix", base(10, 240, seed)).expect("scenario"),
             None,
         );
-        assert_eq!(report.safety_violations, 0, "{:?}", report.violations);
-        if let Err(e) = check(&report) {
-            panic!("seed {seed}: {e}\nreproduce with: {}", report.reproduce);
-        }
-        assert!(
-            report.core.ancestor_links_believed > 0,
-            "seed {seed}: no ancestry was learned"
+        assert_eq!(
+            report.safety_violations, 0,
+            "{:?}\nreproduce with: {}",
+            report.violations, report.reproduce
         );
         assert!(
-            report.core.stalled_duplicates_resolved > 0,
-            "seed {seed}: the split was not resolved by the stalled-duplicate rule"
+            report.core.ancestor_requests > 0 && report.core.ancestor_links_believed > 0,
+            "seed {seed}: no ancestry was learned ({:?})",
+            report.core
         );
     }
 }
