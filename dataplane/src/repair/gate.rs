@@ -63,7 +63,7 @@ impl RecentNonces {
 
 /// Per-requester token buckets (one request, one token) that also refuse replayed nonces.
 ///
-/// The last [`RECENT_NONCES`] nonces of each requester are remembered, and a replay is refused
+/// The last 32 (`RECENT_NONCES`) nonces of each requester are remembered, and a replay is refused
 /// without spending the requester's tokens, so a replayer cannot starve the real requester.
 #[derive(Debug, Clone)]
 pub struct RepairRateLimiter {
