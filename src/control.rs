@@ -231,10 +231,14 @@ pub async fn run(
                 }
             },
             r = recv_repair(io.repair.as_ref(), &mut repair_buf) => match r {
-                Ok((n, from)) => io
-                    .repair
-                    .as_ref()
-                    .and_then(|edge| edge.on_datagram(&repair_buf[..n], from)),
+                Ok((n, from)) => match io.repair.as_mut() {
+                    Some(edge) => {
+                        let input = edge.on_datagram(&repair_buf[..n], from);
+                        edge.send_pongs().await;
+                        input
+                    }
+                    None => None,
+                },
                 Err(e) => {
                     tracing::debug!("repair receive failed: {e}");
                     None

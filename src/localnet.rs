@@ -757,8 +757,8 @@ fn inject_faults(
     Ok(())
 }
 
-/// One validator's replication counters from its `/metrics` (erasure recovery, repair, dead
-/// blocks, refused shreds, forwarded transactions), so a run can show that the paths it exercised really worked; summed over
+/// One validator's replication counters from its `/metrics` (erasure recovery, repair and its
+/// ping/pong address checks, dead blocks, refused shreds, forwarded transactions), so a run can show that the paths it exercised really worked; summed over
 /// the validators for the summary's `replication`.
 fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> {
     let names = [
@@ -770,6 +770,10 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         "blackbook_shreds_fault_dropped_total",
         "blackbook_fec_sets_fault_dropped_total",
         "blackbook_repair_responses_accepted",
+        "blackbook_repair_serve_served",
+        "blackbook_repair_serve_pings_sent",
+        "blackbook_repair_serve_pongs_accepted",
+        "blackbook_repair_serve_rejected_unverified_address",
         "blackbook_transactions_forwarded_total",
     ];
     let mut counters = serde_json::Map::new();

@@ -1,31 +1,34 @@
 //! The serve side of repair: peers' requests on the `serve_repair` socket, answered from the store.
 //!
-//! One std thread, **`bb-serve-repair`**: each request datagram is decoded
-//! ([`SignedRequest::decode`]), checked ([`verify`]: addressed to this node, fresh, signed for this
-//! cluster), admitted by the requester's token bucket ([`RepairRateLimiter`], which also refuses
-//! replayed nonces) and answered by the sans-IO [`RepairResponder`] from the [`Store`]; the answers
-//! go back to the request's source address. Refused requests get no answer (answering a flood
-//! would amplify it) and are counted by reason.
+//! One std thread, **`bb-serve-repair`**: each datagram is judged by the sans-IO [`RepairGate`]
+//! (decoded; from a cluster member; addressed to this node, fresh and signed for this cluster;
+//! within its address's and its requester's token buckets; not a replayed nonce; and from an
+//! address where the requester has answered a ping lately) and, if admitted, answered by the
+//! sans-IO [`RepairResponder`] from the [`Store`]; the answers go back to the request's source
+//! address. Refused requests get no answer (answering a flood would amplify it, and answering an
+//! unproven address would let anyone aim our shreds at a victim) except, where the gate says so,
+//! a ping no larger than the request; pongs to those pings come back on the same socket. Every
+//! refusal is counted by reason.
 //!
 //! The asking side is the control plane's: the core's repair planner decides what to ask whom, and
 //! the control task signs, sends and receives on the `repair` socket (see `control::repair`). Its
 //! counters live here too, in [`RepairStats`], so every repair metric has one home.
 //!
 //! Every bound is named: [`PACKETS_PER_BATCH`](dataplane::packet::PACKETS_PER_BATCH) datagrams per
-//! receive, [`DEFAULT_RESPONSES_MAX`] answers per request, the rate limiter's own bounds in its
-//! config.
+//! receive, [`DEFAULT_RESPONSES_MAX`] answers per request (plus at most one ping), the gate's own
+//! bounds in its [`GateConfig`].
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dataplane::packet::{Packet, PacketBatch};
 use dataplane::repair::{
-    verify, AncestorHash, RateLimitConfig, RepairError, RepairRateLimiter, RepairResponder,
-    ShredSource, SignedRequest, DEFAULT_RESPONSES_MAX, SHRED_RESPONSE_LEN,
+    AncestorHash, GateConfig, GateTime, PingAction, RepairError, RepairGate, RepairResponder,
+    ShredSource, Verdict, DEFAULT_RESPONSES_MAX, SHRED_RESPONSE_LEN,
 };
 use dataplane::shred::ShredView;
 use dataplane::store::{Store, StoreError};
@@ -35,34 +38,34 @@ use ed25519_dalek::SigningKey;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tests_reflection;
 
 /// Longest the serve thread blocks in one receive before it looks at the exit flag again.
 pub const SERVE_POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Pause after a failed receive, so that a persistent socket error does not spin a core.
 const RECV_ERROR_BACKOFF: Duration = Duration::from_millis(10);
-/// Default window, either side of now, within which a request's wallclock must fall.
-pub const DEFAULT_MAX_REQUEST_AGE_MS: u64 = 10_000;
 /// Settings of the serve side.
 #[derive(Debug, Clone)]
 pub struct RepairServiceConfig {
-    /// The node identity: requests must be addressed to it; it signs "don't have" answers.
+    /// The node identity: requests must be addressed to it; it signs "don't have" answers and pings.
     pub keypair: SigningKey,
     /// The cluster's genesis hash, bound into every signature.
     pub genesis_hash: Hash,
-    /// The per-requester token bucket.
-    pub rate_limit: RateLimitConfig,
-    /// Window, either side of now, within which a request's wallclock must fall.
-    pub max_request_age_ms: u64,
+    /// The cluster's validators: the only identities served.
+    pub members: Vec<Pubkey>,
+    /// Rate limits, the ping/pong check and the request age window.
+    pub gate: GateConfig,
 }
 
 impl RepairServiceConfig {
-    /// Defaults for everything but identity and cluster.
-    pub fn new(keypair: SigningKey, genesis_hash: Hash) -> Self {
+    /// Defaults for everything but identity, cluster and its members.
+    pub fn new(keypair: SigningKey, genesis_hash: Hash, members: Vec<Pubkey>) -> Self {
         RepairServiceConfig {
             keypair,
             genesis_hash,
-            rate_limit: RateLimitConfig::default(),
-            max_request_age_ms: DEFAULT_MAX_REQUEST_AGE_MS,
+            members,
+            gate: GateConfig::default(),
         }
     }
 }
@@ -98,22 +101,38 @@ macro_rules! repair_stats {
 }
 
 repair_stats! {
-    /// Request datagrams received by the serve side.
+    /// Datagrams (requests and pongs) received by the serve side.
     serve_received,
-    /// Requests refused: malformed, truncated, oversized, trailing bytes or unknown tag.
+    /// Requests or pongs refused: malformed, truncated, oversized, trailing bytes or unknown tag.
     serve_rejected_decode,
-    /// Requests refused: the requester is not a valid ed25519 key.
+    /// Requests or pongs refused: the signer is not one of the cluster's validators.
+    serve_rejected_not_member,
+    /// Requests or pongs refused: the signer is not a valid ed25519 key.
     serve_rejected_invalid_key,
-    /// Requests refused: bad signature (tampered, or signed for another cluster).
+    /// Requests or pongs refused: bad signature (tampered, or signed for another cluster).
     serve_rejected_bad_signature,
     /// Requests refused: addressed to another node.
     serve_rejected_wrong_recipient,
     /// Requests refused: wallclock outside the accepted window.
     serve_rejected_stale,
+    /// Requests or pongs refused: their source address exceeded its rate limit.
+    serve_rejected_address_rate_limited,
     /// Requests refused: the requester exceeded its rate limit.
     serve_rejected_rate_limited,
     /// Requests refused: a nonce the requester used moments ago (a replay).
     serve_rejected_duplicate_nonce,
+    /// Requests refused: the requester has not answered a ping at the source address lately
+    /// (answered at most with a ping).
+    serve_rejected_unverified_address,
+    /// Pongs refused: they answer no live ping sent to their source (wrong token, another
+    /// address's, or expired).
+    serve_rejected_pong_mismatch,
+    /// Pings sent (to verify an address, or to renew a verification past its half-life).
+    serve_pings_sent,
+    /// Pings due but not sent: the address had its share.
+    serve_pings_rate_limited,
+    /// Pongs accepted: a member proved it receives at an address.
+    serve_pongs_accepted,
     /// Requests answered with at least one shred.
     serve_served,
     /// Requests answered with "don't have".
@@ -163,12 +182,26 @@ repair_stats! {
     ancestors_rejected_signature,
     /// Failed receives on the repair socket.
     client_recv_errors,
+    /// Pings from a peer answered with a pong.
+    pongs_sent,
+    /// Pings with a bad signature (or for another cluster), not answered.
+    pings_rejected_signature,
+    /// Pings signed by someone other than the peer at their source address, not answered.
+    pings_rejected_responder,
+    /// Pings not answered: the peer's address had its share of pongs.
+    pongs_rate_limited,
+    /// Pongs not sent (socket buffer full or send error).
+    pongs_send_dropped,
 }
 
 impl RepairStats {
-    /// Counts a request the serve side refused, by reason.
+    /// Counts a datagram the serve side refused, by reason.
     fn count_serve_rejection(&self, err: &RepairError) {
         let counter = match err {
+            RepairError::NotMember(_) => &self.serve_rejected_not_member,
+            RepairError::AddressRateLimited(_) => &self.serve_rejected_address_rate_limited,
+            RepairError::UnverifiedAddress { .. } => &self.serve_rejected_unverified_address,
+            RepairError::PongMismatch { .. } => &self.serve_rejected_pong_mismatch,
             RepairError::InvalidKey(_) => &self.serve_rejected_invalid_key,
             RepairError::BadSignature(_) => &self.serve_rejected_bad_signature,
             RepairError::WrongRecipient { .. } => &self.serve_rejected_wrong_recipient,
@@ -204,9 +237,10 @@ impl RepairService {
     pub fn spawn(cfg: RepairServiceConfig, io: RepairIo) -> io::Result<RepairService> {
         let stats = Arc::new(RepairStats::default());
         let me = Pubkey(cfg.keypair.verifying_key().to_bytes());
-        let serve = ServeLoop::new(&cfg, &io, me, Arc::clone(&stats))?;
+        let serve = ServeLoop::new(&cfg, &io, Arc::clone(&stats))?;
         tracing::info!(
             identity = %me,
+            members = cfg.members.len(),
             serve_repair = ?serve.receiver.socket().local_addr().ok(),
             "repair serve side starting"
         );
@@ -322,13 +356,12 @@ impl ShredSource for StoreShreds<'_> {
 
 /// The serve thread's state.
 struct ServeLoop {
-    me: Pubkey,
-    genesis_hash: Hash,
-    max_request_age_ms: u64,
     receiver: UdpReceiver,
     sender: UdpSender,
-    limiter: RepairRateLimiter,
+    gate: RepairGate,
     responder: RepairResponder,
+    /// Origin of the gate's monotonic clock.
+    started: Instant,
     store: Arc<Store>,
     stats: Arc<RepairStats>,
     exit: Arc<AtomicBool>,
@@ -338,22 +371,27 @@ impl ServeLoop {
     fn new(
         cfg: &RepairServiceConfig,
         io: &RepairIo,
-        me: Pubkey,
         stats: Arc<RepairStats>,
     ) -> io::Result<ServeLoop> {
         let (receiver, sender) = udp_pair(&io.serve_socket)?;
         Ok(ServeLoop {
-            me,
-            genesis_hash: cfg.genesis_hash,
-            max_request_age_ms: cfg.max_request_age_ms,
             receiver,
             sender,
-            limiter: RepairRateLimiter::new(cfg.rate_limit),
+            // The token secret comes from the OS-seeded CSPRNG: a token must be unguessable to
+            // anyone not receiving at the address it was sent to.
+            gate: RepairGate::new(
+                cfg.keypair.clone(),
+                cfg.genesis_hash,
+                cfg.members.iter().copied(),
+                cfg.gate,
+                rand::random(),
+            ),
             responder: RepairResponder::new(
                 cfg.keypair.clone(),
                 cfg.genesis_hash,
                 DEFAULT_RESPONSES_MAX,
             ),
+            started: Instant::now(),
             store: Arc::clone(&io.store),
             stats,
             exit: Arc::clone(&io.exit),
@@ -362,7 +400,7 @@ impl ServeLoop {
 
     fn run(mut self) {
         let mut batch = PacketBatch::new();
-        // At most PACKETS_PER_BATCH × DEFAULT_RESPONSES_MAX answers per batch.
+        // At most PACKETS_PER_BATCH × (DEFAULT_RESPONSES_MAX + 1 ping) answers per batch.
         let mut answers: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
         while !self.exit.load(Ordering::Acquire) {
             match self.receiver.recv(&mut batch, SERVE_POLL_INTERVAL) {
@@ -375,10 +413,13 @@ impl ServeLoop {
                     continue;
                 }
             }
-            let now_ms = wallclock_ms();
+            let now = GateTime {
+                wallclock_ms: wallclock_ms(),
+                monotonic_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            };
             answers.clear();
             for packet in batch.iter() {
-                self.answer(packet, now_ms, &mut answers);
+                self.answer(packet, now, &mut answers);
             }
             let msgs: Vec<(&[u8], SocketAddr)> =
                 answers.iter().map(|(d, a)| (d.as_slice(), *a)).collect();
@@ -388,32 +429,33 @@ impl ServeLoop {
         tracing::info!("repair serve thread exiting");
     }
 
-    /// Checks one request and, if it passes, appends its answers.
-    fn answer(&mut self, packet: &Packet, now_ms: u64, out: &mut Vec<(Vec<u8>, SocketAddr)>) {
+    /// Judges one datagram and appends what goes back to its source: the answers to an admitted
+    /// request, and a ping if the gate wants one.
+    fn answer(&mut self, packet: &Packet, now: GateTime, out: &mut Vec<(Vec<u8>, SocketAddr)>) {
         bump(&self.stats.serve_received, 1);
         if packet.is_oversized() {
             bump(&self.stats.serve_rejected_decode, 1);
             return;
         }
-        // Cheap checks first (in `verify`), then the signature, then the requester's bucket: only
-        // a request that is genuinely from its requester spends that requester's tokens.
-        let checked = SignedRequest::decode(packet.data()).and_then(|request| {
-            verify(
-                &request,
-                &self.me,
-                &self.genesis_hash,
-                now_ms,
-                self.max_request_age_ms,
-            )?;
-            self.limiter
-                .admit(&request.requester, request.request.nonce, now_ms)?;
-            Ok(request)
-        });
-        let request = match checked {
-            Ok(request) => request,
-            Err(err) => {
+        let outcome = self.gate.on_datagram(packet.data(), packet.addr(), now);
+        match outcome.ping {
+            PingAction::None => {}
+            PingAction::Send(ping) => {
+                bump(&self.stats.serve_pings_sent, 1);
+                out.push((ping.to_vec(), packet.addr()));
+            }
+            PingAction::RateLimited => bump(&self.stats.serve_pings_rate_limited, 1),
+        }
+        let request = match outcome.verdict {
+            Verdict::Serve(request) => request,
+            Verdict::PongAccepted(from) => {
+                bump(&self.stats.serve_pongs_accepted, 1);
+                tracing::debug!(%from, addr = %packet.addr(), "repair requester verified");
+                return;
+            }
+            Verdict::Refused(err) => {
                 self.stats.count_serve_rejection(&err);
-                tracing::trace!(from = %packet.addr(), %err, "repair request refused");
+                tracing::trace!(from = %packet.addr(), %err, "repair datagram refused");
                 return;
             }
         };

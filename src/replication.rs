@@ -227,7 +227,13 @@ impl Replication {
         );
         let replay = ReplayStage::spawn(replayer, blocks_rx, events_tx, p.exit.clone())?;
         let repair = RepairService::spawn(
-            RepairServiceConfig::new(p.keypair.clone(), p.genesis.hash()),
+            // The cluster is permissioned: only genesis validators are served (gossip, too,
+            // refuses anyone else's records).
+            RepairServiceConfig::new(
+                p.keypair.clone(),
+                p.genesis.hash(),
+                p.genesis.validators.iter().map(|v| v.identity).collect(),
+            ),
             RepairIo {
                 serve_socket: sockets.serve_repair,
                 store: p.store,

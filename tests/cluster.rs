@@ -147,6 +147,9 @@ fn lost_shreds_and_fec_sets_and_a_late_validator_are_made_whole_by_recovery_and_
         "erasure recovery: {s}"
     );
     assert!(counter(&s, "shreds_repaired_total") > 0, "repair: {s}");
+    // Served only after the requesters proved their addresses: pinged, answered, then served.
+    assert!(counter(&s, "repair_serve_pongs_accepted") > 0, "{s}");
+    assert!(counter(&s, "repair_serve_served") > 0, "{s}");
     assert!(s["ledgers_compared_blocks"].as_u64().unwrap() >= 10, "{s}");
     assert_eq!(failed_blocks(&s), vec![], "{s}");
     // The late validator caught up through repair: it repaired shreds itself and its finalized slot

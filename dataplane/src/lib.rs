@@ -27,6 +27,7 @@ pub mod plane;
 pub mod poh;
 pub mod poh_service;
 pub mod prioritization_fees;
+pub mod rate_limit;
 pub mod repair;
 pub mod replay;
 pub mod replay_stage;

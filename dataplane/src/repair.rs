@@ -2,9 +2,11 @@
 //!
 //! A node that lacks shreds Turbine should have delivered asks a peer for them over UDP; every
 //! datagram is at most [`REPAIR_PACKET_MAX`] bytes. This module holds the codecs, the checks a
-//! responder runs on a request ([`verify`], [`RepairRateLimiter`]) and a sans-IO [`RepairResponder`]
-//! that turns a verified request into response datagrams from whatever store the node has. What to
-//! ask, of whom and when is the control plane's repair planner's job.
+//! responder runs on a request ([`verify`], and the whole admission policy in [`RepairGate`]:
+//! cluster membership, rate limits, and a ping/pong proof that the requester receives at its
+//! address) and a sans-IO [`RepairResponder`] that turns an admitted request into response datagrams
+//! from whatever store the node has. What to ask, of whom and when is the control plane's repair
+//! planner's job.
 //!
 //! ## Requests (requester → responder)
 //!
@@ -15,6 +17,9 @@
 //!   tag 3 Orphan:       slot u64
 //!   tag 4 AncestorHashes: slot u64
 //! ```
+//!
+//! Request tags below `0x40` are request kinds (a new kind takes the next free tag); `0x40` is a
+//! [`Pong`], which travels the same way (see [`ping_pong`] for both halves of the exchange).
 //!
 //! Integers are little-endian. The signature is the requester's ed25519 signature over
 //! `genesis_hash ‖ bytes[64..]`: the genesis hash is not sent, so a request made for another cluster
@@ -29,20 +34,31 @@
 //! DontHave:   tag 0x80 | signature [64] | responder [32] | recipient [32] | nonce u32 | slot u64
 //!             | index u32                                                          = 145 bytes
 //! OtherRoot:  tag 0x81 | … as DontHave … | held_root [32]                          = 177 bytes
-//! Ancestors:  tag 0x82 | … see [`ancestors`]                                       ≤ 1,150 bytes
+//! Ping:       tag 0x82 | signature [64] | from [32] | token [32]                   = 129 bytes
+//! Ancestors:  tag 0x83 | … see [`ancestors`]                                       ≤ 1,150 bytes
 //! ```
 //!
 //! A shred response needs no signature of its own: the shred carries its leader's. Every other
 //! response is shorter than a shred response, which is how a receiver tells them apart, and is signed
-//! by the responder over `genesis_hash ‖ tag ‖ bytes[65..]`. A responder never stays silent: if it
-//! cannot serve a request it says [`DontHave`], naming the responder's own Merkle root of the FEC set
-//! when it holds a different version of the shred than the one asked for.
+//! by the responder over `genesis_hash ‖ tag ‖ bytes[65..]`. A responder never stays silent to a
+//! request it admits: if it cannot serve it, it says [`DontHave`], naming the responder's own Merkle
+//! root of the FEC set when it holds a different version of the shred than the one asked for. To a
+//! request it does not admit it sends nothing, or at most a [`Ping`] (never larger than a request).
 
-use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 use crate::types::{Hash, Pubkey, Signature, Slot};
+
+pub mod gate;
+pub mod ping_pong;
+
+pub use gate::{
+    GateConfig, GateOutcome, GateTime, PingAction, PingConfig, RepairGate, RepairRateLimiter,
+    Verdict, DEFAULT_MAX_REQUEST_AGE_MS,
+};
+pub use ping_pong::{pong_hash, Ping, Pong, PING_LEN, PONG_LEN};
 
 /// Largest repair datagram, requests and responses alike (Solana's `PACKET_DATA_SIZE`).
 pub const REPAIR_PACKET_MAX: usize = 1232;
@@ -53,6 +69,8 @@ pub const SHRED_RESPONSE_LEN: usize = SHRED_SIZE + 4;
 const REQUEST_HEADER_LEN: usize = Signature::LEN + 1 + Pubkey::LEN + Pubkey::LEN + 8 + 4;
 /// Largest request: a `Shred` request naming a root.
 pub const REQUEST_LEN_MAX: usize = REQUEST_HEADER_LEN + 8 + 4 + 1 + Hash::LEN;
+/// Smallest request: an `Orphan` request. Nothing sent to an unverified address may be larger.
+pub const REQUEST_LEN_MIN: usize = REQUEST_HEADER_LEN + 8;
 /// Size of a `DontHave` response without a root.
 const DONT_HAVE_LEN: usize = 1 + Signature::LEN + Pubkey::LEN + Pubkey::LEN + 4 + 8 + 4;
 /// Default number of datagrams one request may draw ([`RepairResponder::responses_max`]).
@@ -64,7 +82,7 @@ const TAG_ORPHAN: u8 = 3;
 const TAG_ANCESTOR_HASHES: u8 = 4;
 const TAG_DONT_HAVE: u8 = 0x80;
 const TAG_OTHER_ROOT: u8 = 0x81;
-const TAG_ANCESTORS: u8 = 0x82;
+const TAG_ANCESTORS: u8 = 0x83;
 
 pub mod ancestors;
 pub use ancestors::{AncestorHash, Ancestors, SignedAncestors, ANCESTORS_MAX};
@@ -154,6 +172,29 @@ pub enum RepairError {
         /// The repeated nonce.
         nonce: u32,
     },
+    /// The signer is not one of the cluster's validators.
+    #[error("{0} is not a member of this cluster")]
+    NotMember(Pubkey),
+    /// The source address has used up its token bucket.
+    #[error("source address {0} exceeds its repair rate limit")]
+    AddressRateLimited(SocketAddr),
+    /// The requester has not answered a ping at this address lately: nothing but a ping goes there.
+    #[error("{requester} has not answered a ping at {addr} within the verification window")]
+    UnverifiedAddress {
+        /// Who signed the request.
+        requester: Pubkey,
+        /// Where it came from.
+        addr: SocketAddr,
+    },
+    /// A pong whose hash answers no ping this node sent to its source lately (wrong token,
+    /// another address's token, or one that has expired).
+    #[error("pong from {from} at {addr} answers no live ping sent there")]
+    PongMismatch {
+        /// Who signed the pong.
+        from: Pubkey,
+        /// Where it came from.
+        addr: SocketAddr,
+    },
 }
 
 impl RepairError {
@@ -173,6 +214,10 @@ impl RepairError {
             RepairError::Stale { .. } => "stale",
             RepairError::RateLimited(_) => "rate_limited",
             RepairError::DuplicateNonce { .. } => "duplicate_nonce",
+            RepairError::NotMember(_) => "not_member",
+            RepairError::AddressRateLimited(_) => "address_rate_limited",
+            RepairError::UnverifiedAddress { .. } => "unverified_address",
+            RepairError::PongMismatch { .. } => "pong_mismatch",
         }
     }
 }
@@ -463,11 +508,28 @@ impl SignedRequest {
     }
 }
 
+/// A datagram on the serve side's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServeDatagram {
+    /// A repair request.
+    Request(SignedRequest),
+    /// A requester's answer to a ping.
+    Pong(Pong),
+}
+
+/// Parses a datagram sent to the serve side: the tag at byte 64 tells a pong from a request.
+pub fn decode_serve_datagram(bytes: &[u8]) -> Result<ServeDatagram, RepairError> {
+    match bytes.get(Signature::LEN) {
+        Some(&ping_pong::TAG_PONG) => Pong::decode(bytes).map(ServeDatagram::Pong),
+        _ => SignedRequest::decode(bytes).map(ServeDatagram::Request),
+    }
+}
+
 /// Checks a decoded request: addressed to `me`, sent within `max_age_ms` of `now_ms` (either way, to
 /// allow for clock skew), and signed by its requester for the cluster of `genesis_hash`.
 ///
-/// The cheap checks run first so that junk costs no signature verification. Run the requester's
-/// [`RepairRateLimiter::admit`] after this succeeds.
+/// The cheap checks run first so that junk costs no signature verification. This is one step of
+/// [`RepairGate`]'s admission, which a serve side should use whole.
 pub fn verify(
     request: &SignedRequest,
     me: &Pubkey,
@@ -604,6 +666,9 @@ pub enum RepairResponse<'a> {
     /// A chain of ancestor hashes (signature still to be checked with
     /// [`SignedAncestors::verify`]).
     Ancestors(SignedAncestors),
+    /// The responder asks the requester to prove it receives at this address (signature still to
+    /// be checked with [`Ping::verify`]).
+    Ping(Ping),
 }
 
 /// Builds a shred response: `shred ‖ nonce`.
@@ -636,6 +701,9 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
     if bytes.first() == Some(&TAG_ANCESTORS) {
         return SignedAncestors::decode(bytes).map(RepairResponse::Ancestors);
     }
+    if bytes.first() == Some(&ping_pong::TAG_PING) {
+        return Ping::decode(bytes).map(RepairResponse::Ping);
+    }
     let mut r = Reader::new(bytes);
     let tag = r.u8("tag")?;
     if tag != TAG_DONT_HAVE && tag != TAG_OTHER_ROOT {
@@ -666,147 +734,6 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
             held_root,
         },
     }))
-}
-
-/// Settings of the per-requester token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitConfig {
-    /// Sustained requests per second one requester may make.
-    pub requests_per_s: u64,
-    /// Requests one requester may make at once after being idle.
-    pub burst: u64,
-    /// Most requesters tracked at once; beyond it the least recently seen is forgotten.
-    pub requesters_max: usize,
-}
-
-impl Default for RateLimitConfig {
-    fn default() -> Self {
-        // A node catching up asks for a few hundred shreds per round; these let one such peer
-        // through while capping what any single identity can make us send.
-        RateLimitConfig {
-            requests_per_s: 512,
-            burst: 1024,
-            requesters_max: 1024,
-        }
-    }
-}
-
-/// Nonces remembered per requester to refuse replays within the wallclock window.
-const RECENT_NONCES: usize = 32;
-
-/// One requester's token bucket, in thousandths of a request so refills stay integral.
-#[derive(Debug, Clone)]
-struct Bucket {
-    milli_tokens: u64,
-    last_ms: u64,
-    recent_nonces: [u32; RECENT_NONCES],
-    recent_len: usize,
-    recent_next: usize,
-}
-
-/// Per-requester token buckets (pure: the caller passes the time).
-///
-/// Each request costs one token; a bucket holds at most `burst` tokens and refills at
-/// `requests_per_s`. The last [`RECENT_NONCES`] nonces of each requester are remembered so a replayed
-/// request within the wallclock window is refused (without spending the requester's tokens, so a
-/// replayer cannot starve the real requester).
-#[derive(Debug, Clone)]
-pub struct RepairRateLimiter {
-    config: RateLimitConfig,
-    buckets: HashMap<Pubkey, Bucket>,
-}
-
-impl RepairRateLimiter {
-    /// An empty limiter.
-    pub fn new(config: RateLimitConfig) -> Self {
-        RepairRateLimiter {
-            config,
-            buckets: HashMap::new(),
-        }
-    }
-
-    /// Requesters currently tracked.
-    pub fn tracked(&self) -> usize {
-        self.buckets.len()
-    }
-
-    /// Admits one request from `requester` with `nonce` at `now_ms`, or says why not.
-    pub fn admit(
-        &mut self,
-        requester: &Pubkey,
-        nonce: u32,
-        now_ms: u64,
-    ) -> Result<(), RepairError> {
-        let capacity = self.config.burst.saturating_mul(1000);
-        if !self.buckets.contains_key(requester) {
-            self.make_room(now_ms);
-            if self.config.requesters_max == 0 {
-                return Err(RepairError::RateLimited(*requester));
-            }
-            self.buckets.insert(
-                *requester,
-                Bucket {
-                    milli_tokens: capacity,
-                    last_ms: now_ms,
-                    recent_nonces: [0; RECENT_NONCES],
-                    recent_len: 0,
-                    recent_next: 0,
-                },
-            );
-        }
-        let Some(bucket) = self.buckets.get_mut(requester) else {
-            return Err(RepairError::RateLimited(*requester));
-        };
-        if bucket.recent_nonces[..bucket.recent_len].contains(&nonce) {
-            return Err(RepairError::DuplicateNonce {
-                requester: *requester,
-                nonce,
-            });
-        }
-        // Requests per second are tokens per 1000 ms, i.e. `requests_per_s` milli-tokens per ms.
-        let elapsed_ms = now_ms.saturating_sub(bucket.last_ms);
-        bucket.milli_tokens = bucket
-            .milli_tokens
-            .saturating_add(elapsed_ms.saturating_mul(self.config.requests_per_s))
-            .min(capacity);
-        bucket.last_ms = bucket.last_ms.max(now_ms);
-        if bucket.milli_tokens < 1000 {
-            return Err(RepairError::RateLimited(*requester));
-        }
-        bucket.milli_tokens -= 1000;
-        bucket.recent_nonces[bucket.recent_next] = nonce;
-        bucket.recent_next = (bucket.recent_next + 1) % RECENT_NONCES;
-        bucket.recent_len = (bucket.recent_len + 1).min(RECENT_NONCES);
-        Ok(())
-    }
-
-    /// Frees a slot for a new requester: first forgets every requester idle long enough to have a
-    /// full bucket again (forgetting them changes nothing), then, if still full, the least recently
-    /// seen one. The scan is O(requesters_max), cheaper than the signature check before it.
-    fn make_room(&mut self, now_ms: u64) {
-        if self.buckets.len() < self.config.requesters_max {
-            return;
-        }
-        let refill_ms = self
-            .config
-            .burst
-            .saturating_mul(1000)
-            .checked_div(self.config.requests_per_s)
-            .unwrap_or(u64::MAX);
-        self.buckets
-            .retain(|_, b| now_ms.saturating_sub(b.last_ms) < refill_ms);
-        while self.buckets.len() >= self.config.requesters_max {
-            let Some(oldest) = self
-                .buckets
-                .iter()
-                .min_by_key(|(k, b)| (b.last_ms, **k))
-                .map(|(k, _)| *k)
-            else {
-                break;
-            };
-            self.buckets.remove(&oldest);
-        }
-    }
 }
 
 /// Read access to the node's shred store, as the responder needs it.

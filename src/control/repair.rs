@@ -9,17 +9,27 @@
 //! receive path verifies it like any shred (the nonce only says someone asked for it, not that it
 //! is genuine). An ancestor-hashes answer must be signed by that peer, as a "don't have" is: the
 //! core weighs it by its responder's stake.
+//!
+//! A peer's serve side answers only addresses that have proven they receive: it may answer a request
+//! with a ping instead. A ping from a known peer's `serve_repair`, signed by that peer, is answered
+//! at once with a signed pong from this socket (the one requests leave from), so the planner's next
+//! retry to that peer is served; pongs per peer address are rate-limited, so a replayed ping cannot
+//! make this node a reflector.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use controlplane::gossip::ContactInfo;
 use controlplane::io::{Input, RepairAnswer};
 use controlplane::node::NodeStats;
 use controlplane::repair::RepairRequestOut;
 use crossbeam_channel::{Sender, TrySendError};
-use dataplane::repair::{decode_response, RepairKind, RepairRequest, RepairResponse};
+use dataplane::rate_limit::{KeyedTokenBuckets, TokenBucketConfig};
+use dataplane::repair::{
+    decode_response, Ping, Pong, RepairKind, RepairRequest, RepairResponse, PONG_LEN,
+};
 use dataplane::types::{Hash, Pubkey};
 use ed25519_dalek::SigningKey;
 
@@ -27,6 +37,16 @@ use crate::repair_service::{bump, RepairStats};
 
 /// Largest answer datagram read (a shred answer is a shred and a nonce; longer is refused).
 pub const ANSWER_DATAGRAM_MAX: usize = 1_500;
+/// Pongs to each peer address: a serve side pings an address at most twice at once and then once
+/// a second, so only a replayed ping would reach this bound. The table holds one entry per peer.
+const PONGS: TokenBucketConfig = TokenBucketConfig {
+    per_s: 4,
+    burst: 8,
+    keys_max: 1_024,
+};
+/// Pongs waiting for [`RepairEdge::send_pongs`], at most (it runs after every datagram, so one is
+/// the most ever queued in the node).
+const PONGS_QUEUED_MAX: usize = 64;
 
 #[cfg(test)]
 mod tests;
@@ -42,6 +62,11 @@ pub struct RepairEdge {
     /// Into the shred receive path (raw bytes, unverified; never waited on).
     repaired: Sender<Vec<u8>>,
     stats: Arc<RepairStats>,
+    /// Pongs per peer address, timed from `started`.
+    pongs: KeyedTokenBuckets<SocketAddr>,
+    started: Instant,
+    /// Pongs to send, and where.
+    pongs_queued: Vec<([u8; PONG_LEN], SocketAddr)>,
 }
 
 impl RepairEdge {
@@ -61,6 +86,9 @@ impl RepairEdge {
             peer_ids: HashMap::new(),
             repaired,
             stats,
+            pongs: KeyedTokenBuckets::new(PONGS),
+            started: Instant::now(),
+            pongs_queued: Vec::new(),
         }
     }
 
@@ -100,8 +128,9 @@ impl RepairEdge {
         }
     }
 
-    /// Checks one answer datagram: an input for the core, or `None` (counted by reason).
-    pub fn on_datagram(&self, bytes: &[u8], from: SocketAddr) -> Option<Input> {
+    /// Checks one answer datagram: an input for the core, or `None` (counted by reason). A ping is
+    /// answered here, with a pong queued for [`send_pongs`](Self::send_pongs), and goes no further.
+    pub fn on_datagram(&mut self, bytes: &[u8], from: SocketAddr) -> Option<Input> {
         let Some(&peer) = self.peer_ids.get(&from) else {
             bump(&self.stats.responses_rejected_unknown_source, 1);
             return None;
@@ -132,6 +161,10 @@ impl RepairEdge {
                     answer: RepairAnswer::Ancestors(answer.reply.chain),
                 });
             }
+            Ok(RepairResponse::Ping(ping)) => {
+                self.on_ping(&ping, from, peer);
+                return None;
+            }
             Err(err) => {
                 bump(&self.stats.responses_rejected_decode, 1);
                 tracing::trace!(%from, %err, "repair answer refused");
@@ -151,6 +184,44 @@ impl RepairEdge {
             nonce: answer.reply.nonce,
             answer: RepairAnswer::DontHave,
         })
+    }
+
+    /// Answers `peer`'s ping, which came from its `serve_repair` address `from`, with a pong.
+    fn on_ping(&mut self, ping: &Ping, from: SocketAddr, peer: Pubkey) {
+        // The cheap check first: a ping claiming another signer costs no signature check.
+        if ping.from != peer {
+            bump(&self.stats.pings_rejected_responder, 1);
+            return;
+        }
+        if ping.verify(&self.genesis_hash).is_err() {
+            bump(&self.stats.pings_rejected_signature, 1);
+            return;
+        }
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if !self.pongs.admit(from, 1, now_ms) {
+            bump(&self.stats.pongs_rate_limited, 1);
+            return;
+        }
+        if self.pongs_queued.len() >= PONGS_QUEUED_MAX {
+            bump(&self.stats.pongs_send_dropped, 1);
+            return;
+        }
+        let pong = Pong::new(ping, &self.keypair, &self.genesis_hash).encode();
+        self.pongs_queued.push((pong, from));
+    }
+
+    /// Sends the pongs [`on_datagram`](Self::on_datagram) queued, from the socket requests leave
+    /// from (the address the peer is verifying).
+    pub async fn send_pongs(&mut self) {
+        for (pong, to) in std::mem::take(&mut self.pongs_queued) {
+            match self.socket.send_to(&pong, to).await {
+                Ok(_) => bump(&self.stats.pongs_sent, 1),
+                Err(err) => {
+                    bump(&self.stats.pongs_send_dropped, 1);
+                    tracing::debug!(%to, %err, "repair pong not sent");
+                }
+            }
+        }
     }
 
     /// Hands a shred the core accepted to the shred receive path.

@@ -6,8 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dataplane::rate_limit::TokenBucketConfig;
 use dataplane::repair::{
-    decode_response, RateLimitConfig, RepairKind, RepairRequest, RepairResponse,
+    decode_response, GateConfig, Pong, RepairKind, RepairRequest, RepairResponse,
 };
 use dataplane::shred::{shred_version, FecConfig, Root, ShredKind, ShredView, Shredder};
 use dataplane::store::{SlotCommit, SlotMeta, Store};
@@ -31,6 +32,13 @@ pub(crate) fn pubkey(k: &SigningKey) -> Pubkey {
 
 pub(crate) fn bind() -> UdpSocket {
     UdpSocket::bind("127.0.0.1:0").unwrap()
+}
+
+/// The test cluster's validators: keys 1 to [`MEMBERS`]; any other key is a stranger.
+pub(crate) const MEMBERS: u8 = 8;
+
+pub(crate) fn members() -> Vec<Pubkey> {
+    (1..=MEMBERS).map(|n| pubkey(&key(n))).collect()
 }
 
 /// Polls `cond` every 5 ms until it holds or `timeout` passes; returns whether it held.
@@ -115,16 +123,16 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// A serve side signing as `keypair`, with an empty store.
-    pub fn start(keypair: SigningKey, rate_limit: RateLimitConfig) -> Server {
+    /// A serve side signing as `keypair` for the cluster of [`members`], with an empty store.
+    pub fn start(keypair: SigningKey, gate: GateConfig) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path(), genesis()).unwrap());
         let exit = Arc::new(AtomicBool::new(false));
         let socket = bind();
         let serve_addr = socket.local_addr().unwrap();
         let identity = pubkey(&keypair);
-        let mut cfg = RepairServiceConfig::new(keypair, genesis());
-        cfg.rate_limit = rate_limit;
+        let mut cfg = RepairServiceConfig::new(keypair, genesis(), members());
+        cfg.gate = gate;
         let io = RepairIo {
             serve_socket: socket,
             store: Arc::clone(&store),
@@ -174,9 +182,30 @@ fn request(
     .encode()
 }
 
+/// Proves to `a` that `signer` receives at `socket`: sends a request, answers the ping with a pong
+/// and waits for the serve side to accept it. Leaves nothing to read on `socket`.
+pub(crate) fn prove_address(a: &Server, signer: &SigningKey, socket: &UdpSocket) {
+    let accepted = get(&a.stats.serve_pongs_accepted);
+    let probe = request(signer, &genesis(), a.identity, wallclock_ms(), u32::MAX);
+    socket.send_to(&probe, a.serve_addr).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = socket.recv_from(&mut buf).expect("a ping");
+    assert_eq!(from, a.serve_addr);
+    let Ok(RepairResponse::Ping(ping)) = decode_response(&buf[..n]) else {
+        panic!("expected a ping, got {n} bytes");
+    };
+    ping.verify(&genesis()).unwrap();
+    let pong = Pong::new(&ping, signer, &genesis()).encode();
+    socket.send_to(&pong, a.serve_addr).unwrap();
+    assert!(wait_until(Duration::from_secs(2), || get(&a
+        .stats
+        .serve_pongs_accepted)
+        > accepted));
+}
+
 /// A serving node holding slot 5 and a client socket to poke it with.
-fn server(rate_limit: RateLimitConfig) -> (Server, UdpSocket) {
-    let a = Server::start(key(1), rate_limit);
+fn server(gate: GateConfig) -> (Server, UdpSocket) {
+    let a = Server::start(key(1), gate);
     store_block(&a.store, 5, 4, 3_000);
     let client = bind();
     client
@@ -199,23 +228,25 @@ fn shred_answers(socket: &UdpSocket) -> Vec<u32> {
 
 #[test]
 fn strangers_stale_and_replayed_requests_are_refused_and_counted() {
-    let (a, client) = server(RateLimitConfig::default());
-    let stranger = key(9);
+    let (a, client) = server(GateConfig::default());
+    let member = key(3);
+    prove_address(&a, &member, &client);
     let now = wallclock_ms();
     let send = |bytes: &[u8]| {
         client.send_to(bytes, a.serve_addr).unwrap();
     };
     send(b"not a repair request");
+    send(&request(&key(9), &genesis(), a.identity, now, 1));
     send(&request(
-        &stranger,
+        &member,
         &Hash::of(b"another cluster"),
         a.identity,
         now,
         1,
     ));
-    send(&request(&stranger, &genesis(), pubkey(&key(3)), now, 2));
-    send(&request(&stranger, &genesis(), a.identity, now - 60_000, 3));
-    let good = request(&stranger, &genesis(), a.identity, now, 4);
+    send(&request(&member, &genesis(), pubkey(&key(4)), now, 2));
+    send(&request(&member, &genesis(), a.identity, now - 60_000, 3));
+    let good = request(&member, &genesis(), a.identity, now, 4);
     send(&good);
     assert!(wait_until(Duration::from_secs(2), || get(&a
         .stats
@@ -231,11 +262,15 @@ fn strangers_stale_and_replayed_requests_are_refused_and_counted() {
         "{:?}",
         s.snapshot()
     );
-    assert_eq!(get(&s.serve_received), 6);
+    // The probe and the pong, then the seven above.
+    assert_eq!(get(&s.serve_received), 9);
     assert_eq!(get(&s.serve_rejected_decode), 1);
+    assert_eq!(get(&s.serve_rejected_not_member), 1);
     assert_eq!(get(&s.serve_rejected_bad_signature), 1);
     assert_eq!(get(&s.serve_rejected_wrong_recipient), 1);
     assert_eq!(get(&s.serve_rejected_stale), 1);
+    assert_eq!(get(&s.serve_rejected_unverified_address), 1, "the probe");
+    assert_eq!(get(&s.serve_pings_sent), 1);
     assert_eq!(get(&s.serve_served), 1);
     assert_eq!(get(&s.serve_shreds_sent), 1);
     // Only the good request, once, was answered.
@@ -244,12 +279,16 @@ fn strangers_stale_and_replayed_requests_are_refused_and_counted() {
 
 #[test]
 fn a_flood_is_rate_limited_while_others_are_served() {
-    let (a, flooder) = server(RateLimitConfig {
-        requests_per_s: 1,
-        burst: 4,
-        requesters_max: 16,
+    let (a, flooder) = server(GateConfig {
+        requesters: TokenBucketConfig {
+            per_s: 1,
+            burst: 4,
+            keys_max: 16,
+        },
+        ..GateConfig::default()
     });
-    let flood_key = key(9);
+    let flood_key = key(3);
+    prove_address(&a, &flood_key, &flooder);
     let now = wallclock_ms();
     for nonce in 0..40 {
         let bytes = request(&flood_key, &genesis(), a.identity, now, nonce);
@@ -257,7 +296,8 @@ fn a_flood_is_rate_limited_while_others_are_served() {
     }
     let s = &a.stats;
     assert!(
-        wait_until(Duration::from_secs(2), || get(&s.serve_received) == 40),
+        // The forty, after the probe and pong that proved the flooder's address.
+        wait_until(Duration::from_secs(2), || get(&s.serve_received) == 42),
         "{:?}",
         s.snapshot()
     );
@@ -272,7 +312,8 @@ fn a_flood_is_rate_limited_while_others_are_served() {
     honest
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let bytes = request(&key(10), &genesis(), a.identity, wallclock_ms(), 7);
+    prove_address(&a, &key(4), &honest);
+    let bytes = request(&key(4), &genesis(), a.identity, wallclock_ms(), 7);
     honest.send_to(&bytes, a.serve_addr).unwrap();
     assert!(wait_until(Duration::from_secs(2), || get(&s.serve_served)
         == served + 1));
@@ -281,10 +322,11 @@ fn a_flood_is_rate_limited_while_others_are_served() {
 
 #[test]
 fn a_request_for_another_version_is_told_the_held_root() {
-    let (a, client) = server(RateLimitConfig::default());
+    let (a, client) = server(GateConfig::default());
     let shreds = store_block(&a.store, 6, 5, 3_000);
     let held = Hash(ShredView::parse(&shreds[0]).unwrap().merkle_root().0);
-    let asker = key(9);
+    let asker = key(3);
+    prove_address(&a, &asker, &client);
     let bytes = RepairRequest {
         recipient: a.identity,
         wallclock_ms: wallclock_ms(),
@@ -312,7 +354,7 @@ fn a_request_for_another_version_is_told_the_held_root() {
 
 #[test]
 fn exit_stops_the_serve_thread() {
-    let mut a = Server::start(key(1), RateLimitConfig::default());
+    let mut a = Server::start(key(1), GateConfig::default());
     a.exit.store(true, Ordering::Release);
     a.service.take().unwrap().join().unwrap();
 }

@@ -2,71 +2,50 @@
 //! gets HTTP 429 with `Retry-After` (what stock clients back off on) and is counted, so one address
 //! cannot fill the banking queue through RPC.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use dataplane::rate_limit::{KeyedTokenBuckets, TokenBucketConfig};
+
 /// Addresses with a bucket at most; when full, buckets that have refilled are dropped first.
 pub const TRACKED_IPS_MAX: usize = 65_536;
 
-/// Per-address token buckets.
+/// Per-address token buckets (the data plane's [`KeyedTokenBuckets`], timed from the limiter's
+/// creation).
 #[derive(Debug)]
 pub struct RateLimiter {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+    epoch: Instant,
+    buckets: Mutex<KeyedTokenBuckets<IpAddr>>,
 }
 
 impl RateLimiter {
     /// Buckets refilling at `per_sec` tokens a second up to `burst`.
     pub fn new(per_sec: u32, burst: u32) -> RateLimiter {
         RateLimiter {
-            per_sec: f64::from(per_sec),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
+            epoch: Instant::now(),
+            buckets: Mutex::new(KeyedTokenBuckets::new(TokenBucketConfig {
+                per_s: u64::from(per_sec),
+                burst: u64::from(burst.max(1)),
+                keys_max: TRACKED_IPS_MAX,
+            })),
         }
     }
 
     /// Takes `n` tokens from `ip`'s bucket at `now`; false (and nothing taken) if it holds fewer.
+    /// A table full of addresses all mid-burst judges a new one on a fresh bucket, not stored.
     pub fn admit(&self, ip: IpAddr, n: u32, now: Instant) -> bool {
         let Ok(mut buckets) = self.buckets.lock() else {
             return true;
         };
-        if buckets.len() >= TRACKED_IPS_MAX && !buckets.contains_key(&ip) {
-            // A full bucket says nothing a new one would not: those go first.
-            buckets.retain(|_, b| self.refilled(*b, now) < self.burst);
-            if buckets.len() >= TRACKED_IPS_MAX {
-                // Every tracked address is sending now; an untracked one starts full.
-                return f64::from(n) <= self.burst;
-            }
-        }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
-            tokens: self.burst,
-            at: now,
-        });
-        let tokens = self.refilled(*bucket, now);
-        let want = f64::from(n);
-        *bucket = Bucket {
-            tokens: if tokens >= want {
-                tokens - want
-            } else {
-                tokens
-            },
-            at: now,
-        };
-        tokens >= want
+        let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        buckets.admit(ip, u64::from(n), now_ms)
     }
 
-    fn refilled(&self, b: Bucket, now: Instant) -> f64 {
-        let secs = now.saturating_duration_since(b.at).as_secs_f64();
-        (b.tokens + secs * self.per_sec).min(self.burst)
+    /// Addresses currently tracked.
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().map(|b| b.tracked()).unwrap_or(0)
     }
 }
 
@@ -106,11 +85,11 @@ mod tests {
         let newcomer: IpAddr = "255.255.255.255".parse().unwrap();
         // Everyone is mid-burst: the newcomer is judged on a fresh bucket, not stored.
         assert!(limiter.admit(newcomer, 2, t0));
-        assert_eq!(limiter.buckets.lock().unwrap().len(), TRACKED_IPS_MAX);
+        assert_eq!(limiter.tracked(), TRACKED_IPS_MAX);
         // Later, the refilled buckets make room.
         let later = t0 + Duration::from_secs(5);
         assert!(limiter.admit(newcomer, 2, later));
         assert!(!limiter.admit(newcomer, 1, later));
-        assert_eq!(limiter.buckets.lock().unwrap().len(), 1);
+        assert_eq!(limiter.tracked(), 1);
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! request:  tag 4 AncestorHashes: slot u64                         (see the module above)
-//! answer:   tag 0x82 | signature [64] | responder [32] | recipient [32] | nonce u32 | slot u64
+//! answer:   tag 0x83 | signature [64] | responder [32] | recipient [32] | nonce u32 | slot u64
 //!           | count u8 | count × (slot u64 | bank_hash [32] | block_id [32])   ≤ 1,150 bytes
 //! ```
 //!

@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
+use crate::rate_limit::TokenBucketConfig;
 
 const NOW: u64 = 1_700_000_000_000;
 const MAX_AGE: u64 = 10_000;
@@ -248,10 +249,10 @@ proptest! {
 
 #[test]
 fn rate_limiter_bursts_refuses_then_refills() {
-    let mut limiter = RepairRateLimiter::new(RateLimitConfig {
-        requests_per_s: 10,
+    let mut limiter = RepairRateLimiter::new(TokenBucketConfig {
+        per_s: 10,
         burst: 5,
-        requesters_max: 4,
+        keys_max: 4,
     });
     let a = id(&signer(1));
     for nonce in 0..5 {
@@ -273,10 +274,10 @@ fn rate_limiter_bursts_refuses_then_refills() {
 
 #[test]
 fn rate_limiter_refuses_replayed_nonces_without_spending_tokens() {
-    let mut limiter = RepairRateLimiter::new(RateLimitConfig {
-        requests_per_s: 1,
+    let mut limiter = RepairRateLimiter::new(TokenBucketConfig {
+        per_s: 1,
         burst: 2,
-        requesters_max: 4,
+        keys_max: 4,
     });
     let a = id(&signer(1));
     limiter.admit(&a, 42, 0).unwrap();
@@ -294,10 +295,10 @@ fn rate_limiter_refuses_replayed_nonces_without_spending_tokens() {
 
 #[test]
 fn rate_limiter_tracks_a_bounded_number_of_requesters() {
-    let mut limiter = RepairRateLimiter::new(RateLimitConfig {
-        requests_per_s: 1,
+    let mut limiter = RepairRateLimiter::new(TokenBucketConfig {
+        per_s: 1,
         burst: 1,
-        requesters_max: 3,
+        keys_max: 3,
     });
     for b in 0..50u8 {
         limiter.admit(&Pubkey([b; 32]), 0, u64::from(b)).unwrap();
@@ -364,6 +365,7 @@ fn answers(datagrams: &[Vec<u8>], nonce: u32) -> (Vec<(u64, u32)>, Vec<DontHave>
                 refusals.push(d.reply);
             }
             RepairResponse::Ancestors(a) => panic!("a shred request drew ancestors: {a:?}"),
+            RepairResponse::Ping(p) => panic!("the responder never pings: {p:?}"),
         }
     }
     (shreds, refusals)

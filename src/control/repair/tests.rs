@@ -12,7 +12,7 @@ use controlplane::io::{Input, RepairAnswer};
 use controlplane::repair::{RepairConfig, RepairPlanner, RepairRequestOut, SlotProgress};
 use crossbeam_channel::Receiver;
 use dataplane::repair::{
-    Ancestors, RateLimitConfig, RepairKind, RepairRequest, RepairResponder, ShredSource,
+    Ancestors, GateConfig, Ping, RepairKind, RepairRequest, RepairResponder, ShredSource,
     SignedRequest,
 };
 use dataplane::shred::ShredView;
@@ -22,6 +22,10 @@ use ed25519_dalek::SigningKey;
 use super::*;
 use crate::repair_service::tests::{bind, genesis, get, key, pubkey, store_block, Server};
 use crate::repair_service::RepairStats;
+
+/// Long enough for a first request (answered with a ping), its pong and the planner's retry
+/// (`retry_ms`, 200 ms) to be served.
+const FIRST_ANSWER: Duration = Duration::from_millis(600);
 
 /// A peer's contact info whose every address is `addr`.
 fn contact(identity: Pubkey, addr: SocketAddr) -> ContactInfo {
@@ -102,7 +106,9 @@ impl Asker {
             while let Ok(Ok((n, from))) =
                 tokio::time::timeout_at(round_end, self.edge.socket().recv_from(&mut buf)).await
             {
-                if let Some(input) = self.edge.on_datagram(&buf[..n], from) {
+                let input = self.edge.on_datagram(&buf[..n], from);
+                self.edge.send_pongs().await;
+                if let Some(input) = input {
                     self.take(input);
                 }
             }
@@ -173,7 +179,7 @@ fn progress(slot: u64, parent: u64, received: Vec<u32>, last: Option<u32>) -> Sl
 
 #[tokio::test]
 async fn missing_shreds_are_repaired_from_a_peer() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let shreds = store_block(&a.store, 5, 4, 6_000);
     let count = shreds.len() as u32;
     assert!(count >= 5, "block has {count} data shreds");
@@ -222,12 +228,13 @@ async fn missing_shreds_are_repaired_from_a_peer() {
 
 #[tokio::test]
 async fn a_slot_the_peer_lacks_is_answered_dont_have() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let mut b = Asker::new(&[(a.identity, a.serve_addr)], 40);
     let now = b.now();
     b.planner
         .on_progress(now, &progress(77, 40, vec![0], Some(3)));
-    b.run_for(Duration::from_millis(200)).await;
+    // The first request draws a ping, which the edge answers; the planner's retry is served.
+    b.run_for(FIRST_ANSWER).await;
     assert!(b.dont_have >= 1, "{:?}", b.stats.snapshot());
     assert!(get(&a.stats.serve_dont_have) >= 1);
     assert_eq!(get(&a.stats.serve_served), 0);
@@ -238,13 +245,14 @@ async fn a_slot_the_peer_lacks_is_answered_dont_have() {
 
 #[tokio::test]
 async fn an_orphan_gets_the_last_shreds_of_its_ancestry() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let parent = store_block(&a.store, 4, 3, 3_000);
     let child = store_block(&a.store, 5, 4, 3_000);
     let mut b = Asker::new(&[(a.identity, a.serve_addr)], 2);
     let now = b.now();
     b.planner.on_orphan(now, Slot(5));
-    b.run_for(Duration::from_millis(200)).await;
+    // The first request draws a ping, which the edge answers; the planner's retry is served.
+    b.run_for(FIRST_ANSWER).await;
     // Newest first: the orphan's last shred, then its parent's (A lacks slot 3, so it stops).
     let got = b.shreds();
     assert!(got.len() >= 2, "{:?}", b.stats.snapshot());
@@ -255,13 +263,14 @@ async fn an_orphan_gets_the_last_shreds_of_its_ancestry() {
 
 #[tokio::test]
 async fn a_slot_without_a_known_end_learns_it_from_highest_shred() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let shreds = store_block(&a.store, 5, 4, 6_000);
     let last = shreds.len() as u32 - 1;
     let mut b = Asker::new(&[(a.identity, a.serve_addr)], 4);
     let now = b.now();
     b.planner.on_progress(now, &progress(5, 4, vec![0], None));
-    b.run_for(Duration::from_millis(200)).await;
+    // The first request draws a ping, which the edge answers; the planner's retry is served.
+    b.run_for(FIRST_ANSWER).await;
     let got = b.shreds();
     assert!(
         got.iter().any(|s| s == &shreds[last as usize]),
@@ -310,11 +319,11 @@ fn dont_have(signer: SigningKey, request_from: &SigningKey, recipient: Pubkey) -
 async fn answers_from_strangers_and_forged_dont_haves_are_refused_and_counted() {
     let peer = bind();
     let peer_id = pubkey(&key(5));
-    let b = Asker::new(&[(peer_id, peer.local_addr().unwrap())], 0);
+    let mut b = Asker::new(&[(peer_id, peer.local_addr().unwrap())], 0);
 
     // From no known peer's address: dropped before parsing, however plausible.
     let stranger = bind();
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let mut forged = store_block(&a.store, 5, 4, 3_000)[0].clone();
     forged.extend_from_slice(&1u32.to_le_bytes());
     assert!(b
@@ -365,7 +374,7 @@ async fn answers_from_strangers_and_forged_dont_haves_are_refused_and_counted() 
 
 #[tokio::test]
 async fn a_peer_table_without_the_peer_stops_its_answers() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     let shreds = store_block(&a.store, 5, 4, 3_000);
     let mut b = Asker::new(&[(a.identity, a.serve_addr)], 4);
     let mut answer = shreds[0].clone();
@@ -387,31 +396,45 @@ async fn a_peer_table_without_the_peer_stops_its_answers() {
 
 #[tokio::test]
 async fn ancestor_hashes_come_back_signed_as_the_stored_chain_and_forgeries_are_refused() {
-    let a = Server::start(key(1), RateLimitConfig::default());
+    let a = Server::start(key(1), GateConfig::default());
     // Slot 2 is not held, so the chain ends at 3.
     store_block(&a.store, 3, 2, 1_000);
     store_block(&a.store, 5, 3, 1_000);
     store_block(&a.store, 7, 5, 1_000);
-    let b = Asker::new(&[(a.identity, a.serve_addr)], 0);
+    let mut b = Asker::new(&[(a.identity, a.serve_addr)], 0);
     let ask = RepairRequestOut {
         peer: a.identity,
         kind: RepairKind::AncestorHashes { slot: Slot(7) },
         nonce: 41,
     };
-    b.edge.send(wallclock(), a.serve_addr, ask).await;
+    // The first request draws a ping; once the pong is in, a retry is answered.
     let mut buf = vec![0u8; ANSWER_DATAGRAM_MAX + 1];
-    let (n, from) =
-        tokio::time::timeout(Duration::from_secs(5), b.edge.socket().recv_from(&mut buf))
-            .await
-            .expect("an answer")
-            .unwrap();
-    let Some(Input::RepairAnswer {
-        from: who,
-        nonce: 41,
-        answer: RepairAnswer::Ancestors(chain),
-    }) = b.edge.on_datagram(&buf[..n], from)
+    let mut answer = None;
+    for _ in 0..4 {
+        b.edge.send(wallclock(), a.serve_addr, ask).await;
+        let got =
+            tokio::time::timeout(Duration::from_secs(2), b.edge.socket().recv_from(&mut buf)).await;
+        let Ok(Ok((n, from))) = got else {
+            continue;
+        };
+        match b.edge.on_datagram(&buf[..n], from) {
+            Some(input) => {
+                answer = Some((input, from));
+                break;
+            }
+            None => b.edge.send_pongs().await,
+        }
+    }
+    let Some((
+        Input::RepairAnswer {
+            from: who,
+            nonce: 41,
+            answer: RepairAnswer::Ancestors(chain),
+        },
+        from,
+    )) = answer
     else {
-        panic!("not an ancestors answer");
+        panic!("no ancestors answer: {answer:?}");
     };
     assert_eq!(who, a.identity);
     let slots: Vec<u64> = chain.iter().map(|e| e.slot.0).collect();
@@ -423,7 +446,7 @@ async fn ancestor_hashes_come_back_signed_as_the_stored_chain_and_forgeries_are_
         );
         assert_eq!(Some(e.block_id), a.store.last_fec_root(e.slot).unwrap());
     }
-    assert_eq!(get(&b.stats.requests_ancestor_hashes), 1);
+    assert!(get(&b.stats.requests_ancestor_hashes) >= 2);
 
     // The same chain signed by another key, or by the peer for another node: refused, counted.
     let answer = |recipient: Pubkey| Ancestors {
@@ -437,4 +460,58 @@ async fn ancestor_hashes_come_back_signed_as_the_stored_chain_and_forgeries_are_
     let elsewhere = answer(pubkey(&key(8))).sign(&key(1), &genesis()).unwrap();
     assert!(b.edge.on_datagram(&elsewhere.encode(), from).is_none());
     assert_eq!(get(&b.stats.ancestors_rejected_signature), 2);
+}
+
+#[tokio::test]
+async fn a_peers_ping_is_answered_with_a_pong_and_forged_pings_are_not() {
+    let peer = bind();
+    peer.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let from_peer = peer.local_addr().unwrap();
+    let peer_id = pubkey(&key(5));
+    let mut b = Asker::new(&[(peer_id, from_peer)], 0);
+
+    let ping = Ping::new([3; 32], &key(5), &genesis());
+    assert!(b.edge.on_datagram(&ping.encode(), from_peer).is_none());
+    b.edge.send_pongs().await;
+    assert_eq!(get(&b.stats.pongs_sent), 1, "{:?}", b.stats.snapshot());
+    let mut buf = [0u8; 2048];
+    let (n, from) = peer.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        from, b.local,
+        "the pong leaves from the socket requests leave from"
+    );
+    let pong = dataplane::repair::Pong::decode(&buf[..n]).unwrap();
+    pong.verify(&genesis()).unwrap();
+    assert_eq!(pong.from, pubkey(&key(2)));
+    assert_eq!(pong.hash, dataplane::repair::pong_hash(&[3; 32]));
+
+    // Signed by someone else, or not signed at all by the peer: no pong.
+    let other = Ping::new([3; 32], &key(6), &genesis());
+    assert!(b.edge.on_datagram(&other.encode(), from_peer).is_none());
+    assert_eq!(get(&b.stats.pings_rejected_responder), 1);
+    let mut forged = ping.encode();
+    forged[1..65].copy_from_slice(&[9; 64]);
+    assert!(b.edge.on_datagram(&forged, from_peer).is_none());
+    assert_eq!(get(&b.stats.pings_rejected_signature), 1);
+    let other_cluster = Ping::new([3; 32], &key(5), &dataplane::types::Hash::of(b"B"));
+    assert!(b
+        .edge
+        .on_datagram(&other_cluster.encode(), from_peer)
+        .is_none());
+    assert_eq!(get(&b.stats.pings_rejected_signature), 2);
+    // From no known peer's address: not even parsed.
+    let stranger = bind().local_addr().unwrap();
+    assert!(b.edge.on_datagram(&ping.encode(), stranger).is_none());
+    assert_eq!(get(&b.stats.responses_rejected_unknown_source), 1);
+    assert_eq!(get(&b.stats.pongs_sent), 1);
+
+    // A replayed ping draws pongs only up to the peer's bucket.
+    for _ in 0..20 {
+        assert!(b.edge.on_datagram(&ping.encode(), from_peer).is_none());
+        b.edge.send_pongs().await;
+    }
+    let sent = get(&b.stats.pongs_sent);
+    assert!(sent < 12, "{sent} pongs for 21 pings");
+    assert_eq!(get(&b.stats.pongs_rate_limited), 21 - sent);
 }
