@@ -242,18 +242,21 @@ impl Default for PerformanceConfig {
     }
 }
 
-/// `[storage]`: ledger location.
+/// `[storage]`: ledger location and its memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Directory holding the redb ledger and the tower file.
     pub data_dir: PathBuf,
+    /// redb's page cache, MiB: the bound on most of the ledger's memory.
+    pub cache_mib: u64,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             data_dir: PathBuf::from("/var/lib/blackbook"),
+            cache_mib: (dataplane::store::DEFAULT_CACHE_BYTES >> 20) as u64,
         }
     }
 }
@@ -437,6 +440,7 @@ impl Config {
 
         let s = &self.storage;
         check_nonempty_path("storage.data_dir", &s.data_dir)?;
+        check_range("storage.cache_mib", s.cache_mib, 8, 1 << 20)?;
 
         if let Some(p) = &self.rpc.faucet_keypair {
             check_nonempty_path("rpc.faucet_keypair", p)?;

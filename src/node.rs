@@ -24,7 +24,7 @@ use dataplane::plane::BankFrozen;
 use dataplane::poh::{check_leader_capacity, measure_hash_rate};
 use dataplane::sealevel::Executor;
 use dataplane::shred::shred_version;
-use dataplane::store::Store;
+use dataplane::store::{Durability, Store};
 use dataplane::types::{Hash, Pubkey, Slot};
 
 use crate::chain::{Faucet, NodeChain};
@@ -90,8 +90,9 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn open_store(dir: &Path, genesis_hash: Hash) -> anyhow::Result<Store> {
-    Store::open(dir, genesis_hash)
+fn open_store(dir: &Path, genesis_hash: Hash, cache_mib: u64) -> anyhow::Result<Store> {
+    let cache_bytes = usize::try_from(cache_mib << 20).unwrap_or(usize::MAX);
+    Store::open_with(dir, genesis_hash, Durability::Immediate, cache_bytes)
         .with_context(|| format!("opening the ledger in {}", dir.display()))
 }
 
@@ -269,7 +270,11 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     let ledger_dir = &config.storage.data_dir;
     std::fs::create_dir_all(ledger_dir)
         .with_context(|| format!("creating storage.data_dir {}", ledger_dir.display()))?;
-    let store = Arc::new(open_store(ledger_dir, genesis_hash)?);
+    let store = Arc::new(open_store(
+        ledger_dir,
+        genesis_hash,
+        config.storage.cache_mib,
+    )?);
     let tower_path: PathBuf = ledger_dir.join(TOWER_FILE);
     let tower = load_tower(&tower_path, &identity, &store, &genesis)?;
     let mut executor = Executor::new(plan.exec);

@@ -304,6 +304,9 @@ impl fmt::Debug for Store {
     }
 }
 
+/// redb page cache of a store opened without a size ([`Store::open`]), in bytes.
+pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
+
 impl Store {
     /// Opens (or creates) `dir/ledger.redb` for the cluster `genesis_hash`, committing durably.
     pub fn open(dir: &Path, genesis_hash: Hash) -> Result<Store, StoreError> {
@@ -316,12 +319,25 @@ impl Store {
         genesis_hash: Hash,
         durability: Durability,
     ) -> Result<Store, StoreError> {
+        Store::open_with(dir, genesis_hash, durability, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Like [`Store::open_with_durability`], with redb's page cache bounded at `cache_bytes` (most
+    /// of a loaded node's memory is this cache: redb's own default is 1 GiB).
+    pub fn open_with(
+        dir: &Path,
+        genesis_hash: Hash,
+        durability: Durability,
+        cache_bytes: usize,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
         let path = dir.join(LEDGER_FILE_NAME);
-        let db = Database::create(&path)?;
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)?;
         let txn = db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;

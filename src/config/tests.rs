@@ -110,6 +110,12 @@ fn defaults_are_the_documented_values() {
     );
     assert_eq!(c.performance.batch_size_max, 256);
     assert_eq!(c.storage.data_dir, PathBuf::from("/var/lib/blackbook"));
+    assert_eq!(
+        c.storage.cache_mib, 256,
+        "redb's page cache is bounded by default"
+    );
+    let sized = Config::from_toml_str("[storage]\ncache_mib = 1024").unwrap();
+    assert_eq!(sized.storage.cache_mib, 1024);
     assert_eq!(c.rpc.addr.to_string(), "127.0.0.1:8899");
     // Solana's convention: PubSub on the RPC port + 1.
     assert_eq!(c.rpc.pubsub_addr().unwrap().to_string(), "127.0.0.1:8900");
@@ -386,6 +392,7 @@ fn each_invalid_value_names_its_field() {
             "performance.batch_size_max",
         ),
         ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
+        ("[storage]\ncache_mib = 4", "storage.cache_mib"),
         ("[rpc]\nfaucet_keypair = \"\"", "rpc.faucet_keypair"),
         ("[rpc]\naddr = \"127.0.0.1:65535\"", "rpc.pubsub_addr"),
         (
