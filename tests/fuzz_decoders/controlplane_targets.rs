@@ -157,6 +157,7 @@ pub fn gossip() -> Target<bool> {
             .prop_filter("fits one datagram", |b| b.len() <= DATAGRAM_LEN_MAX)
             .boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: DATAGRAM_LEN_MAX + 8,
         alloc_bytes_max: |len| 4 * len as u64 + 2_048,
         decode: Box::new(|bytes| decode_and_verify_unheld(bytes, &GENESIS, |_| true).is_ok()),
@@ -186,6 +187,7 @@ pub fn parsed_vote() -> Target<Option<ParsedVote>> {
         name: "parsed_vote",
         valid: generate::vote_txn().boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: dataplane::txn::TXN_SIZE_MAX + 8,
         alloc_bytes_max: |len| (len + 32 + 31 * std::mem::size_of::<Lockout>()) as u64,
         decode: Box::new(ParsedVote::parse),
@@ -212,6 +214,7 @@ pub fn tower_file() -> Target<Result<(), TowerFileError>> {
             .prop_map(|t| file::encode(&t, &key(0)))
             .boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: file::TOWER_FILE_SIZE_MAX + 8,
         alloc_bytes_max: |_| (31 * std::mem::size_of::<Lockout>() + 256) as u64,
         decode: Box::new(|bytes| file::decode_and_verify(bytes, &pubkey(0)).map(|_| ())),

@@ -12,7 +12,9 @@ use dataplane::repair::{
     decode_response, encode_shred_response, DontHave, RepairKind, RepairRequest, RepairResponse,
     SignedRequest, REPAIR_PACKET_MAX,
 };
-use dataplane::shred::{FecConfig, Root, ShredView, Shredder, SHRED_SIZE};
+use dataplane::shred::{
+    FecConfig, InsertOutcome, Root, ShredView, Shredder, SlotAssembler, SHRED_SIZE,
+};
 use dataplane::txn::{parse, parse_message, TxnError, TxnLayout, TxnView, TXN_SIZE_MAX};
 use dataplane::types::{Hash, Slot};
 use dataplane::vote::{TowerSync, VoteInstruction, TOWER_SYNC_SIZE_MAX};
@@ -101,6 +103,7 @@ pub fn txn() -> Target<Result<TxnLayout, TxnError>> {
         name: "txn",
         valid: generate::txn(),
         structured: None,
+        cost: 1,
         raw_len_max: TXN_SIZE_MAX + 8,
         alloc_bytes_max: |_| 0,
         decode: Box::new(parse),
@@ -123,6 +126,7 @@ pub fn txn_message() -> Target<Result<TxnLayout, TxnError>> {
             })
             .boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: TXN_SIZE_MAX + 8,
         alloc_bytes_max: |len| (len + 1 + 19 * 64) as u64,
         decode: Box::new(parse_message),
@@ -139,8 +143,8 @@ pub fn txn_message() -> Target<Result<TxnLayout, TxnError>> {
     }
 }
 
-/// Shreds of a few slots cut with several FEC set sizes: the shred corpus.
-pub fn shreds() -> Vec<Vec<u8>> {
+/// Shreds of a few slots cut with several FEC set sizes: the shred corpus, slot by slot.
+fn slots() -> Vec<Vec<Vec<u8>>> {
     let configs = [(32, 32), (4, 4), (1, 1), (8, 24), (67, 33)];
     let mut out = Vec::new();
     for (i, &(data, coding)) in configs.iter().enumerate() {
@@ -149,16 +153,83 @@ pub fn shreds() -> Vec<Vec<u8>> {
         let mut shredder = Shredder::new(&key(0), slot, slot - 1, 42, Root([i as u8; 32]), config)
             .expect("shredder");
         let mut shreds = Vec::new();
-        let bytes: Vec<u8> = (0..3_000 * (i + 1)).map(|b| (b * 7 + i) as u8).collect();
+        let bytes: Vec<u8> = (0..1_500 * (i + 1)).map(|b| (b * 7 + i) as u8).collect();
         shredder
             .push(&bytes, true, &mut shreds)
             .expect("shredder push");
         shredder
             .finish(&bytes[..100], &mut shreds)
             .expect("shredder finish");
-        out.extend(shreds.iter().map(|s| s.to_vec()));
+        out.push(shreds.iter().map(|s| s.to_vec()).collect());
     }
     out
+}
+
+/// Every shred of [`slots`].
+pub fn shreds() -> Vec<Vec<u8>> {
+    slots().into_iter().flatten().collect()
+}
+
+/// Inserts the input's shreds (cut into [`SHRED_SIZE`] pieces) into a fresh assembler, each with
+/// the root it proves, as a byzantine leader who signs whatever it sends would have them verified.
+/// Returns the completed slots' bytes, each checked against the data shreds the assembler holds.
+fn assemble(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let mut assembler = SlotAssembler::default();
+    let mut completed = Vec::new();
+    for piece in bytes.chunks(SHRED_SIZE) {
+        let Ok(view) = ShredView::parse(piece) else {
+            continue;
+        };
+        if let Ok(InsertOutcome::Inserted(ins)) = assembler.insert(&view, view.merkle_root()) {
+            for &index in &ins.recovered {
+                ensure(assembler.data_shred(view.slot(), index).is_some(), || {
+                    format!("recovered data shred {index} is not held")
+                })?;
+            }
+            if let Some(done) = ins.completed {
+                // The slot's bytes are exactly its data shreds' payloads, in index order.
+                let last = assembler
+                    .last_index(done.slot)
+                    .ok_or("a completed slot without a last index")?;
+                let mut joined = Vec::new();
+                for index in 0..=last {
+                    let shred = assembler
+                        .data_shred(done.slot, index)
+                        .ok_or_else(|| format!("completed slot lacks data shred {index}"))?;
+                    let view = ShredView::parse(shred).map_err(|e| e.to_string())?;
+                    joined.extend_from_slice(view.payload());
+                }
+                ensure(joined == done.data, || {
+                    "slot bytes differ from its shreds".into()
+                })?;
+                completed.push(done.data);
+            }
+        }
+    }
+    Ok(completed)
+}
+
+/// `SlotAssembler::insert` over a slot's worth of shreds: the shred receive path after
+/// verification (set recovery, equivocation checks, slot assembly), fed by a leader that may send
+/// anything it signs. Valid: a whole slot, shuffled, which must complete. Bound: each shred boxed
+/// once, recovered shreds and the slot's bytes on top, the Reed-Solomon decoder's work buffers
+/// (per set shape): 8 × the input plus 4 MiB. Gets a tenth of the inputs the decoders get.
+pub fn slot_assembler() -> Target<Result<Vec<Vec<u8>>, String>> {
+    let slot = prop::sample::select(slots())
+        .prop_flat_map(|shreds| Just(shreds).prop_shuffle())
+        .prop_map(|shreds| shreds.concat());
+    Target {
+        name: "slot_assembler",
+        valid: slot.boxed(),
+        structured: None,
+        // One input is up to a few hundred shreds (≈ 0.8 ms each in a test build, 1/40 ms for a
+        // plain decoder): a tenth as many keeps it within its neighbours' time.
+        cost: 10,
+        raw_len_max: 3 * SHRED_SIZE,
+        alloc_bytes_max: |len| 8 * len as u64 + (4 << 20),
+        decode: Box::new(assemble),
+        check: Box::new(|_, out| Ok(!out?.is_empty())),
+    }
 }
 
 /// `ShredView::parse` (Turbine, repair responses), then every derived field: zero-copy, so 0 bytes.
@@ -167,6 +238,7 @@ pub fn shred() -> Target<bool> {
         name: "shred",
         valid: prop::sample::select(shreds()).boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: SHRED_SIZE + 8,
         alloc_bytes_max: |_| 0,
         decode: Box::new(|bytes| match ShredView::parse(bytes) {
@@ -219,6 +291,7 @@ pub fn repair_request_target() -> Target<bool> {
         name: "repair_request",
         valid: repair_request().boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: REPAIR_PACKET_MAX,
         alloc_bytes_max: |_| 0,
         decode: Box::new(|bytes| SignedRequest::decode(bytes).is_ok()),
@@ -259,6 +332,7 @@ pub fn repair_response() -> Target<bool> {
         name: "repair_response",
         valid: prop_oneof![shred, dont_have].boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: REPAIR_PACKET_MAX + 8,
         alloc_bytes_max: |_| 0,
         decode: Box::new(|bytes| decode_response(bytes).is_ok()),
@@ -291,6 +365,7 @@ pub fn vote_instruction() -> Target<Option<VoteInstruction>> {
             })
             .boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: TOWER_SYNC_SIZE_MAX + 40,
         alloc_bytes_max: |_| (31 * std::mem::size_of::<dataplane::vote::Lockout>()) as u64,
         decode: Box::new(|bytes| VoteInstruction::decode(bytes).ok()),
@@ -320,6 +395,7 @@ pub fn vote_state() -> Target<Option<VoteState>> {
         name: "vote_state",
         valid: generate::vote_state().prop_map(|s| s.to_bytes()).boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: VOTE_STATE_SIZE_MAX + 8,
         alloc_bytes_max: |_| 31 * 16 + 64 * 24,
         decode: Box::new(|bytes| VoteState::decode(bytes).ok()),
@@ -340,6 +416,7 @@ pub fn compute_budget() -> Target<Option<ComputeBudgetInstruction>> {
         name: "compute_budget",
         valid: ix.prop_map(|ix| ix.encode()).boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: 16,
         alloc_bytes_max: |_| 0,
         decode: Box::new(|bytes| ComputeBudgetInstruction::decode(bytes).ok()),
@@ -377,6 +454,7 @@ pub fn block() -> Target<Result<Block, CodecError>> {
         name: "block",
         valid: block.boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: 2_048,
         alloc_bytes_max: block_alloc_max,
         decode: Box::new(Block::decode),
@@ -399,6 +477,7 @@ pub fn entry() -> Target<Result<Entry, CodecError>> {
         name: "entry",
         valid: one.boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: 2_048,
         alloc_bytes_max: block_alloc_max,
         decode: Box::new(decode_entry),
@@ -431,6 +510,7 @@ pub fn slot_stream() -> Target<Result<(Vec<Entry>, SlotFooter), CodecError>> {
         name: "slot_stream",
         valid: stream.boxed(),
         structured: None,
+        cost: 1,
         raw_len_max: 2_048,
         alloc_bytes_max: block_alloc_max,
         decode: Box::new(decode_slot_stream),

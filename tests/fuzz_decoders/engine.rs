@@ -22,7 +22,7 @@ pub const CASES_ENV: &str = "BLACKBOOK_FUZZ_CASES";
 pub const SEED_ENV: &str = "BLACKBOOK_FUZZ_SEED";
 /// Inputs per decoder in a plain `cargo test` run (CI's budget: a few seconds per decoder in a
 /// debug build on 2 shared cores).
-pub const CI_CASES: u32 = 4_000;
+pub const CI_CASES: u32 = 10_000;
 /// Valid encodings drawn once per run, which mutated inputs start from.
 const CORPUS_LEN: usize = 128;
 /// A decode slower than this is reported as a hang (decoders are linear in inputs of at most a
@@ -96,6 +96,9 @@ pub struct Target<O> {
     /// Inputs made at the structure level that need not be valid (JSON with arbitrary
     /// parameters, say), if the decoder's input has such a structure.
     pub structured: Option<BoxedStrategy<Vec<u8>>>,
+    /// Divides the number of inputs this target gets: 1 for a decoder, more for a stateful target
+    /// whose one input is a whole sequence of messages (a slot's shreds).
+    pub cost: u32,
     /// Longest raw random input worth trying: a little past the decoder's own size bound.
     pub raw_len_max: usize,
     /// Most bytes one decode of an input of the given length may ask the allocator for.
@@ -318,14 +321,15 @@ fn draw(strategy: &BoxedStrategy<Vec<u8>>, runner: &mut TestRunner, n: usize) ->
         .collect()
 }
 
-/// Feeds `target` [`CASES_ENV`] inputs (default [`CI_CASES`]): 1 in 8 a fresh valid encoding,
+/// Feeds `target` [`CASES_ENV`] inputs (default [`CI_CASES`]), divided by its cost: 1 in 8 a fresh valid encoding,
 /// 6 in 8 a corpus entry under 1–4 mutations (2 of those 6 structured inputs instead, where the
 /// target has them), 1 in 8 raw bytes. Fails, with the shrunk input, on a
 /// panic, a broken check, a refused valid input, an allocation past the decoder's bound or a hang;
 /// also fails if no mutated input was accepted or none refused (the generator would be useless).
 pub fn fuzz<O: Debug>(target: &Target<O>) -> Report {
     let name = target.name;
-    let cases = env_u64(CASES_ENV).map_or(CI_CASES, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let cases = env_u64(CASES_ENV).map_or(CI_CASES, |n| u32::try_from(n).unwrap_or(u32::MAX))
+        / target.cost.max(1);
     let valid = target.valid.clone();
     let corpus = draw(&valid, &mut runner(name, 1, 0x5eed), CORPUS_LEN);
     let corpus_len = corpus.len() as u32;

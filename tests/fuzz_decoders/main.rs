@@ -39,6 +39,11 @@ fn fuzz_shred() {
 }
 
 #[test]
+fn fuzz_slot_assembler() {
+    fuzz(&dataplane_targets::slot_assembler());
+}
+
+#[test]
 fn fuzz_repair_request() {
     fuzz(&dataplane_targets::repair_request_target());
 }
