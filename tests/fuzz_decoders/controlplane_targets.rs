@@ -12,7 +12,7 @@ use controlplane::gossip::{
 use controlplane::io::ParsedVote;
 use controlplane::tower::file::{self, TowerFileError};
 use dataplane::types::Pubkey;
-use dataplane::vote::Lockout;
+use dataplane::vote::{Lockout, TowerSync};
 use proptest::prelude::*;
 
 use crate::dataplane_targets::GENESIS;
@@ -207,7 +207,7 @@ pub fn parsed_vote() -> Target<Option<ParsedVote>> {
 /// a well-formed file); a file that verifies must re-encode to its own bytes. Bound: the lockout
 /// vector, and the box ed25519-dalek puts a failed verification's error in (`signature::Error`
 /// with `std`: 80 bytes seen; 256 allowed).
-pub fn tower_file() -> Target<Result<(), TowerFileError>> {
+pub fn tower_file() -> Target<Result<TowerSync, TowerFileError>> {
     Target {
         name: "tower_file",
         valid: generate::tower()
@@ -217,17 +217,19 @@ pub fn tower_file() -> Target<Result<(), TowerFileError>> {
         cost: 1,
         raw_len_max: file::TOWER_FILE_SIZE_MAX + 8,
         alloc_bytes_max: |_| (31 * std::mem::size_of::<Lockout>() + 256) as u64,
-        decode: Box::new(|bytes| file::decode_and_verify(bytes, &pubkey(0)).map(|_| ())),
+        decode: Box::new(|bytes| {
+            file::decode_and_verify(bytes, &pubkey(0)).map(|t| t.into_inner())
+        }),
         check: Box::new(|bytes, out| {
-            if let Ok(tower) = file::decode_and_verify(bytes, &pubkey(0)) {
-                let again = file::encode(tower.get(), &key(0));
+            if let Ok(tower) = &out {
+                let again = file::encode(tower, &key(0));
                 if again != bytes {
                     return Err(format!(
                         "accepted tower file re-encodes differently: {again:?}"
                     ));
                 }
             }
-            Ok(matches!(out, Ok(()) | Err(TowerFileError::BadSignature)))
+            Ok(matches!(out, Ok(_) | Err(TowerFileError::BadSignature)))
         }),
     }
 }
