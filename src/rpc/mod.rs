@@ -34,6 +34,8 @@ mod tests_envelope;
 #[cfg(test)]
 mod tests_fees;
 #[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_ledger;
 #[cfg(test)]
 mod tests_simulate;

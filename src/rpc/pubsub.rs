@@ -22,6 +22,16 @@ mod request;
 #[cfg(test)]
 mod tests;
 
+/// One incoming message parsed as a connection parses it: `Ok` for a request that is served, else
+/// the error response (if the message had an id). For the RPC decoder fuzzer (`rpc::tests_fuzz`).
+#[cfg(test)]
+pub(super) fn parse_request_for_fuzzing(
+    bytes: &[u8],
+    stats: &RpcStats,
+) -> Result<(), Option<Value>> {
+    request::parse(bytes, stats).map(|_| ())
+}
+
 use std::future::Future;
 use std::io;
 use std::sync::atomic::AtomicU64;
