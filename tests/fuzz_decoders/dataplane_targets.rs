@@ -9,8 +9,8 @@ use dataplane::block::{
 use dataplane::compute_budget::ComputeBudgetInstruction;
 use dataplane::entry::Entry;
 use dataplane::repair::{
-    decode_response, encode_shred_response, DontHave, RepairKind, RepairRequest, RepairResponse,
-    SignedRequest, REPAIR_PACKET_MAX,
+    decode_response, encode_shred_response, AncestorHash, Ancestors, DontHave, Ping, RepairKind,
+    RepairRequest, RepairResponse, SignedRequest, ANCESTORS_MAX, REPAIR_PACKET_MAX,
 };
 use dataplane::shred::{
     FecConfig, InsertOutcome, Root, ShredView, Shredder, SlotAssembler, SHRED_SIZE,
@@ -307,7 +307,8 @@ pub fn repair_request_target() -> Target<bool> {
     }
 }
 
-/// `decode_response` (a repairing node's input): shreds and signed DontHave / OtherRoot answers.
+/// `decode_response` (a repairing node's input): shreds, signed DontHave / OtherRoot and ancestors
+/// answers, and pings.
 pub fn repair_response() -> Target<bool> {
     let shred = (prop::sample::select(shreds()), any::<u32>())
         .prop_map(|(s, nonce)| encode_shred_response(&s, nonce).expect("a shred's size"));
@@ -328,13 +329,38 @@ pub fn repair_response() -> Target<bool> {
             };
             reply.sign(&key(who), &GENESIS).encode()
         });
+    let ancestors = (0u8..8, any::<u32>(), 1u64..1_000, 1usize..=ANCESTORS_MAX).prop_map(
+        |(who, nonce, slot, n)| {
+            let top = slot + ANCESTORS_MAX as u64;
+            let chain = (0..n)
+                .map(|i| AncestorHash {
+                    slot: Slot(top - i as u64),
+                    bank_hash: Hash([i as u8; 32]),
+                    block_id: Hash([i as u8 ^ 0xff; 32]),
+                })
+                .collect();
+            let answer = Ancestors {
+                recipient: pubkey(who + 1),
+                nonce,
+                slot: Slot(top),
+                chain,
+            };
+            answer
+                .sign(&key(who), &GENESIS)
+                .map(|a| a.encode())
+                .unwrap_or_default()
+        },
+    );
+    let ping = (0u8..8, any::<[u8; 32]>())
+        .prop_map(|(who, token)| Ping::new(token, &key(who), &GENESIS).encode().to_vec());
     Target {
         name: "repair_response",
-        valid: prop_oneof![shred, dont_have].boxed(),
+        valid: prop_oneof![shred, dont_have, ancestors, ping].boxed(),
         structured: None,
         cost: 1,
         raw_len_max: REPAIR_PACKET_MAX + 8,
-        alloc_bytes_max: |_| 0,
+        // An ancestors answer's chain is the one allocation: at most ANCESTORS_MAX entries.
+        alloc_bytes_max: |_| (ANCESTORS_MAX * std::mem::size_of::<AncestorHash>()) as u64,
         decode: Box::new(|bytes| decode_response(bytes).is_ok()),
         check: Box::new(|bytes, accepted| {
             match decode_response(bytes) {
@@ -345,6 +371,14 @@ pub fn repair_response() -> Target<bool> {
                 Ok(RepairResponse::DontHave(d)) => {
                     canonical(bytes, &d.encode())?;
                     let _ = d.verify(&d.reply.recipient, &GENESIS);
+                }
+                Ok(RepairResponse::Ancestors(a)) => {
+                    canonical(bytes, &a.encode())?;
+                    let _ = a.verify(&a.reply.recipient, &GENESIS);
+                }
+                Ok(RepairResponse::Ping(p)) => {
+                    canonical(bytes, &p.encode())?;
+                    let _ = p.verify(&GENESIS);
                 }
                 Err(_) => {}
             }
