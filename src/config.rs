@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::rpc;
+
 /// Largest config file read, so a wrong path (a ledger, a device) fails fast instead of filling memory.
 const CONFIG_FILE_BYTES_MAX: u64 = 1 << 20;
 /// Most bytes of a shred on the wire: one UDP datagram that never fragments (Solana's packet size).
@@ -276,6 +278,26 @@ pub struct RpcConfig {
     pub faucet_keypair: Option<PathBuf>,
     /// Most lamports one airdrop may request.
     pub faucet_max_lamports: u64,
+    /// HTTP connections the RPC port holds at once; more are closed at accept.
+    pub connections_max: usize,
+    /// Connections one source address may hold: HTTP on the RPC port, and WebSocket over both
+    /// ports. A proxy in front of the node is one address: raise it there.
+    pub connections_per_ip_max: usize,
+    /// Time a connection has to send a whole request head, from connecting or from the previous
+    /// response.
+    #[serde(with = "duration_text")]
+    pub header_read_timeout: Duration,
+    /// Time a request has to send its whole body after its head (408 and closed past it).
+    #[serde(with = "duration_text")]
+    pub body_read_timeout: Duration,
+    /// Time a connection may sit with no request and no bytes moving before it is closed; at most
+    /// `header_read_timeout`, which bounds the same wait.
+    #[serde(with = "duration_text")]
+    pub idle_timeout: Duration,
+    /// Sustained `sendTransaction` calls one address may make a second (HTTP 429 past it).
+    pub send_transaction_per_ip_per_sec: u32,
+    /// `sendTransaction` calls one address may make at once before the rate applies.
+    pub send_transaction_per_ip_burst: u32,
 }
 
 impl Default for RpcConfig {
@@ -286,11 +308,39 @@ impl Default for RpcConfig {
             pubsub_addr: None,
             faucet_keypair: None,
             faucet_max_lamports: 10 * dataplane::types::LAMPORTS_PER_TOKEN,
+            connections_max: rpc::HTTP_CONNECTIONS_MAX,
+            connections_per_ip_max: rpc::HTTP_CONNECTIONS_PER_IP_MAX,
+            header_read_timeout: rpc::HEADER_READ_TIMEOUT,
+            body_read_timeout: rpc::BODY_READ_TIMEOUT,
+            idle_timeout: rpc::IDLE_TIMEOUT,
+            send_transaction_per_ip_per_sec: rpc::SEND_TRANSACTION_PER_IP_PER_SEC,
+            send_transaction_per_ip_burst: rpc::SEND_TRANSACTION_PER_IP_BURST,
         }
     }
 }
 
 impl RpcConfig {
+    /// The RPC port's connection and rate bounds these settings name.
+    pub fn http_limits(&self) -> rpc::HttpLimits {
+        rpc::HttpLimits {
+            connections_max: self.connections_max,
+            connections_per_ip_max: self.connections_per_ip_max,
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: self.body_read_timeout,
+            idle_timeout: self.idle_timeout,
+            send_transaction_per_sec: self.send_transaction_per_ip_per_sec,
+            send_transaction_burst: self.send_transaction_per_ip_burst,
+        }
+    }
+
+    /// PubSub's bounds: the defaults, with the per-address cap these settings name.
+    pub fn pubsub_limits(&self) -> rpc::pubsub::PubSubLimits {
+        rpc::pubsub::PubSubLimits {
+            connections_per_ip: self.connections_per_ip_max,
+            ..rpc::pubsub::PubSubLimits::default()
+        }
+    }
+
     /// Where PubSub listens: `pubsub_addr`, else `addr` with port + 1 (`None` when that port does
     /// not exist; [`Config::validate`] refuses it).
     pub fn pubsub_addr(&self) -> Option<SocketAddr> {
@@ -445,6 +495,7 @@ impl Config {
         if let Some(p) = &self.rpc.faucet_keypair {
             check_nonempty_path("rpc.faucet_keypair", p)?;
         }
+        self.validate_rpc_limits()?;
         match self.rpc.pubsub_addr() {
             None => {
                 return Err(ConfigError::invalid(
@@ -473,6 +524,52 @@ impl Config {
                 ),
             ));
         }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The RPC edge's bounds: each in a range that serves, the idle timeout within the header
+    /// timeout (which already closes a connection idle that long).
+    fn validate_rpc_limits(&self) -> Result<(), ConfigError> {
+        let r = &self.rpc;
+        check_range("rpc.connections_max", r.connections_max, 1, 1 << 20)?;
+        check_range(
+            "rpc.connections_per_ip_max",
+            r.connections_per_ip_max,
+            1,
+            r.connections_max,
+        )?;
+        for (field, timeout) in [
+            ("rpc.header_read_timeout (ms)", r.header_read_timeout),
+            ("rpc.body_read_timeout (ms)", r.body_read_timeout),
+            ("rpc.idle_timeout (ms)", r.idle_timeout),
+        ] {
+            check_range(field, timeout.as_millis(), 100, 600_000)?;
+        }
+        if r.idle_timeout > r.header_read_timeout {
+            return Err(ConfigError::invalid(
+                "rpc.idle_timeout",
+                format!(
+                    "must be at most rpc.header_read_timeout ({}), which already closes a \
+                     connection idle that long; got {}",
+                    humantime::format_duration(r.header_read_timeout),
+                    humantime::format_duration(r.idle_timeout)
+                ),
+            ));
+        }
+        check_range(
+            "rpc.send_transaction_per_ip_per_sec",
+            r.send_transaction_per_ip_per_sec,
+            1,
+            10_000_000,
+        )?;
+        check_range(
+            "rpc.send_transaction_per_ip_burst",
+            r.send_transaction_per_ip_burst,
+            1,
+            10_000_000,
+        )?;
         Ok(())
     }
 }

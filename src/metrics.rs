@@ -162,6 +162,24 @@ fn register_rpc(r: &mut Registry, rpc: &RpcStats) {
         "RPC connections closed for not sending a request head in time (slow or idle)",
         rpc.connections_timed_out(),
     );
+    counter(
+        r,
+        "blackbook_rpc_connections_refused_per_ip",
+        "RPC connections closed at accept: their address held its most",
+        rpc.connections_refused_per_ip(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_connections_idle_closed",
+        "RPC connections closed for sitting idle (no request, no bytes) past the idle timeout",
+        rpc.connections_idle_closed(),
+    );
+    counter(
+        r,
+        "blackbook_rpc_bodies_timed_out",
+        "RPC requests whose body did not arrive in time (answered 408, connection closed)",
+        rpc.bodies_timed_out(),
+    );
     let p = &rpc.pubsub;
     labelled(
         r,

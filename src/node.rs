@@ -533,20 +533,26 @@ async fn serve(
             .with_context(|| format!("binding rpc.pubsub_addr {ws_addr}"))?;
         tracing::info!(%addr, pubsub = %ws_addr, "JSON-RPC listening (PubSub on both)");
         let stats = Arc::new(RpcStats::new());
-        let service =
-            PubSub::start(chain.clone(), stats.clone(), &io.feed).context("starting PubSub")?;
+        let service = PubSub::start_with_limits(
+            chain.clone(),
+            stats.clone(),
+            &io.feed,
+            config.rpc.pubsub_limits(),
+        )
+        .context("starting PubSub")?;
         tokio::spawn(pubsub::serve(
             ws_listener,
             service.clone(),
             stopped(stop_rx.clone()),
         ));
         let extra = metrics_route(pipeline, metrics, replication, stats.clone());
-        let task = tokio::spawn(crate::rpc::serve_with_pubsub(
+        let task = tokio::spawn(crate::rpc::serve_bounded(
             listener,
             chain.clone(),
             stats,
             extra,
             Some(service.clone()),
+            config.rpc.http_limits(),
             stopped(stop_rx.clone()),
         ));
         pubsub = Some(service);

@@ -522,6 +522,63 @@ fn type_errors_and_unknown_keys_name_the_key_and_line() {
 }
 
 #[test]
+fn rpc_edge_limits_default_to_the_servers_and_are_settable() {
+    let c = Config::from_toml_str("").unwrap();
+    assert_eq!(c.rpc.http_limits(), crate::rpc::HttpLimits::default());
+    assert_eq!(c.rpc.connections_per_ip_max, 128);
+    assert_eq!(c.rpc.pubsub_limits().connections_per_ip, 128);
+    let c = Config::from_toml_str(
+        "[rpc]\nconnections_max = 4096\nconnections_per_ip_max = 16\n\
+         header_read_timeout = \"5s\"\nbody_read_timeout = \"2s\"\nidle_timeout = \"1500ms\"\n\
+         send_transaction_per_ip_per_sec = 50\nsend_transaction_per_ip_burst = 100\n",
+    )
+    .unwrap();
+    let limits = c.rpc.http_limits();
+    assert_eq!(limits.connections_max, 4096);
+    assert_eq!(limits.connections_per_ip_max, 16);
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(limits.body_read_timeout, Duration::from_secs(2));
+    assert_eq!(limits.idle_timeout, Duration::from_millis(1500));
+    assert_eq!(
+        (
+            limits.send_transaction_per_sec,
+            limits.send_transaction_burst
+        ),
+        (50, 100)
+    );
+    assert_eq!(c.rpc.pubsub_limits().connections_per_ip, 16);
+    // Written out and read back unchanged.
+    let text = c.to_toml_string().unwrap();
+    assert_eq!(Config::from_toml_str(&text).unwrap(), c);
+    // Out of range, each names its field.
+    for (text, field) in [
+        ("[rpc]\nconnections_max = 0", "rpc.connections_max"),
+        (
+            "[rpc]\nconnections_max = 10\nconnections_per_ip_max = 11",
+            "rpc.connections_per_ip_max",
+        ),
+        (
+            "[rpc]\nbody_read_timeout = \"1ms\"",
+            "rpc.body_read_timeout (ms)",
+        ),
+        (
+            "[rpc]\nheader_read_timeout = \"2s\"\nidle_timeout = \"3s\"",
+            "rpc.idle_timeout",
+        ),
+        (
+            "[rpc]\nsend_transaction_per_ip_burst = 0",
+            "rpc.send_transaction_per_ip_burst",
+        ),
+    ] {
+        let e = Config::from_toml_str(text).unwrap_err();
+        assert_eq!(e.field(), Some(field), "for {text:?}: {e}");
+    }
+    // A misspelt limit is still an unknown key.
+    let e = Config::from_toml_str("[rpc]\nconnection_max = 10").unwrap_err();
+    assert_eq!(e.field(), Some("rpc.connection_max"), "{e}");
+}
+
+#[test]
 fn durations_accept_human_forms() {
     let c = Config::from_toml_str(
         "[gossip]\nheartbeat_interval = \"1s 500ms\"\npeer_discovery_interval = \"1m\"",

@@ -13,6 +13,7 @@ mod blocks;
 pub mod cluster;
 mod encoding;
 pub mod error;
+mod listener;
 mod methods;
 mod params;
 pub mod pubsub;
@@ -73,9 +74,19 @@ pub const CONCURRENT_REQUESTS_MAX: usize = 32;
 /// slow clients cannot pile up without end. (A connection upgraded to WebSocket leaves this count
 /// for PubSub's own connection limit.)
 pub const HTTP_CONNECTIONS_MAX: usize = 2_048;
+/// HTTP connections one source address may hold at once, so that one host cannot take the whole
+/// [`HTTP_CONNECTIONS_MAX`]; more are closed at accept and counted. A proxy in front of the node
+/// is one address: raise it there.
+pub const HTTP_CONNECTIONS_PER_IP_MAX: usize = 128;
 /// A connection must send a whole request head within this long of connecting and of each
 /// response: slowloris senders and idle keep-alive connections are closed and counted.
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A request's whole body must arrive within this long of its head (bodies are at most
+/// [`REQUEST_BODY_MAX_BYTES`]); a slower sender gets 408 and its connection is closed and counted.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A connection with no request being answered and no byte moving for this long is closed and
+/// counted. (The header timeout bounds the same wait, so the smaller of the two applies.)
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `sendTransaction` calls one IP address may make a second, sustained (HTTP 429 past it).
 pub const SEND_TRANSACTION_PER_IP_PER_SEC: u32 = 200;
@@ -83,12 +94,18 @@ pub const SEND_TRANSACTION_PER_IP_PER_SEC: u32 = 200;
 pub const SEND_TRANSACTION_PER_IP_BURST: u32 = 1_000;
 
 /// The RPC port's connection and rate bounds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
     /// Connections held at once ([`HTTP_CONNECTIONS_MAX`]).
     pub connections_max: usize,
+    /// Connections held at once from one address ([`HTTP_CONNECTIONS_PER_IP_MAX`]).
+    pub connections_per_ip_max: usize,
     /// Time to send a whole request head ([`HEADER_READ_TIMEOUT`]).
     pub header_read_timeout: std::time::Duration,
+    /// Time to send a whole request body after its head ([`BODY_READ_TIMEOUT`]).
+    pub body_read_timeout: std::time::Duration,
+    /// Time a connection may sit with nothing to do ([`IDLE_TIMEOUT`]).
+    pub idle_timeout: std::time::Duration,
     /// Sustained `sendTransaction` calls per IP a second ([`SEND_TRANSACTION_PER_IP_PER_SEC`]).
     pub send_transaction_per_sec: u32,
     /// `sendTransaction` burst per IP ([`SEND_TRANSACTION_PER_IP_BURST`]).
@@ -99,7 +116,10 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             connections_max: HTTP_CONNECTIONS_MAX,
+            connections_per_ip_max: HTTP_CONNECTIONS_PER_IP_MAX,
             header_read_timeout: HEADER_READ_TIMEOUT,
+            body_read_timeout: BODY_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
             send_transaction_per_sec: SEND_TRANSACTION_PER_IP_PER_SEC,
             send_transaction_burst: SEND_TRANSACTION_PER_IP_BURST,
         }

@@ -34,23 +34,28 @@ pub(super) fn parse_request_for_fuzzing(
 
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::{Extension, Router};
 use dataplane::types::{Pubkey, Signature, Slot};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 
+use super::listener::PerIpConnections;
 use super::stats::PubSubDrop;
 use super::{Chain, Commitment, RpcStats};
 
 /// Most WebSocket connections open at once, over both ports.
 pub const CONNECTIONS_MAX: usize = 1_000;
+/// Most WebSocket connections one source address may hold, over both ports, so that one host
+/// cannot take every [`CONNECTIONS_MAX`] (the node sets it from `rpc.connections_per_ip_max`).
+pub const CONNECTIONS_PER_IP_MAX: usize = 128;
 /// Most subscriptions one connection may hold.
 pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 1_000;
 /// Most subscriptions the node holds, over every connection.
@@ -71,6 +76,8 @@ const HUB_INPUT_CAPACITY: usize = 1_024;
 pub struct PubSubLimits {
     /// See [`CONNECTIONS_MAX`].
     pub connections: usize,
+    /// See [`CONNECTIONS_PER_IP_MAX`].
+    pub connections_per_ip: usize,
     /// See [`SUBSCRIPTIONS_PER_CONNECTION_MAX`].
     pub subscriptions_per_connection: usize,
     /// See [`SUBSCRIPTIONS_MAX`].
@@ -87,6 +94,7 @@ impl Default for PubSubLimits {
     fn default() -> Self {
         PubSubLimits {
             connections: CONNECTIONS_MAX,
+            connections_per_ip: CONNECTIONS_PER_IP_MAX,
             subscriptions_per_connection: SUBSCRIPTIONS_PER_CONNECTION_MAX,
             subscriptions: SUBSCRIPTIONS_MAX,
             message_bytes: MESSAGE_BYTES_MAX,
@@ -207,6 +215,7 @@ struct Shared {
     stats: Arc<RpcStats>,
     limits: PubSubLimits,
     connections: Arc<Semaphore>,
+    per_ip: Arc<PerIpConnections>,
     next_connection: AtomicU64,
     stop: watch::Sender<bool>,
 }
@@ -244,6 +253,7 @@ impl PubSub {
                 stats,
                 limits,
                 connections: Arc::new(Semaphore::new(limits.connections)),
+                per_ip: PerIpConnections::new(limits.connections_per_ip),
                 next_connection: AtomicU64::new(0),
                 stop,
             }),
@@ -255,26 +265,39 @@ impl PubSub {
         let _ = self.shared.stop.send(true);
     }
 
-    /// Upgrades an HTTP request to a PubSub connection, or refuses it when the most connections
-    /// are open (429, which stock clients retry after `Retry-After`).
-    pub fn accept(&self, ws: WebSocketUpgrade) -> Response {
-        let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
-            self.shared
-                .stats
-                .pubsub
-                .count_drop(PubSubDrop::ConnectionLimit, 1);
-            return (
+    /// Upgrades an HTTP request from `peer` (when known) to a PubSub connection, or refuses it
+    /// when the most connections are open, in all or from that address (429, which stock clients
+    /// retry after `Retry-After`).
+    pub fn accept(&self, ws: WebSocketUpgrade, peer: Option<IpAddr>) -> Response {
+        let refuse = |reason: PubSubDrop, text: &'static str| {
+            self.shared.stats.pubsub.count_drop(reason, 1);
+            (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, "1")],
-                "too many PubSub connections",
+                text,
             )
-                .into_response();
+                .into_response()
+        };
+        let Ok(permit) = self.shared.connections.clone().try_acquire_owned() else {
+            return refuse(PubSubDrop::ConnectionLimit, "too many PubSub connections");
+        };
+        let ip_slot = match peer {
+            Some(ip) => match self.shared.per_ip.try_acquire(ip) {
+                Some(slot) => Some(slot),
+                None => {
+                    return refuse(
+                        PubSubDrop::ConnectionLimitPerIp,
+                        "too many PubSub connections from this address",
+                    )
+                }
+            },
+            None => None,
         };
         let shared = self.shared.clone();
         let max = self.shared.limits.message_bytes;
         ws.max_message_size(max)
             .max_frame_size(max)
-            .on_upgrade(move |socket| connection::run(socket, shared, permit))
+            .on_upgrade(move |socket| connection::run(socket, shared, (permit, ip_slot)))
     }
 
     /// Serves upgrades on every path: the dedicated PubSub port.
@@ -283,8 +306,12 @@ impl PubSub {
     }
 }
 
-async fn upgrade(State(pubsub): State<PubSub>, ws: WebSocketUpgrade) -> Response {
-    pubsub.accept(ws)
+async fn upgrade(
+    State(pubsub): State<PubSub>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    pubsub.accept(ws, peer.map(|Extension(ConnectInfo(peer))| peer.ip()))
 }
 
 /// Serves PubSub on `listener` (its own port) until `shutdown` completes; then closes every
@@ -294,7 +321,10 @@ pub async fn serve(
     pubsub: PubSub,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let router = pubsub.router();
+    // The peer's address, for the per-address cap.
+    let router = pubsub
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;

@@ -3,25 +3,22 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Extension;
-use axum::Router;
-use hyper::body::Incoming;
+use axum::{Extension, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::error::RpcError;
+use super::listener::{accept_loop, PeerAddr};
 use super::methods;
 use super::params::Params;
 use super::pubsub::PubSub;
@@ -38,11 +35,8 @@ struct AppState {
     permits: Arc<Semaphore>,
     pubsub: Option<PubSub>,
     send_limiter: Arc<RateLimiter>,
+    body_read_timeout: Duration,
 }
-
-/// The TCP peer of a request, put in its extensions by the accept loop.
-#[derive(Debug, Clone, Copy)]
-struct PeerAddr(SocketAddr);
 
 /// Serves JSON-RPC on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
@@ -117,6 +111,7 @@ pub async fn serve_bounded(
             limits.send_transaction_per_sec,
             limits.send_transaction_burst,
         )),
+        body_read_timeout: limits.body_read_timeout,
     };
     let router = Router::new()
         .route("/", post(rpc).get(upgrade))
@@ -127,92 +122,31 @@ pub async fn serve_bounded(
     accept_loop(listener, router, state_stats, limits, shutdown).await
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown`, then lets open connections
-/// finish their request.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    stats: Arc<RpcStats>,
-    limits: HttpLimits,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.connections_max));
-    // Connection tasks hold a receiver; when all are gone after shutdown, everything finished.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of descriptors or a connection reset before accept: keep serving.
-                    tracing::debug!(error = %e, "RPC accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                    continue;
-                }
-            },
-        };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            stats.count_refused_connection();
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(PeerAddr(peer));
-            // A Router is always ready; its error type is Infallible.
-            tower_service::Service::call(&mut router.clone(), req)
-        });
-        let stats = stats.clone();
-        let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            stats.connection_opened();
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            let conn = builder
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            let outcome = tokio::select! {
-                outcome = conn.as_mut() => outcome,
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.as_mut().await
-                }
-            };
-            if let Err(e) = outcome {
-                if e.is_timeout() {
-                    stats.count_timed_out_connection();
-                }
-            }
-            stats.connection_closed();
-            drop(stop);
-        });
-    }
-    drop(listener);
-    let _ = stop_tx.send(true);
-    drop(stop_rx);
-    // Every connection task holds a receiver until it ends.
-    stop_tx.closed().await;
-    Ok(())
-}
-
-async fn rpc(
-    State(state): State<AppState>,
-    peer: Option<Extension<PeerAddr>>,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) => {
+async fn rpc(State(state): State<AppState>, request: Request) -> Response {
+    let peer = request.extensions().get::<PeerAddr>().copied();
+    // The whole body within one deadline from its head, however it trickles in: a sender of a
+    // byte a second would otherwise hold the connection for the 64 KiB the size cap allows.
+    let read = tokio::time::timeout(
+        state.body_read_timeout,
+        Bytes::from_request(request, &state),
+    );
+    let body = match read.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => {
             // Too large (413) or unreadable: nothing to answer in JSON-RPC terms.
             state.stats.count_rejected_body();
             return rejection.into_response();
+        }
+        Err(_elapsed) => {
+            state.stats.count_body_timed_out();
+            // `Connection: close` makes hyper close the connection once this is written, with
+            // the rest of the body unread.
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                "request body not received in time",
+            )
+                .into_response();
         }
     };
     // Counted on the raw bytes, before any parsing: a method name is a JSON string, and no
@@ -222,7 +156,7 @@ async fn rpc(
         .windows(pattern.len())
         .filter(|w| *w == pattern)
         .count();
-    if let (Some(Extension(PeerAddr(peer))), true) = (peer, sends > 0) {
+    if let (Some(PeerAddr(peer)), true) = (peer, sends > 0) {
         let n = u32::try_from(sends).unwrap_or(u32::MAX);
         if !state.send_limiter.admit(peer.ip(), n, Instant::now()) {
             state.stats.count_rate_limited();
@@ -271,10 +205,13 @@ async fn rpc(
 /// A WebSocket upgrade of `GET /` becomes a PubSub connection.
 async fn upgrade(
     State(state): State<AppState>,
+    peer: Option<Extension<PeerAddr>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     match (&state.pubsub, ws) {
-        (Some(pubsub), Ok(ws)) => pubsub.accept(ws),
+        (Some(pubsub), Ok(ws)) => {
+            pubsub.accept(ws, peer.map(|Extension(PeerAddr(peer))| peer.ip()))
+        }
         // A plain GET, no upgrade asked: JSON-RPC over HTTP is POST only.
         (
             _,

@@ -111,6 +111,9 @@ pub struct RpcStats {
     connections_open: AtomicU64,
     connections_refused: AtomicU64,
     connections_timed_out: AtomicU64,
+    connections_refused_per_ip: AtomicU64,
+    connections_idle_closed: AtomicU64,
+    bodies_timed_out: AtomicU64,
     send_transaction_rate_limited: AtomicU64,
     /// PubSub's counters.
     pub pubsub: PubSubStats,
@@ -121,6 +124,8 @@ pub struct RpcStats {
 pub enum PubSubDrop {
     /// A connection refused: the node holds its most connections.
     ConnectionLimit,
+    /// A connection refused: its address holds its most connections.
+    ConnectionLimitPerIp,
     /// A subscription refused: its connection, or the node, holds its most subscriptions.
     SubscriptionLimit,
     /// A connection closed for an incoming message over the size limit or a broken frame.
@@ -133,8 +138,9 @@ pub enum PubSubDrop {
 
 impl PubSubDrop {
     /// Every reason, in counter order.
-    pub const ALL: [PubSubDrop; 5] = [
+    pub const ALL: [PubSubDrop; 6] = [
         PubSubDrop::ConnectionLimit,
+        PubSubDrop::ConnectionLimitPerIp,
         PubSubDrop::SubscriptionLimit,
         PubSubDrop::BadFrame,
         PubSubDrop::SlowClient,
@@ -145,6 +151,7 @@ impl PubSubDrop {
     pub fn name(self) -> &'static str {
         match self {
             PubSubDrop::ConnectionLimit => "connection_limit",
+            PubSubDrop::ConnectionLimitPerIp => "connection_limit_per_ip",
             PubSubDrop::SubscriptionLimit => "subscription_limit",
             PubSubDrop::BadFrame => "bad_frame",
             PubSubDrop::SlowClient => "slow_client",
@@ -255,6 +262,9 @@ impl RpcStats {
             connections_open: AtomicU64::new(0),
             connections_refused: AtomicU64::new(0),
             connections_timed_out: AtomicU64::new(0),
+            connections_refused_per_ip: AtomicU64::new(0),
+            connections_idle_closed: AtomicU64::new(0),
+            bodies_timed_out: AtomicU64::new(0),
             send_transaction_rate_limited: AtomicU64::new(0),
             pubsub: PubSubStats::default(),
         }
@@ -295,6 +305,23 @@ impl RpcStats {
         self.connections_timed_out.load(Ordering::Relaxed)
     }
 
+    /// Connections closed at accept because their address held
+    /// [`super::HTTP_CONNECTIONS_PER_IP_MAX`].
+    pub fn connections_refused_per_ip(&self) -> u64 {
+        self.connections_refused_per_ip.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed after [`super::IDLE_TIMEOUT`] with nothing to do.
+    pub fn connections_idle_closed(&self) -> u64 {
+        self.connections_idle_closed.load(Ordering::Relaxed)
+    }
+
+    /// Requests whose body did not arrive within [`super::BODY_READ_TIMEOUT`] (answered 408,
+    /// connection closed; also counted as rejected bodies).
+    pub fn bodies_timed_out(&self) -> u64 {
+        self.bodies_timed_out.load(Ordering::Relaxed)
+    }
+
     /// HTTP requests refused with 429: their `sendTransaction` calls exceeded the IP's rate.
     pub fn send_transaction_rate_limited(&self) -> u64 {
         self.send_transaction_rate_limited.load(Ordering::Relaxed)
@@ -319,6 +346,20 @@ impl RpcStats {
 
     pub(super) fn count_timed_out_connection(&self) {
         self.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_refused_per_ip_connection(&self) {
+        self.connections_refused_per_ip
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_idle_closed_connection(&self) {
+        self.connections_idle_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_body_timed_out(&self) {
+        self.bodies_timed_out.fetch_add(1, Ordering::Relaxed);
+        self.count_rejected_body();
     }
 
     /// `(method name, calls)` for every method, in [`Method::ALL`] order.

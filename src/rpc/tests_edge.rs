@@ -1,5 +1,6 @@
-//! The RPC port's connection bounds: a cap on open connections and a header-read timeout that
-//! closes slowloris senders and idle keep-alive connections, each counted.
+//! The RPC port's connection bounds: a cap on open connections and one per address, a header-read
+//! timeout that closes slowloris senders, a body-read deadline, an idle timeout, and the
+//! `sendTransaction` rate per address, each counted. Every test uses a real TCP client.
 
 use std::time::Duration;
 
@@ -13,7 +14,12 @@ use super::HttpLimits;
 /// Slow senders are cut off quickly here (the node's default is 10 s).
 const LIMITS: HttpLimits = HttpLimits {
     connections_max: 8,
+    connections_per_ip_max: 8,
     header_read_timeout: Duration::from_millis(400),
+    body_read_timeout: Duration::from_millis(400),
+    // Longer than the header timeout, so that the header timer is the one closing idle
+    // connections in the test that counts its closes.
+    idle_timeout: Duration::from_secs(30),
     send_transaction_per_sec: super::SEND_TRANSACTION_PER_IP_PER_SEC,
     send_transaction_burst: super::SEND_TRANSACTION_PER_IP_BURST,
 };
@@ -21,7 +27,10 @@ const LIMITS: HttpLimits = HttpLimits {
 /// The cap test holds its connections longer than it takes to try one more.
 const CAP_LIMITS: HttpLimits = HttpLimits {
     connections_max: 8,
+    connections_per_ip_max: 8,
     header_read_timeout: Duration::from_secs(30),
+    body_read_timeout: Duration::from_secs(30),
+    idle_timeout: Duration::from_secs(30),
     send_transaction_per_sec: super::SEND_TRANSACTION_PER_IP_PER_SEC,
     send_transaction_burst: super::SEND_TRANSACTION_PER_IP_BURST,
 };
@@ -162,4 +171,160 @@ async fn send_transaction_past_an_ips_rate_gets_429_and_is_counted_other_methods
                      {"jsonrpc":"2.0","id":2,"method":"sendTransaction","params":["1"]}]"#;
     assert_eq!(node.http("POST", "/", batch).await.0, 429);
     assert_eq!(node.stats.send_transaction_rate_limited(), 2);
+}
+
+/// Waits (bounded) until `done` holds; the server counts a close just after the client sees it.
+async fn eventually(done: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_is_cut_off_by_its_deadline_and_counted() {
+    let limits = HttpLimits {
+        body_read_timeout: Duration::from_millis(400),
+        ..HttpLimits::default()
+    };
+    let node = start_bounded(PubSubLimits::default(), limits).await;
+    let mut slow = TcpStream::connect(node.addr).await.unwrap();
+    slow.write_all(
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (mut rd, mut wr) = slow.into_split();
+    // A byte every 100 ms: each arrives well within the deadline, so only a deadline on the whole
+    // body (not one per read) stops it.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if wr.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let closed = tokio::time::timeout(3 * limits.body_read_timeout, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a trickled body held the connection for {:?}",
+        started.elapsed()
+    );
+    // Whatever the client saw before the close (the kernel may reset it with bytes unread), it
+    // was never a 200.
+    assert!(!got.starts_with(b"HTTP/1.1 200"), "{got:?}");
+    trickle.abort();
+    eventually(|| node.stats.connections_open() == 0).await;
+    assert_eq!(node.stats.bodies_timed_out(), 1);
+    assert_eq!(node.stats.connections_open(), 0);
+    // A body that arrives at once is served as before.
+    let slot = br#"{"jsonrpc":"2.0","id":1,"method":"getSlot"}"#;
+    assert_eq!(node.http("POST", "/", slot).await.0, 200);
+    assert_eq!(node.stats.bodies_timed_out(), 1);
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout_and_counted() {
+    let limits = HttpLimits {
+        // Far past the idle timeout, so that only the idle timer can close the connection.
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_millis(300),
+        ..HttpLimits::default()
+    };
+    let node = start_bounded(PubSubLimits::default(), limits).await;
+    let mut idle = TcpStream::connect(node.addr).await.unwrap();
+    let body = br#"{"jsonrpc":"2.0","id":1,"method":"getSlot"}"#;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    idle.write_all(head.as_bytes()).await.unwrap();
+    idle.write_all(body).await.unwrap();
+    // The answer comes and then, with nothing more sent, the close.
+    let answer = closed_within(&mut idle, 3 * limits.idle_timeout)
+        .await
+        .expect("an idle keep-alive connection stayed open");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    eventually(|| node.stats.connections_idle_closed() == 1).await;
+    assert_eq!(node.stats.connections_idle_closed(), 1);
+    assert_eq!(node.stats.connections_timed_out(), 0);
+
+    // A connection that keeps asking is not idle, though it lives past the idle timeout.
+    let mut busy = TcpStream::connect(node.addr).await.unwrap();
+    for _ in 0..4 {
+        busy.write_all(head.as_bytes()).await.unwrap();
+        busy.write_all(body).await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = busy.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        tokio::time::sleep(limits.idle_timeout / 3).await;
+    }
+    assert_eq!(node.stats.connections_idle_closed(), 1);
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_connections_and_gets_more_as_it_closes_some() {
+    let limits = HttpLimits {
+        connections_max: 64,
+        connections_per_ip_max: 4,
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(30),
+        ..HttpLimits::default()
+    };
+    let node = start_bounded(PubSubLimits::default(), limits).await;
+    let mut held = Vec::new();
+    for _ in 0..limits.connections_per_ip_max {
+        held.push(slowloris(node.addr).await);
+    }
+    eventually(|| node.stats.connections_open() == limits.connections_per_ip_max as u64).await;
+    assert_eq!(
+        node.stats.connections_open(),
+        limits.connections_per_ip_max as u64
+    );
+    // Three more from 127.0.0.1: each is closed at accept without an answer, and counted.
+    for _ in 0..3 {
+        let mut extra = TcpStream::connect(node.addr).await.unwrap();
+        let _ = extra.write_all(b"GET /health HTTP/1.1\r\n\r\n").await;
+        let answer = closed_within(&mut extra, Duration::from_secs(2)).await;
+        assert_eq!(
+            answer,
+            Some(Vec::new()),
+            "a connection over the cap was served"
+        );
+    }
+    assert_eq!(node.stats.connections_refused_per_ip(), 3);
+    // The port's own cap was not reached.
+    assert_eq!(node.stats.connections_refused(), 0);
+    // Closing two makes room for two.
+    held.truncate(limits.connections_per_ip_max - 2);
+    eventually(|| node.stats.connections_open() == held.len() as u64).await;
+    for _ in 0..2 {
+        held.push(slowloris(node.addr).await);
+    }
+    eventually(|| node.stats.connections_open() == limits.connections_per_ip_max as u64).await;
+    assert_eq!(
+        node.stats.connections_open(),
+        limits.connections_per_ip_max as u64
+    );
+    assert_eq!(node.stats.connections_refused_per_ip(), 3);
+    // And once all go, plain requests are served again.
+    drop(held);
+    eventually(|| node.stats.connections_open() == 0).await;
+    assert_eq!(node.http("GET", "/health", b"").await.0, 200);
 }

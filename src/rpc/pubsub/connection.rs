@@ -13,6 +13,7 @@ use std::sync::Arc;
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
 
+use super::super::listener::IpSlot;
 use super::super::stats::PubSubDrop;
 use super::super::{Chain, RpcStats};
 use super::hub::{ConnectionId, Delivery, Hub, Limits};
@@ -181,8 +182,12 @@ pub(super) async fn forward_events(
 }
 
 /// Serves one WebSocket connection until the client leaves, breaks a rule, stops reading, or the
-/// service stops. `permit` holds its place among the connections.
-pub(super) async fn run(mut socket: WebSocket, shared: Arc<Shared>, permit: OwnedSemaphorePermit) {
+/// service stops. `permit` holds its place among the connections, in all and from its address.
+pub(super) async fn run(
+    mut socket: WebSocket,
+    shared: Arc<Shared>,
+    permit: (OwnedSemaphorePermit, Option<IpSlot>),
+) {
     let stats = shared.stats.clone();
     let connection = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     let (queue, mut outgoing) = mpsc::channel::<Outgoing>(shared.limits.send_queue_messages);

@@ -714,6 +714,34 @@ async fn connections_are_bounded_and_refused_with_429() {
 }
 
 #[tokio::test]
+async fn one_address_holds_at_most_its_connections_over_both_ports() {
+    let node = start_with(PubSubLimits {
+        connections_per_ip: 2,
+        ..PubSubLimits::default()
+    })
+    .await;
+    let mut a = Client::connect(node.ws_addr).await;
+    let _b = Client::connect(node.addr).await;
+    for port in [node.ws_addr, node.addr] {
+        match tokio_tungstenite::connect_async(format!("ws://{port}/")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429);
+            }
+            other => panic!("third connection not refused: {:?}", other.map(|_| ())),
+        }
+    }
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::ConnectionLimitPerIp), 2);
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::ConnectionLimit), 0);
+    a.ws.close(None).await.unwrap();
+    eventually("first connection closed", || {
+        node.stats.pubsub.connections_open() == 1
+    })
+    .await;
+    let mut c = Client::connect(node.ws_addr).await;
+    c.subscribe("slotSubscribe", json!([])).await;
+}
+
+#[tokio::test]
 async fn a_client_that_does_not_read_is_disconnected_and_counted() {
     // Once by the queue's message bound, once by its byte bound.
     for limits in [
