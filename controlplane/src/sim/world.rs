@@ -308,6 +308,8 @@ pub struct World {
     clock: SlotClock,
     nodes: Vec<SimNode>,
     by_addr: Map<SocketAddr, usize>,
+    /// Validator index by identity (a twin shares its original's, which this names).
+    by_identity: Map<Pubkey, usize>,
     queue: EventQueue,
     seq: u64,
     now: Millis,
@@ -399,6 +401,11 @@ impl World {
             genesis,
             nodes: Vec::new(),
             by_addr: Map::default(),
+            by_identity: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.pubkey(), i))
+                .collect(),
             queue: EventQueue::new(GENESIS_UNIX_MS),
             seq: 0,
             now: GENESIS_UNIX_MS,
@@ -1033,9 +1040,7 @@ impl World {
     }
 
     fn index_of(&self, k: &Pubkey) -> Option<usize> {
-        self.nodes[..self.config.validators]
-            .iter()
-            .position(|n| n.identity == *k)
+        self.by_identity.get(k).copied()
     }
 
     fn block_arrives(&mut self, i: usize, block: Arc<SimBlock>) {
