@@ -107,6 +107,15 @@ impl EvidenceBook {
         EvidenceBook::default()
     }
 
+    /// Whether `tx` is, byte for byte, the newest vote held from `voter`: a repeat that says
+    /// nothing new (and cannot be evidence, being the same signed message).
+    pub fn holds_newest(&self, voter: &Pubkey, tx: &[u8]) -> bool {
+        self.recent
+            .get(voter)
+            .and_then(|v| v.newest.as_ref())
+            .is_some_and(|n| *n.tx == *tx)
+    }
+
     /// Compares `tower` (signed in `tx`) by `voter` with its recent votes; returns new evidence.
     /// `descends(a, b)` says whether block `b` descends from (or is) block `a`, when the chain
     /// knows both.

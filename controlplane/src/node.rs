@@ -129,6 +129,9 @@ pub struct NodeStats {
     pub votes_seen: u64,
     /// Votes dropped (not a validator, unparsable, wrong origin).
     pub votes_dropped: u64,
+    /// Votes seen again by another path (the voter's newest transaction, byte for byte): skipped
+    /// before parsing, since everything they say is already counted.
+    pub votes_repeated: u64,
     /// Slashing evidence found or received.
     pub evidence: u64,
     /// Duplicate slots known.
@@ -165,6 +168,7 @@ impl NodeStats {
         self.switch_refused += other.switch_refused;
         self.votes_seen += other.votes_seen;
         self.votes_dropped += other.votes_dropped;
+        self.votes_repeated += other.votes_repeated;
         self.evidence += other.evidence;
         self.duplicate_slots += other.duplicate_slots;
         self.lead_commands += other.lead_commands;
@@ -724,6 +728,10 @@ impl Node {
                         .push_back(Output::DuplicateInstance { other: ci.gossip });
                 }
             }
+            CrdsData::Vote { tx } if self.evidence.holds_newest(&value.origin, tx) => {
+                self.stats.votes_seen += 1;
+                self.stats.votes_repeated += 1;
+            }
             CrdsData::Vote { tx } => match ParsedVote::parse(tx) {
                 Some(v) if v.voter == value.origin => self.on_vote(&v, false),
                 _ => self.stats.votes_dropped += 1,
@@ -812,6 +820,10 @@ impl Node {
     /// A vote from gossip or the vote port (`direct`).
     fn on_vote(&mut self, v: &ParsedVote, direct: bool) {
         self.stats.votes_seen += 1;
+        if self.evidence.holds_newest(&v.voter, &v.tx) {
+            self.stats.votes_repeated += 1;
+            return;
+        }
         if self.vote_accounts.get(&v.voter) != Some(&v.vote_account) {
             self.stats.votes_dropped += 1;
             return;
