@@ -206,6 +206,12 @@ fn register_rpc(r: &mut Registry, rpc: &RpcStats) {
         "PubSub notifications queued to clients",
         p.notifications(),
     );
+    r.register(
+        "blackbook_pubsub_signature_notification_delay_seconds",
+        "Seconds from a block reaching a signature subscription's commitment to the notification's \
+         write to the client",
+        p.signature_delay(),
+    );
     labelled(
         r,
         "blackbook_pubsub_dropped",
@@ -416,6 +422,15 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("blackbook_blocks_stored_total 7"), "{text}");
+        rpc.pubsub
+            .observe_signature_delay(std::time::Duration::from_micros(700));
+        let text = render(&node, &rejected, &rpc);
+        assert!(
+            text.contains(
+                "blackbook_pubsub_signature_notification_delay_seconds_bucket{le=\"0.001\"} 1"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("blackbook_rejected_total{reason=\"bad_signature\"} 3"),
             "{text}"

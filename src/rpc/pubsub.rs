@@ -37,6 +37,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
@@ -149,9 +150,12 @@ pub enum ChainEvent {
     },
 }
 
+/// An event and when the node published it (the start of its notifications' delay).
+pub type StampedEvent = (Instant, ChainEvent);
+
 /// The node's side of the event feed: publishing never blocks and needs no listener.
 #[derive(Debug, Clone)]
-pub struct EventFeed(broadcast::Sender<ChainEvent>);
+pub struct EventFeed(broadcast::Sender<StampedEvent>);
 
 impl Default for EventFeed {
     fn default() -> Self {
@@ -168,11 +172,11 @@ impl EventFeed {
     /// Publishes `event` to every listener.
     pub fn publish(&self, event: ChainEvent) {
         // No listener (RPC disabled, or not started yet) is not an error.
-        let _ = self.0.send(event);
+        let _ = self.0.send((Instant::now(), event));
     }
 
     /// A new listener, seeing events published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChainEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<StampedEvent> {
         self.0.subscribe()
     }
 }

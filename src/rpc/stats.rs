@@ -2,6 +2,9 @@
 //! connections, subscriptions and every refusal or disconnect.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::metrics::histogram::Histogram;
 
 macro_rules! rpc_methods {
     ($(#[$doc:meta])* $Method:ident { $($variant:ident => $name:literal),* $(,)? }) => {
@@ -164,6 +167,9 @@ impl PubSubDrop {
 /// every refusal or disconnect by reason.
 #[derive(Debug)]
 pub struct PubSubStats {
+    /// Seconds from the event that made a signature notification due (a block reaching the
+    /// subscribed commitment) to the notification's write to the client's socket.
+    signature_delay: Histogram,
     calls: Box<[AtomicU64]>,
     connections_open: AtomicU64,
     subscriptions_open: AtomicU64,
@@ -174,6 +180,7 @@ pub struct PubSubStats {
 impl Default for PubSubStats {
     fn default() -> Self {
         PubSubStats {
+            signature_delay: Histogram::new(SIGNATURE_DELAY_BUCKETS),
             calls: PubSubMethod::ALL
                 .iter()
                 .map(|_| AtomicU64::new(0))
@@ -186,7 +193,22 @@ impl Default for PubSubStats {
     }
 }
 
+/// Buckets of [`PubSubStats::signature_delay`], in seconds: fine around the 10 ms target.
+const SIGNATURE_DELAY_BUCKETS: [f64; 12] = [
+    0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0, 5.0,
+];
+
 impl PubSubStats {
+    /// Notes one signature notification's delay from its event to its write.
+    pub fn observe_signature_delay(&self, delay: Duration) {
+        self.signature_delay.observe(delay.as_secs_f64());
+    }
+
+    /// The signature-notification delay histogram (shared: a scrape registers this one).
+    pub fn signature_delay(&self) -> Histogram {
+        self.signature_delay.clone()
+    }
+
     /// Calls of `method`, failed or not.
     pub fn calls(&self, method: PubSubMethod) -> u64 {
         self.calls[method as usize].load(Ordering::Relaxed)

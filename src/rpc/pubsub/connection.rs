@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
@@ -18,7 +19,7 @@ use super::super::stats::PubSubDrop;
 use super::super::{Chain, RpcStats};
 use super::hub::{ConnectionId, Delivery, Hub, Limits};
 use super::request::{self, Request};
-use super::{ChainEvent, PubSubLimits, Shared};
+use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 
 /// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
 /// each) must fit the send queue's bounds with room to spare.
@@ -27,7 +28,7 @@ const REQUESTS_IN_FLIGHT_MAX: usize = 32;
 /// What the hub thread is told.
 pub(super) enum HubInput {
     /// A node event.
-    Event(ChainEvent),
+    Event(StampedEvent),
     /// A connection opened: where its texts go.
     Open {
         connection: ConnectionId,
@@ -42,10 +43,12 @@ pub(super) enum HubInput {
     Close { connection: ConnectionId },
 }
 
-/// A text queued for a client, and whether it answers one of its requests.
+/// A text queued for a client, whether it answers one of its requests, and, for a signature
+/// notification, when the event that caused it was published.
 struct Outgoing {
     text: String,
     answer: bool,
+    since: Option<Instant>,
 }
 
 /// The hub's end of one connection.
@@ -77,7 +80,8 @@ pub(super) fn start_hub(
             // Ends when every sender is gone: the feed task and every connection.
             while let Some(msg) = input.blocking_recv() {
                 let deliveries = match msg {
-                    HubInput::Event(e) => {
+                    HubInput::Event((at, e)) => {
+                        hub.event_published_at(at);
                         if let ChainEvent::Commitment(levels) = &e {
                             let due = hub.signatures_due(levels);
                             deliver(due, &mut edges, &mut hub, &stats, queue_bytes_max);
@@ -126,6 +130,7 @@ fn deliver(
         connection,
         text,
         answer,
+        since,
     } in deliveries
     {
         let Some(edge) = edges.get(&connection) else {
@@ -134,7 +139,16 @@ fn deliver(
         let len = text.len();
         // Counted before it is queued, so that the connection never takes off more than was added.
         let queued = edge.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued <= queue_bytes_max && edge.queue.try_send(Outgoing { text, answer }).is_ok() {
+        if queued <= queue_bytes_max
+            && edge
+                .queue
+                .try_send(Outgoing {
+                    text,
+                    answer,
+                    since,
+                })
+                .is_ok()
+        {
             continue;
         }
         edge.queued_bytes.fetch_sub(len, Ordering::Relaxed);
@@ -156,7 +170,7 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 
 /// Forwards the node's events to the hub until the feed or the hub closes, or `stop`.
 pub(super) async fn forward_events(
-    mut feed: broadcast::Receiver<ChainEvent>,
+    mut feed: broadcast::Receiver<StampedEvent>,
     hub: mpsc::Sender<HubInput>,
     stats: Arc<RpcStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -217,7 +231,7 @@ pub(super) async fn run(
             _ = &mut kicked => break,
             _ = stopped(&mut stop) => break,
             next = outgoing.recv() => {
-                let Some(Outgoing { text, answer }) = next else { break };
+                let Some(Outgoing { text, answer, since }) = next else { break };
                 queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
                 in_flight = in_flight.saturating_sub(usize::from(answer));
                 // A client that stops reading blocks this write; the hub kicks it once its queue
@@ -225,6 +239,10 @@ pub(super) async fn run(
                 tokio::select! {
                     r = socket.send(Message::Text(text.into())) => if r.is_err() { break },
                     _ = &mut kicked => break,
+                }
+                // Written to the socket: the notification has left the node.
+                if let Some(at) = since {
+                    shared.stats.pubsub.observe_signature_delay(at.elapsed());
                 }
             }
             // Requests wait while answers pile up: a client that sends many at once is served as

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use dataplane::types::{Pubkey, Signature, Slot};
 use serde_json::{json, Value};
@@ -43,6 +44,9 @@ pub(super) struct Delivery {
     pub text: String,
     /// Whether it answers a request (each request with an id gets exactly one answer).
     pub answer: bool,
+    /// For a signature notification: when the event that caused it was published (its delay
+    /// is measured when it leaves the node).
+    pub since: Option<Instant>,
 }
 
 /// How many subscriptions the hub holds at most.
@@ -84,6 +88,8 @@ pub(super) struct Hub {
     /// Each frozen slot's parent.
     parents: BTreeMap<Slot, Slot>,
     changes: BTreeMap<Slot, Arc<SlotChanges>>,
+    /// When the event being handled was published (see [`Hub::event_published_at`]).
+    event_at: Option<Instant>,
 }
 
 /// Index of level `c`, in the order levels are reached.
@@ -129,7 +135,14 @@ impl Hub {
             notified: Default::default(),
             parents: BTreeMap::new(),
             changes: BTreeMap::new(),
+            event_at: None,
         }
+    }
+
+    /// Notes when the next event was published: its signature notifications carry the time,
+    /// and their delay is measured when they leave the node.
+    pub fn event_published_at(&mut self, at: Instant) {
+        self.event_at = Some(at);
     }
 
     /// Subscriptions held, over every connection.
@@ -212,6 +225,7 @@ impl Hub {
             connection,
             text,
             answer: true,
+            since: None,
         });
     }
 
@@ -224,6 +238,7 @@ impl Hub {
             connection: sub.connection,
             text: notification::notification(sub.spec.notification_method(), id, result),
             answer: false,
+            since: None,
         });
     }
 
@@ -572,7 +587,11 @@ impl Hub {
                     changes.slot,
                     notification::signature_result(&tx.err),
                 );
+                let first = out.len();
                 self.notify(id, result, out);
+                if let Some(d) = out.get_mut(first) {
+                    d.since = self.event_at;
+                }
                 // Once and done, as Solana.
                 self.remove(id);
             }

@@ -180,6 +180,25 @@ async fn signature_notifies_once_at_its_commitment_then_ends() {
         )
     );
     eprintln!("signature notification {delay:?} after the commitment event");
+    // The node measured it too: one delay, from the event to the write to this client.
+    let delays = || {
+        crate::metrics::render(
+            &crate::metrics::NodeMetrics::default(),
+            &dataplane::metrics::RejectCounters::default(),
+            &node.stats,
+        )
+    };
+    eventually("the delay is observed", || {
+        delays().contains("blackbook_pubsub_signature_notification_delay_seconds_count 1")
+    })
+    .await;
+    let text = delays();
+    let sum: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("blackbook_pubsub_signature_notification_delay_seconds_sum "))
+        .and_then(|v| v.parse().ok())
+        .expect("a delay sum");
+    assert!(sum > 0.0 && sum < WAIT.as_secs_f64(), "{sum}");
 
     // Done: finalization says nothing more, and the id is gone (as Solana's auto-unsubscribe).
     node.chain.feed.publish(levels(13, 13, 13, 13));
