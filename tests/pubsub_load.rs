@@ -533,6 +533,21 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
         eprintln!("signature probes without: {}", describe_lags(&lags_without));
         eprintln!("signature probes with:    {}", describe_lags(&lags_with));
         eprintln!("signature probes again:   {}", describe_lags(&lags_again));
+        // The node's own clock on the same notifications: event published → written to the socket.
+        let delay = "blackbook_pubsub_signature_notification_delay_seconds";
+        let count = node.metric(&format!("{delay}_count"));
+        let within = |le: &str| {
+            let n = node.metric(&format!("{delay}_bucket{{le=\"{le}\"}}"));
+            format!("≤ {le} s {:.1} %", n as f64 * 100.0 / count.max(1) as f64)
+        };
+        eprintln!(
+            "signature notification delay measured by the node: {count} notifications, {}, {}, \
+             {}, {}",
+            within("0.001"),
+            within("0.005"),
+            within("0.01"),
+            within("0.05"),
+        );
         assert_eq!(
             ended_idle + ended,
             0,
