@@ -212,7 +212,7 @@ pub struct TurbineConfig {
 impl Default for TurbineConfig {
     fn default() -> Self {
         TurbineConfig {
-            fanout: 8,
+            fanout: dataplane::turbine::DEFAULT_FANOUT,
             fec_data_shreds: 32,
             fec_coding_shreds: 32,
         }

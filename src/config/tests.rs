@@ -103,7 +103,7 @@ fn defaults_are_the_documented_values() {
     assert!(c.gossip.seeds.is_empty());
     assert_eq!(c.gossip.heartbeat_interval, Duration::from_secs(5));
     assert_eq!(c.gossip.peer_discovery_interval, Duration::from_millis(500));
-    assert_eq!(c.turbine.fanout, 8);
+    assert_eq!(c.turbine.fanout, dataplane::turbine::DEFAULT_FANOUT);
     assert_eq!(
         (c.turbine.fec_data_shreds, c.turbine.fec_coding_shreds),
         (32, 32)
