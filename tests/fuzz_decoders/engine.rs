@@ -20,6 +20,9 @@ pub const CASES_ENV: &str = "BLACKBOOK_FUZZ_CASES";
 /// Environment variable: the runner's seed (a `u64`); by default each decoder's name picks a fixed
 /// one, so a CI run is the same run every time.
 pub const SEED_ENV: &str = "BLACKBOOK_FUZZ_SEED";
+/// Environment variable: a folder to write each target's valid corpus into (`<folder>/<name>/<i>`),
+/// the seed corpus of the cargo-fuzz targets (`fuzz/`).
+pub const CORPUS_ENV: &str = "BLACKBOOK_FUZZ_CORPUS";
 /// Inputs per decoder in a plain `cargo test` run (CI's budget: a few seconds per decoder in a
 /// debug build on 2 shared cores).
 pub const CI_CASES: u32 = 10_000;
@@ -332,6 +335,13 @@ pub fn fuzz<O: Debug>(target: &Target<O>) -> Report {
         / target.cost.max(1);
     let valid = target.valid.clone();
     let corpus = draw(&valid, &mut runner(name, 1, 0x5eed), CORPUS_LEN);
+    if let Ok(dir) = std::env::var(CORPUS_ENV) {
+        let dir = std::path::Path::new(&dir).join(name);
+        std::fs::create_dir_all(&dir).expect("corpus folder");
+        for (i, input) in corpus.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:03}")), input).expect("corpus file");
+        }
+    }
     let corpus_len = corpus.len() as u32;
     let mutated = (0..corpus_len, prop::collection::vec(mutation(), 1..=4))
         .prop_map({
