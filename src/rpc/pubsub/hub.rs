@@ -23,7 +23,7 @@ use super::super::stats::PubSubDrop;
 use super::super::{Chain, Commitment, RpcStats};
 use super::notification;
 use super::request::{AccountEncoding, Call, LogsFilter, Request, Spec};
-use super::{ChainEvent, CommitmentSlots, SlotChanges, TxChange};
+use super::{ChainEvent, CommitmentSlots, SlotChanges};
 
 /// Most ancestors one level move walks (a longer gap is notified from its newest slots).
 pub(super) const WALK_SLOTS_MAX: usize = 1_024;
@@ -230,13 +230,18 @@ impl Hub {
     }
 
     fn notify(&self, id: u64, result: Value, out: &mut Vec<Delivery>) {
+        self.notify_text(id, &result.to_string(), out);
+    }
+
+    /// [`Hub::notify`] with the result already rendered (once for every subscription it goes to).
+    fn notify_text(&self, id: u64, result: &str, out: &mut Vec<Delivery>) {
         let Some(sub) = self.subscriptions.get(&id) else {
             return;
         };
         self.stats.pubsub.count_notification();
         out.push(Delivery {
             connection: sub.connection,
-            text: notification::notification(sub.spec.notification_method(), id, result),
+            text: notification::notification_text(sub.spec.notification_method(), id, result),
             answer: false,
             since: None,
         });
@@ -394,9 +399,13 @@ impl Hub {
         if self.watched() {
             self.changes(slot);
         }
+        if self.slot_watchers.is_empty() {
+            return;
+        }
         let root = self.levels.map_or(Slot(0), |l| l.root);
+        let result = notification::slot(slot, parent, root).to_string();
         for &id in &self.slot_watchers {
-            self.notify(id, notification::slot(slot, parent, root), out);
+            self.notify_text(id, &result, out);
         }
     }
 
@@ -477,8 +486,9 @@ impl Hub {
             }
         }
         for slot in rooted.into_iter().rev() {
+            let result = slot.0.to_string();
             for &id in &self.root_watchers {
-                self.notify(id, json!(slot.0), out);
+                self.notify_text(id, &result, out);
             }
         }
     }
@@ -560,9 +570,19 @@ impl Hub {
                     _ => None,
                 })
                 .collect();
+            // Rendered once per encoding asked for, not once per subscription.
+            let mut rendered: Vec<(AccountEncoding, String)> = Vec::new();
             for (id, encoding) in ids {
-                let value = notification::account(lamports, encoding);
-                self.notify(id, notification::with_context(top, value), out);
+                let at = match rendered.iter().position(|(e, _)| *e == encoding) {
+                    Some(at) => at,
+                    None => {
+                        let value = notification::account(lamports, encoding);
+                        let text = notification::with_context(top, value).to_string();
+                        rendered.push((encoding, text));
+                        rendered.len() - 1
+                    }
+                };
+                self.notify_text(id, &rendered[at].1, out);
             }
         }
     }
@@ -599,9 +619,18 @@ impl Hub {
     }
 
     fn notify_logs(&self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
-        let logs = |tx: &TxChange| {
-            let value = notification::logs(&tx.signature.to_string(), &tx.err);
-            notification::with_context(changes.slot, value)
+        // Each transaction's result is rendered once, when first due, for every subscription.
+        let rendered: Vec<std::cell::OnceCell<String>> = changes
+            .transactions
+            .iter()
+            .map(|_| Default::default())
+            .collect();
+        let logs = |i: usize| -> &str {
+            rendered[i].get_or_init(|| {
+                let tx = &changes.transactions[i];
+                let value = notification::logs(&tx.signature.to_string(), &tx.err);
+                notification::with_context(changes.slot, value).to_string()
+            })
         };
         for &id in &self.logs_watchers {
             let Some(Spec::Logs { filter, commitment }) =
@@ -612,9 +641,9 @@ impl Hub {
             if *commitment != c {
                 continue;
             }
-            for tx in &changes.transactions {
+            for (i, tx) in changes.transactions.iter().enumerate() {
                 if *filter == LogsFilter::AllWithVotes || !tx.is_vote {
-                    self.notify(id, logs(tx), out);
+                    self.notify_text(id, logs(i), out);
                 }
             }
         }
@@ -623,7 +652,7 @@ impl Hub {
         }
         // Looked up per key a transaction names, not per subscription: thousands of subscriptions
         // to quiet addresses would otherwise each scan every transaction of every block.
-        for tx in &changes.transactions {
+        for (t, tx) in changes.transactions.iter().enumerate() {
             for (i, key) in tx.accounts.iter().enumerate() {
                 if tx.accounts[..i].contains(key) {
                     continue; // a key listed twice notifies once
@@ -637,7 +666,7 @@ impl Hub {
                         Some(Spec::Logs { commitment, .. }) if *commitment == c
                     );
                     if due {
-                        self.notify(id, logs(tx), out);
+                        self.notify_text(id, logs(t), out);
                     }
                 }
             }

@@ -11,14 +11,13 @@ pub(super) fn answer(id: &Value, result: Value) -> String {
     json!({ "jsonrpc": "2.0", "result": result, "id": id }).to_string()
 }
 
-/// `{"jsonrpc":"2.0","method":…,"params":{"result":…,"subscription":…}}`.
-pub(super) fn notification(method: &str, subscription: u64, result: Value) -> String {
-    json!({
-        "jsonrpc": "2.0",
-        "method": method,
-        "params": { "result": result, "subscription": subscription },
-    })
-    .to_string()
+/// `{"jsonrpc":"2.0","method":…,"params":{"result":…,"subscription":…}}` around a result already
+/// rendered as JSON text: one event's result goes to every subscription it concerns, so it is
+/// rendered once, not once per subscription. (Keys in serde_json's sorted order, as `json!` gives.)
+pub(super) fn notification_text(method: &str, subscription: u64, result: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","method":"{method}","params":{{"result":{result},"subscription":{subscription}}}}}"#
+    )
 }
 
 /// `{"context":{"slot":…},"value":…}`: notifications carry no `apiVersion`, as Solana's.
@@ -71,4 +70,24 @@ pub(super) fn block(slot: Slot, block: Result<Value, Value>) -> Value {
 /// `{"parent","root","slot"}`.
 pub(super) fn slot(slot: Slot, parent: Slot, root: Slot) -> Value {
     json!({ "parent": parent.0, "root": root.0, "slot": slot.0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prerendered_notification_is_byte_for_byte_the_json_macros() {
+        let result = with_context(Slot(9), json!({"err": null, "logs": [], "signature": "x"}));
+        let whole = json!({
+            "jsonrpc": "2.0",
+            "method": "logsNotification",
+            "params": { "result": result, "subscription": 42 },
+        })
+        .to_string();
+        assert_eq!(
+            notification_text("logsNotification", 42, &result.to_string()),
+            whole
+        );
+    }
 }
