@@ -543,6 +543,7 @@ async fn serve(
         tokio::spawn(pubsub::serve(
             ws_listener,
             service.clone(),
+            config.rpc.http_limits(),
             stopped(stop_rx.clone()),
         ));
         let extra = metrics_route(pipeline, metrics, replication, stats.clone());

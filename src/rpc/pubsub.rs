@@ -34,13 +34,13 @@ pub(super) fn parse_request_for_fuzzing(
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
@@ -48,9 +48,9 @@ use dataplane::types::{Pubkey, Signature, Slot};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 
-use super::listener::PerIpConnections;
+use super::listener::{accept_loop, PeerAddr, PerIpConnections};
 use super::stats::PubSubDrop;
-use super::{Chain, Commitment, RpcStats};
+use super::{Chain, Commitment, HttpLimits, RpcStats};
 
 /// Most WebSocket connections open at once, over both ports.
 pub const CONNECTIONS_MAX: usize = 1_000;
@@ -312,26 +312,31 @@ impl PubSub {
 
 async fn upgrade(
     State(pubsub): State<PubSub>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    peer: Option<Extension<PeerAddr>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    pubsub.accept(ws, peer.map(|Extension(ConnectInfo(peer))| peer.ip()))
+    pubsub.accept(ws, peer.map(|Extension(PeerAddr(peer))| peer.ip()))
 }
 
 /// Serves PubSub on `listener` (its own port) until `shutdown` completes; then closes every
-/// connection.
+/// connection. The port has the RPC port's edge: `http`'s header-read and idle timeouts bound a
+/// connection until it upgrades (a slowloris sender or a silent one is closed and counted with the
+/// RPC port's), and connection caps twice PubSub's own sit behind them, so that PubSub's caps, which
+/// answer 429 and count as PubSub refusals, are the ones clients meet.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     pubsub: PubSub,
+    http: HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    // The peer's address, for the per-address cap.
-    let router = pubsub
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let own = pubsub.shared.limits;
+    let edge = HttpLimits {
+        connections_max: own.connections.saturating_mul(2).max(1),
+        connections_per_ip_max: own.connections_per_ip.saturating_mul(2).max(1),
+        ..http
+    };
+    let stats = pubsub.shared.stats.clone();
+    let result = accept_loop(listener, pubsub.router(), stats, edge, shutdown).await;
     pubsub.shutdown();
     result
 }

@@ -623,7 +623,7 @@ pub(super) async fn start_bounded(limits: PubSubLimits, http: HttpLimits) -> Tes
             let _ = rx.await;
         },
     ));
-    tokio::spawn(super::pubsub::serve(ws_listener, pubsub, async {
+    tokio::spawn(super::pubsub::serve(ws_listener, pubsub, http, async {
         let _ = ws_rx.await;
     }));
     TestNode {

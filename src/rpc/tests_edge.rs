@@ -1,9 +1,10 @@
-//! The RPC port's connection bounds: a cap on open connections and one per address, a header-read
+//! The RPC and PubSub ports' connection bounds: a cap on open connections and one per address, a header-read
 //! timeout that closes slowloris senders, a body-read deadline, an idle timeout, and the
 //! `sendTransaction` rate per address, each counted. Every test uses a real TCP client.
 
 use std::time::Duration;
 
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -327,4 +328,47 @@ async fn one_address_holds_at_most_its_connections_and_gets_more_as_it_closes_so
     drop(held);
     eventually(|| node.stats.connections_open() == 0).await;
     assert_eq!(node.http("GET", "/health", b"").await.0, 200);
+}
+
+#[tokio::test]
+async fn the_pubsub_port_closes_slowloris_senders_and_still_upgrades() {
+    let node = start_bounded(PubSubLimits::default(), LIMITS).await;
+    let mut slow = slowloris(node.ws_addr).await;
+    let trickle = async {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), trickle)
+        .await
+        .unwrap();
+    assert!(
+        closed_within(&mut slow, Duration::from_secs(1))
+            .await
+            .is_some(),
+        "the PubSub port held a head sent a byte at a time"
+    );
+    eventually(|| node.stats.connections_timed_out() >= 1).await;
+    // A WebSocket upgrade on the same port is served as before, and outlives the header timer.
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", node.ws_addr))
+        .await
+        .expect("upgrade");
+    tokio::time::sleep(LIMITS.header_read_timeout * 2).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        r#"{"jsonrpc":"2.0","id":1,"method":"slotSubscribe"}"#.into(),
+    ))
+    .await
+    .expect("send");
+    let answer = tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .expect("an answer in time")
+        .expect("open")
+        .expect("a frame");
+    assert!(
+        answer.to_text().unwrap_or("").contains("\"result\""),
+        "{answer:?}"
+    );
 }
