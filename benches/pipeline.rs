@@ -3,20 +3,28 @@
 //! timed from the first packet sent to the last transaction's block committed. Beside it, its limit
 //! on this machine: the same transfers' signatures checked with bare `verify_strict` on two threads
 //! (signature checking is a 2-core node's ceiling); the bench prints the pipeline's share of it.
+//! `replay_of_the_leaders_blocks`: each leader run's stored blocks replayed on a fresh validator of
+//! the same genesis (slot stream, parent, leader, as received): the row times the replay, the
+//! leader run is timed beside it, and the bench prints replay / leader over the same transactions —
+//! a validator that replays slower than leaders produce falls behind for good.
 
 use std::net::UdpSocket;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::banking::LeadCommand;
+use dataplane::block::decode_entry;
+use dataplane::entry::Entry;
 use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
 use dataplane::packet::{bind_udp, send_mmsg};
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
 use dataplane::plane::DataEvent;
+use dataplane::replay_stage::{ReceivedBlock, ReplayOutcome, Replayer};
 use dataplane::sealevel::Executor;
 use dataplane::store::Store;
+use dataplane::testkit::slot_stream;
 use dataplane::txn::{build_transfer, TxnView};
 use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -80,6 +88,19 @@ fn sign(keys: &[SigningKey], blockhash: &Hash) -> Vec<Vec<u8>> {
 
 /// One run: a fresh node, `TXS` transfers sent, the time until the last one is stored.
 fn run_once(keys: &[SigningKey]) -> Duration {
+    lead(keys).elapsed
+}
+
+/// What one leader run left: its time, its genesis and its ledger.
+struct LeaderRun {
+    elapsed: Duration,
+    genesis: Genesis,
+    store: Arc<Store>,
+    _dir: tempfile::TempDir,
+}
+
+/// The leader pipeline from the first packet sent to the last transfer's block stored.
+fn lead(keys: &[SigningKey]) -> LeaderRun {
     let g = genesis(keys);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(Store::open(dir.path(), g.hash()).expect("store"));
@@ -99,7 +120,7 @@ fn run_once(keys: &[SigningKey]) -> Duration {
             forwarder: None,
         },
         &g,
-        store,
+        store.clone(),
         forks,
         tpu,
     )
@@ -165,6 +186,67 @@ fn run_once(keys: &[SigningKey]) -> Duration {
         pipeline.counters.snapshot()
     );
     pipeline.shutdown();
+    LeaderRun {
+        elapsed,
+        genesis: g,
+        store,
+        _dir: dir,
+    }
+}
+
+/// Replays every block `run`'s leader stored on a fresh validator of the same genesis, as a
+/// validator receives them (slot stream, leader, parent), with what a 2-core validator runs:
+/// signatures checked on both cores and one Sealevel worker. Returns the replay's time, from the
+/// first block handed over to the last one stored.
+fn replay_stored(run: &LeaderRun) -> Duration {
+    let slots = run
+        .store
+        .slots_in_range(Slot(1)..=Slot(u64::MAX))
+        .expect("stored slots");
+    let blocks: Vec<ReceivedBlock> = slots
+        .iter()
+        .map(|meta| {
+            let entries: Vec<Entry> = run
+                .store
+                .entries(meta.slot)
+                .expect("entries")
+                .iter()
+                .map(|e| decode_entry(e).expect("a stored entry"))
+                .collect();
+            ReceivedBlock {
+                slot: meta.slot,
+                parent: meta.parent_slot,
+                leader: meta.leader,
+                stream: slot_stream(&entries, meta.bank_hash, meta.block_time_ms),
+                data_shreds: Vec::new(),
+                last_fec_root: None,
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(Store::open(dir.path(), run.genesis.hash()).expect("store"));
+    let mut exec = Executor::new(0);
+    let (forks, _) =
+        dataplane::replay::load_cluster(&run.genesis, &store, &mut exec, 1).expect("load");
+    let mut replayer = Replayer::new(
+        run.genesis.clone(),
+        Arc::new(RwLock::new(forks)),
+        store,
+        2,
+        1,
+    );
+    let start = Instant::now();
+    let mut replayed = 0usize;
+    for block in blocks {
+        for outcome in replayer.replay(block).expect("store") {
+            match outcome {
+                ReplayOutcome::Replayed { transactions, .. } => replayed += transactions as usize,
+                other => panic!("the leader's block must replay: {other:?}"),
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(replayed, TXS, "every stored transfer must replay");
     elapsed
 }
 
@@ -228,7 +310,34 @@ fn pipeline(c: &mut Criterion) {
             t
         })
     });
+    // The leader's blocks replayed on a validator: the row times the replay; the leader run that
+    // made them is timed beside it, so both rates come from the same transactions in this run.
+    let mut leader = Tally::default();
+    let mut replay = Tally::default();
+    g.bench_function("replay_of_the_leaders_blocks", |b| {
+        b.iter_custom(|iters| {
+            let mut t = Duration::ZERO;
+            for _ in 0..iters {
+                let run = lead(&keys);
+                leader.add(TXS as u64, run.elapsed);
+                let r = replay_stored(&run);
+                replay.add(TXS as u64, r);
+                t += r;
+            }
+            t
+        })
+    });
     g.finish();
+    if leader.elements > 0 && replay.elements > 0 {
+        eprintln!(
+            "pipeline/replay_of_the_leaders_blocks: replay {:.1} k tx/s = {:.2}x the leader's \
+             {:.1} k tx/s over the same transactions in this run (must be >= 1: a validator that \
+             replays slower than leaders produce falls behind for good)",
+            replay.rate() / 1e3,
+            replay.rate() / leader.rate(),
+            leader.rate() / 1e3
+        );
+    }
     if limit.elements > 0 && measured.elements > 0 {
         eprintln!(
             "pipeline/udp_to_stored_block: {:.1} k tx/s = {:.0} % of verify_strict_bare_2threads \
