@@ -764,6 +764,7 @@ impl NodeChain {
             .get(slot)
             .filter(|b| b.is_frozen());
         let meta = self.store.slot_meta(slot).ok()??;
+        let mut statuses = self.store.tx_statuses_in(slot).ok()?;
         let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
         let mut written = BTreeMap::new();
         for bytes in self.store.entries(slot).ok()? {
@@ -771,7 +772,7 @@ impl NodeChain {
             for tx in &entry.transactions {
                 let view = tx.view();
                 let signature = tx.signature();
-                let rec = self.store.tx_status_in(slot, &signature).ok().flatten();
+                let rec = statuses.remove(&signature);
                 let accounts: Vec<Pubkey> = (0..view.num_account_keys())
                     .map(|i| view.account_key(i))
                     .collect();

@@ -30,6 +30,7 @@ mod removal;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -785,6 +786,30 @@ impl Store {
     ) -> Result<Option<TxStatusRecord>, StoreError> {
         let read = self.read()?;
         read_tx_status(&read.open_table(TX_STATUS)?, slot, signature)
+    }
+
+    /// Every transaction status stored for the block of `slot`, by first signature, read in one
+    /// transaction and one range (a reader of a whole block's outcomes, such as PubSub, would
+    /// otherwise open a read transaction per transaction).
+    pub fn tx_statuses_in(
+        &self,
+        slot: Slot,
+    ) -> Result<HashMap<Signature, TxStatusRecord>, StoreError> {
+        let read = self.read()?;
+        let table = read.open_table(TX_STATUS)?;
+        let mut out = HashMap::new();
+        for row in table.range((slot.0, &[0u8; 64])..=(slot.0, &[0xffu8; 64]))? {
+            let (key, value) = row?;
+            let signature = Signature(*key.value().1);
+            let rec =
+                codec::decode_tx_status(value.value()).map_err(|reason| StoreError::Corrupt {
+                    table: "tx_status",
+                    key: format!("slot {slot} signature {signature}"),
+                    reason,
+                })?;
+            out.insert(signature, rec);
+        }
+        Ok(out)
     }
 
     /// Rooted balance of `pubkey`; `None` for an account with no lamports.

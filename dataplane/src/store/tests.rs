@@ -132,6 +132,24 @@ fn commit_then_read_everything_back() {
     assert_eq!(store.slots_above_root().unwrap(), Vec::<Slot>::new());
 }
 
+#[test]
+fn a_slots_statuses_are_read_whole_and_only_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for slot in [3, 4, 5] {
+        store
+            .commit_slot(&commit(slot, 1, vec![(pk(1), 700)], false))
+            .unwrap();
+    }
+    let c = commit(4, 1, vec![(pk(1), 700)], false);
+    let got = store.tx_statuses_in(Slot(4)).unwrap();
+    assert_eq!(got.len(), c.statuses.len());
+    for (signature, record) in &c.statuses {
+        assert_eq!(got.get(signature), Some(record));
+    }
+    assert!(store.tx_statuses_in(Slot(6)).unwrap().is_empty());
+}
+
 /// A vote state that has voted on `slot`.
 fn voted(slot: u64) -> std::sync::Arc<VoteState> {
     let mut state = VoteState::new(pk(7), pk(7));
