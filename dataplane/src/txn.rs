@@ -314,33 +314,66 @@ impl<'a> Reader<'a> {
         Ok(self.take(field, 1)?[0])
     }
 
-    /// Solana's `short_vec` length: 7 bits per byte, at most 3 bytes, canonical form only.
+    /// Solana's `short_vec` length (see [`read_compact_u16`]).
     fn compact_u16(&mut self, field: &'static str) -> Result<usize, TxnError> {
         let start = self.pos;
-        let bad = TxnError::BadCompactU16 {
-            field,
-            offset: start,
-        };
-        let mut value: u32 = 0;
-        for i in 0..3 {
-            let b = self.u8(field)?;
-            if i == 2 && b > 0x03 {
-                return Err(bad);
+        match read_compact_u16(&self.bytes[start..]) {
+            Ok((value, len)) => {
+                self.pos += len;
+                Ok(usize::from(value))
             }
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                // A zero continuation byte means a longer-than-needed (aliased) encoding.
-                if i > 0 && b == 0 {
-                    return Err(bad);
-                }
-                return Ok(value as usize);
-            }
-            if i == 2 {
-                return Err(bad);
-            }
+            Err(CompactU16Error::Truncated { read }) => Err(TxnError::Truncated {
+                field,
+                offset: start + read,
+                needed: 1,
+                available: 0,
+            }),
+            Err(CompactU16Error::NotCanonical) => Err(TxnError::BadCompactU16 {
+                field,
+                offset: start,
+            }),
         }
-        Err(bad)
     }
+}
+
+/// Why a compact-u16 does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactU16Error {
+    /// The bytes end inside it, after `read` of its bytes.
+    Truncated {
+        /// Bytes of it present.
+        read: usize,
+    },
+    /// Longer than needed, over 3 bytes, or above `u16::MAX`.
+    NotCanonical,
+}
+
+/// Decodes Solana's `short_vec` length at the start of `bytes`: 7 bits per byte, at most 3 bytes,
+/// canonical form only (as Solana's own decoder, which refuses aliased encodings). Returns the
+/// value and the bytes it took. Every decoder of wire bytes uses this one, so none can accept a
+/// length another refuses.
+pub fn read_compact_u16(bytes: &[u8]) -> Result<(u16, usize), CompactU16Error> {
+    let mut value: u32 = 0;
+    for i in 0..3 {
+        let Some(&b) = bytes.get(i) else {
+            return Err(CompactU16Error::Truncated { read: i });
+        };
+        // The third byte carries the top 2 bits: more would overflow u16.
+        if i == 2 && b > 0x03 {
+            return Err(CompactU16Error::NotCanonical);
+        }
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            // A zero continuation byte means a longer-than-needed (aliased) encoding.
+            if i > 0 && b == 0 {
+                return Err(CompactU16Error::NotCanonical);
+            }
+            return u16::try_from(value)
+                .map(|v| (v, i + 1))
+                .map_err(|_| CompactU16Error::NotCanonical);
+        }
+    }
+    Err(CompactU16Error::NotCanonical)
 }
 
 /// Appends `v` as a compact-u16.

@@ -450,21 +450,18 @@ impl VoteReader<'_> {
 
     fn compact_u16(&mut self) -> Result<usize, VoteError> {
         let start = self.pos;
-        let mut value: u32 = 0;
-        for i in 0..3 {
-            let b = self.u8("lockout count")?;
-            if i == 2 && b > 0x03 {
-                return Err(VoteError::BadCompactU16(start));
+        let rest = self.bytes.get(start..).unwrap_or_default();
+        match crate::txn::read_compact_u16(rest) {
+            Ok((value, len)) => {
+                self.pos += len;
+                Ok(usize::from(value))
             }
-            value |= u32::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if i > 0 && b == 0 {
-                    return Err(VoteError::BadCompactU16(start));
-                }
-                return Ok(value as usize);
-            }
+            Err(crate::txn::CompactU16Error::Truncated { read }) => Err(VoteError::Truncated {
+                field: "lockout count",
+                offset: start + read,
+            }),
+            Err(crate::txn::CompactU16Error::NotCanonical) => Err(VoteError::BadCompactU16(start)),
         }
-        Err(VoteError::BadCompactU16(start))
     }
 }
 

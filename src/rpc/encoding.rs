@@ -11,7 +11,9 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use dataplane::txn::{MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX};
+use dataplane::txn::{
+    read_compact_u16, CompactU16Error, MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX,
+};
 use dataplane::types::{Pubkey, Signature};
 use serde_json::{json, Map, Value};
 
@@ -118,17 +120,24 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
-    /// Solana's compact-u16: 7 bits per byte, at most 3 bytes.
+    /// Solana's compact-u16, canonical form only: the same decoder as the transaction parser's,
+    /// so the RPC never accepts a length the node refuses.
     fn compact_u16(&mut self, field: &str) -> Result<usize, String> {
-        let mut value = 0usize;
-        for i in 0..3 {
-            let b = self.take(1, field)?[0];
-            value |= usize::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        match read_compact_u16(rest) {
+            Ok((value, len)) => {
+                self.pos += len;
+                Ok(usize::from(value))
             }
+            Err(CompactU16Error::Truncated { read }) => Err(format!(
+                "{field} needs 1 bytes at offset {}, 0 left",
+                self.pos + read
+            )),
+            Err(CompactU16Error::NotCanonical) => Err(format!(
+                "{field}: compact-u16 at offset {} is not in canonical form",
+                self.pos
+            )),
         }
-        Err(format!("{field}: compact-u16 longer than 3 bytes"))
     }
 }
 
@@ -570,6 +579,28 @@ mod tests {
         let mut long = wire.clone();
         long.push(0);
         assert!(WireTxn::decode(&long).unwrap_err().contains("trailing"));
+    }
+
+    #[test]
+    fn a_non_canonical_length_is_refused_here_as_by_the_transaction_parser() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let wire = build_transfer(&key, &Pubkey([2; 32]), 77, &Hash([3; 32]));
+        // The signature count 1 written in two bytes (0x81 0x00): an alias Solana refuses, and
+        // which this decoder used to take.
+        let mut aliased = vec![0x81, 0x00];
+        aliased.extend_from_slice(&wire[1..]);
+        let e = WireTxn::decode(&aliased).unwrap_err();
+        assert!(
+            e.contains("signature count") && e.contains("canonical"),
+            "{e}"
+        );
+        assert!(dataplane::txn::Txn::parse(&aliased).is_err());
+        // Both decoders agree on every length, canonical or not.
+        for len in 0..=u16::MAX {
+            let mut out = Vec::new();
+            dataplane::txn::write_compact_u16(&mut out, len);
+            assert_eq!(read_compact_u16(&out), Ok((len, out.len())));
+        }
     }
 
     fn record(wire: Vec<u8>) -> TransactionRecord {
