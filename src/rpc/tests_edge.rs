@@ -62,6 +62,27 @@ async fn slowloris(addr: std::net::SocketAddr) -> TcpStream {
     s
 }
 
+/// Sends a partial request head to `addr`, then one more byte every 100 ms for up to 2 s (a head
+/// that never completes; the timeout counts from the first byte); returns whether the server then
+/// closed the connection within a second.
+async fn trickled_head_is_cut_off(addr: std::net::SocketAddr) -> bool {
+    let mut slow = slowloris(addr).await;
+    let trickle = async {
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if slow.write_all(b"a").await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(3), trickle)
+        .await
+        .unwrap();
+    closed_within(&mut slow, Duration::from_secs(1))
+        .await
+        .is_some()
+}
+
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_at_accept_and_counted() {
     let node = start_bounded(PubSubLimits::default(), CAP_LIMITS).await;
@@ -104,23 +125,8 @@ async fn connections_past_the_cap_are_closed_at_accept_and_counted() {
 #[tokio::test]
 async fn slowloris_senders_and_idle_keep_alive_connections_are_closed_and_counted() {
     let node = start_bounded(PubSubLimits::default(), LIMITS).await;
-    let mut slow = slowloris(node.addr).await;
-    let trickle = async {
-        // A byte every 100 ms never completes the head; the timeout counts from the first byte.
-        for _ in 0..20 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if slow.write_all(b"a").await.is_err() {
-                return;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(3), trickle)
-        .await
-        .unwrap();
     assert!(
-        closed_within(&mut slow, Duration::from_secs(1))
-            .await
-            .is_some(),
+        trickled_head_is_cut_off(node.addr).await,
         "a head sent a byte at a time was not cut off"
     );
 
@@ -333,22 +339,8 @@ async fn one_address_holds_at_most_its_connections_and_gets_more_as_it_closes_so
 #[tokio::test]
 async fn the_pubsub_port_closes_slowloris_senders_and_still_upgrades() {
     let node = start_bounded(PubSubLimits::default(), LIMITS).await;
-    let mut slow = slowloris(node.ws_addr).await;
-    let trickle = async {
-        for _ in 0..20 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if slow.write_all(b"a").await.is_err() {
-                return;
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(3), trickle)
-        .await
-        .unwrap();
     assert!(
-        closed_within(&mut slow, Duration::from_secs(1))
-            .await
-            .is_some(),
+        trickled_head_is_cut_off(node.ws_addr).await,
         "the PubSub port held a head sent a byte at a time"
     );
     eventually(|| node.stats.connections_timed_out() >= 1).await;
