@@ -729,6 +729,25 @@ impl Chain for NodeChain {
     fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {
         self.changes_of(slot)
     }
+
+    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<serde_json::Value>)>> {
+        let bank = self
+            .forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot)
+            .filter(|b| b.is_frozen())?;
+        let statuses = bank.transaction_statuses();
+        // A bank rebuilt other than by executing its block would hold no list: then the block.
+        if statuses.len() as u64 != bank.transaction_count() {
+            return None;
+        }
+        let signatures = statuses
+            .into_iter()
+            .map(|(signature, status)| (signature, status.err().map(|e| e.to_solana_json())))
+            .collect();
+        Some(signatures)
+    }
 }
 
 impl NodeChain {

@@ -298,6 +298,9 @@ pub struct RpcConfig {
     pub send_transaction_per_ip_per_sec: u32,
     /// `sendTransaction` calls one address may make at once before the rate applies.
     pub send_transaction_per_ip_burst: u32,
+    /// Worker threads of the runtime that serves RPC and PubSub, apart from the control plane's,
+    /// so that a flood of requests or notifications never queues votes and gossip behind it.
+    pub threads: usize,
 }
 
 impl Default for RpcConfig {
@@ -315,6 +318,7 @@ impl Default for RpcConfig {
             idle_timeout: rpc::IDLE_TIMEOUT,
             send_transaction_per_ip_per_sec: rpc::SEND_TRANSACTION_PER_IP_PER_SEC,
             send_transaction_per_ip_burst: rpc::SEND_TRANSACTION_PER_IP_BURST,
+            threads: rpc::THREADS,
         }
     }
 }
@@ -570,6 +574,7 @@ impl Config {
             1,
             10_000_000,
         )?;
+        check_range("rpc.threads", r.threads, 1, 256)?;
         Ok(())
     }
 }

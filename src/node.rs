@@ -438,6 +438,13 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .thread_name("bbControl")
         .enable_all()
         .build()?;
+    // RPC and PubSub apart: a client flood or a burst of notifications queues behind itself, never
+    // in front of votes and gossip.
+    let rpc_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.rpc.threads)
+        .thread_name("bbRpc")
+        .enable_all()
+        .build()?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
         event_sources.push(r.events.clone());
@@ -483,6 +490,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         };
         serve(
             &config,
+            rpc_runtime.handle(),
             chain,
             &pipeline,
             metrics,
@@ -492,6 +500,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         )
         .await
     });
+    rpc_runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopping the pipeline");
     pipeline.exit.store(true, Ordering::SeqCst);
     if let Some(r) = replication.and_then(|r| Arc::try_unwrap(r).ok()) {
@@ -502,10 +511,12 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     result
 }
 
-/// RPC, PubSub and metrics on their own tasks; the control task until a signal or a data-plane
-/// stop.
+/// RPC, PubSub and metrics on their own tasks of `rpc_runtime`; the control task until a signal or
+/// a data-plane stop.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     config: &Config,
+    rpc_runtime: &tokio::runtime::Handle,
     chain: Arc<NodeChain>,
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
@@ -520,47 +531,57 @@ async fn serve(
     let mut pubsub = None;
     let rpc_task = if config.rpc.enabled {
         let addr: SocketAddr = config.rpc.addr;
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding rpc.addr {addr}"))?;
+        let listener = bind_listener(addr).with_context(|| format!("binding rpc.addr {addr}"))?;
         // Validation guarantees it (the RPC port is not the last one).
         let ws_addr = config
             .rpc
             .pubsub_addr()
             .context("rpc.pubsub_addr: no port after rpc.addr's")?;
-        let ws_listener = tokio::net::TcpListener::bind(ws_addr)
-            .await
-            .with_context(|| format!("binding rpc.pubsub_addr {ws_addr}"))?;
-        tracing::info!(%addr, pubsub = %ws_addr, "JSON-RPC listening (PubSub on both)");
+        let ws_listener =
+            bind_listener(ws_addr).with_context(|| format!("binding rpc.pubsub_addr {ws_addr}"))?;
+        tracing::info!(%addr, pubsub = %ws_addr, threads = config.rpc.threads, "JSON-RPC listening (PubSub on both)");
         let stats = Arc::new(RpcStats::new());
-        let service = PubSub::start_with_limits(
-            chain.clone(),
-            stats.clone(),
-            &io.feed,
-            config.rpc.pubsub_limits(),
-        )
-        .context("starting PubSub")?;
-        tokio::spawn(pubsub::serve(
-            ws_listener,
-            service.clone(),
-            config.rpc.http_limits(),
-            stopped(stop_rx.clone()),
-        ));
+        let service = {
+            // Its event feed's task runs on the RPC runtime too.
+            let _on_rpc = rpc_runtime.enter();
+            PubSub::start_with_limits(
+                chain.clone(),
+                stats.clone(),
+                &io.feed,
+                config.rpc.pubsub_limits(),
+            )
+            .context("starting PubSub")?
+        };
+        let (ws_service, http) = (service.clone(), config.rpc.http_limits());
+        let ws_stop = stopped(stop_rx.clone());
+        rpc_runtime.spawn(async move {
+            // Registered with the RPC runtime's reactor: accepted sockets are served there.
+            match tokio::net::TcpListener::from_std(ws_listener) {
+                Ok(l) => pubsub::serve(l, ws_service, http, ws_stop).await,
+                Err(e) => Err(e),
+            }
+        });
         let extra = metrics_route(pipeline, metrics, replication, stats.clone());
-        let task = tokio::spawn(crate::rpc::serve_bounded(
-            listener,
-            chain.clone(),
-            stats,
-            extra,
-            Some(service.clone()),
-            config.rpc.http_limits(),
-            stopped(stop_rx.clone()),
-        ));
+        let (rpc_chain, rpc_service) = (chain.clone(), service.clone());
+        let rpc_stop = stopped(stop_rx.clone());
+        let task = rpc_runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            crate::rpc::serve_bounded(
+                listener,
+                rpc_chain,
+                stats,
+                extra,
+                Some(rpc_service),
+                http,
+                rpc_stop,
+            )
+            .await
+        });
         pubsub = Some(service);
         // Performance samples for RPC: a note now, then as the sampler asks.
         let sampling = chain.clone();
         let mut stop = stop_rx.clone();
-        tokio::spawn(async move {
+        rpc_runtime.spawn(async move {
             loop {
                 let wait = sampling.sample_performance(std::time::Instant::now());
                 tokio::select! {
@@ -590,6 +611,13 @@ async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
     }
     result
+}
+
+/// A listening TCP socket, non-blocking, for a tokio listener on whichever runtime serves it.
+fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// `GET /metrics` on the RPC port: the node's counters, the data plane's, replication's and RPC's.

@@ -136,6 +136,9 @@ struct BankState {
     collected_fees: Lamports,
     /// Batches committed so far.
     commit_seq: u64,
+    /// This slot's included transactions and their outcomes, in commit order: what PubSub tells
+    /// signature subscribers without reading the block back from storage.
+    statuses: Vec<(Signature, TxStatus)>,
 }
 
 impl Default for BankState {
@@ -156,6 +159,7 @@ impl BankState {
             non_vote_transaction_count: 0,
             collected_fees: 0,
             commit_seq: 0,
+            statuses: Vec::new(),
         }
     }
 }
@@ -519,6 +523,11 @@ impl Bank {
         true
     }
 
+    /// This slot's included transactions and their outcomes, in commit order.
+    pub fn transaction_statuses(&self) -> Vec<(Signature, TxStatus)> {
+        read(&self.state).statuses.clone()
+    }
+
     /// Whether the bank is frozen (its block is complete).
     pub fn is_frozen(&self) -> bool {
         self.frozen.get().is_some()
@@ -668,6 +677,7 @@ impl Bank {
                 st.non_vote_transaction_count += 1;
             }
             st.signature_count += tx.num_signatures() as u64;
+            st.statuses.push((e.signature, e.status));
             // Fees are debited from balances that sum to at most the supply (a u64), so this cannot
             // saturate.
             st.collected_fees = st.collected_fees.saturating_add(e.fee);

@@ -530,7 +530,7 @@ fn rpc_edge_limits_default_to_the_servers_and_are_settable() {
     let c = Config::from_toml_str(
         "[rpc]\nconnections_max = 4096\nconnections_per_ip_max = 16\n\
          header_read_timeout = \"5s\"\nbody_read_timeout = \"2s\"\nidle_timeout = \"1500ms\"\n\
-         send_transaction_per_ip_per_sec = 50\nsend_transaction_per_ip_burst = 100\n",
+         send_transaction_per_ip_per_sec = 50\nsend_transaction_per_ip_burst = 100\nthreads = 6\n",
     )
     .unwrap();
     let limits = c.rpc.http_limits();
@@ -547,6 +547,7 @@ fn rpc_edge_limits_default_to_the_servers_and_are_settable() {
         (50, 100)
     );
     assert_eq!(c.rpc.pubsub_limits().connections_per_ip, 16);
+    assert_eq!(c.rpc.threads, 6);
     // Written out and read back unchanged.
     let text = c.to_toml_string().unwrap();
     assert_eq!(Config::from_toml_str(&text).unwrap(), c);
@@ -569,6 +570,7 @@ fn rpc_edge_limits_default_to_the_servers_and_are_settable() {
             "[rpc]\nsend_transaction_per_ip_burst = 0",
             "rpc.send_transaction_per_ip_burst",
         ),
+        ("[rpc]\nthreads = 0", "rpc.threads"),
     ] {
         let e = Config::from_toml_str(text).unwrap_err();
         assert_eq!(e.field(), Some(field), "for {text:?}: {e}");

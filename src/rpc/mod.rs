@@ -92,6 +92,8 @@ pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 pub const SEND_TRANSACTION_PER_IP_PER_SEC: u32 = 200;
 /// `sendTransaction` calls one IP address may make at once before the rate applies.
 pub const SEND_TRANSACTION_PER_IP_BURST: u32 = 1_000;
+/// Worker threads of the RPC and PubSub runtime by default: the reference machine's two cores.
+pub const THREADS: usize = 2;
 
 /// The RPC port's connection and rate bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +303,9 @@ pub trait Chain: Send + Sync + 'static {
     /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
     /// frozen bank or stored block for it.
     fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
+    /// Frozen slot `slot`'s transactions (first signature, Solana `TransactionError` JSON if it
+    /// failed) from its bank in memory; `None` once the node holds no frozen bank for it.
+    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<serde_json::Value>)>>;
 }
 
 /// One transaction `getSignaturesForAddress` lists.

@@ -14,6 +14,7 @@
 //! disconnected once its queue is full, never buffered without end; every refusal and disconnect
 //! is counted in [`RpcStats::pubsub`](super::RpcStats).
 
+mod changes;
 mod connection;
 mod hub;
 mod notification;

@@ -576,6 +576,17 @@ impl Chain for FakeChain {
     fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {
         self.changes.lock().unwrap().get(&slot).cloned()
     }
+
+    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<Value>)>> {
+        let changes = self.changes.lock().unwrap();
+        let slot = changes.get(&slot)?;
+        let signatures = slot
+            .transactions
+            .iter()
+            .map(|t| (t.signature, t.err.clone()))
+            .collect();
+        Some(signatures)
+    }
 }
 
 /// A running server; dropping it shuts the server down.

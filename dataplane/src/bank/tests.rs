@@ -320,6 +320,8 @@ fn not_included_transactions_change_nothing() {
     assert_eq!(bank.accounts_delta(), before);
     assert_eq!(bank.transaction_count(), 1);
     assert_eq!(bank.status(&txs[2].signature()), None);
+    // The slot's list holds the included one only.
+    assert_eq!(bank.transaction_statuses(), vec![(ok.signature(), Ok(()))]);
     // Preflight gives the same verdicts.
     for (t, status) in txs.iter().zip(&statuses) {
         assert_eq!(bank.check_transaction(&t.view()), *status);
@@ -356,6 +358,7 @@ fn a_failed_transfer_keeps_the_fee_and_undoes_every_transfer() {
         vec![(addr(&s.alice), 1_000_000 - FEE)]
     );
     assert_eq!(bank.status(&tx.signature()).unwrap().1, status[0]);
+    assert_eq!(bank.transaction_statuses(), vec![(tx.signature(), status[0])]);
     assert_eq!(bank.transaction_count(), 1);
     assert_eq!(bank.collected_fees(), FEE);
     assert_eq!(

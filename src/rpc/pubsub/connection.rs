@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
+use futures_util::SinkExt;
 use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
 
 use super::super::listener::IpSlot;
@@ -24,6 +25,8 @@ use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 /// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
 /// each) must fit the send queue's bounds with room to spare.
 const REQUESTS_IN_FLIGHT_MAX: usize = 32;
+/// Most queued messages written to a client before one flush.
+const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
 /// What the hub thread is told.
 pub(super) enum HubInput {
@@ -72,10 +75,11 @@ pub(super) fn start_hub(
         per_connection: limits.subscriptions_per_connection,
         total: limits.subscriptions,
     };
+    let mut hub = Hub::new(chain, stats.clone(), limits);
+    hub.read_ahead()?;
     std::thread::Builder::new()
         .name("bbPubSub".into())
         .spawn(move || {
-            let mut hub = Hub::new(chain, stats.clone(), limits);
             let mut edges: HashMap<ConnectionId, Edge> = HashMap::new();
             // Ends when every sender is gone: the feed task and every connection.
             while let Some(msg) = input.blocking_recv() {
@@ -231,17 +235,35 @@ pub(super) async fn run(
             _ = &mut kicked => break,
             _ = stopped(&mut stop) => break,
             next = outgoing.recv() => {
-                let Some(Outgoing { text, answer, since }) = next else { break };
-                queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
-                in_flight = in_flight.saturating_sub(usize::from(answer));
+                let Some(first) = next else { break };
+                // What else is queued goes out in the same write: one flush (one syscall) for a
+                // block's burst of notifications, instead of one per message, leaves the runtime
+                // free sooner for the other connections.
+                let mut batch = vec![first];
+                while batch.len() < WRITE_BATCH_MESSAGES_MAX {
+                    match outgoing.try_recv() {
+                        Ok(o) => batch.push(o),
+                        Err(_) => break,
+                    }
+                }
+                let mut sent_signatures = Vec::new();
+                let write = async {
+                    for Outgoing { text, answer, since } in batch {
+                        queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
+                        in_flight = in_flight.saturating_sub(usize::from(answer));
+                        sent_signatures.extend(since);
+                        socket.feed(Message::Text(text.into())).await?;
+                    }
+                    socket.flush().await
+                };
                 // A client that stops reading blocks this write; the hub kicks it once its queue
                 // is full.
                 tokio::select! {
-                    r = socket.send(Message::Text(text.into())) => if r.is_err() { break },
+                    r = write => if r.is_err() { break },
                     _ = &mut kicked => break,
                 }
-                // Written to the socket: the notification has left the node.
-                if let Some(at) = since {
+                // Written to the socket: the notifications have left the node.
+                for at in sent_signatures {
                     shared.stats.pubsub.observe_signature_delay(at.elapsed());
                 }
             }

@@ -10,6 +10,7 @@
 //! level when its block reaches that level on this node's fork, as Solana's do.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +22,7 @@ use super::super::error::{RpcError, UNSUPPORTED_TRANSACTION_VERSION};
 use super::super::server::error_response;
 use super::super::stats::PubSubDrop;
 use super::super::{Chain, Commitment, RpcStats};
+use super::changes::{self, ChangesCache};
 use super::notification;
 use super::request::{AccountEncoding, Call, LogsFilter, Request, Spec};
 use super::{ChainEvent, CommitmentSlots, SlotChanges};
@@ -29,8 +31,6 @@ use super::{ChainEvent, CommitmentSlots, SlotChanges};
 pub(super) const WALK_SLOTS_MAX: usize = 1_024;
 /// Most slots remembered per level, and most parent links kept.
 const SLOTS_REMEMBERED_MAX: usize = 4_096;
-/// Most slots whose changes are kept in memory.
-const CHANGES_CACHED_MAX: usize = 256;
 
 /// A connection, as the hub knows it.
 pub(super) type ConnectionId = u64;
@@ -87,7 +87,10 @@ pub(super) struct Hub {
     notified: [BTreeSet<Slot>; 3],
     /// Each frozen slot's parent.
     parents: BTreeMap<Slot, Slot>,
-    changes: BTreeMap<Slot, Arc<SlotChanges>>,
+    changes: Arc<ChangesCache>,
+    /// The reader thread's queue of frozen slots, once it runs (see [`Hub::read_ahead`]); without
+    /// it the hub reads a frozen slot itself.
+    read_ahead: Option<SyncSender<Slot>>,
     /// When the event being handled was published (see [`Hub::event_published_at`]).
     event_at: Option<Instant>,
 }
@@ -117,7 +120,6 @@ impl Hub {
     /// A hub with no subscription, that has heard nothing of the chain yet.
     pub fn new(chain: Arc<dyn Chain>, stats: Arc<RpcStats>, limits: Limits) -> Hub {
         Hub {
-            chain,
             stats,
             limits,
             next_id: 0,
@@ -134,9 +136,18 @@ impl Hub {
             levels: None,
             notified: Default::default(),
             parents: BTreeMap::new(),
-            changes: BTreeMap::new(),
+            changes: ChangesCache::new(chain.clone()),
+            read_ahead: None,
+            chain,
             event_at: None,
         }
+    }
+
+    /// From now on frozen slots are read on a thread of their own, ahead of the level moves that
+    /// need them, so that the hub answers those moves (and signature subscribers) meanwhile.
+    pub fn read_ahead(&mut self) -> std::io::Result<()> {
+        self.read_ahead = Some(changes::start_reader(self.changes.clone())?);
+        Ok(())
     }
 
     /// Notes when the next event was published: its signature notifications carry the time,
@@ -397,7 +408,11 @@ impl Hub {
         keep_newest(&mut self.parents, SLOTS_REMEMBERED_MAX);
         // Read now, while the slot is only processed: a later level move then costs no storage read.
         if self.watched() {
-            self.changes(slot);
+            match &self.read_ahead {
+                // A full queue: the slot is read when a level move needs it.
+                Some(reader) => drop(reader.try_send(slot)),
+                None => drop(self.changes(slot)),
+            }
         }
         if self.slot_watchers.is_empty() {
             return;
@@ -427,13 +442,8 @@ impl Hub {
 
     /// What `slot` changed: from memory, else from the chain (kept for later levels).
     fn changes(&mut self, slot: Slot) -> Option<Arc<SlotChanges>> {
-        if let Some(c) = self.changes.get(&slot) {
-            return Some(c.clone());
-        }
-        let c = Arc::new(self.chain.slot_changes(slot)?);
+        let c = self.changes.get(slot)?;
         self.parents.insert(slot, c.parent);
-        self.changes.insert(slot, c.clone());
-        keep_newest(&mut self.changes, CHANGES_CACHED_MAX);
         Some(c)
     }
 
@@ -466,7 +476,7 @@ impl Hub {
             keep_newest_set(notified, SLOTS_REMEMBERED_MAX);
         }
         self.parents = self.parents.split_off(&new.root.min(floor));
-        self.changes = self.changes.split_off(&Slot(floor.0 + 1));
+        self.changes.forget_below(Slot(floor.0 + 1));
     }
 
     /// Every slot rooted from `old` (exclusive) to `new`, oldest first (Solana announces each).
@@ -524,7 +534,15 @@ impl Hub {
                 continue;
             }
             for slot in self.newly_covered(c, new.at(c), floor).into_iter().rev() {
-                if let Some(changes) = self.changes(slot) {
+                // The block read back, if it is already; else the bank's own list (the read
+                // takes milliseconds per thousand transactions); else the read.
+                if let Some(changes) = self.changes.ready(slot) {
+                    self.notify_signatures(c, &changes, &mut out);
+                } else if let Some(signatures) = self.chain.slot_signatures(slot) {
+                    for (signature, err) in &signatures {
+                        self.notify_signature(c, slot, signature, err, &mut out);
+                    }
+                } else if let Some(changes) = self.changes(slot) {
                     self.notify_signatures(c, &changes, &mut out);
                 }
             }
@@ -587,34 +605,47 @@ impl Hub {
         }
     }
 
+    /// Whether subscription `id` awaits a signature at level `c`.
+    fn awaits(&self, id: u64, c: Commitment) -> bool {
+        matches!(
+            self.subscriptions.get(&id).map(|s| &s.spec),
+            Some(Spec::Signature { commitment, .. }) if *commitment == c
+        )
+    }
+
+    /// Notifies (once, then ends) every subscription awaiting `signature` at level `c`: it landed
+    /// in `slot` with `err`.
+    fn notify_signature(
+        &mut self,
+        c: Commitment,
+        slot: Slot,
+        signature: &Signature,
+        err: &Option<Value>,
+        out: &mut Vec<Delivery>,
+    ) {
+        let Some(ids) = self.by_signature.get(signature) else {
+            return;
+        };
+        let due: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| self.awaits(id, c))
+            .collect();
+        for id in due {
+            let result = notification::with_context(slot, notification::signature_result(err));
+            let first = out.len();
+            self.notify(id, result, out);
+            if let Some(d) = out.get_mut(first) {
+                d.since = self.event_at;
+            }
+            // Once and done, as Solana.
+            self.remove(id);
+        }
+    }
+
     fn notify_signatures(&mut self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
         for tx in &changes.transactions {
-            let Some(ids) = self.by_signature.get(&tx.signature) else {
-                continue;
-            };
-            let due: Vec<u64> = ids
-                .iter()
-                .copied()
-                .filter(|id| {
-                    matches!(
-                        self.subscriptions.get(id).map(|s| &s.spec),
-                        Some(Spec::Signature { commitment, .. }) if *commitment == c
-                    )
-                })
-                .collect();
-            for id in due {
-                let result = notification::with_context(
-                    changes.slot,
-                    notification::signature_result(&tx.err),
-                );
-                let first = out.len();
-                self.notify(id, result, out);
-                if let Some(d) = out.get_mut(first) {
-                    d.since = self.event_at;
-                }
-                // Once and done, as Solana.
-                self.remove(id);
-            }
+            self.notify_signature(c, changes.slot, &tx.signature, &tx.err, out);
         }
     }
 
@@ -772,8 +803,7 @@ mod tests {
     }
 
     fn frozen(hub: &mut Hub, slot: u64, parent: u64) {
-        hub.changes
-            .insert(Slot(slot), Arc::new(changes(slot, parent)));
+        hub.changes.insert(changes(slot, parent));
         hub.on_event(&ChainEvent::Frozen {
             slot: Slot(slot),
             parent: Slot(parent),
@@ -822,7 +852,8 @@ mod tests {
         frozen(&mut hub, 14, 12);
         assert_eq!(logged_slots(&hub.on_event(&levels(14, 12))), [14]);
         assert!(hub.notified.iter().all(|n| n.iter().all(|s| s.0 > 12)));
-        assert!(hub.changes.keys().all(|s| s.0 > 12));
+        assert!((10..=12).all(|s| hub.changes.ready(Slot(s)).is_none()));
+        assert!(hub.changes.ready(Slot(14)).is_some());
         hub.close(1);
         assert_eq!(hub.subscriptions(), 0);
     }
@@ -890,6 +921,60 @@ mod tests {
             parent: Slot(10),
         });
         assert!(hub.on_event(&levels(11, 11)).is_empty());
-        assert!(hub.changes.is_empty());
+        assert!(hub.changes.ready(Slot(11)).is_none());
+    }
+
+    #[test]
+    fn signatures_due_come_from_the_banks_list_while_the_blocks_are_unread() {
+        let chain = Arc::new(FakeChain::new());
+        for (slot, parent) in [(11, 10), (12, 11)] {
+            let mut c = changes(slot, parent);
+            if slot == 12 {
+                c.transactions[0].err = Some(json!({"InstructionError": [0, "Custom"]}));
+            }
+            chain.changes.lock().unwrap().insert(Slot(slot), c);
+        }
+        let mut hub = hub_over(chain);
+        // A reader that never reads: the blocks stay unread.
+        let (reader, _unread) = std::sync::mpsc::sync_channel(8);
+        hub.read_ahead = Some(reader);
+        hub.on_event(&levels(10, 10));
+        for slot in [11u8, 12] {
+            let spec = Spec::Signature {
+                signature: Signature([slot; 64]),
+                commitment: Commitment::Confirmed,
+                received: false,
+            };
+            let request = Request {
+                id: Some(json!(slot)),
+                call: Call::Subscribe(spec),
+            };
+            hub.request(1, request);
+        }
+        for (slot, parent) in [(11, 10), (12, 11)] {
+            hub.on_event(&ChainEvent::Frozen {
+                slot: Slot(slot),
+                parent: Slot(parent),
+            });
+        }
+        let ChainEvent::Commitment(new) = levels(12, 12) else {
+            unreachable!("a commitment event")
+        };
+        let due = hub.signatures_due(&new);
+        assert_eq!(logged_slots(&due), [11, 12]);
+        let errs: Vec<Value> = due
+            .iter()
+            .map(|d| {
+                serde_json::from_str::<Value>(&d.text).unwrap()["params"]["result"]["value"]["err"]
+                    .clone()
+            })
+            .collect();
+        assert_eq!(
+            errs,
+            [Value::Null, json!({"InstructionError": [0, "Custom"]})]
+        );
+        assert!(hub.changes.ready(Slot(11)).is_none(), "block 11 was read");
+        assert!(hub.changes.ready(Slot(12)).is_none(), "block 12 was read");
+        assert_eq!(hub.subscriptions(), 0, "notified once and done");
     }
 }
