@@ -7,6 +7,7 @@
 //! block or transaction is returned at a commitment only if its slot is on that commitment's chain;
 //! a slot below it that is not answers as skipped.
 
+use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -53,6 +54,8 @@ pub struct NodeChain {
     pub genesis_hash: Hash,
     /// This node's identity.
     pub identity: Pubkey,
+    /// Where this node's QUIC TPU is reached (peers' are not gossiped yet).
+    pub tpu_quic: Option<SocketAddr>,
     /// Live banks.
     pub forks: Arc<RwLock<BankForks>>,
     /// Slot being produced.
@@ -682,6 +685,11 @@ impl Chain for NodeChain {
                 gossip: Some(ci.gossip),
                 tvu: Some(ci.tvu),
                 tpu: Some(ci.tpu),
+                tpu_quic: if ci.pubkey == self.identity {
+                    self.tpu_quic
+                } else {
+                    None
+                },
                 tpu_vote: Some(ci.tpu_vote),
                 serve_repair: Some(ci.serve_repair),
                 rpc: ci.rpc,

@@ -115,6 +115,9 @@ pub struct NetworkConfig {
     pub advertise_addr: Option<String>,
     /// Socket where clients send transactions (UDP).
     pub tpu_addr: SocketAddr,
+    /// Socket where clients send transactions over QUIC (Solana's QUIC TPU); unset, the TPU
+    /// port + 6 (Solana's `QUIC_PORT_OFFSET`), where Solana's clients look for it.
+    pub tpu_quic_addr: Option<SocketAddr>,
     /// Socket where other validators send their votes (UDP).
     pub tpu_vote_addr: SocketAddr,
     /// Most validators kept in the gossip table.
@@ -133,12 +136,30 @@ pub struct NetworkConfig {
     pub udp_backend: String,
 }
 
+impl NetworkConfig {
+    /// The QUIC TPU's address: `tpu_quic_addr`, else the TPU's port + 6; `None` if that port
+    /// does not exist.
+    pub fn tpu_quic_addr(&self) -> Option<SocketAddr> {
+        match self.tpu_quic_addr {
+            Some(a) => Some(a),
+            None => {
+                let port = self
+                    .tpu_addr
+                    .port()
+                    .checked_add(crate::tpu_quic::QUIC_PORT_OFFSET)?;
+                Some(SocketAddr::new(self.tpu_addr.ip(), port))
+            }
+        }
+    }
+}
+
 impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], 8001)),
             advertise_addr: None,
             tpu_addr: SocketAddr::from(([0, 0, 0, 0], 8003)),
+            tpu_quic_addr: None,
             tpu_vote_addr: SocketAddr::from(([0, 0, 0, 0], 8007)),
             max_peers: 512,
             udp_recv_buffer_bytes: 64 << 20,
@@ -517,6 +538,16 @@ impl Config {
                 ))
             }
             Some(_) => {}
+        }
+
+        if self.network.tpu_quic_addr().is_none() {
+            return Err(ConfigError::invalid(
+                "network.tpu_quic_addr",
+                format!(
+                    "must be set when network.tpu_addr uses port {} (the default is that port + 6)",
+                    self.network.tpu_addr.port()
+                ),
+            ));
         }
 
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.logging.level) {

@@ -16,4 +16,5 @@ pub mod replication;
 pub mod rpc;
 pub mod rpc_client;
 pub mod simulate;
+pub mod tpu_quic;
 pub mod wallet;

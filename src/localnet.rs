@@ -158,6 +158,7 @@ struct ValidatorFiles {
 struct Ports {
     gossip: SocketAddr,
     tpu: SocketAddr,
+    tpu_quic: SocketAddr,
     tvu: SocketAddr,
     repair: SocketAddr,
     serve_repair: SocketAddr,
@@ -180,6 +181,8 @@ fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
         repair: port(5)?,
         serve_repair: port(6)?,
         tpu_vote: port(7)?,
+        // Not Solana's TPU + 6, which is the RPC port in this layout: advertised as tpuQuic.
+        tpu_quic: port(8)?,
         rpc: port(9)?,
         // The RPC port + 1, where Solana's clients look: the next validator's offset 0, which no
         // validator uses.
@@ -230,13 +233,22 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         };
         let config = format!(
             "# Written by `blackbook localnet`.\n\
-             [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntpu_vote_addr = \"{}\"\n\
+             [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntpu_quic_addr = \"{}\"\n\
+             tpu_vote_addr = \"{}\"\n\
              tvu_addr = \"{}\"\nrepair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{seeds}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n\n\
              [rpc]\naddr = \"{}\"\npubsub_addr = \"{}\"\n{faucet_line}\n\
              [performance]\npin_cores = false\n",
-            p.gossip, p.tpu, p.tpu_vote, p.tvu, p.repair, p.serve_repair, p.rpc, p.pubsub
+            p.gossip,
+            p.tpu,
+            p.tpu_quic,
+            p.tpu_vote,
+            p.tvu,
+            p.repair,
+            p.serve_repair,
+            p.rpc,
+            p.pubsub
         );
         let config_path = vdir.join("blackbook.toml");
         fs::write(&config_path, config)?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::rpc::stats::PubSubDrop;
 use crate::rpc::RpcStats;
+use crate::tpu_quic::QuicStats;
 use dataplane::metrics::RejectCounters;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -81,6 +82,67 @@ impl NodeMetrics {
             .entry(reason)
             .or_default() += 1;
     }
+}
+
+/// The QUIC TPU's counters.
+fn register_quic(r: &mut Registry, q: &QuicStats) {
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let counters = [
+        (
+            "blackbook_tpu_quic_connections_accepted",
+            "QUIC TPU handshakes completed",
+            &q.connections_accepted,
+        ),
+        (
+            "blackbook_tpu_quic_connections_refused",
+            "QUIC TPU connections refused: the node holds its most",
+            &q.connections_refused,
+        ),
+        (
+            "blackbook_tpu_quic_connections_refused_per_ip",
+            "QUIC TPU connections refused: the source address holds its most",
+            &q.connections_refused_per_ip,
+        ),
+        (
+            "blackbook_tpu_quic_handshakes_failed",
+            "QUIC TPU handshakes failed or timed out",
+            &q.handshakes_failed,
+        ),
+        (
+            "blackbook_tpu_quic_identified_connections",
+            "QUIC TPU connections that showed an ed25519 identity",
+            &q.identified_connections,
+        ),
+        (
+            "blackbook_tpu_quic_transactions",
+            "Transactions read whole from QUIC TPU streams",
+            &q.transactions,
+        ),
+        (
+            "blackbook_tpu_quic_streams_oversized",
+            "QUIC TPU streams longer than a transaction (stopped)",
+            &q.streams_oversized,
+        ),
+        (
+            "blackbook_tpu_quic_streams_failed",
+            "QUIC TPU streams reset, failed or too slow",
+            &q.streams_failed,
+        ),
+        (
+            "blackbook_tpu_quic_queue_full",
+            "QUIC TPU transactions dropped: sigverify's queue was full",
+            &q.queue_full,
+        ),
+    ];
+    for (name, help, value) in counters {
+        counter(r, name, help, get(value));
+    }
+    gauge(
+        r,
+        "blackbook_tpu_quic_connections_open",
+        "QUIC TPU connections open",
+        q.connections_open.load(Ordering::Relaxed) as u64,
+    );
 }
 
 fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
@@ -222,9 +284,17 @@ fn register_rpc(r: &mut Registry, rpc: &RpcStats) {
 }
 
 /// Renders every metric in Prometheus' text format.
-pub fn render(node: &NodeMetrics, rejected: &RejectCounters, rpc: &RpcStats) -> String {
+pub fn render(
+    node: &NodeMetrics,
+    rejected: &RejectCounters,
+    rpc: &RpcStats,
+    quic: Option<&QuicStats>,
+) -> String {
     let mut r = Registry::default();
     register_rpc(&mut r, rpc);
+    if let Some(q) = quic {
+        register_quic(&mut r, q);
+    }
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     gauge(
         &mut r,
@@ -412,7 +482,7 @@ mod tests {
         rejected.add_n(Reject::BadSignature, 3);
         let rpc = RpcStats::new();
         rpc.pubsub.count_drop(PubSubDrop::SlowClient, 2);
-        let text = render(&node, &rejected, &rpc);
+        let text = render(&node, &rejected, &rpc, None);
         assert!(
             text.contains("blackbook_pubsub_dropped_total{reason=\"slow_client\"} 2"),
             "{text}"
@@ -424,7 +494,7 @@ mod tests {
         assert!(text.contains("blackbook_blocks_stored_total 7"), "{text}");
         rpc.pubsub
             .observe_signature_delay(std::time::Duration::from_micros(700));
-        let text = render(&node, &rejected, &rpc);
+        let text = render(&node, &rejected, &rpc, None);
         assert!(
             text.contains(
                 "blackbook_pubsub_signature_notification_delay_seconds_bucket{le=\"0.001\"} 1"

@@ -36,7 +36,9 @@ use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets
 use crate::rpc::cluster::EvidenceRecord;
 use crate::rpc::pubsub::{self, EventFeed, PubSub};
 use crate::rpc::RpcStats;
+use crate::tpu_quic::{self, QuicStats, TpuSink};
 use crate::wallet;
+use ed25519_dalek::SigningKey;
 
 /// How long the start-up PoH speed check hashes.
 const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
@@ -392,7 +394,17 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         });
     }
     let feed = EventFeed::new();
+    let contact = contact_info(&config, identity, &genesis_hash, clustered)?;
+    let tpu_quic = config.network.tpu_quic_addr().map(|a| {
+        // Advertised on the host the TPU is advertised on when bound to every address.
+        if a.ip().is_unspecified() {
+            SocketAddr::new(contact.tpu.ip(), a.port())
+        } else {
+            a
+        }
+    });
     let chain = Arc::new(NodeChain {
+        tpu_quic,
         genesis: genesis.clone(),
         genesis_hash,
         identity,
@@ -418,7 +430,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     let node_config = NodeConfig {
         genesis: genesis.clone(),
         gossip: gossip_config(&config)?,
-        contact: contact_info(&config, identity, &genesis_hash, clustered)?,
+        contact,
         seeds: seeds(&config)?,
         rng_seed: rand::random(),
         voting: true,
@@ -445,6 +457,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .thread_name("bbRpc")
         .enable_all()
         .build()?;
+    let (quic_runtime, quic_stats) = start_quic_tpu(&config, &identity_key, &pipeline)?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
         event_sources.push(r.events.clone());
@@ -491,6 +504,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         serve(
             &config,
             rpc_runtime.handle(),
+            quic_stats,
             chain,
             &pipeline,
             metrics,
@@ -501,6 +515,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .await
     });
     rpc_runtime.shutdown_timeout(Duration::from_secs(1));
+    quic_runtime.shutdown_timeout(Duration::from_secs(1));
     tracing::info!("stopping the pipeline");
     pipeline.exit.store(true, Ordering::SeqCst);
     if let Some(r) = replication.and_then(|r| Arc::try_unwrap(r).ok()) {
@@ -517,6 +532,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
 async fn serve(
     config: &Config,
     rpc_runtime: &tokio::runtime::Handle,
+    quic_stats: Arc<QuicStats>,
     chain: Arc<NodeChain>,
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
@@ -561,7 +577,7 @@ async fn serve(
                 Err(e) => Err(e),
             }
         });
-        let extra = metrics_route(pipeline, metrics, replication, stats.clone());
+        let extra = metrics_route(pipeline, quic_stats, metrics, replication, stats.clone());
         let (rpc_chain, rpc_service) = (chain.clone(), service.clone());
         let rpc_stop = stopped(stop_rx.clone());
         let task = rpc_runtime.spawn(async move {
@@ -613,6 +629,55 @@ async fn serve(
     result
 }
 
+/// The QUIC TPU on a runtime of its own (it is transaction intake, not control), feeding the
+/// pipeline's sigverify as the UDP TPU does.
+fn start_quic_tpu(
+    config: &Config,
+    identity: &SigningKey,
+    pipeline: &LeaderPipeline,
+) -> anyhow::Result<(tokio::runtime::Runtime, Arc<QuicStats>)> {
+    let addr = config
+        .network
+        .tpu_quic_addr()
+        .context("network.tpu_quic_addr: no port after the TPU's")?;
+    let (socket, _, _) = bind_udp(
+        addr,
+        config.network.udp_recv_buffer_bytes,
+        config.network.udp_send_buffer_bytes,
+    )
+    .with_context(|| format!("binding network.tpu_quic_addr {addr}"))?;
+    socket.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("bbQuic")
+        .enable_all()
+        .build()?;
+    let endpoint = {
+        let _on_quic = runtime.enter();
+        quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(tpu_quic::server_config(identity)?),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?
+    };
+    let stats = Arc::new(QuicStats::default());
+    let sink = TpuSink {
+        packets: pipeline.packets.clone(),
+        pool: pipeline.packet_pool.clone(),
+        counters: pipeline.counters.clone(),
+    };
+    let exit = pipeline.exit.clone();
+    let stopping = async move {
+        while !exit.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    runtime.spawn(tpu_quic::serve(endpoint, sink, stats.clone(), stopping));
+    tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
+    Ok((runtime, stats))
+}
+
 /// A listening TCP socket, non-blocking, for a tokio listener on whichever runtime serves it.
 fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(addr)?;
@@ -623,6 +688,7 @@ fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 /// `GET /metrics` on the RPC port: the node's counters, the data plane's, replication's and RPC's.
 fn metrics_route(
     pipeline: &LeaderPipeline,
+    quic_stats: Arc<QuicStats>,
     metrics: Arc<NodeMetrics>,
     replication: Option<Arc<Replication>>,
     rpc_stats: Arc<RpcStats>,
@@ -650,7 +716,7 @@ fn metrics_route(
                         .transactions_forward_failed
                         .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
-                let mut text = render(&metrics, &counters, &rpc_stats);
+                let mut text = render(&metrics, &counters, &rpc_stats, Some(&quic_stats));
                 if let Some(r) = &replication {
                     r.render_metrics(&mut text);
                 }

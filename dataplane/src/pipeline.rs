@@ -14,7 +14,7 @@ use crate::banking::{BankingChannels, BankingConfig, BankingStage, LeadCommand};
 use crate::genesis::Genesis;
 use crate::ledger_stage::{LedgerChannels, LedgerStage, FORK_COMMANDS_MAX};
 use crate::metrics::RejectCounters;
-use crate::packet::{FetchStage, FetchStats, PacketBatchPool};
+use crate::packet::{FetchStage, FetchStats, PacketBatch, PacketBatchPool};
 use crate::plane::{DataEvent, ForkCommand};
 use crate::poh_service::{PohConfig, PohHandle, PohService};
 use crate::sigverify::{SigverifyStage, SigverifyStats};
@@ -79,6 +79,11 @@ pub struct LeaderPipeline {
     pub exit: Arc<AtomicBool>,
     /// Fetch counters.
     pub fetch_stats: Arc<FetchStats>,
+    /// Sigverify's input, for TPU receivers besides the UDP fetch stage (QUIC): batches of
+    /// packets not yet verified, drawn from [`LeaderPipeline::packet_pool`].
+    pub packets: Sender<PacketBatch>,
+    /// Empty packet batches, recycled by sigverify.
+    pub packet_pool: PacketBatchPool,
     /// Sigverify counters.
     pub sigverify_stats: Arc<SigverifyStats>,
     /// Forwarding counters (clusters).
@@ -164,8 +169,16 @@ impl LeaderPipeline {
             counters.clone(),
             exit.clone(),
         )?;
-        let fetch = FetchStage::spawn(tpu, pool, packets_tx, counters.clone(), exit.clone())?;
+        let fetch = FetchStage::spawn(
+            tpu,
+            pool.clone(),
+            packets_tx.clone(),
+            counters.clone(),
+            exit.clone(),
+        )?;
         Ok(LeaderPipeline {
+            packets: packets_tx,
+            packet_pool: pool,
             fetch_stats: fetch.stats().clone(),
             sigverify_stats: sigverify.stats().clone(),
             forward_stats,

@@ -46,6 +46,8 @@ pub struct ClusterNode {
     pub tvu: Option<SocketAddr>,
     /// Transaction address.
     pub tpu: Option<SocketAddr>,
+    /// Transaction address over QUIC.
+    pub tpu_quic: Option<SocketAddr>,
     /// Vote address.
     pub tpu_vote: Option<SocketAddr>,
     /// Repair-serving address.
@@ -161,7 +163,7 @@ pub(super) fn get_cluster_nodes(chain: &dyn Chain, params: &Params<'_>) -> Resul
                 "gossip": addr(&n.gossip),
                 "tvu": addr(&n.tvu),
                 "tpu": addr(&n.tpu),
-                "tpuQuic": null,
+                "tpuQuic": addr(&n.tpu_quic),
                 "tpuForwards": null,
                 "tpuForwardsQuic": null,
                 "tpuVote": addr(&n.tpu_vote),

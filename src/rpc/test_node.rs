@@ -521,6 +521,7 @@ impl Chain for FakeChain {
             gossip: Some("127.0.0.1:8001".parse().unwrap()),
             tvu: Some("127.0.0.1:8004".parse().unwrap()),
             tpu: Some("127.0.0.1:8003".parse().unwrap()),
+            tpu_quic: Some("127.0.0.1:8009".parse().unwrap()),
             tpu_vote: Some("127.0.0.1:8007".parse().unwrap()),
             serve_repair: Some("127.0.0.1:8006".parse().unwrap()),
             rpc: Some("127.0.0.1:8899".parse().unwrap()),

@@ -61,6 +61,7 @@ async fn cluster_nodes_list_every_address_solana_clients_read() {
     assert_eq!(n["gossip"], "127.0.0.1:8001");
     assert_eq!(n["tpu"], "127.0.0.1:8003");
     assert_eq!(n["tpuVote"], "127.0.0.1:8007");
+    assert_eq!(n["tpuQuic"], "127.0.0.1:8009");
     assert_eq!(n["rpc"], "127.0.0.1:8899");
     assert_eq!(n["shredVersion"], 7);
     assert_eq!(n["version"], "0.1.0");

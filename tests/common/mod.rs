@@ -26,6 +26,8 @@ pub struct TestValidator {
     /// PubSub's own port, as a WebSocket URL.
     pub ws_url: String,
     pub tpu_addr: SocketAddr,
+    /// Its QUIC TPU.
+    pub tpu_quic_addr: SocketAddr,
     pub identity: Pubkey,
     pub faucet: SigningKey,
     pub accounts: Vec<SigningKey>,
@@ -129,6 +131,7 @@ impl TestValidator {
         let rpc_port = free_tcp_port();
         let pubsub_port = free_tcp_port();
         let tpu_port = free_udp_port();
+        let tpu_quic_port = free_udp_port();
         let gossip_port = free_udp_port();
         // Every socket on its own free port: the defaults (0.0.0.0:8004..8007) would collide with
         // any other validator on the machine, another test's included.
@@ -141,6 +144,7 @@ impl TestValidator {
         };
         let config = format!(
             "[network]\nlisten_addr = \"127.0.0.1:{gossip_port}\"\ntpu_addr = \"127.0.0.1:{tpu_port}\"\n\
+             tpu_quic_addr = \"127.0.0.1:{tpu_quic_port}\"\n\
              tpu_vote_addr = \"127.0.0.1:{vote_port}\"\ntvu_addr = \"127.0.0.1:{tvu_port}\"\n\
              repair_addr = \"127.0.0.1:{repair_port}\"\n\
              serve_repair_addr = \"127.0.0.1:{serve_repair_port}\"\n\
@@ -159,6 +163,7 @@ impl TestValidator {
             rpc_url: format!("http://127.0.0.1:{rpc_port}"),
             ws_url: format!("ws://127.0.0.1:{pubsub_port}"),
             tpu_addr: SocketAddr::from(([127, 0, 0, 1], tpu_port)),
+            tpu_quic_addr: SocketAddr::from(([127, 0, 0, 1], tpu_quic_port)),
             identity,
             faucet,
             accounts,

@@ -358,7 +358,10 @@ fn a_failed_transfer_keeps_the_fee_and_undoes_every_transfer() {
         vec![(addr(&s.alice), 1_000_000 - FEE)]
     );
     assert_eq!(bank.status(&tx.signature()).unwrap().1, status[0]);
-    assert_eq!(bank.transaction_statuses(), vec![(tx.signature(), status[0])]);
+    assert_eq!(
+        bank.transaction_statuses(),
+        vec![(tx.signature(), status[0])]
+    );
     assert_eq!(bank.transaction_count(), 1);
     assert_eq!(bank.collected_fees(), FEE);
     assert_eq!(

@@ -186,6 +186,7 @@ async fn signature_notifies_once_at_its_commitment_then_ends() {
             &crate::metrics::NodeMetrics::default(),
             &dataplane::metrics::RejectCounters::default(),
             &node.stats,
+            None,
         )
     };
     eventually("the delay is observed", || {

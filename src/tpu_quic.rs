@@ -1,0 +1,429 @@
+//! The TPU over QUIC, as Solana's clients send to it: ALPN `solana-tpu`, TLS 1.3 with self-signed
+//! certificates that carry each side's ed25519 identity, one transaction per unidirectional stream,
+//! on the TPU port + [`QUIC_PORT_OFFSET`] by default (advertised as `tpuQuic`).
+//!
+//! A transaction read whole from its stream joins the UDP fetch stage's traffic at sigverify's
+//! input, in batches; the rest of the pipeline cannot tell the two apart. Every bound is counted
+//! when it refuses: connections in all and per source address, concurrent streams per connection
+//! (QUIC flow control: a sender waits for credit rather than being dropped), bytes per stream, the
+//! time a stream may take, and room in sigverify's queue.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use crossbeam_channel::{Sender, TrySendError};
+use dataplane::metrics::{Reject, RejectCounters};
+use dataplane::packet::{PacketBatch, PacketBatchPool, PACKET_DATA_SIZE};
+use dataplane::types::Pubkey;
+use ed25519_dalek::SigningKey;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio::sync::mpsc;
+
+/// The ALPN protocol Solana's TPU clients offer.
+pub const ALPN_TPU: &[u8] = b"solana-tpu";
+/// Solana's `QUIC_PORT_OFFSET`: the QUIC TPU listens on the UDP TPU port plus this.
+pub const QUIC_PORT_OFFSET: u16 = 6;
+/// Most QUIC connections held at once.
+pub const CONNECTIONS_MAX: usize = 2_048;
+/// Most QUIC connections from one source address.
+pub const CONNECTIONS_PER_IP_MAX: usize = 8;
+/// Streams one connection may have open at once; QUIC makes a sender wait for more credit.
+pub const STREAMS_PER_CONNECTION_MAX: u32 = 128;
+/// Time a stream has to deliver its whole transaction.
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Time a connection may sit idle before it is closed (clients keep theirs alive below it).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Transactions read but not yet batched for sigverify.
+const RECEIVED_QUEUE: usize = 8_192;
+
+/// What the QUIC TPU has done and refused.
+#[derive(Debug, Default)]
+pub struct QuicStats {
+    /// Connections whose handshake completed.
+    pub connections_accepted: AtomicU64,
+    /// Connections refused for the total cap.
+    pub connections_refused: AtomicU64,
+    /// Connections refused for the per-address cap.
+    pub connections_refused_per_ip: AtomicU64,
+    /// Handshakes that failed (bad TLS, wrong ALPN, timeout).
+    pub handshakes_failed: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicUsize,
+    /// Transactions read whole from their streams.
+    pub transactions: AtomicU64,
+    /// Streams longer than a transaction may be (the stream is stopped).
+    pub streams_oversized: AtomicU64,
+    /// Streams that failed, were reset, or took too long.
+    pub streams_failed: AtomicU64,
+    /// Transactions dropped because sigverify's queue was full.
+    pub queue_full: AtomicU64,
+    /// Connections that presented an ed25519 identity certificate.
+    pub identified_connections: AtomicU64,
+}
+
+/// The certificate (self-signed, for `identity`) and key a QUIC TPU endpoint presents.
+fn identity_certificate(
+    identity: &SigningKey,
+) -> anyhow::Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
+    // RFC 8410's PKCS#8 v1 wrapping of an ed25519 seed: a fixed 16-byte header, then the seed.
+    let mut pkcs8 = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    pkcs8.extend_from_slice(&identity.to_bytes());
+    let der = PrivatePkcs8KeyDer::from(pkcs8);
+    let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)
+        .context("the identity as a certificate key")?;
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Solana node");
+    let cert = params.self_signed(&key)?;
+    Ok((cert.der().clone(), PrivateKeyDer::Pkcs8(der.clone_key())))
+}
+
+/// The ed25519 key a certificate carries, if it carries one (its SubjectPublicKeyInfo).
+pub fn certificate_identity(cert: &[u8]) -> Option<Pubkey> {
+    // SEQUENCE { SEQUENCE { OID 1.3.101.112 } BIT STRING (33 bytes: no unused bits, the key) }
+    const SPKI_ED25519: [u8; 12] = [
+        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+    ];
+    let at = cert
+        .windows(SPKI_ED25519.len())
+        .position(|w| w == SPKI_ED25519)?;
+    let key = cert.get(at + SPKI_ED25519.len()..at + SPKI_ED25519.len() + 32)?;
+    Some(Pubkey(key.try_into().ok()?))
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Takes any client certificate, or none (unstaked clients may present a throwaway key), but
+/// checks the handshake's signature: a client that shows a certificate holds its key.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<CryptoProvider>);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Takes the server's self-signed certificate as Solana's clients do (the identity is what
+/// matters, not a CA), checking that the server holds its key.
+#[derive(Debug)]
+struct AnyServerCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The QUIC server configuration of a TPU whose node is `identity`.
+pub fn server_config(identity: &SigningKey) -> anyhow::Result<quinn::ServerConfig> {
+    let (cert, key) = identity_certificate(identity)?;
+    let provider = provider();
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider)))
+        .with_single_cert(vec![cert], key)?;
+    tls.alpn_protocols = vec![ALPN_TPU.to_vec()];
+    let crypto = QuicServerConfig::try_from(tls)?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .max_concurrent_uni_streams(STREAMS_PER_CONNECTION_MAX.into())
+        .max_concurrent_bidi_streams(0u32.into())
+        // One transaction per stream: a stream never needs more credit than that.
+        .stream_receive_window((PACKET_DATA_SIZE as u32).into())
+        .receive_window((STREAMS_PER_CONNECTION_MAX * PACKET_DATA_SIZE as u32).into())
+        .max_idle_timeout(Some(IDLE_TIMEOUT.try_into()?))
+        .datagram_receive_buffer_size(None);
+    server.transport_config(Arc::new(transport));
+    server.migration(false);
+    Ok(server)
+}
+
+/// A QUIC client configuration as Solana's TPU clients have it, presenting `identity`.
+pub fn client_config(identity: &SigningKey) -> anyhow::Result<quinn::ClientConfig> {
+    let (cert, key) = identity_certificate(identity)?;
+    let provider = provider();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
+        .with_client_auth_cert(vec![cert], key)?;
+    tls.alpn_protocols = vec![ALPN_TPU.to_vec()];
+    let crypto = QuicClientConfig::try_from(tls)?;
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(IDLE_TIMEOUT / 2));
+    client.transport_config(Arc::new(transport));
+    Ok(client)
+}
+
+/// Where received transactions go: sigverify's input, in batches from its pool.
+#[derive(Clone)]
+pub struct TpuSink {
+    /// Sigverify's input queue.
+    pub packets: Sender<PacketBatch>,
+    /// Its empty batches.
+    pub pool: PacketBatchPool,
+    /// Where a dropped packet is counted ([`Reject::QueueFull`]).
+    pub counters: Arc<RejectCounters>,
+}
+
+/// Connections held per source address.
+type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// A connection's place among the held ones, given back when dropped.
+struct ConnectionSlot {
+    ip: IpAddr,
+    per_ip: PerIp,
+    stats: Arc<QuicStats>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&self.ip);
+            }
+        }
+        self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves the QUIC TPU on `endpoint` until `shutdown` resolves.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    sink: TpuSink,
+    stats: Arc<QuicStats>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let (received, batches) = mpsc::channel(RECEIVED_QUEUE);
+    tokio::spawn(batch_for_sigverify(batches, sink, stats.clone()));
+    let per_ip: PerIp = Arc::default();
+    tokio::pin!(shutdown);
+    loop {
+        let incoming = tokio::select! {
+            _ = &mut shutdown => break,
+            i = endpoint.accept() => match i {
+                Some(i) => i,
+                None => break,
+            },
+        };
+        let ip = incoming.remote_address().ip();
+        let Some(slot) = take_slot(ip, &per_ip, &stats) else {
+            incoming.refuse();
+            continue;
+        };
+        tokio::spawn(serve_connection(
+            incoming,
+            slot,
+            received.clone(),
+            stats.clone(),
+        ));
+    }
+    endpoint.close(0u32.into(), b"shutting down");
+}
+
+/// A place for a connection from `ip`, if the caps leave one (each refusal counted).
+fn take_slot(ip: IpAddr, per_ip: &PerIp, stats: &Arc<QuicStats>) -> Option<ConnectionSlot> {
+    if stats.connections_open.load(Ordering::Relaxed) >= CONNECTIONS_MAX {
+        stats.connections_refused.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    let mut held = per_ip.lock().unwrap_or_else(|e| e.into_inner());
+    let n = held.entry(ip).or_insert(0);
+    if *n >= CONNECTIONS_PER_IP_MAX {
+        stats
+            .connections_refused_per_ip
+            .fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    *n += 1;
+    stats.connections_open.fetch_add(1, Ordering::Relaxed);
+    Some(ConnectionSlot {
+        ip,
+        per_ip: per_ip.clone(),
+        stats: stats.clone(),
+    })
+}
+
+/// One connection: each unidirectional stream is one transaction.
+async fn serve_connection(
+    incoming: quinn::Incoming,
+    _slot: ConnectionSlot,
+    received: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    stats: Arc<QuicStats>,
+) {
+    let connection = match tokio::time::timeout(IDLE_TIMEOUT, incoming).await {
+        Ok(Ok(c)) => c,
+        _ => {
+            stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
+    if peer_identity(&connection).is_some() {
+        stats.identified_connections.fetch_add(1, Ordering::Relaxed);
+    }
+    let from = connection.remote_address();
+    while let Ok(mut stream) = connection.accept_uni().await {
+        let (received, stats) = (received.clone(), stats.clone());
+        tokio::spawn(async move {
+            let read =
+                tokio::time::timeout(STREAM_READ_TIMEOUT, stream.read_to_end(PACKET_DATA_SIZE));
+            match read.await {
+                Ok(Ok(bytes)) if !bytes.is_empty() => {
+                    stats.transactions.fetch_add(1, Ordering::Relaxed);
+                    if received.try_send((bytes, from)).is_err() {
+                        stats.queue_full.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Ok(Err(quinn::ReadToEndError::TooLong)) => {
+                    stats.streams_oversized.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.stop(0u32.into());
+                }
+                _ => {
+                    stats.streams_failed.fetch_add(1, Ordering::Relaxed);
+                    let _ = stream.stop(0u32.into());
+                }
+            }
+        });
+    }
+}
+
+/// The ed25519 identity of the connection's client certificate, if it showed one.
+pub fn peer_identity(connection: &quinn::Connection) -> Option<Pubkey> {
+    let certs = connection
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    certificate_identity(certs.first()?)
+}
+
+/// Batches what the streams read and hands each batch to sigverify: whatever arrived meanwhile
+/// travels together.
+async fn batch_for_sigverify(
+    mut received: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    sink: TpuSink,
+    stats: Arc<QuicStats>,
+) {
+    while let Some((bytes, from)) = received.recv().await {
+        let mut batch = sink.pool.take();
+        batch.push(&bytes, from);
+        while !batch.is_full() {
+            match received.try_recv() {
+                Ok((bytes, from)) => {
+                    batch.push(&bytes, from);
+                }
+                Err(_) => break,
+            }
+        }
+        match sink.packets.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch)) => {
+                stats
+                    .queue_full
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                sink.counters.add_n(Reject::QueueFull, batch.len() as u64);
+                sink.pool.recycle(batch);
+            }
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The QUIC TPU against a real node: a client as Solana's TPU clients are (ALPN `solana-tpu`, a
+//! self-signed certificate of a throwaway identity, one transaction per unidirectional stream)
+//! lands a transfer; `getClusterNodes` advertises where; a wrong ALPN, an oversized stream and one
+//! connection past the per-address cap are refused and counted, and the node keeps serving.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX};
+use common::{Options, TestValidator};
+use dataplane::txn::build_transfer;
+use dataplane::types::{Pubkey, Signature};
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+
+/// A client endpoint on loopback presenting a fresh identity, as an unstaked wallet would.
+fn client(config: quinn::ClientConfig) -> quinn::Endpoint {
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(config);
+    endpoint
+}
+
+fn fresh_identity() -> SigningKey {
+    SigningKey::generate(&mut rand::rngs::OsRng)
+}
+
+async fn connect(endpoint: &quinn::Endpoint, to: SocketAddr) -> Result<quinn::Connection, String> {
+    let connecting = endpoint
+        .connect(to, "solana-tpu")
+        .map_err(|e| e.to_string())?;
+    tokio::time::timeout(Duration::from_secs(10), connecting)
+        .await
+        .map_err(|_| "handshake timed out".to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Sends `bytes` on one unidirectional stream and finishes it; an error if the server stopped it.
+async fn send_stream(connection: &quinn::Connection, bytes: &[u8]) -> Result<(), String> {
+    let mut stream = connection.open_uni().await.map_err(|e| e.to_string())?;
+    stream.write_all(bytes).await.map_err(|e| e.to_string())?;
+    stream.finish().map_err(|e| e.to_string())?;
+    // Until the server has read it all, or stopped it.
+    match tokio::time::timeout(Duration::from_secs(5), stream.stopped()).await {
+        Ok(Ok(None)) => Ok(()),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// Waits until the metric reaches at least `want`.
+fn wait_metric(node: &TestValidator, metric: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = node.metric(metric);
+        if got >= want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{metric} = {got}, want ≥ {want}\n{}",
+            node.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_solana_style_quic_client_lands_a_transfer_and_abuse_is_refused() {
+    let node = TestValidator::start(Options::default());
+    let quic = node.tpu_quic_addr;
+
+    // Advertised where it listens.
+    let nodes = node.rpc("getClusterNodes", json!([]));
+    assert_eq!(nodes[0]["tpuQuic"], json!(quic.to_string()), "{nodes}");
+
+    // A transfer over QUIC lands.
+    let endpoint = client(tpu_quic::client_config(&fresh_identity()).unwrap());
+    let connection = connect(&endpoint, quic).await.expect("handshake");
+    let alice = &node.accounts[0];
+    let bob = Pubkey(node.accounts[1].verifying_key().to_bytes());
+    let before = node.balance(&bob);
+    let wire = build_transfer(alice, &bob, 1_234, &node.blockhash());
+    send_stream(&connection, &wire).await.expect("read whole");
+    let signature = Signature(wire[1..65].try_into().unwrap()).to_string();
+    node.wait_finalized(&signature, Duration::from_secs(30));
+    assert_eq!(node.balance(&bob), before + 1_234);
+    wait_metric(&node, "blackbook_tpu_quic_transactions_total", 1);
+    assert!(node.metric("blackbook_tpu_quic_identified_connections_total") >= 1);
+
+    // A stream longer than any transaction is stopped and counted, and lands nothing.
+    let oversized = send_stream(&connection, &vec![7u8; 4_000]).await;
+    assert!(oversized.is_err(), "an oversized stream was read whole");
+    wait_metric(&node, "blackbook_tpu_quic_streams_oversized_total", 1);
+
+    // Another protocol is refused at the handshake.
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAny))
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let wrong = quinn::ClientConfig::new(Arc::new(
+        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
+    ));
+    let refused = connect(&client(wrong), quic).await;
+    assert!(refused.is_err(), "a handshake without solana-tpu succeeded");
+
+    // One address holds at most its connections: the next is refused, and counted.
+    let mut held = vec![connection];
+    let mut endpoints = Vec::new();
+    for _ in 1..CONNECTIONS_PER_IP_MAX {
+        let e = client(tpu_quic::client_config(&fresh_identity()).unwrap());
+        held.push(connect(&e, quic).await.expect("within the per-address cap"));
+        endpoints.push(e);
+    }
+    let over = client(tpu_quic::client_config(&fresh_identity()).unwrap());
+    assert!(
+        connect(&over, quic).await.is_err(),
+        "past the per-address cap"
+    );
+    wait_metric(
+        &node,
+        "blackbook_tpu_quic_connections_refused_per_ip_total",
+        1,
+    );
+
+    // Closing one makes room again, and the node still lands transfers.
+    held.pop().unwrap().close(0u32.into(), b"done");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let again = client(tpu_quic::client_config(&fresh_identity()).unwrap());
+    let connection = connect(&again, quic).await.expect("room again");
+    let wire = build_transfer(alice, &bob, 4_321, &node.blockhash());
+    send_stream(&connection, &wire).await.expect("read whole");
+    let signature = Signature(wire[1..65].try_into().unwrap()).to_string();
+    node.wait_finalized(&signature, Duration::from_secs(30));
+    assert_eq!(node.balance(&bob), before + 1_234 + 4_321);
+}
+
+/// Accepts any server certificate (the test's wrong-ALPN client).
+#[derive(Debug)]
+struct AcceptAny;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
