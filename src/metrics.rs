@@ -104,6 +104,21 @@ fn register_quic(r: &mut Registry, q: &QuicStats) {
             &q.connections_refused_per_ip,
         ),
         (
+            "blackbook_tpu_quic_connections_refused_unstaked",
+            "QUIC TPU unstaked connections closed: the unstaked ones held their most",
+            &q.connections_refused_unstaked,
+        ),
+        (
+            "blackbook_tpu_quic_staked_connections",
+            "QUIC TPU connections of staked identities",
+            &q.staked_connections,
+        ),
+        (
+            "blackbook_tpu_quic_staked_transactions",
+            "Transactions read from staked QUIC TPU connections",
+            &q.staked_transactions,
+        ),
+        (
             "blackbook_tpu_quic_handshakes_failed",
             "QUIC TPU handshakes failed or timed out",
             &q.handshakes_failed,
@@ -137,6 +152,12 @@ fn register_quic(r: &mut Registry, q: &QuicStats) {
     for (name, help, value) in counters {
         counter(r, name, help, get(value));
     }
+    gauge(
+        r,
+        "blackbook_tpu_quic_unstaked_connections_open",
+        "QUIC TPU unstaked connections open",
+        q.unstaked_open.load(Ordering::Relaxed) as u64,
+    );
     gauge(
         r,
         "blackbook_tpu_quic_connections_open",

@@ -457,7 +457,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         .thread_name("bbRpc")
         .enable_all()
         .build()?;
-    let (quic_runtime, quic_stats) = start_quic_tpu(&config, &identity_key, &pipeline)?;
+    let (quic_runtime, quic_stats) = start_quic_tpu(&config, &genesis, &identity_key, &pipeline)?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
         event_sources.push(r.events.clone());
@@ -633,6 +633,7 @@ async fn serve(
 /// pipeline's sigverify as the UDP TPU does.
 fn start_quic_tpu(
     config: &Config,
+    genesis: &Genesis,
     identity: &SigningKey,
     pipeline: &LeaderPipeline,
 ) -> anyhow::Result<(tokio::runtime::Runtime, Arc<QuicStats>)> {
@@ -673,7 +674,16 @@ fn start_quic_tpu(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
-    runtime.spawn(tpu_quic::serve(endpoint, sink, stats.clone(), stopping));
+    let stakes = Arc::new(tpu_quic::Stakes::new(
+        genesis.validators.iter().map(|v| (v.identity, v.stake)),
+    ));
+    runtime.spawn(tpu_quic::serve(
+        endpoint,
+        sink,
+        stakes,
+        stats.clone(),
+        stopping,
+    ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
     Ok((runtime, stats))
 }

@@ -36,8 +36,16 @@ pub const QUIC_PORT_OFFSET: u16 = 6;
 pub const CONNECTIONS_MAX: usize = 2_048;
 /// Most QUIC connections from one source address.
 pub const CONNECTIONS_PER_IP_MAX: usize = 8;
-/// Streams one connection may have open at once; QUIC makes a sender wait for more credit.
-pub const STREAMS_PER_CONNECTION_MAX: u32 = 128;
+/// Streams an unstaked connection may have open at once; QUIC makes a sender wait for credit.
+pub const UNSTAKED_STREAMS: u32 = 32;
+/// Fewest streams a staked connection gets at once, however small its stake.
+pub const STAKED_STREAMS_MIN: u32 = 128;
+/// Streams shared among staked connections in proportion to stake (Solana's QoS does the same),
+/// over their minimum.
+pub const STAKED_STREAMS_SHARED: u64 = 2_048;
+/// Most unstaked connections held at once: the rest of [`CONNECTIONS_MAX`] is kept for staked
+/// peers (forwards, votes), which a flood of unstaked clients cannot take.
+pub const UNSTAKED_CONNECTIONS_MAX: usize = CONNECTIONS_MAX / 2;
 /// Time a stream has to deliver its whole transaction.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time a connection may sit idle before it is closed (clients keep theirs alive below it).
@@ -54,6 +62,12 @@ pub struct QuicStats {
     pub connections_refused: AtomicU64,
     /// Connections refused for the per-address cap.
     pub connections_refused_per_ip: AtomicU64,
+    /// Unstaked connections closed after the handshake: the unstaked ones held their most.
+    pub connections_refused_unstaked: AtomicU64,
+    /// Unstaked connections open now.
+    pub unstaked_open: AtomicUsize,
+    /// Connections of staked identities accepted.
+    pub staked_connections: AtomicU64,
     /// Handshakes that failed (bad TLS, wrong ALPN, timeout).
     pub handshakes_failed: AtomicU64,
     /// Connections open now.
@@ -64,8 +78,11 @@ pub struct QuicStats {
     pub streams_oversized: AtomicU64,
     /// Streams that failed, were reset, or took too long.
     pub streams_failed: AtomicU64,
-    /// Transactions dropped because sigverify's queue was full.
+    /// Transactions dropped because sigverify's queue was full (or, for unstaked senders, the
+    /// queue of what they sent).
     pub queue_full: AtomicU64,
+    /// Transactions read from staked connections.
+    pub staked_transactions: AtomicU64,
     /// Connections that presented an ed25519 identity certificate.
     pub identified_connections: AtomicU64,
 }
@@ -221,12 +238,16 @@ pub fn server_config(identity: &SigningKey) -> anyhow::Result<quinn::ServerConfi
     let crypto = QuicServerConfig::try_from(tls)?;
     let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
+    // Every connection starts with an unstaked budget; a staked one is given more once known.
+    let most_streams = STAKED_STREAMS_MIN as u64 + STAKED_STREAMS_SHARED;
     transport
-        .max_concurrent_uni_streams(STREAMS_PER_CONNECTION_MAX.into())
+        .max_concurrent_uni_streams(UNSTAKED_STREAMS.into())
         .max_concurrent_bidi_streams(0u32.into())
         // One transaction per stream: a stream never needs more credit than that.
         .stream_receive_window((PACKET_DATA_SIZE as u32).into())
-        .receive_window((STREAMS_PER_CONNECTION_MAX * PACKET_DATA_SIZE as u32).into())
+        .receive_window(quinn::VarInt::from_u64(
+            most_streams * PACKET_DATA_SIZE as u64,
+        )?)
         .max_idle_timeout(Some(IDLE_TIMEOUT.try_into()?))
         .datagram_receive_buffer_size(None);
     server.transport_config(Arc::new(transport));
@@ -263,6 +284,37 @@ pub struct TpuSink {
     pub counters: Arc<RejectCounters>,
 }
 
+/// Stake by node identity: what a connection's certificate identity is weighed by.
+#[derive(Debug, Clone, Default)]
+pub struct Stakes {
+    by_identity: HashMap<Pubkey, u64>,
+    total: u64,
+}
+
+impl Stakes {
+    /// Stakes from `(identity, stake)` pairs.
+    pub fn new(stakes: impl IntoIterator<Item = (Pubkey, u64)>) -> Stakes {
+        let by_identity: HashMap<Pubkey, u64> =
+            stakes.into_iter().filter(|(_, s)| *s > 0).collect();
+        let total = by_identity.values().fold(0u64, |a, s| a.saturating_add(*s));
+        Stakes { by_identity, total }
+    }
+
+    /// The streams a connection of `identity` may have open at once: [`UNSTAKED_STREAMS`]
+    /// without stake, else [`STAKED_STREAMS_MIN`] plus its share of [`STAKED_STREAMS_SHARED`].
+    pub fn streams_for(&self, identity: Option<&Pubkey>) -> u32 {
+        let stake = identity.and_then(|i| self.by_identity.get(i)).copied();
+        match stake {
+            Some(stake) if self.total > 0 => {
+                let share =
+                    (STAKED_STREAMS_SHARED as u128 * stake as u128 / self.total as u128) as u32;
+                STAKED_STREAMS_MIN + share
+            }
+            _ => UNSTAKED_STREAMS,
+        }
+    }
+}
+
 /// Connections held per source address.
 type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
@@ -290,11 +342,19 @@ impl Drop for ConnectionSlot {
 pub async fn serve(
     endpoint: quinn::Endpoint,
     sink: TpuSink,
+    stakes: Arc<Stakes>,
     stats: Arc<QuicStats>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let (received, batches) = mpsc::channel(RECEIVED_QUEUE);
-    tokio::spawn(batch_for_sigverify(batches, sink, stats.clone()));
+    let (staked, staked_rx) = mpsc::channel(RECEIVED_QUEUE);
+    let (unstaked, unstaked_rx) = mpsc::channel(RECEIVED_QUEUE);
+    tokio::spawn(batch_for_sigverify(
+        staked_rx,
+        unstaked_rx,
+        sink,
+        stats.clone(),
+    ));
+    let queues = Queues { staked, unstaked };
     let per_ip: PerIp = Arc::default();
     tokio::pin!(shutdown);
     loop {
@@ -313,7 +373,8 @@ pub async fn serve(
         tokio::spawn(serve_connection(
             incoming,
             slot,
-            received.clone(),
+            queues.clone(),
+            stakes.clone(),
             stats.clone(),
         ));
     }
@@ -343,11 +404,29 @@ fn take_slot(ip: IpAddr, per_ip: &PerIp, stats: &Arc<QuicStats>) -> Option<Conne
     })
 }
 
+/// What the streams read, kept apart by whether the sender is staked: staked traffic goes to
+/// sigverify first, and an unstaked flood fills only its own queue.
+#[derive(Clone)]
+struct Queues {
+    staked: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    unstaked: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+}
+
+/// An unstaked connection's place among the unstaked ones.
+struct UnstakedSlot(Arc<QuicStats>);
+
+impl Drop for UnstakedSlot {
+    fn drop(&mut self) {
+        self.0.unstaked_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// One connection: each unidirectional stream is one transaction.
 async fn serve_connection(
     incoming: quinn::Incoming,
     _slot: ConnectionSlot,
-    received: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    queues: Queues,
+    stakes: Arc<Stakes>,
     stats: Arc<QuicStats>,
 ) {
     let connection = match tokio::time::timeout(IDLE_TIMEOUT, incoming).await {
@@ -358,9 +437,32 @@ async fn serve_connection(
         }
     };
     stats.connections_accepted.fetch_add(1, Ordering::Relaxed);
-    if peer_identity(&connection).is_some() {
+    let identity = peer_identity(&connection);
+    if identity.is_some() {
         stats.identified_connections.fetch_add(1, Ordering::Relaxed);
     }
+    let streams = stakes.streams_for(identity.as_ref());
+    let is_staked = streams > UNSTAKED_STREAMS;
+    let _unstaked_slot = if is_staked {
+        stats.staked_connections.fetch_add(1, Ordering::Relaxed);
+        connection.set_max_concurrent_uni_streams(streams.into());
+        None
+    } else {
+        if stats.unstaked_open.fetch_add(1, Ordering::Relaxed) >= UNSTAKED_CONNECTIONS_MAX {
+            stats.unstaked_open.fetch_sub(1, Ordering::Relaxed);
+            stats
+                .connections_refused_unstaked
+                .fetch_add(1, Ordering::Relaxed);
+            connection.close(1u32.into(), b"too many unstaked connections");
+            return;
+        }
+        Some(UnstakedSlot(stats.clone()))
+    };
+    let received = if is_staked {
+        queues.staked
+    } else {
+        queues.unstaked
+    };
     let from = connection.remote_address();
     while let Ok(mut stream) = connection.accept_uni().await {
         let (received, stats) = (received.clone(), stats.clone());
@@ -370,6 +472,9 @@ async fn serve_connection(
             match read.await {
                 Ok(Ok(bytes)) if !bytes.is_empty() => {
                     stats.transactions.fetch_add(1, Ordering::Relaxed);
+                    if is_staked {
+                        stats.staked_transactions.fetch_add(1, Ordering::Relaxed);
+                    }
                     if received.try_send((bytes, from)).is_err() {
                         stats.queue_full.fetch_add(1, Ordering::Relaxed);
                     }
@@ -397,17 +502,24 @@ pub fn peer_identity(connection: &quinn::Connection) -> Option<Pubkey> {
 }
 
 /// Batches what the streams read and hands each batch to sigverify: whatever arrived meanwhile
-/// travels together.
+/// travels together, staked senders' first.
 async fn batch_for_sigverify(
-    mut received: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    mut staked: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
+    mut unstaked: mpsc::Receiver<(Vec<u8>, SocketAddr)>,
     sink: TpuSink,
     stats: Arc<QuicStats>,
 ) {
-    while let Some((bytes, from)) = received.recv().await {
+    loop {
+        let first = tokio::select! {
+            biased;
+            Some(t) = staked.recv() => t,
+            Some(t) = unstaked.recv() => t,
+            else => return,
+        };
         let mut batch = sink.pool.take();
-        batch.push(&bytes, from);
+        batch.push(&first.0, first.1);
         while !batch.is_full() {
-            match received.try_recv() {
+            match staked.try_recv().or_else(|_| unstaked.try_recv()) {
                 Ok((bytes, from)) => {
                     batch.push(&bytes, from);
                 }
@@ -425,5 +537,37 @@ async fn batch_for_sigverify(
             }
             Err(TrySendError::Disconnected(_)) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_follow_stake() {
+        let (a, b, c) = (Pubkey([1; 32]), Pubkey([2; 32]), Pubkey([3; 32]));
+        let stakes = Stakes::new([(a, 3_000), (b, 1_000), (c, 0)]);
+        let most = STAKED_STREAMS_MIN + STAKED_STREAMS_SHARED as u32;
+        assert_eq!(stakes.streams_for(Some(&a)), STAKED_STREAMS_MIN + 1_536);
+        assert_eq!(stakes.streams_for(Some(&b)), STAKED_STREAMS_MIN + 512);
+        assert!(stakes.streams_for(Some(&a)) <= most);
+        // No stake, an unknown identity, or none: the unstaked budget.
+        assert_eq!(stakes.streams_for(Some(&c)), UNSTAKED_STREAMS);
+        assert_eq!(stakes.streams_for(Some(&Pubkey([9; 32]))), UNSTAKED_STREAMS);
+        assert_eq!(stakes.streams_for(None), UNSTAKED_STREAMS);
+        assert_eq!(Stakes::default().streams_for(Some(&a)), UNSTAKED_STREAMS);
+    }
+
+    #[test]
+    fn a_certificate_carries_the_identity_it_was_made_for() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let (cert, _) = identity_certificate(&key).unwrap();
+        assert_eq!(
+            certificate_identity(&cert),
+            Some(Pubkey(key.verifying_key().to_bytes()))
+        );
+        assert_eq!(certificate_identity(&cert[..40]), None);
+        assert_eq!(certificate_identity(b"not a certificate"), None);
     }
 }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX};
+use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX, STAKED_STREAMS_MIN, UNSTAKED_STREAMS};
 use common::{Options, TestValidator};
 use dataplane::txn::build_transfer;
 use dataplane::types::{Pubkey, Signature};
@@ -139,6 +139,46 @@ async fn a_solana_style_quic_client_lands_a_transfer_and_abuse_is_refused() {
     let signature = Signature(wire[1..65].try_into().unwrap()).to_string();
     node.wait_finalized(&signature, Duration::from_secs(30));
     assert_eq!(node.balance(&bob), before + 1_234 + 4_321);
+}
+
+/// How many streams `connection` can open at once (each written to, none finished), up to `most`.
+async fn streams_open_at_once(connection: &quinn::Connection, most: u32) -> u32 {
+    let mut open = Vec::new();
+    for _ in 0..most {
+        match tokio::time::timeout(Duration::from_millis(300), connection.open_uni()).await {
+            Ok(Ok(mut stream)) => {
+                stream.write_all(&[1]).await.expect("one byte");
+                open.push(stream);
+            }
+            _ => break,
+        }
+    }
+    open.len() as u32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staked_identities_get_streams_by_stake_and_unstaked_ones_a_small_budget() {
+    let node = TestValidator::start(Options::default());
+    let quic = node.tpu_quic_addr;
+    // The genesis stakes the validator's identity: a peer presenting it is staked.
+    let staked_key =
+        blackbook::wallet::read_keypair_file(&node.dir.path().join("identity.json")).unwrap();
+
+    let unstaked = client(tpu_quic::client_config(&fresh_identity()).unwrap());
+    let connection = connect(&unstaked, quic).await.expect("handshake");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        streams_open_at_once(&connection, UNSTAKED_STREAMS + 8).await,
+        UNSTAKED_STREAMS
+    );
+
+    let staked = client(tpu_quic::client_config(&staked_key).unwrap());
+    let connection = connect(&staked, quic).await.expect("handshake");
+    // The larger budget is granted once the server knows who it is.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let want = STAKED_STREAMS_MIN + 64;
+    assert_eq!(streams_open_at_once(&connection, want).await, want);
+    wait_metric(&node, "blackbook_tpu_quic_staked_connections_total", 1);
 }
 
 /// Accepts any server certificate (the test's wrong-ALPN client).
