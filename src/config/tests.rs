@@ -259,6 +259,7 @@ fn example_file_documents_every_field_with_the_defaults() {
     full.network.advertise_addr = Some("a:1".into());
     full.rpc.faucet_keypair = Some("f.json".into());
     full.rpc.pubsub_addr = Some("127.0.0.1:8900".parse().unwrap());
+    full.network.tpu_quic_addr = Some("0.0.0.0:8009".parse().unwrap());
     let table: toml::Table = full.to_toml_string().unwrap().parse().unwrap();
     for (section, fields) in &table {
         assert!(
@@ -677,4 +678,24 @@ mod fuzz {
             let _ = key_path_at(&text, offset);
         }
     }
+}
+
+#[test]
+fn the_quic_tpu_defaults_to_the_tpu_port_plus_six() {
+    let c = Config::from_toml_str("[network]\ntpu_addr = \"127.0.0.1:9003\"").unwrap();
+    assert_eq!(
+        c.network.tpu_quic_addr(),
+        Some("127.0.0.1:9009".parse().unwrap())
+    );
+    let c = Config::from_toml_str(
+        "[network]\ntpu_addr = \"127.0.0.1:9003\"\ntpu_quic_addr = \"127.0.0.1:9100\"",
+    )
+    .unwrap();
+    assert_eq!(
+        c.network.tpu_quic_addr(),
+        Some("127.0.0.1:9100".parse().unwrap())
+    );
+    // No port 6 above the TPU's: it must be named.
+    let e = Config::from_toml_str("[network]\ntpu_addr = \"127.0.0.1:65533\"").unwrap_err();
+    assert_eq!(e.field(), Some("network.tpu_quic_addr"), "{e}");
 }
