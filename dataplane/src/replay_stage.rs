@@ -270,7 +270,15 @@ impl Replayer {
             return self.dead(slot, DeadReason::Codec, "parent is not older than the slot");
         }
         let Some(parent_bank) = parent_bank else {
-            if self.store.dead_reason(block.parent)?.is_some() {
+            if let Some(parent_reason) = self.store.dead_reason(block.parent)? {
+                // A fork the root left behind takes its descendants with it: abandoned, not failed.
+                if parent_reason.starts_with(DeadReason::NotOnRootedChain.name()) {
+                    return self.dead(
+                        slot,
+                        DeadReason::NotOnRootedChain,
+                        "its parent is dead, not on the rooted chain",
+                    );
+                }
                 return self.dead(slot, DeadReason::DeadParent, "its parent is dead");
             }
             if block.parent < root {

@@ -548,3 +548,41 @@ fn a_block_whose_parent_is_pruned_while_it_is_checked_is_refused_without_a_panic
     );
     assert_eq!(DeadReason::of(&err), DeadReason::NotOnRootedChain);
 }
+
+#[test]
+fn descendants_of_a_block_off_the_rooted_chain_are_abandoned_not_failed() {
+    let g = genesis();
+    let leader = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 1));
+    let (b3, e3) = produce(&g, &b1, 3, vec![]);
+    let (b4, e4) = produce(&g, &b3, 4, vec![]);
+    let validator = node(&g);
+    let mut r = replayer(&g, &validator);
+    r.replay(received(&b1, &e1)).unwrap();
+    // The root moves to slot 2 on another fork: slot 1's fork is abandoned.
+    {
+        let mut forks = validator.forks.write().unwrap();
+        forks
+            .new_child(Slot(0), Slot(2), LEADER)
+            .unwrap()
+            .freeze(Hash([3; 32]));
+        forks.set_root(Slot(2)).unwrap();
+    }
+    let mut outcomes = r.replay(received(&b3, &e3)).unwrap();
+    outcomes.extend(r.replay(received(&b4, &e4)).unwrap());
+    assert_eq!(
+        outcomes,
+        vec![
+            ReplayOutcome::Dead {
+                slot: Slot(3),
+                reason: DeadReason::NotOnRootedChain
+            },
+            ReplayOutcome::Dead {
+                slot: Slot(4),
+                reason: DeadReason::NotOnRootedChain
+            },
+        ]
+    );
+    assert_eq!(r.stats().dead_by_reason(), vec![("not_on_rooted_chain", 2)]);
+}
