@@ -24,14 +24,17 @@ fn localnet(args: &[&str], env: &[(&str, &str)], base_port: u16) -> (Value, Stri
     let _one = ONE_CLUSTER_AT_A_TIME
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
+    // Kept after the run (and cleared before the next on this port), so that a failing
+    // assertion can show a validator's log.
+    let dir = run_dir(base_port);
+    let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(env!("CARGO_BIN_EXE_blackbook"))
         .arg("localnet")
         .args(args)
         .args(["--json", "--accounts", "256", "--base-port"])
         .arg(base_port.to_string())
         .arg("--data-dir")
-        .arg(dir.path())
+        .arg(&dir)
         .envs(env.iter().copied())
         .output()
         .expect("run blackbook localnet");
@@ -42,6 +45,18 @@ fn localnet(args: &[&str], env: &[(&str, &str)], base_port: u16) -> (Value, Stri
     let summary: Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {stdout}\n{stderr}"));
     (summary, stderr)
+}
+
+/// The data directory of the localnet run on `base_port`.
+fn run_dir(base_port: u16) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("localnet-{base_port}"))
+}
+
+/// The log of validator `n` of the run on `base_port`, for a failure's message.
+fn validator_log(base_port: u16, n: &Value) -> String {
+    let path = run_dir(base_port).join(format!("validator-{n}/validator.log"));
+    let log = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("{path:?}: {e}"));
+    format!("--- {} ---\n{log}", path.display())
 }
 
 fn counter(summary: &Value, name: &str) -> u64 {
@@ -245,7 +260,12 @@ fn a_node_restarted_without_its_tower_waits_for_finality_then_votes_from_a_fresh
         "the tower was deleted: {stderr}"
     );
     let k = killed(&s);
-    assert_eq!(k["voted_after_restart"], true, "{s}\n{stderr}");
+    assert_eq!(
+        k["voted_after_restart"],
+        true,
+        "{s}\n{stderr}\n{}",
+        validator_log(27700, &k["validator"])
+    );
     // Its first vote after the restart comes from a fresh tower rooted at a finalized slot past the
     // slot it started at: it did not vote before finality passed it.
     let restart = k["restart_slot"].as_u64().unwrap();
