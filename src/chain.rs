@@ -145,6 +145,9 @@ impl NodeChain {
         let Some(levels) = self.view.levels() else {
             return Err(BlockError::NotAvailable(slot));
         };
+        if let Some(e) = self.cleaned_up(slot) {
+            return Err(e);
+        }
         let top = match c {
             Commitment::Finalized => levels.finalized,
             Commitment::Confirmed | Commitment::Processed => levels.confirmed,
@@ -776,6 +779,10 @@ impl NodeChain {
                 .ok()
                 .flatten()
                 .map(|p| p.blockhash)
+                .or_else(|| {
+                    // The parent was pruned: Solana answers the default hash then.
+                    self.cleaned_up(meta.parent_slot).map(|_| Hash::default())
+                })
                 .ok_or(BlockError::NotAvailable(slot))?,
         };
         Ok((meta, parent_blockhash))
@@ -833,8 +840,21 @@ impl NodeChain {
         })
     }
 
-    /// A slot below the newest stored one without a block was skipped; above it, not yet available.
+    /// A slot below the oldest kept block was pruned (`storage.limit_ledger_slots`).
+    fn cleaned_up(&self, slot: Slot) -> Option<BlockError> {
+        let first_available = self.store.first_slot().ok().flatten()?;
+        (slot < first_available).then_some(BlockError::CleanedUp {
+            slot,
+            first_available,
+        })
+    }
+
+    /// A slot below the newest stored one without a block was skipped; above it, not yet
+    /// available; below the oldest kept block, pruned.
     fn missing(&self, slot: Slot) -> BlockError {
+        if let Some(e) = self.cleaned_up(slot) {
+            return e;
+        }
         match self.store.latest_slot() {
             Ok(Some(latest)) if slot < latest => BlockError::Skipped(slot),
             _ => BlockError::NotAvailable(slot),

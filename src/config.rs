@@ -265,6 +265,10 @@ impl Default for PerformanceConfig {
     }
 }
 
+/// The smallest `storage.limit_ledger_slots`: a window shorter than this would prune slots that
+/// peers a few seconds behind still repair from this node.
+pub const LIMIT_LEDGER_SLOTS_MIN: u64 = 64;
+
 /// `[storage]`: ledger location and its memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -273,6 +277,11 @@ pub struct StorageConfig {
     pub data_dir: PathBuf,
     /// redb's page cache, MiB: the bound on most of the ledger's memory.
     pub cache_mib: u64,
+    /// Rooted slots kept below the root; older blocks, statuses and index rows are pruned (RPC
+    /// then answers as Solana does for cleaned-up blocks). Unset, the ledger keeps everything, as
+    /// Solana's validator without `--limit-ledger-size`. A peer down for longer than this window
+    /// cannot repair the missing slots from this node.
+    pub limit_ledger_slots: Option<u64>,
 }
 
 impl Default for StorageConfig {
@@ -280,6 +289,7 @@ impl Default for StorageConfig {
         StorageConfig {
             data_dir: PathBuf::from("/var/lib/blackbook"),
             cache_mib: (dataplane::store::DEFAULT_CACHE_BYTES >> 20) as u64,
+            limit_ledger_slots: None,
         }
     }
 }
@@ -516,6 +526,14 @@ impl Config {
         let s = &self.storage;
         check_nonempty_path("storage.data_dir", &s.data_dir)?;
         check_range("storage.cache_mib", s.cache_mib, 8, 1 << 20)?;
+        if let Some(kept) = s.limit_ledger_slots {
+            check_range(
+                "storage.limit_ledger_slots",
+                kept,
+                LIMIT_LEDGER_SLOTS_MIN,
+                u64::MAX,
+            )?;
+        }
 
         if let Some(p) = &self.rpc.faucet_keypair {
             check_nonempty_path("rpc.faucet_keypair", p)?;

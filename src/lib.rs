@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster_view;
 pub mod config;
 pub mod control;
+pub mod ledger_keeper;
 pub mod loadgen;
 pub mod localnet;
 pub mod metrics;

@@ -60,6 +60,14 @@ pub struct NodeMetrics {
     pub duplicate_versions_lost: AtomicU64,
     /// Validators gossip knows (this node included).
     pub peers_known: AtomicU64,
+    /// Blocks pruned from the ledger (`storage.limit_ledger_slots`).
+    pub ledger_pruned_blocks: AtomicU64,
+    /// The oldest block the ledger keeps.
+    pub ledger_first_slot: AtomicU64,
+    /// Size of the ledger file, bytes.
+    pub ledger_file_bytes: AtomicU64,
+    /// Memory of the signature-index filters, bytes.
+    pub ledger_signature_filter_bytes: AtomicU64,
     /// Datagrams on the vote port refused, by reason.
     pub votes_rejected: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// Gossip records and datagrams refused, by reason (a snapshot of the gossip counters).
@@ -340,6 +348,30 @@ pub fn render(
         "blackbook_blocks_stored",
         "Blocks committed to the ledger",
         get(&node.blocks_stored),
+    );
+    counter(
+        &mut r,
+        "blackbook_ledger_pruned_blocks",
+        "Blocks pruned from the ledger below the kept window",
+        get(&node.ledger_pruned_blocks),
+    );
+    gauge(
+        &mut r,
+        "blackbook_ledger_first_slot",
+        "The oldest block the ledger keeps",
+        get(&node.ledger_first_slot),
+    );
+    gauge(
+        &mut r,
+        "blackbook_ledger_file_bytes",
+        "Size of the ledger file",
+        get(&node.ledger_file_bytes),
+    );
+    gauge(
+        &mut r,
+        "blackbook_ledger_signature_filter_bytes",
+        "Memory of the signature-index filters (2 bytes per stored signature)",
+        get(&node.ledger_signature_filter_bytes),
     );
     counter(
         &mut r,

@@ -277,6 +277,11 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         genesis_hash,
         config.storage.cache_mib,
     )?);
+    let ledger_keeper = crate::ledger_keeper::start(
+        store.clone(),
+        config.storage.limit_ledger_slots,
+        metrics.clone(),
+    )?;
     let tower_path: PathBuf = ledger_dir.join(TOWER_FILE);
     let tower = load_tower(&tower_path, &identity, &store, &genesis)?;
     let mut executor = Executor::new(plan.exec);
@@ -522,6 +527,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         r.join();
     }
     pipeline.shutdown();
+    ledger_keeper.stop();
     tracing::info!("stopped");
     result
 }

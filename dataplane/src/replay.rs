@@ -169,12 +169,13 @@ pub fn load_cluster(
         .into_iter()
         .filter(|m| rooted.contains(&m.slot))
         .collect();
-    let total_transaction_count = store
-        .slots_in_range(Slot(0)..=root)?
-        .iter()
-        .filter(|m| rooted.contains(&m.slot))
-        .map(|m| u64::from(m.transaction_count))
-        .sum();
+    let total_transaction_count = store.pruned_transaction_count()?
+        + store
+            .slots_in_range(Slot(0)..=root)?
+            .iter()
+            .filter(|m| rooted.contains(&m.slot))
+            .map(|m| u64::from(m.transaction_count))
+            .sum::<u64>();
     let bank = Bank::from_root(RootState {
         slot: root,
         parent_slot: root_meta.parent_slot,
@@ -250,7 +251,9 @@ fn store_genesis(genesis: &Genesis, store: &Store) -> Result<(), ReplayError> {
 fn stored_slot_hashes(store: &Store, meta: &SlotMeta) -> Result<Vec<(Slot, Hash)>, ReplayError> {
     let mut out = Vec::with_capacity(SLOT_HASHES_MAX);
     let (mut slot, mut parent) = (meta.slot, meta.parent_slot);
-    while out.len() < SLOT_HASHES_MAX && parent < slot {
+    // Where the ledger was pruned, the history ends: votes for slots that old matter no more.
+    let first_kept = store.first_slot()?.unwrap_or(Slot(0));
+    while out.len() < SLOT_HASHES_MAX && parent < slot && parent >= first_kept {
         let p = store
             .slot_meta(parent)?
             .ok_or(ReplayError::MissingAncestorMeta { slot, parent })?;

@@ -15,6 +15,8 @@ pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 /// Internal error (also: node overloaded).
 pub const INTERNAL_ERROR: i64 = -32603;
+/// The block was pruned from this node's ledger; the message names the first one kept.
+pub const BLOCK_CLEANED_UP: i64 = -32001;
 /// `sendTransaction` preflight failed; `data` is a simulation result.
 pub const SEND_TRANSACTION_PREFLIGHT_FAILURE: i64 = -32002;
 /// A transaction signature does not verify.
@@ -153,6 +155,16 @@ impl From<BlockError> for RpcError {
             BlockError::NotAvailable(slot) => RpcError::new(
                 BLOCK_NOT_AVAILABLE,
                 format!("Block not available for slot {slot}"),
+            ),
+            BlockError::CleanedUp {
+                slot,
+                first_available,
+            } => RpcError::new(
+                BLOCK_CLEANED_UP,
+                format!(
+                    "Block {slot} cleaned up, does not exist on node. First available block: \
+                     {first_available}"
+                ),
             ),
             BlockError::Skipped(slot) => RpcError::new(
                 SLOT_SKIPPED,

@@ -66,7 +66,7 @@ pub(super) fn call(
         Method::GetBlocks => blocks::get_blocks(chain, params),
         Method::GetBlocksWithLimit => blocks::get_blocks_with_limit(chain, params),
         Method::GetFeeForMessage => get_fee_for_message(chain, params),
-        // Nothing is pruned: the oldest stored block is also the oldest slot the ledger knows.
+        // The oldest block kept: genesis, or the first above a pruned range.
         Method::GetFirstAvailableBlock | Method::MinimumLedgerSlot => {
             params.at_most(0)?;
             Ok(json!(chain.first_available_block().0))

@@ -482,6 +482,14 @@ pub enum BlockError {
     /// The slot has no block: its leader produced none; RPC code -32007.
     #[error("slot {0} was skipped")]
     Skipped(Slot),
+    /// Below the ledger's kept window (`storage.limit_ledger_slots`); RPC code -32001.
+    #[error("block {slot} cleaned up; first available block {first_available}")]
+    CleanedUp {
+        /// The slot asked for.
+        slot: Slot,
+        /// The oldest block the ledger keeps.
+        first_available: Slot,
+    },
 }
 
 /// Why a transaction (or airdrop) was refused.

@@ -66,6 +66,8 @@ pub struct Options {
     pub load_accounts: u64,
     /// Size the sigverify and worker threads from the cores, as localnet does (default: one each).
     pub sized_threads: bool,
+    /// `storage.limit_ledger_slots` (default: unset, nothing pruned).
+    pub limit_ledger_slots: Option<u64>,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             slot_ms: 200,
             load_accounts: 0,
             sized_threads: false,
+            limit_ledger_slots: None,
         }
     }
 }
@@ -142,6 +145,10 @@ impl TestValidator {
         } else {
             "sigverify_threads = 1\nworker_threads = 1\n"
         };
+        let limit = opts
+            .limit_ledger_slots
+            .map(|n| format!("limit_ledger_slots = {n}\n"))
+            .unwrap_or_default();
         let config = format!(
             "[network]\nlisten_addr = \"127.0.0.1:{gossip_port}\"\ntpu_addr = \"127.0.0.1:{tpu_port}\"\n\
              tpu_quic_addr = \"127.0.0.1:{tpu_quic_port}\"\n\
@@ -150,7 +157,7 @@ impl TestValidator {
              serve_repair_addr = \"127.0.0.1:{serve_repair_port}\"\n\
              udp_recv_buffer_bytes = 8388608\n\n\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"genesis.json\"\n\n\
-             [storage]\ndata_dir = \"ledger\"\n\n\
+             [storage]\ndata_dir = \"ledger\"\n{limit}\n\
              [rpc]\naddr = \"127.0.0.1:{rpc_port}\"\npubsub_addr = \"127.0.0.1:{pubsub_port}\"\n\
              faucet_keypair = \"faucet.json\"\n\n\
              [performance]\npin_cores = false\n{threads}"

@@ -799,6 +799,21 @@ fn statuses_are_found_by_signature_across_index_buckets_forks_and_shared_prefixe
         store.tx_status_in(Slot(40), &shared).unwrap().unwrap().err,
         None
     );
+
+    // A block stored late into an old bucket (another fork's), after newer buckets sealed it.
+    store.commit_slot(&commit(2, 1, vec![], false)).unwrap();
+    assert_eq!(store.tx_status(&sig(2, 1)).unwrap().unwrap().slot, Slot(2));
+    // Reopened: the in-memory bucket filters are rebuilt from the index, and find everything.
+    drop(store);
+    let store = open(dir.path());
+    for &slot in slots.iter().chain(&[2]) {
+        assert_eq!(
+            store.tx_status(&sig(slot, 1)).unwrap().unwrap().slot,
+            Slot(slot)
+        );
+    }
+    assert_eq!(store.tx_status(&shared).unwrap().unwrap().slot, Slot(41));
+    assert_eq!(store.tx_status(&sig(3, 0)).unwrap(), None);
 }
 
 #[test]
