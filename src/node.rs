@@ -450,18 +450,10 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         core.handle(unix_ms(), Input::BankFrozen(b));
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("bbControl")
-        .enable_all()
-        .build()?;
+    let runtime = named_runtime("bbControl", 2)?;
     // RPC and PubSub apart: a client flood or a burst of notifications queues behind itself, never
     // in front of votes and gossip.
-    let rpc_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.rpc.threads)
-        .thread_name("bbRpc")
-        .enable_all()
-        .build()?;
+    let rpc_runtime = named_runtime("bbRpc", config.rpc.threads)?;
     let (quic_runtime, quic_stats) = start_quic_tpu(&config, &genesis, &identity_key, &pipeline)?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
@@ -654,11 +646,7 @@ fn start_quic_tpu(
     )
     .with_context(|| format!("binding network.tpu_quic_addr {addr}"))?;
     socket.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bbQuic")
-        .enable_all()
-        .build()?;
+    let runtime = named_runtime("bbQuic", 1)?;
     let endpoint = {
         let _on_quic = runtime.enter();
         quinn::Endpoint::new(
@@ -692,6 +680,15 @@ fn start_quic_tpu(
     ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
     Ok((runtime, stats))
+}
+
+/// A multi-threaded tokio runtime of `threads` workers named `name`.
+fn named_runtime(name: &str, threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
 }
 
 /// A listening TCP socket, non-blocking, for a tokio listener on whichever runtime serves it.

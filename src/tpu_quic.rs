@@ -125,10 +125,41 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Checks a handshake's signature against the certificate's key with the provider's algorithms.
+/// The certificate itself is taken as it is: its key is the peer's identity, not a CA's word.
+#[derive(Debug)]
+struct HandshakeSignatures(Arc<CryptoProvider>);
+
+impl HandshakeSignatures {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Takes any client certificate, or none (unstaked clients may present a throwaway key), but
 /// checks the handshake's signature: a client that shows a certificate holds its key.
 #[derive(Debug)]
-struct AnyClientCertificate(Arc<CryptoProvider>);
+struct AnyClientCertificate(HandshakeSignatures);
 
 impl ClientCertVerifier for AnyClientCertificate {
     fn offer_client_auth(&self) -> bool {
@@ -154,12 +185,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls12(message, cert, dss)
     }
     fn verify_tls13_signature(
         &self,
@@ -167,22 +193,17 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }
 
 /// Takes the server's self-signed certificate as Solana's clients do (the identity is what
 /// matters, not a CA), checking that the server holds its key.
 #[derive(Debug)]
-struct AnyServerCertificate(Arc<CryptoProvider>);
+struct AnyServerCertificate(HandshakeSignatures);
 
 impl ServerCertVerifier for AnyServerCertificate {
     fn verify_server_cert(
@@ -201,12 +222,7 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls12(message, cert, dss)
     }
     fn verify_tls13_signature(
         &self,
@@ -214,15 +230,10 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls13(message, cert, dss)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }
 
@@ -232,7 +243,9 @@ pub fn server_config(identity: &SigningKey) -> anyhow::Result<quinn::ServerConfi
     let provider = provider();
     let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider)))
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate(HandshakeSignatures(
+            provider,
+        ))))
         .with_single_cert(vec![cert], key)?;
     tls.alpn_protocols = vec![ALPN_TPU.to_vec()];
     let crypto = QuicServerConfig::try_from(tls)?;
@@ -257,14 +270,23 @@ pub fn server_config(identity: &SigningKey) -> anyhow::Result<quinn::ServerConfi
 
 /// A QUIC client configuration as Solana's TPU clients have it, presenting `identity`.
 pub fn client_config(identity: &SigningKey) -> anyhow::Result<quinn::ClientConfig> {
+    client_config_with_alpn(identity, ALPN_TPU)
+}
+
+/// Like [`client_config`], offering the protocol `alpn` instead of `solana-tpu`.
+pub fn client_config_with_alpn(
+    identity: &SigningKey,
+    alpn: &[u8],
+) -> anyhow::Result<quinn::ClientConfig> {
     let (cert, key) = identity_certificate(identity)?;
     let provider = provider();
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let server_certificate = AnyServerCertificate(HandshakeSignatures(provider.clone()));
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider)))
+        .with_custom_certificate_verifier(Arc::new(server_certificate))
         .with_client_auth_cert(vec![cert], key)?;
-    tls.alpn_protocols = vec![ALPN_TPU.to_vec()];
+    tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = QuicClientConfig::try_from(tls)?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();

@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use common::{Options, TestValidator};
@@ -28,23 +28,6 @@ fn sig_of(wire: &[u8]) -> String {
     Signature(wire[1..65].try_into().unwrap()).to_string()
 }
 
-/// Waits until the metric reaches at least `want`.
-fn wait_metric(node: &TestValidator, metric: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = node.metric(metric);
-        if got >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{metric} = {got}, want ≥ {want}\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn rejected(reason: &str) -> String {
     format!("blackbook_rejected_total{{reason=\"{reason}\"}}")
 }
@@ -60,13 +43,13 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     // Malformed packet.
     udp.send_to(&[0xde, 0xad, 0xbe, 0xef], node.tpu_addr)
         .unwrap();
-    wait_metric(&node, &rejected("malformed"), 1);
+    node.wait_metric(&rejected("malformed"), 1);
     let e = send_rpc(&node, &[1, 2, 3]).unwrap_err();
     assert_eq!(e["code"], -32602, "{e}");
 
     // Oversized packet.
     udp.send_to(&[7u8; 1400], node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("oversized"), 1);
+    node.wait_metric(&rejected("oversized"), 1);
     let e = send_rpc(&node, &[7u8; 1400]).unwrap_err();
     assert_eq!(e["code"], -32602, "{e}");
     assert!(e["message"].as_str().unwrap().contains("1232"), "{e}");
@@ -75,7 +58,7 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     let mut forged = build_transfer(alice, &bob, 10, &blockhash);
     forged[5] ^= 0x40;
     udp.send_to(&forged, node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("bad_signature"), 1);
+    node.wait_metric(&rejected("bad_signature"), 1);
     let e = send_rpc(&node, &forged).unwrap_err();
     assert_eq!(e["code"], -32003, "{e}");
 
@@ -86,7 +69,7 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     let msg_sig = ed25519_dalek::Signer::sign(alice, &wire[65..]);
     wire[1..65].copy_from_slice(&msg_sig.to_bytes());
     udp.send_to(&wire, node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("unsupported_program"), 1);
+    node.wait_metric(&rejected("unsupported_program"), 1);
     let e = send_rpc(&node, &wire).unwrap_err();
     assert!(
         e["message"].as_str().unwrap().contains("not supported"),
@@ -96,7 +79,7 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     // Stale (unknown) blockhash.
     let stale = build_transfer(alice, &bob, 11, &Hash([0x5a; 32]));
     udp.send_to(&stale, node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("blockhash_not_found"), 1);
+    node.wait_metric(&rejected("blockhash_not_found"), 1);
     let e = send_rpc(&node, &stale).unwrap_err();
     assert_eq!(e["code"], -32002, "{e}");
     assert!(
@@ -111,7 +94,7 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     let pauper = SigningKey::from_bytes(&[0x77; 32]);
     let broke = build_transfer(&pauper, &bob, 1, &blockhash);
     udp.send_to(&broke, node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("insufficient_funds_for_fee"), 1);
+    node.wait_metric(&rejected("insufficient_funds_for_fee"), 1);
     let e = send_rpc(&node, &broke).unwrap_err();
     assert_eq!(e["code"], -32002, "{e}");
 
@@ -134,7 +117,7 @@ fn every_kind_of_bad_input_is_refused_counted_and_survived() {
     let good = build_transfer(alice, &bob, 12, &blockhash);
     udp.send_to(&good, node.tpu_addr).unwrap();
     udp.send_to(&good, node.tpu_addr).unwrap();
-    wait_metric(&node, &rejected("duplicate_signature"), 1);
+    node.wait_metric(&rejected("duplicate_signature"), 1);
     node.wait_finalized(&sig_of(&good), Duration::from_secs(30));
     let e = send_rpc(&node, &good).unwrap_err();
     assert_eq!(e["code"], -32002, "{e}");

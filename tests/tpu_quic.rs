@@ -6,8 +6,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX, STAKED_STREAMS_MIN, UNSTAKED_STREAMS};
 use common::{Options, TestValidator};
@@ -49,23 +48,6 @@ async fn send_stream(connection: &quinn::Connection, bytes: &[u8]) -> Result<(),
     }
 }
 
-/// Waits until the metric reaches at least `want`.
-fn wait_metric(node: &TestValidator, metric: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let got = node.metric(metric);
-        if got >= want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{metric} = {got}, want ≥ {want}\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_solana_style_quic_client_lands_a_transfer_and_abuse_is_refused() {
     let node = TestValidator::start(Options::default());
@@ -86,27 +68,16 @@ async fn a_solana_style_quic_client_lands_a_transfer_and_abuse_is_refused() {
     let signature = Signature(wire[1..65].try_into().unwrap()).to_string();
     node.wait_finalized(&signature, Duration::from_secs(30));
     assert_eq!(node.balance(&bob), before + 1_234);
-    wait_metric(&node, "blackbook_tpu_quic_transactions_total", 1);
+    node.wait_metric("blackbook_tpu_quic_transactions_total", 1);
     assert!(node.metric("blackbook_tpu_quic_identified_connections_total") >= 1);
 
     // A stream longer than any transaction is stopped and counted, and lands nothing.
     let oversized = send_stream(&connection, &vec![7u8; 4_000]).await;
     assert!(oversized.is_err(), "an oversized stream was read whole");
-    wait_metric(&node, "blackbook_tpu_quic_streams_oversized_total", 1);
+    node.wait_metric("blackbook_tpu_quic_streams_oversized_total", 1);
 
     // Another protocol is refused at the handshake.
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS13])
-    .unwrap()
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(AcceptAny))
-    .with_no_client_auth();
-    tls.alpn_protocols = vec![b"h3".to_vec()];
-    let wrong = quinn::ClientConfig::new(Arc::new(
-        quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap(),
-    ));
+    let wrong = tpu_quic::client_config_with_alpn(&fresh_identity(), b"h3").unwrap();
     let refused = connect(&client(wrong), quic).await;
     assert!(refused.is_err(), "a handshake without solana-tpu succeeded");
 
@@ -123,11 +94,7 @@ async fn a_solana_style_quic_client_lands_a_transfer_and_abuse_is_refused() {
         connect(&over, quic).await.is_err(),
         "past the per-address cap"
     );
-    wait_metric(
-        &node,
-        "blackbook_tpu_quic_connections_refused_per_ip_total",
-        1,
-    );
+    node.wait_metric("blackbook_tpu_quic_connections_refused_per_ip_total", 1);
 
     // Closing one makes room again, and the node still lands transfers.
     held.pop().unwrap().close(0u32.into(), b"done");
@@ -178,43 +145,5 @@ async fn staked_identities_get_streams_by_stake_and_unstaked_ones_a_small_budget
     tokio::time::sleep(Duration::from_millis(300)).await;
     let want = STAKED_STREAMS_MIN + 64;
     assert_eq!(streams_open_at_once(&connection, want).await, want);
-    wait_metric(&node, "blackbook_tpu_quic_staked_connections_total", 1);
-}
-
-/// Accepts any server certificate (the test's wrong-ALPN client).
-#[derive(Debug)]
-struct AcceptAny;
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    node.wait_metric("blackbook_tpu_quic_staked_connections_total", 1);
 }

@@ -318,6 +318,23 @@ impl TestValidator {
         }
     }
 
+    /// Waits (up to 20 s) until `metric` reaches `want`.
+    pub fn wait_metric(&self, metric: &str, want: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.metric(metric);
+            if got >= want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{metric} = {got}, want ≥ {want}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A metric's value from the Prometheus endpoint (`GET /metrics` on the RPC port).
     pub fn metric(&self, name_and_labels: &str) -> u64 {
         let text = ureq::get(&format!("{}/metrics", self.rpc_url))
