@@ -286,6 +286,10 @@ pub struct LocalnetArgs {
     /// Delete the killed validator's tower file before restarting it.
     #[arg(long)]
     pub lose_tower: bool,
+    /// Each validator's `storage.limit_ledger_slots`: rooted slots kept below the root (unset,
+    /// everything is kept).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(crate::config::LIMIT_LEDGER_SLOTS_MIN..))]
+    pub limit_ledger_slots: Option<u64>,
 }
 
 /// A count in `MIN..=MAX`, for arguments whose range clap cannot express for `usize`.

@@ -231,13 +231,17 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         } else {
             String::new()
         };
+        let limit_line = args
+            .limit_ledger_slots
+            .map(|n| format!("limit_ledger_slots = {n}\n"))
+            .unwrap_or_default();
         let config = format!(
             "# Written by `blackbook localnet`.\n\
              [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntpu_quic_addr = \"{}\"\n\
              tpu_vote_addr = \"{}\"\n\
              tvu_addr = \"{}\"\nrepair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{seeds}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
-             [storage]\ndata_dir = \"ledger\"\n\n\
+             [storage]\ndata_dir = \"ledger\"\n{limit_line}\n\
              [rpc]\naddr = \"{}\"\npubsub_addr = \"{}\"\n{faucet_line}\n\
              [performance]\npin_cores = false\n",
             p.gossip,
