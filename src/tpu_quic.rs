@@ -34,7 +34,8 @@ pub const ALPN_TPU: &[u8] = b"solana-tpu";
 pub const QUIC_PORT_OFFSET: u16 = 6;
 /// Most QUIC connections held at once.
 pub const CONNECTIONS_MAX: usize = 2_048;
-/// Most QUIC connections from one source address.
+/// Most QUIC connections from one source address that are handshaking or unstaked (a staked
+/// peer's connection stops counting once its identity is known).
 pub const CONNECTIONS_PER_IP_MAX: usize = 8;
 /// Streams an unstaked connection may have open at once; QUIC makes a sender wait for credit.
 pub const UNSTAKED_STREAMS: u32 = 32;
@@ -342,20 +343,31 @@ type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
 /// A connection's place among the held ones, given back when dropped.
 struct ConnectionSlot {
-    ip: IpAddr,
+    /// Its source address, while it counts against that address's cap.
+    ip: Option<IpAddr>,
     per_ip: PerIp,
     stats: Arc<QuicStats>,
 }
 
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                per_ip.remove(&self.ip);
+impl ConnectionSlot {
+    /// Stops counting the connection against its address's cap: a staked peer is known by its
+    /// identity, and budgeted by stake, not by where it sends from.
+    fn release_address(&mut self) {
+        if let Some(ip) = self.ip.take() {
+            let mut per_ip = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
             }
         }
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.release_address();
         self.stats.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -420,7 +432,7 @@ fn take_slot(ip: IpAddr, per_ip: &PerIp, stats: &Arc<QuicStats>) -> Option<Conne
     *n += 1;
     stats.connections_open.fetch_add(1, Ordering::Relaxed);
     Some(ConnectionSlot {
-        ip,
+        ip: Some(ip),
         per_ip: per_ip.clone(),
         stats: stats.clone(),
     })
@@ -446,7 +458,7 @@ impl Drop for UnstakedSlot {
 /// One connection: each unidirectional stream is one transaction.
 async fn serve_connection(
     incoming: quinn::Incoming,
-    _slot: ConnectionSlot,
+    mut slot: ConnectionSlot,
     queues: Queues,
     stakes: Arc<Stakes>,
     stats: Arc<QuicStats>,
@@ -467,6 +479,7 @@ async fn serve_connection(
     let is_staked = streams > UNSTAKED_STREAMS;
     let _unstaked_slot = if is_staked {
         stats.staked_connections.fetch_add(1, Ordering::Relaxed);
+        slot.release_address();
         connection.set_max_concurrent_uni_streams(streams.into());
         None
     } else {

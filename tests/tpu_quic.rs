@@ -146,4 +146,22 @@ async fn staked_identities_get_streams_by_stake_and_unstaked_ones_a_small_budget
     let want = STAKED_STREAMS_MIN + 64;
     assert_eq!(streams_open_at_once(&connection, want).await, want);
     node.wait_metric("blackbook_tpu_quic_staked_connections_total", 1);
+
+    // A staked peer is not held to the per-address cap: once identified, its connections stop
+    // counting against its address.
+    let mut held = Vec::new();
+    for _ in 0..CONNECTIONS_PER_IP_MAX + 4 {
+        let endpoint = client(tpu_quic::client_config(&staked_key).unwrap());
+        let c = connect(&endpoint, quic)
+            .await
+            .expect("a staked peer's handshake");
+        // The server identifies it a moment after the client's side of the handshake ends.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        held.push((endpoint, c));
+    }
+    assert!(held.iter().all(|(_, c)| c.close_reason().is_none()));
+    assert_eq!(
+        node.metric("blackbook_tpu_quic_connections_refused_per_ip_total"),
+        0
+    );
 }
