@@ -53,6 +53,8 @@ const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(2);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Transactions read but not yet batched for sigverify.
 const RECEIVED_QUEUE: usize = 8_192;
+/// How long a batch holding staked transactions waits before asking sigverify's full queue again.
+const STAKED_BATCH_RETRY: Duration = Duration::from_micros(250);
 
 /// What the QUIC TPU has done and refused.
 #[derive(Debug, Default)]
@@ -545,32 +547,43 @@ async fn batch_for_sigverify(
     stats: Arc<QuicStats>,
 ) {
     loop {
-        let first = tokio::select! {
+        let (first, mut holds_staked) = tokio::select! {
             biased;
-            Some(t) = staked.recv() => t,
-            Some(t) = unstaked.recv() => t,
+            Some(t) = staked.recv() => (t, true),
+            Some(t) = unstaked.recv() => (t, false),
             else => return,
         };
         let mut batch = sink.pool.take();
         batch.push(&first.0, first.1);
         while !batch.is_full() {
-            match staked.try_recv().or_else(|_| unstaked.try_recv()) {
-                Ok((bytes, from)) => {
-                    batch.push(&bytes, from);
-                }
-                Err(_) => break,
+            if let Ok((bytes, from)) = staked.try_recv() {
+                batch.push(&bytes, from);
+                holds_staked = true;
+            } else if let Ok((bytes, from)) = unstaked.try_recv() {
+                batch.push(&bytes, from);
+            } else {
+                break;
             }
         }
-        match sink.packets.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch)) => {
-                stats
-                    .queue_full
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                sink.counters.add_n(Reject::QueueFull, batch.len() as u64);
-                sink.pool.recycle(batch);
+        // Sigverify full: a batch with staked traffic waits for room (its senders then wait for
+        // stream credit); an unstaked one is shed here, before anything is spent verifying it.
+        loop {
+            match sink.packets.try_send(batch) {
+                Ok(()) => break,
+                Err(TrySendError::Full(b)) if holds_staked => {
+                    batch = b;
+                    tokio::time::sleep(STAKED_BATCH_RETRY).await;
+                }
+                Err(TrySendError::Full(b)) => {
+                    stats
+                        .queue_full
+                        .fetch_add(b.len() as u64, Ordering::Relaxed);
+                    sink.counters.add_n(Reject::QueueFull, b.len() as u64);
+                    sink.pool.recycle(b);
+                    break;
+                }
+                Err(TrySendError::Disconnected(_)) => return,
             }
-            Err(TrySendError::Disconnected(_)) => return,
         }
     }
 }

@@ -6,6 +6,8 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX, STAKED_STREAMS_MIN, UNSTAKED_STREAMS};
@@ -164,4 +166,132 @@ async fn staked_identities_get_streams_by_stake_and_unstaked_ones_a_small_budget
         node.metric("blackbook_tpu_quic_connections_refused_per_ip_total"),
         0
     );
+}
+
+/// A client endpoint bound to loopback address `127.0.0.{host}`: a flood from many addresses, as
+/// from many machines.
+fn client_at(host: u8, config: quinn::ClientConfig) -> quinn::Endpoint {
+    let mut endpoint = quinn::Endpoint::client(SocketAddr::from(([127, 0, 0, host], 0))).unwrap();
+    endpoint.set_default_client_config(config);
+    endpoint
+}
+
+/// Pumps transactions over `connection` as fast as its stream credit allows, until `stop`; each a
+/// copy of `template` with another signature (so none is a duplicate, and each costs a verify).
+async fn flood(
+    connection: quinn::Connection,
+    template: Vec<u8>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) {
+    let mut tx = template;
+    let mut n = seed << 32;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        tx[1..9].copy_from_slice(&n.to_le_bytes());
+        let Ok(mut stream) = connection.open_uni().await else {
+            return;
+        };
+        if stream.write_all(&tx).await.is_err() || stream.finish().is_err() {
+            return;
+        }
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstaked_flood_does_not_crowd_out_a_staked_peers_transactions() {
+    let node = TestValidator::start(Options::default());
+    let quic = node.tpu_quic_addr;
+    let staked_key =
+        blackbook::wallet::read_keypair_file(&node.dir.path().join("identity.json")).unwrap();
+    let blockhash = node.blockhash();
+
+    // The flood: 8 unstaked connections from each of 8 addresses, transfers with bad signatures.
+    let mut junk = build_transfer(&node.accounts[1], &Pubkey([9; 32]), 1, &blockhash);
+    junk[1] ^= 0xff;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood_sent = Arc::new(AtomicU64::new(0));
+    let mut flooders = Vec::new();
+    for host in 2..10u8 {
+        for c in 0..CONNECTIONS_PER_IP_MAX as u64 {
+            let endpoint = client_at(host, tpu_quic::client_config(&fresh_identity()).unwrap());
+            let connection = connect(&endpoint, quic).await.expect("flood handshake");
+            flooders.push((
+                endpoint,
+                tokio::spawn(flood(
+                    connection,
+                    junk.clone(),
+                    u64::from(host) * 100 + c,
+                    stop.clone(),
+                    flood_sent.clone(),
+                )),
+            ));
+        }
+    }
+    let rejected_before = node.metric("blackbook_rejected_total{reason=\"bad_signature\"}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Meanwhile a staked peer sends transfers at a steady 50 a second.
+    let staked = client(tpu_quic::client_config(&staked_key).unwrap());
+    let connection = connect(&staked, quic).await.expect("staked handshake");
+    let alice = &node.accounts[0];
+    let started = std::time::Instant::now();
+    let mut signatures = Vec::new();
+    for n in 0..200u64 {
+        let wire = build_transfer(alice, &Pubkey([7; 32]), 1_000 + n, &blockhash);
+        signatures.push(Signature(wire[1..65].try_into().unwrap()).to_string());
+        let mut stream = connection.open_uni().await.expect("staked stream");
+        stream.write_all(&wire).await.expect("staked write");
+        stream.finish().expect("staked finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let flood_secs = started.elapsed().as_secs_f64() + 1.0;
+    stop.store(true, Ordering::Relaxed);
+    let offered = flood_sent.load(Ordering::Relaxed);
+    let verified_bad =
+        node.metric("blackbook_rejected_total{reason=\"bad_signature\"}") - rejected_before;
+
+    // Landed: confirmed within 30 s of the last send.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let landed = loop {
+        let statuses = node.rpc(
+            "getSignatureStatuses",
+            json!([signatures, {"searchTransactionHistory": true}]),
+        );
+        let landed = statuses["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["confirmationStatus"] == "confirmed" || s["confirmationStatus"] == "finalized"
+            })
+            .count();
+        if landed == signatures.len() || std::time::Instant::now() > deadline {
+            break landed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!(
+        "flood: {offered} unstaked transactions offered in {flood_secs:.1} s ({:.0}/s), \
+         {verified_bad} verified and refused ({:.0}/s), {} shed before sigverify; \
+         staked: {landed} of {} landed",
+        offered as f64 / flood_secs,
+        verified_bad as f64 / flood_secs,
+        node.metric("blackbook_tpu_quic_queue_full_total"),
+        signatures.len()
+    );
+    assert!(
+        verified_bad > 4 * signatures.len() as u64,
+        "the flood did not reach sigverify: {verified_bad} refused"
+    );
+    assert!(
+        landed * 100 >= signatures.len() * 95,
+        "{landed} of {} staked transactions landed under the flood",
+        signatures.len()
+    );
+    for (_, task) in flooders {
+        task.abort();
+    }
 }
