@@ -777,20 +777,48 @@ fn inject_faults(
 /// ping/pong address checks, dead blocks, refused shreds, forwarded transactions), so a run can show that the paths it exercised really worked; summed over
 /// the validators for the summary's `replication`.
 fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> {
+    // (exposition name, summary key): repair's counters keep the summary's older, shorter keys.
     let names = [
-        "blackbook_shreds_recovered_total",
-        "blackbook_shreds_repaired_total",
-        "blackbook_shreds_retransmitted_total",
-        "blackbook_blocks_replayed_from_network_total",
-        "blackbook_blocks_dead_total",
-        "blackbook_shreds_fault_dropped_total",
-        "blackbook_fec_sets_fault_dropped_total",
-        "blackbook_repair_responses_accepted",
-        "blackbook_repair_serve_served",
-        "blackbook_repair_serve_pings_sent",
-        "blackbook_repair_serve_pongs_accepted",
-        "blackbook_repair_serve_rejected_unverified_address",
-        "blackbook_transactions_forwarded_total",
+        ("blackbook_shreds_recovered_total", "shreds_recovered_total"),
+        ("blackbook_shreds_repaired_total", "shreds_repaired_total"),
+        (
+            "blackbook_shreds_retransmitted_total",
+            "shreds_retransmitted_total",
+        ),
+        (
+            "blackbook_blocks_replayed_from_network_total",
+            "blocks_replayed_from_network_total",
+        ),
+        ("blackbook_blocks_dead_total", "blocks_dead_total"),
+        (
+            "blackbook_shreds_fault_dropped_total",
+            "shreds_fault_dropped_total",
+        ),
+        (
+            "blackbook_fec_sets_fault_dropped_total",
+            "fec_sets_fault_dropped_total",
+        ),
+        (
+            "blackbook_repair_responses_accepted_total",
+            "repair_responses_accepted",
+        ),
+        ("blackbook_repair_serve_served_total", "repair_serve_served"),
+        (
+            "blackbook_repair_serve_pings_sent_total",
+            "repair_serve_pings_sent",
+        ),
+        (
+            "blackbook_repair_serve_pongs_accepted_total",
+            "repair_serve_pongs_accepted",
+        ),
+        (
+            "blackbook_repair_serve_rejected_unverified_address_total",
+            "repair_serve_rejected_unverified_address",
+        ),
+        (
+            "blackbook_transactions_forwarded_total",
+            "transactions_forwarded_total",
+        ),
     ];
     let mut counters = serde_json::Map::new();
     let url = format!("{}/metrics", n.rpc_url);
@@ -808,8 +836,8 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         let Ok(v) = value.parse::<u64>() else {
             continue;
         };
-        if names.contains(&name) {
-            counters.insert(name.trim_start_matches("blackbook_").to_owned(), json!(v));
+        if let Some((_, key)) = names.iter().find(|(n, _)| *n == name) {
+            counters.insert((*key).to_owned(), json!(v));
         } else if let Some(reason) = name
             .strip_prefix("blackbook_blocks_dead_by_reason_total{reason=\"")
             .and_then(|r| r.strip_suffix("\"}"))

@@ -5,6 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::replication::Replication;
 use crate::rpc::stats::PubSubDrop;
 use crate::rpc::RpcStats;
 use crate::tpu_quic::QuicStats;
@@ -174,7 +175,8 @@ fn register_quic(r: &mut Registry, q: &QuicStats) {
     );
 }
 
-fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
+/// Registers a counter holding `value` (the encoder appends `_total` to `name`).
+pub(crate) fn counter(registry: &mut Registry, name: &str, help: &str, value: u64) {
     let c = Counter::<u64>::default();
     c.inc_by(value);
     registry.register(name, help, c);
@@ -186,7 +188,8 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
     registry.register(name, help, g);
 }
 
-fn labelled<'a>(
+/// Registers a counter family with one label, one member per `(label value, count)`.
+pub(crate) fn labelled<'a>(
     registry: &mut Registry,
     name: &str,
     help: &str,
@@ -318,11 +321,15 @@ pub fn render(
     rejected: &RejectCounters,
     rpc: &RpcStats,
     quic: Option<&QuicStats>,
+    replication: Option<&Replication>,
 ) -> String {
     let mut r = Registry::default();
     register_rpc(&mut r, rpc);
     if let Some(q) = quic {
         register_quic(&mut r, q);
+    }
+    if let Some(replication) = replication {
+        replication.register_metrics(&mut r);
     }
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
     gauge(
@@ -535,7 +542,7 @@ mod tests {
         rejected.add_n(Reject::BadSignature, 3);
         let rpc = RpcStats::new();
         rpc.pubsub.count_drop(PubSubDrop::SlowClient, 2);
-        let text = render(&node, &rejected, &rpc, None);
+        let text = render(&node, &rejected, &rpc, None, None);
         assert!(
             text.contains("blackbook_pubsub_dropped_total{reason=\"slow_client\"} 2"),
             "{text}"
@@ -547,7 +554,7 @@ mod tests {
         assert!(text.contains("blackbook_blocks_stored_total 7"), "{text}");
         rpc.pubsub
             .observe_signature_delay(std::time::Duration::from_micros(700));
-        let text = render(&node, &rejected, &rpc, None);
+        let text = render(&node, &rejected, &rpc, None, None);
         assert!(
             text.contains(
                 "blackbook_pubsub_signature_notification_delay_seconds_bucket{le=\"0.001\"} 1"

@@ -729,11 +729,13 @@ fn metrics_route(
                         .transactions_forward_failed
                         .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
                 }
-                let mut text = render(&metrics, &counters, &rpc_stats, Some(&quic_stats));
-                if let Some(r) = &replication {
-                    r.render_metrics(&mut text);
-                }
-                text
+                render(
+                    &metrics,
+                    &counters,
+                    &rpc_stats,
+                    Some(&quic_stats),
+                    replication.as_deref(),
+                )
             };
             async move { text }
         }),

@@ -28,8 +28,10 @@ use dataplane::tvu::{Tvu, TvuConfig, TvuIo};
 use dataplane::types::{Pubkey, Slot};
 use dataplane::udp::UdpBackend;
 use ed25519_dalek::SigningKey;
+use prometheus_client::registry::Registry;
 
 use crate::config::Config;
+use crate::metrics;
 use crate::repair_service::{RepairIo, RepairService, RepairServiceConfig, RepairStats};
 
 /// Blocks reassembled by the receive path and waiting for replay, at most.
@@ -269,95 +271,109 @@ impl Replication {
         )
     }
 
-    /// Prometheus lines for the replication counters.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
+    /// Adds replication's counters (Turbine, replay, broadcast, repair) to a scrape's registry.
+    pub fn register_metrics(&self, r: &mut Registry) {
         let t = self.tvu.stats();
-        let r = self.replay.stats();
+        let rs = self.replay.stats();
         let b = self.broadcast.stats();
-        let line = |out: &mut String, name: &str, v: u64| {
-            let _ = writeln!(out, "blackbook_{name} {v}");
-        };
-        line(
-            out,
-            "shreds_turbine_total",
-            t.turbine_shreds.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_repaired_total",
-            t.repaired_shreds.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_duplicate_total",
-            t.duplicates.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_retransmitted_total",
-            t.retransmitted.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_retransmitted_recovered_total",
-            t.retransmitted_recovered.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_recovered_total",
-            t.recovered_data.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "slots_completed_total",
-            t.completed_slots.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "equivocations_total",
-            t.equivocations.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "slots_refetched_total",
-            t.refetched_slots.load(Ordering::Relaxed),
-        );
-        for (reason, n) in t.rejected() {
-            let _ = writeln!(
-                out,
-                "blackbook_shreds_rejected_total{{reason=\"{reason}\"}} {n}"
-            );
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        for (name, help, value) in [
+            (
+                "blackbook_shreds_turbine",
+                "Shreds received over Turbine",
+                get(&t.turbine_shreds),
+            ),
+            (
+                "blackbook_shreds_repaired",
+                "Shreds received from repair",
+                get(&t.repaired_shreds),
+            ),
+            (
+                "blackbook_shreds_duplicate",
+                "Shreds received again",
+                get(&t.duplicates),
+            ),
+            (
+                "blackbook_shreds_retransmitted",
+                "Shreds sent on along the Turbine tree",
+                get(&t.retransmitted),
+            ),
+            (
+                "blackbook_shreds_retransmitted_recovered",
+                "Erasure-recovered shreds sent on along the Turbine tree",
+                get(&t.retransmitted_recovered),
+            ),
+            (
+                "blackbook_shreds_recovered",
+                "Data shreds rebuilt by erasure recovery",
+                get(&t.recovered_data),
+            ),
+            (
+                "blackbook_slots_completed",
+                "Slots whose every data shred arrived",
+                get(&t.completed_slots),
+            ),
+            (
+                "blackbook_equivocations",
+                "Slots whose leader signed two conflicting shreds",
+                get(&t.equivocations),
+            ),
+            (
+                "blackbook_slots_refetched",
+                "Slots fetched again after a bad block",
+                get(&t.refetched_slots),
+            ),
+            (
+                "blackbook_blocks_replayed_from_network",
+                "Blocks replayed as received",
+                get(&rs.replayed),
+            ),
+            (
+                "blackbook_blocks_dead",
+                "Blocks refused by replay",
+                get(&rs.dead),
+            ),
+            (
+                "blackbook_shreds_broadcast",
+                "Shreds this node sent as leader",
+                get(&b.shreds_sent),
+            ),
+            (
+                "blackbook_shreds_fault_dropped",
+                "Shreds dropped by the test-only fault switch",
+                get(&b.shreds_dropped),
+            ),
+            (
+                "blackbook_fec_sets_fault_dropped",
+                "FEC sets dropped by the test-only fault switch",
+                get(&b.fec_sets_dropped),
+            ),
+        ] {
+            metrics::counter(r, name, help, value);
         }
-        line(
-            out,
-            "blocks_replayed_from_network_total",
-            r.replayed.load(Ordering::Relaxed),
+        let rejected = t.rejected();
+        metrics::labelled(
+            r,
+            "blackbook_shreds_rejected",
+            "Shreds refused, by reason",
+            "reason",
+            rejected.iter().copied(),
         );
-        line(out, "blocks_dead_total", r.dead.load(Ordering::Relaxed));
-        for (reason, n) in r.dead_by_reason() {
-            let _ = writeln!(
-                out,
-                "blackbook_blocks_dead_by_reason_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        line(
-            out,
-            "shreds_broadcast_total",
-            b.shreds_sent.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "shreds_fault_dropped_total",
-            b.shreds_dropped.load(Ordering::Relaxed),
-        );
-        line(
-            out,
-            "fec_sets_fault_dropped_total",
-            b.fec_sets_dropped.load(Ordering::Relaxed),
+        let dead = rs.dead_by_reason();
+        metrics::labelled(
+            r,
+            "blackbook_blocks_dead_by_reason",
+            "Blocks refused by replay, by reason",
+            "reason",
+            dead.iter().copied(),
         );
         for (name, n) in self.repair.stats().snapshot() {
-            line(out, &format!("repair_{name}"), n);
+            metrics::counter(
+                r,
+                &format!("blackbook_repair_{name}"),
+                "Repair: requests, pings, pongs and responses by outcome (src/repair_service.rs)",
+                n,
+            );
         }
     }
 

@@ -187,6 +187,7 @@ async fn signature_notifies_once_at_its_commitment_then_ends() {
             &dataplane::metrics::RejectCounters::default(),
             &node.stats,
             None,
+            None,
         )
     };
     eventually("the delay is observed", || {
