@@ -22,7 +22,7 @@ use dataplane::banking::LeadCommand;
 use dataplane::block::decode_entry;
 use dataplane::entry::Entry;
 use dataplane::genesis::{Genesis, GenesisAccount, GenesisValidator};
-use dataplane::packet::{bind_udp, send_mmsg};
+use dataplane::packet::bind_udp;
 use dataplane::pipeline::{LeaderPipeline, PipelineConfig};
 use dataplane::plane::DataEvent;
 use dataplane::replay_stage::{ReceivedBlock, ReplayOutcome, Replayer};
@@ -31,6 +31,7 @@ use dataplane::store::Store;
 use dataplane::testkit::slot_stream;
 use dataplane::txn::{build_transfer, TxnView};
 use dataplane::types::{Hash, Pubkey, Slot};
+use dataplane::udp::{UdpBackend, UdpOptions, UdpSender};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// Transfers per measured iteration.
@@ -209,6 +210,7 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
             poh_core: None,
             shredding: None,
             forwarder: None,
+            tpu_backend: UdpBackend::IoUring,
         },
         &g,
         store.clone(),
@@ -231,7 +233,12 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
         })
         .expect("lead");
     let wires = sign(keys, &g.hash());
-    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut sender = UdpSender::new(
+        UdpSocket::bind("127.0.0.1:0").expect("bind"),
+        UdpBackend::Mmsg,
+        UdpOptions::default(),
+    )
+    .expect("sender");
     let quic = (transport == Transport::Quic).then(|| quic_tpu(&pipeline));
     let start = Instant::now();
     let mut stored = 0usize;
@@ -263,7 +270,7 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
             None => {
                 let batch: Vec<(&[u8], std::net::SocketAddr)> =
                     chunk.iter().map(|w| (w.as_slice(), tpu_addr)).collect();
-                send_mmsg(&sender, &batch).expect("send");
+                sender.send_all(&batch).expect("send");
             }
         }
         while let Ok(ev) = pipeline.events.try_recv() {

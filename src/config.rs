@@ -151,6 +151,16 @@ impl NetworkConfig {
             }
         }
     }
+
+    /// The batched UDP backend of every socket: `udp_backend`, overridden by the
+    /// `BLACKBOOK_UDP_BACKEND` environment variable.
+    pub fn udp_backend(&self) -> dataplane::udp::UdpBackend {
+        use dataplane::udp::UdpBackend;
+        UdpBackend::from_env_or(UdpBackend::from_value_or(
+            Some(self.udp_backend.as_str()),
+            UdpBackend::IoUring,
+        ))
+    }
 }
 
 impl Default for NetworkConfig {

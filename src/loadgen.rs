@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use dataplane::packet::send_mmsg;
 use dataplane::txn::build_transfer;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
+use dataplane::udp::{UdpBackend, UdpOptions, UdpSender};
 use ed25519_dalek::SigningKey;
 use hdrhistogram::Histogram;
 use serde_json::json;
@@ -277,12 +277,8 @@ impl LoadGenerator {
 }
 
 fn sign_loop(s: &Shared, thread: usize, threads: usize) {
-    let socket = match UdpSocket::bind("127.0.0.1:0") {
-        Ok(sock) => sock,
-        Err(e) => {
-            tracing::error!("load generator cannot bind a UDP socket: {e}");
-            return;
-        }
+    let Some(mut socket) = load_sender() else {
+        return;
     };
     // Each thread signs for its own slice of accounts so two threads never reuse a (from, counter) pair.
     let keys: Vec<(SigningKey, Pubkey)> = (0..s.config.accounts)
@@ -341,7 +337,7 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
             wires.push(wire);
         }
         let now = Instant::now();
-        send_to_leaders(&socket, &s.config.tpu, &wires);
+        send_to_leaders(&mut socket, &s.config.tpu, &wires);
         sent_here += wires.len() as u64;
         s.stats
             .submitted
@@ -361,15 +357,28 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
     }
 }
 
+/// A UDP sender for the load generator's transfers (the same batched sender as the node's).
+fn load_sender() -> Option<UdpSender> {
+    let sender = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| UdpSender::new(socket, UdpBackend::Mmsg, UdpOptions::default()));
+    match sender {
+        Ok(sender) => Some(sender),
+        Err(e) => {
+            tracing::error!("load generator cannot bind a UDP socket: {e}");
+            None
+        }
+    }
+}
+
 /// Sends each of `wires` to the leaders of now (and, near a hand-over, next).
-fn send_to_leaders(socket: &UdpSocket, tpu: &TpuTargets, wires: &[Vec<u8>]) {
+fn send_to_leaders(socket: &mut UdpSender, tpu: &TpuTargets, wires: &[Vec<u8>]) {
     let targets = tpu.current();
     let batch: Vec<(&[u8], SocketAddr)> = wires
         .iter()
         .flat_map(|w| targets.iter().map(move |a| (w.as_slice(), *a)))
         .collect();
     for chunk in batch.chunks(SEND_BATCH * 2) {
-        if let Err(e) = send_mmsg(socket, chunk) {
+        if let Err(e) = socket.send_all(chunk) {
             tracing::warn!("load generator send failed: {e}");
         }
     }
@@ -397,12 +406,8 @@ fn take_due(
 
 /// Sends again the transfers that have waited [`RESEND_AFTER`] since they were last sent.
 fn resend_loop(s: &Shared) {
-    let socket = match UdpSocket::bind("127.0.0.1:0") {
-        Ok(sock) => sock,
-        Err(e) => {
-            tracing::error!("load generator cannot bind a UDP socket: {e}");
-            return;
-        }
+    let Some(mut socket) = load_sender() else {
+        return;
     };
     let mut wires: Vec<Vec<u8>> = Vec::new();
     while !s.exit.load(Ordering::Relaxed) {
@@ -416,7 +421,7 @@ fn resend_loop(s: &Shared) {
             take_due(&mut o, now, after, RESENDS_PER_ROUND_MAX, &mut wires);
         }
         if !wires.is_empty() {
-            send_to_leaders(&socket, &s.config.tpu, &wires);
+            send_to_leaders(&mut socket, &s.config.tpu, &wires);
             s.stats
                 .resent
                 .fetch_add(wires.len() as u64, Ordering::Relaxed);

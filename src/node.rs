@@ -349,6 +349,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             poh_core: plan.cores.poh,
             shredding,
             forwarder,
+            tpu_backend: config.network.udp_backend(),
         },
         &genesis,
         store.clone(),

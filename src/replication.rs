@@ -26,7 +26,6 @@ use dataplane::store::Store;
 use dataplane::turbine::TurbineTree;
 use dataplane::tvu::{Tvu, TvuConfig, TvuIo};
 use dataplane::types::{Pubkey, Slot};
-use dataplane::udp::UdpBackend;
 use ed25519_dalek::SigningKey;
 use prometheus_client::registry::Registry;
 
@@ -165,11 +164,7 @@ impl Replication {
         sockets: ReplicationSockets,
     ) -> anyhow::Result<(Self, RepairClientIo)> {
         let me = Pubkey(p.keypair.verifying_key().to_bytes());
-        let backend = UdpBackend::from_value_or(
-            Some(p.config.network.udp_backend.as_str()),
-            UdpBackend::IoUring,
-        );
-        let backend = UdpBackend::from_env_or(backend);
+        let backend = p.config.network.udp_backend();
         let nodes: Vec<(Pubkey, u64)> = p
             .genesis
             .validators

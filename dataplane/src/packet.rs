@@ -21,6 +21,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 
 use crate::metrics::{Reject, RejectCounters};
+use crate::udp::{UdpBackend, UdpOptions, UdpReceiver};
 
 /// Largest datagram payload we accept: Solana's `PACKET_DATA_SIZE` (IPv6 minimum MTU minus headers).
 pub const PACKET_DATA_SIZE: usize = 1232;
@@ -272,28 +273,6 @@ impl PacketBatchPool {
     }
 }
 
-/// Receives up to one batch of datagrams with one `recvmmsg` call, replacing the batch's contents.
-///
-/// Blocks (up to the socket's read timeout) for the first datagram, then takes whatever else is
-/// already queued (`MSG_WAITFORONE`). Returns the number of packets received; `Ok(0)` when the timeout
-/// passed, the socket is non-blocking and empty, or a signal interrupted the call. Datagrams longer
-/// than [`PACKET_DATA_SIZE`] are truncated and flagged [`PacketFlags::OVERSIZED`].
-pub fn recv_mmsg(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
-    batch.clear();
-    recv_mmsg_append(socket, batch)
-}
-
-/// As [`recv_mmsg`], but keeps the packets already in `batch` and receives into its free room only
-/// (the fetch stage fills a held batch this way while the next stage is busy).
-pub fn recv_mmsg_append(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
-    recv_into(socket, batch, libc::MSG_WAITFORONE)
-}
-
-/// Receives what is already queued on the socket into `batch`'s free room, without waiting.
-pub fn recv_mmsg_nowait(socket: &UdpSocket, batch: &mut PacketBatch) -> io::Result<usize> {
-    recv_into(socket, batch, libc::MSG_DONTWAIT)
-}
-
 /// Receives with one `recvmmsg` call (`flags` as given) straight into `batch`'s free packet buffers.
 pub(crate) fn recv_into(
     socket: &UdpSocket,
@@ -365,63 +344,6 @@ pub(crate) fn recv_into(
     Ok(received)
 }
 
-/// Sends every `(payload, destination)` pair with as few `sendmmsg` calls as possible.
-///
-/// Loops until all are sent (retrying after `EINTR`/`EAGAIN`); returns how many were sent, which is
-/// all of them unless an error is returned.
-pub fn send_mmsg(socket: &UdpSocket, packets: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
-    let mut sent = 0;
-    for chunk in packets.chunks(PACKETS_PER_BATCH) {
-        let addrs: [SockAddr; PACKETS_PER_BATCH] = std::array::from_fn(|i| {
-            SockAddr::from(chunk.get(i).map_or(UNSPECIFIED_ADDR, |(_, dest)| *dest))
-        });
-        // SAFETY: all-zero bytes are a valid value of these plain C structs.
-        let mut iovs: [libc::iovec; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-        // SAFETY: as above.
-        let mut hdrs: [libc::mmsghdr; PACKETS_PER_BATCH] = unsafe { mem::zeroed() };
-        for (i, (payload, _)) in chunk.iter().enumerate() {
-            // The kernel only reads through `iov_base` on send; the cast to `*mut` is for the C type.
-            iovs[i] = libc::iovec {
-                iov_base: payload.as_ptr() as *mut libc::c_void,
-                iov_len: payload.len(),
-            };
-            let hdr = &mut hdrs[i].msg_hdr;
-            // Read-only for the kernel too.
-            hdr.msg_name = addrs[i].as_ptr() as *mut libc::c_void;
-            hdr.msg_namelen = addrs[i].len();
-            hdr.msg_iov = &mut iovs[i];
-            hdr.msg_iovlen = 1;
-        }
-        let mut done = 0;
-        while done < chunk.len() {
-            // SAFETY: headers `done..chunk.len()` point at the local `iovs`/`addrs` and at payloads
-            // borrowed for this whole function; nothing moves while the kernel reads them.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    socket.as_raw_fd(),
-                    hdrs[done..].as_mut_ptr(),
-                    (chunk.len() - done) as libc::c_uint,
-                    0,
-                )
-            };
-            if rc < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => {
-                        std::thread::yield_now();
-                        continue;
-                    }
-                    _ => return Err(err),
-                }
-            }
-            done += rc as usize;
-        }
-        sent += chunk.len();
-    }
-    Ok(sent)
-}
-
 /// Binds a UDP socket with the asked-for kernel buffer sizes and returns the sizes the kernel granted.
 ///
 /// The granted sizes are what `getsockopt` reports (Linux doubles the asked value for bookkeeping and
@@ -488,26 +410,27 @@ pub struct FetchStage {
 }
 
 impl FetchStage {
-    /// Spawns the receiver thread on `socket`, drawing empty batches from `pool` and sending full ones
-    /// to `out`; a full `out` queue drops the batch and counts its packets as
-    /// [`Reject::QueueFull`]. Sets the socket blocking with a read timeout of
-    /// [`FETCH_POLL_INTERVAL`]; the thread ends within that time of `exit` being set, or when `out`
-    /// is disconnected.
+    /// Spawns the receiver thread on `socket` with the `backend` of the [`udp`](crate::udp) module
+    /// (io_uring or `recvmmsg`, as every other socket of the node), drawing empty batches from
+    /// `pool` and sending full ones to `out`; a full `out` queue drops the batch and counts its
+    /// packets as [`Reject::QueueFull`]. Receives wait at most [`FETCH_POLL_INTERVAL`]; the thread
+    /// ends within that time of `exit` being set, or when `out` is disconnected.
     pub fn spawn(
         socket: UdpSocket,
+        backend: UdpBackend,
         pool: PacketBatchPool,
         out: Sender<PacketBatch>,
         counters: Arc<RejectCounters>,
         exit: Arc<AtomicBool>,
     ) -> io::Result<FetchStage> {
-        // Blocking receives that wake up at least every poll interval to look at `exit`.
-        socket.set_nonblocking(false)?;
-        socket.set_read_timeout(Some(FETCH_POLL_INTERVAL))?;
+        let mut receiver = UdpReceiver::new(socket, backend, UdpOptions::default())?;
         let stats = Arc::new(FetchStats::default());
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("bb-fetch".into())
-            .spawn(move || fetch_loop(&socket, &pool, &out, &counters, &exit, &thread_stats))?;
+            .spawn(move || {
+                fetch_loop(&mut receiver, &pool, &out, &counters, &exit, &thread_stats)
+            })?;
         Ok(FetchStage { thread, stats })
     }
 
@@ -523,7 +446,7 @@ impl FetchStage {
 }
 
 fn fetch_loop(
-    socket: &UdpSocket,
+    receiver: &mut UdpReceiver,
     pool: &PacketBatchPool,
     out: &Sender<PacketBatch>,
     counters: &RejectCounters,
@@ -532,13 +455,13 @@ fn fetch_loop(
 ) {
     let mut batch = pool.take();
     while !exit.load(Ordering::Relaxed) {
-        match recv_mmsg_append(socket, &mut batch) {
+        match receiver.recv_append(&mut batch, FETCH_POLL_INTERVAL) {
             Ok(0) if batch.is_empty() => {}
             Ok(mut n) => {
                 // Coalesce: take what else is already queued before handing the batch on, so a
                 // stream of datagrams travels in full batches rather than one queue slot each.
                 for _ in 0..FETCH_COALESCE_TRIES {
-                    match recv_mmsg_nowait(socket, &mut batch) {
+                    match receiver.recv_append(&mut batch, Duration::ZERO) {
                         Ok(k) if k > 0 => n += k,
                         _ => break,
                     }
@@ -591,6 +514,11 @@ mod tests {
         socket
     }
 
+    fn sender() -> crate::udp::UdpSender {
+        let socket = UdpSocket::bind(LOCALHOST).unwrap();
+        crate::udp::UdpSender::new(socket, UdpBackend::Mmsg, UdpOptions::default()).unwrap()
+    }
+
     fn payload(i: usize, len: usize) -> Vec<u8> {
         let mut p = vec![(i % 251) as u8; len];
         p[..4].copy_from_slice(&(i as u32).to_le_bytes());
@@ -603,120 +531,6 @@ mod tests {
 
     fn index_of(data: &[u8]) -> usize {
         u32::from_le_bytes(data[..4].try_into().unwrap()) as usize
-    }
-
-    /// Receives until `n` packets came in, returning their payload indices and the batch sizes seen.
-    fn recv_n(socket: &UdpSocket, n: usize) -> (Vec<usize>, Vec<usize>) {
-        let mut batch = PacketBatch::new();
-        let (mut got, mut sizes) = (Vec::new(), Vec::new());
-        while got.len() < n {
-            let k = recv_mmsg(socket, &mut batch).unwrap();
-            assert!(k > 0, "timed out after {} of {n} packets", got.len());
-            assert_eq!(k, batch.len());
-            sizes.push(k);
-            for p in &batch {
-                assert!(!p.is_oversized());
-                got.push(index_of(p.data()));
-            }
-        }
-        (got, sizes)
-    }
-
-    #[test]
-    fn many_datagrams_arrive_in_batches() {
-        let rx = receiver();
-        let tx = UdpSocket::bind(LOCALHOST).unwrap();
-        let dest = rx.local_addr().unwrap();
-        let payloads: Vec<Vec<u8>> = (0..192).map(|i| payload(i, 200 + i)).collect();
-        let mut all = Vec::new();
-        let mut sizes = Vec::new();
-        // Bursts of 64 stay well inside the receive buffer, so nothing is dropped.
-        for burst in payloads.chunks(64) {
-            let msgs = addressed(burst, dest);
-            assert_eq!(send_mmsg(&tx, &msgs).unwrap(), burst.len());
-            let (got, s) = recv_n(&rx, burst.len());
-            all.extend(got);
-            sizes.extend(s);
-        }
-        all.sort_unstable();
-        assert_eq!(all, (0..192).collect::<Vec<_>>());
-        assert!(sizes.iter().all(|&s| s <= PACKETS_PER_BATCH));
-        assert!(
-            sizes.iter().any(|&s| s > 1),
-            "no receive took more than one datagram: {sizes:?}"
-        );
-        // Contents and source address survive intact.
-        let msgs = [(payloads[7].as_slice(), dest)];
-        send_mmsg(&tx, &msgs).unwrap();
-        let mut batch = PacketBatch::new();
-        assert_eq!(recv_mmsg(&rx, &mut batch).unwrap(), 1);
-        assert_eq!(batch.packets()[0].data(), payloads[7].as_slice());
-        assert_eq!(batch.packets()[0].addr(), tx.local_addr().unwrap());
-    }
-
-    #[test]
-    fn oversized_datagram_is_flagged() {
-        let rx = receiver();
-        let tx = UdpSocket::bind(LOCALHOST).unwrap();
-        let dest = rx.local_addr().unwrap();
-        let big = payload(1, PACKET_DATA_SIZE + 1);
-        let exact = payload(2, PACKET_DATA_SIZE);
-        let huge = payload(3, 4000);
-        let msgs = [
-            (big.as_slice(), dest),
-            (exact.as_slice(), dest),
-            (huge.as_slice(), dest),
-        ];
-        assert_eq!(send_mmsg(&tx, &msgs).unwrap(), 3);
-        let mut batch = PacketBatch::new();
-        let mut seen = Vec::new();
-        while seen.len() < 3 {
-            assert!(recv_mmsg(&rx, &mut batch).unwrap() > 0);
-            for p in &batch {
-                seen.push((index_of(p.data()), p.is_oversized(), p.data().len()));
-            }
-        }
-        assert_eq!(
-            seen,
-            vec![
-                (1, true, PACKET_DATA_SIZE),
-                (2, false, PACKET_DATA_SIZE),
-                (3, true, PACKET_DATA_SIZE)
-            ]
-        );
-    }
-
-    #[test]
-    fn send_mmsg_delivers_all_to_each_destination() {
-        let (rx_a, rx_b) = (receiver(), receiver());
-        let tx = UdpSocket::bind(LOCALHOST).unwrap();
-        let (a, b) = (rx_a.local_addr().unwrap(), rx_b.local_addr().unwrap());
-        let payloads: Vec<Vec<u8>> = (0..150).map(|i| payload(i, 100)).collect();
-        // Interleaved destinations, more than two sendmmsg chunks.
-        let msgs: Vec<(&[u8], SocketAddr)> = payloads
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.as_slice(), if i % 2 == 0 { a } else { b }))
-            .collect();
-        assert_eq!(send_mmsg(&tx, &msgs).unwrap(), 150);
-        let (mut got_a, _) = recv_n(&rx_a, 75);
-        let (mut got_b, _) = recv_n(&rx_b, 75);
-        got_a.sort_unstable();
-        got_b.sort_unstable();
-        assert_eq!(got_a, (0..150).step_by(2).collect::<Vec<_>>());
-        assert_eq!(got_b, (1..150).step_by(2).collect::<Vec<_>>());
-        assert_eq!(send_mmsg(&tx, &[]).unwrap(), 0);
-    }
-
-    #[test]
-    fn recv_times_out_with_zero() {
-        let rx = receiver();
-        rx.set_read_timeout(Some(Duration::from_millis(10)))
-            .unwrap();
-        let mut batch = PacketBatch::new();
-        assert!(batch.push(b"stale", rx.local_addr().unwrap()));
-        assert_eq!(recv_mmsg(&rx, &mut batch).unwrap(), 0);
-        assert!(batch.is_empty());
     }
 
     #[test]
@@ -758,7 +572,7 @@ mod tests {
     fn fetch_stage_delivers_batches_without_allocating() {
         let rx = receiver();
         let dest = rx.local_addr().unwrap();
-        let tx = UdpSocket::bind(LOCALHOST).unwrap();
+        let mut tx = sender();
         let pool = PacketBatchPool::new(56);
         // Room for a batch per packet of a burst: the queue never fills, so nothing may be dropped.
         let (out_tx, out_rx) = crossbeam_channel::bounded(50);
@@ -766,6 +580,7 @@ mod tests {
         let exit = Arc::new(AtomicBool::new(false));
         let stage = FetchStage::spawn(
             rx,
+            UdpBackend::IoUring,
             pool.clone(),
             out_tx,
             Arc::clone(&counters),
@@ -777,7 +592,7 @@ mod tests {
         let mut got = Vec::new();
         for burst in payloads.chunks(50) {
             let msgs = addressed(burst, dest);
-            send_mmsg(&tx, &msgs).unwrap();
+            tx.send_all(&msgs).unwrap();
             let want = got.len() + burst.len();
             while got.len() < want {
                 let mut batch: PacketBatch = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -800,18 +615,25 @@ mod tests {
     fn fetch_stage_counts_queue_full_and_keeps_receiving() {
         let rx = receiver();
         let dest = rx.local_addr().unwrap();
-        let tx = UdpSocket::bind(LOCALHOST).unwrap();
+        let mut tx = sender();
         let pool = PacketBatchPool::new(4);
         // Nobody consumes: the single queue slot fills and later batches must be dropped, counted.
         let (out_tx, out_rx) = crossbeam_channel::bounded(1);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
-        let stage =
-            FetchStage::spawn(rx, pool, out_tx, Arc::clone(&counters), Arc::clone(&exit)).unwrap();
+        let stage = FetchStage::spawn(
+            rx,
+            UdpBackend::Mmsg,
+            pool,
+            out_tx,
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+        )
+        .unwrap();
         let payloads: Vec<Vec<u8>> = (0..300).map(|i| payload(i, 100)).collect();
         for (n, burst) in payloads.chunks(30).enumerate() {
             let msgs = addressed(burst, dest);
-            send_mmsg(&tx, &msgs).unwrap();
+            tx.send_all(&msgs).unwrap();
             let want = ((n + 1) * 30) as u64;
             wait_until("fetch to receive the burst", || {
                 stage.stats().packets.load(Ordering::Relaxed) == want

@@ -50,6 +50,8 @@ pub struct PipelineConfig {
     pub shredding: Option<crate::ledger_stage::LedgerShredding>,
     /// Forward held transactions to other leaders (clusters; see [`crate::forward`]).
     pub forwarder: Option<crate::forward::Forwarder>,
+    /// How the TPU socket receives (io_uring or `recvmmsg`, as every socket).
+    pub tpu_backend: crate::udp::UdpBackend,
 }
 
 /// A running leader pipeline and the handles its users read.
@@ -171,6 +173,7 @@ impl LeaderPipeline {
         )?;
         let fetch = FetchStage::spawn(
             tpu,
+            config.tpu_backend,
             pool.clone(),
             packets_tx.clone(),
             counters.clone(),

@@ -308,13 +308,24 @@ impl UdpReceiver {
     /// and flagged oversized; with GRO, coalesced segments become one packet each.
     pub fn recv(&mut self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
         batch.clear();
+        self.recv_append(batch, timeout)
+    }
+
+    /// Like [`UdpReceiver::recv`], keeping the packets already in `batch`: datagrams fill its free
+    /// room, waiting up to `timeout` for the first new one. Returns the packets added (0 at once
+    /// when `batch` is full).
+    pub fn recv_append(&mut self, batch: &mut PacketBatch, timeout: Duration) -> io::Result<usize> {
+        let held = batch.len();
+        if batch.is_full() {
+            return Ok(0);
+        }
         let stats = &*self.stats;
         let start = Instant::now();
         let mut wait = timeout;
         loop {
             let result = match &mut self.inner {
-                RecvInner::Mmsg(m) => m.recv(&self.socket, batch, wait, stats),
-                RecvInner::Uring(u) => u.recv(batch, wait, stats),
+                RecvInner::Mmsg(m) => m.recv(&self.socket, batch, held, wait, stats),
+                RecvInner::Uring(u) => u.recv(batch, held, wait, stats),
             };
             if let Err(err) = result {
                 stats.add(&stats.errors, 1);
@@ -323,16 +334,16 @@ impl UdpReceiver {
             // A wait can end early without data: a signal or io_uring task-work notification
             // interrupts it (EINTR), and SO_RCVTIMEO counts in jiffies. Wait out the rest.
             let left = timeout.saturating_sub(start.elapsed());
-            if !batch.is_empty() || left < RECV_WAIT_SLACK {
+            if batch.len() > held || left < RECV_WAIT_SLACK {
                 break;
             }
             wait = left;
         }
-        let n = batch.len();
+        let n = batch.len() - held;
         if n > 0 {
             stats.add(&stats.packets_in, n);
             stats.add(&stats.batches_in, 1);
-            let bytes: usize = batch.iter().map(|p| p.data().len()).sum();
+            let bytes: usize = batch.packets()[held..].iter().map(|p| p.data().len()).sum();
             stats.add(&stats.bytes_in, bytes);
         }
         Ok(n)
@@ -438,6 +449,23 @@ impl UdpSender {
     /// system calls as the backend allows.
     pub fn send(&mut self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
         self.transmit(msgs.len(), |i| msgs[i].1, |i| msgs[i].0, false)
+    }
+
+    /// Like [`UdpSender::send`], but waits out a full socket buffer (yielding the thread) until
+    /// every message is sent; for senders that would rather slow down than drop (load generators,
+    /// benches). Returns `msgs.len()` unless an error stops it.
+    pub fn send_all(&mut self, msgs: &[(&[u8], SocketAddr)]) -> io::Result<usize> {
+        let mut sent = 0;
+        while sent < msgs.len() {
+            match self.send(&msgs[sent..]) {
+                Ok(0) => std::thread::yield_now(),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
     }
 
     /// Sends `payloads` to `dest`, in order, as GSO super-datagrams (runs of equal-sized payloads,

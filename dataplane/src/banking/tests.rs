@@ -44,6 +44,7 @@ fn start_leader(
             poh_core: None,
             shredding: None,
             forwarder: None,
+            tpu_backend: crate::udp::UdpBackend::IoUring,
         },
         g,
         store.clone(),

@@ -48,6 +48,7 @@ fn commanded_pipeline_with(
             poh_core: None,
             shredding: None,
             forwarder,
+            tpu_backend: crate::udp::UdpBackend::IoUring,
         },
         &g,
         store.clone(),

@@ -78,11 +78,13 @@ impl MmsgReceiver {
         }
     }
 
-    /// Receives into `batch` (already cleared), waiting up to `timeout` for the first datagram.
+    /// Receives into `batch`'s free room (its first `held` packets kept), waiting up to `timeout`
+    /// for the first new datagram.
     pub fn recv(
         &mut self,
         socket: &UdpSocket,
         batch: &mut PacketBatch,
+        held: usize,
         timeout: Duration,
         stats: &UdpStats,
     ) -> io::Result<usize> {
@@ -95,7 +97,8 @@ impl MmsgReceiver {
         if batch.is_full() {
             return Ok(batch.len());
         }
-        let flags = if batch.is_empty() {
+        // Wait only while nothing new is in hand.
+        let flags = if batch.len() == held {
             flags
         } else {
             libc::MSG_DONTWAIT

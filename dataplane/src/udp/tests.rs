@@ -460,3 +460,42 @@ fn udp_receivers_and_senders_can_move_between_threads() {
     is_send::<UdpReceiver>();
     is_send::<UdpSender>();
 }
+
+#[test]
+fn udp_recv_append_keeps_what_the_batch_holds() {
+    for backend in BACKENDS {
+        let mut rx = receiver(backend, false);
+        let mut tx = sender(backend);
+        let dest = addr(&rx);
+        let mut batch = PacketBatch::new();
+        assert!(batch.push(b"held", dest));
+        let payloads: Vec<Vec<u8>> = (0..3).map(|i| payload(i, 100)).collect();
+        let msgs: Vec<(&[u8], SocketAddr)> =
+            payloads.iter().map(|p| (p.as_slice(), dest)).collect();
+        assert_eq!(tx.send_all(&msgs).unwrap(), 3);
+        let mut added = 0;
+        while added < 3 {
+            let n = rx.recv_append(&mut batch, WAIT).unwrap();
+            assert!(n > 0, "{backend:?}: {added} of 3 arrived");
+            added += n;
+        }
+        let data: Vec<&[u8]> = batch.iter().map(|p| p.data()).collect();
+        assert_eq!(
+            data,
+            [&b"held"[..], &payloads[0], &payloads[1], &payloads[2]]
+        );
+        // Nothing more: the wait ends with nothing added and nothing lost.
+        assert_eq!(
+            rx.recv_append(&mut batch, Duration::from_millis(20))
+                .unwrap(),
+            0
+        );
+        assert_eq!(batch.len(), 4, "{backend:?}");
+        // A full batch takes nothing: the datagram waits for the next receive.
+        while batch.push(b"filler", dest) {}
+        assert_eq!(tx.send_all(&[(b"later".as_slice(), dest)]).unwrap(), 1);
+        assert_eq!(rx.recv_append(&mut batch, WAIT).unwrap(), 0);
+        assert_eq!(rx.recv(&mut batch, WAIT).unwrap(), 1, "{backend:?}");
+        assert_eq!(batch.packets()[0].data(), b"later");
+    }
+}

@@ -353,10 +353,12 @@ impl UringReceiver {
         self.ring.setup
     }
 
-    /// Receives into `batch` (already cleared), waiting up to `timeout` for the first datagram.
+    /// Receives into `batch`'s free room (its first `held` packets kept), waiting up to `timeout`
+    /// for the first new datagram.
     pub fn recv(
         &mut self,
         batch: &mut PacketBatch,
+        held: usize,
         timeout: Duration,
         stats: &UdpStats,
     ) -> io::Result<usize> {
@@ -371,7 +373,8 @@ impl UringReceiver {
         }
         let ready = self.ring.ring.completion().len();
         if ready == 0 || !self.ring.ring.submission().is_empty() {
-            let wait = if batch.is_empty() && ready == 0 {
+            // Wait only while nothing new is in hand.
+            let wait = if batch.len() == held && ready == 0 {
                 timeout
             } else {
                 Duration::ZERO
@@ -381,7 +384,7 @@ impl UringReceiver {
         let err = self.reap(batch, stats);
         self.bufs.publish();
         match err {
-            Some(err) if batch.is_empty() => Err(err),
+            Some(err) if batch.len() == held => Err(err),
             _ => Ok(batch.len()),
         }
     }
@@ -686,7 +689,7 @@ mod tests {
         let stats = UdpStats::default();
         let mut batch = PacketBatch::new();
         assert_eq!(
-            rx.recv(&mut batch, Duration::from_millis(1), &stats)
+            rx.recv(&mut batch, 0, Duration::from_millis(1), &stats)
                 .unwrap(),
             0
         );
