@@ -102,6 +102,8 @@ rpc_methods! {
     SignatureUnsubscribe => "signatureUnsubscribe",
     SlotSubscribe => "slotSubscribe",
     SlotUnsubscribe => "slotUnsubscribe",
+    SlotsUpdatesSubscribe => "slotsUpdatesSubscribe",
+    SlotsUpdatesUnsubscribe => "slotsUpdatesUnsubscribe",
 }}
 
 /// RPC request counters, shared between the server and whoever exports metrics.

@@ -75,6 +75,7 @@ pub(super) struct Hub {
     by_account: HashMap<Pubkey, BTreeSet<u64>>,
     slot_watchers: BTreeSet<u64>,
     root_watchers: BTreeSet<u64>,
+    slots_updates_watchers: BTreeSet<u64>,
     /// `logsSubscribe` to every transaction (`all`, `allWithVotes`).
     logs_watchers: BTreeSet<u64>,
     /// `logsSubscribe` by the one key each mentions.
@@ -129,6 +130,7 @@ impl Hub {
             by_account: HashMap::new(),
             slot_watchers: BTreeSet::new(),
             root_watchers: BTreeSet::new(),
+            slots_updates_watchers: BTreeSet::new(),
             logs_watchers: BTreeSet::new(),
             logs_by_mention: HashMap::new(),
             block_watchers: BTreeSet::new(),
@@ -348,6 +350,9 @@ impl Hub {
             Spec::Root => {
                 self.root_watchers.insert(id);
             }
+            Spec::SlotsUpdates => {
+                self.slots_updates_watchers.insert(id);
+            }
         }
         if let Some(c) = spec.commitment() {
             self.at_level[level(c)] += 1;
@@ -393,6 +398,9 @@ impl Hub {
             Spec::Root => {
                 self.root_watchers.remove(&id);
             }
+            Spec::SlotsUpdates => {
+                self.slots_updates_watchers.remove(&id);
+            }
         }
         if let Some(c) = sub.spec.commitment() {
             self.at_level[level(c)] -= 1;
@@ -414,6 +422,9 @@ impl Hub {
                 None => drop(self.changes(slot)),
             }
         }
+        // Frozen here means replayed whole: Solana's bank created, its block completed.
+        self.slot_updates("createdBank", slot, Some(parent), out);
+        self.slot_updates("completed", slot, None, out);
         if self.slot_watchers.is_empty() {
             return;
         }
@@ -458,8 +469,22 @@ impl Hub {
         self.changes(slot).map(|c| c.parent)
     }
 
+    /// Tells the `slotsUpdatesSubscribe` subscribers of one step of `slot`.
+    fn slot_updates(&self, kind: &str, slot: Slot, parent: Option<Slot>, out: &mut Vec<Delivery>) {
+        if self.slots_updates_watchers.is_empty() {
+            return;
+        }
+        let result = notification::slot_update(kind, slot, parent, unix_ms());
+        for &id in &self.slots_updates_watchers {
+            self.notify_text(id, &result, out);
+        }
+    }
+
     fn on_commitment(&mut self, new: CommitmentSlots, out: &mut Vec<Delivery>) {
         let old = self.levels.replace(new);
+        if old.is_none_or(|o| new.confirmed > o.confirmed) {
+            self.slot_updates("optimisticConfirmation", new.confirmed, None, out);
+        }
         // Slots at or below the last finalized one were notified at every level already.
         let floor = old.map_or(new.finalized, |o| o.finalized);
         if let Some(old) = old {
@@ -481,7 +506,7 @@ impl Hub {
 
     /// Every slot rooted from `old` (exclusive) to `new`, oldest first (Solana announces each).
     fn notify_roots(&mut self, old: Slot, new: Slot, out: &mut Vec<Delivery>) {
-        if self.root_watchers.is_empty() {
+        if self.root_watchers.is_empty() && self.slots_updates_watchers.is_empty() {
             return;
         }
         let mut rooted = vec![new];
@@ -500,6 +525,7 @@ impl Hub {
             for &id in &self.root_watchers {
                 self.notify_text(id, &result, out);
             }
+            self.slot_updates("root", slot, None, out);
         }
     }
 
@@ -758,6 +784,13 @@ fn keep_newest_set<T: Ord>(set: &mut BTreeSet<T>, max: usize) {
     while set.len() > max {
         set.pop_first();
     }
+}
+
+/// Milliseconds since the Unix epoch (a `slotsUpdatesNotification`'s timestamp).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

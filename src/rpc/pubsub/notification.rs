@@ -72,6 +72,21 @@ pub(super) fn slot(slot: Slot, parent: Slot, root: Slot) -> Value {
     json!({ "parent": parent.0, "root": root.0, "slot": slot.0 })
 }
 
+/// A `slotsUpdatesNotification` result, Solana's `SlotUpdate`: `{"slot", "timestamp" (unix ms),
+/// "type"}`, and `"parent"` for `createdBank`.
+pub(super) fn slot_update(
+    kind: &str,
+    slot: Slot,
+    parent: Option<Slot>,
+    timestamp_ms: u64,
+) -> String {
+    let mut v = json!({ "slot": slot.0, "timestamp": timestamp_ms, "type": kind });
+    if let Some(p) = parent {
+        v["parent"] = json!(p.0);
+    }
+    v.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,9 @@ pub(super) enum Spec {
     Slot,
     /// Every new root.
     Root,
+    /// Each slot's progress: completed, optimistically confirmed, rooted (Solana's
+    /// `slotsUpdatesSubscribe`, which Agave's TPU clients follow to find the current leader).
+    SlotsUpdates,
 }
 
 impl Spec {
@@ -57,7 +60,7 @@ impl Spec {
             | Spec::Account { commitment, .. }
             | Spec::Logs { commitment, .. }
             | Spec::Block { commitment, .. } => Some(*commitment),
-            Spec::Slot | Spec::Root => None,
+            Spec::Slot | Spec::Root | Spec::SlotsUpdates => None,
         }
     }
 
@@ -70,6 +73,7 @@ impl Spec {
             Spec::Block { .. } => "blockNotification",
             Spec::Slot => "slotNotification",
             Spec::Root => "rootNotification",
+            Spec::SlotsUpdates => "slotsUpdatesNotification",
         }
     }
 }
@@ -155,7 +159,8 @@ fn call(method: PubSubMethod, p: &Params<'_>) -> Result<Call, RpcError> {
         | M::LogsUnsubscribe
         | M::RootUnsubscribe
         | M::SignatureUnsubscribe
-        | M::SlotUnsubscribe => {
+        | M::SlotUnsubscribe
+        | M::SlotsUpdatesUnsubscribe => {
             p.at_most(1)?;
             return Ok(Call::Unsubscribe(p.required(0, "subscription id")?));
         }
@@ -170,6 +175,10 @@ fn call(method: PubSubMethod, p: &Params<'_>) -> Result<Call, RpcError> {
         M::RootSubscribe => {
             p.at_most(0)?;
             Spec::Root
+        }
+        M::SlotsUpdatesSubscribe => {
+            p.at_most(0)?;
+            Spec::SlotsUpdates
         }
     };
     Ok(Call::Subscribe(spec))

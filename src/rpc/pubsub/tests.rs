@@ -418,6 +418,50 @@ async fn slot_and_root_notifications_have_solanas_shapes() {
 }
 
 #[tokio::test]
+async fn slots_updates_have_solanas_shapes() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let id = c.subscribe("slotsUpdatesSubscribe", json!([])).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    freeze(&node, 11, 10, vec![], vec![]);
+    // Each a `SlotUpdate` as Solana tags it; the timestamp is the node's clock in ms.
+    let expect = |want: Value, got: Value| {
+        let result = &got["params"]["result"];
+        let at = result["timestamp"].as_u64().expect("a timestamp");
+        assert!(at >= before, "{got}");
+        let mut shaped = got.clone();
+        shaped["params"]["result"]["timestamp"] = json!(0);
+        assert_eq!(shaped, notification("slotsUpdatesNotification", id, want));
+    };
+    expect(
+        json!({"parent": 10, "slot": 11, "timestamp": 0, "type": "createdBank"}),
+        c.recv().await,
+    );
+    expect(
+        json!({"slot": 11, "timestamp": 0, "type": "completed"}),
+        c.recv().await,
+    );
+    node.chain.feed.publish(levels(11, 11, 10, 10));
+    expect(
+        json!({"slot": 11, "timestamp": 0, "type": "optimisticConfirmation"}),
+        c.recv().await,
+    );
+    node.chain.feed.publish(levels(11, 11, 11, 11));
+    expect(
+        json!({"slot": 11, "timestamp": 0, "type": "root"}),
+        c.recv().await,
+    );
+    let answer = c.call("slotsUpdatesUnsubscribe", json!([id])).await;
+    assert_eq!(answer["result"], true);
+    freeze(&node, 12, 11, vec![], vec![]);
+    c.assert_quiet().await;
+}
+
+#[tokio::test]
 async fn logs_notifications_by_filter() {
     let node = start().await;
     let mut c = Client::connect(node.ws_addr).await;
