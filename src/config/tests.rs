@@ -260,6 +260,7 @@ fn example_file_documents_every_field_with_the_defaults() {
     full.rpc.faucet_keypair = Some("f.json".into());
     full.rpc.pubsub_addr = Some("127.0.0.1:8900".parse().unwrap());
     full.network.tpu_quic_addr = Some("0.0.0.0:8009".parse().unwrap());
+    full.storage.limit_ledger_slots = Some(216_000);
     let table: toml::Table = full.to_toml_string().unwrap().parse().unwrap();
     for (section, fields) in &table {
         assert!(
@@ -394,6 +395,10 @@ fn each_invalid_value_names_its_field() {
         ),
         ("[storage]\ndata_dir = \"\"", "storage.data_dir"),
         ("[storage]\ncache_mib = 4", "storage.cache_mib"),
+        (
+            "[storage]\nlimit_ledger_slots = 10",
+            "storage.limit_ledger_slots",
+        ),
         ("[rpc]\nfaucet_keypair = \"\"", "rpc.faucet_keypair"),
         ("[rpc]\naddr = \"127.0.0.1:65535\"", "rpc.pubsub_addr"),
         (
