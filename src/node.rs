@@ -340,6 +340,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     tracing::info!(tpu = %config.network.tpu_addr, recv_buffer_bytes = granted_rcv,
         sigverify_threads = plan.sigverify, exec_threads = plan.exec, cores = ?plan.cores,
         "transaction pipeline starting");
+    // Taken before anything can lead: every own block of an earlier slot is a previous run's.
+    let own_blocks_from = SlotClock::new(&genesis).slot_at(unix_ms());
     let pipeline = LeaderPipeline::start(
         PipelineConfig {
             identity,
@@ -368,6 +370,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
                     store: store.clone(),
                     root_slot: pipeline.root_slot.clone(),
                     sets,
+                    own_blocks_from,
                     // A block's signatures are checked all at once between blocks, on every shared
                     // core: a validator must keep up with a leader whose sigverify runs continuously.
                     verify_threads: plan.cores.shared.max(1),

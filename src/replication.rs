@@ -146,6 +146,8 @@ pub struct ReplicationParts<'a> {
     pub root_slot: Arc<AtomicU64>,
     /// What the pipeline's ledger stage sends: FEC sets and replaced blocks (see [`shredding`]).
     pub sets: LedgerOutputs,
+    /// The first slot this run can lead (see [`TvuConfig::own_blocks_from`]).
+    pub own_blocks_from: Slot,
     /// Sigverify threads for replay.
     pub verify_threads: usize,
     /// Sealevel workers for replay, besides the replay thread itself.
@@ -197,6 +199,7 @@ impl Replication {
         let tvu = Tvu::spawn(
             TvuConfig {
                 identity: me,
+                own_blocks_from: p.own_blocks_from,
                 shred_version: shred_version(&p.genesis.hash()),
                 backend,
                 pin_core: p.cores.tvu,

@@ -237,8 +237,6 @@ fn killing_the_leader_skips_only_its_turns_and_it_votes_again_after_a_restart() 
 }
 
 #[test]
-#[ignore = "flaky (≈ 1 run in 3 under CI load): the restarted validator replays no block from the \
-            network; quarantined until fixed, run with `cargo test --test cluster -- --ignored`"]
 fn a_node_restarted_without_its_tower_waits_for_finality_then_votes_from_a_fresh_tower() {
     let (s, stderr) = localnet(
         &[

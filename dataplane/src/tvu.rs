@@ -76,6 +76,10 @@ const SHRED_DEDUP_MAX_AGE: Duration = Duration::from_secs(2);
 pub struct TvuConfig {
     /// This node's identity (its place in the tree).
     pub identity: Pubkey,
+    /// The first slot this run can lead. Its own blocks of earlier slots are received like
+    /// anyone's: a previous run may have sent one out and stopped before storing it, and the
+    /// cluster may have built on it.
+    pub own_blocks_from: Slot,
     /// The cluster's shred version; others are dropped.
     pub shred_version: u16,
     /// UDP backend for receive and retransmit.
@@ -385,8 +389,8 @@ impl Window {
             self.stats.reject("unknown_leader");
             return Vec::new();
         };
-        if leader == self.config.identity {
-            // Our own slot coming back (repair answer or a confused peer): we hold the block already.
+        if leader == self.config.identity && slot >= self.config.own_blocks_from.0 {
+            // This run's own slot coming back (repair answer or a confused peer): we hold it.
             self.stats.reject("own_slot");
             return Vec::new();
         }

@@ -84,6 +84,7 @@ fn start(g: &Genesis, me: &SigningKey) -> Node {
     let tvu = Tvu::spawn(
         TvuConfig {
             identity: pk(me),
+            own_blocks_from: Slot(0),
             shred_version: shred_version(&g.hash()),
             backend: UdpBackend::Mmsg,
             pin_core: None,

@@ -71,6 +71,19 @@ fn start_validator(
     addrs: Option<PeerAddrs>,
     exit: &Arc<AtomicBool>,
 ) -> Validator {
+    start_validator_leading_from(g, me, Slot(0), socket, tree, addrs, exit)
+}
+
+/// Like [`start_validator`], for a run that can lead from `own_blocks_from` on.
+fn start_validator_leading_from(
+    g: &Genesis,
+    me: Pubkey,
+    own_blocks_from: Slot,
+    socket: UdpSocket,
+    tree: TurbineTree,
+    addrs: Option<PeerAddrs>,
+    exit: &Arc<AtomicBool>,
+) -> Validator {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
     let (forks, _) = load_cluster(g, &store, &mut Executor::new(0), 1).unwrap();
@@ -87,6 +100,7 @@ fn start_validator(
     let tvu = Tvu::spawn(
         TvuConfig {
             identity: me,
+            own_blocks_from,
             shred_version: shred_version(&g.hash()),
             backend: UdpBackend::Mmsg,
             pin_core: None,
@@ -663,4 +677,77 @@ fn a_peer_address_update_reaches_the_retransmit_path_of_a_running_node() {
     exit.store(true, Ordering::Relaxed);
     v.tvu.join();
     v.replay.join();
+}
+
+#[test]
+fn a_restarted_leader_receives_its_own_blocks_of_a_previous_run_but_not_of_this_one() {
+    // A leader that sent out slots 1 and 2, then stopped before storing them: the cluster built
+    // on them, so the restarted node (which can lead from slot 3 on) must take them from the
+    // network. Slot 3 is this run's own: it holds that block already and refuses it.
+    let leader = key(1);
+    let payers: Vec<SigningKey> = (10..14).map(key).collect();
+    let g = genesis(&leader, &[pk(&key(2))], &payers);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let nodes: Vec<(Pubkey, u64)> = g.validators.iter().map(|v| (v.identity, v.stake)).collect();
+    let exit = Arc::new(AtomicBool::new(false));
+    let v = start_validator_leading_from(
+        &g,
+        pk(&leader),
+        Slot(3),
+        socket,
+        TurbineTree::new(&nodes, 1),
+        None,
+        &exit,
+    );
+    let mut parent = Arc::new(Bank::genesis(&g));
+    let mut chained = Root(g.hash().0);
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for slot in 1..=3u64 {
+        let txs = payers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                vec![Txn::parse(&build_transfer(
+                    p,
+                    &pk(&key(2)),
+                    slot * 10 + i as u64,
+                    &g.hash(),
+                ))
+                .unwrap()]
+            })
+            .collect();
+        let (bank, entries) = produce_block(&g, &parent, Slot(slot), pk(&leader), txs);
+        let (shreds, root) = shred_block(&g, &leader, &bank, &entries, chained);
+        chained = root;
+        for s in &shreds {
+            sender.send_to(s, addr).unwrap();
+        }
+        parent = bank;
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !(1..=2).all(|s| v.forks.read().unwrap().get(Slot(s)).is_some()) {
+        assert!(
+            Instant::now() < deadline,
+            "the previous run's blocks were not replayed: rejected {:?}",
+            v.tvu.stats().rejected()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !v
+        .tvu
+        .stats()
+        .rejected()
+        .iter()
+        .any(|(r, n)| *r == "own_slot" && *n > 0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "slot 3's shreds were not refused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(v.forks.read().unwrap().get(Slot(3)).is_none());
+    exit.store(true, Ordering::Relaxed);
 }
