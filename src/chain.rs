@@ -688,10 +688,11 @@ impl Chain for NodeChain {
                 gossip: Some(ci.gossip),
                 tvu: Some(ci.tvu),
                 tpu: Some(ci.tpu),
+                // Its own is known before gossip may announce it (see `TPU_QUIC_SINCE`).
                 tpu_quic: if ci.pubkey == self.identity {
                     self.tpu_quic
                 } else {
-                    None
+                    ci.tpu_quic
                 },
                 tpu_vote: Some(ci.tpu_vote),
                 serve_repair: Some(ci.serve_repair),

@@ -200,6 +200,7 @@ fn contact_info(
         repair: fix(n.repair_addr),
         serve_repair: fix(n.serve_repair_addr),
         rpc: config.rpc.enabled.then(|| fix(config.rpc.addr)),
+        tpu_quic: n.tpu_quic_addr().map(fix),
     })
 }
 

@@ -25,9 +25,12 @@ pub const BLOOM_KEYS: usize = 7;
 pub const BLOOM_KEYS_MAX: usize = 8;
 /// Bits per item for a 1 % false-positive rate (−ln 0.01 / ln² 2 ≈ 9.585), in thousandths.
 pub const BLOOM_BITS_PER_ITEM_MILLI: usize = 9_586;
-/// Most 64-bit words a filter may have: what fits in a pull request beside the largest contact
-/// info (checked in `wire`).
+/// Most 64-bit words a received filter may have: what fits in a pull request beside the largest
+/// contact info of releases before 0.2 (they built filters this large).
 pub const BLOOM_WORDS_MAX: usize = 112;
+/// Most words a filter this node builds has: what fits in a pull request beside the largest
+/// contact info, QUIC address included (checked in `wire`).
+pub const BLOOM_WORDS_BUILT_MAX: usize = 109;
 /// Fewest words a filter this node builds has (4,096 bits). A small table's filter is padded to
 /// this size: it lowers false positives, and the request's size is what the responder's
 /// amplification budget is measured against.
@@ -35,7 +38,7 @@ pub const BLOOM_WORDS_MIN: usize = 64;
 /// Most partition bits: 65,536 partitions of [`BLOOM_ITEMS_MAX`] items, far beyond any table.
 pub const BLOOM_MASK_BITS_MAX: u8 = 16;
 /// Most items one filter holds at a 1 % false-positive rate.
-pub const BLOOM_ITEMS_MAX: usize = BLOOM_WORDS_MAX * 64 * 1000 / BLOOM_BITS_PER_ITEM_MILLI;
+pub const BLOOM_ITEMS_MAX: usize = BLOOM_WORDS_BUILT_MAX * 64 * 1000 / BLOOM_BITS_PER_ITEM_MILLI;
 
 /// A Bloom filter over value hashes in one partition of the hash space.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +73,13 @@ impl BloomError {
 
 impl Bloom {
     /// An empty filter for `items` values of partition `mask` (of `mask_bits` bits), sized for a
-    /// 1 % false-positive rate within [`BLOOM_WORDS_MIN`]..=[`BLOOM_WORDS_MAX`] words, with fresh
+    /// 1 % false-positive rate within [`BLOOM_WORDS_MIN`]..=[`BLOOM_WORDS_BUILT_MAX`] words, with fresh
     /// keys from `rng`.
     pub fn for_items(items: usize, mask: u64, mask_bits: u8, rng: &mut impl Rng) -> Bloom {
         let bits = items.saturating_mul(BLOOM_BITS_PER_ITEM_MILLI) / 1000;
-        let words = bits.div_ceil(64).clamp(BLOOM_WORDS_MIN, BLOOM_WORDS_MAX);
+        let words = bits
+            .div_ceil(64)
+            .clamp(BLOOM_WORDS_MIN, BLOOM_WORDS_BUILT_MAX);
         let keys = (0..BLOOM_KEYS).map(|_| rng.gen()).collect();
         let mask_bits = mask_bits.min(BLOOM_MASK_BITS_MAX);
         Bloom {
@@ -213,7 +218,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let items = BLOOM_ITEMS_MAX;
         let mut bloom = Bloom::for_items(items, 0, 0, &mut rng);
-        assert_eq!(bloom.words().len(), BLOOM_WORDS_MAX);
+        assert_eq!(bloom.words().len(), BLOOM_WORDS_BUILT_MAX);
         for i in 0..items as u64 {
             bloom.add(&hash(i));
         }

@@ -64,7 +64,19 @@ pub struct ContactInfo {
     pub serve_repair: SocketAddr,
     /// JSON-RPC, if it serves it.
     pub rpc: Option<SocketAddr>,
+    /// Transaction ingest over QUIC (Solana's `tpuQuic`), if it serves it and announces it (see
+    /// [`TPU_QUIC_SINCE`]).
+    pub tpu_quic: Option<SocketAddr>,
 }
+
+/// The first release whose gossip decodes a contact info's QUIC address. Older releases refuse a
+/// contact info that carries one, so a node announces it only once every peer it knows runs this
+/// release or newer (a rolling upgrade first replaces every node, then the addresses appear).
+pub const TPU_QUIC_SINCE: SoftwareVersion = SoftwareVersion {
+    major: 0,
+    minor: 2,
+    patch: 0,
+};
 
 impl ContactInfo {
     /// A node serving everything on one address (tests, benches, the simulator's hosts), wallclock 0,
@@ -83,6 +95,7 @@ impl ContactInfo {
             repair: addr,
             serve_repair: addr,
             rpc: None,
+            tpu_quic: None,
         }
     }
 }

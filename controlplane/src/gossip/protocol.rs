@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
-use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue};
+use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue, TPU_QUIC_SINCE};
 use super::prune::{Deliveries, PruneMessage, PRUNE_ORIGINS_MAX};
 use super::pull::{build_filter, select_response, PullState, Requester, ResponseBudget};
 use super::push::{evictee, pack, stake_weight, weighted_sample, ActivePeer, PushState};
@@ -41,6 +41,9 @@ pub struct Gossip {
     next_prune_ms: u64,
     /// When this node's contact info is re-signed next; `None` until it is first signed.
     next_refresh_ms: Option<u64>,
+    /// This node's QUIC TPU address, announced once every known peer decodes it (see
+    /// [`TPU_QUIC_SINCE`]).
+    tpu_quic: Option<SocketAddr>,
     outbox: VecDeque<(SocketAddr, GossipMessage)>,
 }
 
@@ -80,6 +83,7 @@ impl Gossip {
             table,
             config,
             genesis_hash: cluster.genesis_hash,
+            tpu_quic: me.tpu_quic.take(),
             me,
             seeds: own_seeds,
             pulls_sent: 0,
@@ -248,7 +252,9 @@ impl Gossip {
     /// Does whatever is due at `now_ms`: re-sign this node's contact info, expire values, flush
     /// the push queue, send prunes, send a pull request.
     pub fn handle_timeout(&mut self, now_ms: u64, signer: &dyn Signer) {
-        if self.next_refresh_ms.is_none_or(|at_ms| now_ms >= at_ms) {
+        if self.next_refresh_ms.is_none_or(|at_ms| now_ms >= at_ms)
+            || self.announced_tpu_quic() != self.me.tpu_quic
+        {
             self.refresh_contact_info(now_ms, signer);
         }
         self.table.expire(now_ms, &mut self.stats);
@@ -361,6 +367,19 @@ impl Gossip {
         &self.genesis_hash
     }
 
+    /// The QUIC address this node's contact info may carry now: its own, once it knows a peer and
+    /// every peer it knows announces [`TPU_QUIC_SINCE`] or newer (older releases refuse a contact
+    /// info that carries one, and so every value batched with it).
+    fn announced_tpu_quic(&self) -> Option<SocketAddr> {
+        let mut peers = self
+            .table
+            .contact_infos()
+            .filter(|ci| ci.pubkey != self.me.pubkey)
+            .peekable();
+        let decode = peers.peek().is_some() && peers.all(|ci| ci.version >= TPU_QUIC_SINCE);
+        self.tpu_quic.filter(|_| decode)
+    }
+
     fn ensure_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
         if self.next_refresh_ms.is_none() {
             self.refresh_contact_info(now_ms, signer);
@@ -368,7 +387,11 @@ impl Gossip {
     }
 
     fn refresh_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
-        self.push_own(now_ms, CrdsData::ContactInfo(self.me.clone()), signer);
+        let me = ContactInfo {
+            tpu_quic: self.announced_tpu_quic(),
+            ..self.me.clone()
+        };
+        self.push_own(now_ms, CrdsData::ContactInfo(me), signer);
         self.next_refresh_ms = Some(now_ms.saturating_add(self.config.contact_refresh_ms.max(1)));
     }
 

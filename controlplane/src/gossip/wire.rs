@@ -11,7 +11,8 @@
 //!                  ‖ word_count:u16 ‖ word:u64 × word_count          (see `bloom` for the hashing)
 //! value         := origin:[32] ‖ wallclock_ms:u64 ‖ data ‖ signature:[64]
 //! data          := 0 ‖ shred_version:u16 ‖ major:u16 ‖ minor:u16 ‖ patch:u16 ‖ instance:u64
-//!                    ‖ gossip ‖ tpu ‖ tpu_vote ‖ tvu ‖ repair ‖ serve_repair ‖ rpc:(0 | 1 ‖ addr)
+//!                    ‖ gossip ‖ tpu ‖ tpu_vote ‖ tvu ‖ repair ‖ serve_repair
+//!                    ‖ optional:u8 (bit 0: rpc, bit 1: tpu_quic) ‖ rpc:addr? ‖ tpu_quic:addr?
 //!                | 1 ‖ len:u16 ‖ vote transaction
 //!                | 2 ‖ slot:u64 ‖ chunk_index:u8 ‖ num_chunks:u8 ‖ len:u16 ‖ chunk
 //!                | 3 ‖ offender:[32] ‖ kind:u8 ‖ len:u16 ‖ first ‖ len:u16 ‖ second
@@ -32,7 +33,7 @@ use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::bloom::{Bloom, BLOOM_KEYS_MAX, BLOOM_WORDS_MAX};
+use super::bloom::{Bloom, BLOOM_KEYS_MAX, BLOOM_WORDS_BUILT_MAX, BLOOM_WORDS_MAX};
 use super::crds::{
     ContactInfo, CrdsData, SignedValue, SoftwareVersion, DUPLICATE_SHRED_CHUNKS_MAX,
     DUPLICATE_SHRED_CHUNK_LEN_MAX, SLASHING_EVIDENCE_VOTE_LEN_MAX, VOTE_TX_LEN_MAX,
@@ -43,6 +44,11 @@ use crate::signer::Verified;
 
 /// Longest gossip datagram: Solana's packet payload bound, which needs no IP fragmentation.
 pub const DATAGRAM_LEN_MAX: usize = PACKET_DATA_SIZE;
+/// A contact info's optional-address bit: it serves JSON-RPC.
+const OPTIONAL_RPC: u8 = 1;
+/// A contact info's optional-address bit: it serves the QUIC TPU (decoded since
+/// [`super::crds::TPU_QUIC_SINCE`]).
+const OPTIONAL_TPU_QUIC: u8 = 2;
 /// The wire format's version, the first byte of every datagram.
 pub const WIRE_VERSION: u8 = 1;
 /// Most values in one push or pull response (the smallest value is 107 bytes, so 11 fit).
@@ -51,8 +57,8 @@ pub const VALUES_PER_MESSAGE_MAX: usize = 16;
 pub const VALUES_HEADER_LEN: usize = 2 + 32 + 1;
 /// Longest value: one that fits a push datagram alone.
 pub const VALUE_LEN_MAX: usize = DATAGRAM_LEN_MAX - VALUES_HEADER_LEN;
-/// Longest contact info value (every address IPv6, RPC included).
-pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 7 * ADDR_V6_LEN + 1;
+/// Longest contact info value (every address IPv6, RPC and QUIC included).
+pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 8 * ADDR_V6_LEN + 1;
 /// Longest filter header: mask, mask bits, key count, keys, word count.
 pub const BLOOM_HEADER_LEN_MAX: usize = 8 + 1 + 1 + 8 * BLOOM_KEYS_MAX + 2;
 /// A prune datagram's bytes besides its origins: version, tag, sender, destination, origin count,
@@ -74,9 +80,15 @@ const KIND_VOTE: u8 = 1;
 const KIND_DUPLICATE_SHRED: u8 = 2;
 const KIND_SLASHING_EVIDENCE: u8 = 3;
 
-// The largest pull request (fullest filter, largest contact info) fits one datagram.
+// The largest pull request this node builds (fullest filter, largest contact info) fits one
+// datagram; so does the largest one of a release before 0.2 (no QUIC address).
 const _: () = assert!(
-    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX <= DATAGRAM_LEN_MAX
+    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_BUILT_MAX + CONTACT_INFO_VALUE_LEN_MAX
+        <= DATAGRAM_LEN_MAX
+);
+const _: () = assert!(
+    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX - ADDR_V6_LEN
+        <= DATAGRAM_LEN_MAX
 );
 // So does the largest prune.
 const _: () = assert!(PRUNE_OVERHEAD_LEN + 32 * PRUNE_ORIGINS_MAX <= DATAGRAM_LEN_MAX);
@@ -216,6 +228,7 @@ pub fn value_encoded_len(value: &SignedValue) -> usize {
                 .sum::<usize>()
                     + 1
                     + ci.rpc.as_ref().map_or(0, addr_len)
+                    + ci.tpu_quic.as_ref().map_or(0, addr_len)
             }
             CrdsData::Vote { tx } => 2 + tx.len(),
             CrdsData::DuplicateShred { chunk, .. } => 8 + 1 + 1 + 2 + chunk.len(),
@@ -262,12 +275,13 @@ pub(crate) fn put_value_unsigned(sink: &mut impl Sink, value: &SignedValue) {
             ] {
                 put_addr(sink, &addr);
             }
-            match &ci.rpc {
-                None => sink.put(&[0]),
-                Some(addr) => {
-                    sink.put(&[1]);
-                    put_addr(sink, addr);
-                }
+            // Before 0.2 the byte was only the RPC flag (0 or 1), so a contact info without a QUIC
+            // address has the same bytes as then.
+            let optional = u8::from(ci.rpc.is_some()) * OPTIONAL_RPC
+                | u8::from(ci.tpu_quic.is_some()) * OPTIONAL_TPU_QUIC;
+            sink.put(&[optional]);
+            for addr in [&ci.rpc, &ci.tpu_quic].into_iter().flatten() {
+                put_addr(sink, addr);
             }
         }
         CrdsData::Vote { tx } => {
@@ -706,26 +720,47 @@ impl<'a> Reader<'a> {
                     patch: self.u16("software version")?,
                 };
                 let instance = self.u64("instance")?;
-                let rpc_at = |r: &mut Self| -> Result<Option<SocketAddr>, GossipReject> {
-                    match r.u8("rpc address flag")? {
-                        0 => Ok(None),
-                        1 => r.addr("rpc address").map(Some),
-                        _ => Err(r.malformed("rpc address flag", "not 0 or 1")),
+                let optional_at = |r: &mut Self| -> Result<
+                    (Option<SocketAddr>, Option<SocketAddr>),
+                    GossipReject,
+                > {
+                    let optional = r.u8("optional addresses")?;
+                    if optional & !(OPTIONAL_RPC | OPTIONAL_TPU_QUIC) != 0 {
+                        return Err(r.malformed("optional addresses", "unknown bits set"));
                     }
+                    let rpc = if optional & OPTIONAL_RPC != 0 {
+                        Some(r.addr("rpc address")?)
+                    } else {
+                        None
+                    };
+                    let tpu_quic = if optional & OPTIONAL_TPU_QUIC != 0 {
+                        Some(r.addr("tpu quic address")?)
+                    } else {
+                        None
+                    };
+                    Ok((rpc, tpu_quic))
                 };
+                let gossip = self.addr("gossip address")?;
+                let tpu = self.addr("tpu address")?;
+                let tpu_vote = self.addr("tpu vote address")?;
+                let tvu = self.addr("tvu address")?;
+                let repair = self.addr("repair address")?;
+                let serve_repair = self.addr("serve repair address")?;
+                let (rpc, tpu_quic) = optional_at(self)?;
                 Ok(CrdsData::ContactInfo(ContactInfo {
                     pubkey: origin,
                     wallclock_ms,
                     shred_version,
                     version,
                     instance,
-                    gossip: self.addr("gossip address")?,
-                    tpu: self.addr("tpu address")?,
-                    tpu_vote: self.addr("tpu vote address")?,
-                    tvu: self.addr("tvu address")?,
-                    repair: self.addr("repair address")?,
-                    serve_repair: self.addr("serve repair address")?,
-                    rpc: rpc_at(self)?,
+                    gossip,
+                    tpu,
+                    tpu_vote,
+                    tvu,
+                    repair,
+                    serve_repair,
+                    rpc,
+                    tpu_quic,
                 }))
             }
             KIND_VOTE => Ok(CrdsData::Vote {

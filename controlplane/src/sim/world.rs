@@ -513,6 +513,7 @@ impl World {
             repair: with_port(node.addr, 8006),
             serve_repair: with_port(node.addr, 8007),
             rpc: None,
+            tpu_quic: None,
         };
         let seeds = vec![node_addr(0), node_addr(1 % self.config.validators.max(1))];
         let config = NodeConfig {

@@ -55,6 +55,7 @@ pub fn contact_info(i: usize) -> ContactInfo {
         repair: addr(i, 8005),
         serve_repair: addr(i, 8006),
         rpc: Some(addr(i, 8899)),
+        tpu_quic: None,
     }
 }
 

@@ -568,3 +568,60 @@ fn prunes_for_others_from_strangers_or_out_of_the_window_are_refused_by_reason()
     );
     assert_eq!((s.prune_messages_received, s.prune_origins_applied), (0, 0));
 }
+
+#[test]
+fn the_quic_address_is_announced_only_while_every_known_peer_decodes_it() {
+    let quic = addr(0, 8009);
+    let mut g = Gossip::new(
+        GossipConfig::default(),
+        cluster(3),
+        ContactInfo {
+            tpu_quic: Some(quic),
+            ..contact_info(0)
+        },
+        vec![],
+        1,
+    );
+    let k = key(0);
+    let at = |v: (u16, u16)| {
+        let (major, minor) = v;
+        ContactInfo {
+            version: SoftwareVersion {
+                major,
+                minor,
+                patch: 0,
+            },
+            ..contact_info(1)
+        }
+    };
+    // Alone, it cannot know who decodes it: the first contact info is in the old form.
+    g.handle_timeout(NOW_MS, &k);
+    drain(&mut g);
+    assert_eq!(g.me().tpu_quic, None);
+    // A peer of this release: announced at once, not at the next refresh.
+    let new_peer = signed(1, NOW_MS, CrdsData::ContactInfo(at((0, 2))));
+    g.handle_message(NOW_MS, addr(1, 8001), push(vec![new_peer]), &k);
+    g.handle_timeout(NOW_MS + 1, &k);
+    assert_eq!(g.me().tpu_quic, Some(quic));
+    let flush_at = g.poll_timeout();
+    g.handle_timeout(flush_at, &k);
+    let pushed = drain(&mut g);
+    assert!(pushed.iter().any(|(_, m)| matches!(m,
+        GossipMessage::Push { values, .. }
+            if values.iter().any(|v| v.contact_info().is_some_and(|c| c.tpu_quic == Some(quic))))));
+    // A peer of an older release appears (a rolling upgrade not finished): back to the old form,
+    // which it decodes.
+    let old_peer = signed(
+        2,
+        flush_at,
+        CrdsData::ContactInfo(ContactInfo {
+            pubkey: key(2).pubkey(),
+            ..at((0, 1))
+        }),
+    );
+    g.handle_message(flush_at, addr(2, 8001), push(vec![old_peer]), &k);
+    g.handle_timeout(flush_at + 1, &k);
+    assert_eq!(g.me().tpu_quic, None);
+    let own = g.contact_info(&k.pubkey()).expect("own contact info");
+    assert_eq!(own.tpu_quic, None);
+}

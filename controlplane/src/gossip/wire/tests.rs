@@ -32,6 +32,7 @@ fn contact_info(rpc: Option<SocketAddr>) -> CrdsData {
         repair: v4(8005),
         serve_repair: v4(8006),
         rpc,
+        tpu_quic: None,
     })
 }
 
@@ -136,11 +137,17 @@ fn the_largest_pull_request_fits_a_datagram() {
         repair: v6,
         serve_repair: v6,
         rpc: Some(v6),
+        tpu_quic: Some(v6),
     });
     let caller = signed(0, 0, data);
     assert_eq!(value_encoded_len(&caller), CONTACT_INFO_VALUE_LEN_MAX);
-    let filter =
-        Bloom::from_parts(vec![0; BLOOM_KEYS_MAX], vec![0; BLOOM_WORDS_MAX], 0, 0).expect("valid");
+    let filter = Bloom::from_parts(
+        vec![0; BLOOM_KEYS_MAX],
+        vec![0; BLOOM_WORDS_BUILT_MAX],
+        0,
+        0,
+    )
+    .expect("valid");
     let msg = GossipMessage::PullRequest { filter, caller };
     assert!(encoded_len(&msg) <= DATAGRAM_LEN_MAX);
     round_trip(&msg);
@@ -398,6 +405,7 @@ fn data_strategy() -> impl Strategy<Value = CrdsData> {
                 repair: a[4],
                 serve_repair: a[5],
                 rpc,
+                tpu_quic: None,
             })
         });
     let vote = proptest::collection::vec(any::<u8>(), 0..600).prop_map(|tx| CrdsData::Vote { tx });
@@ -525,4 +533,32 @@ proptest! {
         }
         let _ = decode_and_verify(&bytes, &GENESIS);
     }
+}
+
+#[test]
+fn a_contact_info_without_a_quic_address_keeps_the_old_bytes_and_unknown_optional_bits_are_refused()
+{
+    let rpc = "127.0.0.1:8899".parse().expect("address");
+    let quic: SocketAddr = "127.0.0.1:8009".parse().expect("address");
+    let CrdsData::ContactInfo(base) = contact_info(Some(rpc)) else {
+        unreachable!("a contact info")
+    };
+    let with_quic = CrdsData::ContactInfo(ContactInfo {
+        tpu_quic: Some(quic),
+        ..base.clone()
+    });
+    let msg = push(vec![signed(5, 6, with_quic)]);
+    round_trip(&msg);
+    let old = encode(&push(vec![signed(5, 6, CrdsData::ContactInfo(base))]));
+    let new = encode(&msg);
+    // The old form: the optional byte is the RPC flag alone, as releases before 0.2 wrote it.
+    let optional_at = old.len() - 64 - 7 - 1;
+    assert_eq!(old[optional_at], 1);
+    assert_eq!(new[optional_at], 3);
+    assert_eq!(new.len(), old.len() + 7);
+    // Bits no release defines are refused by name.
+    let mut unknown = old.clone();
+    unknown[optional_at] = 1 | 4;
+    let err = decode_and_verify(&unknown, &GENESIS).expect_err("unknown bit");
+    assert!(format!("{err:?}").contains("optional addresses"), "{err:?}");
 }
