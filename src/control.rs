@@ -52,7 +52,7 @@ pub struct DataPlaneCommands {
     /// Votes for this node's banking stage (leaders keep the newest per validator).
     pub votes: Sender<Txn>,
     /// Where held transactions go (Gulf Stream).
-    pub forward_to: Sender<Option<SocketAddr>>,
+    pub forward_to: Sender<Option<dataplane::forward::ForwardTarget>>,
     /// Turbine senders' peer addresses (shred receive path, broadcast), in a cluster.
     pub turbine_peers: Vec<Sender<Arc<PeerAddrs>>>,
 }

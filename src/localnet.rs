@@ -611,6 +611,12 @@ fn drive(
                 "identity": n.identity.to_string(),
                 "slot": processed_slot(r),
                 "finalized_slot": r.call("getSlot", json!([{"commitment": "finalized"}])).ok(),
+                // Validators whose QUIC TPU this node knows (its own, and those gossip announced).
+                "tpu_quic_known": r.call("getClusterNodes", json!([])).ok().map(|nodes| {
+                    nodes.as_array().map_or(0, |a| {
+                        a.iter().filter(|n| n["tpuQuic"].is_string()).count()
+                    })
+                }),
                 "replication": c,
             })
         })
@@ -774,7 +780,8 @@ fn inject_faults(
 }
 
 /// One validator's replication counters from its `/metrics` (erasure recovery, repair and its
-/// ping/pong address checks, dead blocks, refused shreds, forwarded transactions), so a run can show that the paths it exercised really worked; summed over
+/// ping/pong address checks, dead blocks, refused shreds, forwarded transactions, over QUIC and
+/// staked at the leader), so a run can show that the paths it exercised really worked; summed over
 /// the validators for the summary's `replication`.
 fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> {
     // (exposition name, summary key): repair's counters keep the summary's older, shorter keys.
@@ -818,6 +825,14 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         (
             "blackbook_transactions_forwarded_total",
             "transactions_forwarded_total",
+        ),
+        (
+            "blackbook_forward_quic_sent_total",
+            "transactions_forwarded_quic_total",
+        ),
+        (
+            "blackbook_tpu_quic_staked_transactions_total",
+            "tpu_quic_staked_transactions_total",
         ),
     ];
     let mut counters = serde_json::Map::new();

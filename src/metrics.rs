@@ -158,7 +158,30 @@ fn register_quic(r: &mut Registry, q: &QuicStats) {
             &q.queue_full,
         ),
     ];
-    for (name, help, value) in counters {
+    let f = &q.forward;
+    let forwarding = [
+        (
+            "blackbook_forward_quic_sent",
+            "Held transactions written to a leader's QUIC TPU stream",
+            &f.sent,
+        ),
+        (
+            "blackbook_forward_quic_failed",
+            "Held transactions lost on QUIC: the connection failed or its queue was full",
+            &f.failed,
+        ),
+        (
+            "blackbook_forward_quic_handshakes_failed",
+            "Handshakes with a leader's QUIC TPU that failed or timed out",
+            &f.handshakes_failed,
+        ),
+        (
+            "blackbook_forward_quic_sent_by_udp",
+            "Held transactions sent by UDP instead: QUIC queue full or the leader unreachable lately",
+            &f.sent_by_udp,
+        ),
+    ];
+    for (name, help, value) in counters.into_iter().chain(forwarding) {
         counter(r, name, help, get(value));
     }
     gauge(

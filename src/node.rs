@@ -36,6 +36,7 @@ use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets
 use crate::rpc::cluster::EvidenceRecord;
 use crate::rpc::pubsub::{self, EventFeed, PubSub};
 use crate::rpc::RpcStats;
+use crate::tpu_quic::forward::{quic_forwarder, QuicForwardDriver};
 use crate::tpu_quic::{self, QuicStats, TpuSink};
 use crate::wallet;
 use ed25519_dalek::SigningKey;
@@ -76,13 +77,19 @@ fn plan_threads(config: &Config, clustered: bool) -> ThreadPlan {
     }
 }
 
-/// The socket held transactions are forwarded from (Gulf Stream); its target comes from the control
-/// plane.
-fn forwarder(config: &Config) -> anyhow::Result<Forwarder> {
+/// The forwarder of held transactions (Gulf Stream): over QUIC as `identity` to leaders that
+/// announce a QUIC TPU, from a UDP socket to the rest; its target comes from the control plane.
+/// The QUIC side's driver is returned to run on the QUIC runtime.
+fn forwarder(
+    config: &Config,
+    identity: &SigningKey,
+    stats: &QuicStats,
+) -> anyhow::Result<(Forwarder, QuicForwardDriver)> {
     let bind_ip = config.network.tpu_addr.ip();
     let socket = UdpSocket::bind((bind_ip, 0))
         .with_context(|| format!("binding the forwarding socket on {bind_ip}"))?;
-    Ok(Forwarder::new(socket)?)
+    let (quic, driver) = quic_forwarder(identity, bind_ip, stats.forward.clone())?;
+    Ok((Forwarder::new(socket)?.with_quic(Box::new(quic)), driver))
 }
 
 fn unix_ms() -> u64 {
@@ -321,10 +328,12 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     } else {
         (None, None)
     };
-    let forwarder = if clustered {
-        Some(forwarder(&config)?)
+    let quic_stats = Arc::new(QuicStats::default());
+    let (forwarder, quic_forward) = if clustered {
+        let (f, driver) = forwarder(&config, &identity_key, &quic_stats)?;
+        (Some(f), Some(driver))
     } else {
-        None
+        (None, None)
     };
     let gossip_socket = control_socket(&config, config.network.listen_addr, "network.listen_addr")?;
     let vote_socket = control_socket(
@@ -459,7 +468,14 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
     // RPC and PubSub apart: a client flood or a burst of notifications queues behind itself, never
     // in front of votes and gossip.
     let rpc_runtime = named_runtime("bbRpc", config.rpc.threads)?;
-    let (quic_runtime, quic_stats) = start_quic_tpu(&config, &genesis, &identity_key, &pipeline)?;
+    let quic_runtime = start_quic_tpu(
+        &config,
+        &genesis,
+        &identity_key,
+        &pipeline,
+        quic_stats.clone(),
+        quic_forward,
+    )?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
         event_sources.push(r.events.clone());
@@ -639,7 +655,9 @@ fn start_quic_tpu(
     genesis: &Genesis,
     identity: &SigningKey,
     pipeline: &LeaderPipeline,
-) -> anyhow::Result<(tokio::runtime::Runtime, Arc<QuicStats>)> {
+    stats: Arc<QuicStats>,
+    forward: Option<QuicForwardDriver>,
+) -> anyhow::Result<tokio::runtime::Runtime> {
     let addr = config
         .network
         .tpu_quic_addr()
@@ -661,18 +679,24 @@ fn start_quic_tpu(
             Arc::new(quinn::TokioRuntime),
         )?
     };
-    let stats = Arc::new(QuicStats::default());
     let sink = TpuSink {
         packets: pipeline.packets.clone(),
         pool: pipeline.packet_pool.clone(),
         counters: pipeline.counters.clone(),
     };
-    let exit = pipeline.exit.clone();
-    let stopping = async move {
+    let stopping = |exit: Arc<std::sync::atomic::AtomicBool>| async move {
         while !exit.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
+    if let Some(driver) = forward {
+        let stopped = stopping(pipeline.exit.clone());
+        runtime.spawn(async move {
+            if let Err(e) = driver.run(stopped).await {
+                tracing::error!("QUIC forwarding stopped: {e:#}");
+            }
+        });
+    }
     let stakes = Arc::new(tpu_quic::Stakes::new(
         genesis.validators.iter().map(|v| (v.identity, v.stake)),
     ));
@@ -680,11 +704,11 @@ fn start_quic_tpu(
         endpoint,
         sink,
         stakes,
-        stats.clone(),
-        stopping,
+        stats,
+        stopping(pipeline.exit.clone()),
     ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
-    Ok((runtime, stats))
+    Ok(runtime)
 }
 
 /// A multi-threaded tokio runtime of `threads` workers named `name`.

@@ -28,6 +28,8 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use tokio::sync::mpsc;
 
+pub mod forward;
+
 /// The ALPN protocol Solana's TPU clients offer.
 pub const ALPN_TPU: &[u8] = b"solana-tpu";
 /// Solana's `QUIC_PORT_OFFSET`: the QUIC TPU listens on the UDP TPU port plus this.
@@ -88,6 +90,8 @@ pub struct QuicStats {
     pub staked_transactions: AtomicU64,
     /// Connections that presented an ed25519 identity certificate.
     pub identified_connections: AtomicU64,
+    /// This node's own forwarding to leaders' QUIC TPUs.
+    pub forward: Arc<forward::QuicForwardStats>,
 }
 
 /// The certificate (self-signed, for `identity`) and key a QUIC TPU endpoint presents.

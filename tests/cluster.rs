@@ -100,6 +100,13 @@ fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
     assert_eq!(failed_blocks(&s), vec![], "{s}");
     // What a leader still held when its window ended went on to the next leader (Gulf Stream).
     assert!(counter(&s, "transactions_forwarded_total") > 0, "{s}");
+    // Over QUIC, as the node's identity: the next leader counted them as staked traffic. Gossip
+    // announced every node's QUIC TPU to every node.
+    assert!(counter(&s, "transactions_forwarded_quic_total") > 0, "{s}");
+    assert!(counter(&s, "tpu_quic_staked_transactions_total") > 0, "{s}");
+    for n in s["nodes"].as_array().unwrap() {
+        assert_eq!(n["tpu_quic_known"], 4, "{n}");
+    }
     // Progress lines name the leader, the commitment levels and each node's slot and replay lag.
     assert!(
         stderr.contains("| leader ")

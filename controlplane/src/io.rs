@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dataplane::banking::LeadCommand;
+use dataplane::forward::ForwardTarget;
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use dataplane::vote::{TowerSync, VoteInstruction};
 
@@ -224,7 +225,7 @@ pub enum Output {
     Peers(PeerTable),
     /// Where to forward held transactions from now on (`None`: hold them, this node leads now or
     /// next).
-    ForwardTo(Option<SocketAddr>),
+    ForwardTo(Option<ForwardTarget>),
     /// Another process runs this identity: this one must stop (it stopped voting already).
     DuplicateInstance {
         /// The other instance's gossip address.

@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use dataplane::banking::LeadCommand;
+use dataplane::forward::ForwardTarget;
 use dataplane::genesis::Genesis;
 use dataplane::shred::shred_version;
 use dataplane::types::{Hash, Pubkey, Slot};
@@ -244,7 +245,7 @@ pub struct Node {
     last_vote_landed: bool,
     commitment: Commitment,
     peers_sent: Vec<ContactInfo>,
-    forward_to: Option<Option<SocketAddr>>,
+    forward_to: Option<Option<ForwardTarget>>,
     outputs: VecDeque<Output>,
     stats: NodeStats,
     /// Blocks votes named that were asked for, and when.
@@ -1145,7 +1146,10 @@ impl Node {
                         .any(|b| *b >= turn_start && *b < slot.next())
                     && !self.arriving.keys().any(|b| *b >= turn_start);
                 if !silent || s > slot {
-                    found = self.gossip.contact_info(&leader).map(|c| c.tpu);
+                    found = self.gossip.contact_info(&leader).map(|c| ForwardTarget {
+                        tpu: c.tpu,
+                        tpu_quic: c.tpu_quic,
+                    });
                     break;
                 }
                 s = self.schedules.turn_end(s).next();
@@ -1211,4 +1215,5 @@ fn same_addresses(a: &ContactInfo, b: &ContactInfo) -> bool {
         && a.repair == b.repair
         && a.serve_repair == b.serve_repair
         && a.rpc == b.rpc
+        && a.tpu_quic == b.tpu_quic
 }

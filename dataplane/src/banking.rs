@@ -17,7 +17,6 @@
 //! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`] and the control plane has set
 //! its target.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -27,7 +26,7 @@ use crossbeam_channel::{never, select, Receiver, Sender, TrySendError};
 
 use crate::bank::{Bank, TxExecution};
 use crate::bank_forks::BankForks;
-use crate::forward::Forwarder;
+use crate::forward::{ForwardTarget, Forwarder};
 use crate::metrics::{Reject, RejectCounters};
 use crate::poh_service::{PohCommand, PohHandle, RecordError};
 use crate::sealevel::{Executor, Scheduler};
@@ -115,7 +114,7 @@ pub struct BankingChannels {
     /// Sends held transactions on to other leaders (none: hold them for this node's next turn).
     pub forwarder: Option<Forwarder>,
     /// The forwarder's target from the control plane (`None`: hold), newest wins.
-    pub forward_to: Receiver<Option<SocketAddr>>,
+    pub forward_to: Receiver<Option<ForwardTarget>>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
 }
@@ -343,7 +342,7 @@ impl Banking {
     }
 
     /// Takes the control plane's newest forwarding target (without a forwarder: ignored).
-    fn set_forward_target(&mut self, target: Option<SocketAddr>) {
+    fn set_forward_target(&mut self, target: Option<ForwardTarget>) {
         if let Some(forwarder) = self.ch.forwarder.as_mut() {
             forwarder.set_target(target);
         }

@@ -2,7 +2,7 @@
 //! ledger (redb). The node adds RPC and the control plane on top; the `pipeline` bench drives the same
 //! wiring with pre-signed packets.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -74,7 +74,7 @@ pub struct LeaderPipeline {
     /// owner of the root and the fork tree).
     pub fork_commands: Sender<ForkCommand>,
     /// Where held transactions go from now on (`None`: hold them), from the control plane.
-    pub forward_to: Sender<Option<SocketAddr>>,
+    pub forward_to: Sender<Option<crate::forward::ForwardTarget>>,
     /// Events for the control plane (unbounded: see [`crate::plane`]).
     pub events: Receiver<DataEvent>,
     /// Set when the pipeline stops (by request or because a stage failed).

@@ -981,6 +981,11 @@ impl Txn {
         &self.bytes
     }
 
+    /// Its wire bytes, taken out without a copy.
+    pub fn into_bytes(self) -> Box<[u8]> {
+        self.bytes
+    }
+
     /// The id (first signature).
     pub fn signature(&self) -> Signature {
         self.view().signature()

@@ -34,9 +34,10 @@ fn contact_info() -> impl Strategy<Value = CrdsData> {
         (any::<u16>(), any::<[u16; 3]>(), any::<u64>()),
         [addr(), addr(), addr(), addr(), addr(), addr()],
         prop::option::of(addr()),
+        prop::option::of(addr()),
     )
         .prop_map(
-            |((shred_version, [major, minor, patch], instance), a, rpc)| {
+            |((shred_version, [major, minor, patch], instance), a, rpc, tpu_quic)| {
                 CrdsData::ContactInfo(ContactInfo {
                     // `SignedValue::sign` sets the pubkey and wallclock to the value's.
                     pubkey: Pubkey::default(),
@@ -55,6 +56,7 @@ fn contact_info() -> impl Strategy<Value = CrdsData> {
                     repair: a[4],
                     serve_repair: a[5],
                     rpc,
+                    tpu_quic,
                 })
             },
         )

@@ -122,7 +122,9 @@ fn outside_its_window_a_node_holds_or_forwards_as_the_control_plane_says() {
     let mut buf = [0u8; 2048];
     assert!(leader.recv(&mut buf).is_err(), "held transactions stay");
     // Another node leads now: they go to it, as the client sent them.
-    p.forward_to.send(Some(to)).unwrap();
+    p.forward_to
+        .send(Some(crate::forward::ForwardTarget::udp(to)))
+        .unwrap();
     let mut got = Vec::new();
     while got.len() < wires.len() {
         let n = leader.recv(&mut buf).expect("forwarded");
