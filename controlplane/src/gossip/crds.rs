@@ -101,6 +101,9 @@ impl ContactInfo {
 }
 
 /// What a value says.
+// Values live behind `Arc<SignedValue>` in the table and in messages: boxing the contact info
+// would add an allocation per value and save nothing that is copied.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CrdsData {
     /// The origin's addresses and version.

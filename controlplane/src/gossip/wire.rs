@@ -277,8 +277,8 @@ pub(crate) fn put_value_unsigned(sink: &mut impl Sink, value: &SignedValue) {
             }
             // Before 0.2 the byte was only the RPC flag (0 or 1), so a contact info without a QUIC
             // address has the same bytes as then.
-            let optional = u8::from(ci.rpc.is_some()) * OPTIONAL_RPC
-                | u8::from(ci.tpu_quic.is_some()) * OPTIONAL_TPU_QUIC;
+            let optional = (u8::from(ci.rpc.is_some()) * OPTIONAL_RPC)
+                | (u8::from(ci.tpu_quic.is_some()) * OPTIONAL_TPU_QUIC);
             sink.put(&[optional]);
             for addr in [&ci.rpc, &ci.tpu_quic].into_iter().flatten() {
                 put_addr(sink, addr);

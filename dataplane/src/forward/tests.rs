@@ -42,11 +42,14 @@ fn forwarded_transactions_arrive_byte_for_byte_at_the_target_and_are_counted() {
     assert_eq!(f.stats().failed.load(Ordering::Relaxed), 0);
 }
 
+/// Batches taken, with where they were for.
+type Taken = Arc<Mutex<Vec<(SocketAddr, Vec<Box<[u8]>>)>>>;
+
 /// A QUIC sender that takes batches while `open`, and keeps what it took.
 #[derive(Clone, Default)]
 struct FakeQuic {
     open: Arc<std::sync::atomic::AtomicBool>,
-    taken: Arc<Mutex<Vec<(SocketAddr, Vec<Box<[u8]>>)>>>,
+    taken: Taken,
 }
 
 impl QuicForward for FakeQuic {
