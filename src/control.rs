@@ -20,6 +20,7 @@ use controlplane::schedule::Schedules;
 use controlplane::signer::Verified;
 use crossbeam_channel::{Receiver, Sender};
 use dataplane::banking::LeadCommand;
+use dataplane::byte_reader::{ByteReader, Prefix};
 use dataplane::plane::{DataEvent, ForkCommand, PeerAddrs};
 use dataplane::shred::{ShredVerifier, ShredView};
 use dataplane::store::Store;
@@ -170,13 +171,14 @@ pub fn check_duplicate_proof(
     shred_version: u16,
     schedules: &mut Schedules,
 ) -> bool {
-    if proof.len() < 2 || proof.len() > DUPLICATE_PROOF_MAX {
+    if proof.len() > DUPLICATE_PROOF_MAX {
         return false;
     }
-    let n = usize::from(u16::from_le_bytes([proof[0], proof[1]]));
-    let Some((first, second)) = proof[2..].split_at_checked(n) else {
+    let mut r = ByteReader::new(proof);
+    let Ok(first) = r.prefixed("first shred", Prefix::U16, usize::from(u16::MAX)) else {
         return false;
     };
+    let second = r.rest();
     let (Ok(a), Ok(b)) = (ShredView::parse(first), ShredView::parse(second)) else {
         return false;
     };

@@ -211,6 +211,7 @@ impl RepairStats {
             RepairError::Oversized { .. }
             | RepairError::Truncated { .. }
             | RepairError::TrailingBytes { .. }
+            | RepairError::Malformed(_)
             | RepairError::UnknownTag { .. }
             | RepairError::BadRootFlag(_)
             | RepairError::BadAncestors(_)

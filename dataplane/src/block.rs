@@ -18,6 +18,7 @@
 //! by [`Txn::parse`], and unknown versions, truncation and trailing bytes are errors naming the
 //! offset.
 
+use crate::byte_reader::{ByteReader, Prefix, ReadError, ReadErrorKind};
 use crate::entry::Entry;
 use crate::txn::{Txn, TxnError, TXN_SIZE_MAX};
 use crate::types::{Hash, Slot};
@@ -83,10 +84,10 @@ pub enum CodecError {
         /// Bytes left.
         available: usize,
     },
-    /// A count exceeds its limit.
-    #[error("{field} count {count} at offset {offset} exceeds the limit {max}")]
+    /// A count or length exceeds its limit.
+    #[error("{field} {count} at offset {offset} exceeds the limit {max}")]
     TooMany {
-        /// What was counted.
+        /// The count or length that is too large.
         field: &'static str,
         /// Where the count starts.
         offset: usize,
@@ -114,6 +115,14 @@ pub enum CodecError {
     /// A slot stream ends without its footer.
     #[error("slot stream has no footer")]
     MissingFooter,
+    /// A compact-u16 not in canonical form (the format has none today; a future field would).
+    #[error("{field} at offset {offset} is not a canonical compact-u16")]
+    NonCanonical {
+        /// The field being read.
+        field: &'static str,
+        /// Where it starts.
+        offset: usize,
+    },
     /// A transaction's bytes are not an acceptable transaction.
     #[error("entry {entry}, transaction {index} at offset {offset}: {source}")]
     Txn {
@@ -126,6 +135,32 @@ pub enum CodecError {
         /// What the transaction parser found.
         source: TxnError,
     },
+}
+
+impl From<ReadError> for CodecError {
+    fn from(e: ReadError) -> Self {
+        let ReadError {
+            field,
+            offset,
+            kind,
+        } = e;
+        match kind {
+            ReadErrorKind::Truncated { needed, available } => CodecError::Truncated {
+                field,
+                offset,
+                needed,
+                available,
+            },
+            ReadErrorKind::NonCanonical => CodecError::NonCanonical { field, offset },
+            ReadErrorKind::TooLarge { value, max } => CodecError::TooMany {
+                field,
+                offset,
+                count: value,
+                max,
+            },
+            ReadErrorKind::TrailingBytes { extra } => CodecError::TrailingBytes { offset, extra },
+        }
+    }
 }
 
 impl Block {
@@ -152,24 +187,21 @@ impl Block {
 
     /// Decodes and validates a block; any deviation from the format is an error, never a panic.
     pub fn decode(bytes: &[u8]) -> Result<Block, CodecError> {
-        let mut r = Reader { bytes, pos: 0 };
-        r.version()?;
+        let mut r = ByteReader::new(bytes);
+        read_version(&mut r)?;
         let slot = Slot(r.u64("slot")?);
         let parent_slot = Slot(r.u64("parent slot")?);
-        let count_off = r.pos;
-        let count = r.u32("entry count")? as usize;
-        r.check_count(
-            "entry",
-            count_off,
-            count,
+        let count = r.count(
+            "entry count",
+            Prefix::U32,
             ENTRIES_PER_BLOCK_MAX,
             ENTRY_BODY_LEN_MIN,
         )?;
         let mut entries = Vec::with_capacity(count);
         for i in 0..count {
-            entries.push(r.entry_body(i)?);
+            entries.push(read_entry_body(&mut r, i)?);
         }
-        r.finish()?;
+        r.finish("block")?;
         Ok(Block {
             slot,
             parent_slot,
@@ -187,10 +219,10 @@ pub fn encode_entry(entry: &Entry, out: &mut Vec<u8>) {
 
 /// Decodes a standalone entry written by [`encode_entry`].
 pub fn decode_entry(bytes: &[u8]) -> Result<Entry, CodecError> {
-    let mut r = Reader { bytes, pos: 0 };
-    r.version()?;
-    let entry = r.entry_body(0)?;
-    r.finish()?;
+    let mut r = ByteReader::new(bytes);
+    read_version(&mut r)?;
+    let entry = read_entry_body(&mut r, 0)?;
+    r.finish("entry")?;
     Ok(entry)
 }
 
@@ -212,33 +244,33 @@ pub fn encode_stream_footer(footer: &SlotFooter, out: &mut Vec<u8>) {
 
 /// Decodes a whole slot stream: its entries, then the footer, which must be the last bytes.
 pub fn decode_slot_stream(bytes: &[u8]) -> Result<(Vec<Entry>, SlotFooter), CodecError> {
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = ByteReader::new(bytes);
     let mut entries = Vec::new();
     loop {
-        if r.remaining() == 0 {
+        if r.is_empty() {
             return Err(CodecError::MissingFooter);
         }
-        let offset = r.pos;
+        let offset = r.position();
         let [kind] = r.array("record kind")?;
         match kind {
             STREAM_ENTRY => {
                 if entries.len() >= ENTRIES_PER_BLOCK_MAX {
                     return Err(CodecError::TooMany {
-                        field: "entry",
+                        field: "entry count",
                         offset,
                         count: entries.len() + 1,
                         max: ENTRIES_PER_BLOCK_MAX,
                     });
                 }
-                r.version()?;
-                let entry = r.entry_body(entries.len())?;
+                read_version(&mut r)?;
+                let entry = read_entry_body(&mut r, entries.len())?;
                 entries.push(entry);
             }
             STREAM_FOOTER => {
-                r.version()?;
+                read_version(&mut r)?;
                 let bank_hash = Hash(r.array("bank hash")?);
                 let block_time_ms = r.u64("block time")?;
-                r.finish()?;
+                r.finish("slot stream footer")?;
                 return Ok((
                     entries,
                     SlotFooter {
@@ -272,138 +304,40 @@ fn write_entry_body(e: &Entry, out: &mut Vec<u8>) {
     }
 }
 
-/// A bounds-checked cursor over untrusted bytes.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn read_version(r: &mut ByteReader<'_>) -> Result<(), CodecError> {
+    let version = r.u8("version")?;
+    if version != CODEC_VERSION {
+        return Err(CodecError::UnknownVersion { version });
+    }
+    Ok(())
 }
 
-impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
-        self.bytes.len() - self.pos
+fn read_entry_body(r: &mut ByteReader<'_>, entry: usize) -> Result<Entry, CodecError> {
+    let num_hashes = r.u64("num_hashes")?;
+    let hash = Hash(r.array("entry hash")?);
+    let count = r.count(
+        "transaction count",
+        Prefix::U16,
+        TXNS_PER_ENTRY_MAX,
+        TXN_ENCODED_LEN_MIN,
+    )?;
+    let mut transactions = Vec::with_capacity(count);
+    for index in 0..count {
+        let bytes = r.prefixed("transaction length", Prefix::U16, TXN_SIZE_MAX)?;
+        let offset = r.position() - bytes.len();
+        let txn = Txn::parse(bytes).map_err(|source| CodecError::Txn {
+            entry,
+            index,
+            offset,
+            source,
+        })?;
+        transactions.push(txn);
     }
-
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], CodecError> {
-        let available = self.remaining();
-        if n > available {
-            return Err(CodecError::Truncated {
-                field,
-                offset: self.pos,
-                needed: n,
-                available,
-            });
-        }
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(field, N)?);
-        Ok(a)
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, CodecError> {
-        self.array(field).map(u16::from_le_bytes)
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, CodecError> {
-        self.array(field).map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, CodecError> {
-        self.array(field).map(u64::from_le_bytes)
-    }
-
-    fn version(&mut self) -> Result<(), CodecError> {
-        let [version] = self.array("version")?;
-        if version != CODEC_VERSION {
-            return Err(CodecError::UnknownVersion { version });
-        }
-        Ok(())
-    }
-
-    /// Rejects a count above `max`, or one the remaining bytes cannot hold at `item_len_min` each,
-    /// before anything is allocated for it.
-    fn check_count(
-        &self,
-        field: &'static str,
-        offset: usize,
-        count: usize,
-        max: usize,
-        item_len_min: usize,
-    ) -> Result<(), CodecError> {
-        if count > max {
-            return Err(CodecError::TooMany {
-                field,
-                offset,
-                count,
-                max,
-            });
-        }
-        let needed = count * item_len_min;
-        if needed > self.remaining() {
-            return Err(CodecError::Truncated {
-                field,
-                offset: self.pos,
-                needed,
-                available: self.remaining(),
-            });
-        }
-        Ok(())
-    }
-
-    fn entry_body(&mut self, entry: usize) -> Result<Entry, CodecError> {
-        let num_hashes = self.u64("num_hashes")?;
-        let hash = Hash(self.array("entry hash")?);
-        let count_off = self.pos;
-        let count = usize::from(self.u16("transaction count")?);
-        self.check_count(
-            "transaction",
-            count_off,
-            count,
-            TXNS_PER_ENTRY_MAX,
-            TXN_ENCODED_LEN_MIN,
-        )?;
-        let mut transactions = Vec::with_capacity(count);
-        for index in 0..count {
-            let len_off = self.pos;
-            let len = usize::from(self.u16("transaction length")?);
-            if len > TXN_SIZE_MAX {
-                return Err(CodecError::TooMany {
-                    field: "transaction byte",
-                    offset: len_off,
-                    count: len,
-                    max: TXN_SIZE_MAX,
-                });
-            }
-            let offset = self.pos;
-            let bytes = self.take("transaction", len)?;
-            let txn = Txn::parse(bytes).map_err(|source| CodecError::Txn {
-                entry,
-                index,
-                offset,
-                source,
-            })?;
-            transactions.push(txn);
-        }
-        Ok(Entry {
-            num_hashes,
-            hash,
-            transactions,
-        })
-    }
-
-    fn finish(&self) -> Result<(), CodecError> {
-        if self.pos != self.bytes.len() {
-            return Err(CodecError::TrailingBytes {
-                offset: self.pos,
-                extra: self.remaining(),
-            });
-        }
-        Ok(())
-    }
+    Ok(Entry {
+        num_hashes,
+        hash,
+        transactions,
+    })
 }
 
 #[cfg(test)]
@@ -510,7 +444,7 @@ mod tests {
             matches!(
                 err,
                 CodecError::Truncated {
-                    field: "entry",
+                    field: "entry count",
                     needed: 42_000_000,
                     ..
                 }
@@ -521,7 +455,7 @@ mod tests {
         assert!(matches!(
             Block::decode(&b),
             Err(CodecError::TooMany {
-                field: "entry",
+                field: "entry count",
                 offset: 17,
                 ..
             })

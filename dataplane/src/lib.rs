@@ -12,6 +12,7 @@ pub mod banking;
 pub mod block;
 pub mod blockhash_queue;
 pub mod broadcast;
+pub mod byte_reader;
 pub mod compute_budget;
 pub mod cores;
 pub mod dedup;

@@ -49,6 +49,7 @@ use std::net::SocketAddr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
+use crate::byte_reader::{ByteReader, ReadError, ReadErrorKind};
 use crate::types::{Hash, Pubkey, Signature, Slot};
 
 pub mod gate;
@@ -114,6 +115,10 @@ pub enum RepairError {
         /// How many.
         extra: usize,
     },
+    /// A field refused for a reason the repair format has no variant of its own for (a
+    /// non-canonical compact-u16 or a count over its limit: no repair message has one today).
+    #[error("malformed repair datagram: {0}")]
+    Malformed(ReadError),
     /// A tag byte no message kind has.
     #[error("unknown repair {what} tag {tag:#04x}")]
     UnknownTag {
@@ -204,6 +209,7 @@ impl RepairError {
             RepairError::Oversized { .. } => "oversized",
             RepairError::Truncated { .. } => "truncated",
             RepairError::TrailingBytes { .. } => "trailing_bytes",
+            RepairError::Malformed(_) => "malformed",
             RepairError::UnknownTag { .. } => "unknown_tag",
             RepairError::BadRootFlag(_) => "bad_root_flag",
             RepairError::BadShredLength { .. } => "bad_shred_length",
@@ -218,6 +224,23 @@ impl RepairError {
             RepairError::AddressRateLimited(_) => "address_rate_limited",
             RepairError::UnverifiedAddress { .. } => "unverified_address",
             RepairError::PongMismatch { .. } => "pong_mismatch",
+        }
+    }
+}
+
+impl From<ReadError> for RepairError {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::Truncated { needed, available } => RepairError::Truncated {
+                field: e.field,
+                offset: e.offset,
+                needed,
+                available,
+            },
+            ReadErrorKind::TrailingBytes { extra } => RepairError::TrailingBytes { extra },
+            ReadErrorKind::NonCanonical | ReadErrorKind::TooLarge { .. } => {
+                RepairError::Malformed(e)
+            }
         }
     }
 }
@@ -291,53 +314,6 @@ pub struct SignedRequest {
     pub requester: Pubkey,
     /// The request.
     pub request: RepairRequest,
-}
-
-/// Reads fixed-size fields off the front of untrusted bytes, never past their end.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    offset: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, offset: 0 }
-    }
-
-    fn take<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], RepairError> {
-        let available = self.bytes.len() - self.offset;
-        let Some(chunk) = self.bytes.get(self.offset..self.offset + N) else {
-            return Err(RepairError::Truncated {
-                field,
-                offset: self.offset,
-                needed: N,
-                available,
-            });
-        };
-        self.offset += N;
-        let mut out = [0u8; N];
-        out.copy_from_slice(chunk);
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, RepairError> {
-        Ok(self.take::<1>(field)?[0])
-    }
-
-    fn u32(&mut self, field: &'static str) -> Result<u32, RepairError> {
-        Ok(u32::from_le_bytes(self.take(field)?))
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, RepairError> {
-        Ok(u64::from_le_bytes(self.take(field)?))
-    }
-
-    fn finish(self) -> Result<(), RepairError> {
-        match self.bytes.len() - self.offset {
-            0 => Ok(()),
-            extra => Err(RepairError::TrailingBytes { extra }),
-        }
-    }
 }
 
 /// A fixed-capacity byte buffer on the stack for building messages.
@@ -459,11 +435,11 @@ impl SignedRequest {
         if bytes.len() > REPAIR_PACKET_MAX {
             return Err(RepairError::Oversized { len: bytes.len() });
         }
-        let mut r = Reader::new(bytes);
-        let signature = Signature(r.take("signature")?);
+        let mut r = ByteReader::new(bytes);
+        let signature = Signature(r.array("signature")?);
         let tag = r.u8("tag")?;
-        let requester = Pubkey(r.take("requester")?);
-        let recipient = Pubkey(r.take("recipient")?);
+        let requester = Pubkey(r.array("requester")?);
+        let recipient = Pubkey(r.array("recipient")?);
         let wallclock_ms = r.u64("wallclock_ms")?;
         let nonce = r.u32("nonce")?;
         let kind = match tag {
@@ -472,7 +448,7 @@ impl SignedRequest {
                 let index = r.u32("index")?;
                 let root = match r.u8("has_root")? {
                     0 => None,
-                    1 => Some(Hash(r.take("root")?)),
+                    1 => Some(Hash(r.array("root")?)),
                     flag => return Err(RepairError::BadRootFlag(flag)),
                 };
                 RepairKind::Shred { slot, index, root }
@@ -494,7 +470,7 @@ impl SignedRequest {
                 })
             }
         };
-        r.finish()?;
+        r.finish("repair request")?;
         Ok(SignedRequest {
             signature,
             requester,
@@ -689,13 +665,9 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
         return Err(RepairError::Oversized { len: bytes.len() });
     }
     if bytes.len() == SHRED_RESPONSE_LEN {
-        let (shred, nonce) = bytes.split_at(SHRED_SIZE);
-        let nonce = u32::from_le_bytes(nonce.try_into().map_err(|_| RepairError::Truncated {
-            field: "nonce",
-            offset: SHRED_SIZE,
-            needed: 4,
-            available: nonce.len(),
-        })?);
+        let mut r = ByteReader::new(bytes);
+        let shred = r.take("shred", SHRED_SIZE)?;
+        let nonce = r.u32("nonce")?;
         return Ok(RepairResponse::Shred { shred, nonce });
     }
     if bytes.first() == Some(&TAG_ANCESTORS) {
@@ -704,7 +676,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
     if bytes.first() == Some(&ping_pong::TAG_PING) {
         return Ping::decode(bytes).map(RepairResponse::Ping);
     }
-    let mut r = Reader::new(bytes);
+    let mut r = ByteReader::new(bytes);
     let tag = r.u8("tag")?;
     if tag != TAG_DONT_HAVE && tag != TAG_OTHER_ROOT {
         return Err(RepairError::UnknownTag {
@@ -712,17 +684,17 @@ pub fn decode_response(bytes: &[u8]) -> Result<RepairResponse<'_>, RepairError> 
             tag,
         });
     }
-    let signature = Signature(r.take("signature")?);
-    let responder = Pubkey(r.take("responder")?);
-    let recipient = Pubkey(r.take("recipient")?);
+    let signature = Signature(r.array("signature")?);
+    let responder = Pubkey(r.array("responder")?);
+    let recipient = Pubkey(r.array("recipient")?);
     let nonce = r.u32("nonce")?;
     let slot = Slot(r.u64("slot")?);
     let index = r.u32("index")?;
     let held_root = match tag {
-        TAG_OTHER_ROOT => Some(Hash(r.take("held_root")?)),
+        TAG_OTHER_ROOT => Some(Hash(r.array("held_root")?)),
         _ => None,
     };
-    r.finish()?;
+    r.finish("repair response")?;
     Ok(RepairResponse::DontHave(SignedDontHave {
         signature,
         responder,

@@ -24,6 +24,7 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 
+use crate::byte_reader::{ByteReader, Prefix, ReadError, ReadErrorKind};
 use crate::compute_budget::{
     ComputeBudget, ComputeBudgetError, ComputeBudgetInstruction, ComputeBudgetRequests,
     COMPUTE_BUDGET_PROGRAM_ID,
@@ -100,9 +101,9 @@ pub enum TxnError {
     #[error("invalid message header: {0}")]
     BadHeader(&'static str),
     /// More of something than a packet can hold.
-    #[error("{field} count {count} exceeds the limit {max}")]
+    #[error("{field} {count} exceeds the limit {max}")]
     TooMany {
-        /// What was counted.
+        /// The count that is too large.
         field: &'static str,
         /// How many were announced.
         count: usize,
@@ -216,6 +217,31 @@ impl TxnError {
     }
 }
 
+impl From<ReadError> for TxnError {
+    fn from(e: ReadError) -> Self {
+        let ReadError {
+            field,
+            offset,
+            kind,
+        } = e;
+        match kind {
+            ReadErrorKind::Truncated { needed, available } => TxnError::Truncated {
+                field,
+                offset,
+                needed,
+                available,
+            },
+            ReadErrorKind::NonCanonical => TxnError::BadCompactU16 { field, offset },
+            ReadErrorKind::TooLarge { value, max } => TxnError::TooMany {
+                field,
+                count: value,
+                max,
+            },
+            ReadErrorKind::TrailingBytes { extra } => TxnError::TrailingBytes { extra },
+        }
+    }
+}
+
 /// A message's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageVersion {
@@ -288,94 +314,6 @@ pub struct Transfer {
     pub lamports: Lamports,
 }
 
-/// A cursor over untrusted bytes; every read is bounds-checked.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], TxnError> {
-        let available = self.bytes.len() - self.pos;
-        if n > available {
-            return Err(TxnError::Truncated {
-                field,
-                offset: self.pos,
-                needed: n,
-                available,
-            });
-        }
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, TxnError> {
-        Ok(self.take(field, 1)?[0])
-    }
-
-    /// Solana's `short_vec` length (see [`read_compact_u16`]).
-    fn compact_u16(&mut self, field: &'static str) -> Result<usize, TxnError> {
-        let start = self.pos;
-        match read_compact_u16(&self.bytes[start..]) {
-            Ok((value, len)) => {
-                self.pos += len;
-                Ok(usize::from(value))
-            }
-            Err(CompactU16Error::Truncated { read }) => Err(TxnError::Truncated {
-                field,
-                offset: start + read,
-                needed: 1,
-                available: 0,
-            }),
-            Err(CompactU16Error::NotCanonical) => Err(TxnError::BadCompactU16 {
-                field,
-                offset: start,
-            }),
-        }
-    }
-}
-
-/// Why a compact-u16 does not decode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompactU16Error {
-    /// The bytes end inside it, after `read` of its bytes.
-    Truncated {
-        /// Bytes of it present.
-        read: usize,
-    },
-    /// Longer than needed, over 3 bytes, or above `u16::MAX`.
-    NotCanonical,
-}
-
-/// Decodes Solana's `short_vec` length at the start of `bytes`: 7 bits per byte, at most 3 bytes,
-/// canonical form only (as Solana's own decoder, which refuses aliased encodings). Returns the
-/// value and the bytes it took. Every decoder of wire bytes uses this one, so none can accept a
-/// length another refuses.
-pub fn read_compact_u16(bytes: &[u8]) -> Result<(u16, usize), CompactU16Error> {
-    let mut value: u32 = 0;
-    for i in 0..3 {
-        let Some(&b) = bytes.get(i) else {
-            return Err(CompactU16Error::Truncated { read: i });
-        };
-        // The third byte carries the top 2 bits: more would overflow u16.
-        if i == 2 && b > 0x03 {
-            return Err(CompactU16Error::NotCanonical);
-        }
-        value |= u32::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            // A zero continuation byte means a longer-than-needed (aliased) encoding.
-            if i > 0 && b == 0 {
-                return Err(CompactU16Error::NotCanonical);
-            }
-            return u16::try_from(value)
-                .map(|v| (v, i + 1))
-                .map_err(|_| CompactU16Error::NotCanonical);
-        }
-    }
-    Err(CompactU16Error::NotCanonical)
-}
-
 /// Appends `v` as a compact-u16.
 pub fn write_compact_u16(out: &mut Vec<u8>, mut v: u16) {
     loop {
@@ -391,14 +329,6 @@ pub fn write_compact_u16(out: &mut Vec<u8>, mut v: u16) {
     }
 }
 
-fn too_many(field: &'static str, count: usize, max: usize) -> Result<(), TxnError> {
-    if count > max {
-        Err(TxnError::TooMany { field, count, max })
-    } else {
-        Ok(())
-    }
-}
-
 /// Parses and sanitizes a transaction without allocating: its shape (every length, to the last
 /// byte), then what its instructions do.
 ///
@@ -410,12 +340,12 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
     if bytes.len() > TXN_SIZE_MAX {
         return Err(TxnError::Oversized { len: bytes.len() });
     }
-    let mut r = Reader { bytes, pos: 0 };
-    let num_signatures = r.compact_u16("signature count")?;
-    too_many("signature", num_signatures, SIGNATURES_MAX)?;
-    let signatures_off = r.pos;
+    let mut r = ByteReader::new(bytes);
+    // Nothing is allocated per counted item here: each `take` checks the bytes the count needs.
+    let num_signatures = r.count("signature count", Prefix::CompactU16, SIGNATURES_MAX, 0)?;
+    let signatures_off = r.position();
     r.take("signatures", num_signatures * Signature::LEN)?;
-    let message_off = r.pos;
+    let message_off = r.position();
     let version = message_version(&mut r)?;
 
     let num_required_signatures = r.u8("message header")?;
@@ -435,14 +365,13 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         return Err(TxnError::BadHeader("the fee payer must be writable"));
     }
 
-    let num_keys = r.compact_u16("account key count")?;
-    too_many("account key", num_keys, ACCOUNT_KEYS_MAX)?;
+    let num_keys = r.count("account key count", Prefix::CompactU16, ACCOUNT_KEYS_MAX, 0)?;
     if usize::from(num_required_signatures) + usize::from(num_readonly_unsigned) > num_keys {
         return Err(TxnError::BadHeader(
             "signers plus read-only unsigned accounts exceed the account keys",
         ));
     }
-    let account_keys_off = r.pos;
+    let account_keys_off = r.position();
     let keys = r.take("account keys", num_keys * Pubkey::LEN)?;
     // Quadratic, but over at most 35 keys; a hash set would allocate.
     for i in 1..num_keys {
@@ -455,15 +384,14 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
             }
         }
     }
-    let recent_blockhash_off = r.pos;
+    let recent_blockhash_off = r.position();
     r.take("recent blockhash", Hash::LEN)?;
 
-    let num_instructions = r.compact_u16("instruction count")?;
-    too_many("instruction", num_instructions, INSTRUCTIONS_MAX)?;
+    let num_instructions = r.count("instruction count", Prefix::CompactU16, INSTRUCTIONS_MAX, 0)?;
     if num_instructions == 0 {
         return Err(TxnError::NoInstructions);
     }
-    let instructions_off = r.pos;
+    let instructions_off = r.position();
     // The message's shape first, as Solana deserializes before it sanitizes: a v0 message's lookups
     // are known before any instruction is judged, so an instruction naming an account a lookup
     // would load is refused for the lookup, not for an index past the keys.
@@ -471,26 +399,19 @@ pub fn parse(bytes: &[u8]) -> Result<TxnLayout, TxnError> {
         read_instruction(&mut r)?;
     }
     if version == MessageVersion::V0 {
-        let count = r.compact_u16("address table lookup count")?;
+        let count = usize::from(r.compact_u16("address table lookup count")?);
         if count != 0 {
             return Err(TxnError::AddressTableLookups { count });
         }
     }
-    if r.pos != bytes.len() {
-        return Err(TxnError::TrailingBytes {
-            extra: bytes.len() - r.pos,
-        });
-    }
+    r.finish("transaction")?;
     let roles = KeyRoles {
         num_keys,
         num_required_signatures: usize::from(num_required_signatures),
         num_readonly_signed: usize::from(num_readonly_signed),
         num_readonly_unsigned: usize::from(num_readonly_unsigned),
     };
-    let instructions = Reader {
-        bytes,
-        pos: instructions_off,
-    };
+    let instructions = ByteReader::at(bytes, instructions_off);
     let (is_vote, budget) = check_instructions(instructions, num_instructions, keys, &roles)?;
     Ok(TxnLayout {
         len: bytes.len() as u16,
@@ -530,7 +451,13 @@ pub fn parse_message(message: &[u8]) -> Result<TxnLayout, TxnError> {
         });
     };
     let signers = usize::from(signers);
-    too_many("signature", signers, SIGNATURES_MAX)?;
+    if signers > SIGNATURES_MAX {
+        return Err(TxnError::TooMany {
+            field: "signature count",
+            count: signers,
+            max: SIGNATURES_MAX,
+        });
+    }
     let mut wire = Vec::with_capacity(1 + signers * Signature::LEN + message.len());
     write_compact_u16(&mut wire, signers as u16);
     wire.resize(wire.len() + signers * Signature::LEN, 0);
@@ -539,12 +466,12 @@ pub fn parse_message(message: &[u8]) -> Result<TxnLayout, TxnError> {
 }
 
 /// One compiled instruction: program index, account indices and data.
-fn read_instruction<'a>(r: &mut Reader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), TxnError> {
+fn read_instruction<'a>(r: &mut ByteReader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), TxnError> {
     let program_index = r.u8("program index")?;
     let num_accounts = r.compact_u16("instruction account count")?;
-    let accounts = r.take("instruction accounts", num_accounts)?;
+    let accounts = r.take("instruction accounts", usize::from(num_accounts))?;
     let data_len = r.compact_u16("instruction data length")?;
-    let data = r.take("instruction data", data_len)?;
+    let data = r.take("instruction data", usize::from(data_len))?;
     Ok((program_index, accounts, data))
 }
 
@@ -552,7 +479,7 @@ fn read_instruction<'a>(r: &mut Reader<'a>) -> Result<(u8, &'a [u8], &'a [u8]), 
 /// key list: indices in range, and transfers and compute budget requests only, or one vote. Returns
 /// whether it is a vote, and its compute budget.
 fn check_instructions(
-    mut r: Reader<'_>,
+    mut r: ByteReader<'_>,
     num_instructions: usize,
     keys: &[u8],
     roles: &KeyRoles,
@@ -610,8 +537,8 @@ fn check_instructions(
 /// Reads a versioned message's prefix byte, if there is one. A legacy message starts with its
 /// header instead, whose first byte is its signer count: Solana reads any first byte with the top
 /// bit set as a version prefix, so a legacy message has fewer than 128 signers.
-fn message_version(r: &mut Reader<'_>) -> Result<MessageVersion, TxnError> {
-    let Some(&first) = r.bytes.get(r.pos) else {
+fn message_version(r: &mut ByteReader<'_>) -> Result<MessageVersion, TxnError> {
+    let Some(first) = r.peek_u8() else {
         return Ok(MessageVersion::Legacy); // the header read reports the truncation
     };
     if first & 0x80 == 0 {
@@ -850,10 +777,7 @@ impl<'a> TxnView<'a> {
     /// The program each instruction calls, in instruction order.
     pub fn instruction_programs(&self) -> impl Iterator<Item = Pubkey> + 'a {
         let view = *self;
-        let mut r = Reader {
-            bytes: self.bytes,
-            pos: usize::from(self.layout.instructions_off),
-        };
+        let mut r = ByteReader::at(self.bytes, usize::from(self.layout.instructions_off));
         (0..self.layout.num_instructions).map_while(move |_| {
             // Validated by `parse`: the shape and the program index are sound.
             let (program_index, _, _) = read_instruction(&mut r).ok()?;
@@ -889,15 +813,8 @@ impl<'a> TxnView<'a> {
             return None;
         }
         // Validated by `parse`: one instruction, 2 account indices, data that decodes.
-        let mut r = Reader {
-            bytes: self.bytes,
-            pos: usize::from(self.layout.instructions_off),
-        };
-        r.u8("program index").ok()?;
-        let n = r.compact_u16("instruction account count").ok()?;
-        let accounts = r.take("instruction accounts", n).ok()?;
-        let d = r.compact_u16("instruction data length").ok()?;
-        let data = r.take("instruction data", d).ok()?;
+        let mut r = ByteReader::at(self.bytes, usize::from(self.layout.instructions_off));
+        let (_, accounts, data) = read_instruction(&mut r).ok()?;
         Some((usize::from(*accounts.first()?), data))
     }
 }
@@ -921,12 +838,9 @@ impl Iterator for Transfers<'_> {
             self.next += 1;
             // Validated by `parse`: the shape, indices in range, and a System Program instruction
             // is a transfer (2 accounts, 12 bytes of data).
-            let mut r = Reader {
-                bytes: self.bytes,
-                pos: self.pos,
-            };
+            let mut r = ByteReader::at(self.bytes, self.pos);
             let (program_index, accounts, data) = read_instruction(&mut r).ok()?;
-            self.pos = r.pos;
+            self.pos = r.position();
             let key = self.keys_off + usize::from(program_index) * 32;
             if self.bytes.get(key..key + 32)? != Pubkey::SYSTEM_PROGRAM.as_bytes() {
                 continue;
@@ -1157,22 +1071,26 @@ mod tests {
 
     #[test]
     fn compact_u16_canonical_forms() {
+        // The writer's output reads back (the reader's own tests cover every decoding rule).
         for v in [0u16, 1, 127, 128, 16383, 16384, u16::MAX] {
             let mut out = Vec::new();
             write_compact_u16(&mut out, v);
-            let mut r = Reader {
-                bytes: &out,
-                pos: 0,
-            };
-            assert_eq!(r.compact_u16("x").unwrap(), usize::from(v));
-            assert_eq!(r.pos, out.len());
+            let mut r = ByteReader::new(&out);
+            assert_eq!(r.compact_u16("x"), Ok(v));
+            assert!(r.is_empty());
         }
-        for bad in [&[0x80, 0x00][..], &[0xff, 0xff, 0x04], &[0x80, 0x80, 0x80]] {
-            let mut r = Reader { bytes: bad, pos: 0 };
-            assert!(matches!(
-                r.compact_u16("x"),
-                Err(TxnError::BadCompactU16 { .. })
-            ));
+        // An aliased signature count is refused by name, wherever it sits.
+        let good = build_transfer(&key(2), &Pubkey([5; 32]), 1, &Hash::default());
+        for alias in [&[0x81, 0x00][..], &[0x81, 0x80, 0x00]] {
+            let mut t = alias.to_vec();
+            t.extend_from_slice(&good[1..]);
+            assert_eq!(
+                parse(&t),
+                Err(TxnError::BadCompactU16 {
+                    field: "signature count",
+                    offset: 0
+                })
+            );
         }
     }
 

@@ -13,6 +13,7 @@
 //! option<i64> timestamp | block_id 32`. Each offset is relative to the previous lockout's slot, the
 //! first one to the root (or 0 without a root).
 
+use crate::byte_reader::{ByteReader, Prefix, ReadError, ReadErrorKind};
 use crate::txn::write_compact_u16;
 use crate::types::{Hash, Pubkey, Slot};
 
@@ -31,6 +32,8 @@ pub const INITIAL_LOCKOUT: u64 = 2;
 pub const TOWER_SYNC: u32 = 14;
 /// The vote instruction's discriminant for `TowerSyncSwitch`.
 pub const TOWER_SYNC_SWITCH: u32 = 15;
+/// Smallest encoded lockout: a 1-byte slot offset and the confirmation count.
+const LOCKOUT_ENCODED_LEN_MIN: usize = 2;
 /// Largest encoded `TowerSync`: root, a 1-byte count, 31 × (10-byte varint + 1), hash, timestamp,
 /// block id.
 pub const TOWER_SYNC_SIZE_MAX: usize = 8 + 1 + MAX_LOCKOUT_HISTORY * 11 + 32 + 9 + 32;
@@ -113,6 +116,21 @@ pub enum VoteError {
     TrailingBytes(usize),
 }
 
+impl From<ReadError> for VoteError {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::Truncated { .. } => VoteError::Truncated {
+                field: e.field,
+                offset: e.offset,
+            },
+            ReadErrorKind::NonCanonical => VoteError::BadCompactU16(e.offset),
+            // The lockout count is the only bounded count a vote has.
+            ReadErrorKind::TooLarge { value, .. } => VoteError::TooManyLockouts(value),
+            ReadErrorKind::TrailingBytes { extra } => VoteError::TrailingBytes(extra),
+        }
+    }
+}
+
 /// What a vote says: the voter's whole tower after voting on the newest slot in `lockouts`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TowerSync {
@@ -160,10 +178,10 @@ impl TowerSync {
 
     /// Decodes one encoded `TowerSync` at the start of `bytes`, returning it and the bytes read.
     pub fn decode_prefix(bytes: &[u8]) -> Result<(TowerSync, usize), VoteError> {
-        let mut r = VoteReader { bytes, pos: 0 };
+        let mut r = ByteReader::new(bytes);
         let mut lockouts = Vec::with_capacity(MAX_LOCKOUT_HISTORY);
         let fixed = read_tower(&mut r, |l| lockouts.push(l))?;
-        Ok((fixed.with_lockouts(lockouts), r.pos))
+        Ok((fixed.with_lockouts(lockouts), r.position()))
     }
 }
 
@@ -190,18 +208,20 @@ impl TowerFixed {
 /// Reads one encoded `TowerSync`, handing each lockout to `on_lockout` as it is read, so that a
 /// caller that only validates allocates nothing.
 fn read_tower(
-    r: &mut VoteReader<'_>,
+    r: &mut ByteReader<'_>,
     mut on_lockout: impl FnMut(Lockout),
 ) -> Result<TowerFixed, VoteError> {
     let root = r.u64("root")?;
     let root = (root != u64::MAX).then_some(Slot(root));
-    let n = r.compact_u16()?;
-    if n > MAX_LOCKOUT_HISTORY {
-        return Err(VoteError::TooManyLockouts(n));
-    }
+    let n = r.count(
+        "lockout count",
+        Prefix::CompactU16,
+        MAX_LOCKOUT_HISTORY,
+        LOCKOUT_ENCODED_LEN_MIN,
+    )?;
     let mut slot = root.map_or(0, |r| r.0);
     for index in 0..n {
-        let offset = r.varint()?;
+        let offset = read_varint(r)?;
         // Slots rise strictly, except that without a root the first vote may be slot 0.
         let first_unrooted = index == 0 && root.is_none();
         if offset == 0 && !first_unrooted {
@@ -216,13 +236,13 @@ fn read_tower(
             confirmation_count,
         });
     }
-    let hash = r.hash("hash")?;
+    let hash = Hash(r.array("hash")?);
     let timestamp = match r.u8("timestamp tag")? {
         0 => None,
         1 => Some(r.u64("timestamp")? as i64),
         t => return Err(VoteError::BadOptionTag(t)),
     };
-    let block_id = r.hash("block id")?;
+    let block_id = Hash(r.array("block id")?);
     Ok(TowerFixed {
         root,
         hash,
@@ -311,25 +331,18 @@ fn read_instruction(
     data: &[u8],
     on_lockout: impl FnMut(Lockout),
 ) -> Result<(TowerFixed, Option<Hash>), VoteError> {
-    let mut r = VoteReader {
-        bytes: data,
-        pos: 0,
-    };
-    let d = r.take("instruction discriminant", 4)?;
-    let discriminant = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
+    let mut r = ByteReader::new(data);
+    let discriminant = r.u32("instruction discriminant")?;
     if discriminant != TOWER_SYNC && discriminant != TOWER_SYNC_SWITCH {
         return Err(VoteError::UnsupportedInstruction(discriminant));
     }
     let fixed = read_tower(&mut r, on_lockout)?;
     let switch_proof = if discriminant == TOWER_SYNC_SWITCH {
-        Some(r.hash("switch proof hash")?)
+        Some(Hash(r.array("switch proof hash")?))
     } else {
         None
     };
-    let rest = data.len() - r.pos;
-    if rest != 0 {
-        return Err(VoteError::TrailingBytes(rest));
-    }
+    r.finish("vote instruction")?;
     Ok((fixed, switch_proof))
 }
 
@@ -395,74 +408,26 @@ fn write_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-struct VoteReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl VoteReader<'_> {
-    fn take(&mut self, field: &'static str, n: usize) -> Result<&[u8], VoteError> {
-        let s =
-            self.bytes
-                .get(self.pos..self.pos.saturating_add(n))
-                .ok_or(VoteError::Truncated {
-                    field,
-                    offset: self.pos,
-                })?;
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, VoteError> {
-        Ok(self.take(field, 1)?[0])
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, VoteError> {
-        let b = self.take(field, 8)?;
-        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
-    }
-
-    fn hash(&mut self, field: &'static str) -> Result<Hash, VoteError> {
-        let b = self.take(field, 32)?;
-        Ok(Hash(b.try_into().expect("32 bytes")))
-    }
-
-    /// Canonical LEB128 `u64`: at most 10 bytes, no redundant trailing zero byte, no overflow.
-    fn varint(&mut self) -> Result<u64, VoteError> {
-        let start = self.pos;
-        let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8("lockout offset")?;
-            let bits = u64::from(b & 0x7f);
-            if i == 9 && bits > 1 {
+/// Reads Solana's `serde_varint` `u64` in canonical form only: at most 10 bytes, no redundant
+/// final zero byte, no overflow (so each offset has one encoding, as in Solana's decoder).
+fn read_varint(r: &mut ByteReader<'_>) -> Result<u64, VoteError> {
+    let start = r.position();
+    let mut v: u64 = 0;
+    for i in 0..10 {
+        let b = r.u8("lockout offset")?;
+        let bits = u64::from(b & 0x7f);
+        if i == 9 && bits > 1 {
+            return Err(VoteError::BadVarint(start));
+        }
+        v |= bits << (7 * i);
+        if b & 0x80 == 0 {
+            if i > 0 && b == 0 {
                 return Err(VoteError::BadVarint(start));
             }
-            v |= bits << (7 * i);
-            if b & 0x80 == 0 {
-                if i > 0 && b == 0 {
-                    return Err(VoteError::BadVarint(start));
-                }
-                return Ok(v);
-            }
-        }
-        Err(VoteError::BadVarint(start))
-    }
-
-    fn compact_u16(&mut self) -> Result<usize, VoteError> {
-        let start = self.pos;
-        let rest = self.bytes.get(start..).unwrap_or_default();
-        match crate::txn::read_compact_u16(rest) {
-            Ok((value, len)) => {
-                self.pos += len;
-                Ok(usize::from(value))
-            }
-            Err(crate::txn::CompactU16Error::Truncated { read }) => Err(VoteError::Truncated {
-                field: "lockout count",
-                offset: start + read,
-            }),
-            Err(crate::txn::CompactU16Error::NotCanonical) => Err(VoteError::BadCompactU16(start)),
+            return Ok(v);
         }
     }
+    Err(VoteError::BadVarint(start))
 }
 
 #[cfg(test)]
@@ -562,11 +527,17 @@ mod tests {
             Err(VoteError::BadOffset { index: 1, .. })
         ));
         // A non-canonical varint (0x81 0x00 for 1).
-        let mut r = VoteReader {
-            bytes: &[0x81, 0x00],
-            pos: 0,
-        };
-        assert_eq!(r.varint(), Err(VoteError::BadVarint(0)));
+        let mut r = ByteReader::new(&[0x81, 0x00]);
+        assert_eq!(read_varint(&mut r), Err(VoteError::BadVarint(0)));
+        // A lockout count of 1 in two bytes (0x81 0x00): an alias Solana refuses.
+        let mut aliased = Vec::new();
+        aliased.extend_from_slice(&TOWER_SYNC.to_le_bytes());
+        aliased.extend_from_slice(&u64::MAX.to_le_bytes());
+        aliased.extend_from_slice(&[0x81, 0x00]);
+        assert_eq!(
+            VoteInstruction::decode(&aliased),
+            Err(VoteError::BadCompactU16(12))
+        );
         // 32 lockouts announced.
         let mut many = Vec::new();
         many.extend_from_slice(&TOWER_SYNC.to_le_bytes());

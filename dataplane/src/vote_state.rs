@@ -21,6 +21,7 @@
 
 use std::cmp::Ordering;
 
+use crate::byte_reader::{ByteReader, ReadError, ReadErrorKind};
 use crate::types::{Hash, Pubkey, Slot};
 use crate::vote::{Lockout, TowerSync, MAX_LOCKOUT_HISTORY};
 
@@ -413,6 +414,25 @@ pub enum VoteStateDecodeError {
     /// Bytes left over.
     #[error("{0} trailing bytes after the vote state")]
     TrailingBytes(usize),
+    /// A field refused for a reason the format has no variant of its own for (a non-canonical
+    /// compact-u16 or a count over its limit: the vote state has neither today).
+    #[error("malformed vote state: {0}")]
+    Malformed(ReadError),
+}
+
+impl From<ReadError> for VoteStateDecodeError {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::Truncated { .. } => VoteStateDecodeError::Truncated {
+                field: e.field,
+                offset: e.offset,
+            },
+            ReadErrorKind::TrailingBytes { extra } => VoteStateDecodeError::TrailingBytes(extra),
+            ReadErrorKind::NonCanonical | ReadErrorKind::TooLarge { .. } => {
+                VoteStateDecodeError::Malformed(e)
+            }
+        }
+    }
 }
 
 impl VoteState {
@@ -760,7 +780,7 @@ impl VoteState {
 
     /// Decodes an encoded vote state: bounded, canonical, no trailing bytes, never panics.
     pub fn decode(bytes: &[u8]) -> Result<VoteState, VoteStateDecodeError> {
-        let mut r = StateReader { bytes, pos: 0 };
+        let mut r = ByteReader::new(bytes);
         let version = r.u8("version")?;
         if version != VOTE_STATE_VERSION {
             return Err(VoteStateDecodeError::UnknownVersion(version));
@@ -774,7 +794,7 @@ impl VoteState {
         let mut votes = Vec::with_capacity(n);
         for _ in 0..n {
             let slot = Slot(r.u64("vote slot")?);
-            let confirmation_count = u32::from_le_bytes(r.array("confirmation count")?);
+            let confirmation_count = r.u32("confirmation count")?;
             votes.push(Lockout {
                 slot,
                 confirmation_count,
@@ -808,10 +828,7 @@ impl VoteState {
                 })
             }
         };
-        let rest = bytes.len() - r.pos;
-        if rest != 0 {
-            return Err(VoteStateDecodeError::TrailingBytes(rest));
-        }
+        r.finish("vote state")?;
         Ok(VoteState {
             node,
             authorized_voter,
@@ -892,37 +909,6 @@ pub fn vote_delta_hash<'a>(delta: impl IntoIterator<Item = (&'a Pubkey, &'a Vote
         h.update(&buf);
     }
     Hash(h.finalize().into())
-}
-
-struct StateReader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl StateReader<'_> {
-    fn array<const N: usize>(
-        &mut self,
-        field: &'static str,
-    ) -> Result<[u8; N], VoteStateDecodeError> {
-        let truncated = VoteStateDecodeError::Truncated {
-            field,
-            offset: self.pos,
-        };
-        let end = self.pos.checked_add(N).ok_or(truncated.clone())?;
-        let b = self.bytes.get(self.pos..end).ok_or(truncated)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(b);
-        self.pos = end;
-        Ok(out)
-    }
-
-    fn u8(&mut self, field: &'static str) -> Result<u8, VoteStateDecodeError> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, VoteStateDecodeError> {
-        Ok(u64::from_le_bytes(self.array(field)?))
-    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,8 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use dataplane::txn::{
-    read_compact_u16, CompactU16Error, MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX,
-};
+use dataplane::byte_reader::{ByteReader, Prefix};
+use dataplane::txn::{MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX};
 use dataplane::types::{Pubkey, Signature};
 use serde_json::{json, Map, Value};
 
@@ -80,6 +79,9 @@ pub(super) fn decode_wire(
     Ok(bytes)
 }
 
+/// Smallest encoded instruction: program index, empty account list, empty data.
+const INSTRUCTION_LEN_MIN: usize = 3;
+
 /// One compiled instruction, borrowed from the wire bytes.
 #[derive(Debug)]
 struct Instruction<'a> {
@@ -100,55 +102,14 @@ pub(super) struct WireTxn<'a> {
     instructions: Vec<Instruction<'a>>,
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let Some(end) = end else {
-            return Err(format!(
-                "{field} needs {n} bytes at offset {}, {} left",
-                self.pos,
-                self.bytes.len() - self.pos
-            ));
-        };
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    /// Solana's compact-u16, canonical form only: the same decoder as the transaction parser's,
-    /// so the RPC never accepts a length the node refuses.
-    fn compact_u16(&mut self, field: &str) -> Result<usize, String> {
-        let rest = self.bytes.get(self.pos..).unwrap_or_default();
-        match read_compact_u16(rest) {
-            Ok((value, len)) => {
-                self.pos += len;
-                Ok(usize::from(value))
-            }
-            Err(CompactU16Error::Truncated { read }) => Err(format!(
-                "{field} needs 1 bytes at offset {}, 0 left",
-                self.pos + read
-            )),
-            Err(CompactU16Error::NotCanonical) => Err(format!(
-                "{field}: compact-u16 at offset {} is not in canonical form",
-                self.pos
-            )),
-        }
-    }
-}
-
 /// A message's version from its first byte (consumed if it is a version prefix); a version other
 /// than 0 is an error.
-fn read_version(c: &mut Cursor<'_>) -> Result<MessageVersion, String> {
-    let first = *c.bytes.get(c.pos).ok_or("message is empty")?;
+fn read_version(r: &mut ByteReader<'_>) -> Result<MessageVersion, String> {
+    let first = r.peek_u8().ok_or("message is empty")?;
     if first & 0x80 == 0 {
         return Ok(MessageVersion::Legacy);
     }
-    c.take(1, "message version")?;
+    r.u8("message version")?;
     match first & 0x7f {
         0 => Ok(MessageVersion::V0),
         version => Err(format!("message version {version} is not supported")),
@@ -157,13 +118,10 @@ fn read_version(c: &mut Cursor<'_>) -> Result<MessageVersion, String> {
 
 /// The message version of a stored transaction, read from the byte after its signatures.
 fn stored_version(wire: &[u8]) -> Result<MessageVersion, String> {
-    let mut c = Cursor {
-        bytes: wire,
-        pos: 0,
-    };
-    let num_signatures = c.compact_u16("signature count")?;
-    c.take(num_signatures * Signature::LEN, "signatures")?;
-    read_version(&mut c)
+    let mut r = ByteReader::new(wire);
+    let num_signatures = usize::from(r.compact_u16("signature count")?);
+    r.take("signatures", num_signatures * Signature::LEN)?;
+    read_version(&mut r)
 }
 
 impl<'a> WireTxn<'a> {
@@ -172,30 +130,27 @@ impl<'a> WireTxn<'a> {
         if wire.len() > TXN_SIZE_MAX {
             return Err(format!("{} bytes exceeds {TXN_SIZE_MAX}", wire.len()));
         }
-        let mut c = Cursor {
-            bytes: wire,
-            pos: 0,
-        };
-        let num_signatures = c.compact_u16("signature count")?;
-        let signatures = c.take(num_signatures * Signature::LEN, "signatures")?;
-        let version = read_version(&mut c)?;
-        let header = c.take(3, "message header")?;
-        let num_keys = c.compact_u16("account key count")?;
-        let keys = c.take(num_keys * Pubkey::LEN, "account keys")?;
-        let recent_blockhash = c.take(32, "recent blockhash")?;
-        let num_instructions = c.compact_u16("instruction count")?;
-        if num_instructions > INSTRUCTIONS_MAX {
-            return Err(format!(
-                "{num_instructions} instructions exceeds {INSTRUCTIONS_MAX}"
-            ));
-        }
+        let mut r = ByteReader::new(wire);
+        let num_signatures = usize::from(r.compact_u16("signature count")?);
+        let signatures = r.take("signatures", num_signatures * Signature::LEN)?;
+        let version = read_version(&mut r)?;
+        let header = r.array("message header")?;
+        let num_keys = usize::from(r.compact_u16("account key count")?);
+        let keys = r.take("account keys", num_keys * Pubkey::LEN)?;
+        let recent_blockhash = r.take("recent blockhash", 32)?;
+        let num_instructions = r.count(
+            "instruction count",
+            Prefix::CompactU16,
+            INSTRUCTIONS_MAX,
+            INSTRUCTION_LEN_MIN,
+        )?;
         let mut instructions = Vec::with_capacity(num_instructions);
         for _ in 0..num_instructions {
-            let program_id_index = c.take(1, "program index")?[0];
-            let n = c.compact_u16("instruction account count")?;
-            let accounts = c.take(n, "instruction accounts")?;
-            let d = c.compact_u16("instruction data length")?;
-            let data = c.take(d, "instruction data")?;
+            let program_id_index = r.u8("program index")?;
+            let n = r.compact_u16("instruction account count")?;
+            let accounts = r.take("instruction accounts", usize::from(n))?;
+            let d = r.compact_u16("instruction data length")?;
+            let data = r.take("instruction data", usize::from(d))?;
             instructions.push(Instruction {
                 program_id_index,
                 accounts,
@@ -203,16 +158,14 @@ impl<'a> WireTxn<'a> {
             });
         }
         // The ledger holds no lookups (the parser refuses them), so none are rendered.
-        if version == MessageVersion::V0 && c.compact_u16("address table lookup count")? != 0 {
+        if version == MessageVersion::V0 && r.compact_u16("address table lookup count")? != 0 {
             return Err("address table lookups are not supported".to_owned());
         }
-        if c.pos != wire.len() {
-            return Err(format!("{} trailing bytes", wire.len() - c.pos));
-        }
+        r.finish("transaction")?;
         Ok(WireTxn {
             signatures,
             version,
-            header: [header[0], header[1], header[2]],
+            header,
             keys,
             recent_blockhash,
             instructions,
@@ -595,12 +548,19 @@ mod tests {
             "{e}"
         );
         assert!(dataplane::txn::Txn::parse(&aliased).is_err());
-        // Both decoders agree on every length, canonical or not.
-        for len in 0..=u16::MAX {
-            let mut out = Vec::new();
-            dataplane::txn::write_compact_u16(&mut out, len);
-            assert_eq!(read_compact_u16(&out), Ok((len, out.len())));
-        }
+        // An aliased instruction data length deep in the message, too (both read through the one
+        // `ByteReader`, so they cannot disagree on a length).
+        let data_len_at = wire.len() - 13;
+        assert_eq!(wire[data_len_at], 12);
+        let mut aliased = wire[..data_len_at].to_vec();
+        aliased.extend_from_slice(&[0x8c, 0x00]);
+        aliased.extend_from_slice(&wire[data_len_at + 1..]);
+        let e = WireTxn::decode(&aliased).unwrap_err();
+        assert!(
+            e.contains("instruction data length") && e.contains("canonical"),
+            "{e}"
+        );
+        assert!(dataplane::txn::Txn::parse(&aliased).is_err());
     }
 
     fn record(wire: Vec<u8>) -> TransactionRecord {

@@ -28,6 +28,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 
+use dataplane::byte_reader::{ByteReader, Prefix, ReadError, ReadErrorKind};
 use dataplane::packet::PACKET_DATA_SIZE;
 use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -470,30 +471,28 @@ fn decode(bytes: &[u8]) -> Result<(GossipMessage, SignedRanges), GossipReject> {
             max: DATAGRAM_LEN_MAX,
         });
     }
-    let mut r = Reader { bytes, pos: 0 };
+    let mut r = ByteReader::new(bytes);
     let version = r.u8("version")?;
     if version != WIRE_VERSION {
-        return Err(r.malformed("version", "unknown wire version"));
+        return Err(malformed(&r, "version", "unknown wire version"));
     }
     let tag = r.u8("message tag")?;
     let mut signed = Vec::new();
     let msg = match tag {
         TAG_PUSH | TAG_PULL_RESPONSE => {
-            let from = r.pubkey("sender")?;
-            let count = usize::from(r.u8("value count")?);
+            let from = Pubkey(r.array("sender")?);
+            let count = r.count(
+                "value count",
+                Prefix::U8,
+                VALUES_PER_MESSAGE_MAX,
+                VALUE_OVERHEAD_LEN,
+            )?;
             if count == 0 {
-                return Err(r.malformed("value count", "no values"));
-            }
-            if count > VALUES_PER_MESSAGE_MAX {
-                return Err(GossipReject::Oversized {
-                    field: "values per message",
-                    len: count,
-                    max: VALUES_PER_MESSAGE_MAX,
-                });
+                return Err(malformed(&r, "value count", "no values"));
             }
             let mut values = Vec::with_capacity(count);
             for _ in 0..count {
-                let (value, range) = r.value()?;
+                let (value, range) = read_value(&mut r)?;
                 values.push(Arc::new(value));
                 signed.push(range);
             }
@@ -504,9 +503,9 @@ fn decode(bytes: &[u8]) -> Result<(GossipMessage, SignedRanges), GossipReject> {
             }
         }
         TAG_PULL_REQUEST => {
-            let filter = r.bloom()?;
-            let at = r.pos;
-            let (caller, range) = r.value()?;
+            let filter = read_bloom(&mut r)?;
+            let at = r.position();
+            let (caller, range) = read_value(&mut r)?;
             if caller.contact_info().is_none() {
                 return Err(GossipReject::Malformed {
                     field: "pull request caller",
@@ -521,284 +520,224 @@ fn decode(bytes: &[u8]) -> Result<(GossipMessage, SignedRanges), GossipReject> {
             }
         }
         TAG_PRUNE => {
-            let (prune, range) = r.prune()?;
+            let (prune, range) = read_prune(&mut r)?;
             signed.push(range);
             GossipMessage::Prune(Box::new(prune))
         }
-        _ => return Err(r.malformed("message tag", "unknown message tag")),
+        _ => return Err(malformed(&r, "message tag", "unknown message tag")),
     };
-    if r.pos != bytes.len() {
-        return Err(r.malformed("datagram", "trailing bytes"));
-    }
+    r.finish("datagram")?;
     Ok((msg, signed))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+impl From<ReadError> for GossipReject {
+    fn from(e: ReadError) -> Self {
+        match e.kind {
+            ReadErrorKind::TooLarge { value, max } => GossipReject::Oversized {
+                field: e.field,
+                len: value,
+                max,
+            },
+            ReadErrorKind::Truncated { .. }
+            | ReadErrorKind::NonCanonical
+            | ReadErrorKind::TrailingBytes { .. } => GossipReject::Malformed {
+                field: e.field,
+                offset: e.offset,
+                problem: e.problem(),
+            },
+        }
+    }
 }
 
-impl<'a> Reader<'a> {
-    fn malformed(&self, field: &'static str, problem: &'static str) -> GossipReject {
-        GossipReject::Malformed {
+/// A malformed `field` at the reader's position.
+fn malformed(r: &ByteReader<'_>, field: &'static str, problem: &'static str) -> GossipReject {
+    GossipReject::Malformed {
+        field,
+        offset: r.position(),
+        problem,
+    }
+}
+
+/// A u16-length-prefixed byte string of at most `max` bytes; the length is checked before
+/// anything is allocated, and the allocation is what the datagram holds.
+fn read_bytes(
+    r: &mut ByteReader<'_>,
+    field: &'static str,
+    max: usize,
+) -> Result<Vec<u8>, GossipReject> {
+    Ok(r.prefixed(field, Prefix::U16, max)?.to_vec())
+}
+
+fn read_addr(r: &mut ByteReader<'_>, field: &'static str) -> Result<SocketAddr, GossipReject> {
+    match r.u8(field)? {
+        4 => {
+            let ip = Ipv4Addr::from(r.array::<4>(field)?);
+            Ok(SocketAddr::V4(SocketAddrV4::new(ip, r.u16(field)?)))
+        }
+        6 => {
+            let ip = Ipv6Addr::from(r.array::<16>(field)?);
+            Ok(SocketAddr::V6(SocketAddrV6::new(ip, r.u16(field)?, 0, 0)))
+        }
+        _ => Err(malformed(r, field, "address family not 4 or 6")),
+    }
+}
+
+fn read_bloom(r: &mut ByteReader<'_>) -> Result<Bloom, GossipReject> {
+    let at = r.position();
+    let mask = r.u64("filter mask")?;
+    let mask_bits = r.u8("filter mask bits")?;
+    let key_count = r.count("filter key count", Prefix::U8, BLOOM_KEYS_MAX, 8)?;
+    let keys = (0..key_count)
+        .map(|_| r.u64("filter key"))
+        .collect::<Result<Vec<u64>, _>>()?;
+    let word_count = r.count("filter word count", Prefix::U16, BLOOM_WORDS_MAX, 8)?;
+    let words = (0..word_count)
+        .map(|_| r.u64("filter word"))
+        .collect::<Result<Vec<u64>, _>>()?;
+    Bloom::from_parts(keys, words, mask, mask_bits).map_err(|e| GossipReject::Malformed {
+        field: "filter",
+        offset: at,
+        problem: e.problem(),
+    })
+}
+
+/// A shape error found after reading, reported at the offset where the message or value starts.
+fn at_start(e: GossipReject, start: usize) -> GossipReject {
+    match e {
+        GossipReject::Malformed { field, problem, .. } => GossipReject::Malformed {
             field,
-            offset: self.pos,
+            offset: start,
             problem,
-        }
+        },
+        other => other,
     }
+}
 
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], GossipReject> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| self.malformed(field, "truncated"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
+/// A prune (after its tag) and the range its signature covers (after the domain and genesis
+/// hash). The origin count is checked before anything is allocated.
+fn read_prune(r: &mut ByteReader<'_>) -> Result<(PruneMessage, (usize, usize)), GossipReject> {
+    let start = r.position();
+    let from = Pubkey(r.array("prune sender")?);
+    let signed_start = r.position();
+    let destination = Pubkey(r.array("prune destination")?);
+    let count = r.count("prune origin count", Prefix::U8, PRUNE_ORIGINS_MAX, 32)?;
+    let origins = (0..count)
+        .map(|_| r.array("prune origin").map(Pubkey))
+        .collect::<Result<Vec<Pubkey>, _>>()?;
+    let wallclock_ms = r.u64("prune wallclock")?;
+    let signed_end = r.position();
+    let signature = r.array::<64>("prune signature")?;
+    let prune = PruneMessage {
+        from,
+        destination,
+        wallclock_ms,
+        origins,
+        signature,
+    };
+    prune.check_shape().map_err(|e| at_start(e, start))?;
+    Ok((prune, (signed_start, signed_end)))
+}
 
-    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], GossipReject> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N, field)?);
-        Ok(out)
-    }
+/// A value and the range its signature covers.
+fn read_value(r: &mut ByteReader<'_>) -> Result<(SignedValue, (usize, usize)), GossipReject> {
+    let start = r.position();
+    let origin = Pubkey(r.array("value origin")?);
+    let wallclock_ms = r.u64("value wallclock")?;
+    let data = read_data(r, origin, wallclock_ms)?;
+    let end = r.position();
+    let signature = r.array::<64>("value signature")?;
+    let value = SignedValue::new(origin, wallclock_ms, data, signature);
+    value.check_shape().map_err(|e| at_start(e, start))?;
+    Ok((value, (start, end)))
+}
 
-    fn u8(&mut self, field: &'static str) -> Result<u8, GossipReject> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    fn u16(&mut self, field: &'static str) -> Result<u16, GossipReject> {
-        Ok(u16::from_le_bytes(self.array(field)?))
-    }
-
-    fn u64(&mut self, field: &'static str) -> Result<u64, GossipReject> {
-        Ok(u64::from_le_bytes(self.array(field)?))
-    }
-
-    fn pubkey(&mut self, field: &'static str) -> Result<Pubkey, GossipReject> {
-        Ok(Pubkey(self.array(field)?))
-    }
-
-    /// A u16-length-prefixed byte string of at most `max` bytes; the length is checked before
-    /// anything is allocated, and the allocation is what the datagram holds.
-    fn bytes(&mut self, field: &'static str, max: usize) -> Result<Vec<u8>, GossipReject> {
-        let len = usize::from(self.u16(field)?);
-        if len > max {
-            return Err(GossipReject::Oversized { field, len, max });
-        }
-        Ok(self.take(len, field)?.to_vec())
-    }
-
-    fn addr(&mut self, field: &'static str) -> Result<SocketAddr, GossipReject> {
-        match self.u8(field)? {
-            4 => {
-                let ip = Ipv4Addr::from(self.array::<4>(field)?);
-                Ok(SocketAddr::V4(SocketAddrV4::new(ip, self.u16(field)?)))
+fn read_data(
+    r: &mut ByteReader<'_>,
+    origin: Pubkey,
+    wallclock_ms: u64,
+) -> Result<CrdsData, GossipReject> {
+    match r.u8("value kind")? {
+        KIND_CONTACT_INFO => {
+            let shred_version = r.u16("shred version")?;
+            let version = SoftwareVersion {
+                major: r.u16("software version")?,
+                minor: r.u16("software version")?,
+                patch: r.u16("software version")?,
+            };
+            let instance = r.u64("instance")?;
+            let gossip = read_addr(r, "gossip address")?;
+            let tpu = read_addr(r, "tpu address")?;
+            let tpu_vote = read_addr(r, "tpu vote address")?;
+            let tvu = read_addr(r, "tvu address")?;
+            let repair = read_addr(r, "repair address")?;
+            let serve_repair = read_addr(r, "serve repair address")?;
+            let optional = r.u8("optional addresses")?;
+            if optional & !(OPTIONAL_RPC | OPTIONAL_TPU_QUIC) != 0 {
+                return Err(malformed(r, "optional addresses", "unknown bits set"));
             }
-            6 => {
-                let ip = Ipv6Addr::from(self.array::<16>(field)?);
-                Ok(SocketAddr::V6(SocketAddrV6::new(
-                    ip,
-                    self.u16(field)?,
-                    0,
-                    0,
-                )))
+            let rpc = if optional & OPTIONAL_RPC != 0 {
+                Some(read_addr(r, "rpc address")?)
+            } else {
+                None
+            };
+            let tpu_quic = if optional & OPTIONAL_TPU_QUIC != 0 {
+                Some(read_addr(r, "tpu quic address")?)
+            } else {
+                None
+            };
+            Ok(CrdsData::ContactInfo(ContactInfo {
+                pubkey: origin,
+                wallclock_ms,
+                shred_version,
+                version,
+                instance,
+                gossip,
+                tpu,
+                tpu_vote,
+                tvu,
+                repair,
+                serve_repair,
+                rpc,
+                tpu_quic,
+            }))
+        }
+        KIND_VOTE => Ok(CrdsData::Vote {
+            tx: read_bytes(r, "vote transaction", VOTE_TX_LEN_MAX)?,
+        }),
+        KIND_DUPLICATE_SHRED => {
+            let slot = Slot(r.u64("duplicate shred slot")?);
+            let chunk_index = r.u8("duplicate shred chunk index")?;
+            let num_chunks = r.u8("duplicate shred chunk count")?;
+            if num_chunks > DUPLICATE_SHRED_CHUNKS_MAX {
+                return Err(GossipReject::Oversized {
+                    field: "duplicate shred chunk count",
+                    len: usize::from(num_chunks),
+                    max: usize::from(DUPLICATE_SHRED_CHUNKS_MAX),
+                });
             }
-            _ => Err(self.malformed(field, "address family not 4 or 6")),
-        }
-    }
-
-    fn bloom(&mut self) -> Result<Bloom, GossipReject> {
-        let at = self.pos;
-        let mask = self.u64("filter mask")?;
-        let mask_bits = self.u8("filter mask bits")?;
-        let key_count = usize::from(self.u8("filter key count")?);
-        if key_count > BLOOM_KEYS_MAX {
-            return Err(GossipReject::Oversized {
-                field: "filter keys",
-                len: key_count,
-                max: BLOOM_KEYS_MAX,
-            });
-        }
-        let keys = (0..key_count)
-            .map(|_| self.u64("filter key"))
-            .collect::<Result<Vec<u64>, _>>()?;
-        let word_count = usize::from(self.u16("filter word count")?);
-        if word_count > BLOOM_WORDS_MAX {
-            return Err(GossipReject::Oversized {
-                field: "filter words",
-                len: word_count,
-                max: BLOOM_WORDS_MAX,
-            });
-        }
-        // Checked against the bytes present before allocating.
-        let raw = self.take(word_count * 8, "filter words")?;
-        let words = raw
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
-            .collect();
-        Bloom::from_parts(keys, words, mask, mask_bits).map_err(|e| GossipReject::Malformed {
-            field: "filter",
-            offset: at,
-            problem: e.problem(),
-        })
-    }
-
-    /// A prune (after its tag) and the range its signature covers (after the domain and genesis
-    /// hash). The origin count is checked before anything is allocated.
-    fn prune(&mut self) -> Result<(PruneMessage, (usize, usize)), GossipReject> {
-        let start = self.pos;
-        let from = self.pubkey("prune sender")?;
-        let signed_start = self.pos;
-        let destination = self.pubkey("prune destination")?;
-        let count = usize::from(self.u8("prune origin count")?);
-        if count > PRUNE_ORIGINS_MAX {
-            return Err(GossipReject::Oversized {
-                field: "prune origins",
-                len: count,
-                max: PRUNE_ORIGINS_MAX,
-            });
-        }
-        let raw = self.take(32 * count, "prune origins")?;
-        let origins = raw
-            .chunks_exact(32)
-            .map(|o| {
-                let mut key = [0u8; 32];
-                key.copy_from_slice(o);
-                Pubkey(key)
+            let chunk = read_bytes(r, "duplicate shred chunk", DUPLICATE_SHRED_CHUNK_LEN_MAX)?;
+            Ok(CrdsData::DuplicateShred {
+                slot,
+                chunk_index,
+                num_chunks,
+                chunk,
             })
-            .collect();
-        let wallclock_ms = self.u64("prune wallclock")?;
-        let signed_end = self.pos;
-        let signature = self.array::<64>("prune signature")?;
-        let prune = PruneMessage {
-            from,
-            destination,
-            wallclock_ms,
-            origins,
-            signature,
-        };
-        prune.check_shape().map_err(|e| match e {
-            GossipReject::Malformed { field, problem, .. } => GossipReject::Malformed {
-                field,
-                offset: start,
-                problem,
-            },
-            other => other,
-        })?;
-        Ok((prune, (signed_start, signed_end)))
-    }
-
-    /// A value and the range its signature covers.
-    fn value(&mut self) -> Result<(SignedValue, (usize, usize)), GossipReject> {
-        let start = self.pos;
-        let origin = self.pubkey("value origin")?;
-        let wallclock_ms = self.u64("value wallclock")?;
-        let data = self.data(origin, wallclock_ms)?;
-        let end = self.pos;
-        let signature = self.array::<64>("value signature")?;
-        let value = SignedValue::new(origin, wallclock_ms, data, signature);
-        value.check_shape().map_err(|e| match e {
-            GossipReject::Malformed { field, problem, .. } => GossipReject::Malformed {
-                field,
-                offset: start,
-                problem,
-            },
-            other => other,
-        })?;
-        Ok((value, (start, end)))
-    }
-
-    fn data(&mut self, origin: Pubkey, wallclock_ms: u64) -> Result<CrdsData, GossipReject> {
-        match self.u8("value kind")? {
-            KIND_CONTACT_INFO => {
-                let shred_version = self.u16("shred version")?;
-                let version = SoftwareVersion {
-                    major: self.u16("software version")?,
-                    minor: self.u16("software version")?,
-                    patch: self.u16("software version")?,
-                };
-                let instance = self.u64("instance")?;
-                let optional_at = |r: &mut Self| -> Result<
-                    (Option<SocketAddr>, Option<SocketAddr>),
-                    GossipReject,
-                > {
-                    let optional = r.u8("optional addresses")?;
-                    if optional & !(OPTIONAL_RPC | OPTIONAL_TPU_QUIC) != 0 {
-                        return Err(r.malformed("optional addresses", "unknown bits set"));
-                    }
-                    let rpc = if optional & OPTIONAL_RPC != 0 {
-                        Some(r.addr("rpc address")?)
-                    } else {
-                        None
-                    };
-                    let tpu_quic = if optional & OPTIONAL_TPU_QUIC != 0 {
-                        Some(r.addr("tpu quic address")?)
-                    } else {
-                        None
-                    };
-                    Ok((rpc, tpu_quic))
-                };
-                let gossip = self.addr("gossip address")?;
-                let tpu = self.addr("tpu address")?;
-                let tpu_vote = self.addr("tpu vote address")?;
-                let tvu = self.addr("tvu address")?;
-                let repair = self.addr("repair address")?;
-                let serve_repair = self.addr("serve repair address")?;
-                let (rpc, tpu_quic) = optional_at(self)?;
-                Ok(CrdsData::ContactInfo(ContactInfo {
-                    pubkey: origin,
-                    wallclock_ms,
-                    shred_version,
-                    version,
-                    instance,
-                    gossip,
-                    tpu,
-                    tpu_vote,
-                    tvu,
-                    repair,
-                    serve_repair,
-                    rpc,
-                    tpu_quic,
-                }))
-            }
-            KIND_VOTE => Ok(CrdsData::Vote {
-                tx: self.bytes("vote transaction", VOTE_TX_LEN_MAX)?,
-            }),
-            KIND_DUPLICATE_SHRED => {
-                let slot = Slot(self.u64("duplicate shred slot")?);
-                let chunk_index = self.u8("duplicate shred chunk index")?;
-                let num_chunks = self.u8("duplicate shred chunk count")?;
-                if num_chunks > DUPLICATE_SHRED_CHUNKS_MAX {
-                    return Err(GossipReject::Oversized {
-                        field: "duplicate shred chunk count",
-                        len: usize::from(num_chunks),
-                        max: usize::from(DUPLICATE_SHRED_CHUNKS_MAX),
-                    });
-                }
-                let chunk = self.bytes("duplicate shred chunk", DUPLICATE_SHRED_CHUNK_LEN_MAX)?;
-                Ok(CrdsData::DuplicateShred {
-                    slot,
-                    chunk_index,
-                    num_chunks,
-                    chunk,
-                })
-            }
-            KIND_SLASHING_EVIDENCE => Ok(CrdsData::SlashingEvidence {
-                offender: self.pubkey("slashing evidence offender")?,
-                kind: self.u8("slashing evidence kind")?,
-                first: self.bytes(
-                    "slashing evidence first vote",
-                    SLASHING_EVIDENCE_VOTE_LEN_MAX,
-                )?,
-                second: self.bytes(
-                    "slashing evidence second vote",
-                    SLASHING_EVIDENCE_VOTE_LEN_MAX,
-                )?,
-            }),
-            _ => Err(self.malformed("value kind", "unknown value kind")),
         }
+        KIND_SLASHING_EVIDENCE => Ok(CrdsData::SlashingEvidence {
+            offender: Pubkey(r.array("slashing evidence offender")?),
+            kind: r.u8("slashing evidence kind")?,
+            first: read_bytes(
+                r,
+                "slashing evidence first vote",
+                SLASHING_EVIDENCE_VOTE_LEN_MAX,
+            )?,
+            second: read_bytes(
+                r,
+                "slashing evidence second vote",
+                SLASHING_EVIDENCE_VOTE_LEN_MAX,
+            )?,
+        }),
+        _ => Err(malformed(r, "value kind", "unknown value kind")),
     }
 }
 

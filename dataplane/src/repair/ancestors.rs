@@ -18,7 +18,8 @@
 
 use ed25519_dalek::SigningKey;
 
-use super::{sign_parts, verify_signed, Reader, RepairError, Writer, TAG_ANCESTORS};
+use super::{sign_parts, verify_signed, RepairError, Writer, TAG_ANCESTORS};
+use crate::byte_reader::ByteReader;
 use crate::types::{Hash, Pubkey, Signature, Slot};
 
 /// Entries one answer carries at most (keeps it within one datagram).
@@ -126,7 +127,7 @@ impl SignedAncestors {
         if bytes.len() > ANCESTORS_LEN_MAX {
             return Err(RepairError::Oversized { len: bytes.len() });
         }
-        let mut r = Reader::new(bytes);
+        let mut r = ByteReader::new(bytes);
         let tag = r.u8("tag")?;
         if tag != TAG_ANCESTORS {
             return Err(RepairError::UnknownTag {
@@ -134,9 +135,9 @@ impl SignedAncestors {
                 tag,
             });
         }
-        let signature = Signature(r.take("signature")?);
-        let responder = Pubkey(r.take("responder")?);
-        let recipient = Pubkey(r.take("recipient")?);
+        let signature = Signature(r.array("signature")?);
+        let responder = Pubkey(r.array("responder")?);
+        let recipient = Pubkey(r.array("recipient")?);
         let nonce = r.u32("nonce")?;
         let slot = Slot(r.u64("slot")?);
         let count = usize::from(r.u8("count")?);
@@ -147,11 +148,11 @@ impl SignedAncestors {
         for _ in 0..count {
             chain.push(AncestorHash {
                 slot: Slot(r.u64("entry slot")?),
-                bank_hash: Hash(r.take("entry bank_hash")?),
-                block_id: Hash(r.take("entry block_id")?),
+                bank_hash: Hash(r.array("entry bank_hash")?),
+                block_id: Hash(r.array("entry block_id")?),
             });
         }
-        r.finish()?;
+        r.finish("ancestors answer")?;
         if !is_well_formed(slot, &chain) {
             return Err(RepairError::BadAncestors(
                 "chain must start at the slot asked for and descend",

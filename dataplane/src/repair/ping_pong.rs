@@ -23,9 +23,8 @@
 
 use ed25519_dalek::SigningKey;
 
-use super::{
-    sign_parts, verify_signed, Reader, RepairError, Writer, REPAIR_PACKET_MAX, REQUEST_LEN_MIN,
-};
+use super::{sign_parts, verify_signed, RepairError, Writer, REPAIR_PACKET_MAX, REQUEST_LEN_MIN};
+use crate::byte_reader::ByteReader;
 use crate::types::{Hash, Pubkey, Signature};
 
 /// Tag of a ping, at byte 0 (response direction).
@@ -97,7 +96,7 @@ impl Ping {
         if bytes.len() > REPAIR_PACKET_MAX {
             return Err(RepairError::Oversized { len: bytes.len() });
         }
-        let mut r = Reader::new(bytes);
+        let mut r = ByteReader::new(bytes);
         match r.u8("tag")? {
             TAG_PING => {}
             tag => {
@@ -107,10 +106,10 @@ impl Ping {
                 })
             }
         }
-        let signature = Signature(r.take("signature")?);
-        let from = Pubkey(r.take("from")?);
-        let token = r.take("token")?;
-        r.finish()?;
+        let signature = Signature(r.array("signature")?);
+        let from = Pubkey(r.array("from")?);
+        let token = r.array("token")?;
+        r.finish("ping")?;
         Ok(Ping {
             from,
             token,
@@ -161,8 +160,8 @@ impl Pong {
         if bytes.len() > REPAIR_PACKET_MAX {
             return Err(RepairError::Oversized { len: bytes.len() });
         }
-        let mut r = Reader::new(bytes);
-        let signature = Signature(r.take("signature")?);
+        let mut r = ByteReader::new(bytes);
+        let signature = Signature(r.array("signature")?);
         match r.u8("tag")? {
             TAG_PONG => {}
             tag => {
@@ -172,9 +171,9 @@ impl Pong {
                 })
             }
         }
-        let from = Pubkey(r.take("from")?);
-        let hash = Hash(r.take("hash")?);
-        r.finish()?;
+        let from = Pubkey(r.array("from")?);
+        let hash = Hash(r.array("hash")?);
+        r.finish("pong")?;
         Ok(Pong {
             from,
             hash,

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::{decode_slot_meta_row, SlotCommit, Store, StoreError, SLOT_META};
+use crate::byte_reader::{ByteReader, ReadError};
 use crate::types::{Hash, Pubkey, Signature, Slot};
 
 /// (bucket, address, slot, position) → the row's value (see [`encode_row`]).
@@ -113,30 +114,25 @@ fn decode_row(key: (u64, &[u8; 32], u64, u64), bytes: &[u8]) -> Result<Row, Stor
         key: format!("slot {} position {}", key.2, key.3),
         reason,
     };
-    if bytes.len() < ROW_FIXED_LEN {
-        return Err(corrupt(format!(
-            "{} bytes, at least {ROW_FIXED_LEN} expected",
-            bytes.len()
-        )));
-    }
-    let (signature, rest) = bytes.split_at(64);
-    let (tag, rest) = rest.split_at(BLOCK_TAG_LEN);
-    let err = match rest {
-        [0] => None,
-        [1, text @ ..] => Some(
-            std::str::from_utf8(text)
+    let mut r = ByteReader::new(bytes);
+    let read = |e: ReadError| corrupt(e.to_string());
+    let signature = Signature(r.array("signature").map_err(read)?);
+    let tag = r.array("block tag").map_err(read)?;
+    let err = match r.u8("error flag").map_err(read)? {
+        0 => {
+            r.finish("row").map_err(read)?;
+            None
+        }
+        1 => Some(
+            std::str::from_utf8(r.rest())
                 .map_err(|e| corrupt(format!("error text: {e}")))?
                 .to_owned(),
         ),
-        _ => return Err(corrupt(format!("error flag {}", rest[0]))),
+        flag => return Err(corrupt(format!("error flag {flag}"))),
     };
-    let mut sig = [0u8; 64];
-    sig.copy_from_slice(signature);
-    let mut block = [0u8; BLOCK_TAG_LEN];
-    block.copy_from_slice(tag);
     Ok(Row {
-        signature: Signature(sig),
-        tag: block,
+        signature,
+        tag,
         err,
     })
 }
@@ -327,5 +323,47 @@ impl Store {
             bucket = prev.get((key, b))?.map(|v| v.value());
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn garbage_rows_are_corrupt_not_a_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let _ = decode_row((1, &[2; 32], 3, 4), &bytes);
+        }
+    }
+
+    #[test]
+    fn rows_name_what_is_wrong() {
+        let mut row = vec![7u8; 64 + BLOCK_TAG_LEN];
+        let reason = |bytes: &[u8]| match decode_row((1, &[2; 32], 3, 4), bytes) {
+            Err(StoreError::Corrupt { reason, .. }) => reason,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("decoded"),
+        };
+        assert!(reason(&row[..10]).contains("signature"));
+        assert!(reason(&row).contains("error flag"));
+        row.push(0);
+        assert!(decode_row((1, &[2; 32], 3, 4), &row).unwrap().err.is_none());
+        row.push(0);
+        assert!(reason(&row).contains("trailing"));
+        row[64 + BLOCK_TAG_LEN] = 2;
+        assert!(reason(&row).contains("error flag 2"));
+        row[64 + BLOCK_TAG_LEN] = 1;
+        row[64 + BLOCK_TAG_LEN + 1] = b'x';
+        assert_eq!(
+            decode_row((1, &[2; 32], 3, 4), &row)
+                .unwrap()
+                .err
+                .as_deref(),
+            Some("x")
+        );
     }
 }

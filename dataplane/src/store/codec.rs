@@ -1,10 +1,11 @@
 //! Row encodings of the ledger store: fixed little-endian layouts with bounded decoders.
 //!
-//! Every decoder reads through [`Reader`], which checks each length against what is left of the row
-//! before using it, refuses trailing bytes and never allocates more than a named limit allows, so a
-//! damaged file yields a reason string (wrapped by the store into `StoreError::Corrupt`) instead of a
-//! panic.
+//! Every decoder reads through [`ByteReader`], which checks each length against what is left of the
+//! row before using it, refuses trailing bytes and never allocates more than a named limit allows, so
+//! a damaged file yields a reason string (wrapped by the store into `StoreError::Corrupt`) instead of
+//! a panic.
 
+use crate::byte_reader::{ByteReader, Prefix};
 use crate::txn::ACCOUNT_KEYS_MAX;
 use crate::types::{Hash, Pubkey, Slot};
 
@@ -78,7 +79,7 @@ pub(crate) fn encode_slot_meta(meta: &SlotMeta, out: &mut Vec<u8>) {
 
 /// Reads a [`SlotMeta`] row.
 pub(crate) fn decode_slot_meta(bytes: &[u8]) -> Result<SlotMeta, String> {
-    let mut r = Reader::new(bytes);
+    let mut r = ByteReader::new(bytes);
     let meta = SlotMeta {
         slot: Slot(r.u64("slot")?),
         parent_slot: Slot(r.u64("parent_slot")?),
@@ -92,7 +93,7 @@ pub(crate) fn decode_slot_meta(bytes: &[u8]) -> Result<SlotMeta, String> {
         signature_count: r.u64("signature_count")?,
         collected_fees: r.u64("collected_fees")?,
     };
-    r.finish()?;
+    r.finish("slot meta row")?;
     Ok(meta)
 }
 
@@ -149,7 +150,7 @@ pub(crate) fn encode_tx_status(record: &TxStatusRecord, out: &mut Vec<u8>) {
 
 /// Reads a [`TxStatusRecord`] row.
 pub(crate) fn decode_tx_status(bytes: &[u8]) -> Result<TxStatusRecord, String> {
-    let mut r = Reader::new(bytes);
+    let mut r = ByteReader::new(bytes);
     let slot = Slot(r.u64("slot")?);
     let entry_index = r.u32("entry_index")?;
     let txn_index = r.u16("txn_index")?;
@@ -157,22 +158,16 @@ pub(crate) fn decode_tx_status(bytes: &[u8]) -> Result<TxStatusRecord, String> {
     let err = match r.u8("err tag")? {
         0 => None,
         1 => {
-            let len = usize::from(r.u16("err length")?);
-            if len > TX_ERR_LEN_MAX {
-                return Err(format!(
-                    "error text length {len} exceeds the {TX_ERR_LEN_MAX}-byte limit"
-                ));
-            }
-            let text = r.bytes(len, "err text")?;
+            let text = r.prefixed("err text length", Prefix::U16, TX_ERR_LEN_MAX)?;
             let text =
                 std::str::from_utf8(text).map_err(|e| format!("error text is not UTF-8: {e}"))?;
             Some(text.to_owned())
         }
         tag => return Err(format!("err tag {tag} is neither 0 (none) nor 1 (some)")),
     };
-    let pre_balances = r.balances("pre_balances")?;
-    let post_balances = r.balances("post_balances")?;
-    r.finish()?;
+    let pre_balances = read_balances(&mut r, "pre_balances count", "pre_balances")?;
+    let post_balances = read_balances(&mut r, "post_balances count", "post_balances")?;
+    r.finish("tx status row")?;
     Ok(TxStatusRecord {
         slot,
         entry_index,
@@ -184,86 +179,18 @@ pub(crate) fn decode_tx_status(bytes: &[u8]) -> Result<TxStatusRecord, String> {
     })
 }
 
-/// A bounds-checked cursor over one row's bytes.
-pub(crate) struct Reader<'a> {
-    bytes: &'a [u8],
-    offset: usize,
-}
-
-impl<'a> Reader<'a> {
-    /// Starts reading at the first byte.
-    pub(crate) fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, offset: 0 }
+/// A `u8` count (at most [`ACCOUNT_KEYS_MAX`]) followed by that many `u64` balances.
+fn read_balances(
+    r: &mut ByteReader<'_>,
+    count_field: &'static str,
+    field: &'static str,
+) -> Result<Vec<u64>, String> {
+    let count = r.count(count_field, Prefix::U8, ACCOUNT_KEYS_MAX, 8)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        out.push(r.u64(field)?);
     }
-
-    /// The next `len` bytes, or an error naming `field` when the row is shorter.
-    pub(crate) fn bytes(&mut self, len: usize, field: &str) -> Result<&'a [u8], String> {
-        let left = self.bytes.len() - self.offset;
-        if len > left {
-            return Err(format!(
-                "{field} needs {len} bytes at offset {}, only {left} left",
-                self.offset
-            ));
-        }
-        let out = &self.bytes[self.offset..self.offset + len];
-        self.offset += len;
-        Ok(out)
-    }
-
-    /// The next `N` bytes as an array.
-    pub(crate) fn array<const N: usize>(&mut self, field: &str) -> Result<[u8; N], String> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.bytes(N, field)?);
-        Ok(out)
-    }
-
-    /// The next byte.
-    pub(crate) fn u8(&mut self, field: &str) -> Result<u8, String> {
-        Ok(self.array::<1>(field)?[0])
-    }
-
-    /// The next little-endian `u16`.
-    pub(crate) fn u16(&mut self, field: &str) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.array(field)?))
-    }
-
-    /// The next little-endian `u32`.
-    pub(crate) fn u32(&mut self, field: &str) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array(field)?))
-    }
-
-    /// The next little-endian `u64`.
-    pub(crate) fn u64(&mut self, field: &str) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array(field)?))
-    }
-
-    /// A `u8` count (at most [`ACCOUNT_KEYS_MAX`]) followed by that many `u64` balances.
-    fn balances(&mut self, field: &str) -> Result<Vec<u64>, String> {
-        let count = usize::from(self.u8(field)?);
-        if count > ACCOUNT_KEYS_MAX {
-            return Err(format!(
-                "{field} count {count} exceeds the {ACCOUNT_KEYS_MAX}-account limit"
-            ));
-        }
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            out.push(self.u64(field)?);
-        }
-        Ok(out)
-    }
-
-    /// Succeeds only when every byte has been read.
-    pub(crate) fn finish(&self) -> Result<(), String> {
-        let extra = self.bytes.len() - self.offset;
-        if extra == 0 {
-            Ok(())
-        } else {
-            Err(format!(
-                "{extra} trailing bytes after offset {}",
-                self.offset
-            ))
-        }
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
