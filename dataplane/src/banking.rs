@@ -17,7 +17,7 @@
 //! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`] and the control plane has set
 //! its target.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -115,6 +115,9 @@ pub struct BankingChannels {
     pub forwarder: Option<Forwarder>,
     /// The forwarder's target from the control plane (`None`: hold), newest wins.
     pub forward_to: Receiver<Option<ForwardTarget>>,
+    /// Transfers the scheduler holds, published for sigverify's admission (see
+    /// [`crate::sigverify::ADMIT_BACKLOG_MAX`]).
+    pub backlog: Arc<AtomicUsize>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
 }
@@ -252,6 +255,9 @@ impl Banking {
             while let Ok(txns) = self.ch.txns.try_recv() {
                 self.enqueue(txns);
             }
+            self.ch
+                .backlog
+                .store(self.scheduler.len(), Ordering::Relaxed);
             while let Ok(vote) = self.ch.votes.try_recv() {
                 self.queue_vote(vote);
             }

@@ -3,7 +3,7 @@
 //! wiring with pre-signed packets.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -138,6 +138,7 @@ impl LeaderPipeline {
         let (votes_tx, votes_rx) = bounded(crate::banking::VOTE_CHANNEL_CAPACITY);
         let (forward_tx, forward_rx) = bounded(FORWARD_TARGETS_MAX);
         let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
+        let backlog = Arc::new(AtomicUsize::new(0));
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,
@@ -158,18 +159,20 @@ impl LeaderPipeline {
                 counters: counters.clone(),
                 forwarder: config.forwarder,
                 forward_to: forward_rx,
+                backlog: backlog.clone(),
                 exit: exit.clone(),
             },
         )?;
         let pool = PacketBatchPool::new(PACKET_POOL_BATCHES);
         let (packets_tx, packets_rx) = bounded(FETCH_QUEUE_BATCHES);
-        let sigverify = SigverifyStage::spawn(
+        let sigverify = SigverifyStage::spawn_admitting(
             config.sigverify_threads,
             packets_rx,
             txns_tx.clone(),
             pool.recycler(),
             counters.clone(),
             exit.clone(),
+            Some(backlog),
         )?;
         let fetch = FetchStage::spawn(
             tpu,

@@ -11,7 +11,7 @@
 //! Survivors become owned [`Txn`]s, sent downstream as one `Vec` per batch.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,6 +27,12 @@ use crate::types::Pubkey;
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
 pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Transfers the banking stage may hold before arriving batches are shed unverified. Verifying
+/// costs as much CPU as executing: past this (≈ 1.5 s of a leader's work at 10 k tx/s), what
+/// sigverify would verify cannot run soon, and verifying it only takes the cores banking and PoH
+/// need, so goodput falls as the offered load rises. Shed here, before any work is spent, the
+/// senders resend. Votes do not come this way (the control plane verifies them).
+pub const ADMIT_BACKLOG_MAX: usize = 16_384;
 
 /// Why a transaction's signatures are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,6 +122,8 @@ pub struct SigverifyStats {
     pub accepted: AtomicU64,
     /// Times the dedup filter was cleared.
     pub dedup_resets: AtomicU64,
+    /// Packets shed unverified: the banking stage held [`ADMIT_BACKLOG_MAX`] transfers or more.
+    pub shed_backlog: AtomicU64,
 }
 
 /// N worker threads verifying packet batches into owned transactions.
@@ -139,6 +147,8 @@ struct Worker {
     exit: Arc<AtomicBool>,
     deduper: Arc<Deduper>,
     stats: Arc<SigverifyStats>,
+    /// The banking stage's backlog, if admission is on (see [`ADMIT_BACKLOG_MAX`]).
+    backlog: Option<Arc<AtomicUsize>>,
 }
 
 impl SigverifyStage {
@@ -154,6 +164,20 @@ impl SigverifyStage {
         counters: Arc<RejectCounters>,
         exit: Arc<AtomicBool>,
     ) -> io::Result<SigverifyStage> {
+        Self::spawn_admitting(threads, input, output, pool, counters, exit, None)
+    }
+
+    /// Like [`SigverifyStage::spawn`], shedding batches unverified while `backlog` (the
+    /// banking stage's) is at [`ADMIT_BACKLOG_MAX`] or more.
+    pub fn spawn_admitting(
+        threads: usize,
+        input: Receiver<PacketBatch>,
+        output: Sender<Vec<Txn>>,
+        pool: Sender<PacketBatch>,
+        counters: Arc<RejectCounters>,
+        exit: Arc<AtomicBool>,
+        backlog: Option<Arc<AtomicUsize>>,
+    ) -> io::Result<SigverifyStage> {
         let stats = Arc::new(SigverifyStats::default());
         let worker = Arc::new(Worker {
             input,
@@ -163,6 +187,7 @@ impl SigverifyStage {
             exit,
             deduper: Arc::new(Deduper::default()),
             stats: Arc::clone(&stats),
+            backlog,
         });
         let workers = (0..threads.max(1))
             .map(|i| {
@@ -215,6 +240,17 @@ impl Worker {
 
     /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
     fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
+        let over_backlog = self
+            .backlog
+            .as_ref()
+            .is_some_and(|b| b.load(Ordering::Relaxed) >= ADMIT_BACKLOG_MAX);
+        if over_backlog {
+            let n = batch.len() as u64;
+            self.stats.packets.fetch_add(n, Ordering::Relaxed);
+            self.stats.shed_backlog.fetch_add(n, Ordering::Relaxed);
+            self.counters.add_n(Reject::QueueFull, n);
+            return true;
+        }
         // Counted locally and added once per batch, so workers do not contend on counter lines.
         let mut rejects = [0u64; Reject::ALL.len()];
         let mut accepted = Vec::with_capacity(batch.len());
@@ -723,6 +759,56 @@ mod tests {
         assert_eq!(counters.get(Reject::QueueFull), 3);
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
         assert_eq!(out_rx.len(), 1);
+    }
+
+    #[test]
+    fn batches_are_shed_unverified_while_the_banking_backlog_is_at_its_bound() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        let counters = Arc::new(RejectCounters::default());
+        let exit = Arc::new(AtomicBool::new(false));
+        let backlog = Arc::new(AtomicUsize::new(ADMIT_BACKLOG_MAX));
+        let stage = SigverifyStage::spawn_admitting(
+            1,
+            in_rx,
+            out_tx,
+            PacketBatchPool::new(1).recycler(),
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+            Some(Arc::clone(&backlog)),
+        )
+        .unwrap();
+        let batch_of = |seed: u8| {
+            let mut batch = PacketBatch::new();
+            for i in 0..3u8 {
+                let k = SigningKey::from_bytes(&[seed + i; 32]);
+                let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
+                batch.push(&t, "127.0.0.1:9".parse().unwrap());
+            }
+            batch
+        };
+        let stats = Arc::clone(stage.stats());
+        let wait_for = |packets: u64| {
+            while stats.packets.load(Ordering::Relaxed) < packets {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        // At the bound: shed, nothing verified or sent on.
+        in_tx.send(batch_of(10)).unwrap();
+        wait_for(3);
+        assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.get(Reject::QueueFull), 3);
+        assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
+        assert!(out_rx.is_empty());
+        // Below it: verified as usual.
+        backlog.store(ADMIT_BACKLOG_MAX - 1, Ordering::Relaxed);
+        in_tx.send(batch_of(20)).unwrap();
+        wait_for(6);
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+        assert_eq!(stats.accepted.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), 3);
+        assert_eq!(out_rx.recv().unwrap().len(), 3);
     }
 
     #[test]
