@@ -827,6 +827,10 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
             "transactions_forwarded_total",
         ),
         (
+            "blackbook_transactions_forward_dropped_forwarded_total",
+            "transactions_forward_dropped_forwarded_total",
+        ),
+        (
             "blackbook_forward_quic_sent_total",
             "transactions_forwarded_quic_total",
         ),

@@ -41,6 +41,8 @@ pub struct NodeMetrics {
     pub transactions_forwarded: AtomicU64,
     /// Transactions the forwarding socket refused.
     pub transactions_forward_failed: AtomicU64,
+    /// Held transactions dropped, not forwarded: another validator had forwarded them here.
+    pub transactions_forward_dropped_forwarded: AtomicU64,
     /// The fork-choice head (RPC "processed").
     pub processed_slot: AtomicU64,
     /// The newest optimistically confirmed slot on the head's fork.
@@ -420,6 +422,12 @@ pub fn render(
         "blackbook_transactions_forward_failed",
         "Transactions the forwarding socket refused",
         get(&node.transactions_forward_failed),
+    );
+    counter(
+        &mut r,
+        "blackbook_transactions_forward_dropped_forwarded",
+        "Held transactions dropped at a hand-off, not forwarded: another validator forwarded them here",
+        get(&node.transactions_forward_dropped_forwarded),
     );
     counter(
         &mut r,

@@ -757,6 +757,10 @@ fn metrics_route(
                     metrics
                         .transactions_forward_failed
                         .store(f.failed.load(Ordering::Relaxed), Ordering::Relaxed);
+                    metrics.transactions_forward_dropped_forwarded.store(
+                        f.dropped_forwarded.load(Ordering::Relaxed),
+                        Ordering::Relaxed,
+                    );
                 }
                 render(
                     &metrics,

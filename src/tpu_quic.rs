@@ -17,7 +17,7 @@ use std::time::Duration;
 use anyhow::Context;
 use crossbeam_channel::{Sender, TrySendError};
 use dataplane::metrics::{Reject, RejectCounters};
-use dataplane::packet::{PacketBatch, PacketBatchPool, PACKET_DATA_SIZE};
+use dataplane::packet::{PacketBatch, PacketBatchPool, PacketFlags, PACKET_DATA_SIZE};
 use dataplane::types::Pubkey;
 use ed25519_dalek::SigningKey;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
@@ -557,11 +557,18 @@ async fn batch_for_sigverify(
             Some(t) = unstaked.recv() => (t, false),
             else => return,
         };
+        // A staked sender is a validator forwarding what it held: mark it, so that it is not
+        // forwarded again and a transaction crosses the cluster at most once.
         let mut batch = sink.pool.take();
-        batch.push(&first.0, first.1);
+        let first_flags = if holds_staked {
+            PacketFlags::FORWARDED
+        } else {
+            PacketFlags::default()
+        };
+        batch.push_flagged(&first.0, first.1, first_flags);
         while !batch.is_full() {
             if let Ok((bytes, from)) = staked.try_recv() {
-                batch.push(&bytes, from);
+                batch.push_flagged(&bytes, from, PacketFlags::FORWARDED);
                 holds_staked = true;
             } else if let Ok((bytes, from)) = unstaked.try_recv() {
                 batch.push(&bytes, from);

@@ -17,7 +17,7 @@
 //! (Gulf Stream, see [`crate::forward`]) when it has a [`Forwarder`] and the control plane has set
 //! its target.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +30,7 @@ use crate::forward::{ForwardTarget, Forwarder};
 use crate::metrics::{Reject, RejectCounters};
 use crate::poh_service::{PohCommand, PohHandle, RecordError};
 use crate::sealevel::{Executor, Scheduler};
+use crate::sigverify::Admission;
 use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
 use crate::vote_queue::VoteQueue;
@@ -115,9 +116,8 @@ pub struct BankingChannels {
     pub forwarder: Option<Forwarder>,
     /// The forwarder's target from the control plane (`None`: hold), newest wins.
     pub forward_to: Receiver<Option<ForwardTarget>>,
-    /// Transfers the scheduler holds, published for sigverify's admission (see
-    /// [`crate::sigverify::ADMIT_BACKLOG_MAX`]).
-    pub backlog: Arc<AtomicUsize>,
+    /// Sigverify's admission: the transfers the scheduler holds and how fast it drains them.
+    pub admission: Arc<Admission>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
 }
@@ -182,6 +182,49 @@ struct Banking {
     votes: VoteQueue,
     executor: Executor,
     batch: Vec<Txn>,
+    /// The slot being measured for the drain rate (see [`DrainMeter`]).
+    drain: DrainMeter,
+}
+
+/// Measures how fast the banking stage drains its queue while it has work all slot long: the rate
+/// that sigverify's [`Admission`] sizes the backlog by.
+#[derive(Debug, Default)]
+struct DrainMeter {
+    /// When the slot being measured opened.
+    opened: Option<Instant>,
+    /// Transactions taken from the queue in it.
+    taken: usize,
+    /// The queue ran dry in it: the slot shows the offered rate, not the drain rate.
+    went_idle: bool,
+    /// Transactions a second, smoothed over busy slots.
+    rate: Option<f64>,
+}
+
+impl DrainMeter {
+    /// Weight of the newest busy slot in the smoothed rate.
+    const WEIGHT: f64 = 0.3;
+
+    fn open(&mut self) {
+        self.opened = Some(Instant::now());
+        self.taken = 0;
+        self.went_idle = false;
+    }
+
+    /// Closes the slot; the smoothed rate when it was busy to the end.
+    fn close(&mut self, still_queued: bool) -> Option<f64> {
+        let opened = self.opened.take()?;
+        let elapsed = opened.elapsed().as_secs_f64();
+        if self.went_idle || !still_queued || self.taken == 0 || elapsed <= 0.0 {
+            return None;
+        }
+        let sample = self.taken as f64 / elapsed;
+        let rate = match self.rate {
+            Some(r) => r + Self::WEIGHT * (sample - r),
+            None => sample,
+        };
+        self.rate = Some(rate);
+        Some(rate)
+    }
 }
 
 impl Banking {
@@ -191,6 +234,7 @@ impl Banking {
             votes: VoteQueue::default(),
             executor: Executor::new(config.exec_threads),
             batch: Vec::with_capacity(config.batch_size_max),
+            drain: DrainMeter::default(),
             config,
             ch,
         }
@@ -233,6 +277,7 @@ impl Banking {
             }
         };
         self.ch.working_slot.store(slot.0, Ordering::Release);
+        self.drain.open();
         let parent_blockhash = parent
             .blockhash()
             .unwrap_or_else(|| parent.last_blockhash());
@@ -255,9 +300,7 @@ impl Banking {
             while let Ok(txns) = self.ch.txns.try_recv() {
                 self.enqueue(txns);
             }
-            self.ch
-                .backlog
-                .store(self.scheduler.len(), Ordering::Relaxed);
+            self.ch.admission.set_backlog(self.scheduler.len());
             while let Ok(vote) = self.ch.votes.try_recv() {
                 self.queue_vote(vote);
             }
@@ -282,6 +325,9 @@ impl Banking {
                     slot_open = self.process_batch(&bank)?;
                     working = Some((bank, last));
                     continue;
+                }
+                if slot_open {
+                    self.drain.went_idle = true;
                 }
                 working = Some((bank, last));
             }
@@ -354,8 +400,9 @@ impl Banking {
         }
     }
 
-    /// Outside a leader window: sends every held transaction to the forwarder's target, unless it
-    /// has none (hold them: this node leads now or next).
+    /// Outside a leader window: sends every held transaction that no other validator forwarded here
+    /// to the forwarder's target, and drops the rest; unless it has no target (hold them: this node
+    /// leads now or next).
     fn forward_held(&mut self) {
         if self.scheduler.is_empty() {
             return;
@@ -364,7 +411,13 @@ impl Banking {
             return;
         };
         if let Some(to) = forwarder.target() {
-            forwarder.send(self.scheduler.drain(), to);
+            // What another validator forwarded here goes no further (Agave does the same): a
+            // leftover otherwise travels the whole rotation, verified again by every leader,
+            // and under overload those repeats take the cores that block production needs.
+            let (again, fresh): (Vec<Txn>, Vec<Txn>) =
+                self.scheduler.drain().partition(Txn::is_forwarded);
+            forwarder.drop_forwarded(again.len());
+            forwarder.send(fresh, to);
         }
     }
 
@@ -403,9 +456,11 @@ impl Banking {
             self.scheduler.requeue_front(self.votes.drain());
         }
         self.batch.clear();
-        if self.scheduler.next_batch(&mut self.batch) == 0 {
+        let taken = self.scheduler.next_batch(&mut self.batch);
+        if taken == 0 {
             return Ok(true);
         }
+        self.drain.taken += taken;
         let txs = Arc::new(std::mem::take(&mut self.batch));
         let executed = self.executor.execute(bank, &txs);
         let mut included = Vec::with_capacity(executed.len());
@@ -470,6 +525,9 @@ impl Banking {
             });
         }
         bank.freeze(end.blockhash);
+        if let Some(rate) = self.drain.close(!self.scheduler.is_empty()) {
+            self.ch.admission.set_drain_rate(rate);
+        }
         let _ = self
             .ch
             .output

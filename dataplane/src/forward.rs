@@ -61,6 +61,8 @@ pub struct ForwardStats {
     pub forwarded_quic: AtomicU64,
     /// Transactions the socket refused (lost; the client resends).
     pub failed: AtomicU64,
+    /// Held transactions dropped instead of forwarded: another validator had forwarded them here.
+    pub dropped_forwarded: AtomicU64,
 }
 
 /// The banking stage's sender of held transactions.
@@ -113,6 +115,13 @@ impl Forwarder {
     /// Sets where held transactions go from now on (`None`: hold them).
     pub fn set_target(&mut self, target: Option<ForwardTarget>) {
         self.target = target;
+    }
+
+    /// Counts `n` held transactions dropped because they had been forwarded here already.
+    pub fn drop_forwarded(&self, n: usize) {
+        self.stats
+            .dropped_forwarded
+            .fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Sends `txns` to `to` as they arrived (wire bytes unchanged): over QUIC where both ends can,

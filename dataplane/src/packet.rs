@@ -41,6 +41,8 @@ pub struct PacketFlags(u8);
 impl PacketFlags {
     /// The datagram was longer than [`PACKET_DATA_SIZE`]; the buffer holds only its first bytes.
     pub const OVERSIZED: PacketFlags = PacketFlags(1);
+    /// Sent by a staked validator that forwarded it (Gulf Stream): never forwarded again.
+    pub const FORWARDED: PacketFlags = PacketFlags(2);
 
     /// Whether every flag in `other` is set.
     pub fn contains(self, other: PacketFlags) -> bool {
@@ -171,9 +173,15 @@ impl PacketBatch {
 
     /// Appends a copy of `data` (e.g. a transaction sent over RPC); `false` if the batch is full.
     pub fn push(&mut self, data: &[u8], addr: SocketAddr) -> bool {
+        self.push_flagged(data, addr, PacketFlags::default())
+    }
+
+    /// [`PacketBatch::push`] with the receive path's `flags` set on the packet.
+    pub fn push_flagged(&mut self, data: &[u8], addr: SocketAddr, flags: PacketFlags) -> bool {
         match self.packets.get_mut(self.len) {
             Some(p) => {
                 p.set(data, addr);
+                p.flags.insert(flags);
                 self.len += 1;
                 true
             }

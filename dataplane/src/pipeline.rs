@@ -3,7 +3,7 @@
 //! wiring with pre-signed packets.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
@@ -17,7 +17,7 @@ use crate::metrics::RejectCounters;
 use crate::packet::{FetchStage, FetchStats, PacketBatch, PacketBatchPool};
 use crate::plane::{DataEvent, ForkCommand};
 use crate::poh_service::{PohConfig, PohHandle, PohService};
-use crate::sigverify::{SigverifyStage, SigverifyStats};
+use crate::sigverify::{Admission, SigverifyStage, SigverifyStats, ADMIT_BACKLOG_MAX};
 use crate::store::Store;
 use crate::txn::Txn;
 use crate::types::{Pubkey, Slot};
@@ -138,7 +138,7 @@ impl LeaderPipeline {
         let (votes_tx, votes_rx) = bounded(crate::banking::VOTE_CHANNEL_CAPACITY);
         let (forward_tx, forward_rx) = bounded(FORWARD_TARGETS_MAX);
         let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
-        let backlog = Arc::new(AtomicUsize::new(0));
+        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,
@@ -159,7 +159,7 @@ impl LeaderPipeline {
                 counters: counters.clone(),
                 forwarder: config.forwarder,
                 forward_to: forward_rx,
-                backlog: backlog.clone(),
+                admission: admission.clone(),
                 exit: exit.clone(),
             },
         )?;
@@ -172,7 +172,7 @@ impl LeaderPipeline {
             pool.recycler(),
             counters.clone(),
             exit.clone(),
-            Some(backlog),
+            Some(admission),
         )?;
         let fetch = FetchStage::spawn(
             tpu,

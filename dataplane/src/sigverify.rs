@@ -21,18 +21,71 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::dedup::Deduper;
 use crate::metrics::{Reject, RejectCounters};
-use crate::packet::PacketBatch;
+use crate::packet::{PacketBatch, PacketFlags};
 use crate::txn::{self, Txn, TxnView};
 use crate::types::Pubkey;
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
 pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Transfers the banking stage may hold before arriving batches are shed unverified. Verifying
-/// costs as much CPU as executing: past this (≈ 1.5 s of a leader's work at 10 k tx/s), what
-/// sigverify would verify cannot run soon, and verifying it only takes the cores banking and PoH
-/// need, so goodput falls as the offered load rises. Shed here, before any work is spent, the
-/// senders resend. Votes do not come this way (the control plane verifies them).
+/// Most transfers the banking stage may hold before arriving batches are shed unverified, however
+/// fast it drains them. Verifying costs as much CPU as executing: what sigverify verifies past the
+/// bound cannot run soon, and verifying it only takes the cores banking and PoH need, so goodput
+/// falls as the offered load rises. Shed before any work is spent, the senders resend. Votes do not
+/// come this way (the control plane verifies them).
 pub const ADMIT_BACKLOG_MAX: usize = 16_384;
+/// The bound while the banking stage's drain rate is measured: the backlog it empties in this long.
+/// A longer queue only ages: a leader's window ends (its leftovers are forwarded once, then
+/// dropped) before it gets there, and every transaction in it was verified for nothing.
+pub const ADMIT_HORIZON: Duration = Duration::from_secs(1);
+/// The bound never goes below this, so that a slow measurement cannot starve a leader.
+pub const ADMIT_BACKLOG_MIN: usize = 2_048;
+
+/// Sigverify's admission: the banking stage's backlog against the most it should hold.
+///
+/// The banking stage publishes its backlog on every loop and, after each busy slot, how fast it
+/// drained it; the bound is then [`ADMIT_HORIZON`] of that rate, between [`ADMIT_BACKLOG_MIN`] and
+/// the ceiling. Counting transactions alone would not do: the same backlog is a moment's work for
+/// a lone leader and several seconds for one whose cores are shared with replay.
+#[derive(Debug)]
+pub struct Admission {
+    backlog: AtomicUsize,
+    limit: AtomicUsize,
+    ceiling: usize,
+}
+
+impl Admission {
+    /// Admission whose bound is `ceiling` until a drain rate is known (and never above it).
+    pub fn new(ceiling: usize) -> Admission {
+        let ceiling = ceiling.max(ADMIT_BACKLOG_MIN);
+        Admission {
+            backlog: AtomicUsize::new(0),
+            limit: AtomicUsize::new(ceiling),
+            ceiling,
+        }
+    }
+
+    /// Publishes the banking stage's backlog (transfers held).
+    pub fn set_backlog(&self, held: usize) {
+        self.backlog.store(held, Ordering::Relaxed);
+    }
+
+    /// Sets the bound from the banking stage's measured drain rate (transactions a second).
+    pub fn set_drain_rate(&self, per_second: f64) {
+        let horizon = per_second.max(0.0) * ADMIT_HORIZON.as_secs_f64();
+        let limit = (horizon as usize).clamp(ADMIT_BACKLOG_MIN, self.ceiling);
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The bound in force.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Whether arriving batches are verified (the backlog is under the bound) or shed.
+    pub fn admits(&self) -> bool {
+        self.backlog.load(Ordering::Relaxed) < self.limit()
+    }
+}
 
 /// Why a transaction's signatures are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,8 +200,8 @@ struct Worker {
     exit: Arc<AtomicBool>,
     deduper: Arc<Deduper>,
     stats: Arc<SigverifyStats>,
-    /// The banking stage's backlog, if admission is on (see [`ADMIT_BACKLOG_MAX`]).
-    backlog: Option<Arc<AtomicUsize>>,
+    /// The banking stage's admission, if on (see [`Admission`]).
+    admission: Option<Arc<Admission>>,
 }
 
 impl SigverifyStage {
@@ -167,8 +220,8 @@ impl SigverifyStage {
         Self::spawn_admitting(threads, input, output, pool, counters, exit, None)
     }
 
-    /// Like [`SigverifyStage::spawn`], shedding batches unverified while `backlog` (the
-    /// banking stage's) is at [`ADMIT_BACKLOG_MAX`] or more.
+    /// Like [`SigverifyStage::spawn`], shedding batches unverified while `admission` says the
+    /// banking stage holds enough.
     pub fn spawn_admitting(
         threads: usize,
         input: Receiver<PacketBatch>,
@@ -176,7 +229,7 @@ impl SigverifyStage {
         pool: Sender<PacketBatch>,
         counters: Arc<RejectCounters>,
         exit: Arc<AtomicBool>,
-        backlog: Option<Arc<AtomicUsize>>,
+        admission: Option<Arc<Admission>>,
     ) -> io::Result<SigverifyStage> {
         let stats = Arc::new(SigverifyStats::default());
         let worker = Arc::new(Worker {
@@ -187,7 +240,7 @@ impl SigverifyStage {
             exit,
             deduper: Arc::new(Deduper::default()),
             stats: Arc::clone(&stats),
-            backlog,
+            admission,
         });
         let workers = (0..threads.max(1))
             .map(|i| {
@@ -240,10 +293,7 @@ impl Worker {
 
     /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
     fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
-        let over_backlog = self
-            .backlog
-            .as_ref()
-            .is_some_and(|b| b.load(Ordering::Relaxed) >= ADMIT_BACKLOG_MAX);
+        let over_backlog = self.admission.as_ref().is_some_and(|a| !a.admits());
         if over_backlog {
             let n = batch.len() as u64;
             self.stats.packets.fetch_add(n, Ordering::Relaxed);
@@ -256,7 +306,12 @@ impl Worker {
         let mut accepted = Vec::with_capacity(batch.len());
         for packet in batch {
             match check_packet(packet.data(), packet.is_oversized(), &self.deduper, keys) {
-                Ok(txn) => accepted.push(txn),
+                Ok(mut txn) => {
+                    if packet.flags().contains(PacketFlags::FORWARDED) {
+                        txn.mark_forwarded();
+                    }
+                    accepted.push(txn)
+                }
                 Err(reason) => rejects[reason as usize] += 1,
             }
         }
@@ -767,7 +822,8 @@ mod tests {
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
-        let backlog = Arc::new(AtomicUsize::new(ADMIT_BACKLOG_MAX));
+        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
+        admission.set_backlog(ADMIT_BACKLOG_MAX);
         let stage = SigverifyStage::spawn_admitting(
             1,
             in_rx,
@@ -775,7 +831,7 @@ mod tests {
             PacketBatchPool::new(1).recycler(),
             Arc::clone(&counters),
             Arc::clone(&exit),
-            Some(Arc::clone(&backlog)),
+            Some(Arc::clone(&admission)),
         )
         .unwrap();
         let batch_of = |seed: u8| {
@@ -801,7 +857,7 @@ mod tests {
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
         assert!(out_rx.is_empty());
         // Below it: verified as usual.
-        backlog.store(ADMIT_BACKLOG_MAX - 1, Ordering::Relaxed);
+        admission.set_backlog(ADMIT_BACKLOG_MAX - 1);
         in_tx.send(batch_of(20)).unwrap();
         wait_for(6);
         exit.store(true, Ordering::Relaxed);
@@ -809,6 +865,63 @@ mod tests {
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 3);
         assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), 3);
         assert_eq!(out_rx.recv().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_packet_a_validator_forwarded_becomes_a_transaction_marked_forwarded() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        let exit = Arc::new(AtomicBool::new(false));
+        let stage = SigverifyStage::spawn(
+            1,
+            in_rx,
+            out_tx,
+            PacketBatchPool::new(1).recycler(),
+            Arc::new(RejectCounters::default()),
+            Arc::clone(&exit),
+        )
+        .unwrap();
+        let from = "127.0.0.1:9".parse().unwrap();
+        let mut batch = PacketBatch::new();
+        for i in 0..2u8 {
+            let k = SigningKey::from_bytes(&[i + 40; 32]);
+            let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
+            let flags = if i == 1 {
+                PacketFlags::FORWARDED
+            } else {
+                PacketFlags::default()
+            };
+            batch.push_flagged(&t, from, flags);
+        }
+        in_tx.send(batch).unwrap();
+        let out = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+        let marks: Vec<bool> = out.iter().map(Txn::is_forwarded).collect();
+        assert_eq!(marks, [false, true]);
+    }
+
+    #[test]
+    fn the_admission_bound_is_a_second_of_the_measured_drain_rate_within_its_limits() {
+        let admission = Admission::new(ADMIT_BACKLOG_MAX);
+        // Unmeasured: the ceiling.
+        assert_eq!(admission.limit(), ADMIT_BACKLOG_MAX);
+        admission.set_backlog(ADMIT_BACKLOG_MAX - 1);
+        assert!(admission.admits());
+        // A leader draining 5,000 a second holds a second of that.
+        admission.set_drain_rate(5_000.0);
+        assert_eq!(admission.limit(), 5_000);
+        assert!(!admission.admits());
+        admission.set_backlog(4_999);
+        assert!(admission.admits());
+        // Never below the floor, never above the ceiling, whatever the measurement says.
+        admission.set_drain_rate(10.0);
+        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
+        admission.set_drain_rate(f64::NAN);
+        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
+        admission.set_drain_rate(1e12);
+        assert_eq!(admission.limit(), ADMIT_BACKLOG_MAX);
+        assert_eq!(Admission::new(1).limit(), ADMIT_BACKLOG_MIN);
     }
 
     #[test]

@@ -858,11 +858,22 @@ impl Iterator for Transfers<'_> {
 }
 
 /// An owned, parsed transaction: its wire bytes and their layout.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Txn {
     bytes: Box<[u8]>,
     layout: TxnLayout,
+    /// Arrived from another validator that had forwarded it already (see [`Txn::mark_forwarded`]).
+    forwarded: bool,
 }
+
+// The same bytes are the same transaction, however it arrived.
+impl PartialEq for Txn {
+    fn eq(&self, other: &Txn) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Txn {}
 
 impl std::fmt::Debug for Txn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -877,12 +888,28 @@ impl Txn {
         Ok(Txn {
             bytes: bytes.into(),
             layout,
+            forwarded: false,
         })
     }
 
     /// Builds from bytes and the layout [`parse`] produced for them.
     pub fn from_parts(bytes: Box<[u8]>, layout: TxnLayout) -> Txn {
-        Txn { bytes, layout }
+        Txn {
+            bytes,
+            layout,
+            forwarded: false,
+        }
+    }
+
+    /// Marks it as forwarded to this node by another validator: it is never forwarded again, so
+    /// a transaction costs the cluster at most one extra verification however long it waits.
+    pub fn mark_forwarded(&mut self) {
+        self.forwarded = true;
+    }
+
+    /// Whether another validator forwarded it here (see [`Txn::mark_forwarded`]).
+    pub fn is_forwarded(&self) -> bool {
+        self.forwarded
     }
 
     /// A borrowed view.

@@ -271,3 +271,35 @@ fn queued_votes_land_before_every_waiting_transfer() {
     assert_eq!(p.counters.get(Reject::VoteQueueFull), 0);
     p.shutdown();
 }
+
+#[test]
+fn the_drain_rate_comes_from_slots_busy_to_the_end_only() {
+    let mut meter = super::DrainMeter::default();
+    // Not opened: nothing to close.
+    assert_eq!(meter.close(true), None);
+    // The queue ran dry: the slot shows the offered rate, not the drain rate.
+    meter.open();
+    meter.taken = 1_000;
+    meter.went_idle = true;
+    assert_eq!(meter.close(true), None);
+    // Emptied by the end: likewise.
+    meter.open();
+    meter.taken = 1_000;
+    assert_eq!(meter.close(false), None);
+    // Busy to the end: taken over the slot's time.
+    meter.open();
+    meter.taken = 1_000;
+    std::thread::sleep(Duration::from_millis(20));
+    let first = meter.close(true).expect("a busy slot is measured");
+    assert!(first > 0.0 && first <= 1_000.0 / 0.020, "{first}");
+    // Later slots move the smoothed rate part of the way.
+    meter.open();
+    meter.taken = 0;
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(meter.close(true), None, "nothing taken: no sample");
+    meter.open();
+    meter.taken = 100_000;
+    std::thread::sleep(Duration::from_millis(20));
+    let second = meter.close(true).unwrap();
+    assert!(second > first, "{second} after {first}");
+}

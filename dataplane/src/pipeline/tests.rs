@@ -153,6 +153,51 @@ fn outside_its_window_a_node_holds_or_forwards_as_the_control_plane_says() {
 }
 
 #[test]
+fn what_another_validator_forwarded_here_is_dropped_at_a_hand_off_not_forwarded_again() {
+    use crate::forward::Forwarder;
+    let leader = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    leader
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let forwarder = Forwarder::new(socket).unwrap();
+    let (p, _store, g, _dir) = commanded_pipeline_with("forward-once", Some(forwarder));
+    let key = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+    let wires: Vec<Vec<u8>> = (0..6)
+        .map(|i| crate::txn::build_transfer(&key, &Pubkey([3; 32]), 1 + i, &g.hash()))
+        .collect();
+    // Even ones came from a client, odd ones from another validator's forward.
+    let txns = wires
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let mut t = Txn::parse(w).unwrap();
+            if i % 2 == 1 {
+                t.mark_forwarded();
+            }
+            t
+        })
+        .collect();
+    p.txns.send(txns).unwrap();
+    p.forward_to
+        .send(Some(crate::forward::ForwardTarget::udp(
+            leader.local_addr().unwrap(),
+        )))
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let mut got = Vec::new();
+    while let Ok(n) = leader.recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    let fresh: Vec<Vec<u8>> = wires.iter().step_by(2).cloned().collect();
+    assert_eq!(got, fresh, "only the client's transactions are forwarded");
+    let stats = p.forward_stats.clone().unwrap();
+    assert_eq!(stats.forwarded.load(Ordering::Relaxed), 3);
+    assert_eq!(stats.dropped_forwarded.load(Ordering::Relaxed), 3);
+    p.shutdown();
+}
+
+#[test]
 fn a_pipeline_leads_exactly_the_commanded_window_then_waits() {
     let (p, store, g, _dir) = commanded_pipeline("lead-window");
     // Not told to lead: nothing is produced.

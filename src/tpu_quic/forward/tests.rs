@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use dataplane::forward::{ForwardTarget, Forwarder};
 use dataplane::metrics::RejectCounters;
-use dataplane::packet::{PacketBatch, PacketBatchPool};
+use dataplane::packet::{PacketBatch, PacketBatchPool, PacketFlags};
 use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey};
 
@@ -94,6 +94,12 @@ fn forwards_reach_the_leaders_quic_tpu_as_staked_and_an_unreachable_leader_falls
         let batch = packets
             .recv_timeout(Duration::from_secs(10))
             .expect("forwarded transactions over QUIC");
+        assert!(
+            batch
+                .iter()
+                .all(|p| p.flags().contains(PacketFlags::FORWARDED)),
+            "a staked sender's transactions are marked as forwarded, never to be forwarded again"
+        );
         got.extend(batch.iter().map(|p| p.data().to_vec()));
     }
     got.sort();
