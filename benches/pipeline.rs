@@ -207,6 +207,8 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
             sigverify_threads: 2,
             exec_threads: 0,
             batch_size_max: 256,
+            pending_txns_max: dataplane::banking::PENDING_TXNS_MAX,
+            admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
             poh_core: None,
             shredding: None,
             forwarder: None,

@@ -358,6 +358,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             sigverify_threads: plan.sigverify,
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
+            pending_txns_max: dataplane::banking::PENDING_TXNS_MAX,
+            admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
             poh_core: plan.cores.poh,
             shredding,
             forwarder,

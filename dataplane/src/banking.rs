@@ -34,7 +34,8 @@ use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
 use crate::vote_queue::VoteQueue;
 
-/// Verified transactions the scheduler may hold before new arrivals are refused.
+/// Verified transactions the scheduler may hold before new arrivals are refused, by default
+/// (`performance.pending_transactions_max` sets it: [`BankingConfig::pending_txns_max`]).
 pub const PENDING_TXNS_MAX: usize = 262_144;
 /// Verified votes the control plane may queue to the banking stage before its sends fail.
 pub const VOTE_CHANNEL_CAPACITY: usize = 4_096;
@@ -89,6 +90,9 @@ pub struct BankingConfig {
     pub genesis_unix_ms: u64,
     /// Slot length.
     pub slot_duration_ms: u64,
+    /// Verified transfers the scheduler may hold; arrivals past it are refused (counted as
+    /// `queue_full`). [`PENDING_TXNS_MAX`] by default.
+    pub pending_txns_max: usize,
 }
 
 /// Channels and shared state the stage runs with.
@@ -116,7 +120,7 @@ pub struct BankingChannels {
     /// The forwarder's target from the control plane (`None`: hold), newest wins.
     pub forward_to: Receiver<Option<ForwardTarget>>,
     /// Transfers the scheduler holds, published for sigverify's admission (see
-    /// [`crate::sigverify::ADMIT_BACKLOG_MAX`]).
+    /// [`crate::sigverify::Admission`]).
     pub backlog: Arc<AtomicUsize>,
     /// Set to stop.
     pub exit: Arc<AtomicBool>,
@@ -378,7 +382,10 @@ impl Banking {
             }
             txns = transfers;
         }
-        let room = PENDING_TXNS_MAX.saturating_sub(self.scheduler.len());
+        let room = self
+            .config
+            .pending_txns_max
+            .saturating_sub(self.scheduler.len());
         if txns.len() > room {
             self.ch
                 .counters

@@ -17,7 +17,7 @@ use crate::metrics::RejectCounters;
 use crate::packet::{FetchStage, FetchStats, PacketBatch, PacketBatchPool};
 use crate::plane::{DataEvent, ForkCommand};
 use crate::poh_service::{PohConfig, PohHandle, PohService};
-use crate::sigverify::{SigverifyStage, SigverifyStats};
+use crate::sigverify::{Admission, SigverifyStage, SigverifyStats};
 use crate::store::Store;
 use crate::txn::Txn;
 use crate::types::{Pubkey, Slot};
@@ -44,6 +44,12 @@ pub struct PipelineConfig {
     pub exec_threads: usize,
     /// Most transactions per batch/entry.
     pub batch_size_max: usize,
+    /// Verified transfers the banking stage may hold ([`crate::banking::PENDING_TXNS_MAX`] by
+    /// default).
+    pub pending_txns_max: usize,
+    /// Banking backlog at which sigverify sheds arriving batches unverified
+    /// ([`crate::sigverify::ADMIT_BACKLOG_MAX`] by default); at most `pending_txns_max`.
+    pub admit_backlog_max: usize,
     /// Core to pin the PoH thread to, where the machine has cores to spare.
     pub poh_core: Option<usize>,
     /// Shred produced slots for broadcast (clusters of more than one validator).
@@ -146,6 +152,7 @@ impl LeaderPipeline {
                 exec_threads: config.exec_threads,
                 genesis_unix_ms: genesis.creation_time_unix_ms,
                 slot_duration_ms: genesis.slot_duration_ms,
+                pending_txns_max: config.pending_txns_max,
             },
             BankingChannels {
                 txns: txns_rx,
@@ -172,7 +179,10 @@ impl LeaderPipeline {
             pool.recycler(),
             counters.clone(),
             exit.clone(),
-            Some(backlog),
+            Some(Admission {
+                backlog,
+                backlog_max: config.admit_backlog_max,
+            }),
         )?;
         let fetch = FetchStage::spawn(
             tpu,

@@ -27,12 +27,23 @@ use crate::types::Pubkey;
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
 pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Transfers the banking stage may hold before arriving batches are shed unverified. Verifying
+/// Transfers the banking stage may hold before arriving batches are shed unverified, by default
+/// (`performance.admit_backlog_max` sets it; see [`Admission`]). Verifying
 /// costs as much CPU as executing: past this (≈ 1.5 s of a leader's work at 10 k tx/s), what
 /// sigverify would verify cannot run soon, and verifying it only takes the cores banking and PoH
 /// need, so goodput falls as the offered load rises. Shed here, before any work is spent, the
 /// senders resend. Votes do not come this way (the control plane verifies them).
 pub const ADMIT_BACKLOG_MAX: usize = 16_384;
+
+/// Admission before verification: batches are shed unverified while `backlog` (the banking
+/// stage's, which it publishes) is at `backlog_max` or more.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// Transfers the banking stage holds.
+    pub backlog: Arc<AtomicUsize>,
+    /// The backlog at which arriving batches are shed ([`ADMIT_BACKLOG_MAX`] by default).
+    pub backlog_max: usize,
+}
 
 /// Why a transaction's signatures are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -122,7 +133,7 @@ pub struct SigverifyStats {
     pub accepted: AtomicU64,
     /// Times the dedup filter was cleared.
     pub dedup_resets: AtomicU64,
-    /// Packets shed unverified: the banking stage held [`ADMIT_BACKLOG_MAX`] transfers or more.
+    /// Packets shed unverified: the banking stage held [`Admission::backlog_max`] transfers or more.
     pub shed_backlog: AtomicU64,
 }
 
@@ -147,8 +158,8 @@ struct Worker {
     exit: Arc<AtomicBool>,
     deduper: Arc<Deduper>,
     stats: Arc<SigverifyStats>,
-    /// The banking stage's backlog, if admission is on (see [`ADMIT_BACKLOG_MAX`]).
-    backlog: Option<Arc<AtomicUsize>>,
+    /// The banking stage's backlog and its bound, if admission is on.
+    admission: Option<Admission>,
 }
 
 impl SigverifyStage {
@@ -167,8 +178,8 @@ impl SigverifyStage {
         Self::spawn_admitting(threads, input, output, pool, counters, exit, None)
     }
 
-    /// Like [`SigverifyStage::spawn`], shedding batches unverified while `backlog` (the
-    /// banking stage's) is at [`ADMIT_BACKLOG_MAX`] or more.
+    /// Like [`SigverifyStage::spawn`], shedding batches unverified while the banking stage's
+    /// backlog is at `admission`'s bound or more.
     pub fn spawn_admitting(
         threads: usize,
         input: Receiver<PacketBatch>,
@@ -176,7 +187,7 @@ impl SigverifyStage {
         pool: Sender<PacketBatch>,
         counters: Arc<RejectCounters>,
         exit: Arc<AtomicBool>,
-        backlog: Option<Arc<AtomicUsize>>,
+        admission: Option<Admission>,
     ) -> io::Result<SigverifyStage> {
         let stats = Arc::new(SigverifyStats::default());
         let worker = Arc::new(Worker {
@@ -187,7 +198,7 @@ impl SigverifyStage {
             exit,
             deduper: Arc::new(Deduper::default()),
             stats: Arc::clone(&stats),
-            backlog,
+            admission,
         });
         let workers = (0..threads.max(1))
             .map(|i| {
@@ -241,9 +252,9 @@ impl Worker {
     /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
     fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
         let over_backlog = self
-            .backlog
+            .admission
             .as_ref()
-            .is_some_and(|b| b.load(Ordering::Relaxed) >= ADMIT_BACKLOG_MAX);
+            .is_some_and(|a| a.backlog.load(Ordering::Relaxed) >= a.backlog_max);
         if over_backlog {
             let n = batch.len() as u64;
             self.stats.packets.fetch_add(n, Ordering::Relaxed);
@@ -762,12 +773,15 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_shed_unverified_while_the_banking_backlog_is_at_its_bound() {
+    fn batches_are_shed_unverified_while_the_banking_backlog_is_at_its_configured_bound() {
         let (in_tx, in_rx) = crossbeam_channel::bounded(4);
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
-        let backlog = Arc::new(AtomicUsize::new(ADMIT_BACKLOG_MAX));
+        // A bound far below the default: the configured one applies, not the constant.
+        const BOUND: usize = 100;
+        const _: () = assert!(BOUND < ADMIT_BACKLOG_MAX);
+        let backlog = Arc::new(AtomicUsize::new(BOUND));
         let stage = SigverifyStage::spawn_admitting(
             1,
             in_rx,
@@ -775,7 +789,10 @@ mod tests {
             PacketBatchPool::new(1).recycler(),
             Arc::clone(&counters),
             Arc::clone(&exit),
-            Some(Arc::clone(&backlog)),
+            Some(Admission {
+                backlog: Arc::clone(&backlog),
+                backlog_max: BOUND,
+            }),
         )
         .unwrap();
         let batch_of = |seed: u8| {
@@ -801,7 +818,7 @@ mod tests {
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
         assert!(out_rx.is_empty());
         // Below it: verified as usual.
-        backlog.store(ADMIT_BACKLOG_MAX - 1, Ordering::Relaxed);
+        backlog.store(BOUND - 1, Ordering::Relaxed);
         in_tx.send(batch_of(20)).unwrap();
         wait_for(6);
         exit.store(true, Ordering::Relaxed);
