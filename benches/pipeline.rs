@@ -158,6 +158,7 @@ fn quic_tpu(
         sink,
         stakes,
         stats.clone(),
+        tpu_quic::QuicLimits::default(),
         std::future::pending(),
     ));
     let connection = client_rt.block_on(async {

@@ -707,6 +707,7 @@ fn start_quic_tpu(
         sink,
         stakes,
         stats,
+        tpu_quic::QuicLimits::default(),
         stopping(pipeline.exit.clone()),
     ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
