@@ -158,6 +158,7 @@ fn quic_tpu(
         sink,
         stakes,
         stats.clone(),
+        tpu_quic::QuicLimits::default(),
         std::future::pending(),
     ));
     let connection = client_rt.block_on(async {
@@ -207,6 +208,8 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
             sigverify_threads: 2,
             exec_threads: 0,
             batch_size_max: 256,
+            pending_txns_max: dataplane::banking::PENDING_TXNS_MAX,
+            admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
             poh_core: None,
             shredding: None,
             forwarder: None,

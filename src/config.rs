@@ -120,6 +120,10 @@ pub struct NetworkConfig {
     pub tpu_quic_addr: Option<SocketAddr>,
     /// Socket where other validators send their votes (UDP).
     pub tpu_vote_addr: SocketAddr,
+    /// QUIC TPU connections held at once; half at most may be unstaked.
+    pub tpu_quic_connections_max: usize,
+    /// QUIC TPU connections one source address may hold while handshaking or unstaked.
+    pub tpu_quic_connections_per_ip_max: usize,
     /// Most validators kept in the gossip table.
     pub max_peers: usize,
     /// Kernel receive buffer for UDP sockets; too small and bursts drop.
@@ -152,6 +156,14 @@ impl NetworkConfig {
         }
     }
 
+    /// The QUIC TPU's connection caps these settings name.
+    pub fn tpu_quic_limits(&self) -> crate::tpu_quic::QuicLimits {
+        crate::tpu_quic::QuicLimits {
+            connections_max: self.tpu_quic_connections_max,
+            connections_per_ip_max: self.tpu_quic_connections_per_ip_max,
+        }
+    }
+
     /// The batched UDP backend of every socket: `udp_backend`, overridden by the
     /// `BLACKBOOK_UDP_BACKEND` environment variable.
     pub fn udp_backend(&self) -> dataplane::udp::UdpBackend {
@@ -171,6 +183,8 @@ impl Default for NetworkConfig {
             tpu_addr: SocketAddr::from(([0, 0, 0, 0], 8003)),
             tpu_quic_addr: None,
             tpu_vote_addr: SocketAddr::from(([0, 0, 0, 0], 8007)),
+            tpu_quic_connections_max: crate::tpu_quic::CONNECTIONS_MAX,
+            tpu_quic_connections_per_ip_max: crate::tpu_quic::CONNECTIONS_PER_IP_MAX,
             max_peers: 512,
             udp_recv_buffer_bytes: 64 << 20,
             udp_send_buffer_bytes: 16 << 20,
@@ -262,6 +276,12 @@ pub struct PerformanceConfig {
     pub pin_cores: bool,
     /// Most transactions in one execution batch.
     pub batch_size_max: usize,
+    /// Verified transfers the banking stage holds waiting to run; more are refused (`queue_full`).
+    pub pending_transactions_max: usize,
+    /// The most the banking backlog may hold before arriving batches are shed before signature
+    /// verification (the bound is otherwise a second of its measured drain rate); at most
+    /// `pending_transactions_max`.
+    pub admit_backlog_max: usize,
 }
 
 impl Default for PerformanceConfig {
@@ -271,6 +291,8 @@ impl Default for PerformanceConfig {
             sigverify_threads: 0,
             pin_cores: true,
             batch_size_max: 256,
+            pending_transactions_max: dataplane::banking::PENDING_TXNS_MAX,
+            admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
         }
     }
 }
@@ -342,6 +364,18 @@ pub struct RpcConfig {
     /// Worker threads of the runtime that serves RPC and PubSub, apart from the control plane's,
     /// so that a flood of requests or notifications never queues votes and gossip behind it.
     pub threads: usize,
+    /// PubSub (WebSocket) connections held at once, over both ports.
+    pub pubsub_connections_max: usize,
+    /// Subscriptions one PubSub connection may hold.
+    pub pubsub_subscriptions_per_connection_max: usize,
+    /// Subscriptions the node holds, over every connection.
+    pub pubsub_subscriptions_max: usize,
+    /// Messages waiting to be written to one PubSub client; one more disconnects it.
+    pub pubsub_send_queue_messages: usize,
+    /// Bytes waiting to be written to one PubSub client; more disconnects it.
+    pub pubsub_send_queue_bytes: usize,
+    /// Slots whose changes PubSub keeps in memory, read ahead of the commitment moves.
+    pub pubsub_slots_cached: usize,
 }
 
 impl Default for RpcConfig {
@@ -360,6 +394,12 @@ impl Default for RpcConfig {
             send_transaction_per_ip_per_sec: rpc::SEND_TRANSACTION_PER_IP_PER_SEC,
             send_transaction_per_ip_burst: rpc::SEND_TRANSACTION_PER_IP_BURST,
             threads: rpc::THREADS,
+            pubsub_connections_max: rpc::pubsub::CONNECTIONS_MAX,
+            pubsub_subscriptions_per_connection_max: rpc::pubsub::SUBSCRIPTIONS_PER_CONNECTION_MAX,
+            pubsub_subscriptions_max: rpc::pubsub::SUBSCRIPTIONS_MAX,
+            pubsub_send_queue_messages: rpc::pubsub::SEND_QUEUE_MESSAGES_MAX,
+            pubsub_send_queue_bytes: rpc::pubsub::SEND_QUEUE_BYTES_MAX,
+            pubsub_slots_cached: rpc::pubsub::SLOTS_CACHED_MAX,
         }
     }
 }
@@ -378,11 +418,17 @@ impl RpcConfig {
         }
     }
 
-    /// PubSub's bounds: the defaults, with the per-address cap these settings name.
+    /// PubSub's bounds these settings name (the per-address cap is the RPC port's).
     pub fn pubsub_limits(&self) -> rpc::pubsub::PubSubLimits {
         rpc::pubsub::PubSubLimits {
+            connections: self.pubsub_connections_max,
             connections_per_ip: self.connections_per_ip_max,
-            ..rpc::pubsub::PubSubLimits::default()
+            subscriptions_per_connection: self.pubsub_subscriptions_per_connection_max,
+            subscriptions: self.pubsub_subscriptions_max,
+            message_bytes: rpc::pubsub::MESSAGE_BYTES_MAX,
+            send_queue_messages: self.pubsub_send_queue_messages,
+            send_queue_bytes: self.pubsub_send_queue_bytes,
+            slots_cached: self.pubsub_slots_cached,
         }
     }
 
@@ -490,6 +536,19 @@ impl Config {
             1 << 31,
         )?;
 
+        check_range(
+            "network.tpu_quic_connections_max",
+            n.tpu_quic_connections_max,
+            2,
+            1 << 16,
+        )?;
+        check_range(
+            "network.tpu_quic_connections_per_ip_max",
+            n.tpu_quic_connections_per_ip_max,
+            1,
+            n.tpu_quic_connections_max,
+        )?;
+
         if !matches!(n.udp_backend.as_str(), "io_uring" | "mmsg") {
             return Err(ConfigError::invalid(
                 "network.udp_backend",
@@ -532,6 +591,18 @@ impl Config {
             1024,
         )?;
         check_range("performance.batch_size_max", p.batch_size_max, 1, 1 << 16)?;
+        check_range(
+            "performance.pending_transactions_max",
+            p.pending_transactions_max,
+            dataplane::sigverify::ADMIT_BACKLOG_MIN,
+            1 << 24,
+        )?;
+        check_range(
+            "performance.admit_backlog_max",
+            p.admit_backlog_max,
+            dataplane::sigverify::ADMIT_BACKLOG_MIN,
+            p.pending_transactions_max,
+        )?;
 
         let s = &self.storage;
         check_nonempty_path("storage.data_dir", &s.data_dir)?;
@@ -634,6 +705,46 @@ impl Config {
             10_000_000,
         )?;
         check_range("rpc.threads", r.threads, 1, 256)?;
+        self.validate_pubsub_limits()
+    }
+
+    /// PubSub's bounds: each in a range that serves. A send queue holds a connection's answers
+    /// in flight (up to 32, about 1 KiB each) and any single notification (a block's can take
+    /// megabytes), so it holds at least 64 messages and 1 MiB. A cache of fewer slots than lie
+    /// between processed and finalized (about 32) would read each block again at every level.
+    fn validate_pubsub_limits(&self) -> Result<(), ConfigError> {
+        let r = &self.rpc;
+        check_range(
+            "rpc.pubsub_connections_max",
+            r.pubsub_connections_max,
+            1,
+            1 << 20,
+        )?;
+        check_range(
+            "rpc.pubsub_subscriptions_max",
+            r.pubsub_subscriptions_max,
+            1,
+            10_000_000,
+        )?;
+        check_range(
+            "rpc.pubsub_subscriptions_per_connection_max",
+            r.pubsub_subscriptions_per_connection_max,
+            1,
+            r.pubsub_subscriptions_max,
+        )?;
+        check_range(
+            "rpc.pubsub_send_queue_messages",
+            r.pubsub_send_queue_messages,
+            64,
+            1 << 20,
+        )?;
+        check_range(
+            "rpc.pubsub_send_queue_bytes",
+            r.pubsub_send_queue_bytes,
+            1 << 20,
+            1 << 30,
+        )?;
+        check_range("rpc.pubsub_slots_cached", r.pubsub_slots_cached, 32, 65_536)?;
         Ok(())
     }
 }

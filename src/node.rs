@@ -358,6 +358,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             sigverify_threads: plan.sigverify,
             exec_threads: plan.exec,
             batch_size_max: config.performance.batch_size_max,
+            pending_txns_max: config.performance.pending_transactions_max,
+            admit_backlog_max: config.performance.admit_backlog_max,
             poh_core: plan.cores.poh,
             shredding,
             forwarder,
@@ -705,6 +707,7 @@ fn start_quic_tpu(
         sink,
         stakes,
         stats,
+        config.network.tpu_quic_limits(),
         stopping(pipeline.exit.clone()),
     ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");

@@ -34,10 +34,11 @@ pub mod forward;
 pub const ALPN_TPU: &[u8] = b"solana-tpu";
 /// Solana's `QUIC_PORT_OFFSET`: the QUIC TPU listens on the UDP TPU port plus this.
 pub const QUIC_PORT_OFFSET: u16 = 6;
-/// Most QUIC connections held at once.
+/// Most QUIC connections held at once, by default (`network.tpu_quic_connections_max`).
 pub const CONNECTIONS_MAX: usize = 2_048;
 /// Most QUIC connections from one source address that are handshaking or unstaked (a staked
-/// peer's connection stops counting once its identity is known).
+/// peer's connection stops counting once its identity is known), by default
+/// (`network.tpu_quic_connections_per_ip_max`).
 pub const CONNECTIONS_PER_IP_MAX: usize = 8;
 /// Streams an unstaked connection may have open at once; QUIC makes a sender wait for credit.
 pub const UNSTAKED_STREAMS: u32 = 32;
@@ -46,9 +47,6 @@ pub const STAKED_STREAMS_MIN: u32 = 128;
 /// Streams shared among staked connections in proportion to stake (Solana's QoS does the same),
 /// over their minimum.
 pub const STAKED_STREAMS_SHARED: u64 = 2_048;
-/// Most unstaked connections held at once: the rest of [`CONNECTIONS_MAX`] is kept for staked
-/// peers (forwards, votes), which a flood of unstaked clients cannot take.
-pub const UNSTAKED_CONNECTIONS_MAX: usize = CONNECTIONS_MAX / 2;
 /// Time a stream has to deliver its whole transaction.
 const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Time a connection may sit idle before it is closed (clients keep theirs alive below it).
@@ -57,6 +55,33 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 const RECEIVED_QUEUE: usize = 8_192;
 /// How long a batch holding staked transactions waits before asking sigverify's full queue again.
 const STAKED_BATCH_RETRY: Duration = Duration::from_micros(250);
+
+/// The QUIC TPU's connection caps; the default is [`CONNECTIONS_MAX`] and
+/// [`CONNECTIONS_PER_IP_MAX`] (the node sets them from `[network]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuicLimits {
+    /// Connections held at once.
+    pub connections_max: usize,
+    /// Handshaking or unstaked connections from one source address.
+    pub connections_per_ip_max: usize,
+}
+
+impl Default for QuicLimits {
+    fn default() -> Self {
+        QuicLimits {
+            connections_max: CONNECTIONS_MAX,
+            connections_per_ip_max: CONNECTIONS_PER_IP_MAX,
+        }
+    }
+}
+
+impl QuicLimits {
+    /// Unstaked connections held at once: half of `connections_max`, so that the rest is kept for
+    /// staked peers (forwards, votes), which a flood of unstaked clients cannot take.
+    pub fn unstaked_connections_max(&self) -> usize {
+        self.connections_max / 2
+    }
+}
 
 /// What the QUIC TPU has done and refused.
 #[derive(Debug, Default)]
@@ -378,12 +403,14 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Serves the QUIC TPU on `endpoint` until `shutdown` resolves.
+/// Serves the QUIC TPU on `endpoint`, holding at most the connections `limits` allow, until
+/// `shutdown` resolves.
 pub async fn serve(
     endpoint: quinn::Endpoint,
     sink: TpuSink,
     stakes: Arc<Stakes>,
     stats: Arc<QuicStats>,
+    limits: QuicLimits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let (staked, staked_rx) = mpsc::channel(RECEIVED_QUEUE);
@@ -406,7 +433,7 @@ pub async fn serve(
             },
         };
         let ip = incoming.remote_address().ip();
-        let Some(slot) = take_slot(ip, &per_ip, &stats) else {
+        let Some(slot) = take_slot(ip, &per_ip, &stats, &limits) else {
             incoming.refuse();
             continue;
         };
@@ -416,20 +443,26 @@ pub async fn serve(
             queues.clone(),
             stakes.clone(),
             stats.clone(),
+            limits.unstaked_connections_max(),
         ));
     }
     endpoint.close(0u32.into(), b"shutting down");
 }
 
-/// A place for a connection from `ip`, if the caps leave one (each refusal counted).
-fn take_slot(ip: IpAddr, per_ip: &PerIp, stats: &Arc<QuicStats>) -> Option<ConnectionSlot> {
-    if stats.connections_open.load(Ordering::Relaxed) >= CONNECTIONS_MAX {
+/// A place for a connection from `ip`, if `limits` leave one (each refusal counted).
+fn take_slot(
+    ip: IpAddr,
+    per_ip: &PerIp,
+    stats: &Arc<QuicStats>,
+    limits: &QuicLimits,
+) -> Option<ConnectionSlot> {
+    if stats.connections_open.load(Ordering::Relaxed) >= limits.connections_max {
         stats.connections_refused.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     let mut held = per_ip.lock().unwrap_or_else(|e| e.into_inner());
     let n = held.entry(ip).or_insert(0);
-    if *n >= CONNECTIONS_PER_IP_MAX {
+    if *n >= limits.connections_per_ip_max {
         stats
             .connections_refused_per_ip
             .fetch_add(1, Ordering::Relaxed);
@@ -461,13 +494,15 @@ impl Drop for UnstakedSlot {
     }
 }
 
-/// One connection: each unidirectional stream is one transaction.
+/// One connection: each unidirectional stream is one transaction. An unstaked one is closed when
+/// `unstaked_max` unstaked connections are open already.
 async fn serve_connection(
     incoming: quinn::Incoming,
     mut slot: ConnectionSlot,
     queues: Queues,
     stakes: Arc<Stakes>,
     stats: Arc<QuicStats>,
+    unstaked_max: usize,
 ) {
     let connection = match tokio::time::timeout(IDLE_TIMEOUT, incoming).await {
         Ok(Ok(c)) => c,
@@ -489,7 +524,7 @@ async fn serve_connection(
         connection.set_max_concurrent_uni_streams(streams.into());
         None
     } else {
-        if stats.unstaked_open.fetch_add(1, Ordering::Relaxed) >= UNSTAKED_CONNECTIONS_MAX {
+        if stats.unstaked_open.fetch_add(1, Ordering::Relaxed) >= unstaked_max {
             stats.unstaked_open.fetch_sub(1, Ordering::Relaxed);
             stats
                 .connections_refused_unstaked
@@ -616,6 +651,113 @@ mod tests {
         assert_eq!(stakes.streams_for(Some(&Pubkey([9; 32]))), UNSTAKED_STREAMS);
         assert_eq!(stakes.streams_for(None), UNSTAKED_STREAMS);
         assert_eq!(Stakes::default().streams_for(Some(&a)), UNSTAKED_STREAMS);
+    }
+
+    #[test]
+    fn connections_are_capped_at_the_configured_limits() {
+        let limits = QuicLimits {
+            connections_max: 3,
+            connections_per_ip_max: 2,
+        };
+        let (per_ip, stats) = (PerIp::default(), Arc::new(QuicStats::default()));
+        let ip = |n: u8| IpAddr::from([10, 0, 0, n]);
+        let take = |n: u8| take_slot(ip(n), &per_ip, &stats, &limits);
+        let a: Vec<ConnectionSlot> = (0..2).map(|_| take(1).expect("within the cap")).collect();
+        assert!(take(1).is_none(), "a third from one address");
+        assert_eq!(stats.connections_refused_per_ip.load(Ordering::Relaxed), 1);
+        let b = take(2).expect("the third of three");
+        assert!(take(3).is_none(), "a fourth in all");
+        assert_eq!(stats.connections_refused.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.connections_open.load(Ordering::Relaxed), 3);
+        // Each given back makes room again, in all and for its address.
+        drop(b);
+        assert!(take(3).is_some());
+        drop(a);
+        assert_eq!(stats.connections_open.load(Ordering::Relaxed), 0);
+        assert!(take(1).is_some());
+        assert_eq!(limits.unstaked_connections_max(), 1);
+    }
+
+    /// A QUIC TPU on loopback with `limits`, every client unstaked; its stats.
+    fn loopback_tpu(limits: QuicLimits) -> (SocketAddr, Arc<QuicStats>) {
+        let endpoint = quinn::Endpoint::server(
+            server_config(&SigningKey::from_bytes(&[3; 32])).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let sink = TpuSink {
+            packets: crossbeam_channel::bounded(4).0,
+            pool: PacketBatchPool::new(1),
+            counters: Arc::new(RejectCounters::default()),
+        };
+        let stats = Arc::new(QuicStats::default());
+        let stakes = Arc::new(Stakes::default());
+        let serving = serve(
+            endpoint,
+            sink,
+            stakes,
+            stats.clone(),
+            limits,
+            std::future::pending(),
+        );
+        tokio::spawn(serving);
+        (addr, stats)
+    }
+
+    async fn connect(to: SocketAddr) -> Result<(quinn::Endpoint, quinn::Connection), String> {
+        let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        let key = SigningKey::from_bytes(&[9; 32]);
+        client.set_default_client_config(client_config(&key).unwrap());
+        let connecting = client
+            .connect(to, "solana-tpu")
+            .map_err(|e| e.to_string())?;
+        let connection = tokio::time::timeout(Duration::from_secs(10), connecting)
+            .await
+            .map_err(|_| "handshake timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok((client, connection))
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "{what}: not in time");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_server_holds_the_connections_its_limits_allow() {
+        // One per address: the second from loopback is refused before its handshake.
+        let (addr, stats) = loopback_tpu(QuicLimits {
+            connections_max: 16,
+            connections_per_ip_max: 1,
+        });
+        let _held = connect(addr).await.expect("the first");
+        assert!(connect(addr).await.is_err(), "a second from one address");
+        assert_eq!(stats.connections_refused_per_ip.load(Ordering::Relaxed), 1);
+
+        // Two in all, so one unstaked: the second unstaked one is closed after its handshake.
+        let (addr, stats) = loopback_tpu(QuicLimits {
+            connections_max: 2,
+            connections_per_ip_max: 2,
+        });
+        let _held = connect(addr).await.expect("the first");
+        let unstaked = || stats.unstaked_open.load(Ordering::Relaxed);
+        eventually("the first counted unstaked", || unstaked() == 1).await;
+        if let Ok((_client, c)) = connect(addr).await {
+            let closed = c.closed().await;
+            assert!(
+                matches!(closed, quinn::ConnectionError::ApplicationClosed(_)),
+                "{closed}"
+            );
+        }
+        assert_eq!(
+            stats.connections_refused_unstaked.load(Ordering::Relaxed),
+            1
+        );
+        assert_eq!(unstaked(), 1);
     }
 
     #[test]

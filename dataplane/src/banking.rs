@@ -35,7 +35,8 @@ use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
 use crate::vote_queue::VoteQueue;
 
-/// Verified transactions the scheduler may hold before new arrivals are refused.
+/// Verified transactions the scheduler may hold before new arrivals are refused, by default
+/// (`performance.pending_transactions_max` sets it: [`BankingConfig::pending_txns_max`]).
 pub const PENDING_TXNS_MAX: usize = 262_144;
 /// Verified votes the control plane may queue to the banking stage before its sends fail.
 pub const VOTE_CHANNEL_CAPACITY: usize = 4_096;
@@ -90,6 +91,9 @@ pub struct BankingConfig {
     pub genesis_unix_ms: u64,
     /// Slot length.
     pub slot_duration_ms: u64,
+    /// Verified transfers the scheduler may hold; arrivals past it are refused (counted as
+    /// `queue_full`). [`PENDING_TXNS_MAX`] by default.
+    pub pending_txns_max: usize,
 }
 
 /// Channels and shared state the stage runs with.
@@ -431,7 +435,10 @@ impl Banking {
             }
             txns = transfers;
         }
-        let room = PENDING_TXNS_MAX.saturating_sub(self.scheduler.len());
+        let room = self
+            .config
+            .pending_txns_max
+            .saturating_sub(self.scheduler.len());
         if txns.len() > room {
             self.ch
                 .counters

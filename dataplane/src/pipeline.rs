@@ -17,7 +17,7 @@ use crate::metrics::RejectCounters;
 use crate::packet::{FetchStage, FetchStats, PacketBatch, PacketBatchPool};
 use crate::plane::{DataEvent, ForkCommand};
 use crate::poh_service::{PohConfig, PohHandle, PohService};
-use crate::sigverify::{Admission, SigverifyStage, SigverifyStats, ADMIT_BACKLOG_MAX};
+use crate::sigverify::{Admission, SigverifyStage, SigverifyStats};
 use crate::store::Store;
 use crate::txn::Txn;
 use crate::types::{Pubkey, Slot};
@@ -44,6 +44,12 @@ pub struct PipelineConfig {
     pub exec_threads: usize,
     /// Most transactions per batch/entry.
     pub batch_size_max: usize,
+    /// Verified transfers the banking stage may hold ([`crate::banking::PENDING_TXNS_MAX`] by
+    /// default).
+    pub pending_txns_max: usize,
+    /// The ceiling of sigverify's admission bound (see [`crate::sigverify::Admission`];
+    /// [`crate::sigverify::ADMIT_BACKLOG_MAX`] by default); at most `pending_txns_max`.
+    pub admit_backlog_max: usize,
     /// Core to pin the PoH thread to, where the machine has cores to spare.
     pub poh_core: Option<usize>,
     /// Shred produced slots for broadcast (clusters of more than one validator).
@@ -138,7 +144,7 @@ impl LeaderPipeline {
         let (votes_tx, votes_rx) = bounded(crate::banking::VOTE_CHANNEL_CAPACITY);
         let (forward_tx, forward_rx) = bounded(FORWARD_TARGETS_MAX);
         let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
-        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
+        let admission = Arc::new(Admission::new(config.admit_backlog_max));
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,
@@ -146,6 +152,7 @@ impl LeaderPipeline {
                 exec_threads: config.exec_threads,
                 genesis_unix_ms: genesis.creation_time_unix_ms,
                 slot_duration_ms: genesis.slot_duration_ms,
+                pending_txns_max: config.pending_txns_max,
             },
             BankingChannels {
                 txns: txns_rx,

@@ -27,11 +27,12 @@ use crate::types::Pubkey;
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
 pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// Most transfers the banking stage may hold before arriving batches are shed unverified, however
-/// fast it drains them. Verifying costs as much CPU as executing: what sigverify verifies past the
-/// bound cannot run soon, and verifying it only takes the cores banking and PoH need, so goodput
-/// falls as the offered load rises. Shed before any work is spent, the senders resend. Votes do not
-/// come this way (the control plane verifies them).
+/// The most transfers the banking stage may hold before arriving batches are shed unverified,
+/// by default (`performance.admit_backlog_max` sets it), however fast it drains them. Verifying
+/// costs as much CPU as executing: what sigverify verifies past the bound cannot run soon, and
+/// verifying it only takes the cores banking and PoH need, so goodput falls as the offered load
+/// rises. Shed before any work is spent, the senders resend. Votes do not come this way (the
+/// control plane verifies them).
 pub const ADMIT_BACKLOG_MAX: usize = 16_384;
 /// The bound while the banking stage's drain rate is measured: the backlog it empties in this long.
 /// A longer queue only ages: a leader's window ends (its leftovers are forwarded once, then
@@ -175,7 +176,7 @@ pub struct SigverifyStats {
     pub accepted: AtomicU64,
     /// Times the dedup filter was cleared.
     pub dedup_resets: AtomicU64,
-    /// Packets shed unverified: the banking stage held [`ADMIT_BACKLOG_MAX`] transfers or more.
+    /// Packets shed unverified: the banking stage held [`Admission::backlog_max`] transfers or more.
     pub shed_backlog: AtomicU64,
 }
 
@@ -817,13 +818,16 @@ mod tests {
     }
 
     #[test]
-    fn batches_are_shed_unverified_while_the_banking_backlog_is_at_its_bound() {
+    fn batches_are_shed_unverified_while_the_banking_backlog_is_at_its_configured_bound() {
         let (in_tx, in_rx) = crossbeam_channel::bounded(4);
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
-        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
-        admission.set_backlog(ADMIT_BACKLOG_MAX);
+        // A configured ceiling far below the default applies, not the constant.
+        const CEILING: usize = 3_000;
+        const _: () = assert!(CEILING < ADMIT_BACKLOG_MAX);
+        let admission = Arc::new(Admission::new(CEILING));
+        admission.set_backlog(CEILING);
         let stage = SigverifyStage::spawn_admitting(
             1,
             in_rx,
@@ -857,7 +861,7 @@ mod tests {
         assert_eq!(stats.accepted.load(Ordering::Relaxed), 0);
         assert!(out_rx.is_empty());
         // Below it: verified as usual.
-        admission.set_backlog(ADMIT_BACKLOG_MAX - 1);
+        admission.set_backlog(CEILING - 1);
         in_tx.send(batch_of(20)).unwrap();
         wait_for(6);
         exit.store(true, Ordering::Relaxed);

@@ -587,6 +587,205 @@ fn rpc_edge_limits_default_to_the_servers_and_are_settable() {
 }
 
 #[test]
+fn memory_bounds_default_to_the_servers_and_are_settable() {
+    use crate::rpc::pubsub::PubSubLimits;
+    use crate::tpu_quic::QuicLimits;
+    let c = Config::from_toml_str("").unwrap();
+    assert_eq!(c.rpc.pubsub_limits(), PubSubLimits::default());
+    assert_eq!(c.network.tpu_quic_limits(), QuicLimits::default());
+    assert_eq!(
+        (
+            c.performance.pending_transactions_max,
+            c.performance.admit_backlog_max
+        ),
+        (262_144, 16_384)
+    );
+    assert_eq!(
+        (c.rpc.pubsub_slots_cached, c.rpc.pubsub_send_queue_bytes),
+        (256, 16 << 20)
+    );
+
+    let c = Config::from_toml_str(
+        "[network]
+tpu_quic_connections_max = 100
+tpu_quic_connections_per_ip_max = 3
+         [performance]
+pending_transactions_max = 5000
+admit_backlog_max = 3000
+         [rpc]
+pubsub_connections_max = 20
+pubsub_subscriptions_per_connection_max = 7
+         pubsub_subscriptions_max = 90
+pubsub_send_queue_messages = 100
+         pubsub_send_queue_bytes = 2097152
+pubsub_slots_cached = 40
+",
+    )
+    .unwrap();
+    assert_eq!(
+        c.network.tpu_quic_limits(),
+        QuicLimits {
+            connections_max: 100,
+            connections_per_ip_max: 3
+        }
+    );
+    assert_eq!(c.network.tpu_quic_limits().unstaked_connections_max(), 50);
+    assert_eq!(c.performance.pending_transactions_max, 5000);
+    assert_eq!(c.performance.admit_backlog_max, 3000);
+    assert_eq!(
+        c.rpc.pubsub_limits(),
+        PubSubLimits {
+            connections: 20,
+            connections_per_ip: 128,
+            subscriptions_per_connection: 7,
+            subscriptions: 90,
+            message_bytes: crate::rpc::pubsub::MESSAGE_BYTES_MAX,
+            send_queue_messages: 100,
+            send_queue_bytes: 2 << 20,
+            slots_cached: 40,
+        }
+    );
+    let text = c.to_toml_string().unwrap();
+    assert_eq!(Config::from_toml_str(&text).unwrap(), c);
+
+    // Every range includes its bounds.
+    let c = Config::from_toml_str(
+        "[network]
+tpu_quic_connections_max = 2
+tpu_quic_connections_per_ip_max = 2
+         [performance]
+pending_transactions_max = 2048
+admit_backlog_max = 2048
+         [rpc]
+pubsub_connections_max = 1
+pubsub_subscriptions_per_connection_max = 1
+         pubsub_subscriptions_max = 1
+pubsub_send_queue_messages = 64
+         pubsub_send_queue_bytes = 1048576
+pubsub_slots_cached = 32
+",
+    )
+    .unwrap();
+    assert_eq!(c.performance.admit_backlog_max, 2048);
+    let c = Config::from_toml_str(
+        "[network]
+tpu_quic_connections_max = 65536
+         [performance]
+pending_transactions_max = 16777216
+admit_backlog_max = 2048
+         [rpc]
+pubsub_connections_max = 1048576
+pubsub_subscriptions_max = 10000000
+         pubsub_send_queue_messages = 1048576
+pubsub_send_queue_bytes = 1073741824
+         pubsub_slots_cached = 65536
+",
+    )
+    .unwrap();
+    assert_eq!(c.rpc.pubsub_slots_cached, 65_536);
+
+    // Out of range, each names its field, the allowed range and the value given.
+    for (text, message) in [
+        (
+            "[network]
+tpu_quic_connections_max = 1",
+            "network.tpu_quic_connections_max: must be in 2..=65536, got 1",
+        ),
+        (
+            "[network]
+tpu_quic_connections_max = 65537",
+            "network.tpu_quic_connections_max: must be in 2..=65536, got 65537",
+        ),
+        (
+            "[network]
+tpu_quic_connections_per_ip_max = 0",
+            "network.tpu_quic_connections_per_ip_max: must be in 1..=2048, got 0",
+        ),
+        (
+            "[network]
+tpu_quic_connections_max = 4
+tpu_quic_connections_per_ip_max = 5",
+            "network.tpu_quic_connections_per_ip_max: must be in 1..=4, got 5",
+        ),
+        (
+            "[performance]
+pending_transactions_max = 2047",
+            "performance.pending_transactions_max: must be in 2048..=16777216, got 2047",
+        ),
+        (
+            "[performance]
+pending_transactions_max = 16777217",
+            "performance.pending_transactions_max: must be in 2048..=16777216, got 16777217",
+        ),
+        (
+            "[performance]
+admit_backlog_max = 2047",
+            "performance.admit_backlog_max: must be in 2048..=262144, got 2047",
+        ),
+        (
+            "[performance]
+pending_transactions_max = 10000
+admit_backlog_max = 16384",
+            "performance.admit_backlog_max: must be in 2048..=10000, got 16384",
+        ),
+        (
+            "[rpc]
+pubsub_connections_max = 0",
+            "rpc.pubsub_connections_max: must be in 1..=1048576, got 0",
+        ),
+        (
+            "[rpc]
+pubsub_subscriptions_max = 0",
+            "rpc.pubsub_subscriptions_max: must be in 1..=10000000, got 0",
+        ),
+        (
+            "[rpc]
+pubsub_subscriptions_max = 10
+pubsub_subscriptions_per_connection_max = 11",
+            "rpc.pubsub_subscriptions_per_connection_max: must be in 1..=10, got 11",
+        ),
+        (
+            "[rpc]
+pubsub_subscriptions_per_connection_max = 0",
+            "rpc.pubsub_subscriptions_per_connection_max: must be in 1..=100000, got 0",
+        ),
+        (
+            "[rpc]
+pubsub_send_queue_messages = 63",
+            "rpc.pubsub_send_queue_messages: must be in 64..=1048576, got 63",
+        ),
+        (
+            "[rpc]
+pubsub_send_queue_bytes = 65536",
+            "rpc.pubsub_send_queue_bytes: must be in 1048576..=1073741824, got 65536",
+        ),
+        (
+            "[rpc]
+pubsub_slots_cached = 31",
+            "rpc.pubsub_slots_cached: must be in 32..=65536, got 31",
+        ),
+        (
+            "[rpc]
+pubsub_slots_cached = 65537",
+            "rpc.pubsub_slots_cached: must be in 32..=65536, got 65537",
+        ),
+    ] {
+        let e = Config::from_toml_str(text).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{text:?}: {e:?}");
+        let field = message.split(':').next().unwrap();
+        assert_eq!(e.field(), Some(field), "for {text:?}");
+        assert_eq!(e.to_string(), message, "for {text:?}");
+    }
+    // A negative count is a type error that names the key.
+    let e = Config::from_toml_str(
+        "[rpc]
+pubsub_slots_cached = -1",
+    )
+    .unwrap_err();
+    assert_eq!(e.field(), Some("rpc.pubsub_slots_cached"), "{e}");
+}
+
+#[test]
 fn durations_accept_human_forms() {
     let c = Config::from_toml_str(
         "[gossip]\nheartbeat_interval = \"1s 500ms\"\npeer_discovery_interval = \"1m\"",

@@ -9,10 +9,11 @@
 //! subscribed to something it could hold. Each connection is one task ([`connection`]) that checks
 //! requests ([`request`]), hands them to the hub and writes what the hub queued for it.
 //!
-//! Every bound is a constant here: connections, subscriptions per connection and in total, the size
-//! of an incoming message, and the send queue per connection. A client that does not read is
-//! disconnected once its queue is full, never buffered without end; every refusal and disconnect
-//! is counted in [`RpcStats::pubsub`](super::RpcStats).
+//! Every bound has its default here and is set from `[rpc]` through [`PubSubLimits`]: connections,
+//! subscriptions per connection and in total, the send queue per connection, and the slots whose
+//! changes are kept in memory (the size of an incoming message stays a constant). A client that
+//! does not read is disconnected once its queue is full, never buffered without end; every refusal
+//! and disconnect is counted in [`RpcStats::pubsub`](super::RpcStats).
 
 mod changes;
 mod connection;
@@ -68,12 +69,16 @@ pub const MESSAGE_BYTES_MAX: usize = 64 * 1024;
 pub const SEND_QUEUE_MESSAGES_MAX: usize = 1_024;
 /// Most bytes waiting to be written to one client; more disconnects it.
 pub const SEND_QUEUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Most slots whose changes (transactions and written accounts) are kept in memory, read ahead of
+/// the commitment moves that notify them.
+pub const SLOTS_CACHED_MAX: usize = 256;
 /// Node events buffered for the hub; a hub further behind loses the oldest (counted).
 pub const EVENT_FEED_CAPACITY: usize = 4_096;
 /// Requests and events queued into the hub; senders wait for room.
 const HUB_INPUT_CAPACITY: usize = 1_024;
 
-/// PubSub's bounds; the default is the constants above (tests use smaller ones).
+/// PubSub's bounds; the default is the constants above (the node sets them from `[rpc]`, tests use
+/// smaller ones).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PubSubLimits {
     /// See [`CONNECTIONS_MAX`].
@@ -90,6 +95,8 @@ pub struct PubSubLimits {
     pub send_queue_messages: usize,
     /// See [`SEND_QUEUE_BYTES_MAX`].
     pub send_queue_bytes: usize,
+    /// See [`SLOTS_CACHED_MAX`].
+    pub slots_cached: usize,
 }
 
 impl Default for PubSubLimits {
@@ -102,6 +109,7 @@ impl Default for PubSubLimits {
             message_bytes: MESSAGE_BYTES_MAX,
             send_queue_messages: SEND_QUEUE_MESSAGES_MAX,
             send_queue_bytes: SEND_QUEUE_BYTES_MAX,
+            slots_cached: SLOTS_CACHED_MAX,
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dataplane::txn::{build_transfer, build_transfer_v0, TxnView};
@@ -53,6 +53,8 @@ pub(super) struct FakeChain {
     pub feed: EventFeed,
     /// What each slot changed, as tests set it.
     pub changes: Mutex<HashMap<Slot, SlotChanges>>,
+    /// Times PubSub read a slot's changes ([`Chain::slot_changes`]).
+    pub slot_changes_reads: AtomicU64,
 }
 
 impl FakeChain {
@@ -71,6 +73,7 @@ impl FakeChain {
             airdrops: Mutex::new(Vec::new()),
             feed: EventFeed::new(),
             changes: Mutex::new(HashMap::new()),
+            slot_changes_reads: AtomicU64::new(0),
         }
     }
 
@@ -575,6 +578,7 @@ impl Chain for FakeChain {
     }
 
     fn slot_changes(&self, slot: Slot) -> Option<SlotChanges> {
+        self.slot_changes_reads.fetch_add(1, Ordering::Relaxed);
         self.changes.lock().unwrap().get(&slot).cloned()
     }
 

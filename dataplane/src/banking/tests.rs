@@ -30,6 +30,16 @@ fn start_leader(
     leader: &SigningKey,
     batch_size_max: usize,
 ) -> (LeaderPipeline, Arc<Store>, tempfile::TempDir) {
+    start_leader_holding(g, leader, batch_size_max, PENDING_TXNS_MAX)
+}
+
+/// [`start_leader`] whose banking stage holds at most `pending_txns_max` transfers.
+fn start_leader_holding(
+    g: &Genesis,
+    leader: &SigningKey,
+    batch_size_max: usize,
+    pending_txns_max: usize,
+) -> (LeaderPipeline, Arc<Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path(), g.hash()).unwrap());
     let (forks, _) = crate::replay::load_cluster(g, &store, &mut Executor::new(0), 1).unwrap();
@@ -41,6 +51,8 @@ fn start_leader(
             sigverify_threads: 1,
             exec_threads: 0,
             batch_size_max,
+            pending_txns_max,
+            admit_backlog_max: crate::sigverify::ADMIT_BACKLOG_MAX.min(pending_txns_max),
             poh_core: None,
             shredding: None,
             forwarder: None,
@@ -151,6 +163,61 @@ fn a_paying_transfer_overtakes_free_ones_queued_before_it() {
         bank.balance(&addr(&leader)),
         100 * 5_000 + 5_000 * (landed_free as u64 + 1) + 6
     );
+    p.shutdown();
+}
+
+#[test]
+fn the_backlog_holds_at_most_its_configured_transfers() {
+    use crate::metrics::Reject;
+    let leader = SigningKey::from_bytes(&[24; 32]);
+    const HELD: usize = 50;
+    const SENT: u32 = 200;
+    let account = |tag: u8, i: u32| {
+        let mut b = [tag; 32];
+        b[..4].copy_from_slice(&i.to_le_bytes());
+        Pubkey(b)
+    };
+    let mut g = Genesis {
+        hashes_per_tick: 50,
+        ticks_per_slot: 8,
+        slot_duration_ms: 100,
+        creation_time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        ..voters_genesis(&[&leader])
+    };
+    for i in 0..SENT {
+        g.accounts.push(GenesisAccount {
+            pubkey: account(0x80, i),
+            lamports: 1_000_000,
+        });
+    }
+    let (p, store, _dir) = start_leader_holding(&g, &leader, 256, HELD);
+    // Sent while the node does not lead: the first HELD wait, the rest are refused and counted.
+    // No two share an account, so one batch could take them all.
+    let sent: Vec<Txn> = (0..SENT)
+        .map(|i| unsigned_transfer(&account(0x80, i), &account(0x90, i), 1, &g.hash(), i.into()))
+        .collect();
+    p.txns.send(sent.clone()).unwrap();
+    let refused = SENT as u64 - HELD as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while p.counters.get(Reject::QueueFull) < refused {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "arrivals past the bound not refused"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Leading, the stage lands exactly what it held: the first HELD.
+    let first = slot_ahead(&g, 3);
+    lead_one_slot(&p, first);
+    let landed: Vec<Txn> = stored_entries(&store, first)
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(landed, sent[..HELD]);
+    assert_eq!(p.counters.get(Reject::QueueFull), refused);
     p.shutdown();
 }
 

@@ -45,6 +45,8 @@ fn commanded_pipeline_with(
             sigverify_threads: 1,
             exec_threads: 0,
             batch_size_max: 64,
+            pending_txns_max: crate::banking::PENDING_TXNS_MAX,
+            admit_backlog_max: crate::sigverify::ADMIT_BACKLOG_MAX,
             poh_core: None,
             shredding: None,
             forwarder,

@@ -15,8 +15,6 @@ use dataplane::types::Slot;
 use super::super::Chain;
 use super::SlotChanges;
 
-/// Most slots whose changes are kept in memory.
-const SLOTS_CACHED_MAX: usize = 256;
 /// Frozen slots waiting for the reader; past it a slot is read when the hub needs it.
 const READ_AHEAD_QUEUE: usize = 64;
 
@@ -27,21 +25,24 @@ type Cell = Arc<OnceLock<Option<Arc<SlotChanges>>>>;
 pub(super) struct ChangesCache {
     chain: Arc<dyn Chain>,
     slots: Mutex<BTreeMap<Slot, Cell>>,
+    /// Most slots kept; past it the oldest are forgotten (see [`super::SLOTS_CACHED_MAX`]).
+    slots_max: usize,
 }
 
 impl ChangesCache {
-    /// An empty cache over `chain`.
-    pub fn new(chain: Arc<dyn Chain>) -> Arc<ChangesCache> {
+    /// An empty cache over `chain` that keeps at most `slots_max` slots (at least one).
+    pub fn new(chain: Arc<dyn Chain>, slots_max: usize) -> Arc<ChangesCache> {
         Arc::new(ChangesCache {
             chain,
             slots: Mutex::new(BTreeMap::new()),
+            slots_max: slots_max.max(1),
         })
     }
 
     fn cell(&self, slot: Slot) -> Cell {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         let cell = slots.entry(slot).or_default().clone();
-        while slots.len() > SLOTS_CACHED_MAX {
+        while slots.len() > self.slots_max {
             slots.pop_first();
         }
         cell

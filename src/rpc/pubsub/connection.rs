@@ -74,6 +74,7 @@ pub(super) fn start_hub(
     let limits = Limits {
         per_connection: limits.subscriptions_per_connection,
         total: limits.subscriptions,
+        slots_cached: limits.slots_cached,
     };
     let mut hub = Hub::new(chain, stats.clone(), limits);
     hub.read_ahead()?;

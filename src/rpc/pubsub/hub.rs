@@ -49,13 +49,15 @@ pub(super) struct Delivery {
     pub since: Option<Instant>,
 }
 
-/// How many subscriptions the hub holds at most.
+/// How many subscriptions the hub holds at most, and how many slots' changes it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Limits {
-    /// Per connection.
+    /// Subscriptions per connection.
     pub per_connection: usize,
-    /// Over every connection.
+    /// Subscriptions over every connection.
     pub total: usize,
+    /// Slots whose changes stay in memory (see [`super::SLOTS_CACHED_MAX`]).
+    pub slots_cached: usize,
 }
 
 struct Subscription {
@@ -138,7 +140,7 @@ impl Hub {
             levels: None,
             notified: Default::default(),
             parents: BTreeMap::new(),
-            changes: ChangesCache::new(chain.clone()),
+            changes: ChangesCache::new(chain.clone(), limits.slots_cached),
             read_ahead: None,
             chain,
             event_at: None,
@@ -800,9 +802,14 @@ mod tests {
     use super::*;
 
     fn hub_over(chain: Arc<FakeChain>) -> Hub {
+        hub_keeping(chain, super::super::SLOTS_CACHED_MAX)
+    }
+
+    fn hub_keeping(chain: Arc<FakeChain>, slots_cached: usize) -> Hub {
         let limits = Limits {
             per_connection: 10,
             total: 10,
+            slots_cached,
         };
         Hub::new(chain, Arc::new(RpcStats::new()), limits)
     }
@@ -889,6 +896,22 @@ mod tests {
         assert!(hub.changes.ready(Slot(14)).is_some());
         hub.close(1);
         assert_eq!(hub.subscriptions(), 0);
+    }
+
+    #[test]
+    fn the_changes_of_at_most_the_configured_slots_stay_in_memory() {
+        let frozen_kept = |slots_cached: usize| -> Vec<u64> {
+            let mut hub = hub_keeping(Arc::new(FakeChain::new()), slots_cached);
+            hub.on_event(&levels(10, 10));
+            for slot in 11..=20 {
+                frozen(&mut hub, slot, slot - 1);
+            }
+            (11..=20)
+                .filter(|&s| hub.changes.ready(Slot(s)).is_some())
+                .collect()
+        };
+        assert_eq!(frozen_kept(3), [18, 19, 20], "the newest three");
+        assert_eq!(frozen_kept(super::super::SLOTS_CACHED_MAX).len(), 10);
     }
 
     #[test]

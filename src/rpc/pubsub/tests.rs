@@ -2,6 +2,7 @@
 //! once-and-done signatures; unsubscribe; the bounds; both ports.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use dataplane::txn::build_transfer;
@@ -854,4 +855,51 @@ async fn disconnects_a_client_that_does_not_read(limits: PubSubLimits) {
     // Others are served as before.
     let mut d = Client::connect(node.ws_addr).await;
     d.subscribe("rootSubscribe", json!([])).await;
+}
+
+#[tokio::test]
+async fn slots_past_the_configured_cache_are_read_again_when_a_level_needs_them() {
+    // Ten frozen slots, read ahead as they freeze; finality then covers all ten at once. A cache of
+    // four keeps the newest four: the six older ones are read again. The default keeps all ten.
+    for (slots_cached, reads) in [(4, 16), (SLOTS_CACHED_MAX, 10)] {
+        let node = start_with(PubSubLimits {
+            slots_cached,
+            ..PubSubLimits::default()
+        })
+        .await;
+        let mut c = Client::connect(node.ws_addr).await;
+        node.chain.feed.publish(levels(10, 10, 10, 10));
+        let all = c
+            .subscribe("logsSubscribe", json!(["all", {"commitment": "finalized"}]))
+            .await;
+        for slot in 11..=20u8 {
+            let transfer = tx(Signature([slot; 64]), &[node.chain.recipient], None);
+            freeze(
+                &node,
+                slot.into(),
+                (slot - 1).into(),
+                vec![transfer],
+                vec![],
+            );
+        }
+        let read = |n: u64| node.chain.slot_changes_reads.load(Ordering::Relaxed) == n;
+        eventually("every frozen slot read ahead", || read(10)).await;
+        node.chain.feed.publish(levels(20, 20, 20, 20));
+        for slot in 11..=20u8 {
+            let result = json!({
+                "context": {"slot": slot},
+                "value": {"signature": Signature([slot; 64]).to_string(), "err": null, "logs": []},
+            });
+            assert_eq!(
+                c.recv().await,
+                notification("logsNotification", all, result)
+            );
+        }
+        c.assert_quiet().await;
+        assert_eq!(
+            node.chain.slot_changes_reads.load(Ordering::Relaxed),
+            reads,
+            "slots_cached = {slots_cached}"
+        );
+    }
 }

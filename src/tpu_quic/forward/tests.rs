@@ -7,7 +7,7 @@ use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey};
 
 use super::*;
-use crate::tpu_quic::{serve, server_config, QuicStats, Stakes, TpuSink};
+use crate::tpu_quic::{serve, server_config, QuicLimits, QuicStats, Stakes, TpuSink};
 
 fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
@@ -61,6 +61,7 @@ fn leader_tpu(
         sink,
         Arc::new(Stakes::new([(pk(leader), 100), (staked, 100)])),
         stats.clone(),
+        QuicLimits::default(),
         std::future::pending(),
     ));
     (addr, rx, stats)
