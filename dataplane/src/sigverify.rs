@@ -55,12 +55,14 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Admission whose bound is `ceiling` until a drain rate is known (and never above it).
+    /// Admission whose bound is [`ADMIT_BACKLOG_MIN`] until a drain rate is known, and never
+    /// above `ceiling`: a node that starts under load (a restart into a busy cluster) verifies
+    /// no more than it can show it runs, as a TCP sender starts slow.
     pub fn new(ceiling: usize) -> Admission {
         let ceiling = ceiling.max(ADMIT_BACKLOG_MIN);
         Admission {
             backlog: AtomicUsize::new(0),
-            limit: AtomicUsize::new(ceiling),
+            limit: AtomicUsize::new(ADMIT_BACKLOG_MIN),
             ceiling,
         }
     }
@@ -827,6 +829,8 @@ mod tests {
         const CEILING: usize = 3_000;
         const _: () = assert!(CEILING < ADMIT_BACKLOG_MAX);
         let admission = Arc::new(Admission::new(CEILING));
+        admission.set_drain_rate(1e9);
+        assert_eq!(admission.limit(), CEILING);
         admission.set_backlog(CEILING);
         let stage = SigverifyStage::spawn_admitting(
             1,
@@ -908,13 +912,17 @@ mod tests {
     #[test]
     fn the_admission_bound_is_a_second_of_the_measured_drain_rate_within_its_limits() {
         let admission = Admission::new(ADMIT_BACKLOG_MAX);
-        // Unmeasured: the ceiling.
-        assert_eq!(admission.limit(), ADMIT_BACKLOG_MAX);
-        admission.set_backlog(ADMIT_BACKLOG_MAX - 1);
+        // Unmeasured: the floor.
+        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
+        admission.set_backlog(ADMIT_BACKLOG_MIN - 1);
         assert!(admission.admits());
+        admission.set_backlog(ADMIT_BACKLOG_MIN);
+        assert!(!admission.admits());
         // A leader draining 5,000 a second holds a second of that.
         admission.set_drain_rate(5_000.0);
         assert_eq!(admission.limit(), 5_000);
+        assert!(admission.admits());
+        admission.set_backlog(5_000);
         assert!(!admission.admits());
         admission.set_backlog(4_999);
         assert!(admission.admits());
