@@ -435,6 +435,17 @@ impl Banking {
             }
             txns = transfers;
         }
+        // Past the admission bound sigverify lets only paying transfers through: each takes the
+        // place of a waiting free one, so the backlog stays near its bound, paying ones first.
+        let paying = txns.iter().filter(|t| t.priority() > 0).count();
+        if paying > 0 {
+            let excess =
+                (self.scheduler.len() + txns.len()).saturating_sub(self.ch.admission.limit());
+            let evicted = self.scheduler.evict_free(excess.min(paying));
+            if evicted > 0 {
+                self.ch.counters.add_n(Reject::QueueFull, evicted as u64);
+            }
+        }
         let room = self
             .config
             .pending_txns_max

@@ -89,6 +89,12 @@ impl Scheduler {
         self.queue.push_front(txns.into_iter().collect());
     }
 
+    /// Drops up to `n` waiting free (price 0) transactions, the latest arrivals first, to make
+    /// room for paying ones; returns how many went.
+    pub fn evict_free(&mut self, n: usize) -> usize {
+        self.queue.evict_free(n)
+    }
+
     /// Transactions waiting.
     pub fn len(&self) -> usize {
         self.queue.len()

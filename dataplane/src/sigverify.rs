@@ -296,27 +296,31 @@ impl Worker {
 
     /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
     fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
-        let over_backlog = self.admission.as_ref().is_some_and(|a| !a.admits());
-        if over_backlog {
-            let n = batch.len() as u64;
-            self.stats.packets.fetch_add(n, Ordering::Relaxed);
-            self.stats.shed_backlog.fetch_add(n, Ordering::Relaxed);
-            self.counters.add_n(Reject::QueueFull, n);
-            return true;
-        }
+        // Over the bound only paying transactions are verified (by price, the banking stage then
+        // makes room for them): free ones are shed after a parse, before any signature work.
+        let admit_free = self.admission.as_ref().is_none_or(|a| a.admits());
         // Counted locally and added once per batch, so workers do not contend on counter lines.
         let mut rejects = [0u64; Reject::ALL.len()];
         let mut accepted = Vec::with_capacity(batch.len());
+        let mut shed = 0;
         for packet in batch {
-            match check_packet(packet.data(), packet.is_oversized(), &self.deduper, keys) {
+            let data = packet.data();
+            match check_packet(data, packet.is_oversized(), admit_free, &self.deduper, keys) {
                 Ok(mut txn) => {
                     if packet.flags().contains(PacketFlags::FORWARDED) {
                         txn.mark_forwarded();
                     }
                     accepted.push(txn)
                 }
+                Err(Reject::QueueFull) => {
+                    shed += 1;
+                    rejects[Reject::QueueFull as usize] += 1;
+                }
                 Err(reason) => rejects[reason as usize] += 1,
             }
+        }
+        if shed > 0 {
+            self.stats.shed_backlog.fetch_add(shed, Ordering::Relaxed);
         }
         self.stats
             .packets
@@ -342,9 +346,12 @@ impl Worker {
 }
 
 /// Runs one packet through the checks, cheapest first.
+/// `admit_free: false` sheds a transaction that pays no compute unit price (as `QueueFull`)
+/// before it is deduplicated, so that its sender's resend is still checked later.
 fn check_packet(
     data: &[u8],
     oversized: bool,
+    admit_free: bool,
     deduper: &Deduper,
     keys: &mut KeyCache,
 ) -> Result<Txn, Reject> {
@@ -352,6 +359,9 @@ fn check_packet(
         return Err(Reject::Oversized);
     }
     let layout = txn::parse(data).map_err(|e| Reject::from(&e))?;
+    if !admit_free && layout.compute_unit_price == 0 {
+        return Err(Reject::QueueFull);
+    }
     if deduper.is_duplicate(data) {
         return Err(Reject::DuplicateSignature);
     }
@@ -876,6 +886,66 @@ mod tests {
     }
 
     #[test]
+    fn past_the_admission_bound_only_paying_transactions_are_verified() {
+        use crate::compute_budget::ComputeBudgetInstruction;
+        use crate::txn::build_transfer_with_budget;
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        let counters = Arc::new(RejectCounters::default());
+        let exit = Arc::new(AtomicBool::new(false));
+        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
+        admission.set_backlog(ADMIT_BACKLOG_MIN);
+        let stage = SigverifyStage::spawn_admitting(
+            1,
+            in_rx,
+            out_tx,
+            PacketBatchPool::new(1).recycler(),
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+            Some(Arc::clone(&admission)),
+        )
+        .unwrap();
+        let from = "127.0.0.1:9".parse().unwrap();
+        let to = Pubkey([9; 32]);
+        let free = build_transfer(&SigningKey::from_bytes(&[50; 32]), &to, 1, &Hash::default());
+        let paying = build_transfer_with_budget(
+            &SigningKey::from_bytes(&[51; 32]),
+            &to,
+            1,
+            &Hash::default(),
+            &[ComputeBudgetInstruction::SetComputeUnitPrice(10)],
+        );
+        let mut forged = paying.clone();
+        forged[1] ^= 1;
+        let mut batch = PacketBatch::new();
+        for wire in [&free, &paying, &forged] {
+            batch.push(wire, from);
+        }
+        in_tx.send(batch).unwrap();
+        let out = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let stats = Arc::clone(stage.stats());
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+        // The paying one verified and sent on; a forged paying one still checked and refused;
+        // the free one shed unverified.
+        assert_eq!(
+            out.iter().map(|t| t.bytes()).collect::<Vec<_>>(),
+            [&paying[..]]
+        );
+        assert_eq!(counters.get(Reject::BadSignature), 1);
+        assert_eq!(counters.get(Reject::QueueFull), 1);
+        assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), 1);
+        // Shed before the dedup filter saw it: its resend is checked once there is room.
+        let mut keys = KeyCache::new();
+        let deduper = Deduper::default();
+        assert_eq!(
+            check_packet(&free, false, false, &deduper, &mut keys).unwrap_err(),
+            Reject::QueueFull
+        );
+        assert!(check_packet(&free, false, true, &deduper, &mut keys).is_ok());
+    }
+
+    #[test]
     fn a_packet_a_validator_forwarded_becomes_a_transaction_marked_forwarded() {
         let (in_tx, in_rx) = crossbeam_channel::bounded(4);
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
@@ -953,21 +1023,21 @@ mod tests {
         let sk = SigningKey::from_bytes(&[5; 32]);
         let v0 = build_transfer_v0(&sk, &Pubkey([9; 32]), 1, &Hash::default());
         let deduper = Deduper::new(10, Duration::from_secs(60));
-        let txn = check_packet(&v0, false, &deduper, &mut KeyCache::new()).unwrap();
+        let txn = check_packet(&v0, false, true, &deduper, &mut KeyCache::new()).unwrap();
         assert_eq!(txn.view().version(), txn::MessageVersion::V0);
         // The legacy twin's signature does not sign the v0 message: the version byte is covered.
         let legacy = build_transfer(&sk, &Pubkey([9; 32]), 1, &Hash::default());
         let mut forged = v0.clone();
         forged[1..65].copy_from_slice(&legacy[1..65]);
         assert_eq!(
-            check_packet(&forged, false, &deduper, &mut KeyCache::new()).unwrap_err(),
+            check_packet(&forged, false, true, &deduper, &mut KeyCache::new()).unwrap_err(),
             Reject::BadSignature
         );
         // A lookup table is refused before any signature is checked, and counted as such.
         let mut lookups = v0.clone();
         *lookups.last_mut().unwrap() = 1;
         assert_eq!(
-            check_packet(&lookups, false, &deduper, &mut KeyCache::new()).unwrap_err(),
+            check_packet(&lookups, false, true, &deduper, &mut KeyCache::new()).unwrap_err(),
             Reject::UnsupportedMessage
         );
     }

@@ -370,3 +370,61 @@ fn the_drain_rate_comes_from_slots_busy_to_the_end_only() {
     let second = meter.close(true).unwrap();
     assert!(second > first, "{second} after {first}");
 }
+
+#[test]
+fn past_the_admission_bound_paying_transfers_take_the_place_of_free_ones() {
+    use crate::bank::tests::unsigned_priced_transfer;
+    use crate::metrics::Reject;
+    use crate::sigverify::ADMIT_BACKLOG_MIN;
+    let leader = SigningKey::from_bytes(&[25; 32]);
+    let account = |tag: u8, i: u32| {
+        let mut b = [tag; 32];
+        b[..4].copy_from_slice(&i.to_le_bytes());
+        Pubkey(b)
+    };
+    const PAYING: u32 = 5;
+    let mut g = Genesis {
+        hashes_per_tick: 50,
+        ticks_per_slot: 8,
+        slot_duration_ms: 100,
+        creation_time_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+        ..voters_genesis(&[&leader])
+    };
+    for i in 0..PAYING {
+        g.accounts.push(GenesisAccount {
+            pubkey: account(0xA0, i),
+            lamports: 1_000_000,
+        });
+    }
+    let (p, store, _dir) = start_leader(&g, &leader, 256);
+    // The backlog at its (unmeasured) bound with free transfers, held while the node does not lead.
+    let free: Vec<Txn> = (0..ADMIT_BACKLOG_MIN as u32)
+        .map(|i| unsigned_transfer(&account(0xB0, i), &account(0xC0, i), 1, &g.hash(), i.into()))
+        .collect();
+    p.txns.send(free).unwrap();
+    let paying: Vec<Txn> = (0..PAYING)
+        .map(|i| {
+            unsigned_priced_transfer(&account(0xA0, i), &account(0xD0, i), 1, &g.hash(), 1, 500)
+        })
+        .collect();
+    p.txns.send(paying.clone()).unwrap();
+    // Each paying transfer evicts a free one: the backlog stays at its bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while p.counters.get(Reject::QueueFull) < u64::from(PAYING) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no free transfer made room"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(p.counters.get(Reject::QueueFull), u64::from(PAYING));
+    // Leading, the paying ones go first.
+    let first = slot_ahead(&g, 3);
+    lead_one_slot(&p, first);
+    let entries = stored_entries(&store, first);
+    assert_eq!(entries[0], paying);
+    p.shutdown();
+}

@@ -125,6 +125,13 @@ impl TxnQueue {
         }
     }
 
+    /// Drops up to `n` free transactions, the latest arrivals first; how many went.
+    pub(super) fn evict_free(&mut self, n: usize) -> usize {
+        let n = n.min(self.free.len());
+        self.free.truncate(self.free.len() - n);
+        n
+    }
+
     /// Transactions waiting.
     pub(super) fn len(&self) -> usize {
         self.front.len() + self.paying.len() + self.free.len()
