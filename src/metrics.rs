@@ -31,6 +31,8 @@ pub struct NodeMetrics {
     pub transactions_failed: AtomicU64,
     /// Packets that passed signature verification.
     pub sigverify_accepted: AtomicU64,
+    /// Transactions shed before verification: the banking backlog was at its admission bound.
+    pub sigverify_shed_backlog: AtomicU64,
     /// Blocks replayed from the ledger at start-up.
     pub blocks_replayed: AtomicU64,
     /// Sequential SHA-256 rate measured at start-up.
@@ -452,6 +454,12 @@ pub fn render(
         "blackbook_sigverify_accepted",
         "Packets that passed signature verification",
         get(&node.sigverify_accepted),
+    );
+    counter(
+        &mut r,
+        "blackbook_sigverify_shed_backlog",
+        "Transactions shed before verification: the banking backlog was at its admission bound",
+        get(&node.sigverify_shed_backlog),
     );
     for (name, help, a) in [
         (

@@ -746,6 +746,10 @@ fn metrics_route(
         "/metrics",
         get(move || {
             let text = {
+                metrics.sigverify_shed_backlog.store(
+                    sig_stats.shed_backlog.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 metrics.sigverify_accepted.store(
                     sig_stats.accepted.load(Ordering::Relaxed),
                     Ordering::Relaxed,
