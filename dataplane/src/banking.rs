@@ -140,6 +140,7 @@ impl BankingStage {
         let thread = std::thread::Builder::new()
             .name("bbBanking".into())
             .spawn(move || {
+                crate::cores::set_current_thread_nice(crate::cores::LEADER_PATH_NICE, "banking");
                 let mut stage = Banking::new(config, channels);
                 if let Err(e) = stage.run() {
                     tracing::error!("banking stage stopped: {e}");

@@ -81,9 +81,49 @@ pub fn pin_current_thread(core: Option<usize>, role: &str) {
     }
 }
 
+/// Niceness of the threads a block's production waits on (PoH, banking): ahead of verification
+/// and replay when cores are short, so that a leader's slot is not stretched by work that can wait.
+pub const LEADER_PATH_NICE: i32 = -5;
+
+/// Sets the calling thread's niceness to `nice` (Linux, per thread); without the privilege the
+/// thread keeps its own, with a debug log.
+pub fn set_current_thread_nice(nice: i32, role: &str) {
+    // SAFETY: gettid has no preconditions; setpriority only reads its integer arguments.
+    let rc = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice)
+    };
+    if rc == 0 {
+        info!(nice, role, "thread priority set");
+    } else {
+        tracing::debug!(
+            nice,
+            role,
+            "thread priority unchanged: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_s_niceness_is_its_own() {
+        // Raising niceness needs no privilege; the spawning thread keeps its own.
+        // SAFETY (every block here): getpriority and gettid take and return plain integers.
+        let before = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+        let inside = std::thread::spawn(|| {
+            set_current_thread_nice(7, "test");
+            // SAFETY: plain integer arguments.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+        })
+        .join()
+        .unwrap();
+        assert_eq!(inside, 7);
+        assert_eq!(unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }, before);
+    }
 
     fn plan(
         poh: Option<usize>,

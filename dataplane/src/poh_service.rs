@@ -82,6 +82,7 @@ impl Drop for StoppedGuard {
 /// Pins the thread if asked and logs which SHA-256 implementation the chain will run on.
 fn start_thread(pin_core: Option<usize>) {
     crate::cores::pin_current_thread(pin_core, "poh");
+    crate::cores::set_current_thread_nice(crate::cores::LEADER_PATH_NICE, "poh");
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("sha") {
