@@ -186,13 +186,14 @@ fn lost_shreds_and_fec_sets_and_a_late_validator_are_made_whole_by_recovery_and_
             > 0,
         "{late}"
     );
-    // The nodes are read one after another while they run, so their finalized slots differ by a
-    // few slots even when all keep up: compare with the others' median, not their best.
+    // The nodes are read one after another while they run (5 slots a second here), so their
+    // finalized slots differ by a few slots even when all keep up; a healthy node was seen 5
+    // behind the others' median. Compare with the slowest of the others: a validator that did not
+    // catch up is tens of slots behind every one of them.
     let finalized = |n: &Value| n["finalized_slot"].as_u64().unwrap_or(0);
-    let mut others: Vec<u64> = nodes[..3].iter().map(finalized).collect();
-    others.sort_unstable();
+    let slowest_other = nodes[..3].iter().map(finalized).min().unwrap_or(0);
     assert!(
-        finalized(late) + 4 >= others[1],
+        finalized(late) + 4 >= slowest_other,
         "late validator behind: {s}"
     );
 }
