@@ -120,6 +120,9 @@ pub struct NetworkConfig {
     pub tpu_quic_addr: Option<SocketAddr>,
     /// Socket where other validators send their votes (UDP).
     pub tpu_vote_addr: SocketAddr,
+    /// Socket where other validators send their votes over QUIC (staked senders only); unset, the
+    /// vote port + 6.
+    pub tpu_vote_quic_addr: Option<SocketAddr>,
     /// QUIC TPU connections held at once; half at most may be unstaked.
     pub tpu_quic_connections_max: usize,
     /// QUIC TPU connections one source address may hold while handshaking or unstaked.
@@ -140,20 +143,24 @@ pub struct NetworkConfig {
     pub udp_backend: String,
 }
 
+/// Where a QUIC socket beside the UDP one at `udp` is by default (Solana's `QUIC_PORT_OFFSET`).
+fn quic_beside(udp: SocketAddr) -> Option<SocketAddr> {
+    let port = udp.port().checked_add(crate::tpu_quic::QUIC_PORT_OFFSET)?;
+    Some(SocketAddr::new(udp.ip(), port))
+}
+
 impl NetworkConfig {
     /// The QUIC TPU's address: `tpu_quic_addr`, else the TPU's port + 6; `None` if that port
     /// does not exist.
     pub fn tpu_quic_addr(&self) -> Option<SocketAddr> {
-        match self.tpu_quic_addr {
-            Some(a) => Some(a),
-            None => {
-                let port = self
-                    .tpu_addr
-                    .port()
-                    .checked_add(crate::tpu_quic::QUIC_PORT_OFFSET)?;
-                Some(SocketAddr::new(self.tpu_addr.ip(), port))
-            }
-        }
+        self.tpu_quic_addr.or_else(|| quic_beside(self.tpu_addr))
+    }
+
+    /// The QUIC vote socket's address: `tpu_vote_quic_addr`, else the vote port + 6; `None` if
+    /// that port does not exist.
+    pub fn tpu_vote_quic_addr(&self) -> Option<SocketAddr> {
+        self.tpu_vote_quic_addr
+            .or_else(|| quic_beside(self.tpu_vote_addr))
     }
 
     /// The QUIC TPU's connection caps these settings name.
@@ -183,6 +190,7 @@ impl Default for NetworkConfig {
             tpu_addr: SocketAddr::from(([0, 0, 0, 0], 8003)),
             tpu_quic_addr: None,
             tpu_vote_addr: SocketAddr::from(([0, 0, 0, 0], 8007)),
+            tpu_vote_quic_addr: None,
             tpu_quic_connections_max: crate::tpu_quic::CONNECTIONS_MAX,
             tpu_quic_connections_per_ip_max: crate::tpu_quic::CONNECTIONS_PER_IP_MAX,
             max_peers: 512,
@@ -645,6 +653,16 @@ impl Config {
                 format!(
                     "must be set when network.tpu_addr uses port {} (the default is that port + 6)",
                     self.network.tpu_addr.port()
+                ),
+            ));
+        }
+        if self.network.tpu_vote_quic_addr().is_none() {
+            return Err(ConfigError::invalid(
+                "network.tpu_vote_quic_addr",
+                format!(
+                    "must be set when network.tpu_vote_addr uses port {} (the default is that \
+                     port + 6)",
+                    self.network.tpu_vote_addr.port()
                 ),
             ));
         }

@@ -14,13 +14,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use controlplane::gossip::{self, ContactInfo, GossipMessage};
-use controlplane::io::{Input, Output, ParsedVote, PeerTable};
+use controlplane::io::{Input, Output, ParsedVote, PeerTable, VoteTarget};
 use controlplane::node::Node;
 use controlplane::schedule::Schedules;
 use controlplane::signer::Verified;
 use crossbeam_channel::{Receiver, Sender};
 use dataplane::banking::LeadCommand;
 use dataplane::byte_reader::{ByteReader, Prefix};
+use dataplane::forward::QuicForward;
 use dataplane::plane::{DataEvent, ForkCommand, PeerAddrs};
 use dataplane::shred::{ShredVerifier, ShredView};
 use dataplane::store::Store;
@@ -32,6 +33,7 @@ use crate::cluster_view::{ClusterView, TowerStatus};
 use crate::metrics::NodeMetrics;
 use crate::rpc::cluster::EvidenceRecord;
 use crate::rpc::pubsub::{ChainEvent, CommitmentSlots, EventFeed};
+use crate::tpu_quic::forward::QuicForwarder;
 
 pub mod repair;
 pub use repair::RepairEdge;
@@ -64,6 +66,12 @@ pub struct ControlIo {
     pub gossip: tokio::net::UdpSocket,
     /// The vote socket (`network.tpu_vote_addr`).
     pub votes: tokio::net::UdpSocket,
+    /// Votes read from the QUIC vote socket's staked connections (`network.tpu_vote_quic_addr`),
+    /// not yet checked.
+    pub quic_votes: crate::tpu_quic::QuicVotes,
+    /// Sends this node's votes over QUIC, under its identity, where the target announces a QUIC
+    /// vote socket.
+    pub vote_sender: QuicForwarder,
     /// The repair socket (`network.repair_addr`) and its checks, in a cluster.
     pub repair: Option<RepairEdge>,
     /// Data-plane events, bridged onto tokio (`None`: a stage stopped).
@@ -232,6 +240,7 @@ pub async fn run(
                     None
                 }
             },
+            Some((bytes, from)) = io.quic_votes.recv() => on_vote_datagram(&bytes, from, &io),
             r = recv_repair(io.repair.as_ref(), &mut repair_buf) => match r {
                 Ok((n, from)) => match io.repair.as_mut() {
                     Some(edge) => {
@@ -417,7 +426,7 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
                 .map_err(|e| std::io::Error::other(e.to_string()))
                 .and_then(|r| r);
             match written {
-                Ok(()) => send_all(&io.votes, &tx, &send_to, &io.metrics).await,
+                Ok(()) => send_vote(io, &tx, &send_to).await,
                 Err(e) => {
                     io.metrics
                         .tower_write_failures
@@ -431,7 +440,7 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
         }
         Output::ResendVote { tx, send_to } => {
             io.metrics.votes_refreshed.fetch_add(1, Ordering::Relaxed);
-            send_all(&io.votes, &tx, &send_to, &io.metrics).await;
+            send_vote(io, &tx, &send_to).await;
         }
         Output::BankVote(tx) => {
             if let Ok(txn) = Txn::parse(&tx) {
@@ -541,16 +550,19 @@ async fn carry_out(io: &mut ControlIo, out: Output) -> anyhow::Result<Option<Inp
     Ok(None)
 }
 
-async fn send_all(
-    socket: &tokio::net::UdpSocket,
-    tx: &[u8],
-    to: &[SocketAddr],
-    metrics: &NodeMetrics,
-) {
-    for addr in to {
-        if let Err(e) = socket.send_to(tx, addr).await {
-            metrics.votes_send_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(%addr, "sending a vote failed: {e}");
+/// Sends a vote to each target: over QUIC where it announces a QUIC vote socket (a staked
+/// connection a flood cannot crowd out), by UDP where it does not or the QUIC sender gives the
+/// vote back (queue full, or the target failed a handshake lately).
+async fn send_vote(io: &ControlIo, tx: &[u8], to: &[VoteTarget]) {
+    for target in to {
+        if let Some(quic) = target.quic {
+            if io.vote_sender.try_forward(quic, vec![tx.into()]).is_ok() {
+                continue;
+            }
+        }
+        if let Err(e) = io.votes.send_to(tx, target.udp).await {
+            io.metrics.votes_send_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(addr = %target.udp, "sending a vote failed: {e}");
         }
     }
 }

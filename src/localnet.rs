@@ -163,6 +163,7 @@ struct Ports {
     repair: SocketAddr,
     serve_repair: SocketAddr,
     tpu_vote: SocketAddr,
+    tpu_vote_quic: SocketAddr,
     rpc: SocketAddr,
     pubsub: SocketAddr,
 }
@@ -181,6 +182,8 @@ fn ports(base_port: u16, i: usize) -> anyhow::Result<Ports> {
         repair: port(5)?,
         serve_repair: port(6)?,
         tpu_vote: port(7)?,
+        // Not the vote port + 6 either (the next validator's block): offset 2 is free.
+        tpu_vote_quic: port(2)?,
         // Not Solana's TPU + 6, which is the RPC port in this layout: advertised as tpuQuic.
         tpu_quic: port(8)?,
         rpc: port(9)?,
@@ -238,7 +241,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
         let config = format!(
             "# Written by `blackbook localnet`.\n\
              [network]\nlisten_addr = \"{}\"\ntpu_addr = \"{}\"\ntpu_quic_addr = \"{}\"\n\
-             tpu_vote_addr = \"{}\"\n\
+             tpu_vote_addr = \"{}\"\ntpu_vote_quic_addr = \"{}\"\n\
              tvu_addr = \"{}\"\nrepair_addr = \"{}\"\nserve_repair_addr = \"{}\"\n\n{seeds}\
              [consensus]\nidentity_keypair = \"identity.json\"\ngenesis = \"../genesis.json\"\n\n\
              [storage]\ndata_dir = \"ledger\"\n{limit_line}\n\
@@ -248,6 +251,7 @@ fn write_cluster(dir: &Path, args: &LocalnetArgs) -> anyhow::Result<Cluster> {
             p.tpu,
             p.tpu_quic,
             p.tpu_vote,
+            p.tpu_vote_quic,
             p.tvu,
             p.repair,
             p.serve_repair,
@@ -837,6 +841,15 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         (
             "blackbook_tpu_quic_staked_transactions_total",
             "tpu_quic_staked_transactions_total",
+        ),
+        ("blackbook_vote_quic_sent_total", "votes_sent_quic_total"),
+        (
+            "blackbook_vote_quic_sent_by_udp_total",
+            "votes_sent_by_udp_fallback_total",
+        ),
+        (
+            "blackbook_tpu_vote_quic_staked_transactions_total",
+            "votes_received_quic_total",
         ),
     ];
     let mut counters = serde_json::Map::new();

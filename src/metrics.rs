@@ -97,107 +97,143 @@ impl NodeMetrics {
     }
 }
 
-/// The QUIC TPU's counters.
-fn register_quic(r: &mut Registry, q: &QuicStats) {
+/// The QUIC sockets' counters, for the metrics page.
+#[derive(Clone, Copy)]
+pub struct QuicMetrics<'a> {
+    /// The QUIC TPU, and forwarding over QUIC.
+    pub tpu: &'a QuicStats,
+    /// The QUIC vote socket, and sending votes over QUIC.
+    pub votes: &'a QuicStats,
+}
+
+/// How one QUIC socket's counters are named: the server's prefix and name, the sender's prefix
+/// and what it sends.
+struct QuicNaming {
+    server: &'static str,
+    what: &'static str,
+    sender: &'static str,
+    sent: &'static str,
+}
+
+const TPU_QUIC_NAMING: QuicNaming = QuicNaming {
+    server: "blackbook_tpu_quic",
+    what: "QUIC TPU",
+    sender: "blackbook_forward_quic",
+    sent: "Held transactions",
+};
+
+const VOTE_QUIC_NAMING: QuicNaming = QuicNaming {
+    server: "blackbook_tpu_vote_quic",
+    what: "QUIC vote socket",
+    sender: "blackbook_vote_quic",
+    sent: "Own votes",
+};
+
+/// One QUIC socket's counters, and its sender's, named by `n`.
+fn register_quic(r: &mut Registry, q: &QuicStats, n: &QuicNaming) {
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let (server, what) = (n.server, n.what);
     let counters = [
         (
-            "blackbook_tpu_quic_connections_accepted",
-            "QUIC TPU handshakes completed",
+            "connections_accepted",
+            format!("{what} handshakes completed"),
             &q.connections_accepted,
         ),
         (
-            "blackbook_tpu_quic_connections_refused",
-            "QUIC TPU connections refused: the node holds its most",
+            "connections_refused",
+            format!("{what} connections refused: the node holds its most"),
             &q.connections_refused,
         ),
         (
-            "blackbook_tpu_quic_connections_refused_per_ip",
-            "QUIC TPU connections refused: the source address holds its most",
+            "connections_refused_per_ip",
+            format!("{what} connections refused: the source address holds its most"),
             &q.connections_refused_per_ip,
         ),
         (
-            "blackbook_tpu_quic_connections_refused_unstaked",
-            "QUIC TPU unstaked connections closed: the unstaked ones held their most",
+            "connections_refused_unstaked",
+            format!("{what} unstaked connections closed: the unstaked ones held their most, or the socket takes staked peers only"),
             &q.connections_refused_unstaked,
         ),
         (
-            "blackbook_tpu_quic_staked_connections",
-            "QUIC TPU connections of staked identities",
+            "staked_connections",
+            format!("{what} connections of staked identities"),
             &q.staked_connections,
         ),
         (
-            "blackbook_tpu_quic_staked_transactions",
-            "Transactions read from staked QUIC TPU connections",
+            "staked_transactions",
+            format!("Transactions read from staked {what} connections"),
             &q.staked_transactions,
         ),
         (
-            "blackbook_tpu_quic_handshakes_failed",
-            "QUIC TPU handshakes failed or timed out",
+            "handshakes_failed",
+            format!("{what} handshakes failed or timed out"),
             &q.handshakes_failed,
         ),
         (
-            "blackbook_tpu_quic_identified_connections",
-            "QUIC TPU connections that showed an ed25519 identity",
+            "identified_connections",
+            format!("{what} connections that showed an ed25519 identity"),
             &q.identified_connections,
         ),
         (
-            "blackbook_tpu_quic_transactions",
-            "Transactions read whole from QUIC TPU streams",
+            "transactions",
+            format!("Transactions read whole from {what} streams"),
             &q.transactions,
         ),
         (
-            "blackbook_tpu_quic_streams_oversized",
-            "QUIC TPU streams longer than a transaction (stopped)",
+            "streams_oversized",
+            format!("{what} streams longer than a transaction (stopped)"),
             &q.streams_oversized,
         ),
         (
-            "blackbook_tpu_quic_streams_failed",
-            "QUIC TPU streams reset, failed or too slow",
+            "streams_failed",
+            format!("{what} streams reset, failed or too slow"),
             &q.streams_failed,
         ),
         (
-            "blackbook_tpu_quic_queue_full",
-            "QUIC TPU transactions dropped: sigverify's queue was full",
+            "queue_full",
+            format!("{what} transactions dropped: the queue they go to was full"),
             &q.queue_full,
         ),
-    ];
+    ]
+    .map(|(name, help, v)| (format!("{server}_{name}"), help, v));
+    let (sender, sent) = (n.sender, n.sent);
     let f = &q.forward;
-    let forwarding = [
+    let sending = [
         (
-            "blackbook_forward_quic_sent",
-            "Held transactions written to a leader's QUIC TPU stream",
+            "sent",
+            format!("{sent} written to a peer's {what} stream"),
             &f.sent,
         ),
         (
-            "blackbook_forward_quic_failed",
-            "Held transactions lost on QUIC: the connection failed or its queue was full",
+            "failed",
+            format!("{sent} lost on QUIC: the connection failed or its queue was full"),
             &f.failed,
         ),
         (
-            "blackbook_forward_quic_handshakes_failed",
-            "Handshakes with a leader's QUIC TPU that failed or timed out",
+            "handshakes_failed",
+            format!("Handshakes with a peer's {what} that failed or timed out"),
             &f.handshakes_failed,
         ),
         (
-            "blackbook_forward_quic_sent_by_udp",
-            "Held transactions sent by UDP instead: QUIC queue full or the leader unreachable lately",
+            "sent_by_udp",
+            format!("{sent} sent by UDP instead: QUIC queue full or the peer unreachable lately"),
             &f.sent_by_udp,
         ),
-    ];
-    for (name, help, value) in counters.into_iter().chain(forwarding) {
-        counter(r, name, help, get(value));
+    ]
+    .map(|(name, help, v)| (format!("{sender}_{name}"), help, v));
+    for (name, help, value) in counters.into_iter().chain(sending) {
+        counter(r, &name, &help, get(value));
     }
     gauge(
         r,
-        "blackbook_tpu_quic_unstaked_connections_open",
-        "QUIC TPU unstaked connections open",
+        &format!("{server}_unstaked_connections_open"),
+        &format!("{what} unstaked connections open"),
         q.unstaked_open.load(Ordering::Relaxed) as u64,
     );
     gauge(
         r,
-        "blackbook_tpu_quic_connections_open",
-        "QUIC TPU connections open",
+        &format!("{server}_connections_open"),
+        &format!("{what} connections open"),
         q.connections_open.load(Ordering::Relaxed) as u64,
     );
 }
@@ -347,13 +383,14 @@ pub fn render(
     node: &NodeMetrics,
     rejected: &RejectCounters,
     rpc: &RpcStats,
-    quic: Option<&QuicStats>,
+    quic: Option<QuicMetrics<'_>>,
     replication: Option<&Replication>,
 ) -> String {
     let mut r = Registry::default();
     register_rpc(&mut r, rpc);
     if let Some(q) = quic {
-        register_quic(&mut r, q);
+        register_quic(&mut r, q.tpu, &TPU_QUIC_NAMING);
+        register_quic(&mut r, q.votes, &VOTE_QUIC_NAMING);
     }
     if let Some(replication) = replication {
         replication.register_metrics(&mut r);

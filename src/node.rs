@@ -31,12 +31,14 @@ use crate::chain::{Faucet, NodeChain};
 use crate::cluster_view::ClusterView;
 use crate::config::Config;
 use crate::control::{self, ControlIo, DataPlaneCommands, RepairEdge};
-use crate::metrics::{render, NodeMetrics};
+use crate::metrics::{render, NodeMetrics, QuicMetrics};
 use crate::replication::{self, Replication, ReplicationParts, ReplicationSockets};
 use crate::rpc::cluster::EvidenceRecord;
 use crate::rpc::pubsub::{self, EventFeed, PubSub};
 use crate::rpc::RpcStats;
-use crate::tpu_quic::forward::{quic_forwarder, QuicForwardDriver};
+use crate::tpu_quic::forward::{
+    quic_forwarder, QuicForwardDriver, QuicForwarder, FORWARD_PEERS_MAX, VOTE_PEERS_MAX,
+};
 use crate::tpu_quic::{self, QuicStats, TpuSink};
 use crate::wallet;
 use ed25519_dalek::SigningKey;
@@ -45,6 +47,8 @@ use ed25519_dalek::SigningKey;
 const HASH_RATE_PROBE: Duration = Duration::from_millis(200);
 /// The tower file's name in `storage.data_dir`.
 pub const TOWER_FILE: &str = "tower.bin";
+/// Votes read from QUIC and not yet taken by the control task (a few slots of every validator's).
+const QUIC_VOTES_QUEUE: usize = 4_096;
 /// A node with no tower and no stored blocks that starts within this many slots of genesis is part
 /// of a new cluster: nobody can have voted yet, so it votes at once. Later, a missing tower means a
 /// lost one, and the node waits for finality to pass the slot it started at before voting.
@@ -88,7 +92,8 @@ fn forwarder(
     let bind_ip = config.network.tpu_addr.ip();
     let socket = UdpSocket::bind((bind_ip, 0))
         .with_context(|| format!("binding the forwarding socket on {bind_ip}"))?;
-    let (quic, driver) = quic_forwarder(identity, bind_ip, stats.forward.clone())?;
+    let (quic, driver) =
+        quic_forwarder(identity, bind_ip, stats.forward.clone(), FORWARD_PEERS_MAX)?;
     Ok((Forwarder::new(socket)?.with_quic(Box::new(quic)), driver))
 }
 
@@ -208,6 +213,7 @@ fn contact_info(
         serve_repair: fix(n.serve_repair_addr),
         rpc: config.rpc.enabled.then(|| fix(config.rpc.addr)),
         tpu_quic: n.tpu_quic_addr().map(fix),
+        tpu_vote_quic: n.tpu_vote_quic_addr().map(fix),
     })
 }
 
@@ -329,6 +335,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         (None, None)
     };
     let quic_stats = Arc::new(QuicStats::default());
+    let vote_quic_stats = Arc::new(QuicStats::default());
     let (forwarder, quic_forward) = if clustered {
         let (f, driver) = forwarder(&config, &identity_key, &quic_stats)?;
         (Some(f), Some(driver))
@@ -478,6 +485,14 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         quic_stats.clone(),
         quic_forward,
     )?;
+    let (quic_votes, vote_sender) = start_quic_votes(
+        &config,
+        &genesis,
+        &identity_key,
+        &quic_runtime,
+        vote_quic_stats.clone(),
+        pipeline.exit.clone(),
+    )?;
     let mut event_sources = vec![pipeline.events.clone()];
     if let Some(r) = &replication {
         event_sources.push(r.events.clone());
@@ -497,6 +512,8 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
         let io = ControlIo {
             gossip: tokio::net::UdpSocket::from_std(gossip_socket)?,
             votes: tokio::net::UdpSocket::from_std(vote_socket)?,
+            quic_votes,
+            vote_sender,
             repair: match repair_client {
                 Some(c) => {
                     c.socket.set_nonblocking(true)?;
@@ -525,6 +542,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             &config,
             rpc_runtime.handle(),
             quic_stats,
+            vote_quic_stats,
             chain,
             &pipeline,
             metrics,
@@ -554,6 +572,7 @@ async fn serve(
     config: &Config,
     rpc_runtime: &tokio::runtime::Handle,
     quic_stats: Arc<QuicStats>,
+    vote_quic_stats: Arc<QuicStats>,
     chain: Arc<NodeChain>,
     pipeline: &LeaderPipeline,
     metrics: Arc<NodeMetrics>,
@@ -598,7 +617,14 @@ async fn serve(
                 Err(e) => Err(e),
             }
         });
-        let extra = metrics_route(pipeline, quic_stats, metrics, replication, stats.clone());
+        let extra = metrics_route(
+            pipeline,
+            quic_stats,
+            vote_quic_stats,
+            metrics,
+            replication,
+            stats.clone(),
+        );
         let (rpc_chain, rpc_service) = (chain.clone(), service.clone());
         let rpc_stop = stopped(stop_rx.clone());
         let task = rpc_runtime.spawn(async move {
@@ -664,32 +690,12 @@ fn start_quic_tpu(
         .network
         .tpu_quic_addr()
         .context("network.tpu_quic_addr: no port after the TPU's")?;
-    let (socket, _, _) = bind_udp(
-        addr,
-        config.network.udp_recv_buffer_bytes,
-        config.network.udp_send_buffer_bytes,
-    )
-    .with_context(|| format!("binding network.tpu_quic_addr {addr}"))?;
-    socket.set_nonblocking(true)?;
     let runtime = named_runtime("bbQuic", 1)?;
-    let endpoint = {
-        let _on_quic = runtime.enter();
-        quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
-            Some(tpu_quic::server_config(identity)?),
-            socket,
-            Arc::new(quinn::TokioRuntime),
-        )?
-    };
+    let endpoint = quic_endpoint(config, identity, &runtime, addr, "network.tpu_quic_addr")?;
     let sink = TpuSink {
         packets: pipeline.packets.clone(),
         pool: pipeline.packet_pool.clone(),
         counters: pipeline.counters.clone(),
-    };
-    let stopping = |exit: Arc<std::sync::atomic::AtomicBool>| async move {
-        while !exit.load(Ordering::Relaxed) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     };
     if let Some(driver) = forward {
         let stopped = stopping(pipeline.exit.clone());
@@ -699,19 +705,99 @@ fn start_quic_tpu(
             }
         });
     }
-    let stakes = Arc::new(tpu_quic::Stakes::new(
-        genesis.validators.iter().map(|v| (v.identity, v.stake)),
-    ));
     runtime.spawn(tpu_quic::serve(
         endpoint,
         sink,
-        stakes,
+        quic_stakes(genesis),
         stats,
         config.network.tpu_quic_limits(),
         stopping(pipeline.exit.clone()),
     ));
     tracing::info!(%addr, "QUIC TPU listening (ALPN solana-tpu)");
     Ok(runtime)
+}
+
+/// The QUIC vote socket (staked validators only) and this node's QUIC vote sender, both on the
+/// QUIC runtime: what the socket reads goes to the control task through the receiver returned.
+fn start_quic_votes(
+    config: &Config,
+    genesis: &Genesis,
+    identity: &SigningKey,
+    runtime: &tokio::runtime::Runtime,
+    stats: Arc<QuicStats>,
+    exit: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<(tpu_quic::QuicVotes, QuicForwarder)> {
+    let addr = config
+        .network
+        .tpu_vote_quic_addr()
+        .context("network.tpu_vote_quic_addr: no port after the vote port")?;
+    let endpoint = quic_endpoint(
+        config,
+        identity,
+        runtime,
+        addr,
+        "network.tpu_vote_quic_addr",
+    )?;
+    let (votes, received) = tokio::sync::mpsc::channel(QUIC_VOTES_QUEUE);
+    runtime.spawn(tpu_quic::serve_votes(
+        endpoint,
+        votes,
+        quic_stakes(genesis),
+        stats.clone(),
+        config.network.tpu_quic_limits(),
+        stopping(exit.clone()),
+    ));
+    let (sender, driver) = quic_forwarder(
+        identity,
+        config.network.tpu_vote_addr.ip(),
+        stats.forward.clone(),
+        VOTE_PEERS_MAX,
+    )?;
+    runtime.spawn(async move {
+        if let Err(e) = driver.run(stopping(exit)).await {
+            tracing::error!("QUIC vote sending stopped: {e:#}");
+        }
+    });
+    tracing::info!(%addr, "QUIC vote socket listening (staked validators only)");
+    Ok((received, sender))
+}
+
+/// A QUIC server endpoint on `addr` (the setting `field`) presenting `identity`, on `runtime`.
+fn quic_endpoint(
+    config: &Config,
+    identity: &SigningKey,
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    field: &str,
+) -> anyhow::Result<quinn::Endpoint> {
+    let (socket, _, _) = bind_udp(
+        addr,
+        config.network.udp_recv_buffer_bytes,
+        config.network.udp_send_buffer_bytes,
+    )
+    .with_context(|| format!("binding {field} {addr}"))?;
+    socket.set_nonblocking(true)?;
+    let _on_quic = runtime.enter();
+    Ok(quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(tpu_quic::server_config(identity)?),
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )?)
+}
+
+/// What a QUIC connection's identity is weighed by: the genesis validators' stakes.
+fn quic_stakes(genesis: &Genesis) -> Arc<tpu_quic::Stakes> {
+    Arc::new(tpu_quic::Stakes::new(
+        genesis.validators.iter().map(|v| (v.identity, v.stake)),
+    ))
+}
+
+/// Resolves once `exit` is set.
+async fn stopping(exit: Arc<std::sync::atomic::AtomicBool>) {
+    while !exit.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A multi-threaded tokio runtime of `threads` workers named `name`.
@@ -734,6 +820,7 @@ fn bind_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 fn metrics_route(
     pipeline: &LeaderPipeline,
     quic_stats: Arc<QuicStats>,
+    vote_quic_stats: Arc<QuicStats>,
     metrics: Arc<NodeMetrics>,
     replication: Option<Arc<Replication>>,
     rpc_stats: Arc<RpcStats>,
@@ -773,7 +860,10 @@ fn metrics_route(
                     &metrics,
                     &counters,
                     &rpc_stats,
-                    Some(&quic_stats),
+                    Some(QuicMetrics {
+                        tpu: &quic_stats,
+                        votes: &vote_quic_stats,
+                    }),
                     replication.as_deref(),
                 )
             };

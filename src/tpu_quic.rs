@@ -421,7 +421,43 @@ pub async fn serve(
         sink,
         stats.clone(),
     ));
-    let queues = Queues { staked, unstaked };
+    let queues = Queues {
+        staked,
+        unstaked: Some(unstaked),
+    };
+    accept(endpoint, queues, stakes, stats, limits, shutdown).await;
+}
+
+/// Votes read from the QUIC vote socket, with where each came from.
+pub type QuicVotes = mpsc::Receiver<(Vec<u8>, SocketAddr)>;
+
+/// Serves the QUIC vote socket on `endpoint` until `shutdown` resolves: staked validators only
+/// (an unstaked connection is closed after its handshake, counted), each stream one vote
+/// transaction, handed to `votes` as read (unchecked: the receiver verifies it).
+pub async fn serve_votes(
+    endpoint: quinn::Endpoint,
+    votes: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    stakes: Arc<Stakes>,
+    stats: Arc<QuicStats>,
+    limits: QuicLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let queues = Queues {
+        staked: votes,
+        unstaked: None,
+    };
+    accept(endpoint, queues, stakes, stats, limits, shutdown).await;
+}
+
+/// Accepts connections on `endpoint` within `limits`, each served into `queues`.
+async fn accept(
+    endpoint: quinn::Endpoint,
+    queues: Queues,
+    stakes: Arc<Stakes>,
+    stats: Arc<QuicStats>,
+    limits: QuicLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let per_ip: PerIp = Arc::default();
     tokio::pin!(shutdown);
     loop {
@@ -482,7 +518,8 @@ fn take_slot(
 #[derive(Clone)]
 struct Queues {
     staked: mpsc::Sender<(Vec<u8>, SocketAddr)>,
-    unstaked: mpsc::Sender<(Vec<u8>, SocketAddr)>,
+    /// `None`: the endpoint serves staked peers only.
+    unstaked: Option<mpsc::Sender<(Vec<u8>, SocketAddr)>>,
 }
 
 /// An unstaked connection's place among the unstaked ones.
@@ -524,6 +561,13 @@ async fn serve_connection(
         connection.set_max_concurrent_uni_streams(streams.into());
         None
     } else {
+        if queues.unstaked.is_none() {
+            stats
+                .connections_refused_unstaked
+                .fetch_add(1, Ordering::Relaxed);
+            connection.close(2u32.into(), b"staked validators only");
+            return;
+        }
         if stats.unstaked_open.fetch_add(1, Ordering::Relaxed) >= unstaked_max {
             stats.unstaked_open.fetch_sub(1, Ordering::Relaxed);
             stats
@@ -534,10 +578,9 @@ async fn serve_connection(
         }
         Some(UnstakedSlot(stats.clone()))
     };
-    let received = if is_staked {
-        queues.staked
-    } else {
-        queues.unstaked
+    let received = match (is_staked, queues.unstaked) {
+        (false, Some(unstaked)) => unstaked,
+        _ => queues.staked,
     };
     let from = connection.remote_address();
     while let Ok(mut stream) = connection.accept_uni().await {
@@ -706,9 +749,15 @@ mod tests {
     }
 
     async fn connect(to: SocketAddr) -> Result<(quinn::Endpoint, quinn::Connection), String> {
+        connect_as(&SigningKey::from_bytes(&[9; 32]), to).await
+    }
+
+    async fn connect_as(
+        key: &SigningKey,
+        to: SocketAddr,
+    ) -> Result<(quinn::Endpoint, quinn::Connection), String> {
         let mut client = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        let key = SigningKey::from_bytes(&[9; 32]);
-        client.set_default_client_config(client_config(&key).unwrap());
+        client.set_default_client_config(client_config(key).unwrap());
         let connecting = client
             .connect(to, "solana-tpu")
             .map_err(|e| e.to_string())?;
@@ -770,5 +819,74 @@ mod tests {
         );
         assert_eq!(certificate_identity(&cert[..40]), None);
         assert_eq!(certificate_identity(b"not a certificate"), None);
+    }
+
+    #[tokio::test]
+    async fn the_vote_socket_reads_staked_validators_only() {
+        let validator = SigningKey::from_bytes(&[5; 32]);
+        let stranger = SigningKey::from_bytes(&[6; 32]);
+        let stakes = Arc::new(Stakes::new([(
+            Pubkey(validator.verifying_key().to_bytes()),
+            1_000,
+        )]));
+        let endpoint = quinn::Endpoint::server(
+            server_config(&SigningKey::from_bytes(&[3; 32])).unwrap(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let addr = endpoint.local_addr().unwrap();
+        let (votes, mut received) = mpsc::channel(16);
+        let stats = Arc::new(QuicStats::default());
+        tokio::spawn(serve_votes(
+            endpoint,
+            votes,
+            stakes,
+            stats.clone(),
+            QuicLimits::default(),
+            std::future::pending(),
+        ));
+
+        // A validator's votes, sent as the node sends its own: each read whole, in order.
+        let sender_stats = Arc::new(forward::QuicForwardStats::default());
+        let (sender, driver) = forward::quic_forwarder(
+            &validator,
+            "127.0.0.1".parse().unwrap(),
+            sender_stats.clone(),
+            forward::VOTE_PEERS_MAX,
+        )
+        .unwrap();
+        tokio::spawn(driver.run(std::future::pending()));
+        use dataplane::forward::QuicForward as _;
+        for i in 1..=3u8 {
+            assert!(sender.try_forward(addr, vec![vec![i; 200].into()]).is_ok());
+        }
+        for i in 1..=3u8 {
+            let (bytes, _) = tokio::time::timeout(Duration::from_secs(10), received.recv())
+                .await
+                .expect("a vote in time")
+                .expect("the socket serves");
+            assert_eq!(bytes, vec![i; 200]);
+        }
+        assert_eq!(stats.staked_transactions.load(Ordering::Relaxed), 3);
+        assert_eq!(sender_stats.sent.load(Ordering::Relaxed), 3);
+
+        // A key without stake completes its handshake and is closed at once, counted; what it
+        // manages to send is never read.
+        let (_client, c) = connect_as(&stranger, addr).await.expect("handshake");
+        if let Ok(mut s) = c.open_uni().await {
+            let _ = s.write_all(&[7; 200]).await;
+            let _ = s.finish();
+        }
+        let closed = c.closed().await;
+        assert!(
+            matches!(&closed, quinn::ConnectionError::ApplicationClosed(a) if a.reason.as_ref() == b"staked validators only"),
+            "{closed}"
+        );
+        assert_eq!(
+            stats.connections_refused_unstaked.load(Ordering::Relaxed),
+            1
+        );
+        assert!(received.try_recv().is_err());
+        assert_eq!(stats.transactions.load(Ordering::Relaxed), 3);
     }
 }

@@ -107,6 +107,9 @@ fn four_validators_rotate_leaders_and_end_with_identical_ledgers() {
     for n in s["nodes"].as_array().unwrap() {
         assert_eq!(n["tpu_quic_known"], 4, "{n}");
     }
+    // Votes went over QUIC too, to the QUIC vote sockets gossip announced, and were read there.
+    assert!(counter(&s, "votes_sent_quic_total") > 0, "{s}");
+    assert!(counter(&s, "votes_received_quic_total") > 0, "{s}");
     // Progress lines name the leader, the commitment levels and each node's slot and replay lag.
     assert!(
         stderr.contains("| leader ")

@@ -156,6 +156,16 @@ pub struct PeerTable {
     pub peers: Vec<ContactInfo>,
 }
 
+/// Where a vote goes: a validator's UDP vote socket, and its QUIC one if it announces one (the
+/// edge sends over QUIC, under this node's identity, and falls back to UDP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct VoteTarget {
+    /// The vote socket (`tpuVote`).
+    pub udp: SocketAddr,
+    /// Staked vote ingest over QUIC (`tpuVoteQuic`), if announced.
+    pub quic: Option<SocketAddr>,
+}
+
 /// What the core asks its driver to do.
 #[derive(Debug, Clone)]
 pub enum Output {
@@ -169,15 +179,15 @@ pub enum Output {
         tower_file: Vec<u8>,
         /// The vote transaction.
         tx: Arc<[u8]>,
-        /// The vote ports of the leaders of the current and next two slots.
-        send_to: Vec<SocketAddr>,
+        /// The vote ports of the leaders of the current and next slots, then of other validators.
+        send_to: Vec<VoteTarget>,
     },
     /// Send the same vote again (it has not landed): no tower change, so nothing to persist.
     ResendVote {
         /// The re-signed vote transaction (fresh blockhash).
         tx: Arc<[u8]>,
         /// Where to.
-        send_to: Vec<SocketAddr>,
+        send_to: Vec<VoteTarget>,
     },
     /// Hand a vote (own or another validator's) to this node's banking stage: it leads soon.
     BankVote(Arc<[u8]>),

@@ -34,7 +34,7 @@ use crate::gossip::{
     ContactInfo, CrdsData, Gossip, GossipCluster, GossipConfig, Inserted, SignedValue,
 };
 use crate::io::RepairAnswer;
-use crate::io::{BankFrozen, Commitment, Input, Millis, Output, ParsedVote, PeerTable};
+use crate::io::{BankFrozen, Commitment, Input, Millis, Output, ParsedVote, PeerTable, VoteTarget};
 use crate::leader::{decide, LeadDecision, LeaderView, CATCHING_UP_SLOTS};
 use crate::map::{Map, Set};
 use crate::repair::{RepairConfig, RepairPlanner};
@@ -1216,4 +1216,5 @@ fn same_addresses(a: &ContactInfo, b: &ContactInfo) -> bool {
         && a.serve_repair == b.serve_repair
         && a.rpc == b.rpc
         && a.tpu_quic == b.tpu_quic
+        && a.tpu_vote_quic == b.tpu_vote_quic
 }

@@ -260,6 +260,7 @@ fn example_file_documents_every_field_with_the_defaults() {
     full.rpc.faucet_keypair = Some("f.json".into());
     full.rpc.pubsub_addr = Some("127.0.0.1:8900".parse().unwrap());
     full.network.tpu_quic_addr = Some("0.0.0.0:8009".parse().unwrap());
+    full.network.tpu_vote_quic_addr = Some("0.0.0.0:8013".parse().unwrap());
     full.storage.limit_ledger_slots = Some(216_000);
     let table: toml::Table = full.to_toml_string().unwrap().parse().unwrap();
     for (section, fields) in &table {
@@ -882,6 +883,29 @@ mod fuzz {
             let _ = key_path_at(&text, offset);
         }
     }
+}
+
+#[test]
+fn the_quic_vote_socket_defaults_to_the_vote_port_plus_six_and_must_exist() {
+    let c = Config::from_toml_str("[network]\ntpu_vote_addr = \"127.0.0.1:9007\"").unwrap();
+    assert_eq!(
+        c.network.tpu_vote_quic_addr(),
+        Some("127.0.0.1:9013".parse().unwrap())
+    );
+    let c = Config::from_toml_str(
+        "[network]\ntpu_vote_addr = \"127.0.0.1:9007\"\ntpu_vote_quic_addr = \"127.0.0.1:9200\"",
+    )
+    .unwrap();
+    assert_eq!(
+        c.network.tpu_vote_quic_addr(),
+        Some("127.0.0.1:9200".parse().unwrap())
+    );
+    let err = Config::from_toml_str("[network]\ntpu_vote_addr = \"127.0.0.1:65533\"")
+        .expect_err("no port + 6");
+    assert!(
+        err.to_string().contains("network.tpu_vote_quic_addr"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -26,6 +26,9 @@ pub const FORWARD_QUEUE_BATCHES: usize = 256;
 const PEER_QUEUE_BATCHES: usize = 32;
 /// Leaders with a connection at once (leaders rotate; old ones go idle and are closed).
 pub const FORWARD_PEERS_MAX: usize = 64;
+/// Validators a vote sender holds a connection to at once: every vote target (the coming leaders
+/// and up to `VOTE_DIRECT_MAX` others).
+pub const VOTE_PEERS_MAX: usize = controlplane::node::VOTE_DIRECT_MAX + 8;
 /// Time a handshake has to complete.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a leader whose handshake failed is reached by UDP instead.
@@ -93,13 +96,17 @@ pub struct QuicForwardDriver {
     bind_ip: IpAddr,
     unreachable: Unreachable,
     stats: Arc<QuicForwardStats>,
+    peers_max: usize,
 }
 
-/// A QUIC forwarding pair for the node `identity`, whose connections leave from `bind_ip`.
+/// A QUIC forwarding pair for the node `identity`, whose connections leave from `bind_ip`, to at
+/// most `peers_max` peers at once ([`FORWARD_PEERS_MAX`] for held transactions, [`VOTE_PEERS_MAX`]
+/// for votes).
 pub fn quic_forwarder(
     identity: &SigningKey,
     bind_ip: IpAddr,
     stats: Arc<QuicForwardStats>,
+    peers_max: usize,
 ) -> anyhow::Result<(QuicForwarder, QuicForwardDriver)> {
     let (tx, rx) = mpsc::channel(FORWARD_QUEUE_BATCHES);
     let unreachable = Unreachable::default();
@@ -115,6 +122,7 @@ pub fn quic_forwarder(
             bind_ip,
             unreachable,
             stats,
+            peers_max,
         },
     ))
 }
@@ -156,12 +164,12 @@ impl QuicForwardDriver {
         if peers.get(&batch.to).is_some_and(|tx| tx.is_closed()) {
             peers.remove(&batch.to);
         }
-        if !peers.contains_key(&batch.to) && peers.len() >= FORWARD_PEERS_MAX {
+        if !peers.contains_key(&batch.to) && peers.len() >= self.peers_max {
             peers.retain(|_, tx| !tx.is_closed());
         }
         let tx = match peers.get(&batch.to) {
             Some(tx) => tx,
-            None if peers.len() < FORWARD_PEERS_MAX => {
+            None if peers.len() < self.peers_max => {
                 let (tx, rx) = mpsc::channel(PEER_QUEUE_BATCHES);
                 tokio::spawn(send_to_peer(
                     endpoint.clone(),

@@ -138,8 +138,8 @@ impl TestValidator {
         let gossip_port = free_udp_port();
         // Every socket on its own free port: the defaults (0.0.0.0:8004..8007) would collide with
         // any other validator on the machine, another test's included.
-        let [vote_port, tvu_port, repair_port, serve_repair_port] =
-            [(); 4].map(|()| free_udp_port());
+        let [vote_port, vote_quic_port, tvu_port, repair_port, serve_repair_port] =
+            [(); 5].map(|()| free_udp_port());
         let threads = if opts.sized_threads {
             ""
         } else {
@@ -152,7 +152,8 @@ impl TestValidator {
         let config = format!(
             "[network]\nlisten_addr = \"127.0.0.1:{gossip_port}\"\ntpu_addr = \"127.0.0.1:{tpu_port}\"\n\
              tpu_quic_addr = \"127.0.0.1:{tpu_quic_port}\"\n\
-             tpu_vote_addr = \"127.0.0.1:{vote_port}\"\ntvu_addr = \"127.0.0.1:{tvu_port}\"\n\
+             tpu_vote_addr = \"127.0.0.1:{vote_port}\"\n\
+             tpu_vote_quic_addr = \"127.0.0.1:{vote_quic_port}\"\ntvu_addr = \"127.0.0.1:{tvu_port}\"\n\
              repair_addr = \"127.0.0.1:{repair_port}\"\n\
              serve_repair_addr = \"127.0.0.1:{serve_repair_port}\"\n\
              udp_recv_buffer_bytes = 8388608\n\n\

@@ -57,6 +57,7 @@ fn contact_info() -> impl Strategy<Value = CrdsData> {
                     serve_repair: a[5],
                     rpc,
                     tpu_quic,
+                    tpu_vote_quic: tpu_quic.map(|a| SocketAddr::new(a.ip(), a.port() ^ 1)),
                 })
             },
         )

@@ -29,8 +29,10 @@ pub const BLOOM_BITS_PER_ITEM_MILLI: usize = 9_586;
 /// contact info of releases before 0.2 (they built filters this large).
 pub const BLOOM_WORDS_MAX: usize = 112;
 /// Most words a filter this node builds has: what fits in a pull request beside the largest
-/// contact info, QUIC address included (checked in `wire`).
-pub const BLOOM_WORDS_BUILT_MAX: usize = 109;
+/// contact info, both QUIC addresses included (checked in `wire`).
+pub const BLOOM_WORDS_BUILT_MAX: usize = 107;
+/// Most words a filter of a 0.2 release has (one QUIC address; checked in `wire`).
+pub const BLOOM_WORDS_0_2_BUILT_MAX: usize = 109;
 /// Fewest words a filter this node builds has (4,096 bits). A small table's filter is padded to
 /// this size: it lowers false positives, and the request's size is what the responder's
 /// amplification budget is measured against.

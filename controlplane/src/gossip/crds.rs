@@ -67,6 +67,9 @@ pub struct ContactInfo {
     /// Transaction ingest over QUIC (Solana's `tpuQuic`), if it serves it and announces it (see
     /// [`TPU_QUIC_SINCE`]).
     pub tpu_quic: Option<SocketAddr>,
+    /// Vote ingest over QUIC, staked senders only (Agave's `tpuVoteQuic`), if it serves it and
+    /// announces it (see [`TPU_VOTE_QUIC_SINCE`]).
+    pub tpu_vote_quic: Option<SocketAddr>,
 }
 
 /// The first release whose gossip decodes a contact info's QUIC address. Older releases refuse a
@@ -75,6 +78,14 @@ pub struct ContactInfo {
 pub const TPU_QUIC_SINCE: SoftwareVersion = SoftwareVersion {
     major: 0,
     minor: 2,
+    patch: 0,
+};
+
+/// The first release whose gossip decodes a contact info's QUIC vote address; announced under the
+/// same rule as [`TPU_QUIC_SINCE`].
+pub const TPU_VOTE_QUIC_SINCE: SoftwareVersion = SoftwareVersion {
+    major: 0,
+    minor: 3,
     patch: 0,
 };
 
@@ -96,6 +107,7 @@ impl ContactInfo {
             serve_repair: addr,
             rpc: None,
             tpu_quic: None,
+            tpu_vote_quic: None,
         }
     }
 }

@@ -11,7 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::config::{GossipCluster, GossipConfig, SEEDS_MAX};
-use super::crds::{ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue, TPU_QUIC_SINCE};
+use super::crds::{
+    ContactInfo, CrdsData, CrdsLabel, LabelKey, SignedValue, SoftwareVersion, TPU_QUIC_SINCE,
+    TPU_VOTE_QUIC_SINCE,
+};
 use super::prune::{Deliveries, PruneMessage, PRUNE_ORIGINS_MAX};
 use super::pull::{build_filter, select_response, PullState, Requester, ResponseBudget};
 use super::push::{evictee, pack, stake_weight, weighted_sample, ActivePeer, PushState};
@@ -44,6 +47,8 @@ pub struct Gossip {
     /// This node's QUIC TPU address, announced once every known peer decodes it (see
     /// [`TPU_QUIC_SINCE`]).
     tpu_quic: Option<SocketAddr>,
+    /// This node's QUIC vote address, announced the same way (see [`TPU_VOTE_QUIC_SINCE`]).
+    tpu_vote_quic: Option<SocketAddr>,
     outbox: VecDeque<(SocketAddr, GossipMessage)>,
 }
 
@@ -84,6 +89,7 @@ impl Gossip {
             config,
             genesis_hash: cluster.genesis_hash,
             tpu_quic: me.tpu_quic.take(),
+            tpu_vote_quic: me.tpu_vote_quic.take(),
             me,
             seeds: own_seeds,
             pulls_sent: 0,
@@ -253,7 +259,8 @@ impl Gossip {
     /// the push queue, send prunes, send a pull request.
     pub fn handle_timeout(&mut self, now_ms: u64, signer: &dyn Signer) {
         if self.next_refresh_ms.is_none_or(|at_ms| now_ms >= at_ms)
-            || self.announced_tpu_quic() != self.me.tpu_quic
+            || self.announced(self.tpu_quic, TPU_QUIC_SINCE) != self.me.tpu_quic
+            || self.announced(self.tpu_vote_quic, TPU_VOTE_QUIC_SINCE) != self.me.tpu_vote_quic
         {
             self.refresh_contact_info(now_ms, signer);
         }
@@ -367,17 +374,18 @@ impl Gossip {
         &self.genesis_hash
     }
 
-    /// The QUIC address this node's contact info may carry now: its own, once it knows a peer and
-    /// every peer it knows announces [`TPU_QUIC_SINCE`] or newer (older releases refuse a contact
-    /// info that carries one, and so every value batched with it).
-    fn announced_tpu_quic(&self) -> Option<SocketAddr> {
+    /// What this node's contact info may carry now of an optional address `own` that releases
+    /// before `since` cannot decode: the address once it knows a peer and every peer it knows
+    /// announces `since` or newer (older releases refuse a contact info that carries it, and so
+    /// every value batched with it).
+    fn announced(&self, own: Option<SocketAddr>, since: SoftwareVersion) -> Option<SocketAddr> {
         let mut peers = self
             .table
             .contact_infos()
             .filter(|ci| ci.pubkey != self.me.pubkey)
             .peekable();
-        let decode = peers.peek().is_some() && peers.all(|ci| ci.version >= TPU_QUIC_SINCE);
-        self.tpu_quic.filter(|_| decode)
+        let decode = peers.peek().is_some() && peers.all(|ci| ci.version >= since);
+        own.filter(|_| decode)
     }
 
     fn ensure_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
@@ -388,7 +396,8 @@ impl Gossip {
 
     fn refresh_contact_info(&mut self, now_ms: u64, signer: &dyn Signer) {
         let me = ContactInfo {
-            tpu_quic: self.announced_tpu_quic(),
+            tpu_quic: self.announced(self.tpu_quic, TPU_QUIC_SINCE),
+            tpu_vote_quic: self.announced(self.tpu_vote_quic, TPU_VOTE_QUIC_SINCE),
             ..self.me.clone()
         };
         self.push_own(now_ms, CrdsData::ContactInfo(me), signer);

@@ -12,7 +12,8 @@
 //! value         := origin:[32] ‖ wallclock_ms:u64 ‖ data ‖ signature:[64]
 //! data          := 0 ‖ shred_version:u16 ‖ major:u16 ‖ minor:u16 ‖ patch:u16 ‖ instance:u64
 //!                    ‖ gossip ‖ tpu ‖ tpu_vote ‖ tvu ‖ repair ‖ serve_repair
-//!                    ‖ optional:u8 (bit 0: rpc, bit 1: tpu_quic) ‖ rpc:addr? ‖ tpu_quic:addr?
+//!                    ‖ optional:u8 (bit 0: rpc, bit 1: tpu_quic, bit 2: tpu_vote_quic)
+//!                    ‖ rpc:addr? ‖ tpu_quic:addr? ‖ tpu_vote_quic:addr?
 //!                | 1 ‖ len:u16 ‖ vote transaction
 //!                | 2 ‖ slot:u64 ‖ chunk_index:u8 ‖ num_chunks:u8 ‖ len:u16 ‖ chunk
 //!                | 3 ‖ offender:[32] ‖ kind:u8 ‖ len:u16 ‖ first ‖ len:u16 ‖ second
@@ -34,7 +35,9 @@ use dataplane::types::{Hash, Pubkey, Slot};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::bloom::{Bloom, BLOOM_KEYS_MAX, BLOOM_WORDS_BUILT_MAX, BLOOM_WORDS_MAX};
+use super::bloom::{
+    Bloom, BLOOM_KEYS_MAX, BLOOM_WORDS_0_2_BUILT_MAX, BLOOM_WORDS_BUILT_MAX, BLOOM_WORDS_MAX,
+};
 use super::crds::{
     ContactInfo, CrdsData, SignedValue, SoftwareVersion, DUPLICATE_SHRED_CHUNKS_MAX,
     DUPLICATE_SHRED_CHUNK_LEN_MAX, SLASHING_EVIDENCE_VOTE_LEN_MAX, VOTE_TX_LEN_MAX,
@@ -50,6 +53,9 @@ const OPTIONAL_RPC: u8 = 1;
 /// A contact info's optional-address bit: it serves the QUIC TPU (decoded since
 /// [`super::crds::TPU_QUIC_SINCE`]).
 const OPTIONAL_TPU_QUIC: u8 = 2;
+/// A contact info's optional-address bit: it takes votes over QUIC (decoded since
+/// [`super::crds::TPU_VOTE_QUIC_SINCE`]).
+const OPTIONAL_TPU_VOTE_QUIC: u8 = 4;
 /// The wire format's version, the first byte of every datagram.
 pub const WIRE_VERSION: u8 = 1;
 /// Most values in one push or pull response (the smallest value is 107 bytes, so 11 fit).
@@ -58,8 +64,8 @@ pub const VALUES_PER_MESSAGE_MAX: usize = 16;
 pub const VALUES_HEADER_LEN: usize = 2 + 32 + 1;
 /// Longest value: one that fits a push datagram alone.
 pub const VALUE_LEN_MAX: usize = DATAGRAM_LEN_MAX - VALUES_HEADER_LEN;
-/// Longest contact info value (every address IPv6, RPC and QUIC included).
-pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 8 * ADDR_V6_LEN + 1;
+/// Longest contact info value (every address IPv6, RPC and both QUIC ones included).
+pub const CONTACT_INFO_VALUE_LEN_MAX: usize = VALUE_OVERHEAD_LEN + 16 + 9 * ADDR_V6_LEN + 1;
 /// Longest filter header: mask, mask bits, key count, keys, word count.
 pub const BLOOM_HEADER_LEN_MAX: usize = 8 + 1 + 1 + 8 * BLOOM_KEYS_MAX + 2;
 /// A prune datagram's bytes besides its origins: version, tag, sender, destination, origin count,
@@ -82,13 +88,19 @@ const KIND_DUPLICATE_SHRED: u8 = 2;
 const KIND_SLASHING_EVIDENCE: u8 = 3;
 
 // The largest pull request this node builds (fullest filter, largest contact info) fits one
-// datagram; so does the largest one of a release before 0.2 (no QUIC address).
+// datagram; so does the largest one of a release before 0.2 (no QUIC address) or 0.3 (no QUIC vote
+// address).
 const _: () = assert!(
     2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_BUILT_MAX + CONTACT_INFO_VALUE_LEN_MAX
         <= DATAGRAM_LEN_MAX
 );
 const _: () = assert!(
-    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX - ADDR_V6_LEN
+    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_MAX + CONTACT_INFO_VALUE_LEN_MAX - 2 * ADDR_V6_LEN
+        <= DATAGRAM_LEN_MAX
+);
+const _: () = assert!(
+    2 + BLOOM_HEADER_LEN_MAX + 8 * BLOOM_WORDS_0_2_BUILT_MAX + CONTACT_INFO_VALUE_LEN_MAX
+        - ADDR_V6_LEN
         <= DATAGRAM_LEN_MAX
 );
 // So does the largest prune.
@@ -230,6 +242,7 @@ pub fn value_encoded_len(value: &SignedValue) -> usize {
                     + 1
                     + ci.rpc.as_ref().map_or(0, addr_len)
                     + ci.tpu_quic.as_ref().map_or(0, addr_len)
+                    + ci.tpu_vote_quic.as_ref().map_or(0, addr_len)
             }
             CrdsData::Vote { tx } => 2 + tx.len(),
             CrdsData::DuplicateShred { chunk, .. } => 8 + 1 + 1 + 2 + chunk.len(),
@@ -279,9 +292,13 @@ pub(crate) fn put_value_unsigned(sink: &mut impl Sink, value: &SignedValue) {
             // Before 0.2 the byte was only the RPC flag (0 or 1), so a contact info without a QUIC
             // address has the same bytes as then.
             let optional = (u8::from(ci.rpc.is_some()) * OPTIONAL_RPC)
-                | (u8::from(ci.tpu_quic.is_some()) * OPTIONAL_TPU_QUIC);
+                | (u8::from(ci.tpu_quic.is_some()) * OPTIONAL_TPU_QUIC)
+                | (u8::from(ci.tpu_vote_quic.is_some()) * OPTIONAL_TPU_VOTE_QUIC);
             sink.put(&[optional]);
-            for addr in [&ci.rpc, &ci.tpu_quic].into_iter().flatten() {
+            for addr in [&ci.rpc, &ci.tpu_quic, &ci.tpu_vote_quic]
+                .into_iter()
+                .flatten()
+            {
                 put_addr(sink, addr);
             }
         }
@@ -672,7 +689,7 @@ fn read_data(
             let repair = read_addr(r, "repair address")?;
             let serve_repair = read_addr(r, "serve repair address")?;
             let optional = r.u8("optional addresses")?;
-            if optional & !(OPTIONAL_RPC | OPTIONAL_TPU_QUIC) != 0 {
+            if optional & !(OPTIONAL_RPC | OPTIONAL_TPU_QUIC | OPTIONAL_TPU_VOTE_QUIC) != 0 {
                 return Err(malformed(r, "optional addresses", "unknown bits set"));
             }
             let rpc = if optional & OPTIONAL_RPC != 0 {
@@ -682,6 +699,11 @@ fn read_data(
             };
             let tpu_quic = if optional & OPTIONAL_TPU_QUIC != 0 {
                 Some(read_addr(r, "tpu quic address")?)
+            } else {
+                None
+            };
+            let tpu_vote_quic = if optional & OPTIONAL_TPU_VOTE_QUIC != 0 {
+                Some(read_addr(r, "tpu vote quic address")?)
             } else {
                 None
             };
@@ -699,6 +721,7 @@ fn read_data(
                 serve_repair,
                 rpc,
                 tpu_quic,
+                tpu_vote_quic,
             }))
         }
         KIND_VOTE => Ok(CrdsData::Vote {

@@ -132,7 +132,7 @@ impl Node {
 
     /// The vote ports of the leaders of the current and next [`VOTE_LEADERS_AHEAD`] slots, then
     /// of the other validators gossip knows (at most [`VOTE_DIRECT_MAX`], heaviest first).
-    pub(super) fn vote_targets(&mut self) -> Vec<SocketAddr> {
+    pub(super) fn vote_targets(&mut self) -> Vec<VoteTarget> {
         let slot = self.clock.slot_at(self.now);
         let leaders = (slot.0..=slot.0 + VOTE_LEADERS_AHEAD)
             .filter_map(|s| self.schedules.leader(Slot(s)))
@@ -145,7 +145,10 @@ impl Node {
             }
             if let Some(ci) = self.gossip.contact_info(k) {
                 if seen.insert(ci.tpu_vote) {
-                    out.push(ci.tpu_vote);
+                    out.push(VoteTarget {
+                        udp: ci.tpu_vote,
+                        quic: ci.tpu_vote_quic,
+                    });
                 }
             }
         }

@@ -18,7 +18,7 @@ use super::report::{Accounting, SimReport, Traffic};
 use super::standin::{Arrival, Persisted, SimBlock, StandIn, OLDER_TOWERS_MAX};
 use super::{splitmix, SimSigner};
 use crate::gossip::{wire, ContactInfo, GossipConfig, GossipMessage, SoftwareVersion};
-use crate::io::{Input, Millis, Output, ParsedVote, RepairAnswer};
+use crate::io::{Input, Millis, Output, ParsedVote, RepairAnswer, VoteTarget};
 use crate::node::{Node, NodeConfig, Restored, TowerStart};
 use crate::signer::{Signer, Verified};
 use crate::slot_clock::SlotClock;
@@ -514,6 +514,7 @@ impl World {
             serve_repair: with_port(node.addr, 8007),
             rpc: None,
             tpu_quic: None,
+            tpu_vote_quic: None,
         };
         let seeds = vec![node_addr(0), node_addr(1 % self.config.validators.max(1))];
         let config = NodeConfig {
@@ -901,7 +902,7 @@ impl World {
         base - jitter / 2 + self.rng.gen_range(0..=jitter)
     }
 
-    fn send_vote(&mut self, i: usize, tx: Arc<[u8]>, send_to: &[SocketAddr]) {
+    fn send_vote(&mut self, i: usize, tx: Arc<[u8]>, send_to: &[VoteTarget]) {
         if self.nodes[i].behavior == Behavior::VoteWithholder || self.config.gossip_votes_only {
             return;
         }
@@ -914,7 +915,7 @@ impl World {
         };
         let other = conflicting.as_ref().and_then(parse);
         for (k, to) in send_to.iter().enumerate() {
-            let Some(&j) = self.by_addr.get(to) else {
+            let Some(&j) = self.by_addr.get(&to.udp) else {
                 continue;
             };
             let (vote, bytes) = match &other {

@@ -73,7 +73,13 @@ fn forwards_reach_the_leaders_quic_tpu_as_staked_and_an_unreachable_leader_falls
     let me = key(1);
     let (quic_addr, packets, leader_stats) = leader_tpu(&runtime, &key(2), pk(&me));
     let stats = Arc::new(QuicForwardStats::default());
-    let (quic, driver) = quic_forwarder(&me, "127.0.0.1".parse().unwrap(), stats.clone()).unwrap();
+    let (quic, driver) = quic_forwarder(
+        &me,
+        "127.0.0.1".parse().unwrap(),
+        stats.clone(),
+        FORWARD_PEERS_MAX,
+    )
+    .unwrap();
     runtime.spawn(driver.run(std::future::pending()));
     let udp_leader = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     udp_leader

@@ -56,6 +56,7 @@ pub fn contact_info(i: usize) -> ContactInfo {
         serve_repair: addr(i, 8006),
         rpc: Some(addr(i, 8899)),
         tpu_quic: None,
+        tpu_vote_quic: None,
     }
 }
 

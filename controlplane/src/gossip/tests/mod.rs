@@ -570,13 +570,15 @@ fn prunes_for_others_from_strangers_or_out_of_the_window_are_refused_by_reason()
 }
 
 #[test]
-fn the_quic_address_is_announced_only_while_every_known_peer_decodes_it() {
+fn the_quic_addresses_are_announced_only_while_every_known_peer_decodes_them() {
     let quic = addr(0, 8009);
+    let vote_quic = addr(0, 8013);
     let mut g = Gossip::new(
         GossipConfig::default(),
         cluster(3),
         ContactInfo {
             tpu_quic: Some(quic),
+            tpu_vote_quic: Some(vote_quic),
             ..contact_info(0)
         },
         vec![],
@@ -598,11 +600,20 @@ fn the_quic_address_is_announced_only_while_every_known_peer_decodes_it() {
     g.handle_timeout(NOW_MS, &k);
     drain(&mut g);
     assert_eq!(g.me().tpu_quic, None);
-    // A peer of this release: announced at once, not at the next refresh.
+    assert_eq!(g.me().tpu_vote_quic, None);
+    // A peer of 0.2: the QUIC TPU is announced at once, not at the next refresh; the QUIC vote
+    // address, which 0.2 does not decode, is not.
     let new_peer = signed(1, NOW_MS, CrdsData::ContactInfo(at((0, 2))));
     g.handle_message(NOW_MS, addr(1, 8001), push(vec![new_peer]), &k);
     g.handle_timeout(NOW_MS + 1, &k);
     assert_eq!(g.me().tpu_quic, Some(quic));
+    assert_eq!(g.me().tpu_vote_quic, None);
+    // The peer upgrades to 0.3: both are announced.
+    let upgraded = signed(1, NOW_MS + 1, CrdsData::ContactInfo(at((0, 3))));
+    g.handle_message(NOW_MS + 1, addr(1, 8001), push(vec![upgraded]), &k);
+    g.handle_timeout(NOW_MS + 2, &k);
+    assert_eq!(g.me().tpu_quic, Some(quic));
+    assert_eq!(g.me().tpu_vote_quic, Some(vote_quic));
     let flush_at = g.poll_timeout();
     g.handle_timeout(flush_at, &k);
     let pushed = drain(&mut g);
@@ -622,6 +633,8 @@ fn the_quic_address_is_announced_only_while_every_known_peer_decodes_it() {
     g.handle_message(flush_at, addr(2, 8001), push(vec![old_peer]), &k);
     g.handle_timeout(flush_at + 1, &k);
     assert_eq!(g.me().tpu_quic, None);
+    assert_eq!(g.me().tpu_vote_quic, None);
     let own = g.contact_info(&k.pubkey()).expect("own contact info");
     assert_eq!(own.tpu_quic, None);
+    assert_eq!(own.tpu_vote_quic, None);
 }

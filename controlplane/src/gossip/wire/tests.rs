@@ -33,6 +33,7 @@ fn contact_info(rpc: Option<SocketAddr>) -> CrdsData {
         serve_repair: v4(8006),
         rpc,
         tpu_quic: None,
+        tpu_vote_quic: None,
     })
 }
 
@@ -138,6 +139,7 @@ fn the_largest_pull_request_fits_a_datagram() {
         serve_repair: v6,
         rpc: Some(v6),
         tpu_quic: Some(v6),
+        tpu_vote_quic: Some(v6),
     });
     let caller = signed(0, 0, data);
     assert_eq!(value_encoded_len(&caller), CONTACT_INFO_VALUE_LEN_MAX);
@@ -385,9 +387,9 @@ fn data_strategy() -> impl Strategy<Value = CrdsData> {
         any::<u16>(),
         any::<(u16, u16, u16)>(),
         proptest::collection::vec(addr_strategy(), 6),
-        proptest::option::of(addr_strategy()),
+        proptest::collection::vec(proptest::option::of(addr_strategy()), 3),
     )
-        .prop_map(|(shred_version, (major, minor, patch), a, rpc)| {
+        .prop_map(|(shred_version, (major, minor, patch), a, optional)| {
             CrdsData::ContactInfo(ContactInfo {
                 pubkey: Pubkey::default(),
                 wallclock_ms: 0,
@@ -404,8 +406,9 @@ fn data_strategy() -> impl Strategy<Value = CrdsData> {
                 tvu: a[3],
                 repair: a[4],
                 serve_repair: a[5],
-                rpc,
-                tpu_quic: None,
+                rpc: optional[0],
+                tpu_quic: optional[1],
+                tpu_vote_quic: optional[2],
             })
         });
     let vote = proptest::collection::vec(any::<u8>(), 0..600).prop_map(|tx| CrdsData::Vote { tx });
@@ -536,7 +539,7 @@ proptest! {
 }
 
 #[test]
-fn a_contact_info_without_a_quic_address_keeps_the_old_bytes_and_unknown_optional_bits_are_refused()
+fn a_contact_info_without_quic_addresses_keeps_the_old_bytes_and_unknown_optional_bits_are_refused()
 {
     let rpc = "127.0.0.1:8899".parse().expect("address");
     let quic: SocketAddr = "127.0.0.1:8009".parse().expect("address");
@@ -549,16 +552,37 @@ fn a_contact_info_without_a_quic_address_keeps_the_old_bytes_and_unknown_optiona
     });
     let msg = push(vec![signed(5, 6, with_quic)]);
     round_trip(&msg);
-    let old = encode(&push(vec![signed(5, 6, CrdsData::ContactInfo(base))]));
+    let old = encode(&push(vec![signed(
+        5,
+        6,
+        CrdsData::ContactInfo(base.clone()),
+    )]));
     let new = encode(&msg);
     // The old form: the optional byte is the RPC flag alone, as releases before 0.2 wrote it.
     let optional_at = old.len() - 64 - 7 - 1;
     assert_eq!(old[optional_at], 1);
     assert_eq!(new[optional_at], 3);
     assert_eq!(new.len(), old.len() + 7);
+    // The QUIC vote address (0.3) is bit 2, after the QUIC TPU's.
+    let vote_quic: SocketAddr = "127.0.0.1:8013".parse().expect("address");
+    let with_both = CrdsData::ContactInfo(ContactInfo {
+        tpu_quic: Some(quic),
+        tpu_vote_quic: Some(vote_quic),
+        ..base.clone()
+    });
+    let both = push(vec![signed(5, 6, with_both)]);
+    round_trip(&both);
+    let both = encode(&both);
+    assert_eq!(both[optional_at], 7);
+    assert_eq!(both.len(), old.len() + 14);
+    assert_eq!(&both[optional_at + 1 + 14..optional_at + 1 + 21], {
+        let mut a = vec![4, 127, 0, 0, 1];
+        a.extend_from_slice(&8013u16.to_le_bytes());
+        a
+    });
     // Bits no release defines are refused by name.
     let mut unknown = old.clone();
-    unknown[optional_at] = 1 | 4;
+    unknown[optional_at] = 1 | 8;
     let err = decode_and_verify(&unknown, &GENESIS).expect_err("unknown bit");
     assert!(format!("{err:?}").contains("optional addresses"), "{err:?}");
 }

@@ -109,6 +109,7 @@ impl World {
             serve_repair: SocketAddr::from(([10, 9, 9, 9], 8007)),
             rpc: None,
             tpu_quic: None,
+            tpu_vote_quic: None,
         };
         // Signed by the forger while claiming the victim's identity: the edge refuses it.
         let mut claimed = crate::gossip::SignedValue::sign(
