@@ -391,7 +391,10 @@ fn on_vote_datagram(bytes: &[u8], from: SocketAddr, io: &ControlIo) -> Option<In
         return refuse("bad_signature");
     }
     match ParsedVote::parse(bytes) {
-        Some(v) => Some(Input::Vote(Verified::checked_at_edge(v))),
+        Some(v) => {
+            io.metrics.votes_verified.fetch_add(1, Ordering::Relaxed);
+            Some(Input::Vote(Verified::checked_at_edge(v)))
+        }
         None => refuse("malformed"),
     }
 }

@@ -57,6 +57,8 @@ pub struct NodeMetrics {
     pub votes_refreshed: AtomicU64,
     /// Vote datagrams the socket refused to send.
     pub votes_send_failed: AtomicU64,
+    /// Other validators' votes (UDP or QUIC) that passed the edge's checks: a vote, signed.
+    pub votes_verified: AtomicU64,
     /// Tower writes that failed (the vote was then not sent).
     pub tower_write_failures: AtomicU64,
     /// Slashing evidence recorded.
@@ -537,6 +539,11 @@ pub fn render(
             "blackbook_votes_send_failed",
             "Vote datagrams the socket refused",
             &node.votes_send_failed,
+        ),
+        (
+            "blackbook_votes_verified",
+            "Votes received (UDP or QUIC) that passed the edge's checks: a vote, signed",
+            &node.votes_verified,
         ),
         (
             "blackbook_tower_write_failures",

@@ -13,8 +13,10 @@ use std::time::Duration;
 use blackbook::tpu_quic::{self, CONNECTIONS_PER_IP_MAX, STAKED_STREAMS_MIN, UNSTAKED_STREAMS};
 use common::{Options, TestValidator};
 use dataplane::txn::build_transfer;
-use dataplane::types::{Pubkey, Signature};
-use ed25519_dalek::SigningKey;
+use dataplane::types::{Hash, Pubkey, Signature, Slot};
+use dataplane::udp::{UdpBackend, UdpOptions, UdpSender};
+use dataplane::vote::{build_vote_txn, vote_account_address, Lockout, TowerSync, VoteInstruction};
+use ed25519_dalek::{Signer as _, SigningKey};
 use serde_json::json;
 
 /// A client endpoint on loopback presenting a fresh identity, as an unstaked wallet would.
@@ -200,19 +202,84 @@ async fn flood(
     }
 }
 
+/// Floods the UDP TPU at `to` from one thread with copies of `template`, each with another
+/// signature, from 8 source addresses (so no one address's limit stops it), until `stop`.
+fn udp_flood(
+    to: SocketAddr,
+    template: Vec<u8>,
+    stop: Arc<AtomicBool>,
+    sent: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut senders: Vec<UdpSender> = (10..18u8)
+            .map(|host| {
+                let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, host], 0)))
+                    .expect("flood socket");
+                UdpSender::new(socket, UdpBackend::Mmsg, UdpOptions::default()).expect("sender")
+            })
+            .collect();
+        let mut run: Vec<Vec<u8>> = vec![template; 64];
+        let mut n = 1u64 << 48;
+        while !stop.load(Ordering::Relaxed) {
+            for tx in &mut run {
+                n += 1;
+                tx[1..9].copy_from_slice(&n.to_le_bytes());
+            }
+            let payloads: Vec<&[u8]> = run.iter().map(|t| t.as_slice()).collect();
+            let sender = &mut senders[(n % 8) as usize];
+            if let Ok(k) = sender.send_same_dest(to, &payloads) {
+                sent.fetch_add(k as u64, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
+/// Sends `bytes` on one unidirectional stream, as a validator forwards: without waiting for it to
+/// be read.
+async fn send_unacknowledged(connection: &quinn::Connection, bytes: &[u8]) {
+    let mut stream = connection.open_uni().await.expect("a stream");
+    stream.write_all(bytes).await.expect("written");
+    stream.finish().expect("finished");
+}
+
+/// A vote transaction of a throwaway voter for `slot`: it passes the edge's checks (a vote, signed)
+/// and is then dropped by the core (not a validator's), which leaves consensus alone.
+fn stranger_vote(voter: &SigningKey, slot: u64, blockhash: &Hash) -> Vec<u8> {
+    let identity = Pubkey(voter.verifying_key().to_bytes());
+    let tower = TowerSync {
+        lockouts: vec![Lockout {
+            slot: Slot(slot),
+            confirmation_count: 1,
+        }],
+        root: None,
+        hash: Hash([slot as u8; 32]),
+        timestamp: None,
+        block_id: Hash([7; 32]),
+    };
+    build_vote_txn(
+        &identity,
+        &vote_account_address(&identity),
+        &VoteInstruction::TowerSync(tower),
+        blockhash,
+        |m| voter.sign(m).to_bytes(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unstaked_flood_does_not_crowd_out_a_staked_peers_transactions() {
+async fn an_unstaked_flood_at_ten_times_verify_capacity_does_not_crowd_out_staked_transactions_or_votes(
+) {
     let node = TestValidator::start(Options::default());
     let quic = node.tpu_quic_addr;
     let staked_key =
         blackbook::wallet::read_keypair_file(&node.dir.path().join("identity.json")).unwrap();
     let blockhash = node.blockhash();
 
-    // The flood: 8 unstaked connections from each of 8 addresses, transfers with bad signatures.
+    // The flood, transfers with bad signatures: 8 unstaked QUIC connections from each of 8
+    // addresses, and the UDP TPU from 8 more.
     let mut junk = build_transfer(&node.accounts[1], &Pubkey([9; 32]), 1, &blockhash);
     junk[1] ^= 0xff;
     let stop = Arc::new(AtomicBool::new(false));
-    let flood_sent = Arc::new(AtomicU64::new(0));
+    let (quic_sent, udp_sent) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let mut flooders = Vec::new();
     for host in 2..10u8 {
         for c in 0..CONNECTIONS_PER_IP_MAX as u64 {
@@ -225,33 +292,40 @@ async fn an_unstaked_flood_does_not_crowd_out_a_staked_peers_transactions() {
                     junk.clone(),
                     u64::from(host) * 100 + c,
                     stop.clone(),
-                    flood_sent.clone(),
+                    quic_sent.clone(),
                 )),
             ));
         }
     }
-    let rejected_before = node.metric("blackbook_rejected_total{reason=\"bad_signature\"}");
+    let udp = udp_flood(node.tpu_addr, junk.clone(), stop.clone(), udp_sent.clone());
+    let bad_signatures = || node.metric("blackbook_rejected_total{reason=\"bad_signature\"}");
+    let rejected_before = bad_signatures();
+    let votes_before = node.metric("blackbook_votes_verified_total");
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    // Meanwhile a staked peer sends transfers at a steady 50 a second.
+    // Meanwhile a staked validator sends transfers to the QUIC TPU (as it forwards) and votes to
+    // the QUIC vote socket, each at a steady 50 a second.
     let staked = client(tpu_quic::client_config(&staked_key).unwrap());
     let connection = connect(&staked, quic).await.expect("staked handshake");
+    let votes = connect(&staked, node.tpu_vote_quic_addr)
+        .await
+        .expect("staked vote handshake");
     let alice = &node.accounts[0];
+    let voter = fresh_identity();
     let started = std::time::Instant::now();
     let mut signatures = Vec::new();
     for n in 0..200u64 {
         let wire = build_transfer(alice, &Pubkey([7; 32]), 1_000 + n, &blockhash);
         signatures.push(Signature(wire[1..65].try_into().unwrap()).to_string());
-        let mut stream = connection.open_uni().await.expect("staked stream");
-        stream.write_all(&wire).await.expect("staked write");
-        stream.finish().expect("staked finish");
+        send_unacknowledged(&connection, &wire).await;
+        send_unacknowledged(&votes, &stranger_vote(&voter, 1 + n, &blockhash)).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let flood_secs = started.elapsed().as_secs_f64() + 1.0;
     stop.store(true, Ordering::Relaxed);
-    let offered = flood_sent.load(Ordering::Relaxed);
-    let verified_bad =
-        node.metric("blackbook_rejected_total{reason=\"bad_signature\"}") - rejected_before;
+    let offered = quic_sent.load(Ordering::Relaxed) + udp_sent.load(Ordering::Relaxed);
+    let verified_bad = bad_signatures() - rejected_before;
+    let _ = udp.join();
 
     // Landed: confirmed within 30 s of the last send.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -273,23 +347,40 @@ async fn an_unstaked_flood_does_not_crowd_out_a_staked_peers_transactions() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    let votes_verified = node.metric("blackbook_votes_verified_total") - votes_before;
     println!(
-        "flood: {offered} unstaked transactions offered in {flood_secs:.1} s ({:.0}/s), \
-         {verified_bad} verified and refused ({:.0}/s), {} shed before sigverify; \
-         staked: {landed} of {} landed",
+        "flood: {offered} unstaked transactions offered in {flood_secs:.1} s ({:.0}/s: QUIC {}, \
+         UDP {}), {verified_bad} verified and refused ({:.0}/s): {:.1}x; shed before sigverify: \
+         QUIC {}, UDP fetch and sigverify {}; staked: {landed} of {} transfers landed, \
+         {votes_verified} of 200 votes verified",
         offered as f64 / flood_secs,
+        quic_sent.load(Ordering::Relaxed),
+        udp_sent.load(Ordering::Relaxed),
         verified_bad as f64 / flood_secs,
+        offered as f64 / verified_bad.max(1) as f64,
         node.metric("blackbook_tpu_quic_queue_full_total"),
+        node.metric("blackbook_rejected_total{reason=\"queue_full\"}"),
         signatures.len()
     );
+    // The node verified as much as it could (the flood reached sigverify) and was offered ten
+    // times that.
     assert!(
         verified_bad > 4 * signatures.len() as u64,
         "the flood did not reach sigverify: {verified_bad} refused"
     );
     assert!(
+        offered >= 10 * verified_bad,
+        "the flood was {:.1}x what the node verified, not 10x",
+        offered as f64 / verified_bad as f64
+    );
+    assert!(
         landed * 100 >= signatures.len() * 95,
         "{landed} of {} staked transactions landed under the flood",
         signatures.len()
+    );
+    assert!(
+        votes_verified * 100 >= 200 * 95,
+        "{votes_verified} of 200 staked votes reached the control plane under the flood"
     );
     for (_, task) in flooders {
         task.abort();

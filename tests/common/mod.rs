@@ -28,6 +28,8 @@ pub struct TestValidator {
     pub tpu_addr: SocketAddr,
     /// Its QUIC TPU.
     pub tpu_quic_addr: SocketAddr,
+    /// Its QUIC vote socket (staked validators only).
+    pub tpu_vote_quic_addr: SocketAddr,
     pub identity: Pubkey,
     pub faucet: SigningKey,
     pub accounts: Vec<SigningKey>,
@@ -172,6 +174,7 @@ impl TestValidator {
             ws_url: format!("ws://127.0.0.1:{pubsub_port}"),
             tpu_addr: SocketAddr::from(([127, 0, 0, 1], tpu_port)),
             tpu_quic_addr: SocketAddr::from(([127, 0, 0, 1], tpu_quic_port)),
+            tpu_vote_quic_addr: SocketAddr::from(([127, 0, 0, 1], vote_quic_port)),
             identity,
             faucet,
             accounts,
