@@ -31,8 +31,11 @@ pub struct NodeMetrics {
     pub transactions_failed: AtomicU64,
     /// Packets that passed signature verification.
     pub sigverify_accepted: AtomicU64,
-    /// Transactions shed before verification: the banking backlog was at its admission bound.
+    /// Free transactions shed before verification by admission (the backlog at its bound, or
+    /// signed too long ago while overloaded).
     pub sigverify_shed_backlog: AtomicU64,
+    /// Of those, the ones shed while overloaded for their blockhash's age.
+    pub sigverify_shed_stale: AtomicU64,
     /// Blocks replayed from the ledger at start-up.
     pub blocks_replayed: AtomicU64,
     /// Sequential SHA-256 rate measured at start-up.
@@ -497,8 +500,16 @@ pub fn render(
     counter(
         &mut r,
         "blackbook_sigverify_shed_backlog",
-        "Transactions shed before verification: the banking backlog was at its admission bound",
+        "Free transactions shed before verification by admission: the backlog at its bound, or \
+         signed too long ago while overloaded",
         get(&node.sigverify_shed_backlog),
+    );
+    counter(
+        &mut r,
+        "blackbook_sigverify_shed_stale",
+        "Free transactions shed before verification while overloaded: signed against a blockhash \
+         older than the freshest arriving by more than the admission window",
+        get(&node.sigverify_shed_stale),
     );
     for (name, help, a) in [
         (

@@ -837,6 +837,10 @@ fn metrics_route(
                     sig_stats.shed_backlog.load(Ordering::Relaxed),
                     Ordering::Relaxed,
                 );
+                metrics.sigverify_shed_stale.store(
+                    sig_stats.shed_stale.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 metrics.sigverify_accepted.store(
                     sig_stats.accepted.load(Ordering::Relaxed),
                     Ordering::Relaxed,

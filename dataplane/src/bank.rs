@@ -465,6 +465,18 @@ impl Bank {
         }
     }
 
+    /// The blockhashes transactions may be signed against on this fork now, with their heights:
+    /// what a child of this bank accepts once it is frozen, else what it accepts itself.
+    pub fn recent_blockhashes(&self) -> BlockhashQueue {
+        match self.frozen.get() {
+            Some(f) => {
+                self.blockhashes
+                    .child(f.blockhash, self.block_height, self.block_height + 1)
+            }
+            None => self.blockhashes.clone(),
+        }
+    }
+
     /// The newest blockhash on this fork: this bank's own once frozen, else its parent's.
     pub fn last_blockhash(&self) -> Hash {
         match self.frozen.get() {

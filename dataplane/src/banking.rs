@@ -189,7 +189,12 @@ struct Banking {
     batch: Vec<Txn>,
     /// The slot being measured for the drain rate (see [`DrainMeter`]).
     drain: DrainMeter,
+    /// When sigverify's admission was last given the recent blockhashes.
+    blockhashes_published: Option<Instant>,
 }
+
+/// How often sigverify's admission is given the newest bank's blockhashes (a slot's part).
+const BLOCKHASHES_PUBLISH_EVERY: Duration = Duration::from_millis(100);
 
 /// Measures how fast the banking stage drains its queue while it has work all slot long: the rate
 /// that sigverify's [`Admission`] sizes the backlog by.
@@ -240,9 +245,31 @@ impl Banking {
             executor: Executor::new(config.exec_threads),
             batch: Vec::with_capacity(config.batch_size_max),
             drain: DrainMeter::default(),
+            blockhashes_published: None,
             config,
             ch,
         }
+    }
+
+    /// Gives sigverify's admission the newest frozen bank's blockhashes, every
+    /// [`BLOCKHASHES_PUBLISH_EVERY`]: what it dates arriving transactions by.
+    fn publish_blockhashes(&mut self) {
+        if self
+            .blockhashes_published
+            .is_some_and(|at| at.elapsed() < BLOCKHASHES_PUBLISH_EVERY)
+        {
+            return;
+        }
+        self.blockhashes_published = Some(Instant::now());
+        let newest = self
+            .ch
+            .forks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .highest_frozen();
+        self.ch
+            .admission
+            .set_blockhashes(Arc::new(newest.recent_blockhashes()));
     }
 
     /// When `slot` is due, as an `Instant` (in the past if it already started).
@@ -306,6 +333,7 @@ impl Banking {
                 self.enqueue(txns);
             }
             self.ch.admission.set_backlog(self.scheduler.len());
+            self.publish_blockhashes();
             while let Ok(vote) = self.ch.votes.try_recv() {
                 self.queue_vote(vote);
             }

@@ -5,6 +5,7 @@
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
@@ -144,7 +145,10 @@ impl LeaderPipeline {
         let (votes_tx, votes_rx) = bounded(crate::banking::VOTE_CHANNEL_CAPACITY);
         let (forward_tx, forward_rx) = bounded(FORWARD_TARGETS_MAX);
         let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
-        let admission = Arc::new(Admission::new(config.admit_backlog_max));
+        let admission = Arc::new(
+            Admission::new(config.admit_backlog_max)
+                .with_slot_duration(Duration::from_millis(genesis.slot_duration_ms)),
+        );
         let banking = BankingStage::spawn(
             BankingConfig {
                 identity: config.identity,

@@ -11,7 +11,7 @@
 //! Survivors become owned [`Txn`]s, sent downstream as one `Vec` per batch.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,73 +23,16 @@ use crate::dedup::Deduper;
 use crate::metrics::{Reject, RejectCounters};
 use crate::packet::{PacketBatch, PacketFlags};
 use crate::txn::{self, Txn, TxnView};
-use crate::types::Pubkey;
+use crate::types::{Hash, Pubkey};
+
+mod admission;
+pub use admission::{
+    Admission, BatchAdmission, FreeRule, ADMIT_BACKLOG_MAX, ADMIT_BACKLOG_MIN, ADMIT_FRESH_WINDOW,
+    ADMIT_HORIZON, OVERLOAD_MEMORY,
+};
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
 pub const SIGVERIFY_POLL_INTERVAL: Duration = Duration::from_millis(100);
-/// The most transfers the banking stage may hold before arriving batches are shed unverified,
-/// by default (`performance.admit_backlog_max` sets it), however fast it drains them. Verifying
-/// costs as much CPU as executing: what sigverify verifies past the bound cannot run soon, and
-/// verifying it only takes the cores banking and PoH need, so goodput falls as the offered load
-/// rises. Shed before any work is spent, the senders resend. Votes do not come this way (the
-/// control plane verifies them).
-pub const ADMIT_BACKLOG_MAX: usize = 16_384;
-/// The bound while the banking stage's drain rate is measured: the backlog it empties in this long.
-/// A longer queue only ages: a leader's window ends (its leftovers are forwarded once, then
-/// dropped) before it gets there, and every transaction in it was verified for nothing.
-pub const ADMIT_HORIZON: Duration = Duration::from_secs(1);
-/// The bound never goes below this, so that a slow measurement cannot starve a leader.
-pub const ADMIT_BACKLOG_MIN: usize = 2_048;
-
-/// Sigverify's admission: the banking stage's backlog against the most it should hold.
-///
-/// The banking stage publishes its backlog on every loop and, after each busy slot, how fast it
-/// drained it; the bound is then [`ADMIT_HORIZON`] of that rate, between [`ADMIT_BACKLOG_MIN`] and
-/// the ceiling. Counting transactions alone would not do: the same backlog is a moment's work for
-/// a lone leader and several seconds for one whose cores are shared with replay.
-#[derive(Debug)]
-pub struct Admission {
-    backlog: AtomicUsize,
-    limit: AtomicUsize,
-    ceiling: usize,
-}
-
-impl Admission {
-    /// Admission whose bound is [`ADMIT_BACKLOG_MIN`] until a drain rate is known, and never
-    /// above `ceiling`: a node that starts under load (a restart into a busy cluster) verifies
-    /// no more than it can show it runs, as a TCP sender starts slow.
-    pub fn new(ceiling: usize) -> Admission {
-        let ceiling = ceiling.max(ADMIT_BACKLOG_MIN);
-        Admission {
-            backlog: AtomicUsize::new(0),
-            limit: AtomicUsize::new(ADMIT_BACKLOG_MIN),
-            ceiling,
-        }
-    }
-
-    /// Publishes the banking stage's backlog (transfers held).
-    pub fn set_backlog(&self, held: usize) {
-        self.backlog.store(held, Ordering::Relaxed);
-    }
-
-    /// Sets the bound from the banking stage's measured drain rate (transactions a second).
-    pub fn set_drain_rate(&self, per_second: f64) {
-        let horizon = per_second.max(0.0) * ADMIT_HORIZON.as_secs_f64();
-        let limit = (horizon as usize).clamp(ADMIT_BACKLOG_MIN, self.ceiling);
-        self.limit.store(limit, Ordering::Relaxed);
-    }
-
-    /// The bound in force.
-    pub fn limit(&self) -> usize {
-        self.limit.load(Ordering::Relaxed)
-    }
-
-    /// Whether arriving batches are verified (the backlog is under the bound) or shed.
-    pub fn admits(&self) -> bool {
-        self.backlog.load(Ordering::Relaxed) < self.limit()
-    }
-}
-
 /// Why a transaction's signatures are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SigverifyError {
@@ -178,8 +121,11 @@ pub struct SigverifyStats {
     pub accepted: AtomicU64,
     /// Times the dedup filter was cleared.
     pub dedup_resets: AtomicU64,
-    /// Packets shed unverified: the banking stage held [`Admission::backlog_max`] transfers or more.
+    /// Packets shed unverified by admission: free transactions while the banking stage held its
+    /// bound, or while overloaded (see [`Admission`]).
     pub shed_backlog: AtomicU64,
+    /// Of those, free transactions shed while overloaded for their blockhash's age.
+    pub shed_stale: AtomicU64,
 }
 
 /// N worker threads verifying packet batches into owned transactions.
@@ -296,16 +242,25 @@ impl Worker {
 
     /// Verifies one batch and sends its survivors on; `false` once the output is disconnected.
     fn process(&self, batch: &PacketBatch, keys: &mut KeyCache) -> bool {
-        // Over the bound only paying transactions are verified (by price, the banking stage then
-        // makes room for them): free ones are shed after a parse, before any signature work.
-        let admit_free = self.admission.as_ref().is_none_or(|a| a.admits());
+        // Free transactions may be shed after a parse, before any signature work (see
+        // `Admission`); paying ones are verified, and the banking stage makes room for them.
+        let mut admission = match &self.admission {
+            Some(a) => a.batch(),
+            None => BatchAdmission::with_rule(FreeRule::All),
+        };
         // Counted locally and added once per batch, so workers do not contend on counter lines.
         let mut rejects = [0u64; Reject::ALL.len()];
         let mut accepted = Vec::with_capacity(batch.len());
         let mut shed = 0;
         for packet in batch {
             let data = packet.data();
-            match check_packet(data, packet.is_oversized(), admit_free, &self.deduper, keys) {
+            match check_packet(
+                data,
+                packet.is_oversized(),
+                &mut admission,
+                &self.deduper,
+                keys,
+            ) {
                 Ok(mut txn) => {
                     if packet.flags().contains(PacketFlags::FORWARDED) {
                         txn.mark_forwarded();
@@ -319,8 +274,16 @@ impl Worker {
                 Err(reason) => rejects[reason as usize] += 1,
             }
         }
+        if let Some(a) = &self.admission {
+            a.finish(&admission);
+        }
         if shed > 0 {
             self.stats.shed_backlog.fetch_add(shed, Ordering::Relaxed);
+        }
+        if admission.shed_stale > 0 {
+            self.stats
+                .shed_stale
+                .fetch_add(admission.shed_stale, Ordering::Relaxed);
         }
         self.stats
             .packets
@@ -351,7 +314,7 @@ impl Worker {
 fn check_packet(
     data: &[u8],
     oversized: bool,
-    admit_free: bool,
+    admission: &mut BatchAdmission,
     deduper: &Deduper,
     keys: &mut KeyCache,
 ) -> Result<Txn, Reject> {
@@ -359,7 +322,13 @@ fn check_packet(
         return Err(Reject::Oversized);
     }
     let layout = txn::parse(data).map_err(|e| Reject::from(&e))?;
-    if !admit_free && layout.compute_unit_price == 0 {
+    let off = usize::from(layout.recent_blockhash_off);
+    let blockhash = data
+        .get(off..off + 32)
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .map(Hash)
+        .unwrap_or_default();
+    if !admission.admits(layout.compute_unit_price, &blockhash) {
         return Err(Reject::QueueFull);
     }
     if deduper.is_duplicate(data) {
@@ -939,10 +908,88 @@ mod tests {
         let mut keys = KeyCache::new();
         let deduper = Deduper::default();
         assert_eq!(
-            check_packet(&free, false, false, &deduper, &mut keys).unwrap_err(),
+            check_packet(
+                &free,
+                false,
+                &mut BatchAdmission::with_rule(FreeRule::None),
+                &deduper,
+                &mut keys
+            )
+            .unwrap_err(),
             Reject::QueueFull
         );
-        assert!(check_packet(&free, false, true, &deduper, &mut keys).is_ok());
+        assert!(check_packet(
+            &free,
+            false,
+            &mut BatchAdmission::with_rule(FreeRule::All),
+            &deduper,
+            &mut keys
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn while_overloaded_a_free_transfer_signed_long_ago_is_shed_and_a_recent_one_verified() {
+        use crate::blockhash_queue::BlockhashQueue;
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        let counters = Arc::new(RejectCounters::default());
+        let exit = Arc::new(AtomicBool::new(false));
+        // Blockhashes of heights 0..40, `[h; 32]` at height h; 400 ms slots: 8 blocks are fresh.
+        let admission = Arc::new(
+            Admission::new(ADMIT_BACKLOG_MAX).with_slot_duration(Duration::from_millis(400)),
+        );
+        admission.set_blockhashes(Arc::new(BlockhashQueue::from_recent(
+            40,
+            (0..40u8).map(|h| (Hash([h; 32]), u64::from(h))),
+        )));
+        let stage = SigverifyStage::spawn_admitting(
+            1,
+            in_rx,
+            out_tx,
+            PacketBatchPool::new(1).recycler(),
+            Arc::clone(&counters),
+            Arc::clone(&exit),
+            Some(Arc::clone(&admission)),
+        )
+        .unwrap();
+        let from = "127.0.0.1:9".parse().unwrap();
+        let transfer = |key: u8, height: u8| {
+            build_transfer(
+                &SigningKey::from_bytes(&[key; 32]),
+                &Pubkey([9; 32]),
+                1,
+                &Hash([height; 32]),
+            )
+        };
+        let verify = |wires: &[&Vec<u8>]| {
+            let mut batch = PacketBatch::new();
+            for wire in wires {
+                batch.push(wire, from);
+            }
+            in_tx.send(batch).unwrap();
+            out_rx.recv_timeout(Duration::from_secs(10)).unwrap()
+        };
+        // Unloaded, a transfer signed at height 39 is verified, and the node learns that
+        // arriving transactions are signed that recently.
+        let newest = transfer(60, 39);
+        assert_eq!(verify(&[&newest]).len(), 1);
+        // The backlog reaches its bound and drains again: overloaded. A resend signed at height
+        // 20 (19 blocks before the newest) is shed unverified; one signed at 31 is verified.
+        admission.set_backlog(ADMIT_BACKLOG_MIN);
+        admission.set_backlog(0);
+        let (stale, fresh) = (transfer(61, 20), transfer(62, 31));
+        let out = verify(&[&stale, &fresh]);
+        assert_eq!(
+            out.iter().map(|t| t.bytes()).collect::<Vec<_>>(),
+            [&fresh[..]]
+        );
+        let stats = Arc::clone(stage.stats());
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
+        assert_eq!(counters.get(Reject::QueueFull), 1);
+        assert_eq!(stats.shed_stale.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -980,33 +1027,6 @@ mod tests {
     }
 
     #[test]
-    fn the_admission_bound_is_a_second_of_the_measured_drain_rate_within_its_limits() {
-        let admission = Admission::new(ADMIT_BACKLOG_MAX);
-        // Unmeasured: the floor.
-        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
-        admission.set_backlog(ADMIT_BACKLOG_MIN - 1);
-        assert!(admission.admits());
-        admission.set_backlog(ADMIT_BACKLOG_MIN);
-        assert!(!admission.admits());
-        // A leader draining 5,000 a second holds a second of that.
-        admission.set_drain_rate(5_000.0);
-        assert_eq!(admission.limit(), 5_000);
-        assert!(admission.admits());
-        admission.set_backlog(5_000);
-        assert!(!admission.admits());
-        admission.set_backlog(4_999);
-        assert!(admission.admits());
-        // Never below the floor, never above the ceiling, whatever the measurement says.
-        admission.set_drain_rate(10.0);
-        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
-        admission.set_drain_rate(f64::NAN);
-        assert_eq!(admission.limit(), ADMIT_BACKLOG_MIN);
-        admission.set_drain_rate(1e12);
-        assert_eq!(admission.limit(), ADMIT_BACKLOG_MAX);
-        assert_eq!(Admission::new(1).limit(), ADMIT_BACKLOG_MIN);
-    }
-
-    #[test]
     fn verify_txn_names_the_failing_signer() {
         let sk = SigningKey::from_bytes(&[5; 32]);
         let mut t = build_transfer(&sk, &Pubkey([9; 32]), 1, &Hash::default());
@@ -1023,21 +1043,42 @@ mod tests {
         let sk = SigningKey::from_bytes(&[5; 32]);
         let v0 = build_transfer_v0(&sk, &Pubkey([9; 32]), 1, &Hash::default());
         let deduper = Deduper::new(10, Duration::from_secs(60));
-        let txn = check_packet(&v0, false, true, &deduper, &mut KeyCache::new()).unwrap();
+        let txn = check_packet(
+            &v0,
+            false,
+            &mut BatchAdmission::with_rule(FreeRule::All),
+            &deduper,
+            &mut KeyCache::new(),
+        )
+        .unwrap();
         assert_eq!(txn.view().version(), txn::MessageVersion::V0);
         // The legacy twin's signature does not sign the v0 message: the version byte is covered.
         let legacy = build_transfer(&sk, &Pubkey([9; 32]), 1, &Hash::default());
         let mut forged = v0.clone();
         forged[1..65].copy_from_slice(&legacy[1..65]);
         assert_eq!(
-            check_packet(&forged, false, true, &deduper, &mut KeyCache::new()).unwrap_err(),
+            check_packet(
+                &forged,
+                false,
+                &mut BatchAdmission::with_rule(FreeRule::All),
+                &deduper,
+                &mut KeyCache::new()
+            )
+            .unwrap_err(),
             Reject::BadSignature
         );
         // A lookup table is refused before any signature is checked, and counted as such.
         let mut lookups = v0.clone();
         *lookups.last_mut().unwrap() = 1;
         assert_eq!(
-            check_packet(&lookups, false, true, &deduper, &mut KeyCache::new()).unwrap_err(),
+            check_packet(
+                &lookups,
+                false,
+                &mut BatchAdmission::with_rule(FreeRule::All),
+                &deduper,
+                &mut KeyCache::new()
+            )
+            .unwrap_err(),
             Reject::UnsupportedMessage
         );
     }
