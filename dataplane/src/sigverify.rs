@@ -935,7 +935,7 @@ mod tests {
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
-        // Blockhashes of heights 0..40, `[h; 32]` at height h; 400 ms slots: 8 blocks are fresh.
+        // Blockhashes of heights 0..40, `[h; 32]` at height h; 400 ms slots: 20 blocks are fresh.
         let admission = Arc::new(
             Admission::new(ADMIT_BACKLOG_MAX).with_slot_duration(Duration::from_millis(400)),
         );
@@ -975,10 +975,10 @@ mod tests {
         let newest = transfer(60, 39);
         assert_eq!(verify(&[&newest]).len(), 1);
         // The backlog reaches its bound and drains again: overloaded. A resend signed at height
-        // 20 (19 blocks before the newest) is shed unverified; one signed at 31 is verified.
+        // 10 (29 blocks before the newest) is shed unverified; one signed at 31 is verified.
         admission.set_backlog(ADMIT_BACKLOG_MIN);
         admission.set_backlog(0);
-        let (stale, fresh) = (transfer(61, 20), transfer(62, 31));
+        let (stale, fresh) = (transfer(61, 10), transfer(62, 31));
         let out = verify(&[&stale, &fresh]);
         assert_eq!(
             out.iter().map(|t| t.bytes()).collect::<Vec<_>>(),
