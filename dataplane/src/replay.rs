@@ -15,7 +15,7 @@ use crate::entry::{check_ticks, verify_entries, Entry};
 use crate::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use crate::ledger_stage::build_commit;
 use crate::sealevel::{replay_entry, Executor};
-use crate::sigverify::verify_txn;
+use crate::sigverify::{verify_txn_cached, KeyCache};
 use crate::store::{SlotMeta, Store};
 use crate::txn::Txn;
 use crate::types::{Hash, Pubkey, Slot};
@@ -431,8 +431,9 @@ pub fn verify_block_signatures(
         })
         .collect();
     let check = |part: &[(usize, usize, &Txn)]| -> Result<(), ReplayError> {
+        let mut keys = KeyCache::new();
         for &(entry, index, t) in part {
-            verify_txn(&t.view()).map_err(|source| ReplayError::Signature {
+            verify_txn_cached(&t.view(), &mut keys).map_err(|source| ReplayError::Signature {
                 slot,
                 entry,
                 index,

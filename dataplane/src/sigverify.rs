@@ -59,6 +59,15 @@ pub fn verify_txn(view: &TxnView<'_>) -> Result<(), SigverifyError> {
     verify_signatures(view, |key| VerifyingKey::from_bytes(key).ok())
 }
 
+/// [`verify_txn`] with signer keys decompressed through `keys`, which keeps the recent ones: a
+/// block's fee payers repeat.
+pub(crate) fn verify_txn_cached(
+    view: &TxnView<'_>,
+    keys: &mut KeyCache,
+) -> Result<(), SigverifyError> {
+    verify_signatures(view, |key| keys.get(key))
+}
+
 /// [`verify_txn`] with signer keys decompressed through `key_of` (`None`: not a curve point).
 fn verify_signatures(
     view: &TxnView<'_>,
@@ -82,18 +91,18 @@ fn verify_signatures(
 }
 
 /// Entries in each worker's [`KeyCache`] (≈ 200 bytes each).
-const KEY_CACHE_ENTRIES: usize = 1024;
+const KEY_CACHE_ENTRIES: usize = 8192;
 
 /// Recently used signer keys, already decompressed: decompression is ≈ 12 % of a strict verify, and
 /// fee payers repeat. Direct-mapped by the key's first bytes and compared in full, so a hit gives
 /// exactly what `VerifyingKey::from_bytes` gives; a sender can only evict entries, which costs at
 /// worst the decompression there would be without the cache.
-struct KeyCache {
+pub(crate) struct KeyCache {
     entries: Box<[Option<VerifyingKey>]>,
 }
 
 impl KeyCache {
-    fn new() -> KeyCache {
+    pub(crate) fn new() -> KeyCache {
         KeyCache {
             entries: vec![None; KEY_CACHE_ENTRIES].into_boxed_slice(),
         }
