@@ -210,6 +210,7 @@ fn lead_over(keys: &[SigningKey], transport: Transport) -> LeaderRun {
             batch_size_max: 256,
             pending_txns_max: dataplane::banking::PENDING_TXNS_MAX,
             admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
+            admit_fresh_window: dataplane::sigverify::ADMIT_FRESH_WINDOW,
             poh_core: None,
             shredding: None,
             forwarder: None,

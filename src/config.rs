@@ -290,6 +290,12 @@ pub struct PerformanceConfig {
     /// verification (the bound is otherwise a second of its measured drain rate); at most
     /// `pending_transactions_max`.
     pub admit_backlog_max: usize,
+    /// While overloaded (the backlog reached its bound in the last 10 s), a free transaction is
+    /// verified only if its blockhash is at most this much older than the newest arriving: the
+    /// latency budget of a free transfer under overload. 1 s..=10 min; a window longer than a
+    /// blockhash's lifetime (150 blocks) turns the rule off.
+    #[serde(with = "duration_text")]
+    pub admit_fresh_window: Duration,
 }
 
 impl Default for PerformanceConfig {
@@ -301,6 +307,7 @@ impl Default for PerformanceConfig {
             batch_size_max: 256,
             pending_transactions_max: dataplane::banking::PENDING_TXNS_MAX,
             admit_backlog_max: dataplane::sigverify::ADMIT_BACKLOG_MAX,
+            admit_fresh_window: dataplane::sigverify::ADMIT_FRESH_WINDOW,
         }
     }
 }
@@ -610,6 +617,12 @@ impl Config {
             p.admit_backlog_max,
             dataplane::sigverify::ADMIT_BACKLOG_MIN,
             p.pending_transactions_max,
+        )?;
+        check_range(
+            "performance.admit_fresh_window (ms)",
+            p.admit_fresh_window.as_millis(),
+            1_000,
+            600_000,
         )?;
 
         let s = &self.storage;

@@ -367,6 +367,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             batch_size_max: config.performance.batch_size_max,
             pending_txns_max: config.performance.pending_transactions_max,
             admit_backlog_max: config.performance.admit_backlog_max,
+            admit_fresh_window: config.performance.admit_fresh_window,
             poh_core: plan.cores.poh,
             shredding,
             forwarder,

@@ -51,6 +51,9 @@ pub struct PipelineConfig {
     /// The ceiling of sigverify's admission bound (see [`crate::sigverify::Admission`];
     /// [`crate::sigverify::ADMIT_BACKLOG_MAX`] by default); at most `pending_txns_max`.
     pub admit_backlog_max: usize,
+    /// While overloaded, how recently a free transaction must have been signed to be verified
+    /// (see [`Admission`]).
+    pub admit_fresh_window: Duration,
     /// Core to pin the PoH thread to, where the machine has cores to spare.
     pub poh_core: Option<usize>,
     /// Shred produced slots for broadcast (clusters of more than one validator).
@@ -147,7 +150,8 @@ impl LeaderPipeline {
         let forward_stats = config.forwarder.as_ref().map(|f| f.stats().clone());
         let admission = Arc::new(
             Admission::new(config.admit_backlog_max)
-                .with_slot_duration(Duration::from_millis(genesis.slot_duration_ms)),
+                .with_slot_duration(Duration::from_millis(genesis.slot_duration_ms))
+                .with_fresh_window(config.admit_fresh_window),
         );
         let banking = BankingStage::spawn(
             BankingConfig {

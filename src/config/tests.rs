@@ -602,6 +602,10 @@ fn memory_bounds_default_to_the_servers_and_are_settable() {
         (262_144, 16_384)
     );
     assert_eq!(
+        c.performance.admit_fresh_window,
+        dataplane::sigverify::ADMIT_FRESH_WINDOW
+    );
+    assert_eq!(
         (c.rpc.pubsub_slots_cached, c.rpc.pubsub_send_queue_bytes),
         (256, 16 << 20)
     );
@@ -613,6 +617,7 @@ tpu_quic_connections_per_ip_max = 3
          [performance]
 pending_transactions_max = 5000
 admit_backlog_max = 3000
+admit_fresh_window = \"20s\"
          [rpc]
 pubsub_connections_max = 20
 pubsub_subscriptions_per_connection_max = 7
@@ -633,6 +638,7 @@ pubsub_slots_cached = 40
     assert_eq!(c.network.tpu_quic_limits().unstaked_connections_max(), 50);
     assert_eq!(c.performance.pending_transactions_max, 5000);
     assert_eq!(c.performance.admit_backlog_max, 3000);
+    assert_eq!(c.performance.admit_fresh_window, Duration::from_secs(20));
     assert_eq!(
         c.rpc.pubsub_limits(),
         PubSubLimits {
@@ -728,6 +734,11 @@ admit_backlog_max = 2047",
 pending_transactions_max = 10000
 admit_backlog_max = 16384",
             "performance.admit_backlog_max: must be in 2048..=10000, got 16384",
+        ),
+        (
+            "[performance]
+admit_fresh_window = \"500ms\"",
+            "performance.admit_fresh_window (ms): must be in 1000..=600000, got 500",
         ),
         (
             "[rpc]

@@ -53,6 +53,7 @@ fn start_leader_holding(
             batch_size_max,
             pending_txns_max,
             admit_backlog_max: crate::sigverify::ADMIT_BACKLOG_MAX.min(pending_txns_max),
+            admit_fresh_window: crate::sigverify::ADMIT_FRESH_WINDOW,
             poh_core: None,
             shredding: None,
             forwarder: None,

@@ -47,6 +47,7 @@ fn commanded_pipeline_with(
             batch_size_max: 64,
             pending_txns_max: crate::banking::PENDING_TXNS_MAX,
             admit_backlog_max: crate::sigverify::ADMIT_BACKLOG_MAX,
+            admit_fresh_window: crate::sigverify::ADMIT_FRESH_WINDOW,
             poh_core: None,
             shredding: None,
             forwarder,

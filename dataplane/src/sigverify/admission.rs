@@ -68,8 +68,10 @@ pub struct Admission {
     blockhashes: RwLock<Arc<BlockhashQueue>>,
     /// The highest blockhash height arriving transactions have carried.
     newest_seen: AtomicU64,
-    /// [`ADMIT_FRESH_WINDOW`] in blocks.
+    /// The fresh window ([`ADMIT_FRESH_WINDOW`] by default) in blocks of `slot_duration`.
     fresh_blocks: u64,
+    fresh_window: Duration,
+    slot_duration: Duration,
     /// Milliseconds after `epoch` until which the node counts as overloaded.
     overloaded_until_ms: AtomicU64,
     epoch: Instant,
@@ -145,16 +147,27 @@ impl Admission {
             ceiling,
             blockhashes: RwLock::default(),
             newest_seen: AtomicU64::new(0),
-            fresh_blocks: fresh_blocks(SLOT_DURATION_DEFAULT),
+            fresh_blocks: fresh_blocks(SLOT_DURATION_DEFAULT, ADMIT_FRESH_WINDOW),
+            fresh_window: ADMIT_FRESH_WINDOW,
+            slot_duration: SLOT_DURATION_DEFAULT,
             overloaded_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
     }
 
-    /// The same, for a cluster whose slots last `slot_duration` ([`ADMIT_FRESH_WINDOW`] is
-    /// counted in its blocks).
+    /// The same, for a cluster whose slots last `slot_duration` (the fresh window is counted in
+    /// its blocks).
     pub fn with_slot_duration(mut self, slot_duration: Duration) -> Admission {
-        self.fresh_blocks = fresh_blocks(slot_duration);
+        self.slot_duration = slot_duration;
+        self.fresh_blocks = fresh_blocks(slot_duration, self.fresh_window);
+        self
+    }
+
+    /// The same with a fresh window of `window` instead of [`ADMIT_FRESH_WINDOW`]
+    /// (`performance.admit_fresh_window`).
+    pub fn with_fresh_window(mut self, window: Duration) -> Admission {
+        self.fresh_window = window;
+        self.fresh_blocks = fresh_blocks(self.slot_duration, window);
         self
     }
 
@@ -232,12 +245,10 @@ impl Admission {
     }
 }
 
-/// [`ADMIT_FRESH_WINDOW`] in blocks of `slot_duration` (at least one).
-fn fresh_blocks(slot_duration: Duration) -> u64 {
+/// `window` in blocks of `slot_duration` (at least one).
+fn fresh_blocks(slot_duration: Duration, window: Duration) -> u64 {
     let slot_ms = slot_duration.as_millis().max(1) as u64;
-    (ADMIT_FRESH_WINDOW.as_millis() as u64)
-        .div_ceil(slot_ms)
-        .max(1)
+    (window.as_millis() as u64).div_ceil(slot_ms).max(1)
 }
 
 #[cfg(test)]
@@ -338,9 +349,19 @@ mod tests {
 
     #[test]
     fn the_fresh_window_is_counted_in_the_clusters_slots() {
-        assert_eq!(fresh_blocks(Duration::from_millis(400)), 20);
-        assert_eq!(fresh_blocks(Duration::from_millis(200)), 40);
-        assert_eq!(fresh_blocks(Duration::from_secs(10)), 1);
-        assert_eq!(fresh_blocks(Duration::ZERO), 8_000);
+        let ms = Duration::from_millis;
+        assert_eq!(fresh_blocks(ms(400), ADMIT_FRESH_WINDOW), 20);
+        assert_eq!(fresh_blocks(ms(200), ADMIT_FRESH_WINDOW), 40);
+        assert_eq!(fresh_blocks(ms(10_000), ADMIT_FRESH_WINDOW), 1);
+        assert_eq!(fresh_blocks(Duration::ZERO, ADMIT_FRESH_WINDOW), 8_000);
+        assert_eq!(fresh_blocks(ms(400), ms(3_000)), 8);
+        // Either order of the builders gives the same window.
+        let a = Admission::new(ADMIT_BACKLOG_MAX)
+            .with_fresh_window(ms(3_000))
+            .with_slot_duration(ms(200));
+        let b = Admission::new(ADMIT_BACKLOG_MAX)
+            .with_slot_duration(ms(200))
+            .with_fresh_window(ms(3_000));
+        assert_eq!((a.fresh_blocks, b.fresh_blocks), (15, 15));
     }
 }
