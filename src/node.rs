@@ -771,13 +771,7 @@ fn quic_endpoint(
     addr: SocketAddr,
     field: &str,
 ) -> anyhow::Result<quinn::Endpoint> {
-    let (socket, _, _) = bind_udp(
-        addr,
-        config.network.udp_recv_buffer_bytes,
-        config.network.udp_send_buffer_bytes,
-    )
-    .with_context(|| format!("binding {field} {addr}"))?;
-    socket.set_nonblocking(true)?;
+    let socket = control_socket(config, addr, field)?;
     let _on_quic = runtime.enter();
     Ok(quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
