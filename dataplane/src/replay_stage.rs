@@ -11,17 +11,22 @@
 //!
 //! A block whose parent is not replayed yet waits (bounded) until the parent arrives.
 //!
+//! A checked block joins the fork tree at once and is stored by a writer thread while the next
+//! queued block is checked: storing costs about a quarter of a block's replay, and a leader overlaps
+//! it with producing the next block, so a validator that did both in turn would replay slower than
+//! leaders produce and fall behind for good. A block is reported only once it is stored.
+//!
 //! Replay never roots: a replayed block is stored unrooted and reported as
 //! [`DataEvent::BankFrozen`]; the root moves only when the control plane commands it (see
 //! [`crate::ledger_stage`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::bank::Bank;
 use crate::bank_forks::{BankForks, ForkError};
@@ -186,7 +191,77 @@ pub struct Replayer {
     /// Blocks waiting for their parent, by parent slot.
     pending: HashMap<Slot, Vec<ReceivedBlock>>,
     pending_count: usize,
+    /// Stores checked blocks while the next one is checked; `None` if its thread could not start
+    /// (then blocks are stored inline).
+    writer: Option<StoreWriter>,
+    /// Outcomes not reported yet, in replay order; `true` while the block is still being stored.
+    unreported: VecDeque<(bool, ReplayOutcome)>,
+    /// Outcomes ready to report.
+    settled: Vec<ReplayOutcome>,
     stats: Arc<ReplayStats>,
+}
+
+/// The thread that stores replayed blocks, in order, each acknowledged when durable.
+struct StoreWriter {
+    commits: Option<Sender<SlotCommit>>,
+    stored: Receiver<Result<(), StoreError>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl StoreWriter {
+    fn spawn(store: Arc<Store>) -> std::io::Result<StoreWriter> {
+        // One block stored while one more waits: enough to keep the checks busy, and a bound on
+        // how far the fork tree runs ahead of the ledger.
+        let (commits, to_store) = bounded::<SlotCommit>(1);
+        let (acks, stored) = unbounded();
+        let thread = std::thread::Builder::new()
+            .name("bb-replay-store".into())
+            .spawn(move || {
+                // Each commit is acknowledged with its result, a failure too: the replay thread stops
+                // on the first failure it is told of.
+                for commit in to_store {
+                    if acks.send(store.commit_slot(&commit)).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(StoreWriter {
+            commits: Some(commits),
+            stored,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next acknowledgement, waiting for it if `wait`; `None` if there is none yet.
+    fn next(&mut self, wait: bool) -> Option<Result<(), StoreError>> {
+        let ack = if wait {
+            self.stored.recv().map_err(|_| TryRecvError::Disconnected)
+        } else {
+            self.stored.try_recv()
+        };
+        match ack {
+            Ok(result) => Some(result),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => {
+                // It ends only when its queue closes (on drop), so this was a panic: it surfaces
+                // here as it would have inline.
+                if let Some(Err(panic)) = self.thread.take().map(JoinHandle::join) {
+                    std::panic::resume_unwind(panic);
+                }
+                unreachable!("the replay store writer ended without acknowledging a commit")
+            }
+        }
+    }
+}
+
+impl Drop for StoreWriter {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once what is queued is stored.
+        self.commits = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Replayer {
@@ -202,11 +277,20 @@ impl Replayer {
         Replayer {
             genesis,
             forks,
-            store,
+            store: store.clone(),
             executor: Executor::new(exec_threads),
             verify_threads: verify_threads.max(1),
             pending: HashMap::new(),
             pending_count: 0,
+            writer: match StoreWriter::spawn(store.clone()) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::warn!("replay stores inline: its writer thread did not start: {e}");
+                    None
+                }
+            },
+            unreported: VecDeque::new(),
+            settled: Vec::new(),
             stats: Arc::new(ReplayStats::default()),
         }
     }
@@ -216,19 +300,32 @@ impl Replayer {
         &self.stats
     }
 
-    /// Replays `block`, then every held block that was waiting for it (recursively). Returns the
-    /// outcome of each block it dealt with, `block` first. Only storage failures are errors.
+    /// Replays `block`, then every held block that was waiting for it (recursively), and waits until
+    /// each is stored. Returns the outcome of each block it dealt with, `block` first. Only storage
+    /// failures are errors.
     pub fn replay(&mut self, block: ReceivedBlock) -> Result<Vec<ReplayOutcome>, StoreError> {
-        let mut outcomes = Vec::new();
+        let mut outcomes = self.submit(block)?;
+        outcomes.extend(self.finish()?);
+        Ok(outcomes)
+    }
+
+    /// [`Replayer::replay`] without waiting for storage: a block that passed its checks joins the
+    /// fork tree at once, so the next block can be checked while it is stored. Returns the outcomes
+    /// settled so far, in replay order; a checked block's outcome only once it is stored, so nothing
+    /// is reported before it is durable. [`Replayer::finish`] returns the rest.
+    pub fn submit(&mut self, block: ReceivedBlock) -> Result<Vec<ReplayOutcome>, StoreError> {
         let mut queue = vec![block];
         while let Some(block) = queue.pop() {
             let slot = block.slot;
-            let outcome = self.replay_one(block)?;
+            let (outcome, commit) = self.replay_one(block)?;
             let parent_settled = matches!(
                 outcome,
                 ReplayOutcome::Replayed { .. } | ReplayOutcome::Dead { .. }
             );
-            outcomes.push(outcome);
+            match commit {
+                Some(commit) => self.store_then_report(commit, outcome)?,
+                None => self.unreported.push_back((false, outcome)),
+            }
             if parent_settled {
                 if let Some(children) = self.pending.remove(&slot) {
                     self.pending_count -= children.len();
@@ -239,7 +336,61 @@ impl Replayer {
         self.stats
             .waiting
             .store(self.pending_count as u64, Ordering::Relaxed);
-        Ok(outcomes)
+        self.settle(false)?;
+        Ok(std::mem::take(&mut self.settled))
+    }
+
+    /// Waits until every submitted block is stored; returns the outcomes not returned yet.
+    pub fn finish(&mut self) -> Result<Vec<ReplayOutcome>, StoreError> {
+        self.settle(true)?;
+        Ok(std::mem::take(&mut self.settled))
+    }
+
+    /// Whether a submitted block is still being stored.
+    pub fn is_storing(&self) -> bool {
+        self.unreported.iter().any(|(storing, _)| *storing)
+    }
+
+    /// Hands `commit` to the writer (or stores it inline without one); `outcome` is reported once
+    /// it is stored.
+    fn store_then_report(
+        &mut self,
+        commit: SlotCommit,
+        outcome: ReplayOutcome,
+    ) -> Result<(), StoreError> {
+        let unsent = match self.writer.as_ref().and_then(|w| w.commits.as_ref()) {
+            Some(commits) => commits.send(commit).err().map(|e| e.into_inner()),
+            None => Some(commit),
+        };
+        match unsent {
+            None => self.unreported.push_back((true, outcome)),
+            // The writer is gone (it failed): its acknowledgement reports why, before this one.
+            Some(commit) => {
+                self.settle(true)?;
+                self.store.commit_slot(&commit)?;
+                self.unreported.push_back((false, outcome));
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves outcomes whose blocks are stored (all of them if `wait`) to `settled`, in order.
+    fn settle(&mut self, wait: bool) -> Result<(), StoreError> {
+        while let Some((storing, _)) = self.unreported.front() {
+            if *storing {
+                let Some(writer) = self.writer.as_mut() else {
+                    unreachable!("a block is only stored in the background by the writer")
+                };
+                match writer.next(wait) {
+                    Some(stored) => stored?,
+                    None => break,
+                }
+            }
+            if let Some((_, outcome)) = self.unreported.pop_front() {
+                self.settled.push(outcome);
+            }
+        }
+        Ok(())
     }
 
     /// Slots held because their parent is missing, with that parent (for repair).
@@ -253,7 +404,11 @@ impl Replayer {
         v
     }
 
-    fn replay_one(&mut self, mut block: ReceivedBlock) -> Result<ReplayOutcome, StoreError> {
+    /// Replays one block; a block that passed every check comes back with what must be stored.
+    fn replay_one(
+        &mut self,
+        mut block: ReceivedBlock,
+    ) -> Result<(ReplayOutcome, Option<SlotCommit>), StoreError> {
         let slot = block.slot;
         let (root, parent_bank, known) = {
             let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
@@ -264,7 +419,7 @@ impl Replayer {
             )
         };
         if known || slot <= root || self.store.dead_reason(slot)?.is_some() {
-            return Ok(ReplayOutcome::AlreadyKnown(slot));
+            return Ok((ReplayOutcome::AlreadyKnown(slot), None));
         }
         if block.parent >= slot {
             return self.dead(slot, DeadReason::Codec, "parent is not older than the slot");
@@ -288,11 +443,10 @@ impl Replayer {
                     "its parent is below the root and not on the rooted chain",
                 );
             }
-            return Ok(self.hold(block));
+            return Ok((self.hold(block), None));
         };
         match self.check_and_execute(&mut block, &parent_bank) {
             Ok((bank, commit)) => {
-                self.store.commit_slot(&commit)?;
                 let transactions = commit.meta.transaction_count;
                 let frozen =
                     BankFrozen::new(&bank, block.last_fec_root.unwrap_or_default()).map(|f| {
@@ -301,6 +455,8 @@ impl Replayer {
                             ..f
                         }
                     });
+                // Into the fork tree before it is stored, so that its child can be checked
+                // meanwhile; it is reported only once stored.
                 let inserted = self
                     .forks
                     .write()
@@ -309,13 +465,9 @@ impl Replayer {
                 if let Err(e) = inserted {
                     if self.parent_was_replaced(&e)? {
                         // Dropped for another version of the parent's slot while this block
-                        // replayed (`ForkCommand::ReplaceBlock`): it goes with its parent.
+                        // replayed (`ForkCommand::ReplaceBlock`): it goes with its parent, unstored.
                         tracing::warn!(slot = slot.0, "replayed block dropped: {e}");
-                        match self.store.remove_block(slot) {
-                            Ok(_) | Err(StoreError::AtOrBelowRoot { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
-                        return Ok(ReplayOutcome::AlreadyKnown(slot));
+                        return Ok((ReplayOutcome::AlreadyKnown(slot), None));
                     }
                     // The root moved past the parent while this block replayed: it is stored but
                     // can never be built on.
@@ -325,18 +477,19 @@ impl Replayer {
                 self.stats
                     .transactions
                     .fetch_add(u64::from(transactions), Ordering::Relaxed);
-                match frozen {
-                    Ok(frozen) => Ok(ReplayOutcome::Replayed {
+                let outcome = match frozen {
+                    Ok(frozen) => ReplayOutcome::Replayed {
                         frozen,
                         transactions,
-                    }),
+                    },
                     // Replay freezes every bank it checks: this cannot happen, and if it did the
                     // block would be stored but never reported.
                     Err(e) => {
                         tracing::error!(slot = slot.0, "replayed block not reported: {e}");
-                        Ok(ReplayOutcome::AlreadyKnown(slot))
+                        ReplayOutcome::AlreadyKnown(slot)
                     }
-                }
+                };
+                Ok((outcome, Some(commit)))
             }
             Err(e) => {
                 let reason = DeadReason::of(&e);
@@ -348,10 +501,12 @@ impl Replayer {
     /// Whether a refused insert's parent was dropped as the losing version of a duplicate slot:
     /// pruning by a new root keeps a block stored, only `ForkCommand::ReplaceBlock` removes an
     /// unrooted one.
-    fn parent_was_replaced(&self, refused: &ForkError) -> Result<bool, StoreError> {
+    fn parent_was_replaced(&mut self, refused: &ForkError) -> Result<bool, StoreError> {
         let ForkError::UnknownParent { parent, .. } = *refused else {
             return Ok(false);
         };
+        // The parent may still be on its way to storage.
+        self.settle(true)?;
         let root = self.forks.read().unwrap_or_else(|e| e.into_inner()).root();
         Ok(parent > root && self.store.slot_meta(parent)?.is_none())
     }
@@ -421,7 +576,7 @@ impl Replayer {
         slot: Slot,
         reason: DeadReason,
         detail: &str,
-    ) -> Result<ReplayOutcome, StoreError> {
+    ) -> Result<(ReplayOutcome, Option<SlotCommit>), StoreError> {
         tracing::warn!(
             slot = slot.0,
             reason = reason.name(),
@@ -430,7 +585,7 @@ impl Replayer {
         self.store
             .mark_dead(slot, &format!("{}: {detail}", reason.name()))?;
         self.stats.count_dead(reason);
-        Ok(ReplayOutcome::Dead { slot, reason })
+        Ok((ReplayOutcome::Dead { slot, reason }, None))
     }
 }
 
@@ -455,19 +610,40 @@ impl ReplayStage {
             .name("bb-replay".into())
             .spawn(move || {
                 while !exit.load(Ordering::Relaxed) {
-                    let block = match blocks.recv_timeout(Duration::from_millis(100)) {
-                        Ok(b) => b,
-                        Err(RecvTimeoutError::Timeout) => continue,
-                        Err(RecvTimeoutError::Disconnected) => break,
+                    // While a block is being stored, the next queued one is checked meanwhile; with
+                    // none queued, its outcome is reported as soon as it is stored.
+                    let next = if replayer.is_storing() {
+                        match blocks.try_recv() {
+                            Ok(b) => Some(b),
+                            Err(TryRecvError::Empty) => None,
+                            Err(TryRecvError::Disconnected) => break,
+                        }
+                    } else {
+                        match blocks.recv_timeout(Duration::from_millis(100)) {
+                            Ok(b) => Some(b),
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        }
                     };
-                    let slot = block.slot;
-                    match replayer.replay(block) {
+                    let (slot, result) = match next {
+                        Some(block) => (Some(block.slot), replayer.submit(block)),
+                        None => (None, replayer.finish()),
+                    };
+                    match result {
                         Ok(outcomes) => report(outcomes, &events),
                         Err(e) => {
-                            tracing::error!(slot = slot.0, "storing a replayed block failed: {e}");
+                            tracing::error!(
+                                slot = slot.map(|s| s.0),
+                                "storing a replayed block failed: {e}"
+                            );
                             exit.store(true, Ordering::Relaxed);
                         }
                     }
+                }
+                // What was checked is stored and reported before the thread ends.
+                match replayer.finish() {
+                    Ok(outcomes) => report(outcomes, &events),
+                    Err(e) => tracing::error!("storing a replayed block failed: {e}"),
                 }
             })?;
         Ok(ReplayStage { thread, stats })

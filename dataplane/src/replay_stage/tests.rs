@@ -183,6 +183,73 @@ fn a_validator_replays_the_leaders_blocks_to_the_same_bank_hashes_and_stores_the
 }
 
 #[test]
+fn queued_blocks_are_checked_while_the_one_before_is_stored_and_reported_in_order_once_stored() {
+    let g = genesis();
+    let leader = node(&g);
+    let validator = node(&g);
+    let root = leader.forks.read().unwrap().root_bank();
+    let (b1, e1) = produce(&g, &root, 1, transfers(&g, 0, 3));
+    let (b2, e2) = produce(&g, &b1, 2, transfers(&g, 1, 2));
+    let (b3, e3) = produce(&g, &b2, 3, transfers(&g, 2, 1));
+    let (b4, e4) = produce(&g, &b2, 4, transfers(&g, 3, 1));
+    let mut bad = received(&b3, &e3);
+    bad.stream = stream(&e3, Hash([3; 32]));
+    let mut r = replayer(&g, &validator);
+    let mut outcomes = Vec::new();
+    // Whatever is reported is already stored: a vote on it survives a crash.
+    let mut take = |out: Vec<ReplayOutcome>, store: &Store| {
+        for o in &out {
+            if let ReplayOutcome::Replayed { frozen, .. } = o {
+                assert!(store.slot_meta(frozen.slot).unwrap().is_some(), "{o:?}");
+            }
+        }
+        outcomes.extend(out);
+    };
+    for block in [
+        received(&b1, &e1),
+        received(&b2, &e2),
+        bad,
+        received(&b4, &e4),
+    ] {
+        // Slot 2 is checked against slot 1's bank while slot 1 may still be on its way to storage.
+        take(r.submit(block).unwrap(), &validator.store);
+    }
+    take(r.finish().unwrap(), &validator.store);
+    assert!(!r.is_storing());
+    assert_eq!(
+        outcomes,
+        vec![
+            ReplayOutcome::Replayed {
+                frozen: frozen_report(&b1),
+                transactions: 3
+            },
+            ReplayOutcome::Replayed {
+                frozen: frozen_report(&b2),
+                transactions: 2
+            },
+            ReplayOutcome::Dead {
+                slot: Slot(3),
+                reason: DeadReason::BankHash
+            },
+            ReplayOutcome::Replayed {
+                frozen: frozen_report(&b4),
+                transactions: 1
+            },
+        ]
+    );
+    assert!(validator.store.dead_reason(Slot(3)).unwrap().is_some());
+    assert_eq!(
+        validator
+            .store
+            .slot_meta(Slot(4))
+            .unwrap()
+            .unwrap()
+            .parent_slot,
+        Slot(2)
+    );
+}
+
+#[test]
 fn an_entry_split_across_sealevel_workers_replays_to_the_leaders_bank_hash() {
     // Twice the executor's smallest chunk, one payer and one recipient per transfer: replay gives the
     // second half of the entry to a worker.
