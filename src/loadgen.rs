@@ -276,18 +276,27 @@ impl LoadGenerator {
     }
 }
 
+/// The account that sender `from` (of `accounts`) pays in `round`: a quarter to three quarters of
+/// the accounts away, moving on by one each round. Senders of one round pay distinct accounts, and
+/// senders signing at the same moment (neighbours) pay accounts far from their own, so a block's
+/// transfers rarely write the same account (a real workload spreads over many accounts; one hot
+/// account would serialise Sealevel).
+fn recipient(from: usize, round: u64, accounts: usize) -> usize {
+    let accounts = accounts.max(2);
+    let half = (accounts / 2).max(1) as u64;
+    // At least 1: never itself.
+    let shift = (accounts / 4 + (round % half) as usize).max(1);
+    (from + shift) % accounts
+}
+
 fn sign_loop(s: &Shared, thread: usize, threads: usize) {
     let Some(mut socket) = load_sender() else {
         return;
     };
     // Each thread signs for its own slice of accounts so two threads never reuse a (from, counter) pair.
-    let keys: Vec<(SigningKey, Pubkey)> = (0..s.config.accounts)
+    let keys: Vec<(usize, SigningKey)> = (0..s.config.accounts)
         .filter(|i| *i as usize % threads == thread)
-        .map(|i| {
-            let k = load_account(i);
-            let p = Pubkey(k.verifying_key().to_bytes());
-            (k, p)
-        })
+        .map(|i| (i as usize, load_account(i)))
         .collect();
     if keys.is_empty() {
         return;
@@ -319,13 +328,10 @@ fn sign_loop(s: &Shared, thread: usize, threads: usize) {
         wires.clear();
         sigs.clear();
         for _ in 0..SEND_BATCH {
-            let (key, from) = &keys[(counter as usize) % keys.len()];
+            let (from, key) = &keys[(counter as usize) % keys.len()];
             let round = counter / keys.len() as u64;
-            // Walk recipients and amounts so every message (and so every signature) is new.
-            let mut to = all[((round as usize) + 1 + thread) % all.len()];
-            if to == *from {
-                to = all[(round as usize + 2 + thread) % all.len()];
-            }
+            let to = all[recipient(*from, round, all.len())];
+            // Amounts walk with the round, so every message (and so every signature) is new.
             let lamports = 1 + round % 1_000;
             counter += 1;
             let wire = build_transfer(key, &to, lamports, &blockhash);
@@ -559,6 +565,33 @@ fn sleep_unless_exit(exit: &AtomicBool, d: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn senders_of_a_round_pay_distinct_accounts_never_themselves_and_far_from_their_own() {
+        let accounts = 1_000;
+        for round in [0, 1, 499, 500, 501, 999, 1_000, 12_345] {
+            let paid: std::collections::HashSet<usize> = (0..accounts)
+                .map(|from| {
+                    let to = recipient(from, round, accounts);
+                    assert_ne!(to, from, "round {round}: {from} pays itself");
+                    to
+                })
+                .collect();
+            assert_eq!(
+                paid.len(),
+                accounts,
+                "round {round}: two senders pay one account"
+            );
+        }
+        // Senders signing together (consecutive accounts) pay accounts far from every one of them.
+        let near = |a: usize, b: usize| a.abs_diff(b).min(accounts - a.abs_diff(b)) < 100;
+        for round in 0..1_000 {
+            assert!((0..100)
+                .all(|from| (0..100).all(|other| !near(recipient(from, round, accounts), other))));
+        }
+        // A round later the same sender pays another account.
+        assert_ne!(recipient(7, 3, accounts), recipient(7, 4, accounts));
+    }
 
     #[test]
     fn load_accounts_are_reproducible_and_distinct() {
