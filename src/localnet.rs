@@ -835,6 +835,10 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
             "transactions_forward_dropped_forwarded_total",
         ),
         (
+            "blackbook_sigverify_shed_forwarded_total",
+            "sigverify_shed_forwarded_total",
+        ),
+        (
             "blackbook_forward_quic_sent_total",
             "transactions_forwarded_quic_total",
         ),

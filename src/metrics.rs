@@ -36,6 +36,8 @@ pub struct NodeMetrics {
     pub sigverify_shed_backlog: AtomicU64,
     /// Of those, the ones shed while overloaded for their blockhash's age.
     pub sigverify_shed_stale: AtomicU64,
+    /// Forwarded transactions shed unverified while this node forwards.
+    pub sigverify_shed_forwarded: AtomicU64,
     /// Blocks replayed from the ledger at start-up.
     pub blocks_replayed: AtomicU64,
     /// Sequential SHA-256 rate measured at start-up.
@@ -510,6 +512,13 @@ pub fn render(
         "Free transactions shed before verification while overloaded: signed against a blockhash \
          older than the freshest arriving by more than the admission window",
         get(&node.sigverify_shed_stale),
+    );
+    counter(
+        &mut r,
+        "blackbook_sigverify_shed_forwarded",
+        "Transactions another validator forwarded here, shed before verification while this node \
+         leads neither now nor next (a forwarded transaction is never forwarded again)",
+        get(&node.sigverify_shed_forwarded),
     );
     for (name, help, a) in [
         (

@@ -836,6 +836,10 @@ fn metrics_route(
                     sig_stats.shed_stale.load(Ordering::Relaxed),
                     Ordering::Relaxed,
                 );
+                metrics.sigverify_shed_forwarded.store(
+                    sig_stats.shed_forwarded.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 metrics.sigverify_accepted.store(
                     sig_stats.accepted.load(Ordering::Relaxed),
                     Ordering::Relaxed,

@@ -430,6 +430,9 @@ impl Banking {
     fn set_forward_target(&mut self, target: Option<ForwardTarget>) {
         if let Some(forwarder) = self.ch.forwarder.as_mut() {
             forwarder.set_target(target);
+            // What another validator forwarded here is dropped while there is a target (see
+            // `forward_held`): sigverify need not verify it first.
+            self.ch.admission.set_forwarding(target.is_some());
         }
     }
 

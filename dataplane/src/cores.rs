@@ -85,6 +85,11 @@ pub fn pin_current_thread(core: Option<usize>, role: &str) {
 /// and replay when cores are short, so that a leader's slot is not stretched by work that can wait.
 pub const LEADER_PATH_NICE: i32 = -5;
 
+/// Niceness of the threads that verify arriving transactions: behind replay and votes when cores
+/// are short. Under overload, verifying more new transactions is the work that can wait; replaying
+/// and voting on blocks already made is what confirms them.
+pub const EDGE_NICE: i32 = 5;
+
 /// Sets the calling thread's niceness to `nice` (Linux, per thread); without the privilege the
 /// thread keeps its own, with a debug log.
 pub fn set_current_thread_nice(nice: i32, role: &str) {

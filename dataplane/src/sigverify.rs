@@ -135,6 +135,9 @@ pub struct SigverifyStats {
     pub shed_backlog: AtomicU64,
     /// Of those, free transactions shed while overloaded for their blockhash's age.
     pub shed_stale: AtomicU64,
+    /// Transactions another validator forwarded here, shed unverified while this node forwards
+    /// (they are never forwarded twice, see [`Admission::set_forwarding`]).
+    pub shed_forwarded: AtomicU64,
 }
 
 /// N worker threads verifying packet batches into owned transactions.
@@ -205,7 +208,10 @@ impl SigverifyStage {
                 let worker = Arc::clone(&worker);
                 std::thread::Builder::new()
                     .name(format!("bb-sigverify-{i}"))
-                    .spawn(move || worker.run(&mut KeyCache::new()))
+                    .spawn(move || {
+                        crate::cores::set_current_thread_nice(crate::cores::EDGE_NICE, "sigverify");
+                        worker.run(&mut KeyCache::new())
+                    })
             })
             .collect::<io::Result<Vec<_>>>()?;
         Ok(SigverifyStage { workers, stats })
@@ -261,7 +267,13 @@ impl Worker {
         let mut rejects = [0u64; Reject::ALL.len()];
         let mut accepted = Vec::with_capacity(batch.len());
         let mut shed = 0;
+        let mut shed_forwarded = 0;
         for packet in batch {
+            let forwarded = packet.flags().contains(PacketFlags::FORWARDED);
+            if forwarded && admission.sheds_forwarded {
+                shed_forwarded += 1;
+                continue;
+            }
             let data = packet.data();
             match check_packet(
                 data,
@@ -271,7 +283,7 @@ impl Worker {
                 keys,
             ) {
                 Ok(mut txn) => {
-                    if packet.flags().contains(PacketFlags::FORWARDED) {
+                    if forwarded {
                         txn.mark_forwarded();
                     }
                     accepted.push(txn)
@@ -288,6 +300,11 @@ impl Worker {
         }
         if shed > 0 {
             self.stats.shed_backlog.fetch_add(shed, Ordering::Relaxed);
+        }
+        if shed_forwarded > 0 {
+            self.stats
+                .shed_forwarded
+                .fetch_add(shed_forwarded, Ordering::Relaxed);
         }
         if admission.shed_stale > 0 {
             self.stats
@@ -1002,37 +1019,57 @@ mod tests {
     }
 
     #[test]
-    fn a_packet_a_validator_forwarded_becomes_a_transaction_marked_forwarded() {
+    fn a_packet_a_validator_forwarded_becomes_a_transaction_marked_forwarded_or_is_shed_while_forwarding(
+    ) {
         let (in_tx, in_rx) = crossbeam_channel::bounded(4);
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
         let exit = Arc::new(AtomicBool::new(false));
-        let stage = SigverifyStage::spawn(
+        let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
+        let stage = SigverifyStage::spawn_admitting(
             1,
             in_rx,
             out_tx,
             PacketBatchPool::new(1).recycler(),
             Arc::new(RejectCounters::default()),
             Arc::clone(&exit),
+            Some(admission.clone()),
         )
         .unwrap();
         let from = "127.0.0.1:9".parse().unwrap();
-        let mut batch = PacketBatch::new();
-        for i in 0..2u8 {
-            let k = SigningKey::from_bytes(&[i + 40; 32]);
-            let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
-            let flags = if i == 1 {
-                PacketFlags::FORWARDED
-            } else {
-                PacketFlags::default()
-            };
-            batch.push_flagged(&t, from, flags);
-        }
-        in_tx.send(batch).unwrap();
+        let batch = |seed: u8| {
+            let mut batch = PacketBatch::new();
+            for i in 0..2u8 {
+                let k = SigningKey::from_bytes(&[seed + i; 32]);
+                let t = build_transfer(&k, &Pubkey([9; 32]), 1, &Hash::default());
+                let flags = if i == 1 {
+                    PacketFlags::FORWARDED
+                } else {
+                    PacketFlags::default()
+                };
+                batch.push_flagged(&t, from, flags);
+            }
+            batch
+        };
+        in_tx.send(batch(40)).unwrap();
         let out = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        exit.store(true, Ordering::Relaxed);
-        stage.join().unwrap();
         let marks: Vec<bool> = out.iter().map(Txn::is_forwarded).collect();
         assert_eq!(marks, [false, true]);
+        // While the node forwards, a forwarded transaction would be dropped after verification:
+        // it is shed before, and counted; the client's own is still verified.
+        admission.set_forwarding(true);
+        in_tx.send(batch(50)).unwrap();
+        let out = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let marks: Vec<bool> = out.iter().map(Txn::is_forwarded).collect();
+        assert_eq!(marks, [false]);
+        assert_eq!(stage.stats().shed_forwarded.load(Ordering::Relaxed), 1);
+        assert_eq!(stage.stats().accepted.load(Ordering::Relaxed), 3);
+        // Leading again: forwarded transactions are verified and kept.
+        admission.set_forwarding(false);
+        in_tx.send(batch(60)).unwrap();
+        let out = out_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(out.len(), 2);
+        exit.store(true, Ordering::Relaxed);
+        stage.join().unwrap();
     }
 
     #[test]

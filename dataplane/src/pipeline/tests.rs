@@ -197,6 +197,22 @@ fn what_another_validator_forwarded_here_is_dropped_at_a_hand_off_not_forwarded_
     let stats = p.forward_stats.clone().unwrap();
     assert_eq!(stats.forwarded.load(Ordering::Relaxed), 3);
     assert_eq!(stats.dropped_forwarded.load(Ordering::Relaxed), 3);
+    // While it forwards, what another validator forwards here is shed before it is verified.
+    let late = crate::txn::build_transfer(&key, &Pubkey([3; 32]), 77, &g.hash());
+    let mut batch = crate::packet::PacketBatch::new();
+    batch.push_flagged(
+        &late,
+        "127.0.0.1:9".parse().unwrap(),
+        crate::packet::PacketFlags::FORWARDED,
+    );
+    p.packets.send(batch).unwrap();
+    let until = Instant::now() + Duration::from_secs(5);
+    while p.sigverify_stats.shed_forwarded.load(Ordering::Relaxed) == 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(p.sigverify_stats.shed_forwarded.load(Ordering::Relaxed), 1);
+    assert_eq!(p.sigverify_stats.accepted.load(Ordering::Relaxed), 0);
+    assert!(leader.recv(&mut buf).is_err(), "a forward is not forwarded");
     p.shutdown();
 }
 

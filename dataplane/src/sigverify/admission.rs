@@ -18,7 +18,7 @@
 //!    the only signing time every node can read, whichever leader a resend reaches.
 //! 4. Otherwise everything is verified.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,9 @@ pub struct Admission {
     slot_duration: Duration,
     /// Milliseconds after `epoch` until which the node counts as overloaded.
     overloaded_until_ms: AtomicU64,
+    /// The node forwards what it holds (it leads neither now nor next): what another validator
+    /// forwarded here would be dropped unforwarded, so it is not verified either.
+    forwarding: AtomicBool,
     epoch: Instant,
 }
 
@@ -94,6 +97,8 @@ pub struct BatchAdmission {
     rule: FreeRule,
     blockhashes: Arc<BlockhashQueue>,
     newest_seen: u64,
+    /// Whether transactions another validator forwarded here are shed (see [`Admission`]).
+    pub sheds_forwarded: bool,
     /// Free transactions shed for their blockhash's age.
     pub shed_stale: u64,
 }
@@ -105,6 +110,7 @@ impl BatchAdmission {
             rule,
             blockhashes: Arc::default(),
             newest_seen: 0,
+            sheds_forwarded: false,
             shed_stale: 0,
         }
     }
@@ -151,6 +157,7 @@ impl Admission {
             fresh_window: ADMIT_FRESH_WINDOW,
             slot_duration: SLOT_DURATION_DEFAULT,
             overloaded_until_ms: AtomicU64::new(0),
+            forwarding: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -230,8 +237,16 @@ impl Admission {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             newest_seen: 0,
+            sheds_forwarded: self.forwarding.load(Ordering::Relaxed),
             shed_stale: 0,
         }
+    }
+
+    /// Sets whether the node forwards what it holds (the banking stage, as the control plane moves
+    /// its forwarding target): meanwhile transactions another validator forwarded here are shed
+    /// before verification, as the banking stage would drop them after it.
+    pub fn set_forwarding(&self, forwarding: bool) {
+        self.forwarding.store(forwarding, Ordering::Relaxed);
     }
 
     /// Takes in what a batch saw: the newest blockhash its transactions carried.
