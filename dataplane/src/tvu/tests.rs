@@ -360,6 +360,21 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
                 ),
             }
         };
+        // Replay reports a block once it is stored, which may come after the proof.
+        let frozen_count = |seen: &[DataEvent]| {
+            seen.iter()
+                .filter(|ev| matches!(ev, DataEvent::BankFrozen { .. }))
+                .count()
+        };
+        while frozen_count(&seen) < 3 {
+            match v
+                .events
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(ev) => seen.push(ev),
+                Err(e) => panic!("replay reported {} blocks ({e})", frozen_count(&seen)),
+            }
+        }
         // Each slot started once, whatever its shreds' number and order (the other version of
         // slot 3 included); its parent is named when the first shred was a data shred.
         let mut started: Vec<(Slot, Option<Slot>)> = seen
