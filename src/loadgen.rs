@@ -140,6 +140,10 @@ pub struct LoadStats {
     pub confirmed_slot: AtomicU64,
     /// Send-to-confirmed-block latency, microseconds.
     pub latency_us: Mutex<Histogram<u64>>,
+    /// Of that, first send to the end of the slot whose block holds the transfer, microseconds
+    /// (a cluster's only: the slot clock dates blocks): the time to inclusion. The rest of
+    /// [`LoadStats::latency_us`] is the block's wait for confirmation.
+    pub inclusion_us: Mutex<Histogram<u64>>,
 }
 
 impl LoadStats {
@@ -150,20 +154,32 @@ impl LoadStats {
             expired: AtomicU64::new(0),
             resent: AtomicU64::new(0),
             confirmed_slot: AtomicU64::new(0),
-            latency_us: Mutex::new(
-                Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds"),
-            ),
+            latency_us: Mutex::new(latency_histogram()),
+            inclusion_us: Mutex::new(latency_histogram()),
         }
     }
 
     /// Latency percentile in milliseconds (0 when nothing is confirmed yet).
     pub fn latency_ms(&self, percentile: f64) -> f64 {
-        let h = self.latency_us.lock().unwrap_or_else(|e| e.into_inner());
-        if h.is_empty() {
-            0.0
-        } else {
-            h.value_at_quantile(percentile / 100.0) as f64 / 1000.0
-        }
+        percentile_ms(&self.latency_us, percentile)
+    }
+
+    /// Time-to-inclusion percentile in milliseconds (0 when nothing is dated yet).
+    pub fn inclusion_ms(&self, percentile: f64) -> f64 {
+        percentile_ms(&self.inclusion_us, percentile)
+    }
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds")
+}
+
+fn percentile_ms(histogram: &Mutex<Histogram<u64>>, percentile: f64) -> f64 {
+    let h = histogram.lock().unwrap_or_else(|e| e.into_inner());
+    if h.is_empty() {
+        0.0
+    } else {
+        h.value_at_quantile(percentile / 100.0) as f64 / 1000.0
     }
 }
 
@@ -452,6 +468,17 @@ const WINDOW_HEADROOM: (f64, f64) = (1.25, 0.5);
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 impl Shared {
+    /// When `slot` ends by the cluster's slot clock, as an instant of this process (`None` for a
+    /// single validator, whose slots are not on a schedule).
+    fn slot_end(&self, slot: Slot) -> Option<Instant> {
+        let (clock, _) = self.config.tpu.schedule.as_ref()?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_millis() as u64;
+        slot_end_at(clock, slot, Instant::now(), now_ms)
+    }
+
     /// Transfers confirmed per second over the last [`RATE_WINDOW`] (since start, before that).
     fn recent_rate(&self) -> f64 {
         let samples = self.rate_samples.lock().unwrap_or_else(|e| e.into_inner());
@@ -472,6 +499,16 @@ impl Shared {
         {
             samples.pop_front();
         }
+    }
+}
+
+/// When `slot` ends by `clock`, given that `now` is `now_ms` on the Unix clock.
+fn slot_end_at(clock: &SlotClock, slot: Slot, now: Instant, now_ms: u64) -> Option<Instant> {
+    let end_ms = clock.slot_start_unix_ms(Slot(slot.0 + 1));
+    if end_ms >= now_ms {
+        now.checked_add(Duration::from_millis(end_ms - now_ms))
+    } else {
+        now.checked_sub(Duration::from_millis(now_ms - end_ms))
     }
 }
 
@@ -504,18 +541,26 @@ fn confirm_loop(s: &Shared, start: Slot) {
                 Ok(block) => {
                     let seen = Instant::now();
                     let sigs = block["signatures"].as_array().cloned().unwrap_or_default();
+                    let block_end = s.slot_end(Slot(next));
                     let mut landed = Vec::new();
                     if let Ok(mut o) = s.outstanding.lock() {
                         for sig in sigs.iter().filter_map(|v| v.as_str()) {
                             if let Ok(sig) = sig.parse::<Signature>() {
                                 if let Some(p) = o.remove(&sig) {
-                                    landed.push(seen.duration_since(p.sent));
+                                    let included =
+                                        block_end.map(|end| end.saturating_duration_since(p.sent));
+                                    landed.push((seen.duration_since(p.sent), included));
                                 }
                             }
                         }
                     }
                     if let Ok(mut h) = s.stats.latency_us.lock() {
-                        for d in &landed {
+                        for (d, _) in &landed {
+                            let _ = h.record((d.as_micros() as u64).max(1));
+                        }
+                    }
+                    if let Ok(mut h) = s.stats.inclusion_us.lock() {
+                        for d in landed.iter().filter_map(|(_, i)| *i) {
                             let _ = h.record((d.as_micros() as u64).max(1));
                         }
                     }
@@ -643,6 +688,27 @@ mod tests {
     }
 
     #[test]
+    fn a_slot_ends_where_the_slot_clock_starts_the_next() {
+        let genesis = Genesis {
+            creation_time_unix_ms: 1_000_000,
+            slot_duration_ms: 400,
+            ..Genesis::with_defaults("loadgen", vec![], vec![])
+        };
+        let clock = SlotClock::new(&genesis);
+        let now = Instant::now() + Duration::from_secs(10);
+        // Slot 5 ends at 1,002,400: 400 ms before a "now" of 1,002,800, 100 ms after 1,002,300.
+        assert_eq!(
+            slot_end_at(&clock, Slot(5), now, 1_002_800),
+            Some(now - Duration::from_millis(400))
+        );
+        assert_eq!(
+            slot_end_at(&clock, Slot(5), now, 1_002_300),
+            Some(now + Duration::from_millis(100))
+        );
+        assert_eq!(slot_end_at(&clock, Slot(5), now, 1_002_400), Some(now));
+    }
+
+    #[test]
     fn latency_percentiles_come_from_the_histogram() {
         let s = LoadStats::new();
         assert_eq!(s.latency_ms(50.0), 0.0);
@@ -656,5 +722,9 @@ mod tests {
         let p99 = s.latency_ms(99.0);
         assert!((49.0..=51.0).contains(&p50), "{p50}");
         assert!((98.0..=100.5).contains(&p99), "{p99}");
+        // Time to inclusion has its own histogram.
+        assert_eq!(s.inclusion_ms(50.0), 0.0);
+        s.inclusion_us.lock().unwrap().record(7_000).unwrap();
+        assert!((6.9..=7.1).contains(&s.inclusion_ms(50.0)));
     }
 }

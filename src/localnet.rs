@@ -638,6 +638,9 @@ fn drive(
         "tps": confirmed as f64 / send_secs.max(1e-9),
         "confirm_latency_ms": {"p50": stats.latency_ms(50.0), "p90": stats.latency_ms(90.0),
                                "p99": stats.latency_ms(99.0)},
+        // First send to the end of the including block's slot; the rest is confirmation.
+        "inclusion_latency_ms": {"p50": stats.inclusion_ms(50.0), "p90": stats.inclusion_ms(90.0),
+                                 "p99": stats.inclusion_ms(99.0)},
         "confirm_latency_slots": {"p50": stats.latency_ms(50.0) / slot_ms,
                                   "p99": stats.latency_ms(99.0) / slot_ms},
         "finalized_lag_slots": {"p50": lag_at(0.5), "max": lags.last().copied().unwrap_or(0)},
@@ -837,6 +840,10 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
         (
             "blackbook_sigverify_shed_forwarded_total",
             "sigverify_shed_forwarded_total",
+        ),
+        (
+            "blackbook_sigverify_shed_late_total",
+            "sigverify_shed_late_total",
         ),
         (
             "blackbook_forward_quic_sent_total",
