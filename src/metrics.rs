@@ -36,6 +36,8 @@ pub struct NodeMetrics {
     pub sigverify_shed_backlog: AtomicU64,
     /// Of those, the ones shed while overloaded for their blockhash's age.
     pub sigverify_shed_stale: AtomicU64,
+    /// Of those, the ones shed for waiting too long in sigverify's input queue.
+    pub sigverify_shed_late: AtomicU64,
     /// Forwarded transactions shed unverified while this node forwards.
     pub sigverify_shed_forwarded: AtomicU64,
     /// Blocks replayed from the ledger at start-up.
@@ -512,6 +514,13 @@ pub fn render(
         "Free transactions shed before verification while overloaded: signed against a blockhash \
          older than the freshest arriving by more than the admission window",
         get(&node.sigverify_shed_stale),
+    );
+    counter(
+        &mut r,
+        "blackbook_sigverify_shed_late",
+        "Free transactions shed before verification because their batch waited in the verify \
+         queue longer than the admission delay (verification fell behind)",
+        get(&node.sigverify_shed_late),
     );
     counter(
         &mut r,

@@ -836,6 +836,10 @@ fn metrics_route(
                     sig_stats.shed_stale.load(Ordering::Relaxed),
                     Ordering::Relaxed,
                 );
+                metrics.sigverify_shed_late.store(
+                    sig_stats.shed_late.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
                 metrics.sigverify_shed_forwarded.store(
                     sig_stats.shed_forwarded.load(Ordering::Relaxed),
                     Ordering::Relaxed,

@@ -15,7 +15,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
@@ -124,6 +124,8 @@ impl Packet {
 pub struct PacketBatch {
     packets: Box<[Packet]>,
     len: usize,
+    /// When the first packet held arrived (how long the batch has queued, for admission).
+    first_at: Option<Instant>,
 }
 
 impl Default for PacketBatch {
@@ -138,6 +140,7 @@ impl PacketBatch {
         PacketBatch {
             packets: vec![Packet::default(); PACKETS_PER_BATCH].into_boxed_slice(),
             len: 0,
+            first_at: None,
         }
     }
 
@@ -159,6 +162,19 @@ impl PacketBatch {
     /// Empties the batch, keeping its buffers.
     pub fn clear(&mut self) {
         self.len = 0;
+        self.first_at = None;
+    }
+
+    /// How long ago the first packet held arrived (zero when empty).
+    pub fn waited(&self) -> Duration {
+        self.first_at.map_or(Duration::ZERO, |t| t.elapsed())
+    }
+
+    /// Dates the batch's first packet (call before appending to it).
+    fn note_arrival(&mut self) {
+        if self.len == 0 {
+            self.first_at = Some(Instant::now());
+        }
     }
 
     /// The packets held.
@@ -178,6 +194,7 @@ impl PacketBatch {
 
     /// [`PacketBatch::push`] with the receive path's `flags` set on the packet.
     pub fn push_flagged(&mut self, data: &[u8], addr: SocketAddr, flags: PacketFlags) -> bool {
+        self.note_arrival();
         match self.packets.get_mut(self.len) {
             Some(p) => {
                 p.set(data, addr);
@@ -195,6 +212,7 @@ impl PacketBatch {
     /// batch directly: GRO and io_uring's provided buffers). `oversized` marks a datagram the kernel
     /// truncated; data longer than [`PACKET_DATA_SIZE`] is truncated and flagged too. `false` if full.
     pub(crate) fn push_received(&mut self, data: &[u8], addr: SocketAddr, oversized: bool) -> bool {
+        self.note_arrival();
         match self.packets.get_mut(self.len) {
             Some(p) => {
                 p.set(data, addr);
@@ -335,6 +353,9 @@ pub(crate) fn recv_into(
         };
     }
     let received = received as usize;
+    if received > 0 {
+        batch.note_arrival();
+    }
     for (i, packet) in batch.packets[start..].iter_mut().take(received).enumerate() {
         let hdr = &hdrs[i];
         let len = hdr.msg_len as usize;
@@ -510,7 +531,6 @@ fn fetch_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
 
     const LOCALHOST: &str = "127.0.0.1:0";
 
@@ -617,6 +637,22 @@ mod tests {
         assert_eq!(pool.allocated(), 0);
         exit.store(true, Ordering::Relaxed);
         stage.join().unwrap();
+    }
+
+    #[test]
+    fn a_batch_dates_its_first_packet_until_cleared() {
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut batch = PacketBatch::new();
+        assert_eq!(batch.waited(), Duration::ZERO);
+        batch.push(b"first", from);
+        std::thread::sleep(Duration::from_millis(20));
+        batch.push(b"second", from);
+        // Dated by the first packet, not the last.
+        assert!(batch.waited() >= Duration::from_millis(20));
+        batch.clear();
+        assert_eq!(batch.waited(), Duration::ZERO);
+        batch.push(b"again", from);
+        assert!(batch.waited() < Duration::from_millis(20));
     }
 
     #[test]

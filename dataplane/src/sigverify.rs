@@ -28,7 +28,7 @@ use crate::types::{Hash, Pubkey};
 mod admission;
 pub use admission::{
     Admission, BatchAdmission, FreeRule, ADMIT_BACKLOG_MAX, ADMIT_BACKLOG_MIN, ADMIT_FRESH_WINDOW,
-    ADMIT_HORIZON, OVERLOAD_MEMORY,
+    ADMIT_HORIZON, ADMIT_QUEUE_DELAY, ADMIT_STANDING_QUEUE, OVERLOAD_MEMORY,
 };
 
 /// How long a worker waits for a batch before it looks at its exit flag again.
@@ -135,6 +135,9 @@ pub struct SigverifyStats {
     pub shed_backlog: AtomicU64,
     /// Of those, free transactions shed while overloaded for their blockhash's age.
     pub shed_stale: AtomicU64,
+    /// Of those, free transactions shed for waiting in the input queue longer than
+    /// [`ADMIT_QUEUE_DELAY`].
+    pub shed_late: AtomicU64,
     /// Transactions another validator forwarded here, shed unverified while this node forwards
     /// (they are never forwarded twice, see [`Admission::set_forwarding`]).
     pub shed_forwarded: AtomicU64,
@@ -260,7 +263,7 @@ impl Worker {
         // Free transactions may be shed after a parse, before any signature work (see
         // `Admission`); paying ones are verified, and the banking stage makes room for them.
         let mut admission = match &self.admission {
-            Some(a) => a.batch(),
+            Some(a) => a.batch(batch.waited(), self.input.len()),
             None => BatchAdmission::with_rule(FreeRule::All),
         };
         // Counted locally and added once per batch, so workers do not contend on counter lines.
@@ -305,6 +308,9 @@ impl Worker {
             self.stats
                 .shed_forwarded
                 .fetch_add(shed_forwarded, Ordering::Relaxed);
+        }
+        if admission.late && shed > 0 {
+            self.stats.shed_late.fetch_add(shed, Ordering::Relaxed);
         }
         if admission.shed_stale > 0 {
             self.stats

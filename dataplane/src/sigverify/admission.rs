@@ -17,6 +17,14 @@
 //!    needs a transfer through pays a priority fee, which step 1 always verifies. The blockhash is
 //!    the only signing time every node can read, whichever leader a resend reaches.
 //! 4. Otherwise everything is verified.
+//!
+//! Verification itself can be what falls behind (on a few shared cores it competes with replay and
+//! votes): then packets wait in sigverify's input queue, and a FIFO queue of seconds serves every
+//! transaction late and drops, when full, the newest. So a batch that waited longer than
+//! [`ADMIT_QUEUE_DELAY`], with a queue still behind it ([`ADMIT_STANDING_QUEUE`]), has its free
+//! transactions shed unverified, and the node counts as
+//! overloaded (step 3 then sheds stale resends before they cost a verification): the queue's delay
+//! stays bounded, as CoDel bounds a router's.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -49,6 +57,15 @@ pub const ADMIT_FRESH_WINDOW: Duration = Duration::from_secs(8);
 /// a leader's rotation through a few validators, so that a leader's next turn starts with the rule
 /// its last one ended with.
 pub const OVERLOAD_MEMORY: Duration = Duration::from_secs(10);
+/// The longest a batch may wait between its first packet's arrival and a sigverify worker before
+/// its free transactions are shed unverified (see the module's documentation). Under a slot, so a
+/// transaction sent to the leader is verified while that leader still leads; longer than the
+/// pauses a shared core gives (a replayed block's checks take the cores for a few hundred ms).
+pub const ADMIT_QUEUE_DELAY: Duration = Duration::from_millis(300);
+/// A late batch is shed only while at least this many batches queue behind it (a standing queue,
+/// as CoDel tells one from a burst): one that waited on a busy core with nothing behind it is
+/// not overload, and shedding it would drop a lone sender's transfer for nothing.
+pub const ADMIT_STANDING_QUEUE: usize = 16;
 /// Slot length assumed until the pipeline gives the cluster's.
 const SLOT_DURATION_DEFAULT: Duration = Duration::from_millis(400);
 
@@ -101,6 +118,8 @@ pub struct BatchAdmission {
     pub sheds_forwarded: bool,
     /// Free transactions shed for their blockhash's age.
     pub shed_stale: u64,
+    /// Whether the batch waited longer than [`ADMIT_QUEUE_DELAY`] (its free transactions are shed).
+    pub late: bool,
 }
 
 impl BatchAdmission {
@@ -112,6 +131,7 @@ impl BatchAdmission {
             newest_seen: 0,
             sheds_forwarded: false,
             shed_stale: 0,
+            late: false,
         }
     }
 
@@ -183,9 +203,14 @@ impl Admission {
     pub fn set_backlog(&self, held: usize) {
         self.backlog.store(held, Ordering::Relaxed);
         if held >= self.limit() {
-            let until = self.now_ms() + OVERLOAD_MEMORY.as_millis() as u64;
-            self.overloaded_until_ms.store(until, Ordering::Relaxed);
+            self.mark_overloaded();
         }
+    }
+
+    /// The node is overloaded from now for [`OVERLOAD_MEMORY`].
+    fn mark_overloaded(&self) {
+        let until = self.now_ms() + OVERLOAD_MEMORY.as_millis() as u64;
+        self.overloaded_until_ms.fetch_max(until, Ordering::Relaxed);
     }
 
     /// Sets the bound from the banking stage's measured drain rate (transactions a second).
@@ -227,10 +252,20 @@ impl Admission {
         }
     }
 
-    /// The admission of a batch starting now.
-    pub fn batch(&self) -> BatchAdmission {
+    /// The admission of a batch starting now, after waiting `waited` since its first packet
+    /// arrived, with `queued` batches behind it: past [`ADMIT_QUEUE_DELAY`] with a standing queue
+    /// ([`ADMIT_STANDING_QUEUE`]) its free transactions are shed and the node is overloaded.
+    pub fn batch(&self, waited: Duration, queued: usize) -> BatchAdmission {
+        let late = waited > ADMIT_QUEUE_DELAY && queued >= ADMIT_STANDING_QUEUE;
+        if late {
+            self.mark_overloaded();
+        }
         BatchAdmission {
-            rule: self.free_rule(),
+            rule: if late {
+                FreeRule::None
+            } else {
+                self.free_rule()
+            },
             blockhashes: self
                 .blockhashes
                 .read()
@@ -239,6 +274,7 @@ impl Admission {
             newest_seen: 0,
             sheds_forwarded: self.forwarding.load(Ordering::Relaxed),
             shed_stale: 0,
+            late,
         }
     }
 
@@ -313,7 +349,7 @@ mod tests {
         admission.set_blockhashes(queue(100));
         // Unloaded: everything, and the batch learns the newest blockhash arriving (90).
         assert!(!admission.overloaded());
-        let mut batch = admission.batch();
+        let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::All);
         assert!(batch.admits(0, &Hash([90; 32])));
         assert!(batch.admits(0, &Hash([10; 32])));
@@ -322,7 +358,7 @@ mod tests {
 
         // The backlog reaches its bound: free ones are shed, paying ones verified.
         admission.set_backlog(ADMIT_BACKLOG_MIN);
-        let mut batch = admission.batch();
+        let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::None);
         assert!(!batch.admits(0, &Hash([90; 32])));
         assert!(batch.admits(1, &Hash([10; 32])));
@@ -331,7 +367,7 @@ mod tests {
         // (70..=90) are verified, older ones shed and counted; paying ones always.
         admission.set_backlog(ADMIT_BACKLOG_MIN - 1);
         assert!(admission.overloaded());
-        let mut batch = admission.batch();
+        let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::FreshFrom(70));
         assert!(batch.admits(0, &Hash([90; 32])));
         assert!(batch.admits(0, &Hash([70; 32])));
@@ -347,6 +383,31 @@ mod tests {
         assert!(batch.admits(0, &Hash([95; 32])));
         admission.finish(&batch);
         assert_eq!(admission.free_rule(), FreeRule::FreshFrom(75));
+    }
+
+    #[test]
+    fn a_batch_late_from_the_queue_sheds_free_transactions_and_starts_an_overload() {
+        let admission = Admission::new(ADMIT_BACKLOG_MAX);
+        admission.set_blockhashes(queue(10));
+        let on_time = admission.batch(ADMIT_QUEUE_DELAY, ADMIT_STANDING_QUEUE);
+        assert!(!on_time.late);
+        assert_eq!(on_time.rule, FreeRule::All);
+        let past = ADMIT_QUEUE_DELAY + Duration::from_millis(1);
+        // Late with no queue behind it: a stalled core, not overload.
+        let alone = admission.batch(past, ADMIT_STANDING_QUEUE - 1);
+        assert!(!alone.late);
+        assert_eq!(alone.rule, FreeRule::All);
+        assert!(!admission.overloaded());
+        let mut late = admission.batch(past, ADMIT_STANDING_QUEUE);
+        assert!(late.late);
+        assert!(!late.admits(0, &Hash([9; 32])));
+        assert!(late.admits(1, &Hash([9; 32])), "paying: always verified");
+        admission.finish(&late);
+        // The batches after it, on time, are under the overload rule: fresh ones only.
+        assert!(admission.overloaded());
+        let next = admission.batch(Duration::ZERO, 0);
+        assert!(!next.late);
+        assert!(matches!(next.rule, FreeRule::FreshFrom(_)));
     }
 
     #[test]

@@ -456,7 +456,15 @@ struct AdmittingStage {
 
 impl AdmittingStage {
     fn spawn(admission: &Arc<Admission>) -> AdmittingStage {
-        let (input, in_rx) = crossbeam_channel::bounded(4);
+        Self::spawn_behind(admission, Vec::new())
+    }
+
+    /// A stage that starts with `queued` waiting in its input queue, in order.
+    fn spawn_behind(admission: &Arc<Admission>, queued: Vec<PacketBatch>) -> AdmittingStage {
+        let (input, in_rx) = crossbeam_channel::bounded(queued.len() + 4);
+        for batch in queued {
+            input.send(batch).unwrap();
+        }
         let (out_tx, output) = crossbeam_channel::bounded(4);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
@@ -588,6 +596,67 @@ fn past_the_admission_bound_only_paying_transactions_are_verified() {
         &mut keys
     )
     .is_ok());
+}
+
+#[test]
+fn batches_late_from_a_standing_queue_shed_their_free_transfers_and_the_node_turns_overloaded() {
+    use crate::compute_budget::ComputeBudgetInstruction;
+    use crate::txn::build_transfer_with_budget;
+    const BATCHES: usize = ADMIT_STANDING_QUEUE + 4;
+    let admission = Arc::new(Admission::new(ADMIT_BACKLOG_MAX));
+    let from = "127.0.0.1:9".parse().unwrap();
+    let to = Pubkey([9; 32]);
+    let free = |i: usize| {
+        let key = SigningKey::from_bytes(&[100 + i as u8; 32]);
+        build_transfer(&key, &to, 1, &Hash::default())
+    };
+    let paying = build_transfer_with_budget(
+        &SigningKey::from_bytes(&[71; 32]),
+        &to,
+        1,
+        &Hash::default(),
+        &[ComputeBudgetInstruction::SetComputeUnitPrice(10)],
+    );
+    // One free transfer per batch, the first batch with a paying one too; all of them wait past
+    // the delay, as behind a queue that verification cannot keep up with.
+    let batches: Vec<PacketBatch> = (0..BATCHES)
+        .map(|i| {
+            let mut batch = PacketBatch::new();
+            batch.push(&free(i), from);
+            if i == 0 {
+                batch.push(&paying, from);
+            }
+            batch
+        })
+        .collect();
+    std::thread::sleep(ADMIT_QUEUE_DELAY + Duration::from_millis(50));
+    assert!(!admission.overloaded());
+    let stage = AdmittingStage::spawn_behind(&admission, batches);
+    // Batch i is taken with BATCHES - 1 - i behind it: the first SHED with a standing queue.
+    const SHED: usize = BATCHES - ADMIT_STANDING_QUEUE;
+    let expected: Vec<Vec<u8>> = std::iter::once(paying.clone())
+        .chain((SHED..BATCHES).map(free))
+        .collect();
+    let mut out = Vec::new();
+    while out.len() < expected.len() {
+        out.extend(stage.output.recv_timeout(Duration::from_secs(10)).unwrap());
+    }
+    // Their free transfers were shed unverified, the paying one verified; the rest, as late but
+    // with the queue drained below standing, verified.
+    assert_eq!(
+        out.iter().map(|t| t.bytes().to_vec()).collect::<Vec<_>>(),
+        expected
+    );
+    assert!(admission.overloaded());
+    let counters = Arc::clone(&stage.counters);
+    let (stats, _) = stage.stop();
+    assert_eq!(counters.get(Reject::QueueFull), SHED as u64);
+    assert_eq!(stats.shed_late.load(Ordering::Relaxed), SHED as u64);
+    assert_eq!(stats.shed_backlog.load(Ordering::Relaxed), SHED as u64);
+    assert_eq!(
+        stats.accepted.load(Ordering::Relaxed),
+        expected.len() as u64
+    );
 }
 
 #[test]
