@@ -4,7 +4,9 @@
 //! when its predecessor produced nothing (the predecessor's slots are then skipped, and the tick rule
 //! makes the skip visible in the block: it holds the skipped slots' ticks). Only while the
 //! predecessor's shreds are actually arriving does it wait, at most [`GRACE_SLOTS_MAX`] slots, for
-//! that block. A node that has fallen behind what the cluster shows it, or that has only just
+//! that block; once that block is received in full and only this node's replay of it is behind,
+//! it waits for the replay until its turn's last slot (a block on the older parent would fork the
+//! predecessor's whole turn away, as a loaded node's replay lags by a few slots). A node that has fallen behind what the cluster shows it, or that has only just
 //! started, does not lead: a block on a stale parent would only start a fork.
 
 use dataplane::banking::LeadCommand;
@@ -45,6 +47,8 @@ pub struct LeaderView {
     /// Whether a slot between the head and the first slot to lead has shreds arriving (its block is
     /// on its way).
     pub predecessor_arriving: bool,
+    /// Whether such a slot is received in full and waits for this node's replay.
+    pub predecessor_received: bool,
 }
 
 /// What to do now.
@@ -103,7 +107,13 @@ pub fn decide(
     // Shreds of the missing block arriving: wait up to two slots for it. Only a producing
     // predecessor (or this node's own block in flight): wait up to half a slot, then go on — a
     // leader that died mid-turn costs the next one no more than that.
-    let grace_ms = if (predecessor_other && view.predecessor_arriving) || own_in_flight {
+    let grace_ms = if predecessor_other && view.predecessor_received {
+        // Its block is here, only replay lags: wait for it up to the turn's last slot.
+        clock
+            .slot_start_unix_ms(turn_end)
+            .saturating_sub(clock.slot_start_unix_ms(first))
+            .max(GRACE_SLOTS_MAX * clock.slot_duration_ms())
+    } else if (predecessor_other && view.predecessor_arriving) || own_in_flight {
         GRACE_SLOTS_MAX * clock.slot_duration_ms()
     } else if predecessor_other && producing {
         clock.slot_duration_ms() / 2
@@ -167,6 +177,7 @@ mod tests {
             led_through: None,
             started: 0,
             predecessor_arriving: false,
+            predecessor_received: false,
         }
     }
 
@@ -217,6 +228,40 @@ mod tests {
         assert!(matches!(
             decide(&clock, &mut s, &me, late),
             LeadDecision::Lead(LeadCommand { first: f, .. }) if f == first
+        ));
+    }
+
+    #[test]
+    fn a_leader_waits_for_its_replay_of_a_predecessor_block_received_in_full_until_its_last_slot() {
+        let (clock, mut s, me, first) = setup();
+        let start = clock.slot_start_unix_ms(first);
+        let received = LeaderView {
+            predecessor_arriving: true,
+            predecessor_received: true,
+            ..view(start + 1, first.0 - 3)
+        };
+        // The turn is 4 slots: it waits until the last one starts, 3 slots in.
+        assert_eq!(
+            decide(&clock, &mut s, &me, received),
+            LeadDecision::WaitUntil(start + 1_200)
+        );
+        // Replayed meanwhile: it leads the rest of its turn on the predecessor's block.
+        let replayed = LeaderView {
+            now: start + 500,
+            ..view(start + 500, first.0 - 1)
+        };
+        assert!(matches!(
+            decide(&clock, &mut s, &me, replayed),
+            LeadDecision::Lead(LeadCommand { parent, .. }) if parent == Slot(first.0 - 1)
+        ));
+        // Still not replayed when the last slot starts: it leads on what it has.
+        let late = LeaderView {
+            now: start + 1_200,
+            ..received
+        };
+        assert!(matches!(
+            decide(&clock, &mut s, &me, late),
+            LeadDecision::Lead(LeadCommand { parent, .. }) if parent == Slot(first.0 - 3)
         ));
     }
 

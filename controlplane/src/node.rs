@@ -239,6 +239,8 @@ pub struct Node {
     head: Slot,
     seen: Slot,
     arriving: BTreeMap<Slot, Millis>,
+    /// Slots received in full (every data shred held) and not yet replayed.
+    received: BTreeSet<Slot>,
     led_through: Option<Slot>,
     lead_wait_until: Option<Millis>,
     last_vote_sent: Option<Millis>,
@@ -369,6 +371,7 @@ impl Node {
             head: root,
             seen: root,
             arriving: BTreeMap::new(),
+            received: BTreeSet::new(),
             led_through: None,
             lead_wait_until: None,
             last_vote_sent: None,
@@ -440,6 +443,7 @@ impl Node {
                 self.repair.on_completed(slot);
                 self.dead.insert(slot);
                 self.arriving.remove(&slot);
+                self.received.remove(&slot);
                 if self.forks.contains(slot) {
                     self.forks.set_invalid(slot, true);
                 }
@@ -468,6 +472,9 @@ impl Node {
             Input::SlotProgress(p) => {
                 if p.complete {
                     self.repair.on_completed(p.slot);
+                    if self.arriving.contains_key(&p.slot) {
+                        self.received.insert(p.slot);
+                    }
                 } else {
                     self.repair.on_progress(self.now, &p);
                 }
@@ -484,6 +491,7 @@ impl Node {
                     "fetching the confirmed version again"
                 );
                 self.stats.repair_refetches += 1;
+                self.received.remove(&slot);
                 self.repair.reopen(self.now, slot);
                 self.wake_repair();
             }
@@ -645,13 +653,16 @@ impl Node {
         if !self.blocks.contains_key(&slot) && !self.dead.contains(&slot) {
             self.arriving.entry(slot).or_insert(self.now);
             while self.arriving.len() > ARRIVING_SLOTS_MAX {
-                self.arriving.pop_first();
+                if let Some((gone, _)) = self.arriving.pop_first() {
+                    self.received.remove(&gone);
+                }
             }
         }
     }
 
     fn on_bank_frozen(&mut self, b: BankFrozen) {
         self.arriving.remove(&b.slot);
+        self.received.remove(&b.slot);
         self.repair.on_completed(b.slot);
         self.seen = self.seen.max(b.slot);
         if b.slot <= self.forks.root() || b.slot.0 > self.forks.root().0 + SLOTS_AHEAD_MAX {
@@ -1083,6 +1094,7 @@ impl Node {
         self.dead = self.dead.split_off(&root);
         self.confirmed = self.confirmed.split_off(&root);
         self.arriving = self.arriving.split_off(&root.next());
+        self.received = self.received.split_off(&root.next());
         self.repair_asked = self.repair_asked.split_off(&(root.next(), Hash::default()));
         self.repair.set_root(root);
         self.outputs.push_back(Output::SetRoot(root));
@@ -1091,6 +1103,7 @@ impl Node {
     fn maybe_lead(&mut self) {
         let slot = self.clock.slot_at(self.now);
         let predecessor_arriving = self.arriving.range(self.head.next()..slot).next().is_some();
+        let predecessor_received = self.received.range(self.head.next()..slot).next().is_some();
         // Arriving lately: an orphan whose parent no live peer holds must not stop leading forever.
         let recent = CATCHING_UP_SLOTS * self.clock.slot_duration_ms();
         let unreplayed = self
@@ -1106,6 +1119,7 @@ impl Node {
             led_through: self.led_through,
             started: self.started,
             predecessor_arriving,
+            predecessor_received,
         };
         self.lead_wait_until = None;
         match decide(&self.clock, &mut self.schedules, &self.me, view) {
