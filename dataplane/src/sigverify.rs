@@ -281,6 +281,7 @@ impl Worker {
             match check_packet(
                 data,
                 packet.is_oversized(),
+                forwarded,
                 &mut admission,
                 &self.deduper,
                 keys,
@@ -309,8 +310,10 @@ impl Worker {
                 .shed_forwarded
                 .fetch_add(shed_forwarded, Ordering::Relaxed);
         }
-        if admission.late && shed > 0 {
-            self.stats.shed_late.fetch_add(shed, Ordering::Relaxed);
+        if admission.shed_late > 0 {
+            self.stats
+                .shed_late
+                .fetch_add(admission.shed_late, Ordering::Relaxed);
         }
         if admission.shed_stale > 0 {
             self.stats
@@ -340,12 +343,13 @@ impl Worker {
     }
 }
 
-/// Runs one packet through the checks, cheapest first.
-/// `admit_free: false` sheds a transaction that pays no compute unit price (as `QueueFull`)
-/// before it is deduplicated, so that its sender's resend is still checked later.
+/// Runs one packet through the checks, cheapest first. A transaction `admission` sheds (see
+/// [`BatchAdmission::admits`]; `forwarded` if a staked validator forwarded it) is refused as
+/// `QueueFull` before it is deduplicated, so that its sender's resend is still checked later.
 fn check_packet(
     data: &[u8],
     oversized: bool,
+    forwarded: bool,
     admission: &mut BatchAdmission,
     deduper: &Deduper,
     keys: &mut KeyCache,
@@ -360,7 +364,7 @@ fn check_packet(
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .map(Hash)
         .unwrap_or_default();
-    if !admission.admits(layout.compute_unit_price, &blockhash) {
+    if !admission.admits(layout.compute_unit_price, &blockhash, forwarded) {
         return Err(Reject::QueueFull);
     }
     if deduper.is_duplicate(data) {

@@ -118,8 +118,11 @@ pub struct BatchAdmission {
     pub sheds_forwarded: bool,
     /// Free transactions shed for their blockhash's age.
     pub shed_stale: u64,
-    /// Whether the batch waited longer than [`ADMIT_QUEUE_DELAY`] (its free transactions are shed).
+    /// Whether the batch waited longer than [`ADMIT_QUEUE_DELAY`] with a standing queue behind it
+    /// (its free transactions are shed, but for staked validators' forwards).
     pub late: bool,
+    /// Free transactions shed for their batch's wait in the queue.
+    pub shed_late: u64,
 }
 
 impl BatchAdmission {
@@ -132,18 +135,24 @@ impl BatchAdmission {
             sheds_forwarded: false,
             shed_stale: 0,
             late: false,
+            shed_late: 0,
         }
     }
 
     /// Whether a transaction paying `price` micro-lamports per compute unit, signed against
-    /// `blockhash`, is verified.
-    pub fn admits(&mut self, price: u64, blockhash: &Hash) -> bool {
+    /// `blockhash`, is verified; `forwarded` if a staked validator forwarded it (the QUIC TPU
+    /// marks those), which a late batch does not shed: stake goes first at the edge.
+    pub fn admits(&mut self, price: u64, blockhash: &Hash, forwarded: bool) -> bool {
         let height = self.blockhashes.height_of(blockhash);
         if let Some(h) = height {
             self.newest_seen = self.newest_seen.max(h);
         }
         if price > 0 {
             return true;
+        }
+        if self.late && !forwarded {
+            self.shed_late += 1;
+            return false;
         }
         match self.rule {
             FreeRule::All => true,
@@ -254,18 +263,15 @@ impl Admission {
 
     /// The admission of a batch starting now, after waiting `waited` since its first packet
     /// arrived, with `queued` batches behind it: past [`ADMIT_QUEUE_DELAY`] with a standing queue
-    /// ([`ADMIT_STANDING_QUEUE`]) its free transactions are shed and the node is overloaded.
+    /// ([`ADMIT_STANDING_QUEUE`]) its free transactions are shed (but for staked validators'
+    /// forwards) and the node is overloaded.
     pub fn batch(&self, waited: Duration, queued: usize) -> BatchAdmission {
         let late = waited > ADMIT_QUEUE_DELAY && queued >= ADMIT_STANDING_QUEUE;
         if late {
             self.mark_overloaded();
         }
         BatchAdmission {
-            rule: if late {
-                FreeRule::None
-            } else {
-                self.free_rule()
-            },
+            rule: self.free_rule(),
             blockhashes: self
                 .blockhashes
                 .read()
@@ -275,6 +281,7 @@ impl Admission {
             sheds_forwarded: self.forwarding.load(Ordering::Relaxed),
             shed_stale: 0,
             late,
+            shed_late: 0,
         }
     }
 
@@ -351,17 +358,17 @@ mod tests {
         assert!(!admission.overloaded());
         let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::All);
-        assert!(batch.admits(0, &Hash([90; 32])));
-        assert!(batch.admits(0, &Hash([10; 32])));
-        assert!(batch.admits(0, &Hash([250; 32])), "unknown");
+        assert!(batch.admits(0, &Hash([90; 32]), false));
+        assert!(batch.admits(0, &Hash([10; 32]), false));
+        assert!(batch.admits(0, &Hash([250; 32]), false), "unknown");
         admission.finish(&batch);
 
         // The backlog reaches its bound: free ones are shed, paying ones verified.
         admission.set_backlog(ADMIT_BACKLOG_MIN);
         let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::None);
-        assert!(!batch.admits(0, &Hash([90; 32])));
-        assert!(batch.admits(1, &Hash([10; 32])));
+        assert!(!batch.admits(0, &Hash([90; 32]), false));
+        assert!(batch.admits(1, &Hash([10; 32]), false));
 
         // Back under the bound, still overloaded: free ones signed within 20 blocks of the newest
         // (70..=90) are verified, older ones shed and counted; paying ones always.
@@ -369,18 +376,18 @@ mod tests {
         assert!(admission.overloaded());
         let mut batch = admission.batch(Duration::ZERO, 0);
         assert_eq!(batch.rule, FreeRule::FreshFrom(70));
-        assert!(batch.admits(0, &Hash([90; 32])));
-        assert!(batch.admits(0, &Hash([70; 32])));
-        assert!(!batch.admits(0, &Hash([69; 32])));
-        assert!(!batch.admits(0, &Hash([3; 32])));
+        assert!(batch.admits(0, &Hash([90; 32]), false));
+        assert!(batch.admits(0, &Hash([70; 32]), false));
+        assert!(!batch.admits(0, &Hash([69; 32]), false));
+        assert!(!batch.admits(0, &Hash([3; 32]), false));
         assert!(
-            batch.admits(0, &Hash([250; 32])),
+            batch.admits(0, &Hash([250; 32]), false),
             "unknown: newer than this node's newest bank, or left to banking to refuse"
         );
-        assert!(batch.admits(7, &Hash([3; 32])));
+        assert!(batch.admits(7, &Hash([3; 32]), false));
         assert_eq!(batch.shed_stale, 2);
         // A newer blockhash arriving moves the window.
-        assert!(batch.admits(0, &Hash([95; 32])));
+        assert!(batch.admits(0, &Hash([95; 32]), false));
         admission.finish(&batch);
         assert_eq!(admission.free_rule(), FreeRule::FreshFrom(75));
     }
@@ -400,8 +407,16 @@ mod tests {
         assert!(!admission.overloaded());
         let mut late = admission.batch(past, ADMIT_STANDING_QUEUE);
         assert!(late.late);
-        assert!(!late.admits(0, &Hash([9; 32])));
-        assert!(late.admits(1, &Hash([9; 32])), "paying: always verified");
+        assert!(!late.admits(0, &Hash([9; 32]), false));
+        assert!(
+            late.admits(1, &Hash([9; 32]), false),
+            "paying: always verified"
+        );
+        assert!(
+            late.admits(0, &Hash([9; 32]), true),
+            "a staked validator's forward: stake goes first"
+        );
+        assert_eq!(late.shed_late, 1);
         admission.finish(&late);
         // The batches after it, on time, are under the overload rule: fresh ones only.
         assert!(admission.overloaded());

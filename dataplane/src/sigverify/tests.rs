@@ -461,11 +461,13 @@ impl AdmittingStage {
 
     /// A stage that starts with `queued` waiting in its input queue, in order.
     fn spawn_behind(admission: &Arc<Admission>, queued: Vec<PacketBatch>) -> AdmittingStage {
-        let (input, in_rx) = crossbeam_channel::bounded(queued.len() + 4);
+        let room = queued.len() + 4;
+        let (input, in_rx) = crossbeam_channel::bounded(room);
         for batch in queued {
             input.send(batch).unwrap();
         }
-        let (out_tx, output) = crossbeam_channel::bounded(4);
+        // Room for every batch's survivors, however far behind the test reads them.
+        let (out_tx, output) = crossbeam_channel::bounded(room);
         let counters = Arc::new(RejectCounters::default());
         let exit = Arc::new(AtomicBool::new(false));
         let stage = SigverifyStage::spawn_admitting(
@@ -581,6 +583,7 @@ fn past_the_admission_bound_only_paying_transactions_are_verified() {
         check_packet(
             &free,
             false,
+            false,
             &mut BatchAdmission::with_rule(FreeRule::None),
             &deduper,
             &mut keys
@@ -590,6 +593,7 @@ fn past_the_admission_bound_only_paying_transactions_are_verified() {
     );
     assert!(check_packet(
         &free,
+        false,
         false,
         &mut BatchAdmission::with_rule(FreeRule::All),
         &deduper,
@@ -617,14 +621,17 @@ fn batches_late_from_a_standing_queue_shed_their_free_transfers_and_the_node_tur
         &Hash::default(),
         &[ComputeBudgetInstruction::SetComputeUnitPrice(10)],
     );
-    // One free transfer per batch, the first batch with a paying one too; all of them wait past
-    // the delay, as behind a queue that verification cannot keep up with.
+    // A free transfer a staked validator forwarded (the QUIC TPU marks those).
+    let forwarded = build_transfer(&SigningKey::from_bytes(&[72; 32]), &to, 1, &Hash::default());
+    // One free transfer per batch, the first batch with a paying one and a forwarded one too;
+    // all of them wait past the delay, as behind a queue that verification cannot keep up with.
     let batches: Vec<PacketBatch> = (0..BATCHES)
         .map(|i| {
             let mut batch = PacketBatch::new();
             batch.push(&free(i), from);
             if i == 0 {
                 batch.push(&paying, from);
+                batch.push_flagged(&forwarded, from, PacketFlags::FORWARDED);
             }
             batch
         })
@@ -634,15 +641,17 @@ fn batches_late_from_a_standing_queue_shed_their_free_transfers_and_the_node_tur
     let stage = AdmittingStage::spawn_behind(&admission, batches);
     // Batch i is taken with BATCHES - 1 - i behind it: the first SHED with a standing queue.
     const SHED: usize = BATCHES - ADMIT_STANDING_QUEUE;
-    let expected: Vec<Vec<u8>> = std::iter::once(paying.clone())
+    let expected: Vec<Vec<u8>> = [paying.clone(), forwarded.clone()]
+        .into_iter()
         .chain((SHED..BATCHES).map(free))
         .collect();
     let mut out = Vec::new();
     while out.len() < expected.len() {
         out.extend(stage.output.recv_timeout(Duration::from_secs(10)).unwrap());
     }
-    // Their free transfers were shed unverified, the paying one verified; the rest, as late but
-    // with the queue drained below standing, verified.
+    // Their free transfers were shed unverified; the paying one and the staked validator's forward
+    // verified (fee and stake go first); the rest, as late but with the queue drained below
+    // standing, verified.
     assert_eq!(
         out.iter().map(|t| t.bytes().to_vec()).collect::<Vec<_>>(),
         expected
@@ -769,6 +778,7 @@ fn v0_transactions_are_verified_over_their_version_byte() {
     let txn = check_packet(
         &v0,
         false,
+        false,
         &mut BatchAdmission::with_rule(FreeRule::All),
         &deduper,
         &mut KeyCache::new(),
@@ -783,6 +793,7 @@ fn v0_transactions_are_verified_over_their_version_byte() {
         check_packet(
             &forged,
             false,
+            false,
             &mut BatchAdmission::with_rule(FreeRule::All),
             &deduper,
             &mut KeyCache::new()
@@ -796,6 +807,7 @@ fn v0_transactions_are_verified_over_their_version_byte() {
     assert_eq!(
         check_packet(
             &lookups,
+            false,
             false,
             &mut BatchAdmission::with_rule(FreeRule::All),
             &deduper,
