@@ -846,6 +846,14 @@ fn replication_counters(n: &Node) -> serde_json::Map<String, serde_json::Value> 
             "sigverify_shed_late_total",
         ),
         (
+            "blackbook_sigverify_shed_stale_total",
+            "sigverify_shed_stale_total",
+        ),
+        (
+            "blackbook_sigverify_shed_backlog_total",
+            "sigverify_shed_backlog_total",
+        ),
+        (
             "blackbook_forward_quic_sent_total",
             "transactions_forwarded_quic_total",
         ),
