@@ -828,26 +828,16 @@ fn metrics_route(
         "/metrics",
         get(move || {
             let text = {
-                metrics.sigverify_shed_backlog.store(
-                    sig_stats.shed_backlog.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                metrics.sigverify_shed_stale.store(
-                    sig_stats.shed_stale.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                metrics.sigverify_shed_late.store(
-                    sig_stats.shed_late.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                metrics.sigverify_shed_forwarded.store(
-                    sig_stats.shed_forwarded.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
-                metrics.sigverify_accepted.store(
-                    sig_stats.accepted.load(Ordering::Relaxed),
-                    Ordering::Relaxed,
-                );
+                // Sigverify's own counters, copied into the registry at each scrape.
+                for (to, from) in [
+                    (&metrics.sigverify_shed_backlog, &sig_stats.shed_backlog),
+                    (&metrics.sigverify_shed_stale, &sig_stats.shed_stale),
+                    (&metrics.sigverify_shed_late, &sig_stats.shed_late),
+                    (&metrics.sigverify_shed_forwarded, &sig_stats.shed_forwarded),
+                    (&metrics.sigverify_accepted, &sig_stats.accepted),
+                ] {
+                    to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
                 metrics
                     .slot
                     .fetch_max(working_slot.load(Ordering::Relaxed), Ordering::Relaxed);
