@@ -234,8 +234,8 @@ struct Shared {
 }
 
 impl PubSub {
-    /// Starts the hub thread and the task that feeds it `feed`'s events; call within a tokio
-    /// runtime.
+    /// Starts the hub thread, which reads `feed`'s events itself; call within a tokio runtime
+    /// (connections run on it).
     pub fn start(
         chain: Arc<dyn Chain>,
         stats: Arc<RpcStats>,
@@ -253,13 +253,14 @@ impl PubSub {
     ) -> io::Result<PubSub> {
         let (hub, input) = mpsc::channel(HUB_INPUT_CAPACITY);
         let (stop, _) = watch::channel(false);
-        connection::start_hub(chain, stats.clone(), limits, input)?;
-        tokio::spawn(connection::forward_events(
-            feed.subscribe(),
-            hub.clone(),
+        connection::start_hub(
+            chain,
             stats.clone(),
+            limits,
+            input,
+            feed.subscribe(),
             stop.subscribe(),
-        ));
+        )?;
         Ok(PubSub {
             shared: Arc::new(Shared {
                 hub,

@@ -1,5 +1,5 @@
-//! The glue around the hub: the thread that drives it, the task that feeds it node events, and one
-//! task per WebSocket connection.
+//! The glue around the hub: the thread that drives it (and reads the node's events), and one task
+//! per WebSocket connection.
 //!
 //! A connection reads a message, checks it ([`request::parse`]) and hands the request to the hub;
 //! whatever the hub has for it (answers, notifications) arrives on its send queue, bounded in
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::SinkExt;
-use tokio::sync::{broadcast, mpsc, oneshot, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit};
 
 use super::super::listener::IpSlot;
 use super::super::stats::PubSubDrop;
@@ -25,10 +25,15 @@ use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 /// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
 /// each) must fit the send queue's bounds with room to spare.
 const REQUESTS_IN_FLIGHT_MAX: usize = 32;
+/// Niceness of the hub thread: level with the leader path, ahead of verification and of the
+/// node's default. The hub finds a waiting wallet's signature notification due; on cores kept busy
+/// by verification it otherwise waits for a time slice, and the notification with it. It uses a
+/// few % of a core with 10,000 subscriptions (`tests/pubsub_load.rs`).
+const HUB_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
-/// What the hub thread is told.
+/// What the hub thread is told (node events it reads from the feed itself).
 pub(super) enum HubInput {
     /// A node event.
     Event(StampedEvent),
@@ -62,13 +67,20 @@ pub(super) struct Edge {
     _kick: oneshot::Sender<()>,
 }
 
+/// Every open connection's edge, looked up once per text queued (ahash: see `hub::Map`).
+type Edges = HashMap<ConnectionId, Edge, ahash::RandomState>;
+
 /// Starts the hub's thread: it blocks on storage reads (a slot's changes, a block), never on a
-/// client.
+/// client. It reads the node's events from `feed` itself, ahead of requests, until `stop`: an event
+/// handed on by a task of the RPC runtime waited for that runtime, busy writing the last block's
+/// notifications, before a signature notification could even be found due.
 pub(super) fn start_hub(
     chain: Arc<dyn Chain>,
     stats: Arc<RpcStats>,
     limits: PubSubLimits,
     mut input: mpsc::Receiver<HubInput>,
+    mut feed: broadcast::Receiver<StampedEvent>,
+    mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let queue_bytes_max = limits.send_queue_bytes;
     let limits = Limits {
@@ -78,55 +90,95 @@ pub(super) fn start_hub(
     };
     let mut hub = Hub::new(chain, stats.clone(), limits);
     hub.read_ahead()?;
+    // Only waits on channels: no I/O or timer driver.
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     std::thread::Builder::new()
         .name("bbPubSub".into())
         .spawn(move || {
-            let mut edges: HashMap<ConnectionId, Edge> = HashMap::new();
-            // Ends when every sender is gone: the feed task and every connection.
-            while let Some(msg) = input.blocking_recv() {
-                let deliveries = match msg {
-                    HubInput::Event((at, e)) => {
-                        hub.event_published_at(at);
-                        if let ChainEvent::Commitment(levels) = &e {
-                            let due = hub.signatures_due(levels);
-                            deliver(due, &mut edges, &mut hub, &stats, queue_bytes_max);
+            dataplane::cores::set_current_thread_nice(HUB_NICE, "pubsub hub");
+            let mut edges = Edges::default();
+            let mut events_open = true;
+            runtime.block_on(async {
+                // Ends when every sender of requests is gone: every connection and the service.
+                loop {
+                    let msg = tokio::select! {
+                        biased;
+                        _ = stopped(&mut stop), if events_open => {
+                            events_open = false;
+                            continue;
                         }
-                        hub.on_event(&e)
-                    }
-                    HubInput::Open { connection, edge } => {
-                        // Connections that vanished without a Close (their task was dropped).
-                        edges.retain(|&c, e| {
-                            let open = !e.queue.is_closed();
-                            if !open {
-                                hub.close(c);
+                        event = feed.recv(), if events_open => match event {
+                            Ok(e) => HubInput::Event(e),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
+                                tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
+                                continue;
                             }
-                            open
-                        });
-                        edges.insert(connection, edge);
-                        Vec::new()
-                    }
-                    // From a connection already dropped: nothing to answer, nothing to keep.
-                    HubInput::Request {
-                        connection,
-                        request,
-                    } if edges.contains_key(&connection) => hub.request(connection, request),
-                    HubInput::Request { .. } => Vec::new(),
-                    HubInput::Close { connection } => {
-                        edges.remove(&connection);
-                        hub.close(connection);
-                        Vec::new()
-                    }
-                };
-                deliver(deliveries, &mut edges, &mut hub, &stats, queue_bytes_max);
-            }
+                            Err(broadcast::error::RecvError::Closed) => {
+                                events_open = false;
+                                continue;
+                            }
+                        },
+                        msg = input.recv() => match msg {
+                            Some(msg) => msg,
+                            None => break,
+                        },
+                    };
+                    handle(msg, &mut hub, &mut edges, &stats, queue_bytes_max);
+                }
+            });
         })?;
     Ok(())
+}
+
+/// Runs one input through the hub and queues what it has for each connection.
+fn handle(
+    msg: HubInput,
+    hub: &mut Hub,
+    edges: &mut Edges,
+    stats: &RpcStats,
+    queue_bytes_max: usize,
+) {
+    let deliveries = match msg {
+        HubInput::Event((at, e)) => {
+            hub.event_published_at(at);
+            if let ChainEvent::Commitment(levels) = &e {
+                let due = hub.signatures_due(levels);
+                deliver(due, edges, hub, stats, queue_bytes_max);
+            }
+            hub.on_event(&e)
+        }
+        HubInput::Open { connection, edge } => {
+            // Connections that vanished without a Close (their task was dropped).
+            edges.retain(|&c, e| {
+                let open = !e.queue.is_closed();
+                if !open {
+                    hub.close(c);
+                }
+                open
+            });
+            edges.insert(connection, edge);
+            Vec::new()
+        }
+        // From a connection already dropped: nothing to answer, nothing to keep.
+        HubInput::Request {
+            connection,
+            request,
+        } if edges.contains_key(&connection) => hub.request(connection, request),
+        HubInput::Request { .. } => Vec::new(),
+        HubInput::Close { connection } => {
+            edges.remove(&connection);
+            hub.close(connection);
+            Vec::new()
+        }
+    };
+    deliver(deliveries, edges, hub, stats, queue_bytes_max);
 }
 
 /// Queues each text for its connection; a connection whose queue is full is dropped.
 fn deliver(
     deliveries: Vec<Delivery>,
-    edges: &mut HashMap<ConnectionId, Edge>,
+    edges: &mut Edges,
     hub: &mut Hub,
     stats: &RpcStats,
     queue_bytes_max: usize,
@@ -168,36 +220,9 @@ fn deliver(
 }
 
 /// Resolves once the service is stopping.
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns must not live across an await of the caller's.
     let _ = stop.wait_for(|s| *s).await;
-}
-
-/// Forwards the node's events to the hub until the feed or the hub closes, or `stop`.
-pub(super) async fn forward_events(
-    mut feed: broadcast::Receiver<StampedEvent>,
-    hub: mpsc::Sender<HubInput>,
-    stats: Arc<RpcStats>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let event = tokio::select! {
-            _ = stopped(&mut stop) => return,
-            e = feed.recv() => e,
-        };
-        match event {
-            Ok(e) => {
-                if hub.send(HubInput::Event(e)).await.is_err() {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
-                tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 /// Serves one WebSocket connection until the client leaves, breaks a rule, stops reading, or the

@@ -32,6 +32,11 @@ pub(super) const WALK_SLOTS_MAX: usize = 1_024;
 /// Most slots remembered per level, and most parent links kept.
 const SLOTS_REMEMBERED_MAX: usize = 4_096;
 
+/// The hub's maps: ahash, keyed at random per process (the keys are clients' choice, so not an
+/// unkeyed hash), and several times faster than SipHash on a 64-byte signature, which every
+/// transaction of every block is looked up by.
+type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// A connection, as the hub knows it.
 pub(super) type ConnectionId = u64;
 
@@ -71,17 +76,17 @@ pub(super) struct Hub {
     stats: Arc<RpcStats>,
     limits: Limits,
     next_id: u64,
-    subscriptions: HashMap<u64, Subscription>,
-    by_connection: HashMap<ConnectionId, BTreeSet<u64>>,
-    by_signature: HashMap<Signature, BTreeSet<u64>>,
-    by_account: HashMap<Pubkey, BTreeSet<u64>>,
+    subscriptions: Map<u64, Subscription>,
+    by_connection: Map<ConnectionId, BTreeSet<u64>>,
+    by_signature: Map<Signature, BTreeSet<u64>>,
+    by_account: Map<Pubkey, BTreeSet<u64>>,
     slot_watchers: BTreeSet<u64>,
     root_watchers: BTreeSet<u64>,
     slots_updates_watchers: BTreeSet<u64>,
     /// `logsSubscribe` to every transaction (`all`, `allWithVotes`).
     logs_watchers: BTreeSet<u64>,
     /// `logsSubscribe` by the one key each mentions.
-    logs_by_mention: HashMap<Pubkey, BTreeSet<u64>>,
+    logs_by_mention: Map<Pubkey, BTreeSet<u64>>,
     block_watchers: BTreeSet<u64>,
     /// Subscriptions bound to each level (see [`level`]).
     at_level: [usize; 3],
@@ -126,15 +131,15 @@ impl Hub {
             stats,
             limits,
             next_id: 0,
-            subscriptions: HashMap::new(),
-            by_connection: HashMap::new(),
-            by_signature: HashMap::new(),
-            by_account: HashMap::new(),
+            subscriptions: Map::default(),
+            by_connection: Map::default(),
+            by_signature: Map::default(),
+            by_account: Map::default(),
             slot_watchers: BTreeSet::new(),
             root_watchers: BTreeSet::new(),
             slots_updates_watchers: BTreeSet::new(),
             logs_watchers: BTreeSet::new(),
-            logs_by_mention: HashMap::new(),
+            logs_by_mention: Map::default(),
             block_watchers: BTreeSet::new(),
             at_level: [0; 3],
             levels: None,
@@ -373,7 +378,7 @@ impl Hub {
                 self.by_connection.remove(&sub.connection);
             }
         }
-        fn unindex<K: std::hash::Hash + Eq>(map: &mut HashMap<K, BTreeSet<u64>>, k: &K, id: u64) {
+        fn unindex<K: std::hash::Hash + Eq>(map: &mut Map<K, BTreeSet<u64>>, k: &K, id: u64) {
             if let Some(ids) = map.get_mut(k) {
                 ids.remove(&id);
                 if ids.is_empty() {
