@@ -66,7 +66,20 @@
 //! 100 % ≤ 10 ms, 82.4 % ≤ 5 ms; probes p50 0.0 ms, max 8.2 ms. Memory: +34.8 MiB idle (0.35 of
 //! the limit). At these rates 144–149 of the connections were disconnected as slow clients over
 //! the four "with" windows: a block's burst outran their writers with both cores busy; each was
-//! counted (`blackbook_pubsub_dropped_total{reason="slow_client"}`).
+//! counted (`blackbook_pubsub_dropped_total{reason="slow_client"}`).//!
+//! Measured 2026-12-06 (each window now also prints the node's CPU by thread). Before: the hub
+//! thread (`bbPubSub`) used 7–8 % of a core in every window with the subscriptions, and a profile of
+//! it (`perf record -t`) put 51 % of its time in the general bs58 encoder (signatures of logs
+//! notifications, the owner of every account notification). With five8's fixed-width encoders,
+//! the hub reading the node's events itself (they waited for a task of the busy RPC runtime), its
+//! maps keyed by ahash and the hub at the leader path's niceness: the hub uses 3 % of a core and
+//! its reader 1–2 %; the node's clock put 100 % (108) and 99.1 % (108) of signature notifications
+//! within 10 ms (98.2 % and 92.7 % in the two runs before, same day); confirmed tx/s, each "with"
+//! against its neighbours: −6.0 / +0.8 / +0.2 / −12.9 % (median −2.9 %) and −7.8 / +2.0 / −2.4 /
+//! +12.6 % (median −0.2 %). Stamps at each hop (a temporary build) put the remaining tail in the
+//! hub's wake-up (p99 4.3 ms, was 10.3) and in the RPC runtime's wake-up of the connection's task
+//! (p99 +2.1 ms). Dropping the hub to the default niceness for all but finding signatures due was
+//! tried: 97.2 % within 10 ms, no gain, not kept.
 
 mod common;
 
@@ -411,7 +424,11 @@ fn load_average() -> String {
 
 /// CPU seconds process `pid` has used (user + system, from `/proc/PID/stat`).
 fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat");
+    stat_cpu_secs(&std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc stat"))
+}
+
+/// CPU seconds (user + system) in one `/proc/…/stat` line.
+fn stat_cpu_secs(stat: &str) -> f64 {
     // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -426,6 +443,53 @@ fn cpu_secs(pid: &str) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
+/// CPU seconds each of process `pid`'s threads used, summed by thread name (trailing digits and
+/// `-` dropped, so a runtime's workers are one entry).
+fn cpu_by_thread(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+            continue;
+        };
+        let name = stat
+            .split_once('(')
+            .and_then(|(_, rest)| rest.rsplit_once(')'))
+            .map_or("?", |(name, _)| name)
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .to_string();
+        *by_name.entry(name).or_insert(0.0) += stat_cpu_secs(&stat);
+    }
+    by_name
+}
+
+/// The node's threads that used the most CPU between two [`cpu_by_thread`] readings, as % of a
+/// core over `secs`.
+fn busiest_threads(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    secs: f64,
+) -> String {
+    let mut used: Vec<(f64, &str)> = after
+        .iter()
+        .map(|(name, &t)| {
+            (
+                (t - before.get(name).copied().unwrap_or(0.0)) / secs * 100.0,
+                name.as_str(),
+            )
+        })
+        .collect();
+    used.sort_by(|a, b| b.0.total_cmp(&a.0));
+    used.iter()
+        .take(9)
+        .map(|(pct, name)| format!("{name} {pct:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Confirmed transfers per second over one window, with the window's probe lags; prints the
 /// machine's load and the CPU the node and this process (load generator and subscribers) used.
 async fn window(
@@ -438,13 +502,19 @@ async fn window(
     let node = node_pid.to_string();
     let before = load.stats().confirmed.load(Ordering::Relaxed);
     let (load_before, node_cpu, own_cpu) = (load_average(), cpu_secs(&node), cpu_secs("self"));
+    let threads_before = cpu_by_thread(node_pid);
     tokio::time::sleep(WINDOW).await;
+    let threads = busiest_threads(
+        &threads_before,
+        &cpu_by_thread(node_pid),
+        WINDOW.as_secs_f64(),
+    );
     let after = load.stats().confirmed.load(Ordering::Relaxed);
     let lags = std::mem::take(&mut *probes.lags_ms.lock().unwrap());
     let secs = WINDOW.as_secs_f64();
     eprintln!(
         "window {name}: load average {load_before} -> {}; node CPU {:.0} %, this process \
-         (load generator, subscribers) {:.0} %",
+         (load generator, subscribers) {:.0} %; node threads (% of a core): {threads}",
         load_average(),
         (cpu_secs(&node) - node_cpu) / secs * 100.0,
         (cpu_secs("self") - own_cpu) / secs * 100.0,
