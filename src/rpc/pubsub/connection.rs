@@ -33,10 +33,8 @@ const HUB_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
-/// What the hub thread is told (node events it reads from the feed itself).
+/// What connections tell the hub thread (node events it reads from the feed itself).
 pub(super) enum HubInput {
-    /// A node event.
-    Event(StampedEvent),
     /// A connection opened: where its texts go.
     Open {
         connection: ConnectionId,
@@ -101,14 +99,21 @@ pub(super) fn start_hub(
             runtime.block_on(async {
                 // Ends when every sender of requests is gone: every connection and the service.
                 loop {
-                    let msg = tokio::select! {
+                    let deliveries = tokio::select! {
                         biased;
                         _ = stopped(&mut stop), if events_open => {
                             events_open = false;
                             continue;
                         }
                         event = feed.recv(), if events_open => match event {
-                            Ok(e) => HubInput::Event(e),
+                            Ok((at, e)) => {
+                                hub.event_published_at(at);
+                                if let ChainEvent::Commitment(levels) = &e {
+                                    let due = hub.signatures_due(levels);
+                                    deliver(due, &mut edges, &mut hub, &stats, queue_bytes_max);
+                                }
+                                hub.on_event(&e)
+                            }
                             Err(broadcast::error::RecvError::Lagged(n)) => {
                                 stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
                                 tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
@@ -120,34 +125,20 @@ pub(super) fn start_hub(
                             }
                         },
                         msg = input.recv() => match msg {
-                            Some(msg) => msg,
+                            Some(msg) => handle(msg, &mut hub, &mut edges),
                             None => break,
                         },
                     };
-                    handle(msg, &mut hub, &mut edges, &stats, queue_bytes_max);
+                    deliver(deliveries, &mut edges, &mut hub, &stats, queue_bytes_max);
                 }
             });
         })?;
     Ok(())
 }
 
-/// Runs one input through the hub and queues what it has for each connection.
-fn handle(
-    msg: HubInput,
-    hub: &mut Hub,
-    edges: &mut Edges,
-    stats: &RpcStats,
-    queue_bytes_max: usize,
-) {
-    let deliveries = match msg {
-        HubInput::Event((at, e)) => {
-            hub.event_published_at(at);
-            if let ChainEvent::Commitment(levels) = &e {
-                let due = hub.signatures_due(levels);
-                deliver(due, edges, hub, stats, queue_bytes_max);
-            }
-            hub.on_event(&e)
-        }
+/// Runs one connection's input through the hub: what it has for each connection.
+fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
+    match msg {
         HubInput::Open { connection, edge } => {
             // Connections that vanished without a Close (their task was dropped).
             edges.retain(|&c, e| {
@@ -171,8 +162,7 @@ fn handle(
             hub.close(connection);
             Vec::new()
         }
-    };
-    deliver(deliveries, edges, hub, stats, queue_bytes_max);
+    }
 }
 
 /// Queues each text for its connection; a connection whose queue is full is dropped.
