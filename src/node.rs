@@ -598,17 +598,14 @@ async fn serve(
             bind_listener(ws_addr).with_context(|| format!("binding rpc.pubsub_addr {ws_addr}"))?;
         tracing::info!(%addr, pubsub = %ws_addr, threads = config.rpc.threads, "JSON-RPC listening (PubSub on both)");
         let stats = Arc::new(RpcStats::new());
-        let service = {
-            // Its event feed's task runs on the RPC runtime too.
-            let _on_rpc = rpc_runtime.enter();
-            PubSub::start_with_limits(
-                chain.clone(),
-                stats.clone(),
-                &io.feed,
-                config.rpc.pubsub_limits(),
-            )
-            .context("starting PubSub")?
-        };
+        // Its hub and its connections run on threads of its own.
+        let service = PubSub::start_with_limits(
+            chain.clone(),
+            stats.clone(),
+            &io.feed,
+            config.rpc.pubsub_limits(),
+        )
+        .context("starting PubSub")?;
         let (ws_service, http) = (service.clone(), config.rpc.http_limits());
         let ws_stop = stopped(stop_rx.clone());
         rpc_runtime.spawn(async move {

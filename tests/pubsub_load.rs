@@ -66,7 +66,8 @@
 //! 100 % ≤ 10 ms, 82.4 % ≤ 5 ms; probes p50 0.0 ms, max 8.2 ms. Memory: +34.8 MiB idle (0.35 of
 //! the limit). At these rates 144–149 of the connections were disconnected as slow clients over
 //! the four "with" windows: a block's burst outran their writers with both cores busy; each was
-//! counted (`blackbook_pubsub_dropped_total{reason="slow_client"}`).//!
+//! counted (`blackbook_pubsub_dropped_total{reason="slow_client"}`).
+//!
 //! Measured 2026-12-06 (each window now also prints the node's CPU by thread). Before: the hub
 //! thread (`bbPubSub`) used 7–8 % of a core in every window with the subscriptions, and a profile of
 //! it (`perf record -t`) put 51 % of its time in the general bs58 encoder (signatures of logs

@@ -231,11 +231,13 @@ struct Shared {
     per_ip: Arc<PerIpConnections>,
     next_connection: AtomicU64,
     stop: watch::Sender<bool>,
+    /// The runtime of PubSub's own that runs every connection's task.
+    connections_runtime: tokio::runtime::Handle,
 }
 
 impl PubSub {
-    /// Starts the hub thread, which reads `feed`'s events itself; call within a tokio runtime
-    /// (connections run on it).
+    /// Starts the hub thread, which reads `feed`'s events itself, and the thread that runs the
+    /// connections.
     pub fn start(
         chain: Arc<dyn Chain>,
         stats: Arc<RpcStats>,
@@ -261,15 +263,22 @@ impl PubSub {
             feed.subscribe(),
             stop.subscribe(),
         )?;
+        let connections = Arc::new(Semaphore::new(limits.connections));
+        let connections_runtime = connection::start_connections_thread(
+            stop.subscribe(),
+            connections.clone(),
+            limits.connections,
+        )?;
         Ok(PubSub {
             shared: Arc::new(Shared {
                 hub,
                 stats,
                 limits,
-                connections: Arc::new(Semaphore::new(limits.connections)),
+                connections,
                 per_ip: PerIpConnections::new(limits.connections_per_ip),
                 next_connection: AtomicU64::new(0),
                 stop,
+                connections_runtime,
             }),
         })
     }
@@ -311,7 +320,11 @@ impl PubSub {
         let max = self.shared.limits.message_bytes;
         ws.max_message_size(max)
             .max_frame_size(max)
-            .on_upgrade(move |socket| connection::run(socket, shared, (permit, ip_slot)))
+            .on_upgrade(move |socket| async move {
+                let runtime = shared.connections_runtime.clone();
+                // Once the service stopped, the task is dropped unrun and its permit with it.
+                drop(runtime.spawn(connection::run(socket, shared, (permit, ip_slot))));
+            })
     }
 
     /// Serves upgrades on every path: the dedicated PubSub port.

@@ -1,5 +1,5 @@
 //! The glue around the hub: the thread that drives it (and reads the node's events), and one task
-//! per WebSocket connection.
+//! per WebSocket connection, on a thread of PubSub's own.
 //!
 //! A connection reads a message, checks it ([`request::parse`]) and hands the request to the hub;
 //! whatever the hub has for it (answers, notifications) arrives on its send queue, bounded in
@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::SinkExt;
-use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::super::listener::IpSlot;
 use super::super::stats::PubSubDrop;
@@ -30,6 +30,8 @@ const REQUESTS_IN_FLIGHT_MAX: usize = 32;
 /// by verification it otherwise waits for a time slice, and the notification with it. It uses a
 /// few % of a core with 10,000 subscriptions (`tests/pubsub_load.rs`).
 const HUB_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
+/// How long a stopping service gives its connections to close before their thread ends.
+const CONNECTIONS_CLOSING_MAX: Duration = Duration::from_secs(1);
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
@@ -134,6 +136,37 @@ pub(super) fn start_hub(
             });
         })?;
     Ok(())
+}
+
+/// Starts the thread that runs every connection's task, at the hub's niceness, and returns its
+/// runtime's handle: on the RPC runtime, a queued notification also waited for a worker busy with
+/// HTTP requests, behind the default-priority threads. The thread ends once `stop` is set (or its
+/// sender is gone) and the connections have closed, or after [`CONNECTIONS_CLOSING_MAX`].
+pub(super) fn start_connections_thread(
+    mut stop: watch::Receiver<bool>,
+    connections: Arc<Semaphore>,
+    connections_max: usize,
+) -> std::io::Result<tokio::runtime::Handle> {
+    // Its sockets stay registered with the reactor of the runtime that accepted them.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let handle = runtime.handle().clone();
+    std::thread::Builder::new()
+        .name("bbPubSubIo".into())
+        .spawn(move || {
+            dataplane::cores::set_current_thread_nice(HUB_NICE, "pubsub connections");
+            runtime.block_on(async {
+                stopped(&mut stop).await;
+                let closing = async {
+                    while connections.available_permits() < connections_max {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                };
+                let _ = tokio::time::timeout(CONNECTIONS_CLOSING_MAX, closing).await;
+            });
+        })?;
+    Ok(handle)
 }
 
 /// Runs one connection's input through the hub: what it has for each connection.
