@@ -5,14 +5,20 @@
 //! whatever the hub has for it (answers, notifications) arrives on its send queue, bounded in
 //! messages and bytes. The hub never waits for a connection: a full queue disconnects the client
 //! (counted), and the task stops even while a write to that client is stuck.
+//!
+//! A signature notification the hub finds due is written by the hub itself, ahead of the queue,
+//! when nothing queued before it is still unwritten and the socket is free ([`Writer`]): a wallet
+//! waiting for its transaction does not wait for the connections' thread, which may be writing a
+//! block's burst of notifications to every other client.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
-use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use futures_util::{FutureExt, Sink, SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
 use super::super::listener::IpSlot;
@@ -32,6 +38,9 @@ const REQUESTS_IN_FLIGHT_MAX: usize = 32;
 const HUB_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
 /// How long a stopping service gives its connections to close before their thread ends.
 const CONNECTIONS_CLOSING_MAX: Duration = Duration::from_secs(1);
+/// Most signature notifications the hub writes itself for one event; the rest are queued, so that
+/// a flood of them (100,000 subscriptions may come due at once) costs the hub no more than this.
+const WRITE_AHEAD_MAX: usize = 64;
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
@@ -63,8 +72,84 @@ struct Outgoing {
 pub(super) struct Edge {
     queue: mpsc::Sender<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
+    writer: Arc<Writer>,
     /// Dropped to make the connection stop.
     _kick: oneshot::Sender<()>,
+}
+
+/// One connection's socket for writing, shared by its task and the hub. The hub writes a signature
+/// notification ahead of the queue only when every text it queued before has been handed to the
+/// socket (`written == queued`, read while holding the socket), so a client never hears of a
+/// subscription before the answer that named it.
+pub(super) struct Writer<S = SplitSink<WebSocket, Message>> {
+    sink: tokio::sync::Mutex<S>,
+    /// Texts the hub put on the connection's queue.
+    queued: AtomicU64,
+    /// Of those, handed to the socket by the connection's task.
+    written: AtomicU64,
+    /// When the events of signature notifications the hub wrote but could not flush (the socket
+    /// was busy or full) were published: the task flushes them and measures their delay.
+    unflushed: std::sync::Mutex<Vec<Instant>>,
+    /// Wakes the task to flush what the hub wrote.
+    flush: tokio::sync::Notify,
+}
+
+impl<S: Sink<Message> + Unpin> Writer<S> {
+    fn new(sink: S) -> Writer<S> {
+        Writer {
+            sink: tokio::sync::Mutex::new(sink),
+            queued: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            unflushed: Default::default(),
+            flush: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Writes `text` now, from the hub, if nothing queued before is unwritten and no one else is
+    /// writing; gives it back otherwise.
+    fn write_ahead(&self, text: String, since: Instant, stats: &RpcStats) -> Result<(), String> {
+        let Ok(mut sink) = self.sink.try_lock() else {
+            return Err(text);
+        };
+        if self.written.load(Ordering::Acquire) != self.queued.load(Ordering::Acquire) {
+            return Err(text);
+        }
+        let message = Message::Text(text.into());
+        // Split sinks take an item without waiting when they hold none, and this one holds none
+        // outside a write (every write of the task's ends in a flush).
+        match sink.feed(message.clone()).now_or_never() {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return Ok(()),
+            None => {
+                return Err(match message {
+                    Message::Text(t) => t.to_string(),
+                    _ => String::new(),
+                })
+            }
+        }
+        match sink.flush().now_or_never() {
+            Some(Ok(())) => stats.pubsub.observe_signature_delay(since.elapsed()),
+            // The task meets the same error at its next read or write and ends.
+            Some(Err(_)) => {}
+            None => {
+                self.unflushed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(since);
+                self.flush.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    /// Measures the delay of what the hub wrote ahead, once flushed.
+    fn flushed(&self, stats: &RpcStats) {
+        let written: Vec<Instant> =
+            std::mem::take(&mut *self.unflushed.lock().unwrap_or_else(|e| e.into_inner()));
+        for at in written {
+            stats.pubsub.observe_signature_delay(at.elapsed());
+        }
+    }
 }
 
 /// Every open connection's edge, looked up once per text queued (ahash: see `hub::Map`).
@@ -112,7 +197,8 @@ pub(super) fn start_hub(
                                 hub.event_published_at(at);
                                 if let ChainEvent::Commitment(levels) = &e {
                                     let due = hub.signatures_due(levels);
-                                    deliver(due, &mut edges, &mut hub, &stats, queue_bytes_max);
+                                    let ahead = WRITE_AHEAD_MAX;
+                                    deliver(due, ahead, &mut edges, &mut hub, &stats, queue_bytes_max);
                                 }
                                 hub.on_event(&e)
                             }
@@ -131,7 +217,7 @@ pub(super) fn start_hub(
                             None => break,
                         },
                     };
-                    deliver(deliveries, &mut edges, &mut hub, &stats, queue_bytes_max);
+                    deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max);
                 }
             });
         })?;
@@ -198,9 +284,11 @@ fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
     }
 }
 
-/// Queues each text for its connection; a connection whose queue is full is dropped.
+/// Queues each text for its connection, after writing up to `ahead` signature notifications
+/// itself ([`Writer::write_ahead`]); a connection whose queue is full is dropped.
 fn deliver(
     deliveries: Vec<Delivery>,
+    mut ahead: usize,
     edges: &mut Edges,
     hub: &mut Hub,
     stats: &RpcStats,
@@ -216,6 +304,16 @@ fn deliver(
         let Some(edge) = edges.get(&connection) else {
             continue;
         };
+        let text = match since {
+            Some(at) if ahead > 0 => {
+                ahead -= 1;
+                match edge.writer.write_ahead(text, at, stats) {
+                    Ok(()) => continue,
+                    Err(text) => text,
+                }
+            }
+            _ => text,
+        };
         let len = text.len();
         // Counted before it is queued, so that the connection never takes off more than was added.
         let queued = edge.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
@@ -229,6 +327,7 @@ fn deliver(
                 })
                 .is_ok()
         {
+            edge.writer.queued.fetch_add(1, Ordering::Release);
             continue;
         }
         edge.queued_bytes.fetch_sub(len, Ordering::Relaxed);
@@ -251,7 +350,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// Serves one WebSocket connection until the client leaves, breaks a rule, stops reading, or the
 /// service stops. `permit` holds its place among the connections, in all and from its address.
 pub(super) async fn run(
-    mut socket: WebSocket,
+    socket: WebSocket,
     shared: Arc<Shared>,
     permit: (OwnedSemaphorePermit, Option<IpSlot>),
 ) {
@@ -263,9 +362,12 @@ pub(super) async fn run(
     let room = (outgoing.max_capacity() / 2).min(REQUESTS_IN_FLIGHT_MAX);
     let queued_bytes = Arc::new(AtomicUsize::new(0));
     let (kick, mut kicked) = oneshot::channel::<()>();
+    let (sink, mut socket) = socket.split();
+    let writer = Arc::new(Writer::new(sink));
     let edge = Edge {
         queue,
         queued_bytes: queued_bytes.clone(),
+        writer: writer.clone(),
         _kick: kick,
     };
     if shared
@@ -297,13 +399,15 @@ pub(super) async fn run(
                 }
                 let mut sent_signatures = Vec::new();
                 let write = async {
+                    let mut sink = writer.sink.lock().await;
                     for Outgoing { text, answer, since } in batch {
                         queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
                         in_flight = in_flight.saturating_sub(usize::from(answer));
                         sent_signatures.extend(since);
-                        socket.feed(Message::Text(text.into())).await?;
+                        sink.feed(Message::Text(text.into())).await?;
+                        writer.written.fetch_add(1, Ordering::Release);
                     }
-                    socket.flush().await
+                    sink.flush().await
                 };
                 // A client that stops reading blocks this write; the hub kicks it once its queue
                 // is full.
@@ -315,10 +419,20 @@ pub(super) async fn run(
                 for at in sent_signatures {
                     shared.stats.pubsub.observe_signature_delay(at.elapsed());
                 }
+                writer.flushed(&shared.stats);
+            }
+            // The hub wrote a signature notification it could not flush.
+            _ = writer.flush.notified() => {
+                let flush = async { writer.sink.lock().await.flush().await };
+                tokio::select! {
+                    r = flush => if r.is_err() { break },
+                    _ = &mut kicked => break,
+                }
+                writer.flushed(&shared.stats);
             }
             // Requests wait while answers pile up: a client that sends many at once is served as
             // fast as it reads, not disconnected for its own answers.
-            frame = socket.recv(), if in_flight < room && outgoing.len() < room => {
+            frame = socket.next(), if in_flight < room && outgoing.len() < room => {
                 let bytes = match frame {
                     Some(Ok(Message::Text(t))) => axum::body::Bytes::from(t),
                     Some(Ok(Message::Binary(b))) => b,
@@ -342,8 +456,11 @@ pub(super) async fn run(
                     }
                     Err(Some(error)) => {
                         let text = error.to_string();
+                        let send = async {
+                            writer.sink.lock().await.send(Message::Text(text.into())).await
+                        };
                         tokio::select! {
-                            r = socket.send(Message::Text(text.into())) => if r.is_err() { break },
+                            r = send => if r.is_err() { break },
                             _ = &mut kicked => break,
                         }
                     }
@@ -356,4 +473,105 @@ pub(super) async fn run(
     // Room for another before the count says so.
     drop(permit);
     stats.pubsub.connection_closed();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket that takes every message and flushes only when told to.
+    #[derive(Default)]
+    struct Socket {
+        sent: Vec<Message>,
+        flushed: usize,
+        full: bool,
+    }
+
+    impl Sink<Message> for Socket {
+        type Error = std::io::Error;
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn start_send(mut self: Pin<&mut Self>, m: Message) -> std::io::Result<()> {
+            self.sent.push(m);
+            Ok(())
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            if self.full {
+                return Poll::Pending;
+            }
+            self.flushed = self.sent.len();
+            Poll::Ready(Ok(()))
+        }
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn texts(writer: &Writer<Socket>) -> Vec<String> {
+        let sink = writer.sink.try_lock().unwrap();
+        sink.sent
+            .iter()
+            .map(|m| match m {
+                Message::Text(t) => t.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_notification_is_written_ahead_only_after_everything_queued_before_it() {
+        let stats = RpcStats::new();
+        let writer = Writer::new(Socket::default());
+        // An answer is queued and its task has not written it yet: the notification must wait.
+        writer.queued.store(1, Ordering::Release);
+        let back = writer.write_ahead("notification".into(), Instant::now(), &stats);
+        assert_eq!(back, Err("notification".to_string()));
+        assert!(texts(&writer).is_empty());
+
+        // Once the task handed the answer to the socket, the hub writes and flushes it at once.
+        writer.written.store(1, Ordering::Release);
+        assert_eq!(
+            writer.write_ahead("notification".into(), Instant::now(), &stats),
+            Ok(())
+        );
+        assert_eq!(texts(&writer), ["notification"]);
+        assert_eq!(writer.sink.try_lock().unwrap().flushed, 1);
+        assert!(writer.unflushed.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_socket_being_written_by_the_task_is_left_to_it() {
+        let stats = RpcStats::new();
+        let writer = Writer::new(Socket::default());
+        let held = writer.sink.try_lock().unwrap();
+        let back = writer.write_ahead("notification".into(), Instant::now(), &stats);
+        assert_eq!(back, Err("notification".to_string()));
+        drop(held);
+        assert!(texts(&writer).is_empty());
+    }
+
+    #[tokio::test]
+    async fn what_the_hub_could_not_flush_the_task_is_woken_to_flush() {
+        let stats = RpcStats::new();
+        let writer = Writer::new(Socket {
+            full: true,
+            ..Default::default()
+        });
+        let at = Instant::now();
+        assert_eq!(writer.write_ahead("n".into(), at, &stats), Ok(()));
+        assert_eq!(texts(&writer), ["n"]);
+        assert_eq!(*writer.unflushed.lock().unwrap(), vec![at]);
+        // The wake-up is kept for the task even though it was not waiting yet.
+        tokio::time::timeout(Duration::from_secs(5), writer.flush.notified())
+            .await
+            .expect("the task is told to flush");
+        writer.sink.try_lock().unwrap().full = false;
+        writer.sink.lock().await.flush().await.unwrap();
+        writer.flushed(&stats);
+        assert!(writer.unflushed.lock().unwrap().is_empty());
+    }
 }
