@@ -742,23 +742,33 @@ impl Chain for NodeChain {
         self.changes_of(slot)
     }
 
-    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<serde_json::Value>)>> {
+    fn slot_signatures(
+        &self,
+        slot: Slot,
+        wanted: &dyn Fn(&Signature) -> bool,
+    ) -> Option<Vec<(Signature, Option<serde_json::Value>)>> {
         let bank = self
             .forks
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(slot)
             .filter(|b| b.is_frozen())?;
-        let statuses = bank.transaction_statuses();
-        // A bank rebuilt other than by executing its block would hold no list: then the block.
-        if statuses.len() as u64 != bank.transaction_count() {
-            return None;
-        }
-        let signatures = statuses
-            .into_iter()
-            .map(|(signature, status)| (signature, status.err().map(|e| e.to_solana_json())))
-            .collect();
-        Some(signatures)
+        let count = bank.transaction_count();
+        bank.with_transaction_statuses(|statuses| {
+            // A bank rebuilt other than by executing its block would hold no list: then the block.
+            if statuses.len() as u64 != count {
+                return None;
+            }
+            let signatures = statuses
+                .iter()
+                .filter(|(signature, _)| wanted(signature))
+                .map(|(signature, status)| {
+                    let err = status.as_ref().err().map(|e| e.to_solana_json());
+                    (*signature, err)
+                })
+                .collect();
+            Some(signatures)
+        })
     }
 }
 

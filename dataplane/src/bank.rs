@@ -537,7 +537,13 @@ impl Bank {
 
     /// This slot's included transactions and their outcomes, in commit order.
     pub fn transaction_statuses(&self) -> Vec<(Signature, TxStatus)> {
-        read(&self.state).statuses.clone()
+        self.with_transaction_statuses(<[_]>::to_vec)
+    }
+
+    /// Runs `f` over this slot's included transactions and their outcomes, in commit order,
+    /// without copying them (thousands per block).
+    pub fn with_transaction_statuses<R>(&self, f: impl FnOnce(&[(Signature, TxStatus)]) -> R) -> R {
+        f(&read(&self.state).statuses)
     }
 
     /// Whether the bank is frozen (its block is complete).

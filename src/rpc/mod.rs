@@ -303,9 +303,14 @@ pub trait Chain: Send + Sync + 'static {
     /// What frozen slot `slot` changed (PubSub's notifications); `None` if the node holds no
     /// frozen bank or stored block for it.
     fn slot_changes(&self, slot: Slot) -> Option<pubsub::SlotChanges>;
-    /// Frozen slot `slot`'s transactions (first signature, Solana `TransactionError` JSON if it
-    /// failed) from its bank in memory; `None` once the node holds no frozen bank for it.
-    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<serde_json::Value>)>>;
+    /// Those of frozen slot `slot`'s transactions whose first signature is `wanted` (with Solana's
+    /// `TransactionError` JSON if it failed), in order, from its bank in memory, without copying
+    /// the rest; `None` once the node holds no frozen bank for it.
+    fn slot_signatures(
+        &self,
+        slot: Slot,
+        wanted: &dyn Fn(&Signature) -> bool,
+    ) -> Option<Vec<(Signature, Option<serde_json::Value>)>>;
 }
 
 /// One transaction `getSignaturesForAddress` lists.

@@ -582,12 +582,17 @@ impl Chain for FakeChain {
         self.changes.lock().unwrap().get(&slot).cloned()
     }
 
-    fn slot_signatures(&self, slot: Slot) -> Option<Vec<(Signature, Option<Value>)>> {
+    fn slot_signatures(
+        &self,
+        slot: Slot,
+        wanted: &dyn Fn(&Signature) -> bool,
+    ) -> Option<Vec<(Signature, Option<Value>)>> {
         let changes = self.changes.lock().unwrap();
         let slot = changes.get(&slot)?;
         let signatures = slot
             .transactions
             .iter()
+            .filter(|t| wanted(&t.signature))
             .map(|t| (t.signature, t.err.clone()))
             .collect();
         Some(signatures)
