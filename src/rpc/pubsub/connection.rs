@@ -183,24 +183,26 @@ pub(super) fn start_hub(
             dataplane::cores::set_current_thread_nice(HUB_NICE, "pubsub hub");
             let mut edges = Edges::default();
             let mut events_open = true;
+            let mut early = None;
             runtime.block_on(async {
                 // Ends when every sender of requests is gone: every connection and the service.
                 loop {
+                    if let Some(e) = early.take() {
+                        let deliveries = on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max);
+                        let peek = Peek { feed: &mut feed, early: &mut early };
+                        deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max, Some(peek));
+                        continue;
+                    }
                     let deliveries = tokio::select! {
                         biased;
                         _ = stopped(&mut stop), if events_open => {
                             events_open = false;
                             continue;
                         }
-                        event = feed.recv(), if events_open => match event {
+                        event = feed.recv(), if events_open && early.is_none() => match event {
                             Ok((at, e)) => {
-                                hub.event_published_at(at);
-                                if let ChainEvent::Commitment(levels) = &e {
-                                    let due = hub.signatures_due(levels);
-                                    let ahead = WRITE_AHEAD_MAX;
-                                    deliver(due, ahead, &mut edges, &mut hub, &stats, queue_bytes_max);
-                                }
-                                hub.on_event(&e)
+                                let e = Early { at, event: e, signatures_done: false };
+                                on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max)
                             }
                             Err(broadcast::error::RecvError::Lagged(n)) => {
                                 stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
@@ -217,7 +219,8 @@ pub(super) fn start_hub(
                             None => break,
                         },
                     };
-                    deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max);
+                    let peek = events_open.then_some(Peek { feed: &mut feed, early: &mut early });
+                    deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max, peek);
                 }
             });
         })?;
@@ -255,6 +258,89 @@ pub(super) fn start_connections_thread(
     Ok(handle)
 }
 
+/// A node event and when it was published; taken from the feed early (see [`Peek`]) its due
+/// signature notifications may already be out.
+struct Early {
+    at: Instant,
+    event: ChainEvent,
+    signatures_done: bool,
+}
+
+/// The feed, looked at between chunks of a long delivery: the commitment move that follows a
+/// freeze by microseconds waited for the freeze's slot notifications (thousands) to be queued,
+/// up to 4 ms, before its signature notifications could be found due.
+struct Peek<'a> {
+    feed: &'a mut broadcast::Receiver<StampedEvent>,
+    /// The event taken, handled next.
+    early: &'a mut Option<Early>,
+}
+
+/// Texts delivered between two looks at the feed.
+const PEEK_EVERY: usize = 256;
+
+impl Peek<'_> {
+    /// Takes the next event if one is waiting, and sends the signature notifications it makes due.
+    fn look(&mut self, hub: &mut Hub, edges: &mut Edges, stats: &RpcStats, queue_bytes_max: usize) {
+        if self.early.is_some() {
+            return;
+        }
+        match self.feed.try_recv() {
+            Ok((at, event)) => {
+                let mut e = Early {
+                    at,
+                    event,
+                    signatures_done: false,
+                };
+                signatures_due(&mut e, hub, edges, stats, queue_bytes_max);
+                *self.early = Some(e);
+            }
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
+                tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
+            }
+            // Empty, or closed: the hub's loop finds out.
+            Err(_) => {}
+        }
+    }
+}
+
+/// Sends the signature notifications a commitment move makes due, ahead of all else it causes.
+fn signatures_due(
+    e: &mut Early,
+    hub: &mut Hub,
+    edges: &mut Edges,
+    stats: &RpcStats,
+    queue_bytes_max: usize,
+) {
+    if let (ChainEvent::Commitment(levels), false) = (&e.event, e.signatures_done) {
+        hub.event_published_at(e.at);
+        let due = hub.signatures_due(levels);
+        deliver(
+            due,
+            WRITE_AHEAD_MAX,
+            edges,
+            hub,
+            stats,
+            queue_bytes_max,
+            None,
+        );
+    }
+    e.signatures_done = true;
+}
+
+/// Everything a node event causes, its due signature notifications sent first.
+fn on_event(
+    mut e: Early,
+    hub: &mut Hub,
+    edges: &mut Edges,
+    stats: &RpcStats,
+    queue_bytes_max: usize,
+) -> Vec<Delivery> {
+    signatures_due(&mut e, hub, edges, stats, queue_bytes_max);
+    hub.event_published_at(e.at);
+    hub.on_event(&e.event)
+}
+
 /// Runs one connection's input through the hub: what it has for each connection.
 fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
     match msg {
@@ -285,7 +371,8 @@ fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
 }
 
 /// Queues each text for its connection, after writing up to `ahead` signature notifications
-/// itself ([`Writer::write_ahead`]); a connection whose queue is full is dropped.
+/// itself ([`Writer::write_ahead`]), looking at the feed every [`PEEK_EVERY`] texts if `peek` is
+/// given; a connection whose queue is full is dropped.
 fn deliver(
     deliveries: Vec<Delivery>,
     mut ahead: usize,
@@ -293,14 +380,21 @@ fn deliver(
     hub: &mut Hub,
     stats: &RpcStats,
     queue_bytes_max: usize,
+    mut peek: Option<Peek<'_>>,
 ) {
-    for Delivery {
-        connection,
-        text,
-        answer,
-        since,
-    } in deliveries
+    for (
+        i,
+        Delivery {
+            connection,
+            text,
+            answer,
+            since,
+        },
+    ) in deliveries.into_iter().enumerate()
     {
+        if let Some(p) = peek.as_mut().filter(|_| i % PEEK_EVERY == PEEK_EVERY - 1) {
+            p.look(hub, edges, stats, queue_bytes_max);
+        }
         let Some(edge) = edges.get(&connection) else {
             continue;
         };
@@ -552,6 +646,96 @@ mod tests {
         assert_eq!(back, Err("notification".to_string()));
         drop(held);
         assert!(texts(&writer).is_empty());
+    }
+
+    #[test]
+    fn a_commitment_move_waiting_on_the_feed_is_served_between_chunks_of_a_long_delivery() {
+        use super::super::super::test_node::FakeChain;
+        use super::super::super::Commitment;
+        use super::super::request::{Call, Spec};
+        use super::super::{CommitmentSlots, EventFeed, SlotChanges, TxChange};
+        use dataplane::types::{Signature, Slot};
+        use serde_json::json;
+
+        let levels = |slot: u64| {
+            ChainEvent::Commitment(CommitmentSlots {
+                processed: Slot(slot),
+                confirmed: Slot(slot),
+                finalized: Slot(slot),
+                root: Slot(slot),
+            })
+        };
+        let chain = Arc::new(FakeChain::new());
+        let signature = Signature([11; 64]);
+        chain.changes.lock().unwrap().insert(
+            Slot(11),
+            SlotChanges {
+                slot: Slot(11),
+                parent: Slot(10),
+                transactions: vec![TxChange {
+                    signature,
+                    err: None,
+                    accounts: vec![],
+                    is_vote: false,
+                }],
+                accounts: vec![],
+            },
+        );
+        let stats = Arc::new(RpcStats::new());
+        let limits = Limits {
+            per_connection: 10,
+            total: 10,
+            slots_cached: 8,
+        };
+        let mut hub = Hub::new(chain, stats.clone(), limits);
+        hub.on_event(&levels(10));
+        let spec = Spec::Signature {
+            signature,
+            commitment: Commitment::Confirmed,
+            received: false,
+        };
+        let call = Call::Subscribe(spec);
+        hub.request(
+            1,
+            Request {
+                id: Some(json!(1)),
+                call,
+            },
+        );
+        hub.on_event(&ChainEvent::Frozen {
+            slot: Slot(11),
+            parent: Slot(10),
+        });
+        let feed = EventFeed::new();
+        let mut events = feed.subscribe();
+        feed.publish(levels(11));
+
+        // A freeze's burst, to a connection already gone: the move behind it is taken and served
+        // while the burst is delivered, not after.
+        let burst = (0..PEEK_EVERY * 2)
+            .map(|_| Delivery {
+                connection: 99,
+                text: "slot".into(),
+                answer: false,
+                since: None,
+            })
+            .collect();
+        let mut edges = Edges::default();
+        let mut early = None;
+        let peek = Peek {
+            feed: &mut events,
+            early: &mut early,
+        };
+        deliver(burst, 0, &mut edges, &mut hub, &stats, 1 << 20, Some(peek));
+        assert_eq!(hub.subscriptions(), 0, "notified once and done, mid-burst");
+        let e = early.expect("the move is kept for the hub's loop");
+        assert_eq!(e.event, levels(11));
+        assert!(e.signatures_done);
+
+        // Handled next, the rest of the move repeats nothing.
+        let rest = on_event(e, &mut hub, &mut edges, &stats, 1 << 20);
+        assert!(rest.iter().all(|d| d.since.is_none()), "{rest:?}");
+        assert!(events.try_recv().is_err(), "nothing else was taken");
     }
 
     #[tokio::test]
