@@ -376,8 +376,9 @@ pub struct RpcConfig {
     pub send_transaction_per_ip_per_sec: u32,
     /// `sendTransaction` calls one address may make at once before the rate applies.
     pub send_transaction_per_ip_burst: u32,
-    /// Worker threads of the runtime that serves RPC and PubSub, apart from the control plane's,
-    /// so that a flood of requests or notifications never queues votes and gossip behind it.
+    /// Worker threads of the runtime that serves RPC and accepts PubSub connections, apart from the
+    /// control plane's, so that a flood of requests never queues votes and gossip behind it
+    /// (PubSub's connections then run on a thread of their own).
     pub threads: usize,
     /// PubSub (WebSocket) connections held at once, over both ports.
     pub pubsub_connections_max: usize,

@@ -6,8 +6,9 @@
 //! [`EventFeed`]: a bank frozen, the commitment levels moved, a transaction received. One hub thread
 //! owns every subscription ([`hub`]: a state machine without I/O) and turns events into
 //! notifications; it reads what a slot changed ([`Chain::slot_changes`]) only when someone
-//! subscribed to something it could hold. Each connection is one task ([`connection`]) that checks
-//! requests ([`request`]), hands them to the hub and writes what the hub queued for it.
+//! subscribed to something it could hold. Each connection is one task ([`connection`]), on a thread
+//! of PubSub's own, that checks requests ([`request`]), hands them to the hub and writes what the
+//! hub queued for it; a signature notification the hub finds due it writes itself when it can.
 //!
 //! Every bound has its default here and is set from `[rpc]` through [`PubSubLimits`]: connections,
 //! subscriptions per connection and in total, the send queue per connection, and the slots whose
