@@ -88,9 +88,10 @@
 //! bank's list of a block's statuses (up to 5 ms) and a move that follows a freeze waiting for the
 //! freeze's slot notifications (up to 3.8 ms). With the hub writing due signature notifications
 //! itself, looking up only awaited signatures in the bank's list, and looking at the feed during
-//! long deliveries: 100 % of 109 within 10 ms in both runs (98.2 % and 100 % within 5 ms, 85.3 %
-//! and 90.8 % within 1 ms); each "with" against its neighbours median −2.1 % and −3.8 % (every run
-//! of the day between −1.3 % and −3.8 %); PubSub's threads 6–7 % of a core; +34 to +37 MiB idle.
+//! long deliveries: 100 % of 109 within 10 ms in all three runs (98.2, 100 and 98.2 % within
+//! 5 ms, 85–91 % within 1 ms); each "with" against its neighbours median −2.1, −3.8 and −4.1 %
+//! (every run of the day between −1.3 % and −4.1 %); PubSub's threads 6–7 % of a core; +32 to
+//! +37 MiB idle.
 
 mod common;
 
