@@ -762,6 +762,11 @@ async fn connections_are_bounded_and_refused_with_429() {
     .await;
     let mut a = Client::connect(node.ws_addr).await;
     let _b = Client::connect(node.addr).await;
+    // A connection is counted once its task runs, after the client saw the upgrade.
+    eventually("both connections counted", || {
+        node.stats.pubsub.connections_open() == 2
+    })
+    .await;
     let refused = tokio_tungstenite::connect_async(format!("ws://{}/", node.ws_addr)).await;
     match refused {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -788,6 +793,11 @@ async fn one_address_holds_at_most_its_connections_over_both_ports() {
     .await;
     let mut a = Client::connect(node.ws_addr).await;
     let _b = Client::connect(node.addr).await;
+    // A connection is counted once its task runs, after the client saw the upgrade.
+    eventually("both connections counted", || {
+        node.stats.pubsub.connections_open() == 2
+    })
+    .await;
     for port in [node.ws_addr, node.addr] {
         match tokio_tungstenite::connect_async(format!("ws://{port}/")).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
