@@ -187,19 +187,16 @@ pub(super) fn start_hub(
             runtime.block_on(async {
                 // Ends when every sender of requests is gone: every connection and the service.
                 loop {
-                    if let Some(e) = early.take() {
-                        let deliveries = on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max);
-                        let peek = Peek { feed: &mut feed, early: &mut early };
-                        deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max, Some(peek));
-                        continue;
-                    }
-                    let deliveries = tokio::select! {
+                    // An event taken while the last delivery ran comes first.
+                    let deliveries = if let Some(e) = early.take() {
+                        on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max)
+                    } else { tokio::select! {
                         biased;
                         _ = stopped(&mut stop), if events_open => {
                             events_open = false;
                             continue;
                         }
-                        event = feed.recv(), if events_open && early.is_none() => match event {
+                        event = feed.recv(), if events_open => match event {
                             Ok((at, e)) => {
                                 let e = Early { at, event: e, signatures_done: false };
                                 on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max)
@@ -218,7 +215,7 @@ pub(super) fn start_hub(
                             Some(msg) => handle(msg, &mut hub, &mut edges),
                             None => break,
                         },
-                    };
+                    } };
                     let peek = events_open.then_some(Peek { feed: &mut feed, early: &mut early });
                     deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max, peek);
                 }
