@@ -6,9 +6,11 @@
 //! [`EventFeed`]: a bank frozen, the commitment levels moved, a transaction received. One hub thread
 //! owns every subscription ([`hub`]: a state machine without I/O) and turns events into
 //! notifications; it reads what a slot changed ([`Chain::slot_changes`]) only when someone
-//! subscribed to something it could hold. Each connection is one task ([`connection`]), on a thread
-//! of PubSub's own, that checks requests ([`request`]), hands them to the hub and writes what the
-//! hub queued for it; a signature notification the hub finds due it writes itself when it can.
+//! subscribed to something it could hold. It runs behind verification: its bulk waits when cores
+//! are short, block production does not. Signature subscriptions wait apart, in the signature watch
+//! ([`signatures`]), whose thread runs ahead of verification and writes a due notification itself
+//! when it can. Each connection is one task ([`connection`]), on a thread of PubSub's own, that
+//! checks requests ([`request`]), hands them to the hub and writes what was queued for it.
 //!
 //! Every bound has its default here and is set from `[rpc]` through [`PubSubLimits`]: connections,
 //! subscriptions per connection and in total, the send queue per connection, and the slots whose
@@ -21,6 +23,8 @@ mod connection;
 mod hub;
 mod notification;
 mod request;
+mod signatures;
+mod walk;
 
 #[cfg(test)]
 mod tests;

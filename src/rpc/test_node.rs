@@ -55,6 +55,10 @@ pub(super) struct FakeChain {
     pub changes: Mutex<HashMap<Slot, SlotChanges>>,
     /// Times PubSub read a slot's changes ([`Chain::slot_changes`]).
     pub slot_changes_reads: AtomicU64,
+    /// Set by a test, it holds up every `block` read (the PubSub hub rendering a block).
+    pub block_held: AtomicBool,
+    /// `block` reads begun.
+    pub block_reads: AtomicU64,
 }
 
 impl FakeChain {
@@ -74,6 +78,8 @@ impl FakeChain {
             feed: EventFeed::new(),
             changes: Mutex::new(HashMap::new()),
             slot_changes_reads: AtomicU64::new(0),
+            block_held: AtomicBool::new(false),
+            block_reads: AtomicU64::new(0),
         }
     }
 
@@ -407,6 +413,10 @@ impl Chain for FakeChain {
         (*sig == self.transfer_signature()).then(|| self.record())
     }
     fn block(&self, slot: Slot, _c: Commitment) -> Result<BlockRecord, BlockError> {
+        self.block_reads.fetch_add(1, Ordering::Relaxed);
+        while self.block_held.load(Ordering::Acquire) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         match slot.0 {
             FINALIZED_SLOT => Ok(BlockRecord {
                 slot,

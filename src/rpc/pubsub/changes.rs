@@ -90,6 +90,11 @@ pub(super) fn start_reader(cache: Arc<ChangesCache>) -> std::io::Result<SyncSend
     std::thread::Builder::new()
         .name("bbPubSubRead".into())
         .spawn(move || {
+            // Its reads feed the hub's bulk, which runs behind verification too.
+            dataplane::cores::set_current_thread_nice(
+                super::connection::BULK_NICE,
+                "pubsub reader",
+            );
             while let Ok(slot) = rx.recv() {
                 cache.get(slot);
             }

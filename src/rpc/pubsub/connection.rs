@@ -6,14 +6,16 @@
 //! messages and bytes. The hub never waits for a connection: a full queue disconnects the client
 //! (counted), and the task stops even while a write to that client is stuck.
 //!
-//! A signature notification the hub finds due is written by the hub itself, ahead of the queue,
-//! when nothing queued before it is still unwritten and the socket is free ([`Writer`]): a wallet
-//! waiting for its transaction does not wait for the connections' thread, which may be writing a
-//! block's burst of notifications to every other client.
+//! Signature subscriptions are served apart ([`super::signatures`]): a thread of their own, ahead of
+//! verification, reads the node's events too and writes a due signature notification itself, ahead
+//! of the queue, when nothing queued before it is still unwritten and the socket is free
+//! ([`Writer`]). A wallet waiting for its transaction waits neither for the hub, which builds a
+//! block's bulk of notifications behind verification (its work can wait; block production
+//! cannot), nor for the connections' thread, which may be writing that bulk to every other client.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
@@ -26,16 +28,22 @@ use super::super::stats::PubSubDrop;
 use super::super::{Chain, RpcStats};
 use super::hub::{ConnectionId, Delivery, Hub, Limits};
 use super::request::{self, Request};
+use super::signatures::Watch;
 use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 
 /// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
 /// each) must fit the send queue's bounds with room to spare.
 const REQUESTS_IN_FLIGHT_MAX: usize = 32;
-/// Niceness of the hub thread: level with the leader path, ahead of verification and of the
-/// node's default. The hub finds a waiting wallet's signature notification due; on cores kept busy
-/// by verification it otherwise waits for a time slice, and the notification with it. It uses a
-/// few % of a core with 10,000 subscriptions (`tests/pubsub_load.rs`).
-const HUB_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
+/// Niceness of the signature watch's thread and of the connections' thread: level with the leader
+/// path, ahead of verification and of the node's default. On cores kept busy by verification a
+/// waiting wallet's notification otherwise waits for a time slice. They use 1–2 % of a core with
+/// 10,000 subscriptions (`tests/pubsub_load.rs`).
+const SIGNATURES_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
+/// Niceness of the hub and of its block reader: behind verification (and everything else). Their
+/// bulk of slot, account, logs and block notifications (≈ 5 % of a core for 10,000 subscriptions
+/// at 22 k tx/s) then runs on time verification leaves, and no longer slows block production on
+/// busy cores; it lags a little instead, which no client is promised otherwise.
+pub(super) const BULK_NICE: i32 = 19;
 /// How long a stopping service gives its connections to close before their thread ends.
 const CONNECTIONS_CLOSING_MAX: Duration = Duration::from_secs(1);
 /// Most signature notifications the hub writes itself for one event; the rest are queued, so that
@@ -60,36 +68,139 @@ pub(super) enum HubInput {
     Close { connection: ConnectionId },
 }
 
-/// A text queued for a client, whether it answers one of its requests, and, for a signature
-/// notification, when the event that caused it was published.
+/// A text queued for a client, whether it answers one of its requests, whether it is ordered
+/// (see [`Writer`]), and, for a signature notification, when the event that caused it was
+/// published.
 struct Outgoing {
     text: String,
     answer: bool,
+    ordered: bool,
     since: Option<Instant>,
 }
 
-/// The hub's end of one connection.
+/// The hub's end of one connection; dropped, it makes the connection stop.
 pub(super) struct Edge {
-    queue: mpsc::Sender<Outgoing>,
-    queued_bytes: Arc<AtomicUsize>,
-    writer: Arc<Writer>,
-    /// Dropped to make the connection stop.
-    _kick: oneshot::Sender<()>,
+    lane: Lane,
 }
 
-/// One connection's socket for writing, shared by its task and the hub. The hub writes a signature
-/// notification ahead of the queue only when every text it queued before has been handed to the
-/// socket (`written == queued`, read while holding the socket), so a client never hears of a
-/// subscription before the answer that named it.
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.lane.kick.kick();
+    }
+}
+
+/// Where texts for one connection go, from the hub or the signature watch's thread.
+pub(super) struct Lane<S = SplitSink<WebSocket, Message>> {
+    queue: mpsc::Sender<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+    writer: Arc<Writer<S>>,
+    kick: Arc<Kick>,
+}
+
+impl<S> Clone for Lane<S> {
+    fn clone(&self) -> Self {
+        Lane {
+            queue: self.queue.clone(),
+            queued_bytes: self.queued_bytes.clone(),
+            writer: self.writer.clone(),
+            kick: self.kick.clone(),
+        }
+    }
+}
+
+/// Makes a connection stop, once, from whichever thread finds it must.
+struct Kick(Mutex<Option<oneshot::Sender<()>>>);
+
+impl Kick {
+    fn kick(&self) {
+        // Dropping the sender wakes the connection's task.
+        drop(self.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+/// The connection is gone: it left, or did not read and was stopped.
+struct Gone;
+
+impl<S: Sink<Message> + Unpin> Lane<S> {
+    /// Queues `text`, after trying to write it ahead ([`Writer::write_ahead`]) if it is a
+    /// signature notification and `ahead` allows one more; a connection whose queue is full is
+    /// stopped (counted). An answer, and anything `from_watch`, is ordered (see [`Writer`]).
+    fn send(
+        &self,
+        delivery: Delivery,
+        from_watch: bool,
+        ahead: &mut usize,
+        stats: &RpcStats,
+        queue_bytes_max: usize,
+    ) -> Result<(), Gone> {
+        let Delivery {
+            connection,
+            text,
+            answer,
+            since,
+        } = delivery;
+        let text = match since {
+            Some(at) if *ahead > 0 => {
+                *ahead -= 1;
+                match self.writer.write_ahead(text, at, stats) {
+                    Ok(()) => return Ok(()),
+                    Err(text) => text,
+                }
+            }
+            _ => text,
+        };
+        let len = text.len();
+        // Counted before it is queued, so that the connection never takes off more than was added,
+        // and so that nothing is written ahead of it meanwhile.
+        let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let ordered = answer || from_watch;
+        if ordered {
+            self.writer.ordered_queued.fetch_add(1, Ordering::Release);
+        }
+        let outgoing = Outgoing {
+            text,
+            answer,
+            ordered,
+            since,
+        };
+        if queued <= queue_bytes_max && self.queue.try_send(outgoing).is_ok() {
+            return Ok(());
+        }
+        self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        // Full (a client that does not read) or closed (it left): either way it is gone.
+        if !self.queue.is_closed() {
+            stats.pubsub.count_drop(PubSubDrop::SlowClient, 1);
+            tracing::debug!(connection, "PubSub client not reading: disconnected");
+        }
+        self.kick.kick();
+        Err(Gone)
+    }
+}
+
+/// Every open connection's lane, shared by the hub (which adds and removes them) and the signature
+/// watch's thread.
+type Lanes = HashMap<ConnectionId, Lane, ahash::RandomState>;
+
+/// One connection's socket for writing, shared by its task and the signature watch's thread, which
+/// writes a signature notification ahead of the queue only when every ordered text queued before
+/// it has been handed to the socket (`ordered_written == ordered_queued`, read while holding the
+/// socket). Ordered are answers and the watch's own notifications: so a client never hears of a
+/// subscription before the answer that named it, nor of its transaction landing before it was
+/// received. Other notifications (slots, accounts, logs, blocks) are not waited for: Solana
+/// promises no order across subscriptions, and they are written behind verification, so a
+/// connection's queue of them may wait on busy cores.
 pub(super) struct Writer<S = SplitSink<WebSocket, Message>> {
     sink: tokio::sync::Mutex<S>,
-    /// Texts the hub put on the connection's queue.
-    queued: AtomicU64,
+    /// Ordered texts put on the connection's queue.
+    ordered_queued: AtomicU64,
     /// Of those, handed to the socket by the connection's task.
-    written: AtomicU64,
+    ordered_written: AtomicU64,
     /// When the events of signature notifications the hub wrote but could not flush (the socket
     /// was busy or full) were published: the task flushes them and measures their delay.
     unflushed: std::sync::Mutex<Vec<Instant>>,
+    /// Signature notifications (and their events' times) that found the task writing: it writes
+    /// them first at its next write, not behind the bulk queued meanwhile.
+    pending: std::sync::Mutex<Vec<(String, Instant)>>,
     /// Wakes the task to flush what the hub wrote.
     flush: tokio::sync::Notify,
 }
@@ -98,20 +209,37 @@ impl<S: Sink<Message> + Unpin> Writer<S> {
     fn new(sink: S) -> Writer<S> {
         Writer {
             sink: tokio::sync::Mutex::new(sink),
-            queued: AtomicU64::new(0),
-            written: AtomicU64::new(0),
+            ordered_queued: AtomicU64::new(0),
+            ordered_written: AtomicU64::new(0),
             unflushed: Default::default(),
+            pending: Default::default(),
             flush: tokio::sync::Notify::new(),
         }
     }
 
-    /// Writes `text` now, from the hub, if nothing queued before is unwritten and no one else is
-    /// writing; gives it back otherwise.
+    /// Writes `text` now, from the signature watch's thread, if no ordered text queued before is
+    /// unwritten; if the task is writing, leaves it for the task to write first ([`Writer::pending`]).
+    /// Gives it back when an ordered text before it is unwritten.
     fn write_ahead(&self, text: String, since: Instant, stats: &RpcStats) -> Result<(), String> {
-        let Ok(mut sink) = self.sink.try_lock() else {
-            return Err(text);
+        let unwritten = || {
+            self.ordered_written.load(Ordering::Acquire)
+                != self.ordered_queued.load(Ordering::Acquire)
         };
-        if self.written.load(Ordering::Acquire) != self.queued.load(Ordering::Acquire) {
+        let Ok(mut sink) = self.sink.try_lock() else {
+            // The task writes ordered texts in order, so one still unwritten goes first.
+            if unwritten() {
+                return Err(text);
+            }
+            self.ordered_queued.fetch_add(1, Ordering::Release);
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((text, since));
+            // Kept for the task if it is not waiting yet.
+            self.flush.notify_one();
+            return Ok(());
+        };
+        if unwritten() {
             return Err(text);
         }
         let message = Message::Text(text.into());
@@ -142,6 +270,11 @@ impl<S: Sink<Message> + Unpin> Writer<S> {
         Ok(())
     }
 
+    /// Takes the pending signature notifications, for the task to write (holding the socket).
+    fn take_pending(&self) -> Vec<(String, Instant)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Measures the delay of what the hub wrote ahead, once flushed.
     fn flushed(&self, stats: &RpcStats) {
         let written: Vec<Instant> =
@@ -155,10 +288,10 @@ impl<S: Sink<Message> + Unpin> Writer<S> {
 /// Every open connection's edge, looked up once per text queued (ahash: see `hub::Map`).
 type Edges = HashMap<ConnectionId, Edge, ahash::RandomState>;
 
-/// Starts the hub's thread: it blocks on storage reads (a slot's changes, a block), never on a
-/// client. It reads the node's events from `feed` itself, ahead of requests, until `stop`: an event
-/// handed on by a task of the RPC runtime waited for that runtime, busy writing the last block's
-/// notifications, before a signature notification could even be found due.
+/// Starts the hub's thread, and the signature watch's: the hub blocks on storage reads (a slot's
+/// changes, a block), never on a client. Each reads the node's events from `feed` itself, ahead
+/// of requests, until `stop`: an event handed on by a task of the RPC runtime waited for that
+/// runtime, busy writing the last block's notifications.
 pub(super) fn start_hub(
     chain: Arc<dyn Chain>,
     stats: Arc<RpcStats>,
@@ -175,22 +308,26 @@ pub(super) fn start_hub(
     };
     let mut hub = Hub::new(chain, stats.clone(), limits);
     hub.read_ahead()?;
+    let lanes = Arc::new(Mutex::new(Lanes::default()));
+    let signatures = Signatures {
+        watch: hub.signatures_apart(),
+        lanes: lanes.clone(),
+        stats: stats.clone(),
+        queue_bytes_max,
+    };
+    start_signatures(signatures, feed.resubscribe(), stop.clone())?;
     // Only waits on channels: no I/O or timer driver.
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     std::thread::Builder::new()
         .name("bbPubSub".into())
         .spawn(move || {
-            dataplane::cores::set_current_thread_nice(HUB_NICE, "pubsub hub");
+            dataplane::cores::set_current_thread_nice(BULK_NICE, "pubsub hub");
             let mut edges = Edges::default();
             let mut events_open = true;
-            let mut early = None;
             runtime.block_on(async {
                 // Ends when every sender of requests is gone: every connection and the service.
                 loop {
-                    // An event taken while the last delivery ran comes first.
-                    let deliveries = if let Some(e) = early.take() {
-                        on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max)
-                    } else { tokio::select! {
+                    let deliveries = tokio::select! {
                         biased;
                         _ = stopped(&mut stop), if events_open => {
                             events_open = false;
@@ -198,8 +335,8 @@ pub(super) fn start_hub(
                         }
                         event = feed.recv(), if events_open => match event {
                             Ok((at, e)) => {
-                                let e = Early { at, event: e, signatures_done: false };
-                                on_event(e, &mut hub, &mut edges, &stats, queue_bytes_max)
+                                hub.event_published_at(at);
+                                hub.on_event(&e)
                             }
                             Err(broadcast::error::RecvError::Lagged(n)) => {
                                 stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
@@ -212,16 +349,81 @@ pub(super) fn start_hub(
                             }
                         },
                         msg = input.recv() => match msg {
-                            Some(msg) => handle(msg, &mut hub, &mut edges),
+                            Some(msg) => handle(msg, &mut hub, &mut edges, &lanes),
                             None => break,
                         },
-                    } };
-                    let peek = events_open.then_some(Peek { feed: &mut feed, early: &mut early });
-                    deliver(deliveries, 0, &mut edges, &mut hub, &stats, queue_bytes_max, peek);
+                    };
+                    deliver(deliveries, &mut edges, &lanes, &mut hub, &stats, queue_bytes_max);
+                    // Answers first: a client never hears of a subscription before its answer.
+                    let armed = hub.arm_signatures();
+                    deliver(armed, &mut edges, &lanes, &mut hub, &stats, queue_bytes_max);
                 }
             });
         })?;
     Ok(())
+}
+
+/// What the signature watch's thread works with.
+struct Signatures {
+    watch: Arc<Mutex<Watch>>,
+    lanes: Arc<Mutex<Lanes>>,
+    stats: Arc<RpcStats>,
+    queue_bytes_max: usize,
+}
+
+/// Starts the signature watch's thread, at [`SIGNATURES_NICE`]: it hands the node's events to the
+/// watch and writes the signature notifications they make due, until `stop`.
+fn start_signatures(
+    signatures: Signatures,
+    mut feed: broadcast::Receiver<StampedEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    std::thread::Builder::new()
+        .name("bbPubSubSig".into())
+        .spawn(move || {
+            dataplane::cores::set_current_thread_nice(SIGNATURES_NICE, "pubsub signatures");
+            runtime.block_on(async {
+                loop {
+                    tokio::select! {
+                        biased;
+                        _ = stopped(&mut stop) => break,
+                        event = feed.recv() => match event {
+                            Ok((at, e)) => signatures.on_event(&e, at),
+                            Err(broadcast::error::RecvError::Lagged(n)) => {
+                                // The next commitment move walks back over what was missed.
+                                signatures.stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
+                                tracing::warn!(missed = n, "PubSub signature watch fell behind");
+                            }
+                            Err(broadcast::error::RecvError::Closed) => break,
+                        },
+                    }
+                }
+            });
+        })?;
+    Ok(())
+}
+
+impl Signatures {
+    /// Writes (or queues) the signature notifications `event`, published at `at`, makes due.
+    fn on_event(&self, event: &ChainEvent, at: Instant) {
+        let due = self
+            .watch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .on_event(event, Some(at));
+        if due.is_empty() {
+            return;
+        }
+        let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ahead = WRITE_AHEAD_MAX;
+        for d in due {
+            if let Some(lane) = lanes.get(&d.connection) {
+                // A connection stopped here tells the hub as it closes.
+                let _ = lane.send(d, true, &mut ahead, &self.stats, self.queue_bytes_max);
+            }
+        }
+    }
 }
 
 /// Starts the thread that runs every connection's task, at the hub's niceness, and returns its
@@ -241,7 +443,7 @@ pub(super) fn start_connections_thread(
     std::thread::Builder::new()
         .name("bbPubSubIo".into())
         .spawn(move || {
-            dataplane::cores::set_current_thread_nice(HUB_NICE, "pubsub connections");
+            dataplane::cores::set_current_thread_nice(BULK_NICE, "pubsub connections");
             runtime.block_on(async {
                 stopped(&mut stop).await;
                 let closing = async {
@@ -255,101 +457,21 @@ pub(super) fn start_connections_thread(
     Ok(handle)
 }
 
-/// A node event and when it was published; taken from the feed early (see [`Peek`]) its due
-/// signature notifications may already be out.
-struct Early {
-    at: Instant,
-    event: ChainEvent,
-    signatures_done: bool,
-}
-
-/// The feed, looked at between chunks of a long delivery: the commitment move that follows a
-/// freeze by microseconds waited for the freeze's slot notifications (thousands) to be queued,
-/// up to 4 ms, before its signature notifications could be found due.
-struct Peek<'a> {
-    feed: &'a mut broadcast::Receiver<StampedEvent>,
-    /// The event taken, handled next.
-    early: &'a mut Option<Early>,
-}
-
-/// Texts delivered between two looks at the feed.
-const PEEK_EVERY: usize = 256;
-
-impl Peek<'_> {
-    /// Takes the next event if one is waiting, and sends the signature notifications it makes due.
-    fn look(&mut self, hub: &mut Hub, edges: &mut Edges, stats: &RpcStats, queue_bytes_max: usize) {
-        if self.early.is_some() {
-            return;
-        }
-        match self.feed.try_recv() {
-            Ok((at, event)) => {
-                let mut e = Early {
-                    at,
-                    event,
-                    signatures_done: false,
-                };
-                signatures_due(&mut e, hub, edges, stats, queue_bytes_max);
-                *self.early = Some(e);
-            }
-            Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                stats.pubsub.count_drop(PubSubDrop::EventsLagged, n);
-                tracing::warn!(missed = n, "PubSub hub fell behind the node's events");
-            }
-            // Empty, or closed: the hub's loop finds out.
-            Err(_) => {}
-        }
-    }
-}
-
-/// Sends the signature notifications a commitment move makes due, ahead of all else it causes.
-fn signatures_due(
-    e: &mut Early,
-    hub: &mut Hub,
-    edges: &mut Edges,
-    stats: &RpcStats,
-    queue_bytes_max: usize,
-) {
-    if let (ChainEvent::Commitment(levels), false) = (&e.event, e.signatures_done) {
-        hub.event_published_at(e.at);
-        let due = hub.signatures_due(levels);
-        deliver(
-            due,
-            WRITE_AHEAD_MAX,
-            edges,
-            hub,
-            stats,
-            queue_bytes_max,
-            None,
-        );
-    }
-    e.signatures_done = true;
-}
-
-/// Everything a node event causes, its due signature notifications sent first.
-fn on_event(
-    mut e: Early,
-    hub: &mut Hub,
-    edges: &mut Edges,
-    stats: &RpcStats,
-    queue_bytes_max: usize,
-) -> Vec<Delivery> {
-    signatures_due(&mut e, hub, edges, stats, queue_bytes_max);
-    hub.event_published_at(e.at);
-    hub.on_event(&e.event)
-}
-
 /// Runs one connection's input through the hub: what it has for each connection.
-fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
+fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges, lanes: &Mutex<Lanes>) -> Vec<Delivery> {
     match msg {
         HubInput::Open { connection, edge } => {
+            let mut lanes = lanes.lock().unwrap_or_else(|e| e.into_inner());
             // Connections that vanished without a Close (their task was dropped).
             edges.retain(|&c, e| {
-                let open = !e.queue.is_closed();
+                let open = !e.lane.queue.is_closed();
                 if !open {
+                    lanes.remove(&c);
                     hub.close(c);
                 }
                 open
             });
+            lanes.insert(connection, edge.lane.clone());
             edges.insert(connection, edge);
             Vec::new()
         }
@@ -361,74 +483,44 @@ fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges) -> Vec<Delivery> {
         HubInput::Request { .. } => Vec::new(),
         HubInput::Close { connection } => {
             edges.remove(&connection);
+            lanes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&connection);
             hub.close(connection);
             Vec::new()
         }
     }
 }
 
-/// Queues each text for its connection, after writing up to `ahead` signature notifications
-/// itself ([`Writer::write_ahead`]), looking at the feed every [`PEEK_EVERY`] texts if `peek` is
-/// given; a connection whose queue is full is dropped.
+/// Queues each text for its connection; a connection whose queue is full is dropped.
 fn deliver(
     deliveries: Vec<Delivery>,
-    mut ahead: usize,
     edges: &mut Edges,
+    lanes: &Mutex<Lanes>,
     hub: &mut Hub,
     stats: &RpcStats,
     queue_bytes_max: usize,
-    mut peek: Option<Peek<'_>>,
 ) {
-    for (
-        i,
-        Delivery {
-            connection,
-            text,
-            answer,
-            since,
-        },
-    ) in deliveries.into_iter().enumerate()
-    {
-        if let Some(p) = peek.as_mut().filter(|_| i % PEEK_EVERY == PEEK_EVERY - 1) {
-            p.look(hub, edges, stats, queue_bytes_max);
-        }
+    // The hub writes nothing ahead: the signature watch's thread does.
+    let mut ahead = 0;
+    for d in deliveries {
+        let connection = d.connection;
         let Some(edge) = edges.get(&connection) else {
             continue;
         };
-        let text = match since {
-            Some(at) if ahead > 0 => {
-                ahead -= 1;
-                match edge.writer.write_ahead(text, at, stats) {
-                    Ok(()) => continue,
-                    Err(text) => text,
-                }
-            }
-            _ => text,
-        };
-        let len = text.len();
-        // Counted before it is queued, so that the connection never takes off more than was added.
-        let queued = edge.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued <= queue_bytes_max
-            && edge
-                .queue
-                .try_send(Outgoing {
-                    text,
-                    answer,
-                    since,
-                })
-                .is_ok()
+        if edge
+            .lane
+            .send(d, false, &mut ahead, stats, queue_bytes_max)
+            .is_err()
         {
-            edge.writer.queued.fetch_add(1, Ordering::Release);
-            continue;
+            edges.remove(&connection);
+            lanes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&connection);
+            hub.close(connection);
         }
-        edge.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-        // Full (a client that does not read) or closed (it left): either way it is gone.
-        if !edge.queue.is_closed() {
-            stats.pubsub.count_drop(PubSubDrop::SlowClient, 1);
-            tracing::debug!(connection, "PubSub client not reading: disconnected");
-        }
-        edges.remove(&connection);
-        hub.close(connection);
     }
 }
 
@@ -456,10 +548,12 @@ pub(super) async fn run(
     let (sink, mut socket) = socket.split();
     let writer = Arc::new(Writer::new(sink));
     let edge = Edge {
-        queue,
-        queued_bytes: queued_bytes.clone(),
-        writer: writer.clone(),
-        _kick: kick,
+        lane: Lane {
+            queue,
+            queued_bytes: queued_bytes.clone(),
+            writer: writer.clone(),
+            kick: Arc::new(Kick(Mutex::new(Some(kick)))),
+        },
     };
     if shared
         .hub
@@ -491,12 +585,19 @@ pub(super) async fn run(
                 let mut sent_signatures = Vec::new();
                 let write = async {
                     let mut sink = writer.sink.lock().await;
-                    for Outgoing { text, answer, since } in batch {
+                    for (text, at) in writer.take_pending() {
+                        sink.feed(Message::Text(text.into())).await?;
+                        writer.ordered_written.fetch_add(1, Ordering::Release);
+                        sent_signatures.push(at);
+                    }
+                    for Outgoing { text, answer, ordered, since } in batch {
                         queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
                         in_flight = in_flight.saturating_sub(usize::from(answer));
                         sent_signatures.extend(since);
                         sink.feed(Message::Text(text.into())).await?;
-                        writer.written.fetch_add(1, Ordering::Release);
+                        if ordered {
+                            writer.ordered_written.fetch_add(1, Ordering::Release);
+                        }
                     }
                     sink.flush().await
                 };
@@ -512,12 +613,24 @@ pub(super) async fn run(
                 }
                 writer.flushed(&shared.stats);
             }
-            // The hub wrote a signature notification it could not flush.
+            // The watch wrote a signature notification it could not flush, or left one pending.
             _ = writer.flush.notified() => {
-                let flush = async { writer.sink.lock().await.flush().await };
+                let mut sent_signatures = Vec::new();
+                let flush = async {
+                    let mut sink = writer.sink.lock().await;
+                    for (text, at) in writer.take_pending() {
+                        sink.feed(Message::Text(text.into())).await?;
+                        writer.ordered_written.fetch_add(1, Ordering::Release);
+                        sent_signatures.push(at);
+                    }
+                    sink.flush().await
+                };
                 tokio::select! {
                     r = flush => if r.is_err() { break },
                     _ = &mut kicked => break,
+                }
+                for at in sent_signatures {
+                    shared.stats.pubsub.observe_signature_delay(at.elapsed());
                 }
                 writer.flushed(&shared.stats);
             }
@@ -614,17 +727,17 @@ mod tests {
     }
 
     #[test]
-    fn a_notification_is_written_ahead_only_after_everything_queued_before_it() {
+    fn a_notification_is_written_ahead_only_after_every_answer_queued_before_it() {
         let stats = RpcStats::new();
         let writer = Writer::new(Socket::default());
         // An answer is queued and its task has not written it yet: the notification must wait.
-        writer.queued.store(1, Ordering::Release);
+        writer.ordered_queued.store(1, Ordering::Release);
         let back = writer.write_ahead("notification".into(), Instant::now(), &stats);
         assert_eq!(back, Err("notification".to_string()));
         assert!(texts(&writer).is_empty());
 
         // Once the task handed the answer to the socket, the hub writes and flushes it at once.
-        writer.written.store(1, Ordering::Release);
+        writer.ordered_written.store(1, Ordering::Release);
         assert_eq!(
             writer.write_ahead("notification".into(), Instant::now(), &stats),
             Ok(())
@@ -634,105 +747,110 @@ mod tests {
         assert!(writer.unflushed.lock().unwrap().is_empty());
     }
 
-    #[test]
-    fn a_socket_being_written_by_the_task_is_left_to_it() {
-        let stats = RpcStats::new();
-        let writer = Writer::new(Socket::default());
-        let held = writer.sink.try_lock().unwrap();
-        let back = writer.write_ahead("notification".into(), Instant::now(), &stats);
-        assert_eq!(back, Err("notification".to_string()));
-        drop(held);
-        assert!(texts(&writer).is_empty());
+    /// A lane over `socket` whose queue holds `capacity` texts; with its queue's and kick's ends.
+    fn lane(
+        socket: Socket,
+        capacity: usize,
+    ) -> (
+        Lane<Socket>,
+        mpsc::Receiver<Outgoing>,
+        oneshot::Receiver<()>,
+    ) {
+        let (queue, queued) = mpsc::channel(capacity);
+        let (kick, kicked) = oneshot::channel();
+        let lane = Lane {
+            queue,
+            queued_bytes: Arc::new(AtomicUsize::new(0)),
+            writer: Arc::new(Writer::new(socket)),
+            kick: Arc::new(Kick(Mutex::new(Some(kick)))),
+        };
+        (lane, queued, kicked)
+    }
+
+    fn delivery(text: &str, answer: bool, since: Option<Instant>) -> Delivery {
+        Delivery {
+            connection: 1,
+            text: text.into(),
+            answer,
+            since,
+        }
     }
 
     #[test]
-    fn a_commitment_move_waiting_on_the_feed_is_served_between_chunks_of_a_long_delivery() {
-        use super::super::super::test_node::FakeChain;
-        use super::super::super::Commitment;
-        use super::super::request::{Call, Spec};
-        use super::super::{CommitmentSlots, EventFeed, SlotChanges, TxChange};
-        use dataplane::types::{Signature, Slot};
-        use serde_json::json;
-
-        let levels = |slot: u64| {
-            ChainEvent::Commitment(CommitmentSlots {
-                processed: Slot(slot),
-                confirmed: Slot(slot),
-                finalized: Slot(slot),
-                root: Slot(slot),
-            })
+    fn a_watch_notification_passes_unwritten_bulk_but_not_an_unwritten_answer() {
+        let stats = RpcStats::new();
+        let (lane, mut queued, _kicked) = lane(Socket::default(), 8);
+        let mut ahead = 8;
+        let mut send = |d: Delivery, from_watch: bool| {
+            assert!(lane
+                .send(d, from_watch, &mut ahead, &stats, 1 << 20)
+                .is_ok());
         };
-        let chain = Arc::new(FakeChain::new());
-        let signature = Signature([11; 64]);
-        chain.changes.lock().unwrap().insert(
-            Slot(11),
-            SlotChanges {
-                slot: Slot(11),
-                parent: Slot(10),
-                transactions: vec![TxChange {
-                    signature,
-                    err: None,
-                    accounts: vec![],
-                    is_vote: false,
-                }],
-                accounts: vec![],
-            },
-        );
-        let stats = Arc::new(RpcStats::new());
-        let limits = Limits {
-            per_connection: 10,
-            total: 10,
-            slots_cached: 8,
-        };
-        let mut hub = Hub::new(chain, stats.clone(), limits);
-        hub.on_event(&levels(10));
-        let spec = Spec::Signature {
-            signature,
-            commitment: Commitment::Confirmed,
-            received: false,
-        };
-        let call = Call::Subscribe(spec);
-        hub.request(
-            1,
-            Request {
-                id: Some(json!(1)),
-                call,
-            },
-        );
-        hub.on_event(&ChainEvent::Frozen {
-            slot: Slot(11),
-            parent: Slot(10),
-        });
-        let feed = EventFeed::new();
-        let mut events = feed.subscribe();
-        feed.publish(levels(11));
-
-        // A freeze's burst, to a connection already gone: the move behind it is taken and served
-        // while the burst is delivered, not after.
-        let burst = (0..PEEK_EVERY * 2)
-            .map(|_| Delivery {
-                connection: 99,
-                text: "slot".into(),
-                answer: false,
-                since: None,
-            })
+        // The hub's slot notification waits in the queue for the connection's task; the watch's
+        // notification goes out past it.
+        send(delivery("slot", false, None), false);
+        send(delivery("signature 1", false, Some(Instant::now())), true);
+        assert_eq!(texts(&lane.writer), ["signature 1"]);
+        // An answer queued, unwritten: the next notification waits behind it.
+        send(delivery("answer", true, None), false);
+        send(delivery("signature 2", false, Some(Instant::now())), true);
+        assert_eq!(texts(&lane.writer), ["signature 1"]);
+        let waiting: Vec<String> = std::iter::from_fn(|| queued.try_recv().ok())
+            .map(|o| o.text)
             .collect();
-        let mut edges = Edges::default();
-        let mut early = None;
-        let peek = Peek {
-            feed: &mut events,
-            early: &mut early,
-        };
-        deliver(burst, 0, &mut edges, &mut hub, &stats, 1 << 20, Some(peek));
-        assert_eq!(hub.subscriptions(), 0, "notified once and done, mid-burst");
-        let e = early.expect("the move is kept for the hub's loop");
-        assert_eq!(e.event, levels(11));
-        assert!(e.signatures_done);
+        assert_eq!(waiting, ["slot", "answer", "signature 2"]);
+    }
 
-        // Handled next, the rest of the move repeats nothing.
-        let rest = on_event(e, &mut hub, &mut edges, &stats, 1 << 20);
-        assert!(rest.iter().all(|d| d.since.is_none()), "{rest:?}");
-        assert!(events.try_recv().is_err(), "nothing else was taken");
+    #[test]
+    fn a_full_queue_stops_the_connection_and_is_counted() {
+        let stats = RpcStats::new();
+        let (lane, _queued, mut kicked) = lane(Socket::default(), 1);
+        let mut ahead = 0;
+        assert!(lane
+            .send(
+                delivery("a", false, None),
+                false,
+                &mut ahead,
+                &stats,
+                1 << 20
+            )
+            .is_ok());
+        assert!(lane
+            .send(
+                delivery("b", false, None),
+                false,
+                &mut ahead,
+                &stats,
+                1 << 20
+            )
+            .is_err());
+        assert_eq!(stats.pubsub.drops(PubSubDrop::SlowClient), 1);
+        assert_eq!(
+            kicked.try_recv(),
+            Err(oneshot::error::TryRecvError::Closed),
+            "the connection's task is told to stop"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_notification_that_finds_the_task_writing_is_left_for_it_to_write_first() {
+        let stats = RpcStats::new();
+        let writer = Writer::new(Socket::default());
+        let held = writer.sink.try_lock().unwrap();
+        let at = Instant::now();
+        let back = writer.write_ahead("notification".into(), at, &stats);
+        assert_eq!(back, Ok(()));
+        drop(held);
+        assert!(texts(&writer).is_empty(), "not written by the watch");
+        tokio::time::timeout(Duration::from_secs(5), writer.flush.notified())
+            .await
+            .expect("the task is woken");
+        assert_eq!(writer.take_pending(), [("notification".to_string(), at)]);
+        // Counted as ordered: a later one waits until the task has written this one.
+        assert_eq!(
+            writer.write_ahead("next".into(), at, &stats),
+            Err("next".to_string())
+        );
     }
 
     #[tokio::test]

@@ -2,16 +2,17 @@
 //! state machine without I/O: requests and events in, `(connection, text)` deliveries out; its
 //! driver (see `connection`) owns the channels.
 //!
-//! Commitment: each level (processed, confirmed, finalized) remembers the slots it has notified
-//! since the last finalized one. When a level moves to slot N, the hub walks N's ancestors down to a
-//! slot that level already notified (or the last finalized slot, or [`WALK_SLOTS_MAX`] back) and
-//! notifies what each of those slots holds, oldest first: a level that jumps several slots, or a
-//! processed head that switches forks, misses nothing and repeats nothing. A slot notifies at a
-//! level when its block reaches that level on this node's fork, as Solana's do.
+//! Commitment: when a level moves, the hub notifies what each slot it newly covers holds, oldest
+//! first (see [`super::walk`]). A slot notifies at a level when its block reaches that level on this
+//! node's fork, as Solana's do.
+//!
+//! Signature subscriptions wait in the signature watch ([`super::signatures`]), which its own
+//! thread serves ahead of the rest; the hub keeps their records and arms them
+//! ([`Hub::arm_signatures`]) once their answers are queued.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::mpsc::SyncSender;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use dataplane::types::{Pubkey, Signature, Slot};
@@ -25,12 +26,9 @@ use super::super::{Chain, Commitment, RpcStats};
 use super::changes::{self, ChangesCache};
 use super::notification;
 use super::request::{AccountEncoding, Call, LogsFilter, Request, Spec};
+use super::signatures::{Waiter, Watch};
+use super::walk::{level, Walk, LEVELS, WALK_SLOTS_MAX};
 use super::{ChainEvent, CommitmentSlots, SlotChanges};
-
-/// Most ancestors one level move walks (a longer gap is notified from its newest slots).
-pub(super) const WALK_SLOTS_MAX: usize = 1_024;
-/// Most slots remembered per level, and most parent links kept.
-const SLOTS_REMEMBERED_MAX: usize = 4_096;
 
 /// The hub's maps: ahash, keyed at random per process (the keys are clients' choice, so not an
 /// unkeyed hash), and several times faster than SipHash on a 64-byte signature, which every
@@ -78,7 +76,6 @@ pub(super) struct Hub {
     next_id: u64,
     subscriptions: Map<u64, Subscription>,
     by_connection: Map<ConnectionId, BTreeSet<u64>>,
-    by_signature: Map<Signature, BTreeSet<u64>>,
     by_account: Map<Pubkey, BTreeSet<u64>>,
     slot_watchers: BTreeSet<u64>,
     root_watchers: BTreeSet<u64>,
@@ -88,14 +85,16 @@ pub(super) struct Hub {
     /// `logsSubscribe` by the one key each mentions.
     logs_by_mention: Map<Pubkey, BTreeSet<u64>>,
     block_watchers: BTreeSet<u64>,
-    /// Subscriptions bound to each level (see [`level`]).
+    /// Subscriptions bound to each level (see [`level`]), signature subscriptions aside.
     at_level: [usize; 3],
-    levels: Option<CommitmentSlots>,
-    /// Slots notified at each level, above the last finalized one.
-    notified: [BTreeSet<Slot>; 3],
-    /// Each frozen slot's parent.
-    parents: BTreeMap<Slot, Slot>,
+    walk: Walk,
     changes: Arc<ChangesCache>,
+    /// Where signature subscriptions wait, shared with the thread that serves them.
+    signatures: Arc<Mutex<Watch>>,
+    /// Whether a thread of its own serves the watch's events (else the hub does, first).
+    signatures_apart: bool,
+    /// Signature subscriptions answered but not yet in the watch.
+    unarmed: Vec<(Signature, Waiter)>,
     /// The reader thread's queue of frozen slots, once it runs (see [`Hub::read_ahead`]); without
     /// it the hub reads a frozen slot itself.
     read_ahead: Option<SyncSender<Slot>>,
@@ -103,37 +102,17 @@ pub(super) struct Hub {
     event_at: Option<Instant>,
 }
 
-/// Index of level `c`, in the order levels are reached.
-fn level(c: Commitment) -> usize {
-    match c {
-        Commitment::Processed => 0,
-        Commitment::Confirmed => 1,
-        Commitment::Finalized => 2,
-    }
-}
-
-const LEVELS: [Commitment; 3] = [
-    Commitment::Processed,
-    Commitment::Confirmed,
-    Commitment::Finalized,
-];
-
-fn keep_newest<K: Ord, V>(map: &mut BTreeMap<K, V>, max: usize) {
-    while map.len() > max {
-        map.pop_first();
-    }
-}
-
 impl Hub {
     /// A hub with no subscription, that has heard nothing of the chain yet.
     pub fn new(chain: Arc<dyn Chain>, stats: Arc<RpcStats>, limits: Limits) -> Hub {
+        let changes = ChangesCache::new(chain.clone(), limits.slots_cached);
+        let watch = Watch::new(chain.clone(), changes.clone(), stats.clone());
         Hub {
             stats,
             limits,
             next_id: 0,
             subscriptions: Map::default(),
             by_connection: Map::default(),
-            by_signature: Map::default(),
             by_account: Map::default(),
             slot_watchers: BTreeSet::new(),
             root_watchers: BTreeSet::new(),
@@ -142,10 +121,11 @@ impl Hub {
             logs_by_mention: Map::default(),
             block_watchers: BTreeSet::new(),
             at_level: [0; 3],
-            levels: None,
-            notified: Default::default(),
-            parents: BTreeMap::new(),
-            changes: ChangesCache::new(chain.clone(), limits.slots_cached),
+            walk: Walk::default(),
+            changes,
+            signatures: Arc::new(Mutex::new(watch)),
+            signatures_apart: false,
+            unarmed: Vec::new(),
             read_ahead: None,
             chain,
             event_at: None,
@@ -165,6 +145,61 @@ impl Hub {
         self.event_at = Some(at);
     }
 
+    /// Hands the signature watch to a thread of its own, which from now on gives it the node's
+    /// events; the hub then arms each signature subscription only when told
+    /// ([`Hub::arm_signatures`]), after its answer is queued.
+    pub fn signatures_apart(&mut self) -> Arc<Mutex<Watch>> {
+        self.signatures_apart = true;
+        self.signatures.clone()
+    }
+
+    fn watch(&self) -> std::sync::MutexGuard<'_, Watch> {
+        self.signatures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts the signature subscriptions answered since the last call into the watch; one already
+    /// at its commitment is notified now instead, and ends (as Solana). Call it once their answers
+    /// are queued: from then on the watch's thread may notify them at any moment.
+    pub fn arm_signatures(&mut self) -> Vec<Delivery> {
+        let mut out = Vec::new();
+        if self.unarmed.is_empty() {
+            return out;
+        }
+        let unarmed = std::mem::take(&mut self.unarmed);
+        // Checked and put in under the watch's lock: a commitment move the watch takes before
+        // finds the status settled here (the node sets the levels it reads before publishing the
+        // move), one it takes after finds the waiter.
+        let mut watch = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
+        let mut settled_ids = Vec::new();
+        for (signature, w) in unarmed {
+            match self.settled(&signature, w.commitment) {
+                Some((slot, err)) => {
+                    let result =
+                        notification::with_context(slot, notification::signature_result(&err));
+                    self.notify(w.id, result, &mut out);
+                    settled_ids.push(w.id);
+                }
+                None => watch.insert(signature, w),
+            }
+        }
+        drop(watch);
+        for id in settled_ids {
+            self.forget(id);
+        }
+        out
+    }
+
+    /// Forgets the signature subscriptions the watch notified (and ended).
+    fn forget_fired(&mut self) {
+        let fired = self.watch().take_fired();
+        for id in fired {
+            self.forget(id);
+        }
+        self.stats
+            .pubsub
+            .set_subscriptions_open(self.subscriptions.len());
+    }
+
     /// Subscriptions held, over every connection.
     #[cfg(test)]
     pub fn subscriptions(&self) -> usize {
@@ -173,6 +208,8 @@ impl Hub {
 
     /// Runs one request of `connection`; the answer comes first, then any notification it causes.
     pub fn request(&mut self, connection: ConnectionId, request: Request) -> Vec<Delivery> {
+        // An unsubscribe from one the watch notified is refused, as Solana refuses it.
+        self.forget_fired();
         let mut out = Vec::new();
         let id = request.id.as_ref();
         match request.call {
@@ -200,6 +237,7 @@ impl Hub {
 
     /// Forgets `connection` and its subscriptions.
     pub fn close(&mut self, connection: ConnectionId) {
+        self.forget_fired();
         for id in self.by_connection.remove(&connection).unwrap_or_default() {
             self.remove(id);
         }
@@ -209,18 +247,22 @@ impl Hub {
     }
 
     /// The notifications `event` causes.
+    /// The notifications `event` causes; its signature notifications first, unless a thread of
+    /// their own serves them ([`Hub::signatures_apart`]).
     pub fn on_event(&mut self, event: &ChainEvent) -> Vec<Delivery> {
-        let mut out = Vec::new();
+        let mut out = if self.signatures_apart {
+            Vec::new()
+        } else {
+            let at = self.event_at;
+            self.watch().on_event(event, at)
+        };
+        self.forget_fired();
         match *event {
             ChainEvent::Frozen { slot, parent } => self.on_frozen(slot, parent, &mut out),
-            ChainEvent::Received { slot, signature } => {
-                self.on_received(slot, &signature, &mut out)
-            }
+            // Only signature subscriptions hear of it.
+            ChainEvent::Received { .. } => {}
             ChainEvent::Commitment(levels) => self.on_commitment(levels, &mut out),
         }
-        self.stats
-            .pubsub
-            .set_subscriptions_open(self.subscriptions.len());
         out
     }
 
@@ -301,20 +343,9 @@ impl Hub {
         let id = self.next_id;
         self.next_id += 1;
         self.answer(connection, request_id, Ok(json!(id)), out);
-        let settled = match &spec {
-            Spec::Signature {
-                signature,
-                commitment,
-                ..
-            } => self.settled(signature, *commitment),
-            _ => None,
-        };
         self.insert(id, connection, spec);
-        // Already at the asked commitment: notified at once, and done (as Solana).
-        if let Some((slot, err)) = settled {
-            let result = notification::with_context(slot, notification::signature_result(&err));
-            self.notify(id, result, out);
-            self.remove(id);
+        if !self.signatures_apart {
+            out.extend(self.arm_signatures());
         }
     }
 
@@ -333,8 +364,18 @@ impl Hub {
     fn insert(&mut self, id: u64, connection: ConnectionId, spec: Spec) {
         self.by_connection.entry(connection).or_default().insert(id);
         match &spec {
-            Spec::Signature { signature, .. } => {
-                self.by_signature.entry(*signature).or_default().insert(id);
+            &Spec::Signature {
+                signature,
+                commitment,
+                received,
+            } => {
+                let waiter = Waiter {
+                    id,
+                    connection,
+                    commitment,
+                    received,
+                };
+                self.unarmed.push((signature, waiter));
             }
             Spec::Account { pubkey, .. } => {
                 self.by_account.entry(*pubkey).or_default().insert(id);
@@ -361,14 +402,27 @@ impl Hub {
                 self.slots_updates_watchers.insert(id);
             }
         }
-        if let Some(c) = spec.commitment() {
+        if let (Some(c), false) = (spec.commitment(), spec.is_signature()) {
             self.at_level[level(c)] += 1;
         }
         self.subscriptions
             .insert(id, Subscription { connection, spec });
     }
 
+    /// Ends subscription `id`, wherever it waits.
     fn remove(&mut self, id: u64) {
+        if let Some(Spec::Signature { signature, .. }) =
+            self.subscriptions.get(&id).map(|s| &s.spec)
+        {
+            let signature = *signature;
+            self.unarmed.retain(|(_, w)| w.id != id);
+            self.watch().remove(&signature, id);
+        }
+        self.forget(id);
+    }
+
+    /// Drops the hub's record of subscription `id` (the watch has let go of it, or never had it).
+    fn forget(&mut self, id: u64) {
         let Some(sub) = self.subscriptions.remove(&id) else {
             return;
         };
@@ -387,7 +441,7 @@ impl Hub {
             }
         }
         match &sub.spec {
-            Spec::Signature { signature, .. } => unindex(&mut self.by_signature, signature, id),
+            Spec::Signature { .. } => {}
             Spec::Account { pubkey, .. } => unindex(&mut self.by_account, pubkey, id),
             Spec::Logs {
                 filter: LogsFilter::Mentions(key),
@@ -409,7 +463,7 @@ impl Hub {
                 self.slots_updates_watchers.remove(&id);
             }
         }
-        if let Some(c) = sub.spec.commitment() {
+        if let (Some(c), false) = (sub.spec.commitment(), sub.spec.is_signature()) {
             self.at_level[level(c)] -= 1;
         }
     }
@@ -419,8 +473,7 @@ impl Hub {
     }
 
     fn on_frozen(&mut self, slot: Slot, parent: Slot, out: &mut Vec<Delivery>) {
-        self.parents.insert(slot, parent);
-        keep_newest(&mut self.parents, SLOTS_REMEMBERED_MAX);
+        self.walk.link(slot, parent);
         // Read now, while the slot is only processed: a later level move then costs no storage read.
         if self.watched() {
             match &self.read_ahead {
@@ -435,45 +488,18 @@ impl Hub {
         if self.slot_watchers.is_empty() {
             return;
         }
-        let root = self.levels.map_or(Slot(0), |l| l.root);
+        let root = self.walk.levels.map_or(Slot(0), |l| l.root);
         let result = notification::slot(slot, parent, root).to_string();
         for &id in &self.slot_watchers {
             self.notify_text(id, &result, out);
         }
     }
 
-    fn on_received(&mut self, slot: Slot, signature: &Signature, out: &mut Vec<Delivery>) {
-        let Some(ids) = self.by_signature.get(signature) else {
-            return;
-        };
-        for &id in ids {
-            let wants = matches!(
-                self.subscriptions.get(&id).map(|s| &s.spec),
-                Some(Spec::Signature { received: true, .. })
-            );
-            if wants {
-                let result = notification::with_context(slot, notification::received_signature());
-                self.notify(id, result, out);
-            }
-        }
-    }
-
     /// What `slot` changed: from memory, else from the chain (kept for later levels).
     fn changes(&mut self, slot: Slot) -> Option<Arc<SlotChanges>> {
         let c = self.changes.get(slot)?;
-        self.parents.insert(slot, c.parent);
+        self.walk.link(slot, c.parent);
         Some(c)
-    }
-
-    fn parent_of(&mut self, slot: Slot) -> Option<Slot> {
-        if let Some(&p) = self.parents.get(&slot) {
-            return Some(p);
-        }
-        // Only worth a storage read if someone may be notified.
-        if !self.watched() {
-            return None;
-        }
-        self.changes(slot).map(|c| c.parent)
     }
 
     /// Tells the `slotsUpdatesSubscribe` subscribers of one step of `slot`.
@@ -488,7 +514,7 @@ impl Hub {
     }
 
     fn on_commitment(&mut self, new: CommitmentSlots, out: &mut Vec<Delivery>) {
-        let old = self.levels.replace(new);
+        let old = self.walk.levels.replace(new);
         if old.is_none_or(|o| new.confirmed > o.confirmed) {
             self.slot_updates("optimisticConfirmation", new.confirmed, None, out);
         }
@@ -502,13 +528,8 @@ impl Hub {
         for c in LEVELS {
             self.advance(c, new.at(c), floor, out);
         }
-        let floor = new.finalized;
-        for notified in &mut self.notified {
-            *notified = notified.split_off(&Slot(floor.0 + 1));
-            keep_newest_set(notified, SLOTS_REMEMBERED_MAX);
-        }
-        self.parents = self.parents.split_off(&new.root.min(floor));
-        self.changes.forget_below(Slot(floor.0 + 1));
+        self.walk.settle(new);
+        self.changes.forget_below(Slot(new.finalized.0 + 1));
     }
 
     /// Every slot rooted from `old` (exclusive) to `new`, oldest first (Solana announces each).
@@ -519,7 +540,7 @@ impl Hub {
         let mut rooted = vec![new];
         let mut s = new;
         while rooted.len() < WALK_SLOTS_MAX {
-            match self.parents.get(&s) {
+            match self.walk.parents.get(&s) {
                 Some(&p) if p > old => {
                     rooted.push(p);
                     s = p;
@@ -536,72 +557,23 @@ impl Hub {
         }
     }
 
-    /// The slots level `c` newly covers when it reaches `top`, newest first: `top` and its
-    /// ancestors down to one the level notified, or `floor`.
-    fn newly_covered(&mut self, c: Commitment, top: Slot, floor: Slot) -> Vec<Slot> {
-        let l = level(c);
-        let mut path = Vec::new();
-        let mut s = top;
-        while path.len() < WALK_SLOTS_MAX && s > floor && !self.notified[l].contains(&s) {
-            path.push(s);
-            match self.parent_of(s) {
-                Some(p) if p < s => s = p,
-                _ => break,
-            }
-        }
-        path
-    }
-
-    /// The signature notifications that the commitment event `new` makes due, ahead of the rest
-    /// of its notifications ([`Hub::on_event`] then finds them done): a wallet waiting for its
-    /// transaction should not wait while every account, logs and block notification of the block
-    /// is built (thousands with thousands of subscriptions).
-    pub fn signatures_due(&mut self, new: &CommitmentSlots) -> Vec<Delivery> {
-        let mut out = Vec::new();
-        if self.by_signature.is_empty() {
-            return out;
-        }
-        let floor = self.levels.map_or(new.finalized, |o| o.finalized);
-        for c in LEVELS {
-            if self.at_level[level(c)] == 0 {
-                continue;
-            }
-            for slot in self.newly_covered(c, new.at(c), floor).into_iter().rev() {
-                // The block read back, if it is already; else the bank's own list (the read
-                // takes milliseconds per thousand transactions), of which only the awaited
-                // signatures are copied (a copy of it all took up to 5 ms); else the read.
-                let awaited = |s: &Signature| self.by_signature.contains_key(s);
-                if let Some(changes) = self.changes.ready(slot) {
-                    self.notify_signatures(c, &changes, &mut out);
-                } else if let Some(signatures) = self.chain.slot_signatures(slot, &awaited) {
-                    for (signature, err) in &signatures {
-                        self.notify_signature(c, slot, signature, err, &mut out);
-                    }
-                } else if let Some(changes) = self.changes(slot) {
-                    self.notify_signatures(c, &changes, &mut out);
-                }
-            }
-        }
-        self.stats
-            .pubsub
-            .set_subscriptions_open(self.subscriptions.len());
-        out
-    }
-
     /// Level `c` reached `top`: notifies what every slot it newly covers holds.
     fn advance(&mut self, c: Commitment, top: Slot, floor: Slot, out: &mut Vec<Delivery>) {
         let l = level(c);
-        let path = self.newly_covered(c, top, floor);
+        // Only worth a storage read if someone may be notified.
+        let watched = self.watched();
+        let (walk, cache) = (&mut self.walk, &self.changes);
+        let read = |s: Slot| watched.then(|| cache.get(s).map(|c| c.parent))?;
+        let path = walk.newly_covered(c, top, floor, read);
         let mut accounts: BTreeMap<Pubkey, u64> = BTreeMap::new();
         for &slot in path.iter().rev() {
-            self.notified[l].insert(slot);
+            self.walk.cover(c, slot);
             if self.at_level[l] == 0 {
                 continue;
             }
             let Some(changes) = self.changes(slot) else {
                 continue;
             };
-            self.notify_signatures(c, &changes, out);
             self.notify_logs(c, &changes, out);
             self.notify_blocks(c, &changes, out);
             for (key, lamports) in &changes.accounts {
@@ -637,50 +609,6 @@ impl Hub {
                 };
                 self.notify_text(id, &rendered[at].1, out);
             }
-        }
-    }
-
-    /// Whether subscription `id` awaits a signature at level `c`.
-    fn awaits(&self, id: u64, c: Commitment) -> bool {
-        matches!(
-            self.subscriptions.get(&id).map(|s| &s.spec),
-            Some(Spec::Signature { commitment, .. }) if *commitment == c
-        )
-    }
-
-    /// Notifies (once, then ends) every subscription awaiting `signature` at level `c`: it landed
-    /// in `slot` with `err`.
-    fn notify_signature(
-        &mut self,
-        c: Commitment,
-        slot: Slot,
-        signature: &Signature,
-        err: &Option<Value>,
-        out: &mut Vec<Delivery>,
-    ) {
-        let Some(ids) = self.by_signature.get(signature) else {
-            return;
-        };
-        let due: Vec<u64> = ids
-            .iter()
-            .copied()
-            .filter(|&id| self.awaits(id, c))
-            .collect();
-        for id in due {
-            let result = notification::with_context(slot, notification::signature_result(err));
-            let first = out.len();
-            self.notify(id, result, out);
-            if let Some(d) = out.get_mut(first) {
-                d.since = self.event_at;
-            }
-            // Once and done, as Solana.
-            self.remove(id);
-        }
-    }
-
-    fn notify_signatures(&mut self, c: Commitment, changes: &SlotChanges, out: &mut Vec<Delivery>) {
-        for tx in &changes.transactions {
-            self.notify_signature(c, changes.slot, &tx.signature, &tx.err, out);
         }
     }
 
@@ -789,12 +717,6 @@ impl Hub {
     }
 }
 
-fn keep_newest_set<T: Ord>(set: &mut BTreeSet<T>, max: usize) {
-    while set.len() > max {
-        set.pop_first();
-    }
-}
-
 /// Milliseconds since the Unix epoch (a `slotsUpdatesNotification`'s timestamp).
 fn unix_ms() -> u64 {
     std::time::SystemTime::now()
@@ -898,7 +820,7 @@ mod tests {
         // Finality passes 12: the other fork is forgotten, nothing is notified again.
         frozen(&mut hub, 14, 12);
         assert_eq!(logged_slots(&hub.on_event(&levels(14, 12))), [14]);
-        assert!(hub.notified.iter().all(|n| n.iter().all(|s| s.0 > 12)));
+        assert!(hub.walk.covered.iter().all(|n| n.iter().all(|s| s.0 > 12)));
         assert!((10..=12).all(|s| hub.changes.ready(Slot(s)).is_none()));
         assert!(hub.changes.ready(Slot(14)).is_some());
         hub.close(1);
@@ -922,7 +844,7 @@ mod tests {
     }
 
     #[test]
-    fn signatures_due_come_before_the_rest_of_a_move_and_only_once() {
+    fn signature_notifications_come_before_the_rest_of_a_move_and_only_once() {
         let mut hub = hub();
         hub.on_event(&levels(10, 10));
         let subscribe = |hub: &mut Hub, id: u64, spec: Spec| {
@@ -954,17 +876,24 @@ mod tests {
         let ChainEvent::Commitment(new) = levels(12, 10) else {
             unreachable!("a commitment event")
         };
-        let due = hub.signatures_due(&new);
         let methods = |d: &[Delivery]| -> Vec<String> {
             d.iter()
                 .map(|d| serde_json::from_str::<Value>(&d.text).unwrap()["method"].to_string())
                 .collect()
         };
-        assert_eq!(methods(&due), ["\"signatureNotification\""; 2]);
-        assert_eq!(logged_slots(&due), [11, 12]);
-        // The move itself then notifies the rest, and no signature again.
-        let rest = hub.on_event(&ChainEvent::Commitment(new));
-        assert_eq!(methods(&rest), ["\"logsNotification\""; 2]);
+        let all = hub.on_event(&ChainEvent::Commitment(new));
+        assert_eq!(
+            methods(&all),
+            [
+                "\"signatureNotification\"",
+                "\"signatureNotification\"",
+                "\"logsNotification\"",
+                "\"logsNotification\""
+            ]
+        );
+        assert_eq!(logged_slots(&all[..2]), [11, 12]);
+        // Once: the same move again notifies nothing, and the two signature subscriptions ended.
+        assert!(hub.on_event(&ChainEvent::Commitment(new)).is_empty());
         assert_eq!(hub.subscriptions(), 1);
     }
 
@@ -988,7 +917,7 @@ mod tests {
     }
 
     #[test]
-    fn signatures_due_come_from_the_banks_list_while_the_blocks_are_unread() {
+    fn signature_notifications_come_from_the_banks_list_while_the_blocks_are_unread() {
         let chain = Arc::new(FakeChain::new());
         for (slot, parent) in [(11, 10), (12, 11)] {
             let mut c = changes(slot, parent);
@@ -1023,7 +952,7 @@ mod tests {
         let ChainEvent::Commitment(new) = levels(12, 12) else {
             unreachable!("a commitment event")
         };
-        let due = hub.signatures_due(&new);
+        let due = hub.on_event(&ChainEvent::Commitment(new));
         assert_eq!(logged_slots(&due), [11, 12]);
         let errs: Vec<Value> = due
             .iter()

@@ -64,6 +64,11 @@ impl Spec {
         }
     }
 
+    /// Whether it waits for a signature (served by the signature watch, not the hub's walk).
+    pub fn is_signature(&self) -> bool {
+        matches!(self, Spec::Signature { .. })
+    }
+
     /// Its notification's method name.
     pub fn notification_method(&self) -> &'static str {
         match self {

@@ -214,6 +214,57 @@ async fn signature_notifies_once_at_its_commitment_then_ends() {
     assert_eq!(node.stats.pubsub.subscriptions_open(), 0);
 }
 
+/// The signature watch runs apart from the hub: a hub held up rendering a block (its bulk runs
+/// behind verification, and may lag on busy cores) does not hold up a wallet's notification.
+#[tokio::test]
+async fn a_signature_notification_does_not_wait_for_the_hubs_bulk() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    let block_params = json!(["all", {"commitment": "confirmed",
+        "transactionDetails": "signatures", "maxSupportedTransactionVersion": 0}]);
+    let blocks = c.subscribe("blockSubscribe", block_params).await;
+    let sig = Signature([78; 64]);
+    let id = c
+        .subscribe(
+            "signatureSubscribe",
+            json!([sig.to_string(), {"commitment": "confirmed"}]),
+        )
+        .await;
+    freeze(
+        &node,
+        11,
+        10,
+        vec![tx(Signature([79; 64]), &[], None)],
+        vec![],
+    );
+    freeze(&node, 12, 11, vec![tx(sig, &[], None)], vec![]);
+    node.chain.block_held.store(true, Ordering::Release);
+    // Block 11 confirmed: the hub renders it for the block subscription, and is held there.
+    node.chain.feed.publish(levels(11, 11, 10, 10));
+    eventually("the hub reads block 11", || {
+        node.chain.block_reads.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    node.chain.feed.publish(levels(12, 12, 10, 10));
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "signatureNotification",
+            id,
+            json!({"context": {"slot": 12}, "value": {"err": null}}),
+        )
+    );
+    node.chain.block_held.store(false, Ordering::Release);
+    for slot in [11, 12] {
+        let n = c.recv().await;
+        assert_eq!(n["method"], "blockNotification", "{n}");
+        assert_eq!(n["params"]["subscription"], blocks);
+        assert_eq!(n["params"]["result"]["context"]["slot"], slot);
+    }
+    c.assert_quiet().await;
+}
+
 #[tokio::test]
 async fn settled_signature_is_notified_at_once_with_its_error() {
     let node = start().await;
