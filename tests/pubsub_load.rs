@@ -135,6 +135,8 @@ const SETTLE: Duration = Duration::from_secs(3);
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 /// `getSignatureStatuses` polling period of a probe.
 const PROBE_POLL: Duration = Duration::from_millis(2);
+/// Load accounts whose account and logs notifications share the probes' connection.
+const PROBE_HOT_ACCOUNTS: u64 = 4;
 /// Lamports each probe transfer moves.
 const PROBE_LAMPORTS: u64 = 1_000_000;
 /// How long any awaited message may take.
@@ -416,8 +418,27 @@ async fn probe_loop(
     let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
         .await
         .expect("connect");
-    let agent = ureq::Agent::new_with_defaults();
+    // As a dapp holds them (web3.js keeps one connection for all): the probe's signature
+    // notification shares its connection with a stream of slot, account and logs notifications.
+    let ignored = AtomicU64::new(0);
+    let confirmed = json!({"commitment": "confirmed", "encoding": "base64"});
     let mut id = 1_000_000;
+    let mut alongside = vec![("slotSubscribe", json!([]))];
+    for i in 0..PROBE_HOT_ACCOUNTS {
+        let address = load_address(i).to_string();
+        alongside.push(("accountSubscribe", json!([address, confirmed])));
+        let mentions = json!({"mentions": [address]});
+        alongside.push((
+            "logsSubscribe",
+            json!([mentions, {"commitment": "confirmed"}]),
+        ));
+    }
+    for (method, params) in alongside {
+        id += 1;
+        let answer = call(&mut ws, id, method, params, &ignored).await;
+        assert!(answer["result"].is_u64(), "{method}: {answer}");
+    }
+    let agent = ureq::Agent::new_with_defaults();
     while !stop.load(Ordering::Relaxed) {
         let next = Instant::now() + PROBE_EVERY;
         let lag = probe(&mut ws, &mut id, &agent, &rpc_url, &from).await;
@@ -432,6 +453,22 @@ fn load_average() -> String {
         .ok()
         .and_then(|l| l.split_whitespace().next().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The machine's (idle, total) CPU time so far, in ticks, from `/proc/stat`.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // idle and iowait are the 4th and 5th.
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    (idle, ticks.iter().sum())
 }
 
 /// CPU seconds process `pid` has used (user + system, from `/proc/PID/stat`).
@@ -515,18 +552,30 @@ async fn window(
     let before = load.stats().confirmed.load(Ordering::Relaxed);
     let (load_before, node_cpu, own_cpu) = (load_average(), cpu_secs(&node), cpu_secs("self"));
     let threads_before = cpu_by_thread(node_pid);
+    let own_threads_before = cpu_by_thread(std::process::id());
+    let machine_before = machine_ticks();
     tokio::time::sleep(WINDOW).await;
+    let machine = machine_ticks();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let idle_pct = (machine.0 - machine_before.0) as f64 * 100.0 * cores
+        / (machine.1 - machine_before.1).max(1) as f64;
     let threads = busiest_threads(
         &threads_before,
         &cpu_by_thread(node_pid),
+        WINDOW.as_secs_f64(),
+    );
+    let own_threads = busiest_threads(
+        &own_threads_before,
+        &cpu_by_thread(std::process::id()),
         WINDOW.as_secs_f64(),
     );
     let after = load.stats().confirmed.load(Ordering::Relaxed);
     let lags = std::mem::take(&mut *probes.lags_ms.lock().unwrap());
     let secs = WINDOW.as_secs_f64();
     eprintln!(
-        "window {name}: load average {load_before} -> {}; node CPU {:.0} %, this process \
-         (load generator, subscribers) {:.0} %; node threads (% of a core): {threads}",
+        "window {name}: load average {load_before} -> {}; machine idle {idle_pct:.0} % of a core; \
+         node CPU {:.0} %, this process (load generator, subscribers) {:.0} %; node threads (% of a core): {threads}; this \
+         process's: {own_threads}",
         load_average(),
         (cpu_secs(&node) - node_cpu) / secs * 100.0,
         (cpu_secs("self") - own_cpu) / secs * 100.0,
