@@ -23,8 +23,10 @@
 //! 20 s windows alternating without and with the subscriptions (four with, each between two
 //! without; the subscriptions are opened and closed each time), each "with" compared with the mean
 //! of the two windows around it, and the median of those four ratios reported: the ledger grows
-//! and the machine's other work moves, and a single pair of windows drifts as much as the effect. Latency: a probe transfer every 2 s, in every window,
-//! watched by `signatureSubscribe` and by `getSignatureStatuses` polled every 2 ms; the figure is
+//! and the machine's other work moves, and a single pair of windows drifts as much as the effect.
+//! Latency: a probe transfer every 2 s, in every window, watched by `signatureSubscribe` (on a
+//! connection that also holds slot, account and logs subscriptions, as a dapp's does) and by
+//! `getSignatureStatuses` polled every 2 ms; the figure is
 //! when the notification arrived minus when polling first saw the transaction confirmed — the node
 //! has no clock on its notifications, so this is the closest outside view of "leaves the node within
 //! 10 ms of the block reaching the commitment" (±2 ms of polling, plus one RPC round trip).
@@ -92,6 +94,19 @@
 //! 5 ms, 85–91 % within 1 ms); each "with" against its neighbours median −2.1, −3.8 and −4.1 %
 //! (every run of the day between −1.3 % and −4.1 %); PubSub's threads 6–7 % of a core; +32 to
 //! +37 MiB idle.
+//!
+//! Measured 2026-12-06, evening. The hub, its block reader and the connections' thread moved
+//! behind verification (nice 19), with signature subscriptions served apart by a watch on a thread
+//! ahead of it; the probes' connection now also holds slot, account and logs subscriptions. Each
+//! window also prints the machine's idle CPU. Three runs: each "with" against its neighbours
+//! +0.8 / +0.7 / −1.9 / −3.6 % (median −0.6 %), −2.1 / −0.9 / +1.1 / −3.9 % (−1.5 %) and −0.6 /
+//! −0.8 / −0.1 / −1.7 % (−0.7 %); the node's clock put 100 %, 99.1 % and 100 % of 110 signature
+//! notifications within 10 ms (96.4, 90.0 and 97.3 % within 1 ms); probes max ≤ 0.8 ms with the
+//! subscriptions; +33 to +37 MiB idle; idle CPU 15–20 % of a core with the subscriptions, 20–26 %
+//! without. Steps on the way, one run each: all PubSub threads at nice 19 before the watch
+//! existed: −1.4 and −1.5 %, but 90.9 and 89.1 % within 10 ms; the watch with the hub behind
+//! verification but the connections still ahead of it: −3.2 and −3.1 % (connections' thread 3–4 %
+//! of a core).
 
 mod common;
 

@@ -34,20 +34,22 @@ use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 /// Most requests of one connection the hub may hold unanswered: their answers (at most ~1 KiB
 /// each) must fit the send queue's bounds with room to spare.
 const REQUESTS_IN_FLIGHT_MAX: usize = 32;
-/// Niceness of the signature watch's thread and of the connections' thread: level with the leader
-/// path, ahead of verification and of the node's default. On cores kept busy by verification a
-/// waiting wallet's notification otherwise waits for a time slice. They use 1–2 % of a core with
-/// 10,000 subscriptions (`tests/pubsub_load.rs`).
+/// Niceness of the signature watch's thread: level with the leader path, ahead of verification
+/// and of the node's default. On cores kept busy by verification a waiting wallet's notification
+/// otherwise waits for a time slice. It uses well under 1 % of a core with 10,000 subscriptions
+/// (`tests/pubsub_load.rs`).
 const SIGNATURES_NICE: i32 = dataplane::cores::LEADER_PATH_NICE;
-/// Niceness of the hub and of its block reader: behind verification (and everything else). Their
-/// bulk of slot, account, logs and block notifications (≈ 5 % of a core for 10,000 subscriptions
-/// at 22 k tx/s) then runs on time verification leaves, and no longer slows block production on
-/// busy cores; it lags a little instead, which no client is promised otherwise.
+/// Niceness of the hub, its block reader and the connections' thread: behind verification (and
+/// everything else). Their bulk of slot, account, logs and block notifications (≈ 7 % of a core
+/// for 10,000 subscriptions at 22 k tx/s) then runs on time verification leaves, and no longer
+/// slows block production on busy cores; it lags a little instead, which no client is promised
+/// otherwise.
 pub(super) const BULK_NICE: i32 = 19;
 /// How long a stopping service gives its connections to close before their thread ends.
 const CONNECTIONS_CLOSING_MAX: Duration = Duration::from_secs(1);
-/// Most signature notifications the hub writes itself for one event; the rest are queued, so that
-/// a flood of them (100,000 subscriptions may come due at once) costs the hub no more than this.
+/// Most signature notifications the watch's thread writes itself for one event; the rest are
+/// queued, so that a flood of them (100,000 subscriptions may come due at once) costs that thread,
+/// ahead of verification, no more than this.
 const WRITE_AHEAD_MAX: usize = 64;
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
@@ -195,13 +197,13 @@ pub(super) struct Writer<S = SplitSink<WebSocket, Message>> {
     ordered_queued: AtomicU64,
     /// Of those, handed to the socket by the connection's task.
     ordered_written: AtomicU64,
-    /// When the events of signature notifications the hub wrote but could not flush (the socket
+    /// When the events of signature notifications the watch wrote but could not flush (the socket
     /// was busy or full) were published: the task flushes them and measures their delay.
     unflushed: std::sync::Mutex<Vec<Instant>>,
     /// Signature notifications (and their events' times) that found the task writing: it writes
     /// them first at its next write, not behind the bulk queued meanwhile.
     pending: std::sync::Mutex<Vec<(String, Instant)>>,
-    /// Wakes the task to flush what the hub wrote.
+    /// Wakes the task to flush what the watch wrote.
     flush: tokio::sync::Notify,
 }
 
@@ -275,7 +277,7 @@ impl<S: Sink<Message> + Unpin> Writer<S> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Measures the delay of what the hub wrote ahead, once flushed.
+    /// Measures the delay of what the watch wrote ahead, once flushed.
     fn flushed(&self, stats: &RpcStats) {
         let written: Vec<Instant> =
             std::mem::take(&mut *self.unflushed.lock().unwrap_or_else(|e| e.into_inner()));
@@ -426,9 +428,10 @@ impl Signatures {
     }
 }
 
-/// Starts the thread that runs every connection's task, at the hub's niceness, and returns its
+/// Starts the thread that runs every connection's task, at [`BULK_NICE`], and returns its
 /// runtime's handle: on the RPC runtime, a queued notification also waited for a worker busy with
-/// HTTP requests, behind the default-priority threads. The thread ends once `stop` is set (or its
+/// HTTP requests. What it writes is mostly the hub's bulk; a signature notification the watch's
+/// thread writes itself, or leaves for a task to write first. The thread ends once `stop` is set (or its
 /// sender is gone) and the connections have closed, or after [`CONNECTIONS_CLOSING_MAX`].
 pub(super) fn start_connections_thread(
     mut stop: watch::Receiver<bool>,
@@ -736,7 +739,7 @@ mod tests {
         assert_eq!(back, Err("notification".to_string()));
         assert!(texts(&writer).is_empty());
 
-        // Once the task handed the answer to the socket, the hub writes and flushes it at once.
+        // Once the task handed the answer to the socket, the watch writes and flushes it at once.
         writer.ordered_written.store(1, Ordering::Release);
         assert_eq!(
             writer.write_ahead("notification".into(), Instant::now(), &stats),
