@@ -166,25 +166,26 @@ impl Hub {
             return out;
         }
         let unarmed = std::mem::take(&mut self.unarmed);
-        // Checked and put in under the watch's lock: a commitment move the watch takes before
-        // finds the status settled here (the node sets the levels it reads before publishing the
-        // move), one it takes after finds the waiter.
-        let mut watch = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut settled_ids = Vec::new();
-        for (signature, w) in unarmed {
-            match self.settled(&signature, w.commitment) {
-                Some((slot, err)) => {
-                    let result =
-                        notification::with_context(slot, notification::signature_result(&err));
-                    self.notify(w.id, result, &mut out);
-                    settled_ids.push(w.id);
-                }
-                None => watch.insert(signature, w),
+        // Put in first, then checked: a commitment move the watch takes after the insertion finds
+        // the waiter; one it took before finds the status settled here (the node sets the levels
+        // it reads before publishing the move). Whichever takes the waiter out notifies it, once.
+        // The status is read outside the watch's lock: this thread runs behind verification, and
+        // the watch's thread must not wait for it while it reads.
+        {
+            let mut watch = self.watch();
+            for (signature, w) in &unarmed {
+                watch.insert(*signature, *w);
             }
         }
-        drop(watch);
-        for id in settled_ids {
-            self.forget(id);
+        for (signature, w) in unarmed {
+            let Some((slot, err)) = self.settled(&signature, w.commitment) else {
+                continue;
+            };
+            if self.watch().remove(&signature, w.id) {
+                let result = notification::with_context(slot, notification::signature_result(&err));
+                self.notify(w.id, result, &mut out);
+                self.forget(w.id);
+            }
         }
         out
     }
