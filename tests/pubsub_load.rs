@@ -98,15 +98,16 @@
 //! Measured 2026-12-06, evening. The hub, its block reader and the connections' thread moved
 //! behind verification (nice 19), with signature subscriptions served apart by a watch on a thread
 //! ahead of it; the probes' connection now also holds slot, account and logs subscriptions. Each
-//! window also prints the machine's idle CPU. Three runs: each "with" against its neighbours
-//! +0.8 / +0.7 / −1.9 / −3.6 % (median −0.6 %), −2.1 / −0.9 / +1.1 / −3.9 % (−1.5 %) and −0.6 /
-//! −0.8 / −0.1 / −1.7 % (−0.7 %); the node's clock put 100 %, 99.1 % and 100 % of 110 signature
-//! notifications within 10 ms (96.4, 90.0 and 97.3 % within 1 ms); probes max ≤ 0.8 ms with the
-//! subscriptions; +33 to +37 MiB idle; idle CPU 15–20 % of a core with the subscriptions, 20–26 %
-//! without. Steps on the way, one run each: all PubSub threads at nice 19 before the watch
-//! existed: −1.4 and −1.5 %, but 90.9 and 89.1 % within 10 ms; the watch with the hub behind
-//! verification but the connections still ahead of it: −3.2 and −3.1 % (connections' thread 3–4 %
-//! of a core).
+//! window also prints the machine's idle CPU. Four runs: each "with" against its neighbours
+//! +0.8 / +0.7 / −1.9 / −3.6 % (median −0.6 %), −2.1 / −0.9 / +1.1 / −3.9 % (−1.5 %), −0.6 /
+//! −0.8 / −0.1 / −1.7 % (−0.7 %) and −5.7 / −3.9 / −1.7 / −2.1 % (−3.0 %; the machine had less
+//! idle CPU to spare, 15–20 % of a core without the subscriptions against 20–26 % before); the
+//! node's clock put 100 %, 99.1 %, 100 % and 100 % of 110–111 signature notifications within
+//! 10 ms (90.0–97.3 % within 1 ms); probes max ≤ 1.0 ms with the subscriptions; +30 to +37 MiB
+//! idle. Steps on the way, one run each: all PubSub threads at nice 19 before the watch existed:
+//! −1.4 and −1.5 %, but 90.9 and 89.1 % within 10 ms; the watch with the hub behind verification
+//! but the connections still ahead of it: −3.2 and −3.1 % (connections' thread 3–4 % of a core);
+//! the hub and its reader in the idle scheduling class (`SCHED_IDLE`): −3.2 %, not kept.
 
 mod common;
 
