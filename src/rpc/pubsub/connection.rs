@@ -277,11 +277,23 @@ impl<S: Sink<Message> + Unpin> Writer<S> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Measures the delay of what the watch wrote ahead, once flushed.
-    fn flushed(&self, stats: &RpcStats) {
+    /// Feeds the pending signature notifications to `sink` (the task's, held), noting when each
+    /// one's event was published in `sent`.
+    async fn feed_pending(&self, sink: &mut S, sent: &mut Vec<Instant>) -> Result<(), S::Error> {
+        for (text, at) in self.take_pending() {
+            sink.feed(Message::Text(text.into())).await?;
+            self.ordered_written.fetch_add(1, Ordering::Release);
+            sent.push(at);
+        }
+        Ok(())
+    }
+
+    /// Measures, once flushed, the delay of the signature notifications the task just wrote
+    /// (`sent`) and of those the watch wrote ahead.
+    fn flushed(&self, sent: Vec<Instant>, stats: &RpcStats) {
         let written: Vec<Instant> =
             std::mem::take(&mut *self.unflushed.lock().unwrap_or_else(|e| e.into_inner()));
-        for at in written {
+        for at in sent.into_iter().chain(written) {
             stats.pubsub.observe_signature_delay(at.elapsed());
         }
     }
@@ -588,11 +600,7 @@ pub(super) async fn run(
                 let mut sent_signatures = Vec::new();
                 let write = async {
                     let mut sink = writer.sink.lock().await;
-                    for (text, at) in writer.take_pending() {
-                        sink.feed(Message::Text(text.into())).await?;
-                        writer.ordered_written.fetch_add(1, Ordering::Release);
-                        sent_signatures.push(at);
-                    }
+                    writer.feed_pending(&mut *sink, &mut sent_signatures).await?;
                     for Outgoing { text, answer, ordered, since } in batch {
                         queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
                         in_flight = in_flight.saturating_sub(usize::from(answer));
@@ -611,31 +619,21 @@ pub(super) async fn run(
                     _ = &mut kicked => break,
                 }
                 // Written to the socket: the notifications have left the node.
-                for at in sent_signatures {
-                    shared.stats.pubsub.observe_signature_delay(at.elapsed());
-                }
-                writer.flushed(&shared.stats);
+                writer.flushed(sent_signatures, &shared.stats);
             }
             // The watch wrote a signature notification it could not flush, or left one pending.
             _ = writer.flush.notified() => {
                 let mut sent_signatures = Vec::new();
                 let flush = async {
                     let mut sink = writer.sink.lock().await;
-                    for (text, at) in writer.take_pending() {
-                        sink.feed(Message::Text(text.into())).await?;
-                        writer.ordered_written.fetch_add(1, Ordering::Release);
-                        sent_signatures.push(at);
-                    }
+                    writer.feed_pending(&mut *sink, &mut sent_signatures).await?;
                     sink.flush().await
                 };
                 tokio::select! {
                     r = flush => if r.is_err() { break },
                     _ = &mut kicked => break,
                 }
-                for at in sent_signatures {
-                    shared.stats.pubsub.observe_signature_delay(at.elapsed());
-                }
-                writer.flushed(&shared.stats);
+                writer.flushed(sent_signatures, &shared.stats);
             }
             // Requests wait while answers pile up: a client that sends many at once is served as
             // fast as it reads, not disconnected for its own answers.
@@ -873,7 +871,7 @@ mod tests {
             .expect("the task is told to flush");
         writer.sink.try_lock().unwrap().full = false;
         writer.sink.lock().await.flush().await.unwrap();
-        writer.flushed(&stats);
+        writer.flushed(Vec::new(), &stats);
         assert!(writer.unflushed.lock().unwrap().is_empty());
     }
 }
