@@ -623,8 +623,7 @@ impl Hub {
         let logs = |i: usize| -> &str {
             rendered[i].get_or_init(|| {
                 let tx = &changes.transactions[i];
-                let value = notification::logs(&tx.signature.to_string(), &tx.err);
-                notification::with_context(changes.slot, value).to_string()
+                notification::logs_text(changes.slot, &tx.signature, &tx.err)
             })
         };
         for &id in &self.logs_watchers {
