@@ -799,8 +799,9 @@ impl NodeChain {
         Ok((meta, parent_blockhash))
     }
 
-    /// What `slot`'s stored block changed: its transactions from storage, the accounts it wrote from
-    /// its bank (or, once the bank is gone, from its transactions' balances).
+    /// What `slot`'s stored block changed: its transactions from storage, their outcomes and the
+    /// accounts it wrote from its bank (or, once the bank is gone, from the stored statuses and
+    /// balances).
     fn changes_of(&self, slot: Slot) -> Option<SlotChanges> {
         let bank = self
             .forks
@@ -809,39 +810,43 @@ impl NodeChain {
             .get(slot)
             .filter(|b| b.is_frozen());
         let meta = self.store.slot_meta(slot).ok()??;
-        let mut statuses = self.store.tx_statuses_in(slot).ok()?;
         let mut transactions = Vec::with_capacity(meta.transaction_count as usize);
-        let mut written = BTreeMap::new();
         for bytes in self.store.entries(slot).ok()? {
             let entry = decode_entry(&bytes).ok()?;
             for tx in &entry.transactions {
                 let view = tx.view();
-                let signature = tx.signature();
-                let rec = statuses.remove(&signature);
-                let accounts: Vec<Pubkey> = (0..view.num_account_keys())
-                    .map(|i| view.account_key(i))
-                    .collect();
-                if let (None, Some(rec)) = (&bank, &rec) {
-                    written.extend(
-                        accounts
-                            .iter()
-                            .copied()
-                            .zip(rec.post_balances.iter().copied()),
-                    );
-                }
                 transactions.push(TxChange {
-                    signature,
-                    err: rec
-                        .and_then(|r| r.err)
-                        .and_then(|t| serde_json::from_str(&t).ok()),
-                    accounts,
+                    signature: tx.signature(),
+                    err: None,
+                    accounts: (0..view.num_account_keys())
+                        .map(|i| view.account_key(i))
+                        .collect(),
                     is_vote: view.is_vote(),
                 });
             }
         }
         let accounts = match bank {
-            Some(bank) => bank.accounts_delta(),
-            None => written.into_iter().collect(),
+            Some(bank) => {
+                bank.with_transaction_statuses(|statuses| set_errors(&mut transactions, statuses));
+                bank.accounts_delta()
+            }
+            None => {
+                let mut statuses = self.store.tx_statuses_in(slot).ok()?;
+                let mut written = BTreeMap::new();
+                for tx in &mut transactions {
+                    let Some(rec) = statuses.remove(&tx.signature) else {
+                        continue;
+                    };
+                    written.extend(
+                        tx.accounts
+                            .iter()
+                            .copied()
+                            .zip(rec.post_balances.iter().copied()),
+                    );
+                    tx.err = rec.err.and_then(|t| serde_json::from_str(&t).ok());
+                }
+                written.into_iter().collect()
+            }
         };
         Some(SlotChanges {
             slot,
@@ -872,3 +877,30 @@ impl NodeChain {
         }
     }
 }
+
+/// Sets each transaction's error from its bank's outcomes. The bank lists them in commit order,
+/// which is the block's order, so they are matched by position; a transaction found elsewhere (or
+/// not at all: no error) is looked up by signature instead of trusting the order.
+fn set_errors(transactions: &mut [TxChange], statuses: &[(Signature, dataplane::bank::TxStatus)]) {
+    let mut by_signature: Option<HashMap<Signature, usize, ahash::RandomState>> = None;
+    for (i, tx) in transactions.iter_mut().enumerate() {
+        let status = match statuses.get(i) {
+            Some((signature, status)) if *signature == tx.signature => Some(status),
+            _ => by_signature
+                .get_or_insert_with(|| {
+                    let mut map =
+                        HashMap::with_capacity_and_hasher(statuses.len(), Default::default());
+                    map.extend(statuses.iter().enumerate().map(|(i, (s, _))| (*s, i)));
+                    map
+                })
+                .get(&tx.signature)
+                .map(|&at| &statuses[at].1),
+        };
+        tx.err = status
+            .and_then(|s| s.as_ref().err())
+            .map(TxError::to_solana_json);
+    }
+}
+
+#[cfg(test)]
+mod tests;
