@@ -752,6 +752,23 @@ async fn malformed_messages_get_json_rpc_errors() {
 }
 
 #[tokio::test]
+async fn a_request_many_read_buffers_long_is_read_whole_on_both_ports() {
+    let node = start().await;
+    // Just under the message bound: read a small buffer at a time, then answered as any other.
+    let padding = " ".repeat(MESSAGE_BYTES_MAX - 200);
+    for addr in [node.ws_addr, node.addr] {
+        let mut c = Client::connect(addr).await;
+        c.send_text(format!(
+            r#"{{"jsonrpc":"2.0","id":7,{padding}"method":"slotSubscribe","params":[]}}"#
+        ))
+        .await;
+        let answer = c.recv().await;
+        assert_eq!(answer["id"], 7, "{answer}");
+        assert!(answer["result"].is_u64(), "{answer}");
+    }
+}
+
+#[tokio::test]
 async fn oversized_message_closes_the_connection_and_is_counted() {
     let node = start().await;
     let mut c = Client::connect(node.ws_addr).await;
