@@ -108,6 +108,15 @@
 //! −1.4 and −1.5 %, but 90.9 and 89.1 % within 10 ms; the watch with the hub behind verification
 //! but the connections still ahead of it: −3.2 and −3.1 % (connections' thread 3–4 % of a core);
 //! the hub and its reader in the idle scheduling class (`SCHED_IDLE`): −3.2 %, not kept.
+//!
+//! Measured 2026-12-06, late, after a profile of PubSub's threads (`perf record --call-graph
+//! dwarf -t …`): connections' read buffers of 4 KiB instead of tungstenite's 128 KiB (zeroed on
+//! every poll: 86 % of `bbPubSubIo`), logs results appended directly instead of through
+//! `serde_json::Value` (a third of `bbPubSub`), and block reads that take outcomes from the bank
+//! instead of a hash map of stored statuses. PubSub's threads 4 % of a core (was 7–8 %); +14.1 to
+//! +16.0 MiB idle (was +30 to +37). Three runs: each "with" against its neighbours −1.2 / −0.4 /
+//! −1.2 / −6.9 % (median −1.2 %), +1.4 / −8.3 / −2.2 / +3.7 % (−0.4 %), −1.6 / −3.4 / −0.7 /
+//! +2.4 % (−1.1 %); 330 of 330 signature notifications within 10 ms by the node's clock.
 
 mod common;
 
