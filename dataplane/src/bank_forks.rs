@@ -258,22 +258,27 @@ impl BankForks {
     /// the rooted accounts and vote states, and prunes every bank that does not descend from it.
     /// Returns the rooted changes for storage.
     pub fn set_root(&mut self, slot: Slot) -> Result<RootUpdates, ForkError> {
+        let updates = self.root_updates(slot)?;
+        self.apply_root(slot, &updates)?;
+        Ok(updates)
+    }
+
+    /// Roots the frozen bank `slot` with `updates`, which [`BankForks::root_updates`] gave for it
+    /// while nothing has moved the root since (the ledger stage computes them under a read lock,
+    /// makes them durable, then roots here without squashing again under the write lock).
+    pub fn apply_root(&mut self, slot: Slot, updates: &RootUpdates) -> Result<(), ForkError> {
         let bank = self.get(slot).ok_or(ForkError::UnknownSlot(slot))?;
         if slot == self.root {
-            return Ok(RootUpdates::default());
+            return Ok(());
         }
         let chain = self.chain_above_root(&bank)?;
-        let updates = {
-            // Lock order: root accounts, then bank states (all are frozen, so none is ever
-            // write-locked again).
+        {
             let mut root = write(bank.root_accounts());
-            let updates = squash(&chain);
             root.accounts.extend(updates.accounts.iter().copied());
             root.vote_states.extend(updates.vote_states.iter().cloned());
             root.slot = slot;
             root.block_height = bank.block_height();
-            updates
-        };
+        }
         {
             let mut cache = write(bank.status_cache());
             for b in chain.iter().rev() {
@@ -284,7 +289,7 @@ impl BankForks {
         self.root = slot;
         self.banks
             .retain(|s, b| *s == slot || descends_from(b, slot));
-        Ok(updates)
+        Ok(())
     }
 }
 

@@ -405,7 +405,7 @@ impl Ledger {
             .forks
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .set_root(slot)?;
+            .apply_root(slot, &updates)?;
         self.ch.root_slot.store(slot.0, Ordering::Release);
         self.replaced = self.replaced.split_off(&Slot(slot.0.saturating_add(1)));
         let _ = self.ch.events.send(DataEvent::Rooted { slot });

@@ -604,7 +604,7 @@ mod tests {
     fn set_root(forks: &mut BankForks, store: &Store, slot: Slot) {
         let updates = forks.root_updates(slot).unwrap();
         store.set_root(slot, &updates).unwrap();
-        forks.set_root(slot).unwrap();
+        forks.apply_root(slot, &updates).unwrap();
     }
 
     #[test]
