@@ -134,6 +134,7 @@ use dataplane::types::{Pubkey, Signature};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -152,7 +153,8 @@ const ACTIVE_LOGS_SUBSCRIPTIONS: usize = 250;
 const WARM_UP: Duration = Duration::from_secs(10);
 /// Each throughput window.
 const WINDOW: Duration = Duration::from_secs(20);
-/// Windows with the subscriptions, each between two without.
+/// Windows with the subscriptions, each between two without (`BLACKBOOK_PUBSUB_LOAD_ROUNDS` for
+/// more: single pairs scatter by several percent, so a small effect needs many of them).
 const ROUNDS: usize = 4;
 /// Time given to the node after subscriptions open or close, before RSS is read.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -170,6 +172,16 @@ const WAIT: Duration = Duration::from_secs(30);
 const SUBSCRIPTIONS_RSS_LIMIT_MIB: f64 = 100.0;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A client connection with a 16 KiB read buffer: tungstenite's default of 128 KiB is zeroed on
+/// every poll, and this client's CPU comes out of the cores the node is measured on.
+async fn connect(url: &str) -> Ws {
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    tokio_tungstenite::connect_async_with_config(url, Some(config), false)
+        .await
+        .expect("connect")
+        .0
+}
 
 /// The node's resident set, in MiB.
 fn rss_mib(pid: u32) -> f64 {
@@ -267,9 +279,7 @@ impl Subscribers {
             let url = ws_url.to_string();
             let notified = notified.clone();
             opening.push(tokio::spawn(async move {
-                let (mut ws, _) = tokio_tungstenite::connect_async(url)
-                    .await
-                    .expect("connect");
+                let mut ws = connect(&url).await;
                 let share =
                     (c * SUBSCRIPTIONS / CONNECTIONS)..((c + 1) * SUBSCRIPTIONS / CONNECTIONS);
                 // Interleaved, so every connection holds each kind.
@@ -440,9 +450,7 @@ async fn probe_loop(
     probes: Arc<Probes>,
     stop: Arc<AtomicBool>,
 ) {
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .expect("connect");
+    let mut ws = connect(&ws_url).await;
     // As a dapp holds them (web3.js keeps one connection for all): the probe's signature
     // notification shares its connection with a stream of slot, account and logs notifications.
     let ignored = AtomicU64::new(0);
@@ -698,7 +706,12 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
         let (mut lags_without, mut lags_with) = (Vec::new(), Vec::new());
         let (mut notified, mut ended, mut took) = (0, 0, Duration::ZERO);
         let (mut loaded, mut loaded_with, mut loaded_with_end) = (0.0, 0.0, 0.0);
-        for round in 0..ROUNDS {
+        let rounds = std::env::var("BLACKBOOK_PUBSUB_LOAD_ROUNDS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(ROUNDS)
+            .max(1);
+        for round in 0..rounds {
             let (tps, lags) = window(&format!("without {round}"), pid, &load, &probes).await;
             without.push(tps);
             lags_without.extend(lags);
