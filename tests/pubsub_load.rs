@@ -117,6 +117,11 @@
 //! +16.0 MiB idle (was +30 to +37). Three runs: each "with" against its neighbours −1.2 / −0.4 /
 //! −1.2 / −6.9 % (median −1.2 %), +1.4 / −8.3 / −2.2 / +3.7 % (−0.4 %), −1.6 / −3.4 / −0.7 /
 //! +2.4 % (−1.1 %); 330 of 330 signature notifications within 10 ms by the node's clock.
+//! Then `getBlock`'s signatures through the fixed-width base58 encoder (`bbRpc` 15 → 7 % of a
+//! core), the subscribers' read buffers at 16 KiB, and one run of eight rounds
+//! (`BLACKBOOK_PUBSUB_LOAD_ROUNDS=8`): +2.9 / +1.3 / −2.1 / −2.6 / +0.2 / −1.2 / −2.4 / −1.2 %
+//! (median −1.2 %, mean −0.6 %). `SCHED_IDLE` for the hub, reader and connections, eight rounds:
+//! median −0.5 %, mean −2.2 %, not kept.
 
 mod common;
 
