@@ -25,6 +25,9 @@ use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
 
+mod outcomes;
+use outcomes::set_errors;
+
 use crate::cluster_view::ClusterView;
 use crate::perf_samples::{PerfCounts, PerfSample, PerfSampler};
 use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
@@ -877,30 +880,3 @@ impl NodeChain {
         }
     }
 }
-
-/// Sets each transaction's error from its bank's outcomes. The bank lists them in commit order,
-/// which is the block's order, so they are matched by position; a transaction found elsewhere (or
-/// not at all: no error) is looked up by signature instead of trusting the order.
-fn set_errors(transactions: &mut [TxChange], statuses: &[(Signature, dataplane::bank::TxStatus)]) {
-    let mut by_signature: Option<HashMap<Signature, usize, ahash::RandomState>> = None;
-    for (i, tx) in transactions.iter_mut().enumerate() {
-        let status = match statuses.get(i) {
-            Some((signature, status)) if *signature == tx.signature => Some(status),
-            _ => by_signature
-                .get_or_insert_with(|| {
-                    let mut map =
-                        HashMap::with_capacity_and_hasher(statuses.len(), Default::default());
-                    map.extend(statuses.iter().enumerate().map(|(i, (s, _))| (*s, i)));
-                    map
-                })
-                .get(&tx.signature)
-                .map(|&at| &statuses[at].1),
-        };
-        tx.err = status
-            .and_then(|s| s.as_ref().err())
-            .map(TxError::to_solana_json);
-    }
-}
-
-#[cfg(test)]
-mod tests;
