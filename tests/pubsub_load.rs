@@ -114,7 +114,7 @@
 //! every poll: 86 % of `bbPubSubIo`), logs results appended directly instead of through
 //! `serde_json::Value` (a third of `bbPubSub`), and block reads that take outcomes from the bank
 //! instead of a hash map of stored statuses. PubSub's threads 4 % of a core (was 7–8 %); +14.1 to
-//! +16.0 MiB idle (was +30 to +37). Three runs: each "with" against its neighbours −1.2 / −0.4 /
+//! +23.1 MiB idle over four runs (was +30 to +37). Three runs: each "with" against its neighbours −1.2 / −0.4 /
 //! −1.2 / −6.9 % (median −1.2 %), +1.4 / −8.3 / −2.2 / +3.7 % (−0.4 %), −1.6 / −3.4 / −0.7 /
 //! +2.4 % (−1.1 %); 330 of 330 signature notifications within 10 ms by the node's clock.
 //! Then `getBlock`'s signatures through the fixed-width base58 encoder (`bbRpc` 15 → 7 % of a
