@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, Sink, SinkExt, StreamExt};
 use tokio::sync::{broadcast, mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
@@ -51,6 +51,8 @@ const CONNECTIONS_CLOSING_MAX: Duration = Duration::from_secs(1);
 /// queued, so that a flood of them (100,000 subscriptions may come due at once) costs that thread,
 /// ahead of verification, no more than this.
 const WRITE_AHEAD_MAX: usize = 64;
+/// How long the close frame for a broken rule may wait to be written (the client may not read).
+const CLOSE_FRAME_WAIT_MAX: Duration = Duration::from_secs(1);
 /// Most queued messages written to a client before one flush.
 const WRITE_BATCH_MESSAGES_MAX: usize = 256;
 
@@ -539,6 +541,30 @@ fn deliver(
     }
 }
 
+/// The close frame for a connection whose input broke a rule (RFC 6455 §7.4.1 codes).
+fn close_frame(e: axum::Error) -> CloseFrame {
+    use tungstenite::error::{CapacityError, Error};
+    let (code, reason) = match e.into_inner().downcast::<Error>().map(|e| *e) {
+        Ok(Error::Capacity(CapacityError::MessageTooLong { size, max_size })) => (
+            close_code::SIZE,
+            format!("message of {size} bytes, over the {max_size}-byte limit"),
+        ),
+        Ok(Error::Capacity(_)) => (close_code::SIZE, "message too long".to_string()),
+        Ok(Error::Utf8(_)) => (close_code::INVALID, "text frame not UTF-8".to_string()),
+        Ok(Error::Protocol(p)) => (close_code::PROTOCOL, p.to_string()),
+        _ => (close_code::PROTOCOL, "broken WebSocket input".to_string()),
+    };
+    // A close frame's reason holds at most 123 bytes.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    CloseFrame {
+        code,
+        reason: reason[..end].into(),
+    }
+}
+
 /// Resolves once the service is stopping.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns must not live across an await of the caller's.
@@ -645,9 +671,17 @@ pub(super) async fn run(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | None => break,
                     Some(Err(e)) => {
-                        // Too large, or not WebSocket: nothing more can be read from it.
+                        // Too large, or not WebSocket: nothing more can be read from it. The
+                        // client is told why in a close frame, if it still reads.
                         stats.pubsub.count_drop(PubSubDrop::BadFrame, 1);
                         tracing::debug!(connection, "PubSub connection closed: {e}");
+                        let close = Message::Close(Some(close_frame(e)));
+                        let send = async { writer.sink.lock().await.send(close).await };
+                        tokio::select! {
+                            _ = send => {}
+                            _ = &mut kicked => {}
+                            _ = tokio::time::sleep(CLOSE_FRAME_WAIT_MAX) => {}
+                        }
                         break;
                     }
                 };

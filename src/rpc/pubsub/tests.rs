@@ -59,6 +59,21 @@ impl Client {
         }
     }
 
+    /// The code and reason of the close frame that ends the connection (skipping anything before).
+    async fn close_frame(&mut self) -> (u16, String) {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("a close frame in time")
+                .expect("a close frame before the end")
+                .expect("a close frame, not an error");
+            if let Message::Close(frame) = msg {
+                let frame = frame.expect("a close frame with a code");
+                return (frame.code.into(), frame.reason.to_string());
+            }
+        }
+    }
+
     async fn assert_quiet(&mut self) {
         if let Some(v) = self.try_recv(QUIET).await {
             panic!("unexpected message: {v}");
@@ -777,13 +792,37 @@ async fn oversized_message_closes_the_connection_and_is_counted() {
         "x".repeat(MESSAGE_BYTES_MAX)
     );
     let _ = c.ws.send(Message::Text(big.into())).await;
-    assert_eq!(c.try_recv(WAIT).await, None);
+    let (code, reason) = c.close_frame().await;
+    assert_eq!(
+        code, 1009,
+        "RFC 6455's code for a message too big: {reason}"
+    );
+    assert!(reason.contains("over the 65536-byte limit"), "{reason}");
     eventually("bad frame counted", || {
         node.stats.pubsub.drops(PubSubDrop::BadFrame) == 1
     })
     .await;
     eventually("connection closed", || {
         node.stats.pubsub.connections_open() == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_text_frame_not_utf8_closes_the_connection_with_its_code() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    let broken = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    let _ = c.ws.send(Message::Frame(broken)).await;
+    let (code, reason) = c.close_frame().await;
+    assert_eq!(
+        code, 1007,
+        "RFC 6455's code for data not of its type: {reason}"
+    );
+    eventually("bad frame counted", || {
+        node.stats.pubsub.drops(PubSubDrop::BadFrame) == 1
     })
     .await;
 }
