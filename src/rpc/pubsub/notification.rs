@@ -1,6 +1,8 @@
 //! The JSON texts PubSub sends, in Solana's shapes: subscribe answers and each notification's
 //! `params.result`.
 
+use std::fmt::Write;
+
 use dataplane::types::{Pubkey, Signature, Slot};
 use serde_json::{json, Value};
 
@@ -33,7 +35,6 @@ pub(super) fn notification_text(method: &str, subscription: u64, result: &str) -
 }
 
 fn push_u64(text: &mut String, n: u64) {
-    use std::fmt::Write;
     let _ = write!(text, "{n}"); // writing to a String cannot fail
 }
 
@@ -84,8 +85,8 @@ pub(super) fn logs_text(slot: Slot, signature: &Signature, err: &Option<Value>) 
         Some(err) => text.push_str(&err.to_string()),
     }
     text.push_str(r#","logs":[],"signature":""#);
-    // Base58 needs no JSON escaping.
-    text.push_str(&signature.to_string());
+    // Base58 needs no JSON escaping; written in place, no temporary text per transaction.
+    let _ = write!(text, "{signature}"); // writing to a String cannot fail
     text.push_str(r#""}}"#);
     text
 }
