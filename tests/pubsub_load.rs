@@ -133,7 +133,7 @@
 //! notifications a second for 1 % of a core; PubSub's threads 4 %; 203–204 signature
 //! notifications a run, all within 10 ms (91–96 % within 1 ms); +16.2 to +21.7 MiB idle. An
 //! off-CPU profile of a "with" window (`perf record -e sched:sched_switch --call-graph dwarf`, 10
-//! s) found the pipeline's threads blocked on a bank's lock 9 times (6 of them banking's commit),
+//! s) found banking blocked on a bank's lock 7 times (6 of them at its commit),
 //! so PubSub's nice-19 readers holding a bank lock do not stall the pipeline.
 
 mod common;
