@@ -6,6 +6,12 @@
 //! cargo test --release --test pubsub_load -- --ignored --nocapture
 //! ```
 //!
+//! Options (environment): `BLACKBOOK_PUBSUB_LOAD_ROUNDS=N` with/without pairs (default 4);
+//! `BLACKBOOK_PUBSUB_LOAD_TPS=N` sends N transfers a second, open loop, instead of as fast as the
+//! node confirms (block production below capacity: every window then also reports confirmation
+//! latency and the blocks produced); `BLACKBOOK_PUBSUB_LOAD_CLIENT_NICE=N` runs the subscribers'
+//! threads at niceness N.
+//!
 //! One validator (400 ms slots, threads sized as `localnet` sizes them) and the load generator
 //! `localnet` drives (closed loop, one signing thread, 1,024 accounts) share the machine with this
 //! client. The 10,000 subscriptions go over 100 WebSocket connections of 100 (the node takes 1,000
@@ -135,6 +141,14 @@
 //! off-CPU profile of a "with" window (`perf record -e sched:sched_switch --call-graph dwarf`, 10
 //! s) found banking blocked on a bank's lock 7 times (6 of them at its commit),
 //! so PubSub's nice-19 readers holding a bank lock do not stall the pipeline.
+//!
+//! Below capacity (`BLACKBOOK_PUBSUB_LOAD_TPS`, four rounds each, same night): at 15,000 tx/s every
+//! window confirmed 15,000 tx/s, with the subscriptions or not; 450 blocks in 450 slots;
+//! confirmation latency, each "with" against its neighbours, p50 −0.3 / +1.2 / +1.4 / +0.6 %
+//! (about 3 ms of 320), p99 −0.0 / +0.5 / +0.4 / +0.3 %. At 20,000 tx/s: 449 blocks in 449 slots;
+//! 20,000 tx/s in every window but one (19,600: one slot fewer confirmed within it); p50 −0.9 /
+//! +8.3 / −1.9 / +0.6 %, p99 −2.7 / +22.3 / −0.8 / −0.1 %. Signature notifications 217 of 217
+//! within 10 ms.
 
 mod common;
 
@@ -590,17 +604,33 @@ fn busiest_threads(
         .join(", ")
 }
 
-/// Confirmed transfers per second over one window, with the window's probe lags; prints the
-/// machine's load and the CPU the node and this process (load generator and subscribers) used.
+/// What one window measured.
+struct Window {
+    /// Transfers seen in confirmed blocks, per second.
+    tps: f64,
+    /// The probes' notification minus polling, ms.
+    lags: Vec<f64>,
+    /// Transfers' confirmation latency in the window (first send to seen confirmed), p50 and p99, ms.
+    latency_ms: (f64, f64),
+    /// Blocks the node produced in the slots the load generator saw confirmed in the window, and
+    /// those slots.
+    blocks: (u64, u64),
+}
+
+/// One window of [`WINDOW`]; prints the machine's load and the CPU the node and this process (load
+/// generator and subscribers) used.
 async fn window(
     name: &str,
     node_pid: u32,
+    rpc_url: &str,
     load: &LoadGenerator,
     probes: &Probes,
-) -> (f64, Vec<f64>) {
+) -> Window {
     probes.lags_ms.lock().unwrap().clear();
     let node = node_pid.to_string();
     let before = load.stats().confirmed.load(Ordering::Relaxed);
+    let slot_before = load.stats().confirmed_slot.load(Ordering::Relaxed);
+    let latency_before = load.stats().latency_us.lock().unwrap().clone();
     let (load_before, node_cpu, own_cpu) = (load_average(), cpu_secs(&node), cpu_secs("self"));
     let threads_before = cpu_by_thread(node_pid);
     let own_threads_before = cpu_by_thread(std::process::id());
@@ -621,17 +651,54 @@ async fn window(
         WINDOW.as_secs_f64(),
     );
     let after = load.stats().confirmed.load(Ordering::Relaxed);
+    let slot_after = load.stats().confirmed_slot.load(Ordering::Relaxed);
+    let mut latency = load.stats().latency_us.lock().unwrap().clone();
+    latency
+        .subtract(&latency_before)
+        .expect("the same histogram, later");
+    let latency_ms = (
+        latency.value_at_quantile(0.5) as f64 / 1e3,
+        latency.value_at_quantile(0.99) as f64 / 1e3,
+    );
+    let blocks = if slot_after > slot_before {
+        let rpc_url = rpc_url.to_string();
+        let listed = tokio::task::spawn_blocking(move || {
+            let params = json!([slot_before + 1, slot_after, {"commitment": "confirmed"}]);
+            post(
+                &ureq::Agent::new_with_defaults(),
+                &rpc_url,
+                "getBlocks",
+                params,
+            )
+        })
+        .await
+        .expect("getBlocks");
+        listed.as_array().map_or(0, Vec::len) as u64
+    } else {
+        0
+    };
+    let blocks = (blocks, slot_after.saturating_sub(slot_before));
     let lags = std::mem::take(&mut *probes.lags_ms.lock().unwrap());
     let secs = WINDOW.as_secs_f64();
     eprintln!(
         "window {name}: load average {load_before} -> {}; machine idle {idle_pct:.0} % of a core; \
          node CPU {:.0} %, this process (load generator, subscribers) {:.0} %; node threads (% of a core): {threads}; this \
-         process's: {own_threads}",
+         process's: {own_threads}; confirmation latency p50 {:.0} ms p99 {:.0} ms; {} blocks in {} \
+         slots",
         load_average(),
         (cpu_secs(&node) - node_cpu) / secs * 100.0,
         (cpu_secs("self") - own_cpu) / secs * 100.0,
+        latency_ms.0,
+        latency_ms.1,
+        blocks.0,
+        blocks.1,
     );
-    ((after - before) as f64 / secs, lags)
+    Window {
+        tps: (after - before) as f64 / secs,
+        lags,
+        latency_ms,
+        blocks,
+    }
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -727,7 +794,11 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
             tpu: TpuTargets::single(node.tpu_addr),
             rpc_url: node.rpc_url.clone(),
             accounts: LOAD_ACCOUNTS,
-            tps: None,
+            // Unset: closed loop, as fast as the node confirms (its capacity).
+            tps: std::env::var("BLACKBOOK_PUBSUB_LOAD_TPS").ok().map(|t| {
+                t.parse()
+                    .expect("BLACKBOOK_PUBSUB_LOAD_TPS: transfers a second")
+            }),
             signer_threads: 1,
         })
         .expect("load generator");
@@ -755,16 +826,17 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
             .and_then(|r| r.parse().ok())
             .unwrap_or(ROUNDS)
             .max(1);
+        let rpc_url = node.rpc_url.as_str();
         for round in 0..rounds {
-            let (tps, lags) = window(&format!("without {round}"), pid, &load, &probes).await;
-            without.push(tps);
-            lags_without.extend(lags);
+            let mut w = window(&format!("without {round}"), pid, rpc_url, &load, &probes).await;
+            lags_without.append(&mut w.lags);
+            without.push(w);
             let before = rss_mib(pid);
             let (subscribers, opened_in) = Subscribers::open(&node.ws_url, client.handle()).await;
             tokio::time::sleep(SETTLE).await;
-            let (tps, lags) = window(&format!("with {round}"), pid, &load, &probes).await;
-            with.push(tps);
-            lags_with.extend(lags);
+            let mut w = window(&format!("with {round}"), pid, rpc_url, &load, &probes).await;
+            lags_with.append(&mut w.lags);
+            with.push(w);
             if round == 0 {
                 (loaded, loaded_with, took) = (before, rss_mib(pid), opened_in);
                 loaded_with_end = rss_mib(pid);
@@ -774,9 +846,9 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
             ended += e;
             tokio::time::sleep(SETTLE).await;
         }
-        let (tps, lags) = window("without, last", pid, &load, &probes).await;
-        without.push(tps);
-        lags_without.extend(lags);
+        let mut w = window("without, last", pid, rpc_url, &load, &probes).await;
+        lags_without.append(&mut w.lags);
+        without.push(w);
         let slow = node.metric("blackbook_pubsub_dropped_total{reason=\"slow_client\"}");
         let lagged = node.metric("blackbook_pubsub_dropped_total{reason=\"events_lagged\"}");
         let loaded_after = rss_mib(pid);
@@ -790,11 +862,23 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
              window ({loaded_with_end:.1} MiB at the end of the first with)",
             loaded_with - loaded
         );
-        let ratios: Vec<f64> = with
-            .iter()
-            .enumerate()
-            .map(|(i, w)| w / ((without[i] + without[i + 1]) / 2.0))
-            .collect();
+        // Each "with" against the mean of the windows around it, by `f`.
+        let against = |f: fn(&Window) -> f64| -> Vec<f64> {
+            with.iter()
+                .enumerate()
+                .map(|(i, w)| f(w) / ((f(&without[i]) + f(&without[i + 1])) / 2.0))
+                .collect()
+        };
+        let percent = |ratios: &[f64]| {
+            ratios
+                .iter()
+                .map(|r| format!("{:+.1} %", (r - 1.0) * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let ratios = against(|w| w.tps);
+        let tps = |v: &[Window]| v.iter().map(|w| w.tps).collect::<Vec<_>>();
+        let (without_tps, with_tps) = (tps(&without), tps(&with));
         let round = |v: &[f64]| {
             v.iter()
                 .map(|x| format!("{x:.0}"))
@@ -807,19 +891,31 @@ fn ten_thousand_subscriptions_memory_and_block_production() {
              with {:.0}; {notified} notifications read, connections the node ended {ended} \
              (slow_client drops {slow}, events_lagged {lagged}); {} confirmed in all, latency \
              p50 {:.0} ms p99 {:.0} ms",
-            round(&without),
-            round(&with),
-            ratios
-                .iter()
-                .map(|r| format!("{:+.1} %", (r - 1.0) * 100.0))
-                .collect::<Vec<_>>()
-                .join(", "),
+            round(&without_tps),
+            round(&with_tps),
+            percent(&ratios),
             (median(&ratios) - 1.0) * 100.0,
-            median(&without),
-            median(&with),
+            median(&without_tps),
+            median(&with_tps),
             stats.confirmed.load(Ordering::Relaxed),
             stats.latency_ms(50.0),
             stats.latency_ms(99.0),
+        );
+        let (p50, p99) = (against(|w| w.latency_ms.0), against(|w| w.latency_ms.1));
+        let blocks = |v: &[Window]| v.iter().map(|w| w.blocks.0).sum::<u64>();
+        let slots = |v: &[Window]| v.iter().map(|w| w.blocks.1).sum::<u64>();
+        eprintln!(
+            "confirmation latency, each with against the windows around it: p50 [{}] (median \
+             {:+.1} %), p99 [{}] (median {:+.1} %); blocks produced in the slots confirmed: \
+             without {} of {}, with {} of {}",
+            percent(&p50),
+            (median(&p50) - 1.0) * 100.0,
+            percent(&p99),
+            (median(&p99) - 1.0) * 100.0,
+            blocks(&without),
+            slots(&without),
+            blocks(&with),
+            slots(&with),
         );
         eprintln!("signature probes without: {}", describe_lags(&lags_without));
         eprintln!("signature probes with:    {}", describe_lags(&lags_with));
