@@ -52,23 +52,34 @@ fn decode_base58<const N: usize>(s: &str) -> Result<[u8; N], ParseBase58Error> {
 /// Base58 text of `bytes`, written into `buf`: five8's fixed-width encoders for 32 and 64 bytes
 /// (every key, hash and signature), which are an order of magnitude faster than the general
 /// big-number loop; PubSub and RPC render thousands per block.
-fn encode_base58<'a, const N: usize>(bytes: &[u8; N], buf: &'a mut [u8; 128]) -> &'a str {
-    let len = if let Ok(b) = <&[u8; 32]>::try_from(&bytes[..]) {
+fn encode_base58<'a>(bytes: &[u8], buf: &'a mut [u8; 128]) -> &'a str {
+    let len = if let Ok(b) = <&[u8; 32]>::try_from(bytes) {
         let mut out = [0u8; five8::BASE58_ENCODED_32_MAX_LEN];
         let n = usize::from(five8::encode_32(b, &mut out));
         buf[..n].copy_from_slice(&out[..n]);
         n
-    } else if let Ok(b) = <&[u8; 64]>::try_from(&bytes[..]) {
+    } else if let Ok(b) = <&[u8; 64]>::try_from(bytes) {
         let mut out = [0u8; five8::BASE58_ENCODED_64_MAX_LEN];
         let n = usize::from(five8::encode_64(b, &mut out));
         buf[..n].copy_from_slice(&out[..n]);
         n
     } else {
-        // No other width is declared below; kept general all the same.
-        bs58::encode(&bytes[..]).onto(&mut buf[..]).unwrap_or(0)
+        // Other widths reach here only through `base58`, which sends longer ones elsewhere.
+        bs58::encode(bytes).onto(&mut buf[..]).unwrap_or(0)
     };
     // Base58's alphabet is ASCII.
     std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}
+
+/// Base58 text of any bytes: keys, hashes and signatures (32 and 64 bytes) through the fixed-width
+/// encoders, any other width through the general one.
+pub fn base58(bytes: &[u8]) -> String {
+    // 128 characters hold the base58 text of up to 93 bytes.
+    if bytes.len() <= 93 {
+        encode_base58(bytes, &mut [0u8; 128]).to_string()
+    } else {
+        bs58::encode(bytes).into_string()
+    }
 }
 
 macro_rules! base58_bytes_type {
@@ -248,6 +259,23 @@ mod tests {
                 serde_json::to_string(&Signature(sig)).unwrap(),
                 format!("\"{}\"", bs58::encode(sig).into_string())
             );
+        }
+
+        /// `base58` of any width, around the fixed widths and the stack buffer's 93 bytes,
+        /// prints what the general encoder prints.
+        #[test]
+        fn base58_of_any_width_is_the_general_encoders(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            zeros in 0usize..100,
+        ) {
+            let mut bytes = bytes;
+            let n = zeros.min(bytes.len());
+            bytes[..n].fill(0);
+            for width in [bytes.len(), 32, 64, 93, 94] {
+                let mut b = bytes.clone();
+                b.resize(width, 0xA5);
+                proptest::prop_assert_eq!(base58(&b), bs58::encode(&b).into_string());
+            }
         }
     }
 

@@ -13,25 +13,12 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use dataplane::byte_reader::{ByteReader, Prefix};
 use dataplane::txn::{MessageVersion, INSTRUCTIONS_MAX, TXN_SIZE_MAX};
-use dataplane::types::{Pubkey, Signature};
+use dataplane::types::{base58, Pubkey, Signature};
 use serde_json::{json, Map, Value};
 
 use super::error::RpcError;
 use super::params::{bad_param, TransactionDetails, TransactionEncoding};
 use super::{BlockRecord, TransactionRecord};
-
-/// Base58 of a signature, key or hash through the fixed-width encoders of [`Signature`] and
-/// [`Pubkey`] (several times faster than the general encoder, and `getBlock` renders thousands);
-/// any other width through the general one.
-fn base58(bytes: &[u8]) -> String {
-    if let Ok(signature) = <[u8; Signature::LEN]>::try_from(bytes) {
-        Signature(signature).to_string()
-    } else if let Ok(key) = <[u8; Pubkey::LEN]>::try_from(bytes) {
-        Pubkey(key).to_string()
-    } else {
-        bs58::encode(bytes).into_string()
-    }
-}
 
 /// Longest base58 text that can decode to [`TXN_SIZE_MAX`] bytes (Solana's `MAX_BASE58_SIZE`).
 pub(super) const BASE58_TXN_CHARS_MAX: usize = 1683;
