@@ -99,14 +99,11 @@ fn install_py() {
     });
 }
 
-/// Runs `program script` in `tests/<language>` against a fresh node (its RPC and PubSub URLs as
-/// the arguments) and returns the script's last line (a JSON summary).
-fn run(language: &str, program: &str, script: &str) -> String {
+/// Runs `program script` in `tests/<language>`, once `install` has run, against a fresh node (its
+/// RPC and PubSub URLs as the arguments) and returns the script's last line (a JSON summary).
+fn run(language: &str, install: fn(), program: &str, script: &str) -> String {
     let node = TestValidator::start(Options::default());
-    match language {
-        "js" => install_js(),
-        _ => install_py(),
-    }
+    install();
     let dir = tests_dir(language);
     let stdout_path = node.dir.path().join(format!("{script}.out"));
     let stderr_path = node.dir.path().join(format!("{script}.err"));
@@ -154,18 +151,18 @@ fn run(language: &str, program: &str, script: &str) -> String {
 
 #[test]
 fn web3_js_airdrops_sends_and_confirms_simulates_and_follows_notifications() {
-    let summary = run("js", "node", "web3.mjs");
+    let summary = run("js", install_js, "node", "web3.mjs");
     assert!(summary.starts_with(r#"{"ok":true"#), "{summary}");
 }
 
 #[test]
 fn solana_kit_airdrops_and_sends_and_confirms_legacy_and_v0_with_priority_fees() {
-    let summary = run("js", "node", "kit.mjs");
+    let summary = run("js", install_js, "node", "kit.mjs");
     assert!(summary.starts_with(r#"{"ok":true"#), "{summary}");
 }
 
 #[test]
 fn solana_py_sends_v0_with_priority_fees_and_decodes_every_notification() {
-    let summary = run("py", ".venv/bin/python", "solana_py.py");
+    let summary = run("py", install_py, ".venv/bin/python", "solana_py.py");
     assert!(summary.starts_with(r#"{"ok": true"#), "{summary}");
 }
