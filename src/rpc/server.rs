@@ -246,22 +246,9 @@ pub(super) fn handle_body(chain: &dyn Chain, stats: &RpcStats, body: &[u8]) -> O
     };
     match request {
         Value::Array(items) => {
-            let refused = if items.is_empty() {
-                Some("empty batch".to_owned())
-            } else if items.len() > BATCH_REQUESTS_MAX {
-                Some(format!(
-                    "batch of {} requests exceeds the limit of {BATCH_REQUESTS_MAX}",
-                    items.len()
-                ))
-            } else {
-                None
-            };
-            if let Some(detail) = refused {
+            if let Some(refusal) = batch_refusal(items.len()) {
                 stats.count_error();
-                return Some(error_response(
-                    Value::Null,
-                    &RpcError::invalid_request(&detail),
-                ));
+                return Some(error_response(Value::Null, &refusal));
             }
             let replies: Vec<Value> = items
                 .iter()
@@ -271,6 +258,19 @@ pub(super) fn handle_body(chain: &dyn Chain, stats: &RpcStats, body: &[u8]) -> O
         }
         single => handle_request(chain, stats, &single),
     }
+}
+
+/// Why a batch of `len` requests is refused, if it is: empty, or over [`BATCH_REQUESTS_MAX`] (over
+/// HTTP and PubSub alike).
+pub(super) fn batch_refusal(len: usize) -> Option<RpcError> {
+    let detail = if len == 0 {
+        "empty batch".to_owned()
+    } else if len > BATCH_REQUESTS_MAX {
+        format!("batch of {len} requests exceeds the limit of {BATCH_REQUESTS_MAX}")
+    } else {
+        return None;
+    };
+    Some(RpcError::invalid_request(&detail))
 }
 
 /// One request object; `None` for a notification (no `id`).

@@ -139,17 +139,21 @@ pub enum PubSubDrop {
     SlowClient,
     /// Node events the notification hub missed because it fell behind.
     EventsLagged,
+    /// A request without an id (a JSON-RPC notification): not run, as Solana runs none; a
+    /// subscription made so could not be named.
+    Notification,
 }
 
 impl PubSubDrop {
     /// Every reason, in counter order.
-    pub const ALL: [PubSubDrop; 6] = [
+    pub const ALL: [PubSubDrop; 7] = [
         PubSubDrop::ConnectionLimit,
         PubSubDrop::ConnectionLimitPerIp,
         PubSubDrop::SubscriptionLimit,
         PubSubDrop::BadFrame,
         PubSubDrop::SlowClient,
         PubSubDrop::EventsLagged,
+        PubSubDrop::Notification,
     ];
 
     /// The metrics label.
@@ -161,6 +165,7 @@ impl PubSubDrop {
             PubSubDrop::BadFrame => "bad_frame",
             PubSubDrop::SlowClient => "slow_client",
             PubSubDrop::EventsLagged => "events_lagged",
+            PubSubDrop::Notification => "notification_request",
         }
     }
 }

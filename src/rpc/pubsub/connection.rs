@@ -27,7 +27,7 @@ use super::super::listener::IpSlot;
 use super::super::stats::PubSubDrop;
 use super::super::{Chain, RpcStats};
 use super::hub::{ConnectionId, Delivery, Hub, Limits};
-use super::request::{self, Request};
+use super::request::{self, Incoming, Request};
 use super::signatures::Watch;
 use super::{ChainEvent, PubSubLimits, Shared, StampedEvent};
 
@@ -67,6 +67,11 @@ pub(super) enum HubInput {
     Request {
         connection: ConnectionId,
         request: Request,
+    },
+    /// A checked batch: its requests, and its items' error answers in their places.
+    Batch {
+        connection: ConnectionId,
+        items: Vec<Result<Request, serde_json::Value>>,
     },
     /// A connection closed.
     Close { connection: ConnectionId },
@@ -497,7 +502,10 @@ fn handle(msg: HubInput, hub: &mut Hub, edges: &mut Edges, lanes: &Mutex<Lanes>)
             connection,
             request,
         } if edges.contains_key(&connection) => hub.request(connection, request),
-        HubInput::Request { .. } => Vec::new(),
+        HubInput::Batch { connection, items } if edges.contains_key(&connection) => {
+            hub.batch(connection, items)
+        }
+        HubInput::Request { .. } | HubInput::Batch { .. } => Vec::new(),
         HubInput::Close { connection } => {
             edges.remove(&connection);
             lanes
@@ -686,9 +694,13 @@ pub(super) async fn run(
                     }
                 };
                 match request::parse(&bytes, &stats) {
-                    Ok(request) => {
-                        in_flight += usize::from(request.id.is_some());
-                        let input = HubInput::Request { connection, request };
+                    Ok(incoming) => {
+                        // One answer either way: a batch's is one array.
+                        in_flight += 1;
+                        let input = match incoming {
+                            Incoming::One(request) => HubInput::Request { connection, request },
+                            Incoming::Batch(items) => HubInput::Batch { connection, items },
+                        };
                         if shared.hub.send(input).await.is_err() {
                             break;
                         }

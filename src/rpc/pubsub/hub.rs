@@ -212,7 +212,7 @@ impl Hub {
         // An unsubscribe from one the watch notified is refused, as Solana refuses it.
         self.forget_fired();
         let mut out = Vec::new();
-        let id = request.id.as_ref();
+        let id = &request.id;
         match request.call {
             Call::Subscribe(spec) => self.subscribe(connection, id, spec, &mut out),
             Call::Unsubscribe(sub) => {
@@ -233,6 +233,41 @@ impl Hub {
         self.stats
             .pubsub
             .set_subscriptions_open(self.subscriptions.len());
+        out
+    }
+
+    /// Runs a batch's requests in order. Their answers, with the errors [`super::request::parse`] made
+    /// in their places, go out first as one array (as Solana's PubSub answers a batch); then any
+    /// notification they cause.
+    pub fn batch(
+        &mut self,
+        connection: ConnectionId,
+        items: Vec<Result<Request, Value>>,
+    ) -> Vec<Delivery> {
+        let mut answers = Vec::with_capacity(items.len());
+        let mut rest = Vec::new();
+        for item in items {
+            match item {
+                Ok(request) => {
+                    for delivery in self.request(connection, request) {
+                        if delivery.answer {
+                            answers.push(delivery.text);
+                        } else {
+                            rest.push(delivery);
+                        }
+                    }
+                }
+                Err(error) => answers.push(error.to_string()),
+            }
+        }
+        let mut out = Vec::with_capacity(1 + rest.len());
+        out.push(Delivery {
+            connection,
+            text: format!("[{}]", answers.join(",")),
+            answer: true,
+            since: None,
+        });
+        out.extend(rest);
         out
     }
 
@@ -270,16 +305,13 @@ impl Hub {
     fn answer(
         &self,
         connection: ConnectionId,
-        id: Option<&Value>,
+        id: &Value,
         result: Result<Value, RpcError>,
         out: &mut Vec<Delivery>,
     ) {
         if result.is_err() {
             self.stats.count_error();
         }
-        let Some(id) = id else {
-            return;
-        };
         let text = match result {
             Ok(v) => notification::answer(id, v),
             Err(e) => error_response(id.clone(), &e).to_string(),
@@ -313,7 +345,7 @@ impl Hub {
     fn subscribe(
         &mut self,
         connection: ConnectionId,
-        request_id: Option<&Value>,
+        request_id: &Value,
         spec: Spec,
         out: &mut Vec<Delivery>,
     ) {
@@ -801,7 +833,7 @@ mod tests {
         let answer = hub.request(
             1,
             Request {
-                id: Some(json!(1)),
+                id: json!(1),
                 call: Call::Subscribe(logs),
             },
         );
@@ -852,7 +884,7 @@ mod tests {
             hub.request(
                 1,
                 Request {
-                    id: Some(json!(id)),
+                    id: json!(id),
                     call,
                 },
             );
@@ -938,7 +970,7 @@ mod tests {
                 received: false,
             };
             let request = Request {
-                id: Some(json!(slot)),
+                id: json!(slot),
                 call: Call::Subscribe(spec),
             };
             hub.request(1, request);

@@ -13,8 +13,8 @@ use super::super::params::{
     at_least_confirmed, bad_param, empty_account_data, AccountInfoConfig, Params,
     TransactionDetails, TransactionEncoding,
 };
-use super::super::server::{error_response, parse_envelope};
-use super::super::stats::PubSubMethod;
+use super::super::server::{batch_refusal, error_response, parse_envelope};
+use super::super::stats::{PubSubDrop, PubSubMethod};
 use super::super::{Commitment, RpcStats};
 
 /// What a subscription watches, with its options.
@@ -109,10 +109,21 @@ pub(super) enum LogsFilter {
 /// A checked request for the hub.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Request {
-    /// The JSON-RPC id; `None` for a notification, which gets no answer.
-    pub id: Option<Value>,
+    /// The JSON-RPC id its answer carries.
+    pub id: Value,
     /// What to do.
     pub call: Call,
+}
+
+/// One message's requests: a single request, or a batch, which JSON-RPC 2.0 allows and Solana's
+/// PubSub answers (as one array).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Incoming {
+    /// A single request.
+    One(Request),
+    /// A batch's items in order: a request for the hub, or the error answer already made. Its
+    /// notifications (items without an id) are left out: they get no answer.
+    Batch(Vec<Result<Request, Value>>),
 }
 
 /// What a request asks of the hub.
@@ -124,35 +135,59 @@ pub(super) enum Call {
     Unsubscribe(u64),
 }
 
-/// Reads one message: a request for the hub, or the error answer to send back (`None` when the
-/// erroneous request was a notification).
-pub(super) fn parse(bytes: &[u8], stats: &RpcStats) -> Result<Request, Option<Value>> {
+/// Reads one message: its requests for the hub, or the error answer to send back (`None` when
+/// nothing is to be answered: the message held only notifications).
+pub(super) fn parse(bytes: &[u8], stats: &RpcStats) -> Result<Incoming, Option<Value>> {
+    let value: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(_) => {
+            stats.count_error();
+            return Err(Some(error_response(Value::Null, &RpcError::parse_error())));
+        }
+    };
+    let Value::Array(items) = value else {
+        return parse_request(&value, stats).map(Incoming::One);
+    };
+    if let Some(refusal) = batch_refusal(items.len()) {
+        stats.count_error();
+        return Err(Some(error_response(Value::Null, &refusal)));
+    }
+    let items: Vec<Result<Request, Value>> = items
+        .iter()
+        .filter_map(|item| match parse_request(item, stats) {
+            Ok(request) => Some(Ok(request)),
+            Err(answer) => answer.map(Err),
+        })
+        .collect();
+    if items.is_empty() {
+        return Err(None);
+    }
+    Ok(Incoming::Batch(items))
+}
+
+/// One request object: the request, or the error answer (`None` for a notification, which is not
+/// run: it could not name the subscription it made, and Solana does not run one either).
+fn parse_request(value: &Value, stats: &RpcStats) -> Result<Request, Option<Value>> {
     let refuse = |id: Option<Value>, e: RpcError| {
         stats.count_error();
         id.map(|id| error_response(id, &e))
     };
-    let value: Value = match serde_json::from_slice(bytes) {
-        Ok(v) => v,
-        Err(_) => return Err(refuse(Some(Value::Null), RpcError::parse_error())),
-    };
-    if value.is_array() {
-        return Err(refuse(
-            Some(Value::Null),
-            RpcError::invalid_request("batches are not served over PubSub"),
-        ));
-    }
-    let (id, name, params) = match parse_envelope(&value) {
+    let (id, name, params) = match parse_envelope(value) {
         Ok(parts) => parts,
         Err((id, e)) => return Err(refuse(id, e)),
     };
+    let Some(id) = id else {
+        stats.pubsub.count_drop(PubSubDrop::Notification, 1);
+        return Err(None);
+    };
     let Some(method) = PubSubMethod::from_name(name) else {
         stats.count_unknown_method();
-        return Err(refuse(id, RpcError::method_not_found()));
+        return Err(refuse(Some(id), RpcError::method_not_found()));
     };
     stats.pubsub.count_call(method);
     match Params::new(params).and_then(|p| call(method, &p)) {
         Ok(call) => Ok(Request { id, call }),
-        Err(e) => Err(refuse(id, e)),
+        Err(e) => Err(refuse(Some(id), e)),
     }
 }
 
@@ -332,10 +367,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    use super::super::super::error::{INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR};
+    use super::super::super::error::{
+        INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
+    };
+    use super::super::super::BATCH_REQUESTS_MAX;
 
     fn parse_json(v: Value) -> Result<Request, Option<Value>> {
-        parse(v.to_string().as_bytes(), &RpcStats::new())
+        match parse(v.to_string().as_bytes(), &RpcStats::new())? {
+            Incoming::One(request) => Ok(request),
+            batch => panic!("one request expected: {batch:?}"),
+        }
     }
 
     fn error_code(r: Result<Request, Option<Value>>) -> i64 {
@@ -350,7 +391,7 @@ mod tests {
     fn defaults_follow_solana() {
         let sig = Signature([5; 64]).to_string();
         let r = parse_json(req("signatureSubscribe", json!([sig]))).unwrap();
-        assert_eq!(r.id, Some(json!(7)));
+        assert_eq!(r.id, json!(7));
         assert_eq!(
             r.call,
             Call::Subscribe(Spec::Signature {
@@ -382,10 +423,8 @@ mod tests {
 
     #[test]
     fn bad_requests_get_solanas_codes_and_never_panic() {
-        assert_eq!(
-            error_code(parse(b"{not json", &RpcStats::new())),
-            PARSE_ERROR
-        );
+        let unparsed = parse(b"{not json", &RpcStats::new());
+        assert_eq!(unparsed.unwrap_err().unwrap()["error"]["code"], PARSE_ERROR);
         assert_eq!(
             error_code(parse_json(req("programSubscribe", json!([])))),
             METHOD_NOT_FOUND
@@ -415,6 +454,83 @@ mod tests {
         // A notification (no id) that fails is answered with nothing.
         let r = parse_json(json!({"jsonrpc": "2.0", "method": "slotSubscribe", "params": [1]}));
         assert_eq!(r, Err(None));
+    }
+
+    #[test]
+    fn a_request_without_an_id_is_not_run_and_is_counted() {
+        let stats = RpcStats::new();
+        let text = json!({"jsonrpc": "2.0", "method": "slotSubscribe"}).to_string();
+        assert_eq!(parse(text.as_bytes(), &stats), Err(None));
+        assert_eq!(stats.pubsub.drops(PubSubDrop::Notification), 1);
+        assert_eq!(stats.errors(), 0);
+    }
+
+    #[test]
+    fn a_batch_keeps_its_items_order_with_their_errors_and_drops_its_notifications() {
+        let stats = RpcStats::new();
+        let batch = json!([
+            req("slotSubscribe", json!([])),
+            {"jsonrpc": "2.0", "method": "rootSubscribe"},
+            {"jsonrpc": "2.0", "id": "x", "method": "getSlot"},
+            {"jsonrpc": "2.0", "id": 9, "method": "slotUnsubscribe", "params": [3]},
+            5,
+        ]);
+        let Ok(Incoming::Batch(items)) = parse(batch.to_string().as_bytes(), &stats) else {
+            panic!("a batch");
+        };
+        assert_eq!(items.len(), 4, "{items:?}");
+        assert_eq!(
+            items[0],
+            Ok(Request {
+                id: json!(7),
+                call: Call::Subscribe(Spec::Slot)
+            })
+        );
+        let unknown = items[1].as_ref().unwrap_err();
+        assert_eq!(unknown["id"], "x");
+        assert_eq!(unknown["error"]["code"], METHOD_NOT_FOUND);
+        assert_eq!(
+            items[2],
+            Ok(Request {
+                id: json!(9),
+                call: Call::Unsubscribe(3)
+            })
+        );
+        let not_an_object = items[3].as_ref().unwrap_err();
+        assert_eq!(not_an_object["id"], Value::Null);
+        assert_eq!(not_an_object["error"]["code"], INVALID_REQUEST);
+        assert_eq!(stats.pubsub.drops(PubSubDrop::Notification), 1);
+    }
+
+    #[test]
+    fn a_batch_empty_over_the_limit_or_of_notifications_only_gets_one_answer_or_none() {
+        let stats = RpcStats::new();
+        let code = |r: Result<Incoming, Option<Value>>| r.unwrap_err().unwrap()["error"].clone();
+        let empty = code(parse(b"[]", &stats));
+        assert_eq!(empty["code"], INVALID_REQUEST);
+        let too_many: Vec<Value> = (0..=BATCH_REQUESTS_MAX)
+            .map(|_| req("slotSubscribe", json!([])))
+            .collect();
+        let refused = code(parse(json!(too_many).to_string().as_bytes(), &stats));
+        assert_eq!(refused["code"], INVALID_REQUEST);
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("limit of 100"),
+            "{refused}"
+        );
+        let at_the_limit: Vec<Value> = too_many[1..].to_vec();
+        let Ok(Incoming::Batch(items)) = parse(json!(at_the_limit).to_string().as_bytes(), &stats)
+        else {
+            panic!("a batch at the limit is served");
+        };
+        assert_eq!(items.len(), BATCH_REQUESTS_MAX);
+        let notifications = json!([{"jsonrpc": "2.0", "method": "slotSubscribe"}]);
+        assert_eq!(
+            parse(notifications.to_string().as_bytes(), &stats),
+            Err(None)
+        );
     }
 
     proptest::proptest! {

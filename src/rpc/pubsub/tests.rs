@@ -754,8 +754,7 @@ async fn malformed_messages_get_json_rpc_errors() {
     );
     let e = c.call("getSlot", json!([])).await;
     assert_eq!(e["error"]["code"], METHOD_NOT_FOUND);
-    c.send_text(json!([{"jsonrpc": "2.0", "id": 1, "method": "slotSubscribe"}]).to_string())
-        .await;
+    c.send_text("[]".into()).await;
     assert_eq!(c.recv().await["error"]["code"], -32600);
     let e = c
         .call("signatureSubscribe", json!(["zz", {"commitment": "soon"}]))
@@ -764,6 +763,62 @@ async fn malformed_messages_get_json_rpc_errors() {
     // Still served.
     c.subscribe("slotSubscribe", json!([])).await;
     assert!(node.stats.errors() >= 4);
+}
+
+#[tokio::test]
+async fn a_batch_is_answered_as_one_array_and_a_request_without_an_id_is_not_run() {
+    let node = start().await;
+    let mut c = Client::connect(node.ws_addr).await;
+    node.chain.feed.publish(levels(10, 10, 10, 10));
+    // Without an id, nothing is made and nothing is answered (as Solana).
+    c.send_text(json!({"jsonrpc": "2.0", "method": "slotSubscribe"}).to_string())
+        .await;
+    c.assert_quiet().await;
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::Notification), 1);
+
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "slotSubscribe"},
+        {"jsonrpc": "2.0", "method": "rootSubscribe"},
+        {"jsonrpc": "2.0", "id": "two", "method": "getSlot"},
+        {"jsonrpc": "2.0", "id": 3, "method": "rootSubscribe", "params": []},
+    ]);
+    c.send_text(batch.to_string()).await;
+    let answers = c.recv().await;
+    let answers = answers.as_array().expect("one array for the batch");
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert_eq!(answers[0]["id"], 1);
+    let slot_id = answers[0]["result"].as_u64().expect("a subscription id");
+    assert_eq!(answers[1]["id"], "two");
+    assert_eq!(answers[1]["error"]["code"], METHOD_NOT_FOUND);
+    assert_eq!(answers[2]["id"], 3);
+    let root_id = answers[2]["result"].as_u64().expect("a subscription id");
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::Notification), 2);
+
+    // Only the batch's two subscriptions notify: the one without an id was never made.
+    freeze(&node, 11, 10, vec![], vec![]);
+    assert_eq!(
+        c.recv().await,
+        notification(
+            "slotNotification",
+            slot_id,
+            json!({"parent": 10, "root": 10, "slot": 11}),
+        )
+    );
+    node.chain.feed.publish(levels(11, 11, 11, 11));
+    assert_eq!(
+        c.recv().await,
+        notification("rootNotification", root_id, json!(11))
+    );
+    c.assert_quiet().await;
+
+    // An unsubscribe in a batch: its answer is an array too.
+    let batch =
+        json!([{"jsonrpc": "2.0", "id": 4, "method": "slotUnsubscribe", "params": [slot_id]}]);
+    c.send_text(batch.to_string()).await;
+    assert_eq!(
+        c.recv().await,
+        json!([{"jsonrpc": "2.0", "result": true, "id": 4}])
+    );
 }
 
 #[tokio::test]
