@@ -149,6 +149,17 @@
 //! 20,000 tx/s in every window but one (19,600: one slot fewer confirmed within it); p50 −0.9 /
 //! +8.3 / −1.9 / +0.6 %, p99 −2.7 / +22.3 / −0.8 / −0.1 %. Signature notifications 217 of 217
 //! within 10 ms.
+//!
+//! Measured 2026-12-07, sixteen rounds with the subscribers at nice 19
+//! (`BLACKBOOK_PUBSUB_LOAD_ROUNDS=16 BLACKBOOK_PUBSUB_LOAD_CLIENT_NICE=19`, 13 min; node at
+//! 19.7–21.6 k tx/s, 19–27 % of a core idle): each "with" against its neighbours +0.1 / −1.0 /
+//! +0.5 / −1.5 / −0.5 / −0.4 / −4.2 / −4.0 / +0.8 / −0.5 / −5.2 / −1.4 / +3.2 / +1.0 / −3.1 /
+//! +1.5 % (median −0.5 %, mean −0.9 %); 850 blocks in 850 slots without, 799 in 799 with; 394 of
+//! 394 signature notifications within 10 ms (93.9 % within 1 ms); 7.1 M notifications read, no
+//! slow-client drop, no lagged event; +21.1 MiB idle. With the sixteen pairs at nice 19 of the
+//! night before, 32 pairs: mean −0.67 %, median −0.45 %, standard deviation 2.2 points, so a 95 %
+//! interval for the mean of −1.46 to +0.12 %: no slowdown shown at saturation, and any there is
+//! below 1.5 % of capacity.
 
 mod common;
 
