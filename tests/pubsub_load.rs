@@ -14,7 +14,7 @@
 //!
 //! One validator (400 ms slots, threads sized as `localnet` sizes them) and the load generator
 //! `localnet` drives (closed loop, one signing thread, 1,024 accounts) share the machine with this
-//! client. The 10,000 subscriptions go over 100 WebSocket connections of 100 (the node takes 1,000
+//! client. The 10,000 subscriptions go over 125 WebSocket connections of 80 (the node takes 1,000
 //! connections of at most 1,000 subscriptions; over 10 connections of 1,000, each block's
 //! notifications reached a connection as one burst of ≈ 500 messages, half its send queue, and a
 //! client sharing the 2 cores with the node fell behind and was disconnected as slow, as designed),
