@@ -77,12 +77,11 @@ pub(super) enum HubInput {
     Close { connection: ConnectionId },
 }
 
-/// A text queued for a client, whether it answers one of its requests, whether it is ordered
-/// (see [`Writer`]), and, for a signature notification, when the event that caused it was
-/// published.
+/// A text queued for a client, how many of its requests it answers, whether it is ordered (see
+/// [`Writer`]), and, for a signature notification, when the event that caused it was published.
 struct Outgoing {
     text: String,
-    answer: bool,
+    answers: usize,
     ordered: bool,
     since: Option<Instant>,
 }
@@ -145,7 +144,7 @@ impl<S: Sink<Message> + Unpin> Lane<S> {
         let Delivery {
             connection,
             text,
-            answer,
+            answers,
             since,
         } = delivery;
         let text = match since {
@@ -162,13 +161,13 @@ impl<S: Sink<Message> + Unpin> Lane<S> {
         // Counted before it is queued, so that the connection never takes off more than was added,
         // and so that nothing is written ahead of it meanwhile.
         let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        let ordered = answer || from_watch;
+        let ordered = answers > 0 || from_watch;
         if ordered {
             self.writer.ordered_queued.fetch_add(1, Ordering::Release);
         }
         let outgoing = Outgoing {
             text,
-            answer,
+            answers,
             ordered,
             since,
         };
@@ -635,9 +634,9 @@ pub(super) async fn run(
                 let write = async {
                     let mut sink = writer.sink.lock().await;
                     writer.feed_pending(&mut *sink, &mut sent_signatures).await?;
-                    for Outgoing { text, answer, ordered, since } in batch {
+                    for Outgoing { text, answers, ordered, since } in batch {
                         queued_bytes.fetch_sub(text.len(), Ordering::Relaxed);
-                        in_flight = in_flight.saturating_sub(usize::from(answer));
+                        in_flight = in_flight.saturating_sub(answers);
                         sent_signatures.extend(since);
                         sink.feed(Message::Text(text.into())).await?;
                         if ordered {
@@ -695,11 +694,18 @@ pub(super) async fn run(
                 };
                 match request::parse(&bytes, &stats) {
                     Ok(incoming) => {
-                        // One answer either way: a batch's is one array.
-                        in_flight += 1;
+                        // A batch counts each of its answers, though they come as one array:
+                        // reading waits until it is written, so a client has at most one batch
+                        // beyond the bound queued at the hub.
                         let input = match incoming {
-                            Incoming::One(request) => HubInput::Request { connection, request },
-                            Incoming::Batch(items) => HubInput::Batch { connection, items },
+                            Incoming::One(request) => {
+                                in_flight += 1;
+                                HubInput::Request { connection, request }
+                            }
+                            Incoming::Batch(items) => {
+                                in_flight += items.len();
+                                HubInput::Batch { connection, items }
+                            }
                         };
                         if shared.hub.send(input).await.is_err() {
                             break;

@@ -45,8 +45,9 @@ pub(super) struct Delivery {
     pub connection: ConnectionId,
     /// A JSON-RPC answer or notification.
     pub text: String,
-    /// Whether it answers a request (each request with an id gets exactly one answer).
-    pub answer: bool,
+    /// How many requests it answers: 0 for a notification, 1 for an answer, a batch's count of
+    /// answers for a batch's array (each request with an id gets exactly one answer).
+    pub answers: usize,
     /// For a signature notification: when the event that caused it was published (its delay
     /// is measured when it leaves the node).
     pub since: Option<Instant>,
@@ -250,7 +251,7 @@ impl Hub {
             match item {
                 Ok(request) => {
                     for delivery in self.request(connection, request) {
-                        if delivery.answer {
+                        if delivery.answers > 0 {
                             answers.push(delivery.text);
                         } else {
                             rest.push(delivery);
@@ -264,7 +265,7 @@ impl Hub {
         out.push(Delivery {
             connection,
             text: format!("[{}]", answers.join(",")),
-            answer: true,
+            answers: answers.len(),
             since: None,
         });
         out.extend(rest);
@@ -319,7 +320,7 @@ impl Hub {
         out.push(Delivery {
             connection,
             text,
-            answer: true,
+            answers: 1,
             since: None,
         });
     }
@@ -337,7 +338,7 @@ impl Hub {
         out.push(Delivery {
             connection: sub.connection,
             text: notification::notification_text(sub.spec.notification_method(), id, result),
-            answer: false,
+            answers: 0,
             since: None,
         });
     }

@@ -196,7 +196,7 @@ impl Watch {
                 w.id,
                 &result.to_string(),
             ),
-            answer: false,
+            answers: 0,
             since: None,
         }
     }

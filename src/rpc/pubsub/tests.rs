@@ -822,6 +822,38 @@ async fn a_batch_is_answered_as_one_array_and_a_request_without_an_id_is_not_run
 }
 
 #[tokio::test]
+async fn batches_sent_faster_than_their_answers_are_read_are_all_answered() {
+    // A small queue: each batch of 10 counts 10 answers against a room of 8, so the connection
+    // reads the next batch only once the last one's array is written.
+    let node = start_with(PubSubLimits {
+        send_queue_messages: 16,
+        ..PubSubLimits::default()
+    })
+    .await;
+    let mut c = Client::connect(node.ws_addr).await;
+    for b in 0..30u64 {
+        let batch: Vec<Value> = (0..10u64)
+            .map(|i| json!({"jsonrpc": "2.0", "id": b * 10 + i, "method": "slotSubscribe"}))
+            .collect();
+        c.send_text(json!(batch).to_string()).await;
+    }
+    for b in 0..30u64 {
+        let answers = c.recv().await;
+        let ids: Vec<u64> = answers
+            .as_array()
+            .expect("an array per batch")
+            .iter()
+            .map(|a| {
+                assert!(a["result"].is_u64(), "{a}");
+                a["id"].as_u64().unwrap()
+            })
+            .collect();
+        assert_eq!(ids, (b * 10..b * 10 + 10).collect::<Vec<_>>());
+    }
+    assert_eq!(node.stats.pubsub.drops(PubSubDrop::SlowClient), 0);
+}
+
+#[tokio::test]
 async fn a_request_many_read_buffers_long_is_read_whole_on_both_ports() {
     let node = start().await;
     // Just under the message bound: read a small buffer at a time, then answered as any other.

@@ -88,7 +88,7 @@ fn delivery(text: &str, answer: bool, since: Option<Instant>) -> Delivery {
     Delivery {
         connection: 1,
         text: text.into(),
-        answer,
+        answers: usize::from(answer),
         since,
     }
 }
