@@ -102,6 +102,11 @@ check(JSON.stringify(history) === JSON.stringify([v0Signature, paidSignature, di
   'getSignaturesForAddress', history);
 const accounts = await conn.getMultipleAccountsInfo([dest.publicKey, w.Keypair.generate().publicKey]);
 check(accounts[0].lamports === destBefore + 7 && accounts[1] === null, 'getMultipleAccounts', accounts);
+// web3.js asks for these in one HTTP JSON-RPC batch, as a wallet's activity list does.
+const parsedTxs = await conn.getParsedTransactions([directSignature, paidSignature, v0Signature],
+  { maxSupportedTransactionVersion: 0 });
+check(parsedTxs.map((t) => t?.transaction.signatures[0]).join() === [directSignature, paidSignature, v0Signature].join()
+  && parsedTxs[1].meta.fee === expectedFee(price, limit) && parsedTxs[2].version === 0, 'getParsedTransactions (a batch)', parsedTxs);
 
 // The notifications those transfers caused.
 await until(WAIT_MS, 'account notification of the last transfer',
