@@ -10,12 +10,13 @@ use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method as HttpMethod, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
+use tower_http::cors::{AllowHeaders, Any, CorsLayer};
 
 use super::error::RpcError;
 use super::listener::{accept_loop, PeerAddr};
@@ -117,9 +118,25 @@ pub async fn serve_bounded(
         .route("/", post(rpc).get(upgrade))
         .route("/health", get(health))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_MAX_BYTES))
+        .layer(cors())
         .with_state(state)
         .merge(extra);
     accept_loop(listener, router, state_stats, limits, shutdown).await
+}
+
+/// How long a browser may keep a preflight's answer (Solana's RPC: a day).
+const CORS_MAX_AGE: Duration = Duration::from_secs(86_400);
+
+/// JSON-RPC for pages of any origin, as Solana's RPC serves it: a dapp in a browser calls the node
+/// from its own site, and the browser first asks (a preflight) whether it may. Every answer,
+/// errors too, carries `Access-Control-Allow-Origin: *`; no credentials are involved.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([HttpMethod::GET, HttpMethod::POST])
+        // The headers the page asks for (clients add their own, e.g. `solana-client`).
+        .allow_headers(AllowHeaders::mirror_request())
+        .max_age(CORS_MAX_AGE)
 }
 
 async fn rpc(State(state): State<AppState>, request: Request) -> Response {

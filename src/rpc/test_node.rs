@@ -670,11 +670,28 @@ pub(super) async fn start_bounded(limits: PubSubLimits, http: HttpLimits) -> Tes
 impl TestNode {
     /// One HTTP/1.1 exchange; returns the status and body.
     pub async fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.exchange(method, path, &[], body).await;
+        (status, body)
+    }
+
+    /// One HTTP/1.1 exchange with `headers` added; returns the status, the response's header lines
+    /// (lowercased) and its body.
+    pub async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
         let stream = TcpStream::connect(self.addr).await.unwrap();
         let (mut rd, mut wr) = stream.into_split();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n",
+             Content-Length: {}\r\nConnection: close\r\n{extra}\r\n",
             body.len()
         );
         let body = body.to_vec();
@@ -707,7 +724,7 @@ impl TestNode {
         {
             body.truncate(len.trim().parse().unwrap());
         }
-        (status, body)
+        (status, head, body)
     }
 
     /// POSTs `body` and parses the JSON reply.

@@ -126,6 +126,57 @@ async fn oversized_bodies_are_refused_with_413_and_counted() {
 }
 
 #[tokio::test]
+async fn a_page_of_any_origin_may_call_the_rpc_from_a_browser() {
+    let node = start().await;
+    let origin = ("Origin", "https://dapp.example");
+    // The preflight a browser sends before a JSON POST from another site.
+    let (status, head, _) = node
+        .exchange(
+            "OPTIONS",
+            "/",
+            &[
+                origin,
+                ("Access-Control-Request-Method", "POST"),
+                (
+                    "Access-Control-Request-Headers",
+                    "content-type,solana-client",
+                ),
+            ],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-allow-methods: get,post"),
+        "{head}"
+    );
+    assert!(
+        head.contains("access-control-allow-headers: content-type,solana-client"),
+        "{head}"
+    );
+    assert!(head.contains("access-control-max-age: 86400"), "{head}");
+    // The call itself, and a refusal: the page may read both.
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).to_string();
+    let (status, head, body) = node
+        .exchange("POST", "/", &[origin], request.as_bytes())
+        .await;
+    assert_eq!(status, 200);
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    let reply: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(reply["result"], FINALIZED_SLOT);
+    let too_large = " ".repeat(REQUEST_BODY_MAX_BYTES + 1);
+    let (status, head, _) = node
+        .exchange("POST", "/", &[origin], too_large.as_bytes())
+        .await;
+    assert_eq!(status, 413);
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    let (status, head, _) = node.exchange("GET", "/health", &[origin], b"").await;
+    assert_eq!(status, 200);
+    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+}
+
+#[tokio::test]
 async fn stats_count_calls_per_method_and_errors() {
     let node = start().await;
     node.ok("getSlot", json!([])).await;
