@@ -30,7 +30,7 @@ use outcomes::set_errors;
 
 use crate::cluster_view::ClusterView;
 use crate::perf_samples::{PerfCounts, PerfSample, PerfSampler};
-use crate::rpc::cluster::{ClusterNode, EvidenceRecord, VoteAccountInfo};
+use crate::rpc::cluster::{self, BlockCommitment, ClusterNode, EvidenceRecord, VoteAccountInfo};
 use crate::rpc::pubsub::{ChainEvent, EventFeed, SlotChanges, TxChange};
 use crate::rpc::{
     AddressSignatureRecord, BlockEntries, BlockError, BlockHeader, BlockRecord, Chain, Commitment,
@@ -680,6 +680,40 @@ impl Chain for NodeChain {
             })
             .collect();
         (bank.slot(), accounts)
+    }
+
+    fn block_commitment(&self, slot: Slot) -> BlockCommitment {
+        let total_stake = self.stakes.values().sum();
+        let head = self.bank(Commitment::Processed);
+        // On the head's chain, at or above the root (the banks held): Solana's cache covers the
+        // same blocks, the working bank's ancestors.
+        let on_chain = {
+            let forks = self.forks.read().unwrap_or_else(|e| e.into_inner());
+            let mut at = Some(head.clone());
+            loop {
+                match at {
+                    Some(bank) if bank.slot() > slot && bank.parent_slot() < bank.slot() => {
+                        at = forks.get(bank.parent_slot());
+                    }
+                    Some(bank) => break bank.slot() == slot,
+                    None => break false,
+                }
+            }
+        };
+        let commitment = on_chain.then(|| {
+            let towers = head.vote_accounts();
+            cluster::commitment_of(
+                slot,
+                towers.iter().map(|(_, tower)| {
+                    let stake = self.stakes.get(&tower.node).copied().unwrap_or(0);
+                    (tower.as_ref(), stake)
+                }),
+            )
+        });
+        BlockCommitment {
+            commitment,
+            total_stake,
+        }
     }
 
     fn cluster_nodes(&self) -> Vec<ClusterNode> {

@@ -14,7 +14,8 @@ use solana_rpc_client_api::config::{
     RpcBlockConfig, RpcSendTransactionConfig, RpcSimulateTransactionAccountsConfig,
     RpcSimulateTransactionConfig, RpcTransactionConfig,
 };
-use solana_rpc_client_api::request::RpcError;
+use solana_rpc_client_api::request::{RpcError, RpcRequest};
+use solana_rpc_client_api::response::RpcBlockCommitment;
 use solana_sdk::message::{v0, AddressLookupTableAccount, VersionedMessage};
 use solana_sdk::native_token::LAMPORTS_PER_SOL;
 use solana_sdk::signature::{Keypair, Signer};
@@ -189,6 +190,44 @@ fn stock_solana_client_airdrops_transfers_and_reads_balances() {
     assert!(epoch.absolute_slot > 0);
     let slot = client.get_slot().unwrap();
     assert!(slot >= epoch.absolute_slot.saturating_sub(5));
+
+    // How firmly a block is voted, by the towers in the processed head's bank: once the node's vote
+    // on it has landed in a block (a slot or so after it is confirmed here), the node's stake, the
+    // cluster's only, counts at one lockout depth or as rooted. A block past the head is not known.
+    let staked: u64 = client
+        .get_vote_accounts()
+        .unwrap()
+        .current
+        .iter()
+        .map(|v| v.activated_stake)
+        .sum();
+    assert!(staked > 0);
+    // The crate's typed call is gone from the 3.x client; its request and answer types remain.
+    let block_commitment = |slot: u64| -> RpcBlockCommitment<[u64; 32]> {
+        let request = RpcRequest::Custom {
+            method: "getBlockCommitment",
+        };
+        client
+            .send(request, serde_json::json!([slot]))
+            .expect("getBlockCommitment")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let voted_on = client.get_slot().unwrap().saturating_sub(2);
+        let commitment = block_commitment(voted_on);
+        assert_eq!(commitment.total_stake, staked);
+        let voted: Option<u64> = commitment.commitment.map(|d| d.iter().sum());
+        if voted == Some(staked) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "slot {voted_on}: {voted:?} of {staked} stake"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let ahead = block_commitment(slot + 1_000_000);
+    assert!(ahead.commitment.is_none());
 
     // The node's first performance sample covers its first seconds (later ones a minute each).
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,11 +1,14 @@
-//! The cluster's methods: who validates (`getVoteAccounts`, `getClusterNodes`), who leads
-//! (`getEpochSchedule`, `getLeaderSchedule`, `getSlotLeader`, `getSlotLeaders`) and who misbehaved
-//! (`getSlashingEvidence`, ours), in Solana's shapes.
+//! The cluster's methods: who validates (`getVoteAccounts`, `getClusterNodes`), how firmly a block
+//! is voted (`getBlockCommitment`), who leads (`getEpochSchedule`, `getLeaderSchedule`,
+//! `getSlotLeader`, `getSlotLeaders`) and who misbehaved (`getSlashingEvidence`, ours), in
+//! Solana's shapes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use dataplane::types::{Pubkey, Slot};
+use dataplane::vote::MAX_LOCKOUT_HISTORY;
+use dataplane::vote_state::VoteState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -33,6 +36,61 @@ pub struct VoteAccountInfo {
     pub root_slot: u64,
     /// Credits per epoch, newest last: (epoch, credits, previous credits).
     pub epoch_credits: Vec<(u64, u64, u64)>,
+}
+
+/// Lockout depths `getBlockCommitment` reports: confirmation counts 1 to 31, then rooted.
+pub const COMMITMENT_DEPTHS: usize = MAX_LOCKOUT_HISTORY + 1;
+
+/// How firmly a block is voted, as `getBlockCommitment` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockCommitment {
+    /// Stake whose tower holds the block at confirmation count `i + 1` (the last entry: stake that
+    /// rooted it); `None` for a block not on the processed head's chain at or above the root.
+    pub commitment: Option<[u64; COMMITMENT_DEPTHS]>,
+    /// The epoch's total stake.
+    pub total_stake: u64,
+}
+
+/// The stake at each lockout depth on `slot`, a block of the processed head's chain, as Solana
+/// aggregates it (`AggregateCommitmentService`): each tower's stake counts as rooted if its root is
+/// at or above the block, else at the confirmation count of its oldest vote at or above the block
+/// (a vote on a descendant stacks on its ancestors), else not at all.
+pub fn commitment_of<'a>(
+    slot: Slot,
+    towers: impl IntoIterator<Item = (&'a VoteState, u64)>,
+) -> [u64; COMMITMENT_DEPTHS] {
+    let mut commitment = [0u64; COMMITMENT_DEPTHS];
+    for (tower, stake) in towers {
+        if stake == 0 {
+            continue;
+        }
+        let depth = if tower.root.is_some_and(|root| root >= slot) {
+            Some(COMMITMENT_DEPTHS - 1)
+        } else {
+            tower
+                .votes
+                .iter()
+                .find(|l| l.slot >= slot)
+                .map(|l| (l.confirmation_count as usize).clamp(1, MAX_LOCKOUT_HISTORY) - 1)
+        };
+        if let Some(depth) = depth {
+            commitment[depth] = commitment[depth].saturating_add(stake);
+        }
+    }
+    commitment
+}
+
+pub(super) fn get_block_commitment(
+    chain: &dyn Chain,
+    params: &Params<'_>,
+) -> Result<Value, RpcError> {
+    params.at_most(1)?;
+    let slot: u64 = params.required(0, "slot")?;
+    let BlockCommitment {
+        commitment,
+        total_stake,
+    } = chain.block_commitment(Slot(slot));
+    Ok(json!({ "commitment": commitment.map(|c| c.to_vec()), "totalStake": total_stake }))
 }
 
 /// A node as `getClusterNodes` shows it.
@@ -294,4 +352,86 @@ pub(super) fn get_tower(chain: &dyn Chain, params: &Params<'_>) -> Result<Value,
         "root": t.root,
         "voting": t.voting,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use dataplane::vote::Lockout;
+
+    use super::*;
+
+    fn tower(root: Option<u64>, votes: &[(u64, u32)]) -> VoteState {
+        VoteState {
+            node: Pubkey([1; 32]),
+            authorized_voter: Pubkey([1; 32]),
+            votes: votes
+                .iter()
+                .map(|&(slot, confirmation_count)| Lockout {
+                    slot: Slot(slot),
+                    confirmation_count,
+                })
+                .collect(),
+            root: root.map(Slot),
+            credits: 0,
+            epoch_credits: vec![],
+            last_timestamp: None,
+        }
+    }
+
+    #[test]
+    fn each_towers_stake_counts_once_at_the_depth_of_its_oldest_vote_at_or_above_the_block() {
+        // A full tower over slots 20..=50 (confirmation counts 31 down to 1), rooted at 19.
+        let votes: Vec<(u64, u32)> = (20..=50).map(|s| (s, 51 - s as u32)).collect();
+        let deep = tower(Some(19), &votes);
+        // A tower that skipped slots 30..=39: a block there counts at the vote on 40.
+        let gap = tower(None, &[(29, 3), (40, 2), (41, 1)]);
+        let behind = tower(Some(5), &[(6, 1)]);
+        let unstaked = tower(Some(100), &[(101, 1)]);
+        let towers = [(&deep, 7), (&gap, 11), (&behind, 13), (&unstaked, 0)];
+        let at = |slot: u64| commitment_of(Slot(slot), towers.iter().map(|&(t, s)| (t, s)));
+
+        let c = at(35);
+        assert_eq!(c[51 - 35 - 1], 7, "deep: the vote on 35 has 16 stacked");
+        assert_eq!(c[1], 11, "gap: its vote on 40, twice stacked");
+        assert_eq!(
+            c.iter().sum::<u64>(),
+            18,
+            "behind votes below 35 and counts nowhere"
+        );
+
+        let rooted = at(19);
+        assert_eq!(
+            rooted[COMMITMENT_DEPTHS - 1],
+            7,
+            "a root at the block counts as rooted"
+        );
+        assert_eq!(rooted[2], 11);
+        assert_eq!(rooted.iter().sum::<u64>(), 18);
+
+        let old = at(5);
+        assert_eq!(old[COMMITMENT_DEPTHS - 1], 7 + 13);
+        assert_eq!(old[2], 11);
+
+        let newest = at(50);
+        assert_eq!(newest[0], 7);
+        assert_eq!(
+            newest.iter().sum::<u64>(),
+            7,
+            "the others' votes are all older"
+        );
+        assert_eq!(at(51), [0; COMMITMENT_DEPTHS]);
+    }
+
+    #[test]
+    fn a_confirmation_count_out_of_range_stays_within_the_array() {
+        let odd = tower(None, &[(10, 0), (11, 1_000)]);
+        let c = commitment_of(Slot(10), [(&odd, 3)]);
+        assert_eq!(c[0], 3);
+        let c = commitment_of(Slot(11), [(&odd, 3)]);
+        assert_eq!(
+            c[MAX_LOCKOUT_HISTORY - 1],
+            3,
+            "clamped to the deepest lockout, not rooted"
+        );
+    }
 }

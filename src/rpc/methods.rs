@@ -39,6 +39,7 @@ pub(super) fn call(
         Method::GetSlotLeader => cluster::get_slot_leader(chain, params),
         Method::GetSlotLeaders => cluster::get_slot_leaders(chain, params),
         Method::GetVoteAccounts => cluster::get_vote_accounts(chain, params),
+        Method::GetBlockCommitment => cluster::get_block_commitment(chain, params),
         Method::GetTower => cluster::get_tower(chain, params),
         Method::GetBlockHeight => {
             let (c, min) = context_params(params, 0)?;

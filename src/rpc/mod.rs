@@ -286,6 +286,9 @@ pub trait Chain: Send + Sync + 'static {
     fn transaction_count(&self, c: Commitment) -> u64;
     /// `(context slot, every vote account)` at commitment `c`.
     fn vote_accounts(&self, c: Commitment) -> (Slot, Vec<cluster::VoteAccountInfo>);
+    /// The stake at each lockout depth on `slot` by the processed head's towers, and the epoch's
+    /// total stake ([`cluster::commitment_of`]).
+    fn block_commitment(&self, slot: Slot) -> cluster::BlockCommitment;
     /// The nodes gossip knows, this one included.
     fn cluster_nodes(&self) -> Vec<cluster::ClusterNode>;
     /// Slots per epoch.

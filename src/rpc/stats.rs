@@ -47,6 +47,7 @@ rpc_methods! {
     GetBlock => "getBlock",
     GetBlockEntries => "getBlockEntries",
     GetBlockHeader => "getBlockHeader",
+    GetBlockCommitment => "getBlockCommitment",
     GetBlockHeight => "getBlockHeight",
     GetBlockProduction => "getBlockProduction",
     GetBlockTime => "getBlockTime",

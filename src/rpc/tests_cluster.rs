@@ -8,6 +8,30 @@ use super::Chain;
 use dataplane::types::Pubkey;
 
 #[tokio::test]
+async fn block_commitment_has_solanas_shape_and_nulls_a_block_past_the_head() {
+    let node = start().await;
+    // The fake's towers: 1,000 stake voted 9 (twice stacked) and 10, rooted 3; 500 voted 12.
+    let v = node.ok("getBlockCommitment", json!([9])).await;
+    let mut expected = vec![0u64; 32];
+    expected[0] = 500;
+    expected[1] = 1_000;
+    assert_eq!(v, json!({"commitment": expected, "totalStake": 1_500}));
+    let rooted = node.ok("getBlockCommitment", json!([3])).await;
+    assert_eq!(rooted["commitment"][31], 1_000);
+    assert_eq!(rooted["commitment"][0], 500);
+    let ahead = node
+        .ok("getBlockCommitment", json!([PROCESSED_SLOT + 1]))
+        .await;
+    assert_eq!(ahead, json!({"commitment": null, "totalStake": 1_500}));
+    node.err("getBlockCommitment", json!([]), INVALID_PARAMS)
+        .await;
+    node.err("getBlockCommitment", json!(["9"]), INVALID_PARAMS)
+        .await;
+    node.err("getBlockCommitment", json!([9, {}]), INVALID_PARAMS)
+        .await;
+}
+
+#[tokio::test]
 async fn vote_accounts_split_current_from_delinquent_in_solanas_shape() {
     let node = start().await;
     // Finalized slot 10: the stale account's last vote (0) is within 128 slots, so it is current.

@@ -45,6 +45,7 @@ fn requests(chain: &FakeChain) -> Vec<Value> {
             "getBlock",
             json!([FINALIZED_SLOT, {"encoding": "base64", "transactionDetails": "signatures"}]),
         ),
+        ("getBlockCommitment", json!([FINALIZED_SLOT])),
         ("getBlockHeight", json!([])),
         ("getBlockTime", json!([FINALIZED_SLOT])),
         ("getBlocks", json!([0, FINALIZED_SLOT])),
