@@ -114,6 +114,18 @@ async def main(rpc_url, ws_url):
         check(any(f.slot == v0_tx.slot and f.prioritization_fee == price for f in fees), "fees", fees)
         accounts = (await client.get_multiple_accounts([dest.pubkey(), Keypair().pubkey()])).value
         check(accounts[0].lamports == 1_000_005 and accounts[1] is None, "accounts", accounts)
+        # Once the node's vote on the v0 transfer's block lands in a later block, its whole stake
+        # (the cluster's only) is on it.
+        stake = sum(v.activated_stake for v in (await client.get_vote_accounts()).value.current)
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            commitment = (await client.get_block_commitment(v0_tx.slot)).value
+            check(commitment.total_stake == stake > 0 and len(commitment.commitment) == 32,
+                  "block commitment", commitment, stake)
+            if sum(commitment.commitment) == stake:
+                break
+            check(time.monotonic() < deadline, "block commitment: the vote never landed", commitment)
+            await asyncio.sleep(0.2)
 
         await wait_for("account notifications", lambda: 1_000_005 in seen["account"])
         check(1_000_000 in seen["account"], "account notifications", seen["account"])
