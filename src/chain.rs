@@ -21,6 +21,7 @@ use dataplane::genesis::{Genesis, MAX_RECENT_BLOCKHASHES};
 use dataplane::metrics::{Reject, RejectCounters};
 use dataplane::sigverify::verify_txn;
 use dataplane::store::Store;
+use dataplane::tvu::TvuStats;
 use dataplane::txn::{build_transfer, Txn};
 use dataplane::types::{Hash, Pubkey, Signature, Slot};
 use ed25519_dalek::SigningKey;
@@ -77,6 +78,8 @@ pub struct NodeChain {
     pub schedules: Mutex<Schedules>,
     /// Stake by validator identity (from the genesis).
     pub stakes: HashMap<Pubkey, u64>,
+    /// The shred receive path's counters, in a cluster (`None`: a node alone receives none).
+    pub shreds: Option<Arc<TvuStats>>,
     /// `getLargestAccounts` answers by commitment, with when they were computed.
     pub largest_accounts: Mutex<HashMap<Commitment, LargestAccounts>>,
     /// Where PubSub hears of transactions this node accepts.
@@ -714,6 +717,17 @@ impl Chain for NodeChain {
             commitment,
             total_stake,
         }
+    }
+
+    fn max_shred_slots(&self) -> (Slot, Slot) {
+        let Some(s) = &self.shreds else {
+            return (Slot(0), Slot(0));
+        };
+        let get = |a: &AtomicU64| Slot(a.load(Ordering::Relaxed));
+        (
+            get(&s.newest_retransmitted_slot),
+            get(&s.newest_inserted_slot),
+        )
     }
 
     fn cluster_nodes(&self) -> Vec<ClusterNode> {

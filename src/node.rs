@@ -451,6 +451,7 @@ pub fn run_validator(config: Config) -> anyhow::Result<()> {
             .map(|v| (v.identity, v.stake))
             .collect(),
         feed: feed.clone(),
+        shreds: replication.as_ref().map(|r| r.shred_stats()),
         largest_accounts: Default::default(),
         perf_samples: Default::default(),
     });

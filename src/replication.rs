@@ -24,7 +24,7 @@ use dataplane::replay_stage::{ReplayStage, Replayer};
 use dataplane::shred::{shred_version, FecConfig, SHRED_SIZE};
 use dataplane::store::Store;
 use dataplane::turbine::TurbineTree;
-use dataplane::tvu::{Tvu, TvuConfig, TvuIo};
+use dataplane::tvu::{Tvu, TvuConfig, TvuIo, TvuStats};
 use dataplane::types::{Pubkey, Slot};
 use ed25519_dalek::SigningKey;
 use prometheus_client::registry::Registry;
@@ -257,6 +257,11 @@ impl Replication {
             },
             client,
         ))
+    }
+
+    /// The receive path's counters (RPC reads its newest inserted and retransmitted slots).
+    pub fn shred_stats(&self) -> Arc<TvuStats> {
+        self.tvu.stats().clone()
     }
 
     /// The newest slot a verified shred named.

@@ -112,6 +112,10 @@ pub struct TvuStats {
     /// Newest slot of any shred that passed verification: how far the cluster has got, as far as
     /// this node can tell (a node far behind it is catching up and must not lead).
     pub newest_verified_slot: AtomicU64,
+    /// Newest slot of a shred inserted into a slot's assembly (Solana's max shred insert slot).
+    pub newest_inserted_slot: AtomicU64,
+    /// Newest slot of a shred sent on to Turbine children (Solana's max retransmit slot).
+    pub newest_retransmitted_slot: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -414,6 +418,11 @@ impl Window {
         let mut targets = Vec::new();
         if source == Source::Turbine {
             self.children_addrs(&leader, ShredId::of(&view), &mut targets);
+            if !targets.is_empty() {
+                self.stats
+                    .newest_retransmitted_slot
+                    .fetch_max(slot, Ordering::Relaxed);
+            }
         }
         match self.refetches.verdict(slot, merkle_root) {
             Verdict::Take => {}
@@ -466,6 +475,9 @@ impl Window {
         io: &Links,
     ) {
         let slot = view.slot();
+        self.stats
+            .newest_inserted_slot
+            .fetch_max(slot, Ordering::Relaxed);
         // Shreds of a completed slot still go in while the assembler holds it: a second version of
         // a shred already held is a duplicate-slot proof, however late it comes.
         let outcome = self.assembler.insert(view, merkle_root);

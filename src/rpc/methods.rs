@@ -72,6 +72,14 @@ pub(super) fn call(
             params.at_most(0)?;
             Ok(json!(chain.first_available_block().0))
         }
+        Method::GetMaxRetransmitSlot => {
+            params.at_most(0)?;
+            Ok(json!(chain.max_shred_slots().0 .0))
+        }
+        Method::GetMaxShredInsertSlot => {
+            params.at_most(0)?;
+            Ok(json!(chain.max_shred_slots().1 .0))
+        }
         Method::GetHighestSnapshotSlot => {
             params.at_most(0)?;
             // Nodes catch up by replaying blocks; none takes snapshots.

@@ -289,6 +289,9 @@ pub trait Chain: Send + Sync + 'static {
     /// The stake at each lockout depth on `slot` by the processed head's towers, and the epoch's
     /// total stake ([`cluster::commitment_of`]).
     fn block_commitment(&self, slot: Slot) -> cluster::BlockCommitment;
+    /// `(newest slot retransmitted, newest slot inserted)` by the shred receive path: Solana's
+    /// max retransmit and max shred insert slots (0 before any shred arrives).
+    fn max_shred_slots(&self) -> (Slot, Slot);
     /// The nodes gossip knows, this one included.
     fn cluster_nodes(&self) -> Vec<cluster::ClusterNode>;
     /// Slots per epoch.

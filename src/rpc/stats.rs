@@ -64,6 +64,8 @@ rpc_methods! {
     GetIdentity => "getIdentity",
     GetLargestAccounts => "getLargestAccounts",
     GetLatestBlockhash => "getLatestBlockhash",
+    GetMaxRetransmitSlot => "getMaxRetransmitSlot",
+    GetMaxShredInsertSlot => "getMaxShredInsertSlot",
     GetLeaderSchedule => "getLeaderSchedule",
     GetMinimumBalanceForRentExemption => "getMinimumBalanceForRentExemption",
     GetMultipleAccounts => "getMultipleAccounts",

@@ -530,6 +530,10 @@ impl Chain for FakeChain {
         (slot, vec![v, stale])
     }
 
+    fn max_shred_slots(&self) -> (Slot, Slot) {
+        (Slot(PROCESSED_SLOT + 1), Slot(PROCESSED_SLOT + 2))
+    }
+
     fn block_commitment(&self, slot: Slot) -> super::cluster::BlockCommitment {
         // Two towers: 1,000 stake rooted at 3 with votes on 9 (stacked twice) and 10; 500 stake
         // with one vote, on the processed head.

@@ -32,6 +32,17 @@ async fn block_commitment_has_solanas_shape_and_nulls_a_block_past_the_head() {
 }
 
 #[tokio::test]
+async fn max_shred_slots_are_the_receive_paths_newest() {
+    let node = start().await;
+    let retransmit = node.ok("getMaxRetransmitSlot", json!([])).await;
+    assert_eq!(retransmit, PROCESSED_SLOT + 1);
+    let inserted = node.ok("getMaxShredInsertSlot", json!([])).await;
+    assert_eq!(inserted, PROCESSED_SLOT + 2);
+    node.err("getMaxShredInsertSlot", json!([1]), INVALID_PARAMS)
+        .await;
+}
+
+#[tokio::test]
 async fn vote_accounts_split_current_from_delinquent_in_solanas_shape() {
     let node = start().await;
     // Finalized slot 10: the stale account's last vote (0) is within 128 slots, so it is current.

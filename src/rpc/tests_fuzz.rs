@@ -46,6 +46,8 @@ fn requests(chain: &FakeChain) -> Vec<Value> {
             json!([FINALIZED_SLOT, {"encoding": "base64", "transactionDetails": "signatures"}]),
         ),
         ("getBlockCommitment", json!([FINALIZED_SLOT])),
+        ("getMaxRetransmitSlot", json!([])),
+        ("getMaxShredInsertSlot", json!([])),
         ("getBlockHeight", json!([])),
         ("getBlockTime", json!([FINALIZED_SLOT])),
         ("getBlocks", json!([0, FINALIZED_SLOT])),
