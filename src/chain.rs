@@ -726,7 +726,7 @@ impl Chain for NodeChain {
         let get = |a: &AtomicU64| Slot(a.load(Ordering::Relaxed));
         (
             get(&s.newest_retransmitted_slot),
-            get(&s.newest_inserted_slot),
+            get(&s.newest_verified_slot),
         )
     }
 

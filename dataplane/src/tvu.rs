@@ -110,10 +110,10 @@ pub struct TvuStats {
     /// Slots forgotten to be fetched again in the version the cluster confirmed.
     pub refetched_slots: AtomicU64,
     /// Newest slot of any shred that passed verification: how far the cluster has got, as far as
-    /// this node can tell (a node far behind it is catching up and must not lead).
+    /// this node can tell (a node far behind it is catching up and must not lead). Also Solana's
+    /// max shred insert slot: a verified shred goes into its slot's assembly (all but those of a
+    /// duplicate slot's other version, held or dropped while the confirmed one is fetched).
     pub newest_verified_slot: AtomicU64,
-    /// Newest slot of a shred inserted into a slot's assembly (Solana's max shred insert slot).
-    pub newest_inserted_slot: AtomicU64,
     /// Newest slot of a shred sent on to Turbine children (Solana's max retransmit slot).
     pub newest_retransmitted_slot: AtomicU64,
     rejected: Mutex<BTreeMap<&'static str, u64>>,
@@ -475,9 +475,6 @@ impl Window {
         io: &Links,
     ) {
         let slot = view.slot();
-        self.stats
-            .newest_inserted_slot
-            .fetch_max(slot, Ordering::Relaxed);
         // Shreds of a completed slot still go in while the assembler holds it: a second version of
         // a shred already held is a duplicate-slot proof, however late it comes.
         let outcome = self.assembler.insert(view, merkle_root);

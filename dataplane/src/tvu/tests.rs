@@ -315,7 +315,7 @@ fn validators_receive_retransmit_recover_and_replay_the_leaders_blocks_and_count
             "retransmitted to the other node"
         );
         assert_eq!(st.completed_slots.load(Ordering::Relaxed), 3);
-        assert_eq!(st.newest_inserted_slot.load(Ordering::Relaxed), 3);
+        assert_eq!(st.newest_verified_slot.load(Ordering::Relaxed), 3);
         let retransmitted = st.newest_retransmitted_slot.load(Ordering::Relaxed);
         assert!((1..=3).contains(&retransmitted), "{retransmitted}");
         let rejected = st.rejected();
