@@ -354,39 +354,39 @@ pub(super) fn get_tower(chain: &dyn Chain, params: &Params<'_>) -> Result<Value,
     }))
 }
 
+/// A tower rooted at `root` with `(slot, confirmation count)` votes, oldest first (tests).
+#[cfg(test)]
+pub(super) fn test_tower(root: Option<u64>, votes: &[(u64, u32)]) -> VoteState {
+    VoteState {
+        node: Pubkey([1; 32]),
+        authorized_voter: Pubkey([1; 32]),
+        votes: votes
+            .iter()
+            .map(|&(slot, confirmation_count)| dataplane::vote::Lockout {
+                slot: Slot(slot),
+                confirmation_count,
+            })
+            .collect(),
+        root: root.map(Slot),
+        credits: 0,
+        epoch_credits: vec![],
+        last_timestamp: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use dataplane::vote::Lockout;
-
     use super::*;
-
-    fn tower(root: Option<u64>, votes: &[(u64, u32)]) -> VoteState {
-        VoteState {
-            node: Pubkey([1; 32]),
-            authorized_voter: Pubkey([1; 32]),
-            votes: votes
-                .iter()
-                .map(|&(slot, confirmation_count)| Lockout {
-                    slot: Slot(slot),
-                    confirmation_count,
-                })
-                .collect(),
-            root: root.map(Slot),
-            credits: 0,
-            epoch_credits: vec![],
-            last_timestamp: None,
-        }
-    }
 
     #[test]
     fn each_towers_stake_counts_once_at_the_depth_of_its_oldest_vote_at_or_above_the_block() {
         // A full tower over slots 20..=50 (confirmation counts 31 down to 1), rooted at 19.
         let votes: Vec<(u64, u32)> = (20..=50).map(|s| (s, 51 - s as u32)).collect();
-        let deep = tower(Some(19), &votes);
+        let deep = test_tower(Some(19), &votes);
         // A tower that skipped slots 30..=39: a block there counts at the vote on 40.
-        let gap = tower(None, &[(29, 3), (40, 2), (41, 1)]);
-        let behind = tower(Some(5), &[(6, 1)]);
-        let unstaked = tower(Some(100), &[(101, 1)]);
+        let gap = test_tower(None, &[(29, 3), (40, 2), (41, 1)]);
+        let behind = test_tower(Some(5), &[(6, 1)]);
+        let unstaked = test_tower(Some(100), &[(101, 1)]);
         let towers = [(&deep, 7), (&gap, 11), (&behind, 13), (&unstaked, 0)];
         let at = |slot: u64| commitment_of(Slot(slot), towers.iter().map(|&(t, s)| (t, s)));
 
@@ -424,7 +424,7 @@ mod tests {
 
     #[test]
     fn a_confirmation_count_out_of_range_stays_within_the_array() {
-        let odd = tower(None, &[(10, 0), (11, 1_000)]);
+        let odd = test_tower(None, &[(10, 0), (11, 1_000)]);
         let c = commitment_of(Slot(10), [(&odd, 3)]);
         assert_eq!(c[0], 3);
         let c = commitment_of(Slot(11), [(&odd, 3)]);

@@ -10,8 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use dataplane::txn::{build_transfer, build_transfer_v0, TxnView};
 use dataplane::types::{Hash, Pubkey, Signature, Slot, LAMPORTS_PER_TOKEN};
-use dataplane::vote::Lockout;
-use dataplane::vote_state::VoteState;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -537,24 +535,15 @@ impl Chain for FakeChain {
     fn block_commitment(&self, slot: Slot) -> super::cluster::BlockCommitment {
         // Two towers: 1,000 stake rooted at 3 with votes on 9 (stacked twice) and 10; 500 stake
         // with one vote, on the processed head.
-        let tower = |root: Option<u64>, votes: &[(u64, u32)]| VoteState {
-            node: Pubkey([4; 32]),
-            authorized_voter: Pubkey([4; 32]),
-            votes: votes
-                .iter()
-                .map(|&(slot, confirmation_count)| Lockout {
-                    slot: Slot(slot),
-                    confirmation_count,
-                })
-                .collect(),
-            root: root.map(Slot),
-            credits: 0,
-            epoch_credits: vec![],
-            last_timestamp: None,
-        };
         let towers = [
-            (tower(Some(3), &[(9, 2), (10, 1)]), 1_000),
-            (tower(None, &[(PROCESSED_SLOT, 1)]), 500),
+            (
+                super::cluster::test_tower(Some(3), &[(9, 2), (10, 1)]),
+                1_000,
+            ),
+            (
+                super::cluster::test_tower(None, &[(PROCESSED_SLOT, 1)]),
+                500,
+            ),
         ];
         super::cluster::BlockCommitment {
             commitment: (slot.0 <= PROCESSED_SLOT)
